@@ -1,0 +1,201 @@
+//! The `#[monkit::task]` attribute. Use it through the `monkit` crate.
+
+use proc_macro::TokenStream;
+use proc_macro2::{Span, TokenStream as TokenStream2};
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit::Visit;
+use syn::{parse_macro_input, Item, ItemFn, LitStr, ReturnType};
+
+/// Instruments a function with per-function stats and a span per call.
+///
+/// See the `monkit` crate for what is counted. Arguments: `name = "..."` overrides the
+/// function's name within its scope.
+#[proc_macro_attribute]
+pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut name: Option<LitStr> = None;
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("name") {
+            if name.is_some() {
+                return Err(meta.error("`name` given twice"));
+            }
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(e.span(), "expected a string literal: `name = \"...\"`")
+            })?;
+            if lit.value().is_empty() {
+                return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
+            }
+            name = Some(lit);
+            Ok(())
+        } else {
+            let what = meta
+                .path
+                .get_ident()
+                .map_or_else(|| "this".to_owned(), |i| format!("`{i}`"));
+            Err(meta.error(format!(
+                "unknown argument {what}; #[monkit::task] takes `name = \"...\"`"
+            )))
+        }
+    });
+    parse_macro_input!(args with parser);
+
+    let item2: TokenStream2 = item.clone().into();
+    let func = match syn::parse::<ItemFn>(item) {
+        Ok(f) => f,
+        Err(_) => return not_a_fn(item2).into(),
+    };
+    match expand(func, name) {
+        Ok(ts) => ts.into(),
+        Err(e) => e.to_compile_error().into(),
+    }
+}
+
+fn not_a_fn(item: TokenStream2) -> TokenStream2 {
+    let msg = match syn::parse2::<Item>(item.clone()) {
+        Ok(Item::Fn(_)) => unreachable!(),
+        Ok(_) | Err(_) if item.to_string().trim_end().ends_with(';') => {
+            "#[monkit::task] needs a function with a body; put it on the implementation, not on \
+             a declaration"
+        }
+        _ => "#[monkit::task] can only be applied to functions (sync or async, free functions or \
+              methods)",
+    };
+    let span = item
+        .clone()
+        .into_iter()
+        .next()
+        .map_or_else(Span::call_site, |t| t.span());
+    let err = syn::Error::new(span, msg).to_compile_error();
+    quote!(#err #item)
+}
+
+struct FindImplTrait(bool);
+impl<'a> Visit<'a> for FindImplTrait {
+    fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
+        self.0 = true;
+    }
+}
+
+fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
+    let sig = &func.sig;
+    if let Some(c) = &sig.constness {
+        return Err(syn::Error::new(
+            c.span(),
+            "#[monkit::task] cannot instrument a `const fn`: a call reads the clock",
+        ));
+    }
+    if let Some(v) = &sig.variadic {
+        return Err(syn::Error::new(
+            v.span(),
+            "#[monkit::task] cannot instrument a variadic function",
+        ));
+    }
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = &func;
+    let ident = &sig.ident;
+    let fn_name = ident.to_string();
+    let name = match &name {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    let span = ident.span();
+    let line = quote_spanned!(span=> ::core::line!());
+    let site = quote! {
+        fn __monkit_path() -> &'static str {
+            fn name_of<T>(_: T) -> &'static str {
+                ::core::any::type_name::<T>()
+            }
+            name_of(__monkit_path)
+        }
+        static __MONKIT_SITE: ::monkit::__private::FuncSite = ::monkit::__private::FuncSite::new(
+            ::core::module_path!(),
+            #fn_name,
+            #name,
+            ::core::file!(),
+            #line,
+            __monkit_path,
+        );
+        ::monkit::__private::inventory::submit! {
+            ::monkit::__private::SiteRef(&__MONKIT_SITE)
+        }
+    };
+    let mut find = FindImplTrait(false);
+    find.visit_return_type(&sig.output);
+    let ret_ty = match &sig.output {
+        ReturnType::Default => Some(quote!(())),
+        ReturnType::Type(_, t) if !find.0 => Some(quote!(#t)),
+        ReturnType::Type(..) => None,
+    };
+    let classify = |value: TokenStream2| {
+        quote! {{
+            #[allow(unused_imports)]
+            use ::monkit::__private::{ViaAny as _, ViaErrorKind as _, ViaTypeName as _};
+            (&&&::monkit::__private::Classify(#value)).monkit_outcome()
+        }}
+    };
+
+    let body = if sig.asyncness.is_some() {
+        match &ret_ty {
+            Some(ret) => {
+                let outcome = classify(quote!(__monkit_ret));
+                quote! {
+                    #site
+                    ::monkit::__private::TaskFuture::new(
+                        &__MONKIT_SITE,
+                        async move {
+                            // Pins the block's output type so `?` and `return` infer as in a fn.
+                            #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                            if false {
+                                let __monkit_unreachable: #ret = loop {};
+                                return __monkit_unreachable;
+                            }
+                            #block
+                        },
+                        |__monkit_ret: &#ret| #outcome,
+                    )
+                    .await
+                }
+            }
+            None => quote! {
+                #site
+                ::monkit::__private::TaskFuture::new(
+                    &__MONKIT_SITE,
+                    async move #block,
+                    |_| ::monkit::__private::Outcome::Ok,
+                )
+                .await
+            },
+        }
+    } else {
+        match &ret_ty {
+            Some(ret) => {
+                let outcome = classify(quote!(&__monkit_ret));
+                quote! {
+                    #site
+                    let __monkit_guard = ::monkit::__private::TaskGuard::enter(&__MONKIT_SITE);
+                    #[allow(clippy::redundant_closure_call)]
+                    let __monkit_ret: #ret = (|| -> #ret #block)();
+                    __monkit_guard.finish(#outcome);
+                    __monkit_ret
+                }
+            }
+            // `impl Trait` cannot name a closure's return type; such a return is never a
+            // `Result`, so the guard's drop (success, or panic while unwinding) is enough.
+            None => quote! {
+                #site
+                let __monkit_guard = ::monkit::__private::TaskGuard::enter(&__MONKIT_SITE);
+                #block
+            },
+        }
+    };
+    Ok(quote! {
+        #(#attrs)*
+        #vis #sig {
+            #body
+        }
+    })
+}

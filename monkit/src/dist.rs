@@ -1,0 +1,327 @@
+//! Distributions: exact cumulative count, sum, min, max and most recent value, plus quantiles
+//! over a recent window.
+//!
+//! The recent window is two rotating epochs of `2^k` nanoseconds (default 2^35 ns ≈ 34 s; see
+//! [`set_recent_window`]), so the quantiles (`rmin r10 r50 r90 r99 rmax ravg`) describe the last
+//! 34–69 seconds of values: a long-running process shows today's latency, not last week's.
+//! Quantiles are within 1% of the true value of the same window (they are bucket midpoints,
+//! at most 1/128 off, clamped to the exact min and max).
+
+use crate::hist::{Counts, Recent};
+use crate::shard::Sharded;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
+
+static WINDOW_SHIFT: AtomicU32 = AtomicU32::new(35);
+
+/// Sets the length of one recent-window epoch, rounded up to a power of two of nanoseconds
+/// (at least 1 ms). Quantiles then cover between one and two such epochs. Meant to be set
+/// once at start-up; values recorded before the change may fall out of the window early.
+pub fn set_recent_window(epoch: Duration) {
+    let ns = (epoch.as_nanos().max(1_000_000) as u64).next_power_of_two();
+    WINDOW_SHIFT.store(ns.trailing_zeros(), Ordering::Relaxed);
+}
+
+/// The length of one recent-window epoch.
+pub fn recent_window() -> Duration {
+    Duration::from_nanos(1u64 << WINDOW_SHIFT.load(Ordering::Relaxed))
+}
+
+#[inline(always)]
+pub(crate) fn epoch_of(process_ns: u64) -> u64 {
+    process_ns >> WINDOW_SHIFT.load(Ordering::Relaxed)
+}
+
+/// How a distribution's value type is stored in atomics.
+pub trait DistValue: Copy + Send + Sync + 'static {
+    /// An order-preserving `u64` image of the value (for min and max).
+    fn key(self) -> u64;
+    /// The value of a key, as `f64`.
+    fn key_to_f64(key: u64) -> f64;
+    /// The value as `f64` (for bucketing).
+    fn to_f64(self) -> f64;
+    /// Adds the value to a sum kept in `AtomicU64` bits.
+    fn add_sum(sum: &AtomicU64, v: Self);
+    /// Reads a sum kept in `AtomicU64` bits.
+    fn sum_to_f64(bits: u64) -> f64;
+}
+
+impl DistValue for u64 {
+    #[inline(always)]
+    fn key(self) -> u64 {
+        self
+    }
+    fn key_to_f64(key: u64) -> f64 {
+        key as f64
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn add_sum(sum: &AtomicU64, v: Self) {
+        sum.fetch_add(v, Ordering::Relaxed);
+    }
+    fn sum_to_f64(bits: u64) -> f64 {
+        bits as f64
+    }
+}
+
+impl DistValue for i64 {
+    #[inline(always)]
+    fn key(self) -> u64 {
+        (self as u64) ^ (1 << 63)
+    }
+    fn key_to_f64(key: u64) -> f64 {
+        (key ^ (1 << 63)) as i64 as f64
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn add_sum(sum: &AtomicU64, v: Self) {
+        // Two's complement: wrapping adds of the bit patterns give the signed sum.
+        sum.fetch_add(v as u64, Ordering::Relaxed);
+    }
+    fn sum_to_f64(bits: u64) -> f64 {
+        bits as i64 as f64
+    }
+}
+
+impl DistValue for f64 {
+    #[inline(always)]
+    fn key(self) -> u64 {
+        let b = self.to_bits();
+        if b >> 63 == 1 {
+            !b
+        } else {
+            b | (1 << 63)
+        }
+    }
+    fn key_to_f64(key: u64) -> f64 {
+        f64::from_bits(if key >> 63 == 1 { key & !(1 << 63) } else { !key })
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self
+    }
+    #[inline(always)]
+    fn add_sum(sum: &AtomicU64, v: Self) {
+        // The shard is this thread's, so the loop almost never retries.
+        let _ = sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+            Some((f64::from_bits(b) + v).to_bits())
+        });
+    }
+    fn sum_to_f64(bits: u64) -> f64 {
+        f64::from_bits(bits)
+    }
+}
+
+/// One shard of a distribution. Aligned so two shards never share a cache line.
+#[repr(align(128))]
+pub(crate) struct DistShard {
+    count: AtomicU64,
+    sum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+    recent: AtomicU64,
+    recent_at: AtomicU64,
+    window: Recent,
+}
+
+impl Default for DistShard {
+    fn default() -> Self {
+        DistShard {
+            count: AtomicU64::new(0),
+            sum: AtomicU64::new(0),
+            min: AtomicU64::new(u64::MAX),
+            max: AtomicU64::new(0),
+            recent: AtomicU64::new(0),
+            recent_at: AtomicU64::new(0),
+            window: Recent::default(),
+        }
+    }
+}
+
+impl DistShard {
+    /// Records `v` observed at `now_ns` (process nanoseconds).
+    #[inline(always)]
+    pub(crate) fn record<V: DistValue>(&self, v: V, now_ns: u64) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        V::add_sum(&self.sum, v);
+        let k = v.key();
+        if k < self.min.load(Ordering::Relaxed) {
+            self.min.fetch_min(k, Ordering::Relaxed);
+        }
+        if k > self.max.load(Ordering::Relaxed) {
+            self.max.fetch_max(k, Ordering::Relaxed);
+        }
+        self.recent.store(k, Ordering::Relaxed);
+        self.recent_at.store(now_ns, Ordering::Relaxed);
+        self.window.record(v.to_f64(), epoch_of(now_ns));
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>() + self.window.heap_bytes()
+    }
+}
+
+/// A point-in-time read of a distribution.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Snapshot {
+    /// Values observed since creation.
+    pub count: u64,
+    /// Their exact sum (durations in nanoseconds).
+    pub sum: f64,
+    /// Smallest value ever observed (0 while empty).
+    pub min: f64,
+    /// Largest value ever observed (0 while empty).
+    pub max: f64,
+    /// The most recently observed value.
+    pub recent: f64,
+    /// The recent window as (value, count) in ascending value order.
+    window: Vec<(f64, u64)>,
+    window_count: u64,
+}
+
+impl Snapshot {
+    /// Reads and merges shards.
+    pub(crate) fn of<'a, V: DistValue>(shards: impl Iterator<Item = &'a DistShard>) -> Self {
+        let now = crate::clock::process_nanos_now();
+        let epoch = epoch_of(now);
+        let mut s = Snapshot::default();
+        let (mut min, mut max, mut sum_f, mut recent_at) = (u64::MAX, 0u64, 0f64, 0u64);
+        let mut sum_bits = 0u64;
+        let mut counts = Counts::new();
+        let mut any_float = false;
+        for sh in shards {
+            let c = sh.count.load(Ordering::Relaxed);
+            if c == 0 {
+                continue;
+            }
+            s.count += c;
+            let bits = sh.sum.load(Ordering::Relaxed);
+            // Integer sums add exactly in u64 bits; float sums add as floats.
+            if std::any::TypeId::of::<V>() == std::any::TypeId::of::<f64>() {
+                any_float = true;
+                sum_f += f64::from_bits(bits);
+            } else {
+                sum_bits = sum_bits.wrapping_add(bits);
+            }
+            min = min.min(sh.min.load(Ordering::Relaxed));
+            max = max.max(sh.max.load(Ordering::Relaxed));
+            let at = sh.recent_at.load(Ordering::Relaxed);
+            if at >= recent_at {
+                recent_at = at;
+                s.recent = V::key_to_f64(sh.recent.load(Ordering::Relaxed));
+            }
+            sh.window.merge_into(epoch, &mut counts);
+        }
+        if s.count == 0 {
+            return s;
+        }
+        s.sum = if any_float {
+            sum_f
+        } else {
+            V::sum_to_f64(sum_bits)
+        };
+        s.min = V::key_to_f64(min);
+        s.max = V::key_to_f64(max);
+        s.window = counts.into_sorted();
+        s.window_count = s.window.iter().map(|w| w.1).sum();
+        s
+    }
+
+    /// Mean of all values ever observed.
+    pub fn avg(&self) -> f64 {
+        if self.count == 0 {
+            0.0
+        } else {
+            self.sum / self.count as f64
+        }
+    }
+
+    /// Values in the recent window.
+    pub fn window_count(&self) -> u64 {
+        self.window_count
+    }
+
+    /// The `q` quantile (0..=1) of the recent window, or `None` if it is empty.
+    pub fn quantile(&self, q: f64) -> Option<f64> {
+        if self.window_count == 0 {
+            return None;
+        }
+        let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        // Nearest rank: the smallest value with at least q of the window at or below it.
+        let rank = ((q * self.window_count as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for &(v, n) in &self.window {
+            seen += n;
+            if seen >= rank {
+                return Some(v.clamp(self.min, self.max));
+            }
+        }
+        self.window.last().map(|w| w.0.clamp(self.min, self.max))
+    }
+
+    /// Mean of the recent window (from bucket midpoints).
+    pub fn window_avg(&self) -> Option<f64> {
+        (self.window_count > 0).then(|| {
+            self.window.iter().map(|&(v, n)| v * n as f64).sum::<f64>() / self.window_count as f64
+        })
+    }
+
+    /// Emits the distribution's fields in the Go monkit order, each value mapped by `scale`
+    /// (durations are kept in nanoseconds and reported in seconds).
+    pub(crate) fn fields(&self, scale: f64, cb: &mut dyn FnMut(&str, f64)) {
+        cb("count", self.count as f64);
+        if self.count == 0 {
+            return;
+        }
+        cb("sum", self.sum * scale);
+        cb("min", self.min * scale);
+        cb("max", self.max * scale);
+        if self.window_count > 0 {
+            let q = |x: f64| self.quantile(x).unwrap_or(0.0) * scale;
+            cb("rmin", q(0.0));
+            cb("ravg", self.window_avg().unwrap_or(0.0) * scale);
+            cb("r10", q(0.1));
+            cb("r50", q(0.5));
+            cb("r90", q(0.9));
+            cb("r99", q(0.99));
+            cb("rmax", q(1.0));
+        }
+        cb("recent", self.recent * scale);
+    }
+}
+
+/// A sharded distribution of `V`.
+pub(crate) struct Dist<V> {
+    shards: Sharded<DistShard>,
+    _v: std::marker::PhantomData<fn(V)>,
+}
+
+impl<V: DistValue> Dist<V> {
+    pub(crate) fn new() -> Self {
+        Dist {
+            shards: Sharded::new(),
+            _v: std::marker::PhantomData,
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn observe(&self, v: V) {
+        self.shards
+            .local()
+            .record(v, crate::clock::process_nanos_now());
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        Snapshot::of::<V>(self.shards.iter())
+    }
+}

@@ -1,0 +1,563 @@
+//! Per-function stats: calls running now and at most, outcomes, durations and callers.
+
+use crate::clock::Tick;
+use crate::dist::{DistShard, Snapshot};
+use crate::shard::Sharded;
+use crate::slot::OnceBox;
+use crate::span::{new_span_id, new_trace_id, SpanRef};
+use crate::trace::Outcome;
+use parking_lot::RwLock;
+use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
+
+/// Where a `#[monkit::task]` function is, recorded at compile time and registered at link time
+/// (through `inventory`), so the registry lists it before its first call. Made by the macro.
+#[doc(hidden)]
+pub struct FuncSite {
+    module: &'static str,
+    fn_name: &'static str,
+    name: Option<&'static str>,
+    file: &'static str,
+    line: u32,
+    path: fn() -> &'static str,
+    func: OnceLock<&'static FuncInner>,
+}
+
+#[doc(hidden)]
+pub struct SiteRef(pub &'static FuncSite);
+inventory::collect!(SiteRef);
+
+impl FuncSite {
+    #[doc(hidden)]
+    pub const fn new(
+        module: &'static str,
+        fn_name: &'static str,
+        name: Option<&'static str>,
+        file: &'static str,
+        line: u32,
+        path: fn() -> &'static str,
+    ) -> Self {
+        FuncSite {
+            module,
+            fn_name,
+            name,
+            file,
+            line,
+            path,
+            func: OnceLock::new(),
+        }
+    }
+
+    /// The function's stats, registered in the default registry on first use.
+    #[inline(always)]
+    pub(crate) fn func(&'static self) -> &'static FuncInner {
+        match self.func.get() {
+            Some(f) => f,
+            None => self.register(),
+        }
+    }
+
+    #[cold]
+    pub(crate) fn register(&'static self) -> &'static FuncInner {
+        self.func.get_or_init(|| {
+            let name = self.name.map_or_else(|| self.derive_name(), str::to_owned);
+            crate::registry::default_registry().scope_named(self.module).func_inner(
+                &name,
+                Some(Location {
+                    module: self.module,
+                    file: self.file,
+                    line: self.line,
+                }),
+            )
+        })
+    }
+
+    /// `Type::method` for methods, `fn` for free functions: the function's path (read from a
+    /// nested item's type name, which includes the impl's self type) less the module path.
+    fn derive_name(&self) -> String {
+        let path = (self.path)();
+        let path = path.strip_suffix("::__monkit_path").unwrap_or(path);
+        let mut out = String::with_capacity(path.len());
+        // Drop generic arguments and closure segments; turn `<T as Trait>` into `T`.
+        let mut depth = 0usize;
+        let mut chars = path.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '<' if out.is_empty() || out.ends_with("::") => {
+                    // Qualified path `<a::T as b::Tr>::m`: keep `a::T`.
+                    let mut inner = String::new();
+                    let mut d = 1;
+                    for c in chars.by_ref() {
+                        match c {
+                            '<' => d += 1,
+                            '>' => {
+                                d -= 1;
+                                if d == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        inner.push(c);
+                    }
+                    let ty = inner.split(" as ").next().unwrap_or(&inner);
+                    out.push_str(ty.split('<').next().unwrap_or(ty));
+                }
+                '<' => depth += 1,
+                '>' => depth = depth.saturating_sub(1),
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        let out = out.replace("::{{closure}}", "");
+        let rest = out
+            .strip_prefix(self.module)
+            .and_then(|r| r.strip_prefix("::"))
+            .unwrap_or(&out);
+        if rest.is_empty() {
+            self.fn_name.to_owned()
+        } else {
+            rest.to_owned()
+        }
+    }
+}
+
+/// Registers every `#[task]` function linked into the program with the default registry.
+pub(crate) fn register_all_sites() {
+    for s in inventory::iter::<SiteRef> {
+        s.0.register();
+    }
+}
+
+/// Source location of a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// `module_path!()` of the function.
+    pub module: &'static str,
+    /// `file!()` of the function.
+    pub file: &'static str,
+    /// `line!()` of the function.
+    pub line: u32,
+}
+
+const INLINE_PARENTS: usize = 8;
+const MORE_PARENTS: usize = 256;
+/// Parent marker for calls with no parent function.
+pub(crate) const ENTRY: u32 = u32::MAX;
+
+/// The set of functions that called this one, lock-free: a few inline slots cover nearly every
+/// function; a larger table is allocated for the rest; past that, parents are counted as dropped.
+#[derive(Default)]
+struct Parents {
+    inline: [AtomicU32; INLINE_PARENTS],
+    more: OnceBox<[AtomicU32; MORE_PARENTS]>,
+    dropped: AtomicU64,
+}
+
+fn insert(slots: &[AtomicU32], p: u32) -> bool {
+    for s in slots {
+        let v = s.load(Ordering::Relaxed);
+        if v == p {
+            return true;
+        }
+        if v == 0 {
+            match s.compare_exchange(0, p, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(x) if x == p => return true,
+                Err(_) => {}
+            }
+        }
+    }
+    false
+}
+
+impl Parents {
+    #[inline(always)]
+    fn note(&self, p: u32) {
+        // Fast path: the first slot is almost always the caller.
+        if self.inline[0].load(Ordering::Relaxed) == p {
+            return;
+        }
+        self.note_slow(p)
+    }
+
+    #[cold]
+    fn note_slow(&self, p: u32) {
+        if insert(&self.inline, p) {
+            return;
+        }
+        let more = self
+            .more
+            .get_or_init(|| std::array::from_fn(|_| AtomicU32::new(0)));
+        if !insert(more.as_slice(), p) {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn list(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .inline
+            .iter()
+            .chain(self.more.get().into_iter().flatten())
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|&p| p != 0)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+const ERROR_KINDS: usize = 16;
+
+/// Error counts by kind, lock-free, without allocating per error: a kind name takes a slot the
+/// first time it is seen; past 16 kinds, errors are counted under `other`.
+#[derive(Default)]
+struct ErrorKinds {
+    slots: [(AtomicPtr<&'static str>, AtomicU64); ERROR_KINDS],
+    other: AtomicU64,
+}
+
+impl ErrorKinds {
+    fn add(&self, kind: &'static str) {
+        for (name, n) in &self.slots {
+            let mut p = name.load(Ordering::Acquire);
+            if p.is_null() {
+                let fresh = Box::into_raw(Box::new(kind));
+                match name.compare_exchange(
+                    std::ptr::null_mut(),
+                    fresh,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => p = fresh,
+                    Err(other) => {
+                        // SAFETY: `fresh` never escaped.
+                        drop(unsafe { Box::from_raw(fresh) });
+                        p = other;
+                    }
+                }
+            }
+            // SAFETY: slot pointers come from Box::into_raw and are never freed (funcs live
+            // for the whole process).
+            let k: &'static str = unsafe { *p };
+            if std::ptr::eq(k, kind) || k == kind {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.other.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn list(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<_> = self
+            .slots
+            .iter()
+            .filter_map(|(name, n)| {
+                let p = name.load(Ordering::Acquire);
+                // SAFETY: as in `add`.
+                (!p.is_null()).then(|| (unsafe { *p }, n.load(Ordering::Relaxed)))
+            })
+            .filter(|x| x.1 > 0)
+            .collect();
+        let other = self.other.load(Ordering::Relaxed);
+        if other > 0 {
+            v.push(("other", other));
+        }
+        v.sort_unstable();
+        v
+    }
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct FuncShard {
+    success: DistShard,
+    failure: OnceBox<DistShard>,
+    panics: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// Running-now and most-ever counts, on their own cache line: the one line every call of a
+/// function writes, because an exact highwater needs one shared count.
+#[repr(align(128))]
+#[derive(Default)]
+struct Running {
+    current: AtomicI64,
+    highwater: AtomicI64,
+}
+
+/// A function's stats. Lives for the whole process.
+pub(crate) struct FuncInner {
+    pub(crate) id: u32,
+    pub(crate) scope: String,
+    pub(crate) name: String,
+    pub(crate) full_name: String,
+    pub(crate) location: Option<Location>,
+    running: Running,
+    shards: Sharded<FuncShard>,
+    errors: ErrorKinds,
+    parents: Parents,
+}
+
+static FUNCS: RwLock<Vec<&'static FuncInner>> = RwLock::new(Vec::new());
+
+/// A function by id.
+pub(crate) fn func_by_id(id: u32) -> Option<&'static FuncInner> {
+    FUNCS.read().get(id as usize).copied()
+}
+
+impl FuncInner {
+    /// Makes a function with a fresh id. Functions are never freed.
+    pub(crate) fn create(scope: &str, name: &str, location: Option<Location>) -> &'static Self {
+        let mut all = FUNCS.write();
+        let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
+            id: all.len() as u32,
+            scope: scope.to_owned(),
+            name: name.to_owned(),
+            full_name: format!("{scope}.{name}"),
+            location,
+            running: Running::default(),
+            shards: Sharded::new(),
+            errors: ErrorKinds::default(),
+            parents: Parents::default(),
+        }));
+        all.push(f);
+        f
+    }
+
+    /// Starts a call under `parent`: counts it running and returns its span.
+    #[inline(always)]
+    pub(crate) fn begin(&'static self, parent: SpanRef) -> SpanRef {
+        let now = self.running.current.fetch_add(1, Ordering::Relaxed) + 1;
+        if now > self.running.highwater.load(Ordering::Relaxed) {
+            self.running.highwater.fetch_max(now, Ordering::Relaxed);
+        }
+        self.parents
+            .note(if parent.func == 0 { ENTRY } else { parent.func });
+        SpanRef {
+            trace_id: if parent.trace_id == 0 {
+                new_trace_id()
+            } else {
+                parent.trace_id
+            },
+            span_id: new_span_id(),
+            func: self.id + 1,
+            flags: parent.flags,
+        }
+    }
+
+    /// Ends a call begun at `t0`.
+    #[inline(always)]
+    pub(crate) fn end(&'static self, t0: Tick, t1: Tick, outcome: Outcome) {
+        let ns = t0.nanos_until(t1);
+        let now = t1.process_nanos();
+        let shard = self.shards.local();
+        match outcome {
+            Outcome::Ok => shard.success.record(ns, now),
+            failed => {
+                match failed {
+                    Outcome::Panic => shard.panics.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Error(kind) => {
+                        self.errors.add(kind);
+                        shard.errors.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Outcome::Canceled => {
+                        self.errors.add("canceled");
+                        shard.errors.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Outcome::Ok => unreachable!(),
+                };
+                shard
+                    .failure
+                    .get_or_init(DistShard::default)
+                    .record(ns, now);
+            }
+        }
+        self.running.current.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn stats(&self) -> FuncStats {
+        let mut s = FuncStats {
+            current: self.running.current.load(Ordering::Relaxed),
+            highwater: self.running.highwater.load(Ordering::Relaxed),
+            errors: self.errors.list(),
+            ..FuncStats::default()
+        };
+        for p in self.parents.list() {
+            if p == ENTRY {
+                s.entry = true;
+            } else {
+                s.parents.push(p - 1);
+            }
+        }
+        for sh in self.shards.iter() {
+            s.successes += sh.success.count();
+            s.panics += sh.panics.load(Ordering::Relaxed);
+            s.errors_total += sh.errors.load(Ordering::Relaxed);
+        }
+        s.success_times = Snapshot::of::<u64>(self.shards.iter().map(|s| &s.success));
+        s.failure_times =
+            Snapshot::of::<u64>(self.shards.iter().filter_map(|s| s.failure.get()));
+        s
+    }
+
+    /// Heap bytes this function's stats use (for memory budgets).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let mut n = std::mem::size_of::<Self>()
+            + self.scope.capacity()
+            + self.name.capacity()
+            + self.full_name.capacity()
+            + crate::shard::shard_count() * std::mem::size_of::<usize>();
+        for sh in self.shards.iter() {
+            n += std::mem::size_of::<FuncShard>() - std::mem::size_of::<DistShard>();
+            n += sh.success.heap_bytes();
+            n += sh.failure.get().map_or(0, DistShard::heap_bytes);
+        }
+        if self.parents.more.get().is_some() {
+            n += MORE_PARENTS * 4;
+        }
+        n + ERROR_KINDS * std::mem::size_of::<&str>()
+    }
+}
+
+/// A point-in-time read of a function's stats.
+#[derive(Clone, Debug, Default)]
+pub struct FuncStats {
+    /// Calls running now.
+    pub current: i64,
+    /// Most calls ever running at once.
+    pub highwater: i64,
+    /// Calls that returned successfully.
+    pub successes: u64,
+    /// Calls that returned an error or were canceled.
+    pub errors_total: u64,
+    /// Calls that panicked.
+    pub panics: u64,
+    /// Error counts by kind, sorted by kind (`canceled` for dropped futures).
+    pub errors: Vec<(&'static str, u64)>,
+    /// Ids of calling functions, sorted.
+    pub parents: Vec<u32>,
+    /// Whether some call had no calling function (the function is an entry point).
+    pub entry: bool,
+    /// Durations of successful calls, in nanoseconds.
+    pub success_times: Snapshot,
+    /// Durations of failed calls (errors, panics, cancellations), in nanoseconds.
+    pub failure_times: Snapshot,
+}
+
+impl FuncStats {
+    /// Errors plus panics.
+    pub fn failures(&self) -> u64 {
+        self.errors_total + self.panics
+    }
+
+    /// Calls started: running now plus finished.
+    pub fn total(&self) -> u64 {
+        self.current.max(0) as u64 + self.successes + self.failures()
+    }
+}
+
+/// A function's handle: its identity and stats. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Func(pub(crate) &'static FuncInner);
+
+impl std::fmt::Debug for Func {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Func")
+            .field("id", &self.0.id)
+            .field("full_name", &self.0.full_name)
+            .finish()
+    }
+}
+
+impl PartialEq for Func {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+impl Eq for Func {}
+
+impl Func {
+    /// Process-unique id (used for parents and graph nodes).
+    pub fn id(&self) -> u32 {
+        self.0.id
+    }
+
+    /// The function with this id.
+    pub fn by_id(id: u32) -> Option<Func> {
+        func_by_id(id).map(Func)
+    }
+
+    /// Scope name.
+    pub fn scope(&self) -> &'static str {
+        &self.0.scope
+    }
+
+    /// Name within the scope (`fn` or `Type::method`).
+    pub fn name(&self) -> &'static str {
+        &self.0.name
+    }
+
+    /// `scope.name`.
+    pub fn full_name(&self) -> &'static str {
+        &self.0.full_name
+    }
+
+    /// Where the function is defined, for `#[task]` functions.
+    pub fn location(&self) -> Option<Location> {
+        self.0.location
+    }
+
+    /// Reads the stats.
+    pub fn stats(&self) -> FuncStats {
+        self.0.stats()
+    }
+
+    /// Heap bytes held by this function's stats.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+
+    /// Runs `f` as one call of this function (success unless it panics).
+    #[inline]
+    pub fn task<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _g = crate::task::TaskGuard::enter_func(self.0);
+        f()
+    }
+
+    /// Runs `f` as one call, counting an `Err` as an error of the kind `E` names.
+    #[inline]
+    pub fn task_result<T, E: crate::ErrorKind>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let g = crate::task::TaskGuard::enter_func(self.0);
+        let r = f();
+        g.finish(match &r {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(e.error_kind()),
+        });
+        r
+    }
+
+    /// Starts one call, ended when the guard drops (a drop while panicking counts a panic).
+    #[inline]
+    pub fn guard(&self) -> FuncGuard {
+        FuncGuard(crate::task::TaskGuard::enter_func(self.0))
+    }
+
+    /// Wraps a future as one call of this function (canceled if dropped unfinished).
+    pub fn future<F: std::future::Future>(
+        &self,
+        fut: F,
+    ) -> impl std::future::Future<Output = F::Output> {
+        crate::task::TaskFuture::for_func(self.0, fut, |_: &F::Output| Outcome::Ok)
+    }
+}
+
+/// A running call of a [`Func`], ended on drop.
+pub struct FuncGuard(crate::task::TaskGuard);
+
+impl FuncGuard {
+    /// Ends the call as failed with `kind`.
+    pub fn fail(self, kind: &'static str) {
+        self.0.finish(Outcome::Error(kind))
+    }
+}

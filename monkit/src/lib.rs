@@ -1,0 +1,90 @@
+//! Function instrumentation and in-process tracing, in the spirit of Go's `monkit`.
+//!
+//! Put `#[monkit::task]` on a function (sync or async, free or method) and the process knows,
+//! for every such function: calls running now and at most (highwater), successes, errors by
+//! kind, panics, latency distributions of successes and failures, and who called whom. Every
+//! annotated function registers itself at link time, so it is listed before its first call.
+//!
+//! ```
+//! #[derive(Debug)]
+//! enum DbError { NotFound }
+//! impl monkit::ErrorKind for DbError {
+//!     fn error_kind(&self) -> &'static str { "not_found" }
+//! }
+//!
+//! #[monkit::task]
+//! fn lookup(id: u64) -> Result<u64, DbError> {
+//!     if id == 0 { Err(DbError::NotFound) } else { Ok(id * 2) }
+//! }
+//!
+//! static MON: monkit::Scope = monkit::scope!();
+//!
+//! let _ = lookup(0);
+//! let _ = lookup(7);
+//! MON.meter("requests").mark(2);
+//!
+//! let f = monkit::default_registry().func_by_name("rust_out.lookup").unwrap();
+//! let s = f.stats();
+//! assert_eq!((s.successes, s.errors_total), (1, 1));
+//! assert_eq!(s.errors, vec![("not_found", 1)]);
+//! print!("{}", monkit::render::text::stats(monkit::default_registry()));
+//! ```
+//!
+//! # Cost
+//! A call reads the clock twice and updates a handful of atomics, almost all on a cache line
+//! of the calling thread's own shard; it takes no lock and allocates nothing in steady state.
+//! The one shared line per function holds the running count, because an exact highwater needs
+//! a single count.
+//!
+//! # Recent window
+//! Quantiles (`rmin r10 r50 r90 r99 rmax ravg`) cover the last one to two epochs of
+//! [`recent_window`] (default 2^35 ns ≈ 34 s, so 34–69 s); count, sum, min and max are
+//! cumulative and exact.
+#![warn(missing_docs)]
+
+mod clock;
+mod counter;
+mod dist;
+mod error;
+mod func;
+mod hist;
+mod meter;
+mod registry;
+pub mod render;
+mod scope;
+mod series;
+mod shard;
+mod slot;
+mod span;
+mod task;
+mod trace;
+mod val;
+
+pub use clock::Tick;
+pub use counter::Counter;
+pub use dist::{recent_window, set_recent_window, Snapshot};
+pub use error::{type_kind, ErrorKind};
+pub use func::{Func, FuncGuard, FuncStats, Location};
+pub use meter::Meter;
+pub use registry::{default_registry, Registry};
+pub use scope::Scope;
+pub use series::{SeriesKey, Tags};
+pub use span::{current_span, FutureExt, InSpan, SpanRef};
+pub use trace::{annotate, collect_trace, collect_trace_async, FinishedSpan, Outcome};
+pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
+
+/// Instruments a function: see the crate documentation.
+///
+/// `#[monkit::task]` works on sync and async functions and methods; `#[monkit::task(name =
+/// "custom")]` overrides the name. A `Result` return counts `Err` as an error of the kind
+/// [`ErrorKind`] names (or the error's type name); a panic is counted and goes on unwinding;
+/// a future dropped before it completes counts as `canceled`.
+pub use monkit_macros::task;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::func::{FuncSite, SiteRef};
+    pub use crate::task::{Classify, TaskFuture, TaskGuard, ViaAny, ViaErrorKind, ViaTypeName};
+    pub use crate::trace::Outcome;
+    pub use inventory;
+}
