@@ -1,0 +1,120 @@
+//! Exact counts under real concurrent threads.
+
+use monkit::default_registry;
+use std::sync::{Arc, Barrier};
+
+#[monkit::task]
+fn hot(i: u64) -> Result<u64, std::fmt::Error> {
+    if i % 1000 == 999 {
+        Err(std::fmt::Error)
+    } else {
+        Ok(i)
+    }
+}
+
+#[test]
+fn exact_counts_with_threads() {
+    const THREADS: u64 = 4;
+    const CALLS: u64 = 1_000_000;
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for i in 0..CALLS {
+                    let _ = hot(i);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = default_registry()
+        .func_by_name("concurrency.hot")
+        .unwrap()
+        .stats();
+    let errors = THREADS * CALLS / 1000;
+    assert_eq!(s.successes, THREADS * CALLS - errors);
+    assert_eq!(s.errors_total, errors);
+    assert_eq!(s.errors, vec![("fmt::Error", errors)]);
+    assert_eq!(s.current, 0);
+    assert!((1..=THREADS as i64).contains(&s.highwater), "{}", s.highwater);
+    assert_eq!(s.success_times.count, THREADS * CALLS - errors);
+    assert_eq!(s.failure_times.count, errors);
+    assert!(s.success_times.min > 0.0 && s.success_times.max >= s.success_times.min);
+}
+
+#[monkit::task]
+fn rendezvous(b: &Barrier, hold: &Barrier) {
+    b.wait();
+    hold.wait();
+}
+
+#[test]
+fn highwater_is_exact() {
+    const N: usize = 6;
+    let inside = Arc::new(Barrier::new(N + 1));
+    let hold = Arc::new(Barrier::new(N + 1));
+    let threads: Vec<_> = (0..N)
+        .map(|_| {
+            let (a, b) = (inside.clone(), hold.clone());
+            std::thread::spawn(move || rendezvous(&a, &b))
+        })
+        .collect();
+    inside.wait();
+    let f = default_registry()
+        .func_by_name("concurrency.rendezvous")
+        .unwrap();
+    // All N are inside right now.
+    assert_eq!(f.stats().current, N as i64);
+    hold.wait();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = f.stats();
+    assert_eq!((s.current, s.highwater, s.successes), (0, N as i64, N as u64));
+}
+
+#[test]
+fn sources_exact_with_threads() {
+    static MON: monkit::Scope = monkit::scope!("concurrency_sources");
+    let meter = MON.meter("m");
+    let counter = MON.counter("c");
+    let ints = MON.int_val("i", &[]);
+    let floats = MON.float_val("f", &[]);
+    let bools = MON.bool_val("b", &[]);
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (meter, counter, ints, floats, bools) = (
+                meter.clone(),
+                counter.clone(),
+                ints.clone(),
+                floats.clone(),
+                bools.clone(),
+            );
+            std::thread::spawn(move || {
+                for i in 0..100_000i64 {
+                    meter.mark(1);
+                    counter.inc(1);
+                    counter.dec(1);
+                    ints.observe(i - 50_000);
+                    floats.observe(0.1);
+                    bools.observe(i % 4 == 0);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(meter.total(), 400_000);
+    assert_eq!(counter.value(), 0);
+    assert!((1..=4).contains(&counter.high()));
+    let s = ints.snapshot();
+    assert_eq!((s.count, s.min, s.max), (400_000, -50_000.0, 49_999.0));
+    assert_eq!(s.sum, 4.0 * (-50_000.0));
+    let f = floats.snapshot();
+    // 400k * 0.1 kept as a float: not truncated to an integer.
+    assert!((f.sum - 40_000.0).abs() < 1e-6, "{}", f.sum);
+    assert_eq!(bools.counts().0, 100_000);
+    assert_eq!(bools.counts().1, 300_000);
+}
