@@ -1,1 +1,296 @@
-fn main(){}
+//! Per-call overhead of `#[monkit::task]` against a bare call, the hand-written "floor" (two
+//! clock reads and the atomics the stats need), the `metrics` crate doing the same bookkeeping,
+//! `tracing` with `tracing-subscriber`'s Registry and a minimal timing layer, and `fastrace`
+//! recording a span. Run with `cargo bench -p monkit --bench overhead`; compare within one run.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use monkit::Tick;
+use std::hint::black_box;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+// ---- the measured functions -------------------------------------------------------------
+
+#[inline(never)]
+fn bare(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task]
+#[inline(never)]
+fn mk_sync(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task]
+#[inline(never)]
+fn mk_err(x: u64) -> Result<u64, std::fmt::Error> {
+    if black_box(x) != u64::MAX {
+        Err(std::fmt::Error)
+    } else {
+        Ok(x)
+    }
+}
+
+#[monkit::task]
+async fn mk_async(x: u64) -> u64 {
+    black_box(x)
+}
+
+async fn bare_async(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[tracing::instrument(skip_all)]
+#[inline(never)]
+fn tr_sync(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[fastrace::trace]
+#[inline(never)]
+fn ft_sync(x: u64) -> u64 {
+    black_box(x)
+}
+
+// ---- the floor: what the stats need, hand-written --------------------------------------
+
+#[repr(align(128))]
+struct FloorShared {
+    current: AtomicI64,
+    highwater: AtomicI64,
+}
+
+#[repr(align(128))]
+struct FloorShard {
+    count: AtomicU64,
+    sum: AtomicU64,
+    min: AtomicU64,
+    max: AtomicU64,
+    buckets: [AtomicU32; 64],
+}
+
+static FLOOR: FloorShared = FloorShared {
+    current: AtomicI64::new(0),
+    highwater: AtomicI64::new(0),
+};
+static FLOOR_SHARD: FloorShard = FloorShard {
+    count: AtomicU64::new(0),
+    sum: AtomicU64::new(0),
+    min: AtomicU64::new(u64::MAX),
+    max: AtomicU64::new(0),
+    buckets: [const { AtomicU32::new(0) }; 64],
+};
+
+#[inline(never)]
+fn floor(x: u64) -> u64 {
+    let now = FLOOR.current.fetch_add(1, Ordering::Relaxed) + 1;
+    if now > FLOOR.highwater.load(Ordering::Relaxed) {
+        FLOOR.highwater.fetch_max(now, Ordering::Relaxed);
+    }
+    let t0 = Tick::now();
+    let r = bare(x);
+    let t1 = Tick::now();
+    let ns = t0.nanos_until(t1);
+    let s = &FLOOR_SHARD;
+    s.count.fetch_add(1, Ordering::Relaxed);
+    s.sum.fetch_add(ns, Ordering::Relaxed);
+    if ns < s.min.load(Ordering::Relaxed) {
+        s.min.fetch_min(ns, Ordering::Relaxed);
+    }
+    if ns > s.max.load(Ordering::Relaxed) {
+        s.max.fetch_max(ns, Ordering::Relaxed);
+    }
+    s.buckets[(ns as usize) & 63].fetch_add(1, Ordering::Relaxed);
+    FLOOR.current.fetch_sub(1, Ordering::Relaxed);
+    r
+}
+
+// ---- metrics: counter + gauge + histogram handles, stored as the Prometheus exporter does -
+
+struct AtomicRecorder;
+
+impl metrics::Recorder for AtomicRecorder {
+    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        metrics::Counter::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::from_arc(Arc::new(AtomicU64::new(0)))
+    }
+    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+        metrics::Histogram::from_arc(Arc::new(metrics_util::storage::AtomicBucket::<f64>::new()))
+    }
+}
+
+struct MetricsHandles {
+    calls: metrics::Counter,
+    running: metrics::Gauge,
+    latency: metrics::Histogram,
+}
+
+#[inline(never)]
+fn with_metrics(h: &MetricsHandles, x: u64) -> u64 {
+    h.calls.increment(1);
+    h.running.increment(1.0);
+    let t0 = Instant::now();
+    let r = bare(x);
+    h.latency.record(t0.elapsed().as_secs_f64());
+    h.running.decrement(1.0);
+    r
+}
+
+// ---- tracing: Registry + a minimal timing layer -----------------------------------------
+
+mod timing {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Instant;
+    use tracing::span::{Attributes, Id};
+    use tracing::Subscriber;
+    use tracing_subscriber::layer::{Context, Layer};
+    use tracing_subscriber::registry::LookupSpan;
+
+    pub static TOTAL_NS: AtomicU64 = AtomicU64::new(0);
+
+    pub struct Timing;
+
+    impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Timing {
+        fn on_new_span(&self, _: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(id) {
+                span.extensions_mut().insert(Instant::now());
+            }
+        }
+        fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+            if let Some(span) = ctx.span(&id) {
+                if let Some(t0) = span.extensions().get::<Instant>() {
+                    TOTAL_NS.fetch_add(t0.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+}
+
+struct NullReporter;
+impl fastrace::collector::Reporter for NullReporter {
+    fn report(&mut self, spans: Vec<fastrace::prelude::SpanRecord>) {
+        black_box(spans);
+    }
+}
+
+fn poll_once<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!(),
+    }
+}
+
+fn sync_calls(c: &mut Criterion) {
+    let _ = metrics::set_global_recorder(AtomicRecorder);
+    let handles = MetricsHandles {
+        calls: metrics::counter!("calls"),
+        running: metrics::gauge!("running"),
+        latency: metrics::histogram!("latency"),
+    };
+    let subscriber = {
+        use tracing_subscriber::layer::SubscriberExt;
+        tracing_subscriber::registry().with(timing::Timing)
+    };
+    let dispatch = tracing::Dispatch::new(subscriber);
+    fastrace::set_reporter(NullReporter, fastrace::collector::Config::default());
+
+    let mut g = c.benchmark_group("sync_call");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("bare", |b| b.iter(|| bare(black_box(1))));
+    g.bench_function("two_clock_reads", |b| {
+        b.iter(|| {
+            let t0 = Tick::now();
+            bare(black_box(1));
+            t0.nanos_until(Tick::now())
+        })
+    });
+    g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
+    g.bench_function("monkit", |b| b.iter(|| mk_sync(black_box(1))));
+    g.bench_function("metrics", |b| b.iter(|| with_metrics(&handles, black_box(1))));
+    g.bench_function("tracing", |b| {
+        tracing::dispatcher::with_default(&dispatch, || b.iter(|| tr_sync(black_box(1))))
+    });
+    g.bench_function("fastrace", |b| {
+        b.iter_custom(|iters| {
+            // A root per 10k spans, so the local collector's buffer stays bounded.
+            let t0 = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(10_000);
+                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                let _g = root.set_local_parent();
+                for _ in 0..n {
+                    ft_sync(black_box(1));
+                }
+                left -= n;
+            }
+            t0.elapsed()
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("err_call");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
+    g.bench_function("monkit", |b| b.iter(|| mk_err(black_box(1))));
+    g.finish();
+
+    let mut g = c.benchmark_group("async_poll_once");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("bare", |b| b.iter(|| poll_once(bare_async(black_box(1)))));
+    g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
+    g.bench_function("monkit", |b| b.iter(|| poll_once(mk_async(black_box(1)))));
+    g.finish();
+}
+
+/// Per-call time of each of `threads` threads calling the same function at once.
+fn threaded(threads: usize, iters: u64, f: fn(u64) -> u64) -> Duration {
+    let start = Arc::new(Barrier::new(threads));
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                let start = start.clone();
+                s.spawn(move || {
+                    start.wait();
+                    let t0 = Instant::now();
+                    for i in 0..iters {
+                        f(black_box(i));
+                    }
+                    t0.elapsed()
+                })
+            })
+            .collect();
+        // The slowest thread's time: every thread made `iters` calls in it.
+        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
+    })
+}
+
+fn contention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("one_hot_fn");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    for threads in [1usize, 2] {
+        g.bench_with_input(BenchmarkId::new("monkit", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| threaded(t, iters, mk_sync))
+        });
+        g.bench_with_input(BenchmarkId::new("floor", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| threaded(t, iters, floor))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, sync_calls, contention);
+criterion_main!(benches);

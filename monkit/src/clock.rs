@@ -5,6 +5,7 @@
 //! readings are shared by its stats and its span, so an instrumented call reads the clock
 //! exactly twice.
 
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,6 +25,55 @@ static ANCHOR: LazyLock<Anchor> = LazyLock::new(|| {
     Anchor { clock, raw, unix_ns }
 });
 
+/// How `Tick::now` reads: not decided yet, the TSC directly, or through quanta.
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+const MODE_UNSET: u8 = 0;
+const MODE_TSC: u8 = 1;
+const MODE_QUANTA: u8 = 2;
+
+/// Reads the TSC inline when quanta itself chose the TSC as its source (it checks for an
+/// invariant TSC), saving a call per reading; otherwise asks quanta, which falls back to the
+/// OS monotonic clock. quanta's raw TSC readings are plain `rdtsc`, so both give the same
+/// ticks and quanta's calibration scales either.
+#[cold]
+fn read_slow() -> u64 {
+    let clock = &ANCHOR.clock;
+    if MODE.load(Ordering::Relaxed) == MODE_UNSET {
+        let mode = tsc_mode(clock);
+        MODE.store(mode, Ordering::Relaxed);
+    }
+    clock.raw()
+}
+
+#[cfg(target_arch = "x86_64")]
+fn tsc_mode(clock: &quanta::Clock) -> u8 {
+    // SAFETY: rdtsc is available on every x86_64 CPU.
+    let before = unsafe { core::arch::x86_64::_rdtsc() };
+    let q = clock.raw();
+    // SAFETY: as above.
+    let after = unsafe { core::arch::x86_64::_rdtsc() };
+    if before <= q && q <= after {
+        MODE_TSC
+    } else {
+        MODE_QUANTA
+    }
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+fn tsc_mode(_: &quanta::Clock) -> u8 {
+    MODE_QUANTA
+}
+
+#[inline(always)]
+fn read() -> u64 {
+    #[cfg(target_arch = "x86_64")]
+    if MODE.load(Ordering::Relaxed) == MODE_TSC {
+        // SAFETY: rdtsc is available on every x86_64 CPU.
+        return unsafe { core::arch::x86_64::_rdtsc() };
+    }
+    read_slow()
+}
+
 /// A raw clock reading. Only differences between two ticks, or [`Tick::unix_nanos`], mean
 /// anything; a tick is not nanoseconds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -33,7 +83,7 @@ impl Tick {
     /// Reads the clock.
     #[inline(always)]
     pub fn now() -> Tick {
-        Tick(ANCHOR.clock.raw())
+        Tick(read())
     }
 
     /// Nanoseconds from `self` to `later` (0 if `later` is not later).
@@ -63,4 +113,9 @@ impl Tick {
 /// Nanoseconds since the clock was first read in this process, read now.
 pub(crate) fn process_nanos_now() -> u64 {
     Tick::now().process_nanos()
+}
+
+/// Nanoseconds spanned by `ticks` raw clock ticks.
+pub(crate) fn ticks_to_nanos(ticks: u64) -> u64 {
+    ANCHOR.clock.delta_as_nanos(0, ticks)
 }

@@ -7,33 +7,61 @@
 //! Quantiles are within 1% of the true value of the same window (they are bucket midpoints,
 //! at most 1/128 off, clamped to the exact min and max).
 
+use crate::clock::Tick;
 use crate::hist::{Counts, Recent};
-use crate::shard::Sharded;
+use crate::shard::{add64, Lane, Sharded};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-static WINDOW_SHIFT: AtomicU32 = AtomicU32::new(35);
+/// An epoch is `2^WINDOW_SHIFT` raw clock ticks, so the hot path finds its epoch with one
+/// shift of the end reading it already has. 0 means "not set yet": the default is computed on
+/// first use from the clock's calibration.
+static WINDOW_SHIFT: AtomicU32 = AtomicU32::new(0);
 
-/// Sets the length of one recent-window epoch, rounded up to a power of two of nanoseconds
+const DEFAULT_EPOCH: Duration = Duration::from_nanos(1 << 35);
+
+fn shift_for(epoch: Duration) -> u32 {
+    let want = epoch.as_nanos().max(1_000_000) as u64;
+    // The smallest power of two of ticks that lasts at least `want`.
+    (1..63)
+        .find(|&s| crate::clock::ticks_to_nanos(1u64 << s) >= want)
+        .unwrap_or(63)
+}
+
+/// Sets the length of one recent-window epoch, rounded up to a power of two of clock ticks
 /// (at least 1 ms). Quantiles then cover between one and two such epochs. Meant to be set
 /// once at start-up; values recorded before the change may fall out of the window early.
 pub fn set_recent_window(epoch: Duration) {
-    let ns = (epoch.as_nanos().max(1_000_000) as u64).next_power_of_two();
-    WINDOW_SHIFT.store(ns.trailing_zeros(), Ordering::Relaxed);
+    WINDOW_SHIFT.store(shift_for(epoch), Ordering::Relaxed);
 }
 
-/// The length of one recent-window epoch.
+/// The length of one recent-window epoch (default about 34 s).
 pub fn recent_window() -> Duration {
-    Duration::from_nanos(1u64 << WINDOW_SHIFT.load(Ordering::Relaxed))
+    Duration::from_nanos(crate::clock::ticks_to_nanos(1u64 << window_shift()))
 }
 
 #[inline(always)]
-pub(crate) fn epoch_of(process_ns: u64) -> u64 {
-    process_ns >> WINDOW_SHIFT.load(Ordering::Relaxed)
+fn window_shift() -> u32 {
+    match WINDOW_SHIFT.load(Ordering::Relaxed) {
+        0 => init_shift(),
+        s => s,
+    }
+}
+
+#[cold]
+fn init_shift() -> u32 {
+    let s = shift_for(DEFAULT_EPOCH);
+    let _ = WINDOW_SHIFT.compare_exchange(0, s, Ordering::Relaxed, Ordering::Relaxed);
+    WINDOW_SHIFT.load(Ordering::Relaxed)
+}
+
+#[inline(always)]
+pub(crate) fn epoch_of(t: Tick) -> u64 {
+    t.0 >> window_shift()
 }
 
 /// How a distribution's value type is stored in atomics.
-pub trait DistValue: Copy + Send + Sync + 'static {
+pub(crate) trait DistValue: crate::hist::Bucketed + Send + Sync + 'static {
     /// An order-preserving `u64` image of the value (for min and max).
     fn key(self) -> u64;
     /// The value of a key, as `f64`.
@@ -41,7 +69,8 @@ pub trait DistValue: Copy + Send + Sync + 'static {
     /// The value as `f64` (for bucketing).
     fn to_f64(self) -> f64;
     /// Adds the value to a sum kept in `AtomicU64` bits.
-    fn add_sum(sum: &AtomicU64, v: Self);
+    #[doc(hidden)]
+    fn add_sum(sum: &AtomicU64, v: Self, lane: Lane);
     /// Reads a sum kept in `AtomicU64` bits.
     fn sum_to_f64(bits: u64) -> f64;
 }
@@ -59,8 +88,8 @@ impl DistValue for u64 {
         self as f64
     }
     #[inline(always)]
-    fn add_sum(sum: &AtomicU64, v: Self) {
-        sum.fetch_add(v, Ordering::Relaxed);
+    fn add_sum(sum: &AtomicU64, v: Self, lane: Lane) {
+        add64(sum, v, lane);
     }
     fn sum_to_f64(bits: u64) -> f64 {
         bits as f64
@@ -80,9 +109,9 @@ impl DistValue for i64 {
         self as f64
     }
     #[inline(always)]
-    fn add_sum(sum: &AtomicU64, v: Self) {
+    fn add_sum(sum: &AtomicU64, v: Self, lane: Lane) {
         // Two's complement: wrapping adds of the bit patterns give the signed sum.
-        sum.fetch_add(v as u64, Ordering::Relaxed);
+        add64(sum, v as u64, lane);
     }
     fn sum_to_f64(bits: u64) -> f64 {
         bits as i64 as f64
@@ -107,11 +136,13 @@ impl DistValue for f64 {
         self
     }
     #[inline(always)]
-    fn add_sum(sum: &AtomicU64, v: Self) {
-        // The shard is this thread's, so the loop almost never retries.
-        let _ = sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-            Some((f64::from_bits(b) + v).to_bits())
-        });
+    fn add_sum(sum: &AtomicU64, v: Self, lane: Lane) {
+        let add = |b: u64| (f64::from_bits(b) + v).to_bits();
+        if lane.exclusive {
+            sum.store(add(sum.load(Ordering::Relaxed)), Ordering::Relaxed);
+        } else {
+            let _ = sum.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| Some(add(b)));
+        }
     }
     fn sum_to_f64(bits: u64) -> f64 {
         f64::from_bits(bits)
@@ -145,11 +176,11 @@ impl Default for DistShard {
 }
 
 impl DistShard {
-    /// Records `v` observed at `now_ns` (process nanoseconds).
+    /// Records `v` observed at `now`.
     #[inline(always)]
-    pub(crate) fn record<V: DistValue>(&self, v: V, now_ns: u64) {
-        self.count.fetch_add(1, Ordering::Relaxed);
-        V::add_sum(&self.sum, v);
+    pub(crate) fn record<V: DistValue>(&self, v: V, now: Tick, lane: Lane) {
+        add64(&self.count, 1, lane);
+        V::add_sum(&self.sum, v, lane);
         let k = v.key();
         if k < self.min.load(Ordering::Relaxed) {
             self.min.fetch_min(k, Ordering::Relaxed);
@@ -158,8 +189,8 @@ impl DistShard {
             self.max.fetch_max(k, Ordering::Relaxed);
         }
         self.recent.store(k, Ordering::Relaxed);
-        self.recent_at.store(now_ns, Ordering::Relaxed);
-        self.window.record(v.to_f64(), epoch_of(now_ns));
+        self.recent_at.store(now.0, Ordering::Relaxed);
+        self.window.record(v, epoch_of(now), lane);
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -192,8 +223,7 @@ pub struct Snapshot {
 impl Snapshot {
     /// Reads and merges shards.
     pub(crate) fn of<'a, V: DistValue>(shards: impl Iterator<Item = &'a DistShard>) -> Self {
-        let now = crate::clock::process_nanos_now();
-        let epoch = epoch_of(now);
+        let epoch = epoch_of(Tick::now());
         let mut s = Snapshot::default();
         let (mut min, mut max, mut sum_f, mut recent_at) = (u64::MAX, 0u64, 0f64, 0u64);
         let mut sum_bits = 0u64;
@@ -316,9 +346,8 @@ impl<V: DistValue> Dist<V> {
 
     #[inline(always)]
     pub(crate) fn observe(&self, v: V) {
-        self.shards
-            .local()
-            .record(v, crate::clock::process_nanos_now());
+        let (shard, lane) = self.shards.local();
+        shard.record(v, Tick::now(), lane);
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {

@@ -2,9 +2,9 @@
 
 use crate::clock::Tick;
 use crate::dist::{DistShard, Snapshot};
-use crate::shard::Sharded;
+use crate::shard::{add64, Sharded};
 use crate::slot::OnceBox;
-use crate::span::{new_span_id, new_trace_id, SpanRef};
+use crate::span::{new_span_id, root_ids, SpanRef};
 use crate::trace::Outcome;
 use parking_lot::RwLock;
 use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -334,13 +334,14 @@ impl FuncInner {
         }
         self.parents
             .note(if parent.func == 0 { ENTRY } else { parent.func });
+        let (trace_id, span_id) = if parent.trace_id == 0 {
+            root_ids()
+        } else {
+            (parent.trace_id, new_span_id())
+        };
         SpanRef {
-            trace_id: if parent.trace_id == 0 {
-                new_trace_id()
-            } else {
-                parent.trace_id
-            },
-            span_id: new_span_id(),
+            trace_id,
+            span_id,
             func: self.id + 1,
             flags: parent.flags,
         }
@@ -350,27 +351,27 @@ impl FuncInner {
     #[inline(always)]
     pub(crate) fn end(&'static self, t0: Tick, t1: Tick, outcome: Outcome) {
         let ns = t0.nanos_until(t1);
-        let now = t1.process_nanos();
-        let shard = self.shards.local();
+        let now = t1;
+        let (shard, lane) = self.shards.local();
         match outcome {
-            Outcome::Ok => shard.success.record(ns, now),
+            Outcome::Ok => shard.success.record(ns, now, lane),
             failed => {
                 match failed {
-                    Outcome::Panic => shard.panics.fetch_add(1, Ordering::Relaxed),
+                    Outcome::Panic => add64(&shard.panics, 1, lane),
                     Outcome::Error(kind) => {
                         self.errors.add(kind);
-                        shard.errors.fetch_add(1, Ordering::Relaxed)
+                        add64(&shard.errors, 1, lane)
                     }
                     Outcome::Canceled => {
                         self.errors.add("canceled");
-                        shard.errors.fetch_add(1, Ordering::Relaxed)
+                        add64(&shard.errors, 1, lane)
                     }
                     Outcome::Ok => unreachable!(),
                 };
                 shard
                     .failure
                     .get_or_init(DistShard::default)
-                    .record(ns, now);
+                    .record(ns, now, lane);
             }
         }
         self.running.current.fetch_sub(1, Ordering::Relaxed);

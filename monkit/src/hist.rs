@@ -10,6 +10,7 @@
 //! `hdrhistogram` itself needs `&mut` to record, which would put a lock on every call; this
 //! module keeps its bucket layout and makes recording atomic instead.
 
+use crate::shard::{add32, Lane};
 use crate::slot::OnceBox;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -34,7 +35,7 @@ fn new_chunk() -> Chunk {
 
 /// Where a value lands.
 #[derive(Clone, Copy, PartialEq, Debug)]
-enum Slot {
+pub(crate) enum Slot {
     Zero,
     Pos(usize, usize),
     Neg(usize, usize),
@@ -63,10 +64,53 @@ fn slot_of(v: f64) -> Slot {
     }
 }
 
+/// The same slot as `slot_of(v as f64)` for a positive integer, without the float conversion
+/// (the hot path of every duration).
+#[inline(always)]
+fn slot_of_u64(v: u64) -> Slot {
+    if v == 0 {
+        return Slot::Zero;
+    }
+    let exp = 63 - v.leading_zeros();
+    // The 6 bits after the leading one, as the f64 mantissa would hold them.
+    let sub = if exp >= SUB_BITS {
+        (v >> (exp - SUB_BITS)) as usize
+    } else {
+        (v << (SUB_BITS - exp)) as usize
+    } & (SUB - 1);
+    Slot::Pos((exp as i32 - EXP_MIN) as usize, sub)
+}
+
 /// Midpoint of a bucket's magnitude range.
 fn midpoint(oct: usize, sub: usize) -> f64 {
     let base = 2f64.powi(oct as i32 + EXP_MIN);
     base * (1.0 + (sub as f64 + 0.5) / SUB as f64)
+}
+
+/// A value that knows its bucket.
+pub(crate) trait Bucketed: Copy {
+    fn slot(self) -> Slot;
+}
+
+impl Bucketed for f64 {
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        slot_of(self)
+    }
+}
+
+impl Bucketed for u64 {
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        slot_of_u64(self)
+    }
+}
+
+impl Bucketed for i64 {
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        slot_of(self as f64)
+    }
 }
 
 /// One window of counts: 64 counters per octave, allocated on demand.
@@ -97,18 +141,18 @@ fn chunks(table: &Table) -> impl Iterator<Item = (usize, &Chunk)> {
 
 impl Window {
     #[inline(always)]
-    fn add(&self, v: f64) {
-        match slot_of(v) {
-            Slot::Zero => self.zero.fetch_add(1, Ordering::Relaxed),
-            Slot::Pos(o, s) => self.pos[o].get_or_init(new_chunk)[s].fetch_add(1, Ordering::Relaxed),
-            Slot::Neg(o, s) => self.neg.get_or_init(new_table)[o].get_or_init(new_chunk)[s]
-                .fetch_add(1, Ordering::Relaxed),
+    fn add(&self, slot: Slot, lane: Lane) {
+        let counter = match slot {
+            Slot::Zero => &self.zero,
+            Slot::Pos(o, s) => &self.pos[o].get_or_init(new_chunk)[s],
+            Slot::Neg(o, s) => &self.neg.get_or_init(new_table)[o].get_or_init(new_chunk)[s],
         };
+        add32(counter, 1, lane);
     }
 
-    /// Empties the window for a new epoch. A value recorded by another thread of the same
-    /// shard during the clear may be lost from the recent window (never from the cumulative
-    /// count, sum, min or max).
+    /// Empties the window for a new epoch. Only a shared shard (threads beyond the exclusive
+    /// shards) can lose a value recorded by another thread during the clear, and only from the
+    /// recent window, never from the cumulative count, sum, min or max.
     #[cold]
     fn reset(&self, seen: u64, epoch: u64) {
         if self
@@ -163,13 +207,13 @@ pub(crate) struct Recent {
 
 impl Recent {
     #[inline(always)]
-    pub(crate) fn record(&self, v: f64, epoch: u64) {
+    pub(crate) fn record<V: Bucketed>(&self, v: V, epoch: u64, lane: Lane) {
         let w = &self.windows[(epoch & 1) as usize];
         let seen = w.epoch.load(Ordering::Relaxed);
         if seen != epoch {
             w.reset(seen, epoch);
         }
-        w.add(v);
+        w.add(v.slot(), lane);
     }
 
     /// Adds the counts of the windows of `epoch` and the one before it.
@@ -237,6 +281,9 @@ mod tests {
             assert_eq!((o, s), (o2, s2));
         }
         assert_eq!(slot_of(0.0), Slot::Zero);
+        for v in (0..5000u64).chain([1 << 40, u64::MAX, 123_456_789]) {
+            assert_eq!(slot_of_u64(v), slot_of(v as f64), "{v}");
+        }
         assert_eq!(slot_of(f64::NAN), Slot::Zero);
         assert_eq!(slot_of(f64::INFINITY), Slot::Pos(OCTAVES - 1, SUB - 1));
     }
@@ -244,12 +291,13 @@ mod tests {
     #[test]
     fn reset_clears_old_epoch() {
         let r = Recent::default();
-        r.record(5.0, 10);
-        r.record(5.0, 11);
+        let lane = crate::shard::lane();
+        r.record(5.0, 10, lane);
+        r.record(5.0, 11, lane);
         let mut c = Counts::new();
         r.merge_into(11, &mut c);
         assert_eq!(c.into_sorted().iter().map(|x| x.1).sum::<u64>(), 2);
-        r.record(5.0, 12); // reuses epoch 10's window
+        r.record(5.0, 12, lane); // reuses epoch 10's window
         let mut c = Counts::new();
         r.merge_into(12, &mut c);
         assert_eq!(c.into_sorted().iter().map(|x| x.1).sum::<u64>(), 2);

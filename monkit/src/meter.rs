@@ -1,7 +1,7 @@
 //! Meters: a total and a rate of events.
 
 use crate::clock::process_nanos_now;
-use crate::shard::Sharded;
+use crate::shard::{add64, Sharded};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,7 +45,8 @@ impl Meter {
     /// Records `n` events.
     #[inline]
     pub fn mark(&self, n: u64) {
-        self.0.total.local().0.fetch_add(n, Ordering::Relaxed);
+        let (cell, lane) = self.0.total.local();
+        add64(&cell.0, n, lane);
     }
 
     /// Events since creation.

@@ -6,36 +6,114 @@
 
 use crate::slot::OnceBox;
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 static SHARDS: LazyLock<usize> = LazyLock::new(|| {
     let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
     (cpus * 2).next_power_of_two().clamp(4, 64)
 });
+/// Which exclusive shards a live thread holds.
+static OWNED: [AtomicBool; 64] = [const { AtomicBool::new(false) }; 64];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
+const UNSET: usize = usize::MAX;
+const EXCLUSIVE: usize = 1 << 63;
+
 thread_local! {
-    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+    /// This thread's shard, with the EXCLUSIVE bit when it is the shard's only writer.
+    static SHARD: Cell<usize> = const { Cell::new(UNSET) };
+    /// Gives the shard back when the thread exits.
+    static CLAIM: Claim = const { Claim(Cell::new(UNSET)) };
 }
 
-/// Number of shards every sharded source has.
+struct Claim(Cell<usize>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let idx = self.0.get();
+        if idx != UNSET {
+            // Anything this thread still records (from other thread-local destructors) goes
+            // to the shared shard from now on.
+            SHARD.with(|s| s.set(shard_count()));
+            OWNED[idx].store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Number of exclusive shards; every sharded source has one more, shared, slot after them.
 pub(crate) fn shard_count() -> usize {
     *SHARDS
 }
 
-/// This thread's shard number, in `0..shard_count()`.
+/// Where this thread writes: a shard index and whether the thread is its only writer. An
+/// only writer updates counters with plain load-and-store instead of locked instructions.
+#[derive(Clone, Copy)]
+pub(crate) struct Lane {
+    pub(crate) idx: usize,
+    pub(crate) exclusive: bool,
+}
+
 #[inline(always)]
-pub(crate) fn shard_index() -> usize {
-    SHARD.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
+pub(crate) fn lane() -> Lane {
+    let v = SHARD.with(Cell::get);
+    if v != UNSET {
+        return Lane {
+            idx: v & !EXCLUSIVE,
+            exclusive: v & EXCLUSIVE != 0,
+        };
+    }
+    claim()
+}
+
+#[cold]
+fn claim() -> Lane {
+    let n = shard_count();
+    let start = NEXT.fetch_add(1, Ordering::Relaxed);
+    for i in 0..n {
+        let idx = (start + i) % n;
+        if OWNED[idx]
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            // Registering the destructor may fail while the thread is exiting; then give the
+            // shard back at once and share.
+            if CLAIM.try_with(|c| c.0.set(idx)).is_ok() {
+                SHARD.with(|s| s.set(idx | EXCLUSIVE));
+                return Lane {
+                    idx,
+                    exclusive: true,
+                };
+            }
+            OWNED[idx].store(false, Ordering::Release);
+            break;
         }
-        let v = NEXT.fetch_add(1, Ordering::Relaxed) & (shard_count() - 1);
-        s.set(v);
-        v
-    })
+    }
+    SHARD.with(|s| s.set(n));
+    Lane {
+        idx: n,
+        exclusive: false,
+    }
+}
+
+/// Adds to a counter of this thread's shard.
+#[inline(always)]
+pub(crate) fn add64(a: &AtomicU64, v: u64, lane: Lane) {
+    if lane.exclusive {
+        a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+    } else {
+        a.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// Adds to a 32-bit counter of this thread's shard.
+#[inline(always)]
+pub(crate) fn add32(a: &AtomicU32, v: u32, lane: Lane) {
+    if lane.exclusive {
+        a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+    } else {
+        a.fetch_add(v, Ordering::Relaxed);
+    }
 }
 
 /// One lazily allocated `T` per shard.
@@ -46,15 +124,15 @@ pub(crate) struct Sharded<T> {
 impl<T: Default> Sharded<T> {
     pub(crate) fn new() -> Self {
         Sharded {
-            slots: (0..shard_count()).map(|_| OnceBox::default()).collect(),
+            slots: (0..=shard_count()).map(|_| OnceBox::default()).collect(),
         }
     }
 
-    /// This thread's slot, allocated on first use.
+    /// This thread's slot, allocated on first use, and how to write to it.
     #[inline(always)]
-    pub(crate) fn local(&self) -> &T {
-        // SAFETY-free bound check: shard_index() < shard_count() == slots.len().
-        self.slots[shard_index()].get_or_init(T::default)
+    pub(crate) fn local(&self) -> (&T, Lane) {
+        let lane = lane();
+        (self.slots[lane.idx].get_or_init(T::default), lane)
     }
 
     /// Every allocated slot.

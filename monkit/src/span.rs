@@ -136,7 +136,21 @@ fn seed() -> u64 {
 
 /// A fresh 128-bit trace id.
 pub(crate) fn new_trace_id() -> u128 {
-    (u128::from(new_span_id()) << 64) | u128::from(new_span_id())
+    root_ids().0
+}
+
+/// Ids of a new root span from one draw: the span id, and a trace id whose low half is that
+/// span id and whose high half is the draw through a splitmix64 finalizer (a bijection, so
+/// it is non-zero and as unpredictable as the draw). A root span id equal to the low half of
+/// its trace id is the usual B3 convention.
+#[inline(always)]
+pub(crate) fn root_ids() -> (u128, u64) {
+    let id = new_span_id();
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let hi = (z ^ (z >> 31)) | 1;
+    ((u128::from(hi) << 64) | u128::from(id), id)
 }
 
 /// Runs a future with `span` as the current span on every poll. Made by

@@ -15,7 +15,6 @@ pub struct TaskGuard {
     func: &'static FuncInner,
     span: SpanRef,
     prev: SpanRef,
-    outcome: Option<Outcome>,
     t0: Tick,
 }
 
@@ -34,23 +33,20 @@ impl TaskGuard {
             func,
             span,
             prev,
-            outcome: None,
             t0: Tick::now(),
         }
     }
 
     /// Ends the call with `outcome`.
     #[inline(always)]
-    pub fn finish(mut self, outcome: Outcome) {
-        self.outcome = Some(outcome);
+    pub fn finish(self, outcome: Outcome) {
+        self.complete(outcome);
+        std::mem::forget(self);
     }
-}
 
-impl Drop for TaskGuard {
     #[inline(always)]
-    fn drop(&mut self) {
+    fn complete(&self, outcome: Outcome) {
         let t1 = Tick::now();
-        let outcome = self.outcome.unwrap_or_else(unwinding_or_ok);
         self.func.end(self.t0, t1, outcome);
         if self.span.flags & RECORDED != 0 {
             finish_recorded(self.func, self.span, self.prev.span_id, self.t0, t1, outcome);
@@ -59,11 +55,15 @@ impl Drop for TaskGuard {
     }
 }
 
-fn unwinding_or_ok() -> Outcome {
-    if std::thread::panicking() {
-        Outcome::Panic
-    } else {
-        Outcome::Ok
+impl Drop for TaskGuard {
+    /// Reached without `finish` when the call unwinds (a panic), or for calls that have no
+    /// outcome to report (`impl Trait` returns, `Func::task`).
+    fn drop(&mut self) {
+        self.complete(if std::thread::panicking() {
+            Outcome::Panic
+        } else {
+            Outcome::Ok
+        });
     }
 }
 

@@ -1,8 +1,8 @@
 //! Value distributions (int, float, duration, bool) and the timer built on durations.
 
-use crate::clock::{process_nanos_now, Tick};
+use crate::clock::Tick;
 use crate::dist::{Dist, Snapshot};
-use crate::shard::Sharded;
+use crate::shard::{add64, Sharded};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,10 +141,10 @@ impl BoolVal {
     /// Records a value.
     #[inline]
     pub fn observe(&self, v: bool) {
-        let s = self.0.local();
-        if v { &s.trues } else { &s.falses }.fetch_add(1, Ordering::Relaxed);
+        let (s, lane) = self.0.local();
+        add64(if v { &s.trues } else { &s.falses }, 1, lane);
         s.recent.store(v, Ordering::Relaxed);
-        s.recent_at.store(process_nanos_now(), Ordering::Relaxed);
+        s.recent_at.store(Tick::now().0, Ordering::Relaxed);
     }
 
     /// (trues, falses, most recent value).
