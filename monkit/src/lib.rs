@@ -23,7 +23,8 @@
 //! let _ = lookup(7);
 //! MON.meter("requests").mark(2);
 //!
-//! let f = monkit::default_registry().func_by_name("rust_out.lookup").unwrap();
+//! let funcs = monkit::default_registry().funcs();
+//! let f = funcs.iter().find(|f| f.name().ends_with("lookup")).unwrap();
 //! let s = f.stats();
 //! assert_eq!((s.successes, s.errors_total), (1, 1));
 //! assert_eq!(s.errors, vec![("not_found", 1)]);
