@@ -57,8 +57,10 @@ fn not_a_fn(item: TokenStream2) -> TokenStream2 {
             "#[monkit::task] needs a function with a body; put it on the implementation, not on \
              a declaration"
         }
-        _ => "#[monkit::task] can only be applied to functions (sync or async, free functions or \
-              methods)",
+        _ => {
+            "#[monkit::task] can only be applied to functions (sync or async, free functions or \
+              methods)"
+        }
     };
     let span = item
         .clone()

@@ -112,16 +112,38 @@ fn floor(x: u64) -> u64 {
 struct AtomicRecorder;
 
 impl metrics::Recorder for AtomicRecorder {
-    fn describe_counter(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_gauge(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
-    fn describe_histogram(&self, _: metrics::KeyName, _: Option<metrics::Unit>, _: metrics::SharedString) {}
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
     fn register_counter(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
         metrics::Counter::from_arc(Arc::new(AtomicU64::new(0)))
     }
     fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
         metrics::Gauge::from_arc(Arc::new(AtomicU64::new(0)))
     }
-    fn register_histogram(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Histogram {
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
         metrics::Histogram::from_arc(Arc::new(metrics_util::storage::AtomicBucket::<f64>::new()))
     }
 }
@@ -216,7 +238,9 @@ fn sync_calls(c: &mut Criterion) {
     });
     g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| mk_sync(black_box(1))));
-    g.bench_function("metrics", |b| b.iter(|| with_metrics(&handles, black_box(1))));
+    g.bench_function("metrics", |b| {
+        b.iter(|| with_metrics(&handles, black_box(1)))
+    });
     g.bench_function("tracing", |b| {
         tracing::dispatcher::with_default(&dispatch, || b.iter(|| tr_sync(black_box(1))))
     });

@@ -22,7 +22,11 @@ static ANCHOR: LazyLock<Anchor> = LazyLock::new(|| {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0);
-    Anchor { clock, raw, unix_ns }
+    Anchor {
+        clock,
+        raw,
+        unix_ns,
+    }
 });
 
 /// How `Tick::now` reads: not decided yet, the TSC directly, or through quanta.

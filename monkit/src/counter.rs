@@ -35,7 +35,10 @@ impl Counter {
     #[inline]
     pub fn inc(&self, delta: i64) -> i64 {
         let c = &self.0;
-        let v = c.value.fetch_add(delta, Ordering::Relaxed).wrapping_add(delta);
+        let v = c
+            .value
+            .fetch_add(delta, Ordering::Relaxed)
+            .wrapping_add(delta);
         if v > c.high.load(Ordering::Relaxed) {
             c.high.fetch_max(v, Ordering::Relaxed);
         }

@@ -66,8 +66,6 @@ pub(crate) trait DistValue: crate::hist::Bucketed + Send + Sync + 'static {
     fn key(self) -> u64;
     /// The value of a key, as `f64`.
     fn key_to_f64(key: u64) -> f64;
-    /// The value as `f64` (for bucketing).
-    fn to_f64(self) -> f64;
     /// Adds the value to a sum kept in `AtomicU64` bits.
     #[doc(hidden)]
     fn add_sum(sum: &AtomicU64, v: Self, lane: Lane);
@@ -82,10 +80,6 @@ impl DistValue for u64 {
     }
     fn key_to_f64(key: u64) -> f64 {
         key as f64
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
     }
     #[inline(always)]
     fn add_sum(sum: &AtomicU64, v: Self, lane: Lane) {
@@ -103,10 +97,6 @@ impl DistValue for i64 {
     }
     fn key_to_f64(key: u64) -> f64 {
         (key ^ (1 << 63)) as i64 as f64
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self as f64
     }
     #[inline(always)]
     fn add_sum(sum: &AtomicU64, v: Self, lane: Lane) {
@@ -129,11 +119,11 @@ impl DistValue for f64 {
         }
     }
     fn key_to_f64(key: u64) -> f64 {
-        f64::from_bits(if key >> 63 == 1 { key & !(1 << 63) } else { !key })
-    }
-    #[inline(always)]
-    fn to_f64(self) -> f64 {
-        self
+        f64::from_bits(if key >> 63 == 1 {
+            key & !(1 << 63)
+        } else {
+            !key
+        })
     }
     #[inline(always)]
     fn add_sum(sum: &AtomicU64, v: Self, lane: Lane) {

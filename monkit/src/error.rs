@@ -87,7 +87,9 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
         let name = head.rsplit("::").next().unwrap_or(head);
         match (name, args) {
             // A smart pointer says nothing of the kind: name what it points to.
-            ("Box" | "Arc" | "Rc", Some(inner)) => t = inner.split([',', '+', '>']).next().unwrap_or(inner).trim(),
+            ("Box" | "Arc" | "Rc", Some(inner)) => {
+                t = inner.split([',', '+', '>']).next().unwrap_or(inner).trim()
+            }
             _ if name.is_empty() => return full,
             _ => return name,
         }

@@ -61,14 +61,16 @@ impl FuncSite {
     pub(crate) fn register(&'static self) -> &'static FuncInner {
         self.func.get_or_init(|| {
             let name = self.name.map_or_else(|| self.derive_name(), str::to_owned);
-            crate::registry::default_registry().scope_named(self.module).func_inner(
-                &name,
-                Some(Location {
-                    module: self.module,
-                    file: self.file,
-                    line: self.line,
-                }),
-            )
+            crate::registry::default_registry()
+                .scope_named(self.module)
+                .func_inner(
+                    &name,
+                    Some(Location {
+                        module: self.module,
+                        file: self.file,
+                        line: self.line,
+                    }),
+                )
         })
     }
 
@@ -397,8 +399,7 @@ impl FuncInner {
             s.errors_total += sh.errors.load(Ordering::Relaxed);
         }
         s.success_times = Snapshot::of::<u64>(self.shards.iter().map(|s| &s.success));
-        s.failure_times =
-            Snapshot::of::<u64>(self.shards.iter().filter_map(|s| s.failure.get()));
+        s.failure_times = Snapshot::of::<u64>(self.shards.iter().filter_map(|s| s.failure.get()));
         s
     }
 
@@ -528,7 +529,10 @@ impl Func {
 
     /// Runs `f` as one call, counting an `Err` as an error of the kind `E` names.
     #[inline]
-    pub fn task_result<T, E: crate::ErrorKind>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    pub fn task_result<T, E: crate::ErrorKind>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
         let g = crate::task::TaskGuard::enter_func(self.0);
         let r = f();
         g.finish(match &r {

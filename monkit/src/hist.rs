@@ -256,7 +256,11 @@ impl Counts {
             .into_iter()
             .map(|(k, n)| {
                 let i = k.unsigned_abs() as usize - usize::from(k != 0);
-                let m = if k == 0 { 0.0 } else { midpoint(i / SUB, i % SUB) };
+                let m = if k == 0 {
+                    0.0
+                } else {
+                    midpoint(i / SUB, i % SUB)
+                };
                 (if k < 0 { -m } else { m }, n)
             })
             .collect()

@@ -51,7 +51,11 @@ impl Meter {
 
     /// Events since creation.
     pub fn total(&self) -> u64 {
-        self.0.total.iter().map(|c| c.0.load(Ordering::Relaxed)).sum()
+        self.0
+            .total
+            .iter()
+            .map(|c| c.0.load(Ordering::Relaxed))
+            .sum()
     }
 
     /// Events per second over the last minute (since creation if younger).
@@ -59,7 +63,10 @@ impl Meter {
         let now = process_nanos_now();
         let total = self.total();
         let mut r = self.0.readings.lock();
-        while r.front().is_some_and(|&(t, _)| now.saturating_sub(t) > RATE_WINDOW_NS) {
+        while r
+            .front()
+            .is_some_and(|&(t, _)| now.saturating_sub(t) > RATE_WINDOW_NS)
+        {
             r.pop_front();
         }
         // Baseline: the oldest reading of the last minute that is at least a second old;
@@ -69,7 +76,9 @@ impl Meter {
             .copied()
             .filter(|&(t, _)| now.saturating_sub(t) >= 1_000_000_000)
             .unwrap_or((self.0.created_ns, 0));
-        if r.back().is_none_or(|&(t, _)| now.saturating_sub(t) >= 1_000_000_000) {
+        if r.back()
+            .is_none_or(|&(t, _)| now.saturating_sub(t) >= 1_000_000_000)
+        {
             r.push_back((now, total));
         }
         let secs = now.saturating_sub(t0) as f64 / 1e9;

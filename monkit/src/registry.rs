@@ -90,7 +90,9 @@ impl Registry {
 
     /// The function with this full name (`scope.name`).
     pub fn func_by_name(&self, full_name: &str) -> Option<Func> {
-        self.funcs().into_iter().find(|f| f.full_name() == full_name)
+        self.funcs()
+            .into_iter()
+            .find(|f| f.full_name() == full_name)
     }
 
     /// Calls `cb` with every stat: series key, field and value. Series come out sorted by
@@ -100,5 +102,4 @@ impl Registry {
             scope.stats(&mut cb);
         }
     }
-
 }

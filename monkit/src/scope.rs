@@ -12,6 +12,31 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
 
 type GaugeFn = Arc<dyn Fn() -> f64 + Send + Sync>;
+type FieldSink<'a> = dyn FnMut(&str, f64) + 'a;
+
+/// One series of a stats walk, with its key text for sorting.
+struct Series {
+    key: SeriesKey,
+    text: String,
+    fields: Vec<(String, f64)>,
+}
+
+struct Lines<'a> {
+    scope: &'a str,
+    out: Vec<Series>,
+}
+
+impl Lines<'_> {
+    fn add(&mut self, measurement: &str, tags: &Tags, fill: &mut dyn FnMut(&mut FieldSink<'_>)) {
+        let mut t = tags.clone();
+        t.set("scope", self.scope);
+        let key = SeriesKey::new(measurement, t);
+        let mut fields = Vec::new();
+        fill(&mut |f: &str, v: f64| fields.push((f.to_owned(), v)));
+        let text = key.to_string();
+        self.out.push(Series { key, text, fields });
+    }
+}
 
 #[derive(Clone)]
 enum Source {
@@ -64,7 +89,13 @@ impl ScopeInner {
             .or_insert_with(|| FuncInner::create(&self.name, name, location))
     }
 
-    fn source(&self, name: &str, tags: &[(&str, &str)], kind: Kind, make: impl FnOnce() -> Source) -> Source {
+    fn source(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+        kind: Kind,
+        make: impl FnOnce() -> Source,
+    ) -> Source {
         let key = (name.to_owned(), Tags::new(tags), kind);
         if let Some(s) = self.sources.read().get(&key) {
             return s.clone();
@@ -165,7 +196,12 @@ impl Scope {
 
     /// The functions of this scope, sorted by name.
     pub fn funcs(&self) -> Vec<Func> {
-        self.inner().funcs.read().values().map(|&f| Func(f)).collect()
+        self.inner()
+            .funcs
+            .read()
+            .values()
+            .map(|&f| Func(f))
+            .collect()
     }
 
     /// The meter `name`.
@@ -175,7 +211,10 @@ impl Scope {
 
     /// The meter `name` with tags.
     pub fn meter_with(&self, name: &str, tags: &[(&str, &str)]) -> Meter {
-        match self.inner().source(name, tags, Kind::Meter, || Source::Meter(Meter::new())) {
+        match self
+            .inner()
+            .source(name, tags, Kind::Meter, || Source::Meter(Meter::new()))
+        {
             Source::Meter(m) => m,
             _ => unreachable!("source kinds are part of the key"),
         }
@@ -193,7 +232,12 @@ impl Scope {
 
     /// The counter `name` with tags.
     pub fn counter_with(&self, name: &str, tags: &[(&str, &str)]) -> Counter {
-        match self.inner().source(name, tags, Kind::Counter, || Source::Counter(Counter::new())) {
+        match self.inner().source(
+            name,
+            tags,
+            Kind::Counter,
+            || Source::Counter(Counter::new()),
+        ) {
             Source::Counter(c) => c,
             _ => unreachable!("source kinds are part of the key"),
         }
@@ -223,7 +267,9 @@ impl Scope {
 
     /// The timer `name` with tags.
     pub fn timer_with(&self, name: &str, tags: &[(&str, &str)]) -> Timer {
-        match self.inner().source(name, tags, Kind::Timer, || Source::Timer(Timer(DurationVal::new()))) {
+        match self.inner().source(name, tags, Kind::Timer, || {
+            Source::Timer(Timer(DurationVal::new()))
+        }) {
             Source::Timer(t) => t,
             _ => unreachable!("source kinds are part of the key"),
         }
@@ -231,24 +277,28 @@ impl Scope {
 
     /// Registers a gauge: `read` is called at every stats walk and reported as `value`. A
     /// later gauge of the same name and tags replaces it.
-    pub fn gauge(&self, name: &str, tags: &[(&str, &str)], read: impl Fn() -> f64 + Send + Sync + 'static) {
+    pub fn gauge(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+        read: impl Fn() -> f64 + Send + Sync + 'static,
+    ) {
         let key = (name.to_owned(), Tags::new(tags), Kind::Gauge);
-        self.inner().sources.write().insert(key, Source::Gauge(Arc::new(read)));
+        self.inner()
+            .sources
+            .write()
+            .insert(key, Source::Gauge(Arc::new(read)));
     }
 
     /// Calls `cb` with every stat of this scope, series sorted by key text.
     pub fn stats(&self, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
         let inner = self.inner();
-        let mut lines: Vec<(SeriesKey, String, Vec<(String, f64)>)> = Vec::new();
-        let mut push = |measurement: &str, tags: &Tags, fill: &mut dyn FnMut(&mut dyn FnMut(&str, f64))| {
-            let mut t = tags.clone();
-            t.set("scope", &inner.name);
-            let key = SeriesKey::new(measurement, t);
-            let mut fields = Vec::new();
-            fill(&mut |f: &str, v: f64| fields.push((f.to_owned(), v)));
-            let text = key.to_string();
-            lines.push((key, text, fields));
+        let mut lines = Lines {
+            scope: &inner.name,
+            out: Vec::new(),
         };
+        let mut push =
+            |m: &str, t: &Tags, fill: &mut dyn FnMut(&mut FieldSink<'_>)| lines.add(m, t, fill);
         let funcs: Vec<&'static FuncInner> = inner.funcs.read().values().copied().collect();
         for f in funcs {
             let s = f.stats();
@@ -273,8 +323,12 @@ impl Scope {
                 push("function_times", &t, &mut |cb| snap.fields(1e-9, cb));
             }
         }
-        let sources: Vec<(SourceKey, Source)> =
-            inner.sources.read().iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let sources: Vec<(SourceKey, Source)> = inner
+            .sources
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         for ((name, tags, _), src) in &sources {
             push(name, tags, &mut |cb| match src {
                 Source::Meter(m) => m.fields(cb),
@@ -287,10 +341,11 @@ impl Scope {
                 Source::Gauge(g) => cb("value", g()),
             });
         }
-        lines.sort_by(|a, b| a.1.cmp(&b.1));
-        for (key, _, fields) in &lines {
-            for (f, v) in fields {
-                cb(key, f, *v);
+        let mut out = lines.out;
+        out.sort_by(|a, b| a.text.cmp(&b.text));
+        for s in &out {
+            for (f, v) in &s.fields {
+                cb(&s.key, f, *v);
             }
         }
     }

@@ -31,7 +31,11 @@ impl SpanRef {
     /// under it belong to `trace_id` and have `parent_span_id` as parent.
     pub fn remote(trace_id: u128, parent_span_id: u64, sampled: bool) -> SpanRef {
         SpanRef {
-            trace_id: if trace_id == 0 { new_trace_id() } else { trace_id },
+            trace_id: if trace_id == 0 {
+                new_trace_id()
+            } else {
+                trace_id
+            },
             span_id: parent_span_id,
             func: 0,
             flags: if sampled { SAMPLED } else { 0 },

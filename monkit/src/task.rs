@@ -49,7 +49,14 @@ impl TaskGuard {
         let t1 = Tick::now();
         self.func.end(self.t0, t1, outcome);
         if self.span.flags & RECORDED != 0 {
-            finish_recorded(self.func, self.span, self.prev.span_id, self.t0, t1, outcome);
+            finish_recorded(
+                self.func,
+                self.span,
+                self.prev.span_id,
+                self.t0,
+                t1,
+                outcome,
+            );
         }
         set_current(self.prev);
     }

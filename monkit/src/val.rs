@@ -61,7 +61,8 @@ impl DurationVal {
     /// Records a duration (saturating at about 584 years).
     #[inline]
     pub fn observe(&self, d: Duration) {
-        self.0.observe(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        self.0
+            .observe(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
     }
     /// Reads the distribution (values in nanoseconds).
     pub fn snapshot(&self) -> Snapshot {

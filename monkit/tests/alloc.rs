@@ -95,7 +95,9 @@ fn steady_state_and_memory() {
     }
     let after = ALLOCS.load(Ordering::Relaxed);
     TRACK.with(|t| t.set(false));
-    let sizes: Vec<_> = (before..after).map(|i| SIZES[i % 64].load(Ordering::Relaxed)).collect();
+    let sizes: Vec<_> = (before..after)
+        .map(|i| SIZES[i % 64].load(Ordering::Relaxed))
+        .collect();
     assert_eq!(after - before, 0, "allocations per call: sizes {sizes:?}");
     // A call slower than any before (a preemption) may open a new octave of the window: at
     // most 2 windows x 3 functions x 20 octaves, whatever the number of calls.
@@ -113,7 +115,10 @@ fn steady_state_and_memory() {
         mem_one();
     }
     let one = BYTES.load(Ordering::Relaxed) - b0;
-    eprintln!("memory per function, 1 thread: {one} B (heap_bytes {})", f1.heap_bytes());
+    eprintln!(
+        "memory per function, 1 thread: {one} B (heap_bytes {})",
+        f1.heap_bytes()
+    );
     assert!(one <= 32 * 1024, "{one} bytes");
 
     let f8 = monkit::default_registry()
@@ -141,6 +146,9 @@ fn steady_state_and_memory() {
     });
     // Thread stacks and thread-local buffers are freed at join; what is left is the function's.
     let eight = BYTES.load(Ordering::Relaxed) - b0;
-    eprintln!("memory per function, 8 threads: {eight} B (heap_bytes {})", f8.heap_bytes());
+    eprintln!(
+        "memory per function, 8 threads: {eight} B (heap_bytes {})",
+        f8.heap_bytes()
+    );
     assert!(eight <= 64 * 1024, "{eight} bytes");
 }

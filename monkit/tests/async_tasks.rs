@@ -57,7 +57,9 @@ async fn async_spans_across_threads() {
     assert_eq!(total, 106);
     let s = stats("child");
     assert_eq!((s.successes, s.errors), (3, vec![("TimedOut", 1)]));
-    let p = default_registry().func_by_name("async_tasks.parent").unwrap();
+    let p = default_registry()
+        .func_by_name("async_tasks.parent")
+        .unwrap();
     assert_eq!(s.parents, vec![p.id()]);
     assert_eq!(stats("spawned").parents, vec![p.id()]);
     assert_eq!(spans.len(), 6);

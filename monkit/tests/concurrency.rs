@@ -37,7 +37,11 @@ fn exact_counts_with_threads() {
     assert_eq!(s.errors_total, errors);
     assert_eq!(s.errors, vec![("fmt::Error", errors)]);
     assert_eq!(s.current, 0);
-    assert!((1..=THREADS as i64).contains(&s.highwater), "{}", s.highwater);
+    assert!(
+        (1..=THREADS as i64).contains(&s.highwater),
+        "{}",
+        s.highwater
+    );
     assert_eq!(s.success_times.count, THREADS * CALLS - errors);
     assert_eq!(s.failure_times.count, errors);
     assert!(s.success_times.min > 0.0 && s.success_times.max >= s.success_times.min);
@@ -71,7 +75,10 @@ fn highwater_is_exact() {
         t.join().unwrap();
     }
     let s = f.stats();
-    assert_eq!((s.current, s.highwater, s.successes), (0, N as i64, N as u64));
+    assert_eq!(
+        (s.current, s.highwater, s.successes),
+        (0, N as i64, N as u64)
+    );
 }
 
 #[test]

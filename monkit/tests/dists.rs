@@ -14,7 +14,11 @@ fn check(values: &mut [f64], snap: &monkit::Snapshot) {
     for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0] {
         let want = reference(values, q);
         let got = snap.quantile(q).unwrap();
-        let err = if want == 0.0 { got.abs() } else { ((got - want) / want).abs() };
+        let err = if want == 0.0 {
+            got.abs()
+        } else {
+            ((got - want) / want).abs()
+        };
         assert!(err <= 0.01, "q{q}: got {got}, want {want}, error {err}");
     }
     assert_eq!(snap.min, values[0]);

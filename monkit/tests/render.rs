@@ -27,8 +27,10 @@ fn registry() -> Registry {
     let s = reg.scope("app");
     s.meter("requests").mark(3);
     s.counter("conns").inc(2);
-    s.int_val("bytes", &[("route", "/x"), ("method", "GET")]).observe(100);
-    s.int_val("bytes", &[("method", "GET"), ("route", "/x")]).observe(300);
+    s.int_val("bytes", &[("route", "/x"), ("method", "GET")])
+        .observe(100);
+    s.int_val("bytes", &[("method", "GET"), ("route", "/x")])
+        .observe(300);
     s.float_val("ratio", &[]).observe(0.25);
     s.bool_val("hit", &[]).observe(true);
     s.gauge("temp", &[("a b", "c,d")], || 21.5);
@@ -68,8 +70,14 @@ fn text_lines_parse_back() {
     assert_eq!(g("function,name=work,scope=app", "errors"), 1.0);
     assert_eq!(g("function,name=work,scope=app", "failures"), 1.0);
     assert_eq!(g("function,name=work,scope=app", "total"), 2.0);
-    assert_eq!(g("function,error_name=bad,name=work,scope=app", "count"), 1.0);
-    assert_eq!(g("function_times,kind=success,name=work,scope=app", "count"), 1.0);
+    assert_eq!(
+        g("function,error_name=bad,name=work,scope=app", "count"),
+        1.0
+    );
+    assert_eq!(
+        g("function_times,kind=success,name=work,scope=app", "count"),
+        1.0
+    );
     let r50 = g("function_times,kind=success,name=work,scope=app", "r50");
     assert!(r50 > 0.0 && r50 < 1.0, "durations are in seconds: {r50}");
     // Sorted: scope app before zzz, keys sorted within a scope.
@@ -80,7 +88,12 @@ fn text_lines_parse_back() {
     assert_eq!(app, sorted);
     // Deterministic.
     let again = monkit::render::text::stats(&registry());
-    let strip = |t: &str| t.lines().filter(|l| !l.contains(" rate=")).map(str::to_owned).collect::<Vec<_>>();
+    let strip = |t: &str| {
+        t.lines()
+            .filter(|l| !l.contains(" rate="))
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(strip(&text).len(), strip(&again).len());
 }
 
@@ -99,6 +112,12 @@ fn json_parses_back() {
     assert_eq!(r.3, 400.0);
     assert_eq!(r.1.get("route").map(String::as_str), Some("/x"));
     assert_eq!(r.1.get("scope").map(String::as_str), Some("app"));
-    assert_eq!(find("temp", "value").1.get("a b").map(String::as_str), Some("c,d"));
-    assert_eq!(rows.len(), monkit::render::text::stats(&registry()).lines().count());
+    assert_eq!(
+        find("temp", "value").1.get("a b").map(String::as_str),
+        Some("c,d")
+    );
+    assert_eq!(
+        rows.len(),
+        monkit::render::text::stats(&registry()).lines().count()
+    );
 }

@@ -10,7 +10,11 @@ fn func(full: &str) -> Func {
 }
 
 fn names() -> Vec<&'static str> {
-    default_registry().funcs().iter().map(|f| f.full_name()).collect()
+    default_registry()
+        .funcs()
+        .iter()
+        .map(|f| f.full_name())
+        .collect()
 }
 
 #[derive(Debug)]
@@ -173,10 +177,16 @@ fn errors_are_counted_by_kind() {
 fn panics_are_counted_and_continue() {
     let r = catch_unwind(|| boom(3));
     let msg = r.unwrap_err();
-    assert_eq!(msg.downcast_ref::<String>().map(String::as_str), Some("boom 3"));
+    assert_eq!(
+        msg.downcast_ref::<String>().map(String::as_str),
+        Some("boom 3")
+    );
     assert_eq!(boom(0), 0);
     let s = func("task.boom").stats();
-    assert_eq!((s.panics, s.successes, s.errors_total, s.current), (1, 1, 0, 0));
+    assert_eq!(
+        (s.panics, s.successes, s.errors_total, s.current),
+        (1, 1, 0, 0)
+    );
     assert_eq!(s.failures(), 1);
     assert_eq!(s.failure_times.count, 1);
     // The span context was restored by the unwinding guard.
@@ -261,7 +271,10 @@ fn parents_and_spans() {
 
     // Across threads, with the span handed over explicitly.
     let ((), spans) = monkit::collect_trace(spawner);
-    assert_eq!(func("task.leaf_on_thread").stats().parents, vec![func("task.spawner").id()]);
+    assert_eq!(
+        func("task.leaf_on_thread").stats().parents,
+        vec![func("task.spawner").id()]
+    );
     let sp = spans.iter().find(|s| s.name == "spawner").unwrap();
     let lt = spans.iter().find(|s| s.name == "leaf_on_thread").unwrap();
     assert_eq!(lt.parent_id, Some(sp.span_id));

@@ -9,7 +9,10 @@ fn recent_window_rotates() {
     // the cumulative fields.
     monkit::set_recent_window(Duration::from_millis(10));
     let w = monkit::recent_window();
-    assert!(w >= Duration::from_millis(10) && w < Duration::from_millis(21), "{w:?}");
+    assert!(
+        w >= Duration::from_millis(10) && w < Duration::from_millis(21),
+        "{w:?}"
+    );
     let reg = Registry::new();
     let iv = reg.scope("rot").int_val("v", &[]);
     for _ in 0..100 {

@@ -1,0 +1,6 @@
+#[monkit::task]
+const fn answer() -> u32 {
+    42
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[monkit::task(name = "")]
+fn handle() {}
+
+fn main() {}

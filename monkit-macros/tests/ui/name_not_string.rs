@@ -1,0 +1,4 @@
+#[monkit::task(name = 42)]
+fn handle() {}
+
+fn main() {}

@@ -1,0 +1,6 @@
+#[monkit::task]
+struct Config {
+    port: u16,
+}
+
+fn main() {}

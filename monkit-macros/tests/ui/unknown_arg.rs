@@ -1,0 +1,4 @@
+#[monkit::task(level = "debug")]
+fn handle() {}
+
+fn main() {}
