@@ -50,6 +50,16 @@ enum Source {
     Gauge(GaugeFn),
 }
 
+/// A source's values, read for a renderer.
+pub(crate) enum Reading {
+    Meter { rate: f64, total: u64 },
+    Counter { value: i64, high: i64, low: i64 },
+    Values(crate::Snapshot),
+    Durations(crate::Snapshot),
+    Bools { trues: u64, falses: u64 },
+    Gauge(f64),
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Kind {
     Meter,
@@ -288,6 +298,43 @@ impl Scope {
             .sources
             .write()
             .insert(key, Source::Gauge(Arc::new(read)));
+    }
+
+    /// Every non-function source of this scope, read now, sorted by name and tags.
+    pub(crate) fn each_source(&self, mut f: impl FnMut(&str, &Tags, Reading)) {
+        let sources: Vec<(SourceKey, Source)> = self
+            .inner()
+            .sources
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for ((name, tags, _), src) in &sources {
+            let r = match src {
+                Source::Meter(m) => Reading::Meter {
+                    rate: m.rate(),
+                    total: m.total(),
+                },
+                Source::Counter(c) => Reading::Counter {
+                    value: c.value(),
+                    high: c.high(),
+                    low: c.low(),
+                },
+                Source::Int(v) => Reading::Values(v.snapshot()),
+                Source::Float(v) => Reading::Values(v.snapshot()),
+                Source::Duration(v) => Reading::Durations(v.snapshot()),
+                Source::Timer(v) => Reading::Durations(v.snapshot()),
+                Source::Bool(v) => {
+                    let (t, f, _) = v.counts();
+                    Reading::Bools {
+                        trues: t,
+                        falses: f,
+                    }
+                }
+                Source::Gauge(g) => Reading::Gauge(g()),
+            };
+            f(name, tags, r);
+        }
     }
 
     /// Calls `cb` with every stat of this scope, series sorted by key text.

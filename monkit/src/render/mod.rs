@@ -1,4 +1,7 @@
 //! Renderers of a registry's stats, used as they are by the HTTP pages.
 
+pub mod dot;
+pub mod funcs;
 pub mod json;
+pub mod prometheus;
 pub mod text;

@@ -1,0 +1,25 @@
+//! monkit's pages over HTTP.
+//!
+//! [`serve`] starts a monitoring server for a registry on its own thread, so a program with
+//! no async runtime can use it; [`Pages`] is the same set of pages as a hyper service to mount
+//! inside your own server.
+//!
+//! ```no_run
+//! let server = monkit_http::serve(monkit::default_registry().clone(), "127.0.0.1:9000")
+//!     .expect("bind");
+//! println!("stats on http://{}/", server.local_addr());
+//! ```
+//!
+//! | path | what |
+//! |---|---|
+//! | `/` | an HTML index of the pages |
+//! | `/stats`, `/stats/text`, `/stats/json` | every stat, in the Go monkit line format or JSON |
+//! | `/funcs`, `/funcs/text`, `/funcs/json`, `/funcs/dot` | every function, its callers and stats; the dot page is a Graphviz call graph |
+//! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 when the scraper asks for it) |
+#![warn(missing_docs)]
+
+mod pages;
+mod server;
+
+pub use pages::Pages;
+pub use server::{serve, Server};

@@ -1,0 +1,246 @@
+//! Routing a request to a page and rendering it.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use monkit::render;
+use monkit::Registry;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+
+const TEXT: &str = "text/plain; charset=utf-8";
+const JSON: &str = "application/json";
+const HTML: &str = "text/html; charset=utf-8";
+const DOT: &str = "text/vnd.graphviz; charset=utf-8";
+
+/// The pages, as a hyper service over any request body (it is never read).
+///
+/// ```
+/// let pages = monkit_http::Pages::new(monkit::Registry::new());
+/// # let _ = pages;
+/// ```
+#[derive(Clone)]
+pub struct Pages {
+    registry: Registry,
+}
+
+/// What a page is, once the path is known.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Page {
+    Index,
+    StatsText,
+    StatsJson,
+    FuncsText,
+    FuncsJson,
+    FuncsDot,
+    Metrics { openmetrics: bool },
+}
+
+/// Why a request gets no page.
+#[derive(Debug)]
+struct Refusal {
+    status: StatusCode,
+    msg: String,
+}
+
+impl Refusal {
+    fn into_response(self) -> Response<Full<Bytes>> {
+        let mut r = error(self.status, self.msg);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        r
+    }
+}
+
+/// Every page the index lists: (path, description).
+const INDEX: &[(&str, &str)] = &[
+    (
+        "/stats",
+        "every stat, one line each (Go monkit line format)",
+    ),
+    ("/stats/json", "every stat as JSON"),
+    (
+        "/funcs",
+        "every function: callers, counts, errors, time quantiles",
+    ),
+    ("/funcs/json", "every function as JSON"),
+    ("/funcs/dot", "call graph in Graphviz dot"),
+    ("/metrics", "Prometheus exposition format"),
+];
+
+fn response(
+    status: StatusCode,
+    content_type: &str,
+    body: impl Into<Bytes>,
+) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(TEXT)),
+    );
+    r
+}
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response<Full<Bytes>> {
+    response(status, TEXT, format!("{msg}\n"))
+}
+
+fn index_html() -> String {
+    let mut s = String::from(
+        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>monkit</title></head>\n<body>\n<h1>monkit</h1>\n<ul>\n",
+    );
+    for (path, what) in INDEX {
+        s.push_str(&format!(
+            "<li><a href=\"{path}\">{path}</a> — {what}</li>\n"
+        ));
+    }
+    s.push_str("</ul>\n</body></html>\n");
+    s
+}
+
+impl Pages {
+    /// Pages for `registry`.
+    pub fn new(registry: Registry) -> Pages {
+        Pages { registry }
+    }
+
+    fn route<B>(req: &Request<B>) -> Result<Page, Refusal> {
+        let path = req.uri().path();
+        let page = match path {
+            "/" => Page::Index,
+            "/stats" | "/stats/" | "/stats/text" => Page::StatsText,
+            "/stats/json" => Page::StatsJson,
+            "/funcs" | "/funcs/" | "/funcs/text" => Page::FuncsText,
+            "/funcs/json" => Page::FuncsJson,
+            "/funcs/dot" => Page::FuncsDot,
+            "/metrics" => Page::Metrics {
+                openmetrics: req
+                    .headers()
+                    .get_all(hyper::header::ACCEPT)
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .any(|v| v.contains("application/openmetrics-text")),
+            },
+            _ => {
+                return Err(Refusal {
+                    status: StatusCode::NOT_FOUND,
+                    msg: format!("path not found: {path}"),
+                });
+            }
+        };
+        if !matches!(*req.method(), Method::GET | Method::HEAD) {
+            return Err(Refusal {
+                status: StatusCode::METHOD_NOT_ALLOWED,
+                msg: format!(
+                    "method {} not allowed on {path}; use GET or HEAD",
+                    req.method()
+                ),
+            });
+        }
+        // No page takes parameters yet: a parameter is a mistake worth telling about.
+        if let Some(q) = req.uri().query() {
+            if let Some((k, _)) = form_urlencoded::parse(q.as_bytes()).next() {
+                return Err(Refusal {
+                    status: StatusCode::BAD_REQUEST,
+                    msg: format!("unknown query parameter {k:?} for {path}"),
+                });
+            }
+        }
+        Ok(page)
+    }
+
+    fn render(&self, page: Page) -> Response<Full<Bytes>> {
+        let reg = &self.registry;
+        match page {
+            Page::Index => response(StatusCode::OK, HTML, index_html()),
+            Page::StatsText => response(StatusCode::OK, TEXT, render::text::stats(reg)),
+            Page::StatsJson => response(StatusCode::OK, JSON, render::json::stats(reg).to_string()),
+            Page::FuncsText => response(
+                StatusCode::OK,
+                TEXT,
+                render::funcs::text(&render::funcs::read(reg)),
+            ),
+            Page::FuncsJson => response(
+                StatusCode::OK,
+                JSON,
+                render::funcs::json(&render::funcs::read(reg)).to_string(),
+            ),
+            Page::FuncsDot => response(
+                StatusCode::OK,
+                DOT,
+                render::dot::dot(&render::funcs::read(reg)),
+            ),
+            Page::Metrics { openmetrics } => {
+                let ct = if openmetrics {
+                    render::prometheus::OPENMETRICS_CONTENT_TYPE
+                } else {
+                    render::prometheus::CONTENT_TYPE
+                };
+                response(
+                    StatusCode::OK,
+                    ct,
+                    render::prometheus::render(reg, openmetrics),
+                )
+            }
+        }
+    }
+
+    /// Answers one request. Rendering runs on tokio's blocking pool, so a large page never
+    /// stalls the server's other connections.
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
+        let page = match Self::route(&req) {
+            Ok(p) => p,
+            Err(r) => return r.into_response(),
+        };
+        let pages = self.clone();
+        let mut resp = match tokio::task::spawn_blocking(move || pages.render(page)).await {
+            Ok(r) => r,
+            Err(e) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("rendering failed: {e}"),
+            ),
+        };
+        if req.method() == Method::HEAD {
+            let len = http_body_util::BodyExt::collect(resp.body_mut())
+                .await
+                .map(|c| c.to_bytes().len())
+                .unwrap_or(0);
+            *resp.body_mut() = Full::new(Bytes::new());
+            resp.headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from(len));
+        }
+        resp
+    }
+}
+
+impl<B: Send + 'static> hyper::service::Service<Request<B>> for Pages {
+    type Response = Response<Full<Bytes>>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn call(&self, req: Request<B>) -> Self::Future {
+        let pages = self.clone();
+        Box::pin(async move { Ok(pages.handle(req).await) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let get = |p: &str| Request::get(p).body(()).unwrap();
+        assert_eq!(Pages::route(&get("/stats")).unwrap(), Page::StatsText);
+        assert_eq!(Pages::route(&get("/funcs/dot")).unwrap(), Page::FuncsDot);
+        assert_eq!(Pages::route(&get("/nope")).unwrap_err().status, 404);
+        assert_eq!(Pages::route(&get("/stats?x=1")).unwrap_err().status, 400);
+        let post = Request::post("/stats").body(()).unwrap();
+        assert_eq!(Pages::route(&post).unwrap_err().status, 405);
+    }
+}

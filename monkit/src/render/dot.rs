@@ -1,0 +1,95 @@
+//! The call graph in Graphviz dot: a box per function labelled with its stats, an edge per
+//! caller → callee, and an `entry` node pointing at every entry point.
+
+use crate::{Func, FuncStats};
+use std::collections::HashSet;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Escapes text for a double-quoted dot string.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn dur(ns: Option<f64>) -> String {
+    ns.map_or_else(
+        || "-".to_owned(),
+        |v| format!("{:.1?}", Duration::from_nanos(v.max(0.0).round() as u64)),
+    )
+}
+
+/// The dot graph of `funcs`. Functions never called appear as grey boxes.
+pub fn dot(funcs: &[(Func, FuncStats)]) -> String {
+    let ids: HashSet<u32> = funcs.iter().map(|(f, _)| f.id()).collect();
+    let mut out = String::from("digraph G {\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (f, s) in funcs {
+        let mut label = format!(
+            "{}\ncurrent: {}, highwater: {}\nsuccess: {}, errors: {}, panics: {}",
+            f.full_name(),
+            s.current,
+            s.highwater,
+            s.successes,
+            s.errors_total,
+            s.panics
+        );
+        for (kind, n) in &s.errors {
+            let _ = write!(label, "\nerror {kind}: {n}");
+        }
+        if s.success_times.window_count() > 0 {
+            let t = &s.success_times;
+            let _ = write!(
+                label,
+                "\nsuccess p50: {}, p99: {}",
+                dur(t.quantile(0.5)),
+                dur(t.quantile(0.99))
+            );
+        }
+        if s.failure_times.window_count() > 0 {
+            let t = &s.failure_times;
+            let _ = write!(
+                label,
+                "\nfailure p50: {}, p99: {}",
+                dur(t.quantile(0.5)),
+                dur(t.quantile(0.99))
+            );
+        }
+        let style = if s.total() == 0 {
+            ", style=filled, fillcolor=\"#eeeeee\""
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "  f{} [label=\"{}\"{style}];", f.id(), escape(&label));
+        if s.entry {
+            let _ = writeln!(
+                out,
+                "  r{0} [label=\"entry\", shape=ellipse];\n  r{0} -> f{0};",
+                f.id()
+            );
+        }
+        for p in &s.parents {
+            if ids.contains(p) {
+                let _ = writeln!(out, "  f{p} -> f{};", f.id());
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn escapes() {
+        assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
