@@ -1,0 +1,138 @@
+//! The vlite example as a real process: driven over HTTP, its pages checked, and its
+//! `/metrics` scraped by a real Prometheus server queried through its HTTP API.
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child process when the test ends, pass or fail.
+struct Killed(Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+fn wait_for(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(url).call().is_err() {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn get(url: &str) -> String {
+    match ureq::get(url).call() {
+        Ok(r) => r.into_string().unwrap(),
+        Err(ureq::Error::Status(_, r)) => r.into_string().unwrap(),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+#[test]
+fn vlite_end_to_end_with_prometheus() {
+    let (proxy_port, mon_port) = (free_port(), free_port());
+    let _vlite = Killed(
+        Command::new(example("vlite"))
+            .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
+            .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the vlite example is built by cargo test"),
+    );
+    let proxy = format!("http://127.0.0.1:{proxy_port}");
+    let mon = format!("http://127.0.0.1:{mon_port}");
+    wait_for(&format!("{mon}/"));
+    wait_for(&format!("{proxy}/"));
+
+    // 1 request answered by wait_for, then 10 ok and 5 failing upstream answers.
+    for _ in 0..10 {
+        assert!(get(&format!("{proxy}/hello")).starts_with("hello from the upstream"));
+    }
+    for _ in 0..5 {
+        assert_eq!(get(&format!("{proxy}/fail")), "failed on purpose\n");
+    }
+
+    let stats = get(&format!("{mon}/stats"));
+    assert!(
+        stats.contains("function,name=Proxy::handle,scope=vlite successes=16"),
+        "{stats}"
+    );
+    assert!(stats.contains("requests,scope=vlite total=16"), "{stats}");
+
+    let funcs: Vec<serde_json::Value> =
+        serde_json::from_str(&get(&format!("{mon}/funcs/json"))).unwrap();
+    let by = |n: &str| funcs.iter().find(|f| f["full_name"] == n).unwrap().clone();
+    let handle = by("vlite.Proxy::handle");
+    let forward = by("vlite.Proxy::forward");
+    assert_eq!(handle["entry"], true);
+    assert_eq!(forward["parent_ids"], serde_json::json!([handle["id"]]));
+    assert_eq!(by("vlite.upstream")["success"], 16);
+
+    let metrics = get(&format!("{mon}/metrics"));
+    assert!(metrics
+        .contains("monkit_function_successes_total{name=\"Proxy::handle\",scope=\"vlite\"} 16"));
+
+    // A real Prometheus scrapes it.
+    let prom_port = free_port();
+    let dir = std::env::temp_dir().join(format!("monkit-prom-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("prometheus.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vlite\n    static_configs:\n      - targets: ['127.0.0.1:{mon_port}']\n"
+        ),
+    )
+    .unwrap();
+    let _prom = Killed(
+        Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is needed for this test (.ci/run installs it)"),
+    );
+    let query = format!(
+        "http://127.0.0.1:{prom_port}/api/v1/query?query=monkit_function_successes_total%7Bname%3D%22Proxy%3A%3Ahandle%22%7D"
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let value = loop {
+        if let Ok(r) = ureq::get(&query).call() {
+            let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+            if let Some(s) = v["data"]["result"][0]["value"][1].as_str() {
+                break s.to_owned();
+            }
+        }
+        assert!(Instant::now() < deadline, "Prometheus never scraped vlite");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(value, "16");
+    let _ = std::fs::remove_dir_all(&dir);
+}
