@@ -37,6 +37,9 @@ fn hammered(i: u64) -> u64 {
     i + 1
 }
 
+/// A `/stats/json` row: measurement, tags, field, value.
+type StatRow = (String, BTreeMap<String, String>, String, Option<f64>);
+
 struct Fetched {
     status: u16,
     content_type: String,
@@ -156,8 +159,7 @@ fn every_page() {
     // /stats/json.
     let j = get(&format!("{base}/stats/json"));
     assert_eq!(j.content_type, "application/json");
-    let rows: Vec<(String, BTreeMap<String, String>, String, Option<f64>)> =
-        serde_json::from_str(&j.body).unwrap();
+    let rows: Vec<StatRow> = serde_json::from_str(&j.body).unwrap();
     let row = rows
         .iter()
         .find(|r| {
