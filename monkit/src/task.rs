@@ -112,6 +112,7 @@ where
     }
 }
 
+#[inline(always)]
 fn end_async(func: &'static FuncInner, started: &mut Option<Started>, outcome: Outcome) {
     if let Some(s) = started.take() {
         let t1 = Tick::now();
@@ -127,11 +128,14 @@ struct PollGuard<'a> {
     func: &'static FuncInner,
     started: &'a mut Option<Started>,
     prev: SpanRef,
+    /// Still set when the drop comes from unwinding out of the inner poll.
+    armed: bool,
 }
 
 impl Drop for PollGuard<'_> {
+    #[inline(always)]
     fn drop(&mut self) {
-        if std::thread::panicking() {
+        if self.armed {
             end_async(self.func, self.started, Outcome::Panic);
         }
         set_current(self.prev);
@@ -145,6 +149,7 @@ where
 {
     type Output = F::Output;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         // SAFETY: `inner` is structurally pinned and never moved; other fields are not pinned.
         let TaskFuture {
@@ -168,13 +173,15 @@ where
             }
         };
         set_current(span);
-        let guard = PollGuard {
+        let mut guard = PollGuard {
             func,
             started,
             prev,
+            armed: true,
         };
         // SAFETY: see above.
         let polled = unsafe { Pin::new_unchecked(inner) }.poll(cx);
+        guard.armed = false;
         drop(guard);
         match polled {
             Poll::Ready(out) => {
