@@ -35,6 +35,8 @@ enum Page {
     FuncsText,
     FuncsJson,
     FuncsDot,
+    PsText,
+    PsJson,
     Metrics { openmetrics: bool },
 }
 
@@ -69,6 +71,8 @@ const INDEX: &[(&str, &str)] = &[
     ),
     ("/funcs/json", "every function as JSON"),
     ("/funcs/dot", "call graph in Graphviz dot"),
+    ("/ps", "spans running now, as trees"),
+    ("/ps/json", "spans running now as JSON"),
     ("/metrics", "Prometheus exposition format"),
 ];
 
@@ -118,6 +122,8 @@ impl Pages {
             "/funcs" | "/funcs/" | "/funcs/text" => Page::FuncsText,
             "/funcs/json" => Page::FuncsJson,
             "/funcs/dot" => Page::FuncsDot,
+            "/ps" | "/ps/" | "/ps/text" => Page::PsText,
+            "/ps/json" => Page::PsJson,
             "/metrics" => Page::Metrics {
                 openmetrics: req
                     .headers()
@@ -174,6 +180,16 @@ impl Pages {
                 StatusCode::OK,
                 DOT,
                 render::dot::dot(&render::funcs::read(reg)),
+            ),
+            Page::PsText => response(
+                StatusCode::OK,
+                TEXT,
+                render::ps::text(&monkit::running_spans()),
+            ),
+            Page::PsJson => response(
+                StatusCode::OK,
+                JSON,
+                render::ps::json(&monkit::running_spans()).to_string(),
             ),
             Page::Metrics { openmetrics } => {
                 let ct = if openmetrics {

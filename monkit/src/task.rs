@@ -2,6 +2,7 @@
 
 use crate::clock::Tick;
 use crate::func::{FuncInner, FuncSite};
+use crate::live::{self, AsyncSlot, StackPos};
 use crate::span::{current_raw, set_current, SpanRef, RECORDED};
 use crate::trace::{finish_recorded, Outcome};
 use std::future::Future;
@@ -15,6 +16,7 @@ pub struct TaskGuard {
     func: &'static FuncInner,
     span: SpanRef,
     prev: SpanRef,
+    pos: StackPos,
     t0: Tick,
 }
 
@@ -29,11 +31,13 @@ impl TaskGuard {
         let prev = current_raw();
         let span = func.begin(prev);
         set_current(span);
+        let t0 = Tick::now();
         TaskGuard {
             func,
             span,
             prev,
-            t0: Tick::now(),
+            pos: live::push(&span, prev.span_id, t0),
+            t0,
         }
     }
 
@@ -47,6 +51,7 @@ impl TaskGuard {
     #[inline(always)]
     fn complete(&self, outcome: Outcome) {
         let t1 = Tick::now();
+        live::pop(self.pos);
         self.func.end(self.t0, t1, outcome);
         if self.span.flags & RECORDED != 0 {
             finish_recorded(
@@ -78,6 +83,8 @@ struct Started {
     span: SpanRef,
     parent_id: u64,
     t0: Tick,
+    /// Lists the call in `/ps` until it ends (released on drop).
+    _live: AsyncSlot,
 }
 
 /// An async call: the span starts at the first poll, is current during every poll (whichever
@@ -164,10 +171,12 @@ where
             Some(s) => s.span,
             None => {
                 let span = func.begin(prev);
+                let t0 = Tick::now();
                 *started = Some(Started {
                     span,
                     parent_id: prev.span_id,
-                    t0: Tick::now(),
+                    t0,
+                    _live: AsyncSlot::claim(&span, prev.span_id, t0),
                 });
                 span
             }

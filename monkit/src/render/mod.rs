@@ -4,4 +4,5 @@ pub mod dot;
 pub mod funcs;
 pub mod json;
 pub mod prometheus;
+pub mod ps;
 pub mod text;
