@@ -5,14 +5,16 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use monkit::render;
-use monkit::Registry;
+use monkit::{Captured, Registry, WatchSpec};
 use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
+use std::time::Duration;
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
 const HTML: &str = "text/html; charset=utf-8";
+const SVG: &str = "image/svg+xml";
 const DOT: &str = "text/vnd.graphviz; charset=utf-8";
 
 /// The pages, as a hyper service over any request body (it is never read).
@@ -27,8 +29,13 @@ pub struct Pages {
 }
 
 /// What a page is, once the path is known.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 enum Page {
+    Trace {
+        spec: WatchSpec,
+        timeout: Duration,
+        format: TraceFormat,
+    },
     Index,
     StatsText,
     StatsJson,
@@ -37,7 +44,103 @@ enum Page {
     FuncsDot,
     PsText,
     PsJson,
-    Metrics { openmetrics: bool },
+    Metrics {
+        openmetrics: bool,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum TraceFormat {
+    Svg,
+    Json,
+    Sample,
+}
+
+/// How long a trace page waits for a matching call unless told otherwise.
+const DEFAULT_TRACE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The longest wait a client may ask for.
+const MAX_TRACE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// A duration: `250ms`, `10s`, `2m`, `1h`, or plain seconds (`1.5`).
+fn parse_duration(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => v.split_at(i),
+        None => (v, "s"),
+    };
+    let n: f64 = num.parse().ok()?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return None,
+    };
+    (secs.is_finite() && secs > 0.0)
+        .then(|| Duration::from_secs_f64(secs.min(MAX_TRACE_TIMEOUT.as_secs_f64())))
+}
+
+fn bad(msg: String) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        msg,
+    }
+}
+
+/// The query of a trace page.
+fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<Page, Refusal> {
+    let mut spec = WatchSpec {
+        preselect: true,
+        sample: format == TraceFormat::Sample,
+        ..WatchSpec::default()
+    };
+    let mut timeout = DEFAULT_TRACE_TIMEOUT;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        match k.as_ref() {
+            "regex" => spec.regex = Some(v.into_owned()),
+            "trace_id" => {
+                let t = v.trim_start_matches("0x");
+                match u128::from_str_radix(t, 16) {
+                    Ok(id) if id != 0 && t.len() <= 32 && !t.starts_with('+') => {
+                        spec.trace_id = Some(id)
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "trace_id expected to be hex unsigned 128 bit number: {v:?}"
+                        )))
+                    }
+                }
+            }
+            "preselect" => {
+                spec.preselect = match v.as_ref() {
+                    "true" | "1" | "yes" | "" => true,
+                    "false" | "0" | "no" => false,
+                    _ => {
+                        return Err(bad(format!(
+                            "preselect expected to be true or false: {v:?}"
+                        )))
+                    }
+                }
+            }
+            "timeout" => {
+                timeout = parse_duration(&v).ok_or_else(|| {
+                    bad(format!(
+                        "timeout expected to be a duration such as 10s or 500ms: {v:?}"
+                    ))
+                })?
+            }
+            _ => {
+                return Err(bad(format!(
+                    "unknown query parameter {k:?} for a trace page"
+                )))
+            }
+        }
+    }
+    Ok(Page::Trace {
+        spec,
+        timeout,
+        format,
+    })
 }
 
 /// Why a request gets no page.
@@ -73,6 +176,11 @@ const INDEX: &[(&str, &str)] = &[
     ("/funcs/dot", "call graph in Graphviz dot"),
     ("/ps", "spans running now, as trees"),
     ("/ps/json", "spans running now as JSON"),
+    (
+        "/trace/svg?regex=.&timeout=10s",
+        "the next call of a matching function, its whole span tree as an SVG timeline",
+    ),
+    ("/trace/json?regex=.&timeout=10s", "the same as JSON"),
     ("/metrics", "Prometheus exposition format"),
 ];
 
@@ -99,8 +207,9 @@ fn index_html() -> String {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>monkit</title></head>\n<body>\n<h1>monkit</h1>\n<ul>\n",
     );
     for (path, what) in INDEX {
+        let href = path.replace('&', "&amp;");
         s.push_str(&format!(
-            "<li><a href=\"{path}\">{path}</a> — {what}</li>\n"
+            "<li><a href=\"{href}\">{href}</a> — {what}</li>\n"
         ));
     }
     s.push_str("</ul>\n</body></html>\n");
@@ -124,6 +233,18 @@ impl Pages {
             "/funcs/dot" => Page::FuncsDot,
             "/ps" | "/ps/" | "/ps/text" => Page::PsText,
             "/ps/json" => Page::PsJson,
+            "/trace/svg" | "/trace/json" | "/trace/sample" => {
+                let format = match path {
+                    "/trace/svg" => TraceFormat::Svg,
+                    "/trace/json" => TraceFormat::Json,
+                    _ => TraceFormat::Sample,
+                };
+                // Checked below like every page; parameters parsed here.
+                if matches!(*req.method(), Method::GET | Method::HEAD) {
+                    return trace_params(req.uri().query(), format);
+                }
+                Page::Index
+            }
             "/metrics" => Page::Metrics {
                 openmetrics: req
                     .headers()
@@ -191,6 +312,10 @@ impl Pages {
                 JSON,
                 render::ps::json(&monkit::running_spans()).to_string(),
             ),
+            Page::Trace { .. } => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "trace pages are served by `handle`",
+            ),
             Page::Metrics { openmetrics } => {
                 let ct = if openmetrics {
                     render::prometheus::OPENMETRICS_CONTENT_TYPE
@@ -213,6 +338,14 @@ impl Pages {
             Ok(p) => p,
             Err(r) => return r.into_response(),
         };
+        if let Page::Trace {
+            spec,
+            timeout,
+            format,
+        } = page
+        {
+            return self.trace(spec, timeout, format).await;
+        }
         let pages = self.clone();
         let mut resp = match tokio::task::spawn_blocking(move || pages.render(page)).await {
             Ok(r) => r,
@@ -234,6 +367,53 @@ impl Pages {
     }
 }
 
+impl Pages {
+    /// Waits for the watched call and answers with its trace (or, for `/trace/sample`, the
+    /// id of the trace marked as sampled). If the client goes away, hyper drops this future,
+    /// and with it the watcher.
+    async fn trace(
+        &self,
+        spec: WatchSpec,
+        timeout: Duration,
+        format: TraceFormat,
+    ) -> Response<Full<Bytes>> {
+        let watcher = match self.registry.watch(spec) {
+            Ok(w) => w,
+            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+        };
+        let captured = match tokio::time::timeout(timeout, watcher).await {
+            Ok(c) => c,
+            Err(_) => {
+                return error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("no matching call within {timeout:?}"),
+                )
+            }
+        };
+        match (captured, format) {
+            (Captured::Sampled(id), _) => response(
+                StatusCode::OK,
+                JSON,
+                serde_json::json!({ "trace_id": format!("{id:032x}") }).to_string(),
+            ),
+            (Captured::Trace(spans), TraceFormat::Json) => response(
+                StatusCode::OK,
+                JSON,
+                render::trace::json(&spans).to_string(),
+            ),
+            (Captured::Trace(spans), _) => {
+                match tokio::task::spawn_blocking(move || render::trace::svg(&spans)).await {
+                    Ok(svg) => response(StatusCode::OK, SVG, svg),
+                    Err(e) => error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("rendering failed: {e}"),
+                    ),
+                }
+            }
+        }
+    }
+}
+
 impl<B: Send + 'static> hyper::service::Service<Request<B>> for Pages {
     type Response = Response<Full<Bytes>>;
     type Error = Infallible;
@@ -252,8 +432,27 @@ mod tests {
     #[test]
     fn routes() {
         let get = |p: &str| Request::get(p).body(()).unwrap();
-        assert_eq!(Pages::route(&get("/stats")).unwrap(), Page::StatsText);
-        assert_eq!(Pages::route(&get("/funcs/dot")).unwrap(), Page::FuncsDot);
+        assert!(matches!(
+            Pages::route(&get("/stats")).unwrap(),
+            Page::StatsText
+        ));
+        assert!(matches!(
+            Pages::route(&get("/funcs/dot")).unwrap(),
+            Page::FuncsDot
+        ));
+        assert!(matches!(
+            Pages::route(&get("/trace/svg?regex=x&timeout=250ms")).unwrap(),
+            Page::Trace { timeout, .. } if timeout == Duration::from_millis(250)
+        ));
+        assert_eq!(
+            Pages::route(&get("/trace/svg?timeout=soon"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
+        assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
+        assert_eq!(parse_duration("-1s"), None);
         assert_eq!(Pages::route(&get("/nope")).unwrap_err().status, 404);
         assert_eq!(Pages::route(&get("/stats?x=1")).unwrap_err().status, 400);
         let post = Request::post("/stats").body(()).unwrap();

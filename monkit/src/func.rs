@@ -299,6 +299,8 @@ pub(crate) struct FuncInner {
     shards: Sharded<FuncShard>,
     errors: ErrorKinds,
     parents: Parents,
+    /// Armed trace watchers selecting this function.
+    pub(crate) watched: AtomicU32,
 }
 
 static FUNCS: RwLock<Vec<&'static FuncInner>> = RwLock::new(Vec::new());
@@ -322,8 +324,11 @@ impl FuncInner {
             shards: Sharded::new(),
             errors: ErrorKinds::default(),
             parents: Parents::default(),
+            watched: AtomicU32::new(0),
         }));
         all.push(f);
+        drop(all);
+        crate::watch::on_new_func(f);
         f
     }
 
@@ -341,11 +346,18 @@ impl FuncInner {
         } else {
             (parent.trace_id, new_span_id())
         };
-        SpanRef {
+        let span = SpanRef {
             trace_id,
             span_id,
             func: self.id + 1,
             flags: parent.flags,
+        };
+        if crate::watch::ARMED.load(Ordering::Relaxed) == 0 {
+            return span;
+        }
+        SpanRef {
+            flags: crate::watch::on_start(self, &span),
+            ..span
         }
     }
 

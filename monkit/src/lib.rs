@@ -61,6 +61,7 @@ mod span;
 mod task;
 mod trace;
 mod val;
+mod watch;
 
 pub use clock::Tick;
 pub use counter::Counter;
@@ -75,6 +76,7 @@ pub use series::{SeriesKey, Tags};
 pub use span::{current_span, FutureExt, InSpan, SpanRef};
 pub use trace::{annotate, collect_trace, collect_trace_async, FinishedSpan, Outcome};
 pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
+pub use watch::{armed_watchers, Captured, TraceWatcher, WatchError, WatchSpec};
 
 /// Instruments a function: see the crate documentation.
 ///

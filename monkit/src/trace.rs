@@ -63,15 +63,69 @@ impl FinishedSpan {
     }
 }
 
-type Sink = Arc<Mutex<Vec<FinishedSpan>>>;
+/// Most spans one trace keeps while somebody waits for it; past this, spans are dropped (and
+/// counted), so a capture whose root never finishes cannot grow without bound.
+pub(crate) const MAX_SPANS_PER_TRACE: usize = 100_000;
+
+/// The recorded spans of one trace, kept while somebody waits for them.
+#[derive(Default)]
+struct TraceSink {
+    spans: Vec<FinishedSpan>,
+    /// `collect_trace` is collecting the whole trace.
+    whole: bool,
+    /// Capture roots (span id) and who waits for each subtree.
+    roots: HashMap<u64, Vec<Arc<crate::watch::Shared>>>,
+    dropped: u64,
+}
 
 #[derive(Default)]
 struct Recorder {
-    sinks: HashMap<u128, Sink>,
+    traces: HashMap<u128, TraceSink>,
     annotations: HashMap<u64, Vec<(String, String)>>,
 }
 
 static RECORDER: LazyLock<Mutex<Recorder>> = LazyLock::new(Default::default);
+
+/// Registers span `root` of `trace` as a capture root: its subtree goes to `to` when it ends.
+pub(crate) fn start_capture(trace: u128, root: u64, to: Arc<crate::watch::Shared>) {
+    RECORDER
+        .lock()
+        .traces
+        .entry(trace)
+        .or_default()
+        .roots
+        .entry(root)
+        .or_default()
+        .push(to);
+}
+
+/// The spans of `all` in the subtree of `root` (root included), sorted by start.
+fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
+    let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut at = None;
+    for (i, s) in all.iter().enumerate() {
+        if s.span_id == root {
+            at = Some(i);
+        }
+        if let Some(p) = s.parent_id {
+            children.entry(p).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo: Vec<usize> = at.into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(i) = todo.pop() {
+        if !seen.insert(all[i].span_id) {
+            continue;
+        }
+        out.push(all[i].clone());
+        if let Some(c) = children.get(&all[i].span_id) {
+            todo.extend(c);
+        }
+    }
+    out.sort_by_key(|s| (s.start_unix_ns, s.span_id));
+    out
+}
 
 /// Adds a key/value annotation to the current span. Annotations are kept for recorded spans
 /// (a captured trace, an exported one); for the rest this is one thread-local read, and
@@ -99,13 +153,7 @@ pub(crate) fn finish_recorded(
     t1: Tick,
     outcome: Outcome,
 ) {
-    let mut rec = RECORDER.lock();
-    let annotations = rec.annotations.remove(&span.span_id).unwrap_or_default();
-    let Some(sink) = rec.sinks.get(&span.trace_id).cloned() else {
-        return;
-    };
-    drop(rec);
-    sink.lock().push(FinishedSpan {
+    let finished = FinishedSpan {
         trace_id: span.trace_id,
         span_id: span.span_id,
         parent_id: (parent_id != 0).then_some(parent_id),
@@ -114,40 +162,81 @@ pub(crate) fn finish_recorded(
         start_unix_ns: t0.unix_nanos(),
         finish_unix_ns: t1.unix_nanos(),
         outcome,
-        annotations,
-    });
+        annotations: Vec::new(),
+    };
+    let mut rec = RECORDER.lock();
+    let annotations = rec.annotations.remove(&span.span_id).unwrap_or_default();
+    let Some(sink) = rec.traces.get_mut(&span.trace_id) else {
+        return;
+    };
+    if sink.spans.len() < MAX_SPANS_PER_TRACE {
+        sink.spans.push(FinishedSpan {
+            annotations,
+            ..finished
+        });
+    } else {
+        sink.dropped += 1;
+    }
+    if let Some(waiting) = sink.roots.remove(&span.span_id) {
+        let spans = subtree(&sink.spans, span.span_id);
+        if sink.roots.is_empty() && !sink.whole {
+            rec.traces.remove(&span.trace_id);
+        }
+        drop(rec);
+        for w in waiting {
+            w.deliver(crate::watch::Captured::Trace(spans.clone()));
+        }
+    }
 }
 
 struct Collecting {
     trace_id: u128,
-    sink: Sink,
 }
 
 impl Collecting {
     fn start() -> (Collecting, SpanRef) {
         let trace_id = new_trace_id();
-        let sink = Sink::default();
-        RECORDER.lock().sinks.insert(trace_id, sink.clone());
+        RECORDER.lock().traces.entry(trace_id).or_default().whole = true;
         let root = SpanRef {
             trace_id,
             span_id: 0,
             func: 0,
             flags: RECORDED,
         };
-        (Collecting { trace_id, sink }, root)
+        (Collecting { trace_id }, root)
     }
 
     fn finish(self) -> Vec<FinishedSpan> {
-        RECORDER.lock().sinks.remove(&self.trace_id);
-        let mut spans = std::mem::take(&mut *self.sink.lock());
+        let mut rec = RECORDER.lock();
+        let mut spans = match rec.traces.get_mut(&self.trace_id) {
+            Some(t) if t.roots.is_empty() => rec
+                .traces
+                .remove(&self.trace_id)
+                .map(|t| t.spans)
+                .unwrap_or_default(),
+            Some(t) => {
+                t.whole = false;
+                t.spans.clone()
+            }
+            None => Vec::new(),
+        };
+        drop(rec);
+        std::mem::forget(self);
         spans.sort_by_key(|s| (s.start_unix_ns, s.span_id));
         spans
     }
 }
 
 impl Drop for Collecting {
+    /// Only reached when the work panicked.
     fn drop(&mut self) {
-        RECORDER.lock().sinks.remove(&self.trace_id);
+        let mut rec = RECORDER.lock();
+        if let Some(t) = rec.traces.get_mut(&self.trace_id) {
+            t.whole = false;
+            if t.roots.is_empty() {
+                rec.traces.remove(&self.trace_id);
+            }
+        }
     }
 }
 

@@ -6,3 +6,4 @@ pub mod json;
 pub mod prometheus;
 pub mod ps;
 pub mod text;
+pub mod trace;
