@@ -316,5 +316,62 @@ fn contention(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sync_calls, contention);
+#[monkit::task]
+fn bench_never_called() {}
+
+/// The trace-capture feature's cost: none armed, one armed on another function, and a span
+/// that is recorded (per span, batches of 1,000), next to fastrace recording a span.
+fn capture(c: &mut Criterion) {
+    fastrace::set_reporter(NullReporter, fastrace::collector::Config::default());
+    let mut g = c.benchmark_group("capture");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("no_watcher", |b| b.iter(|| mk_sync(black_box(1))));
+    {
+        let _w = monkit::default_registry()
+            .watch(monkit::WatchSpec::regex("bench_never_called"))
+            .unwrap();
+        g.bench_function("watcher_on_other_fn", |b| b.iter(|| mk_sync(black_box(1))));
+    }
+    g.bench_function("recorded_span", |b| {
+        b.iter_custom(|iters| {
+            let t0 = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(1000);
+                let (_, spans) = monkit::collect_trace(|| {
+                    for _ in 0..n {
+                        mk_sync(black_box(1));
+                    }
+                });
+                black_box(spans);
+                left -= n;
+            }
+            t0.elapsed()
+        })
+    });
+    g.bench_function("fastrace_span", |b| {
+        b.iter_custom(|iters| {
+            let t0 = Instant::now();
+            let mut left = iters;
+            while left > 0 {
+                let n = left.min(1000);
+                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                {
+                    let _g = root.set_local_parent();
+                    for _ in 0..n {
+                        ft_sync(black_box(1));
+                    }
+                }
+                drop(root);
+                left -= n;
+            }
+            fastrace::flush();
+            t0.elapsed()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sync_calls, contention, capture);
 criterion_main!(benches);

@@ -67,6 +67,29 @@ impl FinishedSpan {
 /// counted), so a capture whose root never finishes cannot grow without bound.
 pub(crate) const MAX_SPANS_PER_TRACE: usize = 100_000;
 
+/// Span and trace ids are random already: hashing them again (SipHash) would only cost time.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+    fn write_u128(&mut self, v: u128) {
+        self.0 ^= (v as u64) ^ ((v >> 64) as u64);
+    }
+}
+
+type IdMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// The recorded spans of one trace, kept while somebody waits for them.
 #[derive(Default)]
 struct TraceSink {
@@ -74,14 +97,14 @@ struct TraceSink {
     /// `collect_trace` is collecting the whole trace.
     whole: bool,
     /// Capture roots (span id) and who waits for each subtree.
-    roots: HashMap<u64, Vec<Arc<crate::watch::Shared>>>,
+    roots: IdMap<u64, Vec<Arc<crate::watch::Shared>>>,
     dropped: u64,
 }
 
 #[derive(Default)]
 struct Recorder {
-    traces: HashMap<u128, TraceSink>,
-    annotations: HashMap<u64, Vec<(String, String)>>,
+    traces: IdMap<u128, TraceSink>,
+    annotations: IdMap<u64, Vec<(String, String)>>,
 }
 
 static RECORDER: LazyLock<Mutex<Recorder>> = LazyLock::new(Default::default);
@@ -165,7 +188,11 @@ pub(crate) fn finish_recorded(
         annotations: Vec::new(),
     };
     let mut rec = RECORDER.lock();
-    let annotations = rec.annotations.remove(&span.span_id).unwrap_or_default();
+    let annotations = if rec.annotations.is_empty() {
+        Vec::new()
+    } else {
+        rec.annotations.remove(&span.span_id).unwrap_or_default()
+    };
     let Some(sink) = rec.traces.get_mut(&span.trace_id) else {
         return;
     };
