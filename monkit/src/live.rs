@@ -164,23 +164,25 @@ impl Default for Slab {
 static SLABS: LazyLock<Sharded<Slab>> = LazyLock::new(Sharded::new);
 
 /// A running async call's slot; released on drop.
-pub(crate) struct AsyncSlot(Option<&'static Slot>);
+pub(crate) struct AsyncSlot(Option<(&'static Slab, usize)>);
 
 impl AsyncSlot {
     pub(crate) fn claim(span: &SpanRef, parent_id: u64, start: Tick) -> AsyncSlot {
-        let (slab, _) = SLABS.local();
+        let (slab, lane) = SLABS.local();
         let h = slab.hint.load(Ordering::Relaxed);
         for i in 0..SLAB {
             let slot = &slab.slots[(h + i) % SLAB];
-            if slot.seq.load(Ordering::Relaxed) == 0
-                && slot
-                    .seq
-                    .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
+            // Other threads only ever free slots; the only claimer of an exclusive shard's slab
+            // is its owner thread, which needs no compare-and-swap.
+            if slot.seq.load(Ordering::Acquire) == 0
+                && (lane.exclusive
+                    || slot
+                        .seq
+                        .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok())
             {
-                slab.hint.store((h + i + 1) % SLAB, Ordering::Relaxed);
                 slot.write(span, parent_id, start);
-                return AsyncSlot(Some(slot));
+                return AsyncSlot(Some((slab, (h + i) % SLAB)));
             }
         }
         AsyncSlot(None)
@@ -189,8 +191,11 @@ impl AsyncSlot {
 
 impl Drop for AsyncSlot {
     fn drop(&mut self) {
-        if let Some(s) = self.0 {
-            s.seq.store(0, Ordering::Release);
+        if let Some((slab, i)) = self.0 {
+            slab.slots[i].seq.store(0, Ordering::Release);
+            // The next claim starts at the slot just freed, so a thread running one call at a
+            // time keeps reusing one warm slot.
+            slab.hint.store(i, Ordering::Relaxed);
         }
     }
 }
