@@ -373,5 +373,25 @@ fn capture(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sync_calls, contention, capture);
+/// The tracing bridge: a `tracing` span through a plain Registry, and through a Registry with
+/// the monkit layer.
+fn bridge(c: &mut Criterion) {
+    use tracing_subscriber::layer::SubscriberExt;
+    let plain = tracing::Dispatch::new(tracing_subscriber::registry());
+    let bridged = tracing::Dispatch::new(
+        tracing_subscriber::registry().with(monkit::bridge::MonkitLayer::new()),
+    );
+    let mut g = c.benchmark_group("tracing_bridge");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("registry", |b| {
+        tracing::dispatcher::with_default(&plain, || b.iter(|| tr_sync(black_box(1))))
+    });
+    g.bench_function("registry_with_monkit", |b| {
+        tracing::dispatcher::with_default(&bridged, || b.iter(|| tr_sync(black_box(1))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, sync_calls, contention, capture, bridge);
 criterion_main!(benches);

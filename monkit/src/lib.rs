@@ -43,6 +43,8 @@
 //! cumulative and exact.
 #![warn(missing_docs)]
 
+#[cfg(feature = "tracing")]
+pub mod bridge;
 mod clock;
 mod counter;
 mod dist;

@@ -1,0 +1,169 @@
+//! The `tracing` bridge: every `tracing` span becomes a monkit call of a monkit function named
+//! after its target and name, with full stats, a place in the monkit span tree, and a place in
+//! captured traces.
+//!
+//! ```
+//! use tracing_subscriber::layer::SubscriberExt;
+//!
+//! let subscriber = tracing_subscriber::registry().with(monkit::bridge::MonkitLayer::new());
+//! tracing::subscriber::with_default(subscriber, || {
+//!     let _span = tracing::info_span!("load_config").entered();
+//! });
+//! ```
+//!
+//! A `tracing` span starts a call when it is created and ends it when it closes; while it is
+//! entered it is monkit's current span, so a `#[monkit::task]` called inside is its child, and
+//! a `tracing` span created inside a `#[monkit::task]` is the task's child. An event at ERROR
+//! level inside a span (as `#[instrument(err)]` emits) marks the call failed, with the error
+//! kind `error`.
+
+use crate::clock::Tick;
+use crate::func::{FuncInner, Location};
+use crate::live::AsyncSlot;
+use crate::registry::default_registry;
+use crate::span::{current_raw, set_current, SpanRef, RECORDED};
+use crate::trace::{finish_recorded, Outcome};
+use parking_lot::RwLock;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use tracing_core::span::{Attributes, Id};
+use tracing_core::{Event, Interest, Level, Metadata, Subscriber};
+use tracing_subscriber::layer::{Context, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+/// The error kind of a call marked failed by an ERROR event.
+pub const ERROR_EVENT_KIND: &str = "error";
+
+/// A `tracing-subscriber` layer feeding monkit. See the module documentation.
+pub struct MonkitLayer {
+    // Callsite metadata address -> function, filled once per callsite.
+    funcs: RwLock<HashMap<usize, &'static FuncInner>>,
+}
+
+impl Default for MonkitLayer {
+    fn default() -> Self {
+        MonkitLayer::new()
+    }
+}
+
+impl MonkitLayer {
+    /// A layer registering its functions in the default registry.
+    pub fn new() -> MonkitLayer {
+        MonkitLayer {
+            funcs: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn func_for(&self, meta: &'static Metadata<'static>) -> &'static FuncInner {
+        let key = meta as *const Metadata<'static> as usize;
+        if let Some(f) = self.funcs.read().get(&key) {
+            return f;
+        }
+        let f = default_registry().scope_named(meta.target()).func_inner(
+            meta.name(),
+            Some(Location {
+                module: meta.module_path().unwrap_or(meta.target()),
+                file: meta.file().unwrap_or("<unknown>"),
+                line: meta.line().unwrap_or(0),
+            }),
+        );
+        self.funcs.write().insert(key, f);
+        f
+    }
+}
+
+/// The monkit call of a `tracing` span, kept in the span's extensions.
+struct Bridged {
+    func: &'static FuncInner,
+    span: SpanRef,
+    parent_id: u64,
+    t0: Tick,
+    failed: Option<&'static str>,
+    _live: AsyncSlot,
+}
+
+thread_local! {
+    /// Contexts saved by `on_enter`, restored by `on_exit` (spans nest per thread).
+    static SAVED: RefCell<Vec<SpanRef>> = const { RefCell::new(Vec::new()) };
+}
+
+impl<S> Layer<S> for MonkitLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if meta.is_span() {
+            // Listed (and known to trace watchers) before the span is ever created.
+            self.func_for(meta);
+        }
+        Interest::always()
+    }
+
+    fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let func = self.func_for(attrs.metadata());
+        let parent = if attrs.is_contextual() {
+            // monkit's context is the innermost: a #[task] inside an entered tracing span.
+            current_raw()
+        } else if let Some(p) = attrs.parent().and_then(|p| ctx.span(p)) {
+            p.extensions()
+                .get::<Bridged>()
+                .map(|b| b.span)
+                .unwrap_or_default()
+        } else {
+            SpanRef::default()
+        };
+        let me = func.begin(parent);
+        let t0 = Tick::now();
+        span.extensions_mut().insert(Bridged {
+            func,
+            span: me,
+            parent_id: parent.span_id,
+            t0,
+            failed: None,
+            _live: AsyncSlot::claim(&me, parent.span_id, t0),
+        });
+    }
+
+    fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        let mine = span.extensions().get::<Bridged>().map(|b| b.span);
+        if let Some(me) = mine {
+            SAVED.with(|s| s.borrow_mut().push(current_raw()));
+            set_current(me);
+        }
+    }
+
+    fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(id) else { return };
+        if span.extensions().get::<Bridged>().is_some() {
+            if let Some(prev) = SAVED.with(|s| s.borrow_mut().pop()) {
+                set_current(prev);
+            }
+        }
+    }
+
+    fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        if *event.metadata().level() != Level::ERROR {
+            return;
+        }
+        if let Some(span) = ctx.event_span(event) {
+            if let Some(b) = span.extensions_mut().get_mut::<Bridged>() {
+                b.failed = Some(ERROR_EVENT_KIND);
+            }
+        }
+    }
+
+    fn on_close(&self, id: Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(b) = span.extensions_mut().remove::<Bridged>() else {
+            return;
+        };
+        let t1 = Tick::now();
+        let outcome = b.failed.map_or(Outcome::Ok, Outcome::Error);
+        b.func.end(b.t0, t1, outcome);
+        if b.span.flags & RECORDED != 0 {
+            finish_recorded(b.func, b.span, b.parent_id, b.t0, t1, outcome);
+        }
+    }
+}
