@@ -89,6 +89,11 @@ fn vlite_end_to_end_with_prometheus() {
     assert_eq!(handle["entry"], true);
     assert_eq!(forward["parent_ids"], serde_json::json!([handle["id"]]));
     assert_eq!(by("vlite.upstream")["success"], 16);
+    // The tracing span, bridged, under the task it runs in.
+    let rewrite = by("vlite.rewrite_request");
+    assert_eq!(rewrite["success"], 16);
+    assert_eq!(rewrite["parent_ids"], serde_json::json!([forward["id"]]));
+    assert!(stats.contains("process,scope=env rss_bytes="), "{stats}");
 
     let metrics = get(&format!("{mon}/metrics"));
     assert!(metrics

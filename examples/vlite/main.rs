@@ -85,6 +85,8 @@ impl Proxy {
             .await
             .map_err(ProxyError::Upstream)?;
         tokio::spawn(conn);
+        // A plain `tracing` span: the bridge makes it a monkit function too.
+        let _rewrite = tracing::info_span!("rewrite_request").entered();
         let (mut parts, body) = req.into_parts();
         let path = parts
             .uri
@@ -96,6 +98,7 @@ impl Proxy {
             hyper::header::HOST,
             host.parse().map_err(|_| ProxyError::BadTarget)?,
         );
+        drop(_rewrite);
         let resp = sender
             .send_request(Request::from_parts(parts, body))
             .await
@@ -166,6 +169,14 @@ fn env_addr(var: &str, default: &str) -> SocketAddr {
 
 #[tokio::main]
 async fn main() {
+    // Every `tracing` span (ours, hyper's, a library's) becomes a monkit function.
+    {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(monkit::bridge::MonkitLayer::new());
+        tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
+    }
+    monkit::env::register(monkit::default_registry());
+
     let listen = env_addr("VLITE_LISTEN", "127.0.0.1:8080");
     let monitor = env_addr("VLITE_MONITOR", "127.0.0.1:9000");
 

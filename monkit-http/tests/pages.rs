@@ -110,6 +110,8 @@ fn parse_stat_line(line: &str) -> (String, String, f64) {
 
 #[test]
 fn every_page() {
+    // Custom sources (the process stats) go through every page and promtool too.
+    monkit::env::register(monkit::default_registry());
     for i in 0..100 {
         let _ = handle_http(i);
     }
@@ -218,6 +220,7 @@ fn every_page() {
     assert_eq!(m.content_type, "text/plain; version=0.0.4; charset=utf-8");
     let want = "monkit_function_successes_total{name=\"handle_http\",scope=\"pages\"} 90";
     assert!(m.body.lines().any(|l| l == want), "{}", m.body);
+    assert!(m.body.contains("process_rss_bytes{scope=\"env\"}"));
     let (ok, out) = run_with_stdin("promtool", &["check", "metrics"], &m.body);
     assert!(ok && out.trim().is_empty(), "promtool: {out}");
 }

@@ -36,6 +36,23 @@ impl Lines<'_> {
         let text = key.to_string();
         self.out.push(Series { key, text, fields });
     }
+
+    /// One stat of a custom source; consecutive stats of one series share it.
+    fn add_field(&mut self, key: &SeriesKey, field: &str, v: f64) {
+        let mut key = key.clone();
+        key.tags.set("scope", self.scope);
+        match self.out.last_mut() {
+            Some(last) if last.key == key => last.fields.push((field.to_owned(), v)),
+            _ => {
+                let text = key.to_string();
+                self.out.push(Series {
+                    key,
+                    text,
+                    fields: vec![(field.to_owned(), v)],
+                })
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -48,6 +65,7 @@ enum Source {
     Timer(Timer),
     Bool(BoolVal),
     Gauge(GaugeFn),
+    Custom(Arc<dyn crate::StatSource>),
 }
 
 /// A source's values, read for a renderer.
@@ -58,6 +76,7 @@ pub(crate) enum Reading {
     Durations(crate::Snapshot),
     Bools { trues: u64, falses: u64 },
     Gauge(f64),
+    Custom(Vec<(SeriesKey, String, f64)>),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
@@ -70,6 +89,7 @@ enum Kind {
     Timer,
     Bool,
     Gauge,
+    Custom,
 }
 
 type SourceKey = (String, Tags, Kind);
@@ -332,9 +352,48 @@ impl Scope {
                     }
                 }
                 Source::Gauge(g) => Reading::Gauge(g()),
+                Source::Custom(c) => {
+                    let mut v = Vec::new();
+                    c.stats(&mut |k, f, x| v.push((k.clone(), f.to_owned(), x)));
+                    Reading::Custom(v)
+                }
             };
             f(name, tags, r);
         }
+    }
+
+    /// Adds a custom stat source under `name` (a later source of the same name replaces it).
+    /// Its series get this scope's `scope` tag.
+    pub fn chain(&self, name: &str, source: impl crate::StatSource + 'static) {
+        let key = (name.to_owned(), Tags::default(), Kind::Custom);
+        self.inner()
+            .sources
+            .write()
+            .insert(key, Source::Custom(Arc::new(source)));
+    }
+
+    /// A series `name` whose fields `read` reports at every walk (Go monkit's `StructVal`):
+    ///
+    /// ```
+    /// static MON: monkit::Scope = monkit::scope!();
+    /// MON.struct_val("cache", &[], |field| {
+    ///     field("entries", 120.0);
+    ///     field("bytes", 4096.0);
+    /// });
+    /// ```
+    pub fn struct_val(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+        read: impl Fn(&mut dyn FnMut(&str, f64)) + Send + Sync + 'static,
+    ) {
+        self.chain(
+            name,
+            crate::source::StructVal {
+                key: SeriesKey::new(name, Tags::new(tags)),
+                read,
+            },
+        );
     }
 
     /// Calls `cb` with every stat of this scope, series sorted by key text.
@@ -344,13 +403,11 @@ impl Scope {
             scope: &inner.name,
             out: Vec::new(),
         };
-        let mut push =
-            |m: &str, t: &Tags, fill: &mut dyn FnMut(&mut FieldSink<'_>)| lines.add(m, t, fill);
         let funcs: Vec<&'static FuncInner> = inner.funcs.read().values().copied().collect();
         for f in funcs {
             let s = f.stats();
             let tags = Tags::new(&[("name", &f.name)]);
-            push("function", &tags, &mut |cb| {
+            lines.add("function", &tags, &mut |cb| {
                 cb("current", s.current as f64);
                 cb("highwater", s.highwater as f64);
                 cb("successes", s.successes as f64);
@@ -362,12 +419,12 @@ impl Scope {
             for (kind, n) in &s.errors {
                 let mut t = tags.clone();
                 t.set("error_name", kind);
-                push("function", &t, &mut |cb| cb("count", *n as f64));
+                lines.add("function", &t, &mut |cb| cb("count", *n as f64));
             }
             for (kind, snap) in [("success", &s.success_times), ("failure", &s.failure_times)] {
                 let mut t = tags.clone();
                 t.set("kind", kind);
-                push("function_times", &t, &mut |cb| snap.fields(1e-9, cb));
+                lines.add("function_times", &t, &mut |cb| snap.fields(1e-9, cb));
             }
         }
         let sources: Vec<(SourceKey, Source)> = inner
@@ -377,7 +434,11 @@ impl Scope {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         for ((name, tags, _), src) in &sources {
-            push(name, tags, &mut |cb| match src {
+            if let Source::Custom(c) = src {
+                c.stats(&mut |k, f, v| lines.add_field(k, f, v));
+                continue;
+            }
+            lines.add(name, tags, &mut |cb| match src {
                 Source::Meter(m) => m.fields(cb),
                 Source::Counter(c) => c.fields(cb),
                 Source::Int(v) => v.snapshot().fields(1.0, cb),
@@ -386,6 +447,7 @@ impl Scope {
                 Source::Timer(v) => v.snapshot().fields(1e-9, cb),
                 Source::Bool(v) => v.fields(cb),
                 Source::Gauge(g) => cb("value", g()),
+                Source::Custom(_) => {}
             });
         }
         let mut out = lines.out;

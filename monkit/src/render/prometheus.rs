@@ -280,6 +280,13 @@ pub fn render(registry: &Registry, openmetrics: bool) -> String {
                     fam.sample(&format!("{base}_false"), Type::Counter, "Observations of false.", l, falses as f64);
                 }
                 Reading::Gauge(v) => fam.sample(&base, Type::Gauge, "A monkit gauge.", l, v),
+                Reading::Custom(stats) => {
+                    for (key, field, v) in stats {
+                        let n = sanitize_name(&format!("{}_{field}", key.measurement));
+                        let l = labels(&sname, &key.tags, &[]);
+                        fam.sample(&n, Type::Gauge, "A value of a custom monkit stat source.", l, v);
+                    }
+                }
             }
         });
     }

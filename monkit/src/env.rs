@@ -1,0 +1,146 @@
+//! Process and environment stats, read fresh at every walk.
+//!
+//! ```
+//! monkit::env::register(monkit::default_registry());
+//! ```
+//!
+//! Adds the series `process,scope=env` with: `uptime_seconds`, `cpu_user_seconds`,
+//! `cpu_system_seconds`, `rss_bytes`, `vsize_bytes`, `max_rss_bytes`, `open_fds`, `threads`,
+//! `minor_faults`, `major_faults`, `voluntary_context_switches`,
+//! `involuntary_context_switches` and `exe_crc32`. On Linux every field comes from `/proc` and
+//! `getrusage`; other Unix systems get the `getrusage` fields; elsewhere only uptime and the
+//! executable's crc. Reading takes a few file reads on the reading thread, never a lock the
+//! program uses.
+
+use crate::series::{SeriesKey, Tags};
+use crate::{Registry, StatSource};
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// Adds the process stats to `registry` (under scope `env`).
+pub fn register(registry: &Registry) {
+    let started = Instant::now();
+    registry.scope("env").chain(
+        "process",
+        Process {
+            key: SeriesKey::new("process", Tags::default()),
+            registered: started,
+        },
+    );
+}
+
+struct Process {
+    key: SeriesKey,
+    registered: Instant,
+}
+
+/// The crc32 of the running executable, read once (on the first walk, off the program's path).
+fn exe_crc() -> Option<u32> {
+    static CRC: OnceLock<Option<u32>> = OnceLock::new();
+    *CRC.get_or_init(|| {
+        let path = std::env::current_exe().ok()?;
+        let mut f = std::fs::File::open(path).ok()?;
+        let mut h = crc32fast::Hasher::new();
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match std::io::Read::read(&mut f, &mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
+        Some(h.finalize())
+    })
+}
+
+impl StatSource for Process {
+    fn stats(&self, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
+        let mut f = |name: &str, v: f64| cb(&self.key, name, v);
+        f(
+            "uptime_seconds",
+            uptime().unwrap_or_else(|| self.registered.elapsed().as_secs_f64()),
+        );
+        #[cfg(unix)]
+        rusage(&mut f);
+        #[cfg(target_os = "linux")]
+        linux(&mut f);
+        if let Some(c) = exe_crc() {
+            f("exe_crc32", f64::from(c));
+        }
+    }
+}
+
+#[cfg(unix)]
+fn rusage(f: &mut dyn FnMut(&str, f64)) {
+    // SAFETY: getrusage fills the struct we pass; all-zero is a valid rusage.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to a rusage.
+    if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
+        return;
+    }
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    f("cpu_user_seconds", secs(u.ru_utime));
+    f("cpu_system_seconds", secs(u.ru_stime));
+    // Linux reports kilobytes, macOS bytes.
+    let max_rss = if cfg!(target_os = "macos") {
+        u.ru_maxrss as f64
+    } else {
+        u.ru_maxrss as f64 * 1024.0
+    };
+    f("max_rss_bytes", max_rss);
+    f("minor_faults", u.ru_minflt as f64);
+    f("major_faults", u.ru_majflt as f64);
+    f("voluntary_context_switches", u.ru_nvcsw as f64);
+    f("involuntary_context_switches", u.ru_nivcsw as f64);
+}
+
+/// Fields of `/proc/self/stat` after the command name (which may contain spaces).
+#[cfg(target_os = "linux")]
+fn proc_stat() -> Option<Vec<String>> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_owned).collect())
+}
+
+#[cfg(target_os = "linux")]
+fn uptime() -> Option<f64> {
+    // Field 22 (starttime, clock ticks since boot) is index 19 after the command name.
+    let start: f64 = proc_stat()?.get(19)?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    let boot: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    (hz > 0.0).then(|| (boot - start / hz).max(0.0))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn uptime() -> Option<f64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn linux(f: &mut dyn FnMut(&str, f64)) {
+    if let Some(st) = proc_stat() {
+        // After the command name: index 17 is num_threads, 20 vsize (bytes), 21 rss (pages).
+        let num = |i: usize| st.get(i).and_then(|v| v.parse::<f64>().ok());
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as f64;
+        if let Some(t) = num(17) {
+            f("threads", t);
+        }
+        if let Some(v) = num(20) {
+            f("vsize_bytes", v);
+        }
+        if let Some(r) = num(21) {
+            f("rss_bytes", r * page);
+        }
+    }
+    if let Ok(d) = std::fs::read_dir("/proc/self/fd") {
+        // The directory handle itself is one of the entries.
+        f("open_fds", d.count().saturating_sub(1) as f64);
+    }
+}
