@@ -20,7 +20,9 @@
 #![warn(missing_docs)]
 
 mod pages;
+pub mod propagation;
 mod server;
 
 pub use pages::Pages;
+pub use propagation::{Traced, TracedClient};
 pub use server::{serve, Server};

@@ -21,7 +21,7 @@ use crate::clock::Tick;
 use crate::func::{FuncInner, Location};
 use crate::live::AsyncSlot;
 use crate::registry::default_registry;
-use crate::span::{current_raw, set_current, SpanRef, RECORDED};
+use crate::span::{current_raw, set_current, SpanRef, RECORDED, SAMPLED};
 use crate::trace::{finish_recorded, Outcome};
 use parking_lot::RwLock;
 use std::cell::RefCell;
@@ -162,7 +162,7 @@ where
         let t1 = Tick::now();
         let outcome = b.failed.map_or(Outcome::Ok, Outcome::Error);
         b.func.end(b.t0, t1, outcome);
-        if b.span.flags & RECORDED != 0 {
+        if b.span.flags & (RECORDED | SAMPLED) != 0 {
             finish_recorded(b.func, b.span, b.parent_id, b.t0, t1, outcome);
         }
     }

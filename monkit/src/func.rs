@@ -341,16 +341,22 @@ impl FuncInner {
         }
         self.parents
             .note(if parent.func == 0 { ENTRY } else { parent.func });
-        let (trace_id, span_id) = if parent.trace_id == 0 {
-            root_ids()
+        let (trace_id, span_id, flags) = if parent.trace_id == 0 {
+            let (t, s) = root_ids();
+            let sampled = if crate::export::sample_root(s) {
+                crate::span::SAMPLED
+            } else {
+                0
+            };
+            (t, s, sampled)
         } else {
-            (parent.trace_id, new_span_id())
+            (parent.trace_id, new_span_id(), parent.flags)
         };
         let span = SpanRef {
             trace_id,
             span_id,
             func: self.id + 1,
-            flags: parent.flags,
+            flags,
         };
         if crate::watch::ARMED.load(Ordering::Relaxed) == 0 {
             return span;
@@ -566,6 +572,22 @@ impl Func {
         fut: F,
     ) -> impl std::future::Future<Output = F::Output> {
         crate::task::TaskFuture::for_func(self.0, fut, |_: &F::Output| Outcome::Ok)
+    }
+}
+
+impl Func {
+    /// Wraps a future as one call of this function whose outcome `classify` decides from the
+    /// output (canceled if dropped unfinished, panic if it panics).
+    pub fn future_classified<F, C>(
+        &self,
+        fut: F,
+        classify: C,
+    ) -> impl std::future::Future<Output = F::Output>
+    where
+        F: std::future::Future,
+        C: Fn(&F::Output) -> Outcome,
+    {
+        crate::task::TaskFuture::for_func(self.0, fut, classify)
     }
 }
 

@@ -50,6 +50,7 @@ mod counter;
 mod dist;
 pub mod env;
 mod error;
+pub mod export;
 mod func;
 mod hist;
 mod live;

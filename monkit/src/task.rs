@@ -3,7 +3,7 @@
 use crate::clock::Tick;
 use crate::func::{FuncInner, FuncSite};
 use crate::live::{self, AsyncSlot, StackPos};
-use crate::span::{current_raw, set_current, SpanRef, RECORDED};
+use crate::span::{current_raw, set_current, SpanRef, RECORDED, SAMPLED};
 use crate::trace::{finish_recorded, Outcome};
 use std::future::Future;
 use std::pin::Pin;
@@ -53,7 +53,7 @@ impl TaskGuard {
         let t1 = Tick::now();
         live::pop(self.pos);
         self.func.end(self.t0, t1, outcome);
-        if self.span.flags & RECORDED != 0 {
+        if self.span.flags & (RECORDED | SAMPLED) != 0 {
             finish_recorded(
                 self.func,
                 self.span,
@@ -124,7 +124,7 @@ fn end_async(func: &'static FuncInner, started: &mut Option<Started>, outcome: O
     if let Some(s) = started.take() {
         let t1 = Tick::now();
         func.end(s.t0, t1, outcome);
-        if s.span.flags & RECORDED != 0 {
+        if s.span.flags & (RECORDED | SAMPLED) != 0 {
             finish_recorded(func, s.span, s.parent_id, s.t0, t1, outcome);
         }
     }

@@ -7,7 +7,7 @@
 
 use crate::clock::Tick;
 use crate::func::FuncInner;
-use crate::span::{current_raw, enter_ctx, new_trace_id, SpanRef, RECORDED};
+use crate::span::{current_raw, enter_ctx, new_trace_id, SpanRef, RECORDED, SAMPLED};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
@@ -155,7 +155,7 @@ fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
 /// `value` is not even formatted.
 pub fn annotate(key: &str, value: impl std::fmt::Display) {
     let cur = current_raw();
-    if cur.flags & RECORDED == 0 || cur.span_id == 0 {
+    if cur.flags & (RECORDED | SAMPLED) == 0 || cur.span_id == 0 {
         return;
     }
     RECORDER
@@ -193,6 +193,20 @@ pub(crate) fn finish_recorded(
     } else {
         rec.annotations.remove(&span.span_id).unwrap_or_default()
     };
+    if span.flags & RECORDED == 0 {
+        drop(rec);
+        crate::export::export(FinishedSpan {
+            annotations,
+            ..finished
+        });
+        return;
+    }
+    if span.flags & SAMPLED != 0 {
+        crate::export::export(FinishedSpan {
+            annotations: annotations.clone(),
+            ..finished.clone()
+        });
+    }
     let Some(sink) = rec.traces.get_mut(&span.trace_id) else {
         return;
     };

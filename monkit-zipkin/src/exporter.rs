@@ -1,0 +1,438 @@
+//! The background exporter: a bounded queue filled by instrumented threads, drained in
+//! batches by one thread that POSTs to Zipkin.
+
+use crate::encode::{encode, Endpoint};
+use crossbeam_queue::ArrayQueue;
+use monkit::export::{Sampler, SpanExporter};
+use monkit::{FinishedSpan, Meter};
+use parking::Parker;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+mod parking {
+    //! A wake-up for the sender thread that instrumented threads never touch.
+    use parking_lot::{Condvar, Mutex};
+    use std::time::Duration;
+
+    #[derive(Default)]
+    pub(super) struct Parker {
+        woken: Mutex<bool>,
+        cv: Condvar,
+    }
+
+    impl Parker {
+        pub(super) fn wait(&self, d: Duration) {
+            let mut w = self.woken.lock();
+            if !*w {
+                self.cv.wait_for(&mut w, d);
+            }
+            *w = false;
+        }
+        pub(super) fn wake(&self) {
+            *self.woken.lock() = true;
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// A configuration problem found by [`Builder::install`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Configures and installs the exporter.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    endpoint: String,
+    local: Endpoint,
+    sampler: Sampler,
+    queue_capacity: usize,
+    batch_size: usize,
+    batch_interval: Duration,
+    timeout: Duration,
+    max_retries: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+}
+
+impl Builder {
+    /// An exporter POSTing to `endpoint` (for example `http://127.0.0.1:9411/api/v2/spans`),
+    /// sampling every new trace, with a queue of 4,096 spans, batches of up to 256 spans or
+    /// every second, a 5 s request timeout and up to 5 retries backing off from 100 ms to 10 s.
+    pub fn new(endpoint: &str) -> Builder {
+        Builder {
+            endpoint: endpoint.to_owned(),
+            local: Endpoint {
+                service_name: std::env::current_exe()
+                    .ok()
+                    .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().to_lowercase()))
+                    .unwrap_or_else(|| "unknown".into()),
+                ..Endpoint::default()
+            },
+            sampler: Sampler::Always,
+            queue_capacity: 4096,
+            batch_size: 256,
+            batch_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+        }
+    }
+
+    /// From `MONKIT_ZIPKIN_ENDPOINT` (required: `None` without it), `MONKIT_ZIPKIN_SERVICE_NAME`,
+    /// `MONKIT_ZIPKIN_SAMPLE_RATE` and `MONKIT_ZIPKIN_QUEUE`. A malformed value is an error.
+    pub fn from_env() -> Option<Result<Builder, ConfigError>> {
+        let endpoint = std::env::var("MONKIT_ZIPKIN_ENDPOINT").ok()?;
+        let mut b = Builder::new(&endpoint);
+        if let Ok(name) = std::env::var("MONKIT_ZIPKIN_SERVICE_NAME") {
+            b = b.service_name(&name);
+        }
+        if let Ok(rate) = std::env::var("MONKIT_ZIPKIN_SAMPLE_RATE") {
+            match rate.parse::<f64>() {
+                Ok(r) if (0.0..=1.0).contains(&r) => b = b.sample_rate(r),
+                _ => {
+                    return Some(Err(ConfigError(format!(
+                        "MONKIT_ZIPKIN_SAMPLE_RATE={rate:?} is not a number in 0..=1"
+                    ))))
+                }
+            }
+        }
+        if let Ok(q) = std::env::var("MONKIT_ZIPKIN_QUEUE") {
+            match q.parse::<usize>() {
+                Ok(n) if n > 0 => b = b.queue_capacity(n),
+                _ => {
+                    return Some(Err(ConfigError(format!(
+                        "MONKIT_ZIPKIN_QUEUE={q:?} is not a positive number of spans"
+                    ))))
+                }
+            }
+        }
+        Some(Ok(b))
+    }
+
+    /// The service name of `localEndpoint` (lower-cased).
+    pub fn service_name(mut self, name: &str) -> Builder {
+        self.local.service_name = name.to_lowercase();
+        self
+    }
+
+    /// The address and port of `localEndpoint`.
+    pub fn local_address(mut self, addr: std::net::SocketAddr) -> Builder {
+        match addr.ip() {
+            std::net::IpAddr::V4(ip) => self.local.ipv4 = Some(ip),
+            std::net::IpAddr::V6(ip) => self.local.ipv6 = Some(ip),
+        }
+        self.local.port = Some(addr.port()).filter(|&p| p != 0);
+        self
+    }
+
+    /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
+    /// still decide for theirs.
+    pub fn sample_rate(mut self, rate: f64) -> Builder {
+        self.sampler = if rate >= 1.0 {
+            Sampler::Always
+        } else if rate <= 0.0 || rate.is_nan() {
+            Sampler::Never
+        } else {
+            Sampler::Fraction(rate)
+        };
+        self
+    }
+
+    /// The sampler for new traces.
+    pub fn sampler(mut self, s: Sampler) -> Builder {
+        self.sampler = s;
+        self
+    }
+
+    /// Most spans waiting to be sent; past this, finished spans are dropped and counted.
+    pub fn queue_capacity(mut self, n: usize) -> Builder {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Most spans per request, and the longest a span waits before its batch is sent.
+    pub fn batch(mut self, size: usize, interval: Duration) -> Builder {
+        self.batch_size = size.max(1);
+        self.batch_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Request timeout.
+    pub fn timeout(mut self, t: Duration) -> Builder {
+        self.timeout = t;
+        self
+    }
+
+    /// Retries of a failed batch (connection errors and 5xx), backing off exponentially from
+    /// `initial` to at most `max`, with jitter.
+    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Builder {
+        self.max_retries = max_retries;
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Starts the sender thread and installs the exporter and sampler in monkit.
+    pub fn install(self) -> Result<Exporter, ConfigError> {
+        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "Zipkin endpoint {:?} is not an http:// URL",
+                self.endpoint
+            )));
+        }
+        if self.endpoint.starts_with("https://") {
+            return Err(ConfigError(
+                "https endpoints need TLS, which this build does not include; use http://".into(),
+            ));
+        }
+        let scope = monkit::default_registry().scope("monkit_zipkin");
+        let inner = Arc::new(Inner {
+            queue: ArrayQueue::new(self.queue_capacity),
+            sent: scope.meter("spans_sent"),
+            dropped: scope.meter("spans_dropped"),
+            failed: scope.meter("spans_failed"),
+            retried: scope.meter("batches_retried"),
+            parker: Parker::default(),
+            stop: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
+            flush_asked: AtomicU64::new(0),
+            flush_done: AtomicU64::new(0),
+            done: Parker::default(),
+            config: self,
+        });
+        let worker = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name("monkit-zipkin".into())
+            .spawn(move || worker.run())
+            .map_err(|e| ConfigError(format!("cannot start the sender thread: {e}")))?;
+        monkit::export::set_sampler(inner.config.sampler);
+        monkit::export::set_exporter(Some(inner.clone()));
+        Ok(Exporter {
+            inner,
+            thread: Some(thread),
+        })
+    }
+}
+
+struct Inner {
+    config: Builder,
+    queue: ArrayQueue<FinishedSpan>,
+    sent: Meter,
+    dropped: Meter,
+    failed: Meter,
+    retried: Meter,
+    parker: Parker,
+    stop: AtomicBool,
+    /// Shutdown ran out of time: drop (and count) what is left instead of sending it.
+    abandon: AtomicBool,
+    flush_asked: AtomicU64,
+    flush_done: AtomicU64,
+    done: Parker,
+}
+
+impl SpanExporter for Inner {
+    fn export(&self, span: FinishedSpan) {
+        // Never blocks: a full queue drops the span.
+        if self.queue.push(span).is_err() {
+            self.dropped.mark(1);
+        }
+    }
+}
+
+/// A small xorshift for jitter; quality does not matter, independence from other senders does.
+fn jitter(seed: &mut u64) -> f64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    0.5 + (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+enum Sent {
+    Ok,
+    Retry(String),
+    GiveUp(String),
+}
+
+impl Inner {
+    fn run(&self) {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(self.config.timeout)
+            .build();
+        let mut seed = (Instant::now().elapsed().as_nanos() as u64) ^ 0x9e37_79b9_7f4a_7c15 | 1;
+        let mut oldest: Option<Instant> = None;
+        loop {
+            if self.abandon.load(Ordering::Acquire) {
+                let mut n = 0;
+                while self.queue.pop().is_some() {
+                    n += 1;
+                }
+                self.failed.mark(n);
+                self.done.wake();
+                return;
+            }
+            let stopping = self.stop.load(Ordering::Acquire);
+            let flush = self.flush_asked.load(Ordering::Acquire);
+            let flushing = flush != self.flush_done.load(Ordering::Acquire);
+            let n = self.queue.len();
+            if n > 0 && oldest.is_none() {
+                oldest = Some(Instant::now());
+            }
+            let due = oldest.is_some_and(|t| t.elapsed() >= self.config.batch_interval);
+            if n >= self.config.batch_size || (n > 0 && (due || flushing || stopping)) {
+                let mut batch = Vec::with_capacity(n.min(self.config.batch_size));
+                while batch.len() < self.config.batch_size {
+                    match self.queue.pop() {
+                        Some(s) => batch.push(s),
+                        None => break,
+                    }
+                }
+                self.send(&agent, &batch, &mut seed);
+                oldest = None;
+                continue;
+            }
+            if n == 0 && flushing {
+                self.flush_done.store(flush, Ordering::Release);
+                self.done.wake();
+            }
+            if stopping && n == 0 {
+                self.flush_done.store(flush, Ordering::Release);
+                self.done.wake();
+                return;
+            }
+            // Instrumented threads never wake us: poll often enough to batch by size.
+            self.parker.wait(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&self, agent: &ureq::Agent, batch: &[FinishedSpan], seed: &mut u64) {
+        let body = serde_json::Value::Array(
+            batch
+                .iter()
+                .map(|s| encode(s, &self.config.local))
+                .collect(),
+        )
+        .to_string();
+        let mut backoff = self.config.initial_backoff;
+        for attempt in 0..=self.config.max_retries {
+            match self.post(agent, &body) {
+                Sent::Ok => {
+                    self.sent.mark(batch.len() as u64);
+                    return;
+                }
+                Sent::GiveUp(why) => {
+                    eprintln!(
+                        "monkit-zipkin: {} spans refused by {}: {why}",
+                        batch.len(),
+                        self.config.endpoint
+                    );
+                    break;
+                }
+                Sent::Retry(why)
+                    if attempt < self.config.max_retries
+                        && !self.abandon.load(Ordering::Acquire) =>
+                {
+                    self.retried.mark(1);
+                    let wait = backoff.mul_f64(jitter(seed));
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    // Stop waiting early when a shutdown runs out of time.
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !self.abandon.load(Ordering::Acquire) {
+                        self.parker
+                            .wait((until - Instant::now()).min(Duration::from_millis(50)));
+                    }
+                    let _ = why;
+                }
+                Sent::Retry(why) => {
+                    eprintln!(
+                        "monkit-zipkin: giving up on {} spans after {} retries: {why}",
+                        batch.len(),
+                        self.config.max_retries
+                    );
+                }
+            }
+        }
+        self.failed.mark(batch.len() as u64);
+    }
+
+    fn post(&self, agent: &ureq::Agent, body: &str) -> Sent {
+        match agent
+            .post(&self.config.endpoint)
+            .set("Content-Type", "application/json")
+            .send_string(body)
+        {
+            Ok(_) => Sent::Ok,
+            Err(ureq::Error::Status(code, r)) if (400..500).contains(&code) => {
+                let text = r.into_string().unwrap_or_default();
+                Sent::GiveUp(format!("HTTP {code}: {}", text.trim()))
+            }
+            Err(ureq::Error::Status(code, _)) => Sent::Retry(format!("HTTP {code}")),
+            Err(e) => Sent::Retry(e.to_string()),
+        }
+    }
+}
+
+/// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
+pub struct Exporter {
+    inner: Arc<Inner>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    /// Sends everything queued now; returns whether it finished within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let ticket = self.inner.flush_asked.fetch_add(1, Ordering::AcqRel) + 1;
+        self.inner.parker.wake();
+        let deadline = Instant::now() + timeout;
+        while self.inner.flush_done.load(Ordering::Acquire) < ticket {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.inner
+                .done
+                .wait((deadline - now).min(Duration::from_millis(20)));
+        }
+        true
+    }
+
+    /// Spans waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.inner.queue.len()
+    }
+
+    /// Stops exporting new spans, sends what is queued (waiting at most `timeout`), and stops
+    /// the sender thread.
+    pub fn shutdown(mut self, timeout: Duration) {
+        self.stop(timeout);
+    }
+
+    fn stop(&mut self, timeout: Duration) {
+        monkit::export::set_exporter(None);
+        if !self.flush(timeout) {
+            self.inner.abandon.store(true, Ordering::Release);
+        }
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.parker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Duration::from_secs(5));
+        }
+    }
+}

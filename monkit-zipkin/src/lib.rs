@@ -1,0 +1,29 @@
+//! Exports the finished spans of sampled monkit traces to Zipkin, as v2 JSON
+//! (`POST /api/v2/spans`, a `ListOfSpans`).
+//!
+//! ```no_run
+//! let exporter = monkit_zipkin::Builder::new("http://127.0.0.1:9411/api/v2/spans")
+//!     .service_name("vlite")
+//!     .sample_rate(0.1)
+//!     .install()
+//!     .expect("valid configuration");
+//! // ... run ...
+//! exporter.shutdown(std::time::Duration::from_secs(5)); // sends what is queued
+//! ```
+//!
+//! Or from the environment: `MONKIT_ZIPKIN_ENDPOINT` (required), `MONKIT_ZIPKIN_SERVICE_NAME`,
+//! `MONKIT_ZIPKIN_SAMPLE_RATE` (0..=1, default 1), `MONKIT_ZIPKIN_QUEUE` (spans):
+//! `monkit_zipkin::Builder::from_env()`.
+//!
+//! The instrumented program never waits for Zipkin: a finished span is pushed onto a bounded
+//! lock-free queue (dropped and counted when full); a background thread sends batches (by size
+//! and by interval), retries connection errors and 5xx with exponential backoff and jitter,
+//! and gives up on 4xx with a logged reason. Its own counts are monkit stats under the scope
+//! `monkit_zipkin`: `spans_sent`, `spans_dropped`, `spans_failed`, `batches_retried`.
+#![warn(missing_docs)]
+
+mod encode;
+mod exporter;
+
+pub use encode::{encode, Endpoint};
+pub use exporter::{Builder, ConfigError, Exporter};
