@@ -208,6 +208,7 @@ impl Builder {
             flush_asked: AtomicU64::new(0),
             flush_done: AtomicU64::new(0),
             done: Parker::default(),
+            last_log: AtomicU64::new(0),
             config: self,
         });
         let worker = inner.clone();
@@ -238,6 +239,7 @@ struct Inner {
     flush_asked: AtomicU64,
     flush_done: AtomicU64,
     done: Parker,
+    last_log: AtomicU64,
 }
 
 impl SpanExporter for Inner {
@@ -255,6 +257,21 @@ fn jitter(seed: &mut u64) -> f64 {
     *seed ^= *seed >> 7;
     *seed ^= *seed << 17;
     0.5 + (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Logs at most one line every 10 seconds, so a collector that is down cannot flood stderr.
+fn log(last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let prev = last.load(Ordering::Relaxed);
+    if now >= prev + 10
+        && last
+            .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        eprintln!("monkit-zipkin: {msg} (further messages within 10 s are not shown; see the monkit_zipkin stats)");
+    }
 }
 
 enum Sent {
@@ -330,10 +347,13 @@ impl Inner {
                     return;
                 }
                 Sent::GiveUp(why) => {
-                    eprintln!(
-                        "monkit-zipkin: {} spans refused by {}: {why}",
-                        batch.len(),
-                        self.config.endpoint
+                    log(
+                        &self.last_log,
+                        format_args!(
+                            "{} spans refused by {}: {why}",
+                            batch.len(),
+                            self.config.endpoint
+                        ),
                     );
                     break;
                 }
@@ -353,10 +373,13 @@ impl Inner {
                     let _ = why;
                 }
                 Sent::Retry(why) => {
-                    eprintln!(
-                        "monkit-zipkin: giving up on {} spans after {} retries: {why}",
-                        batch.len(),
-                        self.config.max_retries
+                    log(
+                        &self.last_log,
+                        format_args!(
+                            "giving up on {} spans after {} retries: {why}",
+                            batch.len(),
+                            self.config.max_retries
+                        ),
                     );
                 }
             }
