@@ -6,7 +6,7 @@
 mod common;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use monkit_http::{Traced, TracedClient};
