@@ -50,13 +50,59 @@ fn get(url: &str) -> String {
     }
 }
 
+/// A recording receiver for the exporter's POSTs (a real HTTP server on loopback).
+fn span_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/api/v2/spans", l.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let b = bodies.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let b = b.clone();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    b.lock().unwrap().push(String::from_utf8(body).unwrap());
+                    let mut w = &s;
+                    w.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                        .unwrap();
+                }
+            });
+        }
+    });
+    (url, bodies)
+}
+
 #[test]
 fn vlite_end_to_end_with_prometheus() {
     let (proxy_port, mon_port) = (free_port(), free_port());
+    let (spans_url, bodies) = span_receiver();
     let _vlite = Killed(
         Command::new(example("vlite"))
             .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
             .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
+            .env("MONKIT_ZIPKIN_ENDPOINT", &spans_url)
+            .env("MONKIT_ZIPKIN_SERVICE_NAME", "vlite")
             .stdout(Stdio::null())
             .spawn()
             .expect("the vlite example is built by cargo test"),
@@ -86,8 +132,18 @@ fn vlite_end_to_end_with_prometheus() {
     let by = |n: &str| funcs.iter().find(|f| f["full_name"] == n).unwrap().clone();
     let handle = by("vlite.Proxy::handle");
     let forward = by("vlite.Proxy::forward");
-    assert_eq!(handle["entry"], true);
+    // Requests arrive as SERVER spans (trace continued from headers), the handler under them.
+    let server = by("http_server.GET /hello");
+    assert_eq!(server["entry"], true);
+    assert!(handle["parent_ids"]
+        .as_array()
+        .unwrap()
+        .contains(&server["id"]));
     assert_eq!(forward["parent_ids"], serde_json::json!([handle["id"]]));
+    assert_eq!(
+        by("http_client.GET 127.0.0.1")["parent_ids"],
+        serde_json::json!([forward["id"]])
+    );
     assert_eq!(by("vlite.upstream")["success"], 16);
     // The tracing span, bridged, under the task it runs in.
     let rewrite = by("vlite.rewrite_request");
@@ -140,4 +196,27 @@ fn vlite_end_to_end_with_prometheus() {
     };
     assert_eq!(value, "16");
     let _ = std::fs::remove_dir_all(&dir);
+
+    // Zipkin export, switched on by MONKIT_ZIPKIN_*: one trace through proxy and upstream.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let spans: Vec<serde_json::Value> = loop {
+        let all: Vec<serde_json::Value> = bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|b| serde_json::from_str::<Vec<serde_json::Value>>(b).unwrap())
+            .collect();
+        if all.iter().filter(|s| s["kind"] == "SERVER").count() >= 2 {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "no spans exported: {all:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let client = spans.iter().find(|s| s["kind"] == "CLIENT").unwrap();
+    let upstream_server = spans
+        .iter()
+        .find(|s| s["kind"] == "SERVER" && s["parentId"] == client["id"])
+        .expect("the upstream's SERVER span is a child of the proxy's CLIENT span");
+    assert_eq!(upstream_server["traceId"], client["traceId"]);
+    assert_eq!(client["localEndpoint"]["serviceName"], "vlite");
 }

@@ -7,6 +7,10 @@
 //! The proxy listens on 127.0.0.1:8080 (`VLITE_LISTEN`) and forwards every request to
 //! `TARGET_URL` (default: a tiny built-in upstream, so it works with no network). The
 //! monitoring pages are on http://127.0.0.1:9000/ (`VLITE_MONITOR`).
+//!
+//! Incoming requests continue the caller's trace (W3C `traceparent` or B3); the proxy call
+//! propagates it upstream. With `MONKIT_ZIPKIN_ENDPOINT` set (and optionally
+//! `MONKIT_ZIPKIN_SERVICE_NAME`, `MONKIT_ZIPKIN_SAMPLE_RATE`), sampled traces go to Zipkin.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -48,6 +52,7 @@ impl std::fmt::Display for ProxyError {
 
 struct Proxy {
     target: Uri,
+    client: monkit_http::TracedClient,
 }
 
 impl Proxy {
@@ -94,13 +99,16 @@ impl Proxy {
             .map_or("/", |p| p.as_str())
             .to_owned();
         parts.uri = path.parse().map_err(|_| ProxyError::BadTarget)?;
+        let authority = self.target.authority().map_or(host, |a| a.as_str());
         parts.headers.insert(
             hyper::header::HOST,
-            host.parse().map_err(|_| ProxyError::BadTarget)?,
+            authority.parse().map_err(|_| ProxyError::BadTarget)?,
         );
         drop(_rewrite);
-        let resp = sender
-            .send_request(Request::from_parts(parts, body))
+        // A CLIENT span, with the trace context in the upstream request's headers.
+        let resp = self
+            .client
+            .send(Request::from_parts(parts, body), |r| sender.send_request(r))
             .await
             .map_err(ProxyError::Upstream)?;
         let (parts, body) = resp.into_parts();
@@ -151,7 +159,8 @@ async fn serve_upstream(listener: TcpListener) {
             continue;
         };
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(upstream);
+            let svc = monkit_http::Traced::new(hyper::service::service_fn(upstream))
+                .with_scope("upstream_server");
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
@@ -176,6 +185,23 @@ async fn main() {
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
     }
     monkit::env::register(monkit::default_registry());
+    let _zipkin = match monkit_zipkin::Builder::from_env() {
+        None => None,
+        Some(Err(e)) => {
+            eprintln!("vlite: {e}");
+            std::process::exit(2)
+        }
+        Some(Ok(b)) => match b.install() {
+            Ok(x) => {
+                println!("vlite: exporting sampled traces to Zipkin");
+                Some(x)
+            }
+            Err(e) => {
+                eprintln!("vlite: {e}");
+                std::process::exit(2)
+            }
+        },
+    };
 
     let listen = env_addr("VLITE_LISTEN", "127.0.0.1:8080");
     let monitor = env_addr("VLITE_MONITOR", "127.0.0.1:9000");
@@ -210,7 +236,10 @@ async fn main() {
     );
     println!("vlite: monitoring on http://{}/", server.local_addr());
 
-    let proxy = std::sync::Arc::new(Proxy { target });
+    let proxy = std::sync::Arc::new(Proxy {
+        target,
+        client: monkit_http::TracedClient::new(),
+    });
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -221,10 +250,11 @@ async fn main() {
         };
         let proxy = proxy.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            // Each request continues the caller's trace as a SERVER span.
+            let svc = monkit_http::Traced::new(hyper::service::service_fn(move |req| {
                 let proxy = proxy.clone();
                 async move { proxy.handle(req).await }
-            });
+            }));
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;

@@ -289,6 +289,13 @@ impl<S> Traced<S> {
         }
     }
 
+    /// Puts the span functions in scope `scope` instead of `http_server` (to tell two servers
+    /// of one process apart).
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        self.names = Arc::new(Names::new(scope));
+        self
+    }
+
     /// Names spans by `route(path)` instead (for example your router's pattern).
     pub fn with_route(mut self, route: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
         self.route = Arc::new(route);
@@ -392,8 +399,25 @@ impl TracedClient {
         F: FnOnce(Request<B>) -> Fut,
         Fut: Future<Output = Result<Response<RB>, E>>,
     {
-        let host = req.uri().host().unwrap_or("unknown").to_owned();
-        let port = req.uri().port_u16();
+        // The target: the URI's authority, or the Host header of an origin-form request.
+        let authority = req
+            .uri()
+            .authority()
+            .map(|a| a.as_str().to_owned())
+            .or_else(|| {
+                req.headers()
+                    .get(hyper::header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .map(str::to_owned)
+            });
+        let parsed = authority.and_then(|a| a.parse::<hyper::http::uri::Authority>().ok());
+        let host = parsed
+            .as_ref()
+            .map_or("unknown", |a| a.host())
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        let port = parsed.as_ref().and_then(|a| a.port_u16());
         let func = self.names.func(req.method().as_str(), &host);
         let b3 = self.b3;
         let work = async move {
