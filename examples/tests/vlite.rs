@@ -1,54 +1,12 @@
 //! The vlite example as a real process: driven over HTTP, its pages checked, and its
 //! `/metrics` scraped by a real Prometheus server queried through its HTTP API.
 
+mod common;
+
+use common::{example, free_port, get, wait_for, Killed, Prometheus};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Kills the child process when the test ends, pass or fail.
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn example(name: &str) -> PathBuf {
-    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
-    let exe = std::env::current_exe().unwrap();
-    exe.parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join(name)
-}
-
-fn wait_for(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while ureq::get(url).call().is_err() {
-        assert!(Instant::now() < deadline, "{url} never answered");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn get(url: &str) -> String {
-    match ureq::get(url).call() {
-        Ok(r) => r.into_string().unwrap(),
-        Err(ureq::Error::Status(_, r)) => r.into_string().unwrap(),
-        Err(e) => panic!("{url}: {e}"),
-    }
-}
 
 /// A recording receiver for the exporter's POSTs (a real HTTP server on loopback).
 fn span_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
@@ -156,46 +114,15 @@ fn vlite_end_to_end_with_prometheus() {
         .contains("monkit_function_successes_total{name=\"Proxy::handle\",scope=\"vlite\"} 16"));
 
     // A real Prometheus scrapes it.
-    let prom_port = free_port();
-    let dir = std::env::temp_dir().join(format!("monkit-prom-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let cfg = dir.join("prometheus.yml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vlite\n    static_configs:\n      - targets: ['127.0.0.1:{mon_port}']\n"
-        ),
-    )
-    .unwrap();
-    let _prom = Killed(
-        Command::new("prometheus")
-            .arg(format!("--config.file={}", cfg.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("prometheus is needed for this test (.ci/run installs it)"),
+    let prom = Prometheus::start(&format!(
+        "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: vlite\n    static_configs:\n      - targets: ['127.0.0.1:{mon_port}']\n"
+    ));
+    let r = prom.query_until_data(
+        "monkit_function_successes_total{name=\"Proxy::handle\"}",
+        Duration::from_secs(90),
     );
-    let query = format!(
-        "http://127.0.0.1:{prom_port}/api/v1/query?query=monkit_function_successes_total%7Bname%3D%22Proxy%3A%3Ahandle%22%7D"
-    );
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let value = loop {
-        if let Ok(r) = ureq::get(&query).call() {
-            let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
-            if let Some(s) = v["data"]["result"][0]["value"][1].as_str() {
-                break s.to_owned();
-            }
-        }
-        assert!(Instant::now() < deadline, "Prometheus never scraped vlite");
-        std::thread::sleep(Duration::from_millis(500));
-    };
-    assert_eq!(value, "16");
-    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(r[0]["value"][1], "16");
+    drop(prom);
 
     // Zipkin export, switched on by MONKIT_ZIPKIN_*: one trace through proxy and upstream.
     let deadline = Instant::now() + Duration::from_secs(20);

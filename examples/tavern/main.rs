@@ -1,0 +1,360 @@
+//! tavern: a small in-process workflow service, instrumented the way services built on
+//! Cadence or Temporal watch theirs — per-workflow and per-activity rate, failures by error
+//! kind, latency and retries.
+//!
+//! ```text
+//! cargo run --release --example tavern
+//! curl -s -XPOST localhost:8081/greet -d '{"name": "ann", "age": 34}'
+//! curl -s -XPOST localhost:8081/order -d '{"customer": "ann", "item": "ale"}'
+//! curl -s localhost:8081/customers/ann
+//! ```
+//!
+//! The API listens on 127.0.0.1:8081 (`TAVERN_LISTEN`), the monitoring pages on
+//! 127.0.0.1:9001 (`TAVERN_MONITOR`). `examples/tavern/prometheus.yml` scrapes it and
+//! `examples/tavern/grafana-dashboard.json` charts it.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use tokio::sync::{mpsc, oneshot};
+
+/// The customer store, shared by activities.
+#[derive(Default)]
+struct Store {
+    customers: Mutex<HashMap<String, Customer>>,
+}
+
+#[derive(Clone, Debug)]
+struct Customer {
+    age: u32,
+    greeted: u32,
+    orders: Vec<String>,
+}
+
+/// An order signal, with where to send the child workflow's result.
+struct Order {
+    customer: String,
+    item: String,
+    reply: oneshot::Sender<Result<String, activities::ActivityError>>,
+}
+
+mod activities {
+    //! Activities: the steps workflows run. Each is a `#[monkit::task]`, so its rate, errors
+    //! by kind and latency are in `/stats`, `/funcs` and `/metrics`.
+    use super::{Customer, Store};
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    pub static MON: monkit::Scope = monkit::scope!();
+
+    #[derive(Debug, Clone, PartialEq)]
+    pub enum ActivityError {
+        UnknownCustomer,
+        Underage,
+        Transient,
+        BadInput,
+    }
+
+    impl monkit::ErrorKind for ActivityError {
+        fn error_kind(&self) -> &'static str {
+            match self {
+                ActivityError::UnknownCustomer => "unknown_customer",
+                ActivityError::Underage => "underage",
+                ActivityError::Transient => "transient",
+                ActivityError::BadInput => "bad_input",
+            }
+        }
+    }
+
+    impl std::fmt::Display for ActivityError {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(monkit::ErrorKind::error_kind(self))
+        }
+    }
+
+    static GREETINGS: AtomicU64 = AtomicU64::new(0);
+
+    /// Greets a customer. Every third attempt fails transiently (a flaky downstream), which
+    /// the workflow retries.
+    #[monkit::task]
+    pub async fn greet_customer(name: &str) -> Result<String, ActivityError> {
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        if GREETINGS.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+            return Err(ActivityError::Transient);
+        }
+        Ok(format!("Welcome to the tavern, {name}!"))
+    }
+
+    /// Records the customer.
+    #[monkit::task]
+    pub async fn update_customer_store(
+        store: &Store,
+        name: &str,
+        age: u32,
+    ) -> Result<(), ActivityError> {
+        if name.is_empty() {
+            return Err(ActivityError::BadInput);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        let mut c = store.customers.lock().unwrap();
+        let e = c.entry(name.to_owned()).or_insert(Customer {
+            age,
+            greeted: 0,
+            orders: Vec::new(),
+        });
+        e.age = age;
+        e.greeted += 1;
+        Ok(())
+    }
+
+    /// Looks a customer up.
+    #[monkit::task]
+    pub async fn find_customer(store: &Store, name: &str) -> Result<Customer, ActivityError> {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        store
+            .customers
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .ok_or(ActivityError::UnknownCustomer)
+    }
+
+    /// Refuses customers under 18.
+    #[monkit::task]
+    pub async fn check_age(c: &Customer) -> Result<(), ActivityError> {
+        tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+        if c.age < 18 {
+            Err(ActivityError::Underage)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Books the order.
+    #[monkit::task]
+    pub async fn record_order(store: &Store, name: &str, item: &str) -> Result<(), ActivityError> {
+        let mut c = store.customers.lock().unwrap();
+        let c = c.get_mut(name).ok_or(ActivityError::UnknownCustomer)?;
+        c.orders.push(item.to_owned());
+        Ok(())
+    }
+
+    /// Runs an activity with up to `attempts` tries; each retry marks the meter `retries`
+    /// tagged with the activity's name.
+    pub async fn with_retries<T, F, Fut>(
+        activity: &str,
+        attempts: u32,
+        mut f: F,
+    ) -> Result<T, ActivityError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, ActivityError>>,
+    {
+        let mut n = 0;
+        loop {
+            match f().await {
+                Err(ActivityError::Transient) if n + 1 < attempts => {
+                    n += 1;
+                    MON.meter_with("retries", &[("activity", activity)]).mark(1);
+                    tokio::time::sleep(std::time::Duration::from_millis(2 << n)).await;
+                }
+                r => return r,
+            }
+        }
+    }
+}
+
+mod workflows {
+    //! Workflows: each run is a `#[monkit::task]` too.
+    use super::activities::{self, ActivityError};
+    use super::{Order, Store};
+    use std::sync::Arc;
+    use tokio::sync::mpsc;
+
+    pub static MON: monkit::Scope = monkit::scope!();
+
+    /// The `order` workflow continues as new after this many signals.
+    pub const SIGNALS_PER_RUN: usize = 5;
+
+    /// Greets a customer and records them.
+    #[monkit::task]
+    pub async fn greet(store: Arc<Store>, name: String, age: u32) -> Result<String, ActivityError> {
+        let msg =
+            activities::with_retries("greet_customer", 3, || activities::greet_customer(&name))
+                .await?;
+        activities::update_customer_store(&store, &name, age).await?;
+        Ok(msg)
+    }
+
+    /// The child workflow of one order: find the customer, check their age, book it.
+    #[monkit::task]
+    pub async fn process_order(
+        store: Arc<Store>,
+        customer: String,
+        item: String,
+    ) -> Result<String, ActivityError> {
+        let c = activities::find_customer(&store, &customer).await?;
+        activities::check_age(&c).await?;
+        activities::record_order(&store, &customer, &item).await?;
+        Ok(format!("{item} for {customer}"))
+    }
+
+    /// One run of the `order` workflow: handles signals until `SIGNALS_PER_RUN`, then returns
+    /// so the caller continues as new. Returns false when the signal channel closed.
+    #[monkit::task]
+    pub async fn order_run(store: Arc<Store>, signals: &mut mpsc::Receiver<Order>) -> bool {
+        for _ in 0..SIGNALS_PER_RUN {
+            let Some(o) = signals.recv().await else {
+                return false;
+            };
+            MON.meter("order_signals").mark(1);
+            let r = process_order(store.clone(), o.customer, o.item).await;
+            let _ = o.reply.send(r);
+        }
+        MON.event("continued_as_new");
+        true
+    }
+
+    /// The long-running `order` workflow: runs, continuing as new, until its channel closes.
+    pub async fn order_workflow(store: Arc<Store>, mut signals: mpsc::Receiver<Order>) {
+        while order_run(store.clone(), &mut signals).await {}
+    }
+}
+
+struct App {
+    store: Arc<Store>,
+    orders: mpsc::Sender<Order>,
+}
+
+fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    r
+}
+
+fn status_of(e: &activities::ActivityError) -> StatusCode {
+    match e {
+        activities::ActivityError::UnknownCustomer => StatusCode::NOT_FOUND,
+        activities::ActivityError::Underage => StatusCode::FORBIDDEN,
+        activities::ActivityError::BadInput => StatusCode::BAD_REQUEST,
+        activities::ActivityError::Transient => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+async fn api(
+    app: Arc<App>,
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<Full<Bytes>>, hyper::Error> {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let body = req.into_body().collect().await?.to_bytes();
+    let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let resp = match (method, path.as_str()) {
+        (Method::POST, "/greet") => {
+            let name = input["name"].as_str().unwrap_or("").to_owned();
+            let age = input["age"].as_u64().unwrap_or(0) as u32;
+            match workflows::greet(app.store.clone(), name, age).await {
+                Ok(msg) => reply(StatusCode::OK, json!({ "message": msg })),
+                Err(e) => reply(status_of(&e), json!({ "error": e.to_string() })),
+            }
+        }
+        (Method::POST, "/order") => {
+            let (tx, rx) = oneshot::channel();
+            let order = Order {
+                customer: input["customer"].as_str().unwrap_or("").to_owned(),
+                item: input["item"].as_str().unwrap_or("ale").to_owned(),
+                reply: tx,
+            };
+            if app.orders.send(order).await.is_err() {
+                reply(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({ "error": "order workflow stopped" }),
+                )
+            } else {
+                match rx.await {
+                    Ok(Ok(msg)) => reply(StatusCode::OK, json!({ "order": msg })),
+                    Ok(Err(e)) => reply(status_of(&e), json!({ "error": e.to_string() })),
+                    Err(_) => reply(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        json!({ "error": "dropped" }),
+                    ),
+                }
+            }
+        }
+        (Method::GET, p) if p.starts_with("/customers/") => {
+            let name = &p["/customers/".len()..];
+            match app.store.customers.lock().unwrap().get(name) {
+                Some(c) => reply(
+                    StatusCode::OK,
+                    json!({ "name": name, "age": c.age, "greeted": c.greeted, "orders": c.orders }),
+                ),
+                None => reply(
+                    StatusCode::NOT_FOUND,
+                    json!({ "error": "unknown_customer" }),
+                ),
+            }
+        }
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no route {path}") }),
+        ),
+    };
+    Ok(resp)
+}
+
+fn env_addr(var: &str, default: &str) -> SocketAddr {
+    let v = std::env::var(var).unwrap_or_else(|_| default.to_owned());
+    v.parse().unwrap_or_else(|e| {
+        eprintln!("tavern: {var}={v:?} is not an address: {e}");
+        std::process::exit(2)
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
+    let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
+    monkit::env::register(monkit::default_registry());
+    let server =
+        monkit_http::serve(monkit::default_registry().clone(), monitor).unwrap_or_else(|e| {
+            eprintln!("tavern: cannot serve monitoring pages on {monitor}: {e}");
+            std::process::exit(1)
+        });
+    let store = Arc::new(Store::default());
+    let (orders, signals) = mpsc::channel(64);
+    tokio::spawn(workflows::order_workflow(store.clone(), signals));
+    let app = Arc::new(App { store, orders });
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .unwrap_or_else(|e| {
+            eprintln!("tavern: cannot listen on {listen}: {e}");
+            std::process::exit(1)
+        });
+    println!("tavern: API on http://{}", listener.local_addr().unwrap());
+    println!("tavern: monitoring on http://{}/", server.local_addr());
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            // Span names by route, so customer names do not become function names.
+            let svc = monkit_http::Traced::new(hyper::service::service_fn(move |req| {
+                api(app.clone(), req)
+            }))
+            .with_route(|path| match path {
+                p if p.starts_with("/customers/") => "/customers/{name}".to_owned(),
+                p => p.to_owned(),
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}

@@ -1,0 +1,121 @@
+//! Helpers for the example tests: real processes on free loopback ports, HTTP, and a real
+//! Prometheus server.
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the child process when the test ends, pass or fail.
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The path of an example binary (built by `cargo test`).
+pub fn example(name: &str) -> PathBuf {
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("examples")
+        .join(name)
+}
+
+pub fn wait_for(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ureq::get(url).call().is_err() {
+        assert!(Instant::now() < deadline, "{url} never answered");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// GET, any status; the body.
+pub fn get(url: &str) -> String {
+    match ureq::get(url).call() {
+        Ok(r) => r.into_string().unwrap(),
+        Err(ureq::Error::Status(_, r)) => r.into_string().unwrap(),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+/// POST a JSON body, any status; (status, body).
+pub fn post(url: &str, body: &str) -> (u16, String) {
+    match ureq::post(url).send_string(body) {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(s, r)) => (s, r.into_string().unwrap()),
+        Err(e) => panic!("{url}: {e}"),
+    }
+}
+
+/// A real Prometheus server on a free loopback port, with `config` (YAML).
+pub struct Prometheus {
+    pub port: u16,
+    dir: PathBuf,
+    _child: Killed,
+}
+
+impl Prometheus {
+    pub fn start(config: &str) -> Prometheus {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("monkit-prom-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("prometheus.yml");
+        std::fs::write(&cfg, config).unwrap();
+        let child = Command::new("prometheus")
+            .arg(format!("--config.file={}", cfg.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus is needed for this test (.ci/run installs it)");
+        Prometheus {
+            port,
+            dir,
+            _child: Killed(child),
+        }
+    }
+
+    /// Runs a PromQL query until it returns data (or `timeout` passes); the result vector.
+    pub fn query_until_data(&self, expr: &str, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let r = ureq::get(&format!("http://127.0.0.1:{}/api/v1/query", self.port))
+                .query("query", expr)
+                .call();
+            if let Ok(r) = r {
+                let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
+                assert_eq!(v["status"], "success", "{expr}: {v}");
+                if let Some(res) = v["data"]["result"].as_array().filter(|a| !a.is_empty()) {
+                    return res.clone();
+                }
+            }
+            assert!(Instant::now() < deadline, "no data for {expr}");
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
