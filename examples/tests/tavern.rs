@@ -161,5 +161,8 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         Duration::from_secs(30),
     );
     let v: f64 = p99[0]["value"][1].as_str().unwrap().parse().unwrap();
-    assert!((0.002..1.0).contains(&v), "greet_customer sleeps 2 ms: p99 {v}");
+    assert!(
+        (0.002..1.0).contains(&v),
+        "greet_customer sleeps 2 ms: p99 {v}"
+    );
 }

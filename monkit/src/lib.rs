@@ -76,7 +76,7 @@ pub use func::{Func, FuncGuard, FuncStats, Location};
 pub use live::{running_spans, LiveSpan};
 pub use meter::Meter;
 pub use registry::{default_registry, Registry};
-pub use scope::Scope;
+pub use scope::{Scope, MAX_FUNCS, MAX_TAG_SETS};
 pub use series::{SeriesKey, Tags};
 pub use source::{Chain, DeltaTransform, DiffMeter, StatSource};
 pub use span::{current_span, FutureExt, InSpan, SpanRef};

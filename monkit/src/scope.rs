@@ -79,7 +79,7 @@ pub(crate) enum Reading {
     Custom(Vec<(SeriesKey, String, f64)>),
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug, Hash)]
 enum Kind {
     Meter,
     Counter,
@@ -97,6 +97,8 @@ type SourceKey = (String, Tags, Kind);
 pub(crate) struct ScopeInner {
     name: String,
     sources: RwLock<BTreeMap<SourceKey, Source>>,
+    /// Tag sets per source name and kind, for the cardinality cap.
+    tag_sets: RwLock<std::collections::HashMap<(String, Kind), usize>>,
     funcs: RwLock<BTreeMap<String, &'static FuncInner>>,
 }
 
@@ -105,6 +107,7 @@ impl ScopeInner {
         ScopeInner {
             name: name.to_owned(),
             sources: RwLock::new(BTreeMap::new()),
+            tag_sets: RwLock::new(std::collections::HashMap::new()),
             funcs: RwLock::new(BTreeMap::new()),
         }
     }
@@ -130,8 +133,46 @@ impl ScopeInner {
         if let Some(s) = self.sources.read().get(&key) {
             return s.clone();
         }
-        self.sources.write().entry(key).or_insert_with(make).clone()
+        let mut all = self.sources.write();
+        if let Some(s) = all.get(&key) {
+            return s.clone();
+        }
+        let mut sets = self.tag_sets.write();
+        let n = sets.entry((name.to_owned(), kind)).or_insert(0);
+        if *n >= MAX_TAG_SETS && !tags.is_empty() {
+            // Refused: the values go to one overflow series, and the refusal is counted.
+            drop(sets);
+            let over = (name.to_owned(), Tags::new(&[(OVERFLOW_TAG, "true")]), kind);
+            let s = all.entry(over).or_insert_with(make).clone();
+            drop(all);
+            refused(&self.name, name);
+            return s;
+        }
+        *n += 1;
+        drop(sets);
+        all.entry(key).or_insert_with(make).clone()
     }
+}
+
+/// Most tag sets one source name may have in a scope. Past it, new tag sets are refused:
+/// their values go to the series tagged `monkit_overflow=true`, and each refusal marks the
+/// meter `cardinality_refused{source=<scope>.<name>}` of scope `monkit`. Cardinality can never
+/// grow without bound, and never silently.
+pub const MAX_TAG_SETS: usize = 1000;
+/// Most functions made by name (`Scope::func`) in one scope; past it, calls of new names count
+/// under the function `other`, and each refusal is counted as above.
+pub const MAX_FUNCS: usize = 10_000;
+const OVERFLOW_TAG: &str = "monkit_overflow";
+
+#[cold]
+fn refused(scope: &str, name: &str) {
+    crate::default_registry()
+        .scope("monkit")
+        .meter_with(
+            "cardinality_refused",
+            &[("source", &format!("{scope}.{name}"))],
+        )
+        .mark(1);
 }
 
 /// A named group of stat sources. Declare one per module as a static:
@@ -221,7 +262,12 @@ impl Scope {
     /// assert_eq!(n, 4);
     /// ```
     pub fn func(&self, name: &str) -> Func {
-        Func(self.inner().func_inner(name, None))
+        let inner = self.inner();
+        if inner.funcs.read().len() >= MAX_FUNCS && !inner.funcs.read().contains_key(name) {
+            refused(&inner.name, name);
+            return Func(inner.func_inner("other", None));
+        }
+        Func(inner.func_inner(name, None))
     }
 
     /// The functions of this scope, sorted by name.

@@ -1,0 +1,42 @@
+//! 100,000 distinct tag values on one source stay within the documented cap, and every
+//! refusal is counted.
+
+use monkit::Registry;
+
+#[test]
+fn tag_values_are_capped_and_refusals_counted() {
+    let reg = Registry::new();
+    let s = reg.scope("card");
+    for i in 0..100_000 {
+        s.int_val("bytes", &[("user", &i.to_string())]).observe(1);
+    }
+    let mut series = 0;
+    let mut overflow = None;
+    let mut total = 0.0;
+    reg.stats(|k, f, v| {
+        if k.measurement == "bytes" && f == "count" {
+            series += 1;
+            total += v;
+            if k.tags.get("monkit_overflow") == Some("true") {
+                overflow = Some(v);
+            }
+        }
+    });
+    assert_eq!(series, monkit::MAX_TAG_SETS + 1);
+    // No value is lost: the refused ones are in the overflow series.
+    assert_eq!(total, 100_000.0);
+    assert_eq!(overflow, Some((100_000 - monkit::MAX_TAG_SETS) as f64));
+    let refused = monkit::default_registry()
+        .scope("monkit")
+        .meter_with("cardinality_refused", &[("source", "card.bytes")])
+        .total();
+    assert_eq!(refused, (100_000 - monkit::MAX_TAG_SETS) as u64);
+
+    // Functions made by name are capped too.
+    for i in 0..(monkit::MAX_FUNCS + 50) {
+        s.func(&format!("f{i}")).task(|| ());
+    }
+    assert_eq!(s.funcs().len(), monkit::MAX_FUNCS + 1);
+    let other = s.funcs().into_iter().find(|f| f.name() == "other").unwrap();
+    assert_eq!(other.stats().successes, 50);
+}
