@@ -25,4 +25,4 @@ mod server;
 
 pub use pages::Pages;
 pub use propagation::{Traced, TracedClient};
-pub use server::{serve, Server};
+pub use server::{serve, serve_with, ServeOptions, Server};

@@ -8,9 +8,25 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// A client must send its request headers within this time, or the connection is closed (so a
-/// slow client cannot hold a connection open forever).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Limits that keep hostile or broken clients from costing the program more than a bounded
+/// share of a thread, memory and file descriptors.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// A client must send its request headers within this time, or the connection is closed
+    /// (so a slow client cannot hold a connection open forever). Default 10 s.
+    pub header_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog. Default 1024.
+    pub max_connections: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+        }
+    }
+}
 
 /// A running monitoring server. Dropping it stops the server.
 pub struct Server {
@@ -51,6 +67,15 @@ impl Drop for Server {
 /// internals: anyone who can reach the port can read every page. Binding elsewhere is allowed
 /// but is said on stderr.
 pub fn serve(registry: Registry, addr: impl ToSocketAddrs) -> io::Result<Server> {
+    serve_with(registry, addr, ServeOptions::default())
+}
+
+/// [`serve`] with explicit limits.
+pub fn serve_with(
+    registry: Registry,
+    addr: impl ToSocketAddrs,
+    options: ServeOptions,
+) -> io::Result<Server> {
     let std_listener = std::net::TcpListener::bind(addr)?;
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
@@ -74,7 +99,7 @@ pub fn serve(registry: Registry, addr: impl ToSocketAddrs) -> io::Result<Server>
                         return;
                     }
                 };
-                accept_loop(listener, pages, stopped).await;
+                accept_loop(listener, pages, stopped, options).await;
             })
         })?;
     Ok(Server {
@@ -88,8 +113,17 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     pages: Pages,
     mut stopped: watch::Receiver<bool>,
+    options: ServeOptions,
 ) {
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
     loop {
+        let permit = tokio::select! {
+            _ = stopped.changed() => return,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let conn = tokio::select! {
             _ = stopped.changed() => return,
             c = listener.accept() => c,
@@ -104,11 +138,13 @@ async fn accept_loop(
         };
         let pages = pages.clone();
         let mut stopped = stopped.clone();
+        let header_timeout = options.header_timeout;
         tokio::spawn(async move {
+            let _permit = permit;
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
+                .header_read_timeout(header_timeout);
             let conn = builder.serve_connection(TokioIo::new(stream), pages);
             tokio::pin!(conn);
             tokio::select! {
