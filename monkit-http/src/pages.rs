@@ -428,6 +428,33 @@ impl<B: Send + 'static> hyper::service::Service<Request<B>> for Pages {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        /// No query string panics the parser; every refusal is a 400 naming its reason.
+        #[test]
+        fn any_trace_query(q in any::<String>(), raw in proptest::collection::vec(any::<u8>(), 0..64)) {
+            for query in [q.clone(), String::from_utf8_lossy(&raw).into_owned()] {
+                match trace_params(Some(&query), TraceFormat::Json) {
+                    Ok(Page::Trace { timeout, .. }) => prop_assert!(timeout <= MAX_TRACE_TIMEOUT),
+                    Ok(_) => prop_assert!(false, "not a trace page"),
+                    Err(r) => {
+                        prop_assert_eq!(r.status, StatusCode::BAD_REQUEST);
+                        prop_assert!(!r.msg.is_empty());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_duration(s in any::<String>()) {
+            if let Some(d) = parse_duration(&s) {
+                prop_assert!(d > Duration::ZERO && d <= MAX_TRACE_TIMEOUT);
+            }
+        }
+    }
 
     #[test]
     fn routes() {

@@ -63,7 +63,11 @@ fn hostile_clients() {
     let q = "x".repeat(10_000);
     assert_eq!(status(&format!("{base}/stats?{q}=1")), 400);
     let q = "x".repeat(100_000);
-    assert_eq!(status(&format!("{base}/stats?{q}=1")), 414, "hyper: URI too long");
+    assert_eq!(
+        status(&format!("{base}/stats?{q}=1")),
+        414,
+        "hyper: URI too long"
+    );
     let huge = format!(
         "GET /stats?{} HTTP/1.1\r\nhost: x\r\n\r\n",
         "y".repeat(2_000_000)
