@@ -89,23 +89,8 @@ fn run_with_stdin(prog: &str, args: &[&str], input: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-/// One stat line: (series key, field, value), honouring backslash escapes in the key.
 fn parse_stat_line(line: &str) -> (String, String, f64) {
-    let mut key = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                key.push(c);
-                key.push(chars.next().unwrap());
-            }
-            ' ' => break,
-            _ => key.push(c),
-        }
-    }
-    let rest: String = chars.collect();
-    let (f, v) = rest.rsplit_once('=').unwrap();
-    (key, f.to_owned(), v.parse().unwrap())
+    monkit::render::text::parse_line(line).unwrap_or_else(|| panic!("bad stat line: {line}"))
 }
 
 #[test]

@@ -122,6 +122,15 @@ impl ScopeInner {
             .or_insert_with(|| FuncInner::create(&self.name, name, location))
     }
 
+    /// The sources, copied out so no lock is held while they are read (gauges call user code).
+    fn sources_now(&self) -> Vec<(SourceKey, Source)> {
+        self.sources
+            .read()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     fn source(
         &self,
         name: &str,
@@ -368,13 +377,7 @@ impl Scope {
 
     /// Every non-function source of this scope, read now, sorted by name and tags.
     pub(crate) fn each_source(&self, mut f: impl FnMut(&str, &Tags, Reading)) {
-        let sources: Vec<(SourceKey, Source)> = self
-            .inner()
-            .sources
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let sources = self.inner().sources_now();
         for ((name, tags, _), src) in &sources {
             let r = match src {
                 Source::Meter(m) => Reading::Meter {
@@ -473,12 +476,7 @@ impl Scope {
                 lines.add("function_times", &t, &mut |cb| snap.fields(1e-9, cb));
             }
         }
-        let sources: Vec<(SourceKey, Source)> = inner
-            .sources
-            .read()
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
+        let sources = inner.sources_now();
         for ((name, tags, _), src) in &sources {
             if let Source::Custom(c) = src {
                 c.stats(&mut |k, f, v| lines.add_field(k, f, v));

@@ -3,23 +3,8 @@
 use monkit::Registry;
 use std::collections::BTreeMap;
 
-/// Splits a line-format line into (series key, field, value), honouring backslash escapes.
 fn parse_line(line: &str) -> (String, String, f64) {
-    let mut key = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => {
-                key.push(c);
-                key.push(chars.next().unwrap());
-            }
-            ' ' => break,
-            _ => key.push(c),
-        }
-    }
-    let rest: String = chars.collect();
-    let (field, value) = rest.rsplit_once('=').unwrap();
-    (key, field.to_owned(), value.parse().unwrap())
+    monkit::render::text::parse_line(line).unwrap_or_else(|| panic!("bad stat line: {line}"))
 }
 
 fn registry() -> Registry {

@@ -45,23 +45,11 @@ pub fn dot(funcs: &[(Func, FuncStats)]) -> String {
         for (kind, n) in &s.errors {
             let _ = write!(label, "\nerror {kind}: {n}");
         }
-        if s.success_times.window_count() > 0 {
-            let t = &s.success_times;
-            let _ = write!(
-                label,
-                "\nsuccess p50: {}, p99: {}",
-                dur(t.quantile(0.5)),
-                dur(t.quantile(0.99))
-            );
-        }
-        if s.failure_times.window_count() > 0 {
-            let t = &s.failure_times;
-            let _ = write!(
-                label,
-                "\nfailure p50: {}, p99: {}",
-                dur(t.quantile(0.5)),
-                dur(t.quantile(0.99))
-            );
+        for (kind, t) in [("success", &s.success_times), ("failure", &s.failure_times)] {
+            if t.window_count() > 0 {
+                let (p50, p99) = (dur(t.quantile(0.5)), dur(t.quantile(0.99)));
+                let _ = write!(label, "\n{kind} p50: {p50}, p99: {p99}");
+            }
         }
         let style = if s.total() == 0 {
             ", style=filled, fillcolor=\"#eeeeee\""

@@ -232,28 +232,14 @@ pub fn render(registry: &Registry, openmetrics: bool) -> String {
                 );
             }
             let help = "Duration of calls of the function in seconds, by outcome (quantiles over the recent window).";
-            fam.summary(
-                "monkit_function_duration_seconds",
-                help,
-                Where {
+            for (kind, times) in [("success", &s.success_times), ("failure", &s.failure_times)] {
+                let at = Where {
                     scope: &sname,
                     tags: &none,
-                    extra: &[("name", f.name()), ("kind", "success")],
-                },
-                &s.success_times,
-                1e-9,
-            );
-            fam.summary(
-                "monkit_function_duration_seconds",
-                help,
-                Where {
-                    scope: &sname,
-                    tags: &none,
-                    extra: &[("name", f.name()), ("kind", "failure")],
-                },
-                &s.failure_times,
-                1e-9,
-            );
+                    extra: &[("name", f.name()), ("kind", kind)],
+                };
+                fam.summary("monkit_function_duration_seconds", help, at, times, 1e-9);
+            }
         }
         scope.each_source(|name, tags, r| {
             let base = sanitize_name(name);

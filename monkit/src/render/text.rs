@@ -13,6 +13,32 @@ pub fn stats(registry: &Registry) -> String {
     out
 }
 
+/// Parses one line of the text format back into (series key text, field, value), honouring
+/// backslash escapes in the key. For tools and tests that read `/stats`.
+///
+/// ```
+/// let (key, field, value) =
+///     monkit::render::text::parse_line(r"req\ time,scope=a\,b count=3").unwrap();
+/// assert_eq!((key.as_str(), field.as_str(), value), (r"req\ time,scope=a\,b", "count", 3.0));
+/// ```
+pub fn parse_line(line: &str) -> Option<(String, String, f64)> {
+    let mut key = String::new();
+    let mut chars = line.chars();
+    loop {
+        match chars.next()? {
+            '\\' => {
+                key.push('\\');
+                key.push(chars.next()?);
+            }
+            ' ' => break,
+            c => key.push(c),
+        }
+    }
+    let rest: String = chars.collect();
+    let (field, value) = rest.rsplit_once('=')?;
+    Some((key, field.to_owned(), value.parse().ok()?))
+}
+
 /// Formats a value the way the line format wants: integers without a fraction, other values
 /// in the shortest form that reads back exactly.
 pub fn fmt_value(v: f64) -> String {
