@@ -96,11 +96,16 @@ fn repo_root() -> PathBuf {
 }
 
 /// The official Zipkin spec: `$MONKIT_ZIPKIN_SPEC`, else `../shared/zipkin/zipkin2-api.yaml`
-/// beside the checkout.
+/// beside the checkout, else the workplace's `/work/shared/zipkin/zipkin2-api.yaml`.
 fn spec() -> PathBuf {
-    std::env::var_os("MONKIT_ZIPKIN_SPEC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("../shared/zipkin/zipkin2-api.yaml"))
+    if let Some(p) = std::env::var_os("MONKIT_ZIPKIN_SPEC") {
+        return PathBuf::from(p);
+    }
+    let beside = repo_root().join("../shared/zipkin/zipkin2-api.yaml");
+    if beside.exists() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/zipkin/zipkin2-api.yaml")
 }
 
 fn run(cmd: &mut Command, input: &str) -> (bool, String) {
