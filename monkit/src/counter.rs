@@ -1,6 +1,6 @@
 //! Counters: a value that goes up and down, with its extremes.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use crate::sync::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 pub(crate) struct CounterInner {

@@ -10,7 +10,8 @@
 use crate::clock::Tick;
 use crate::hist::{Counts, Recent};
 use crate::shard::{add64, Lane, Sharded};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 /// An epoch is `2^WINDOW_SHIFT` raw clock ticks, so the hot path finds its epoch with one

@@ -5,9 +5,9 @@ use crate::dist::{DistShard, Snapshot};
 use crate::shard::{add64, Sharded};
 use crate::slot::OnceBox;
 use crate::span::{new_span_id, root_ids, SpanRef};
+use crate::sync::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::trace::Outcome;
 use parking_lot::RwLock;
-use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 /// Where a `#[monkit::task]` function is, recorded at compile time and registered at link time
@@ -150,7 +150,7 @@ pub(crate) const ENTRY: u32 = u32::MAX;
 /// The set of functions that called this one, lock-free: a few inline slots cover nearly every
 /// function; a larger table is allocated for the rest; past that, parents are counted as dropped.
 #[derive(Default)]
-struct Parents {
+pub(crate) struct Parents {
     inline: [AtomicU32; INLINE_PARENTS],
     more: OnceBox<[AtomicU32; MORE_PARENTS]>,
     dropped: AtomicU64,
@@ -175,7 +175,7 @@ fn insert(slots: &[AtomicU32], p: u32) -> bool {
 
 impl Parents {
     #[inline(always)]
-    fn note(&self, p: u32) {
+    pub(crate) fn note(&self, p: u32) {
         // Fast path: the first slot is almost always the caller.
         if self.inline[0].load(Ordering::Relaxed) == p {
             return;
@@ -196,7 +196,7 @@ impl Parents {
         }
     }
 
-    fn list(&self) -> Vec<u32> {
+    pub(crate) fn list(&self) -> Vec<u32> {
         let mut v: Vec<u32> = self
             .inline
             .iter()
@@ -214,13 +214,13 @@ const ERROR_KINDS: usize = 16;
 /// Error counts by kind, lock-free, without allocating per error: a kind name takes a slot the
 /// first time it is seen; past 16 kinds, errors are counted under `other`.
 #[derive(Default)]
-struct ErrorKinds {
+pub(crate) struct ErrorKinds {
     slots: [(AtomicPtr<&'static str>, AtomicU64); ERROR_KINDS],
     other: AtomicU64,
 }
 
 impl ErrorKinds {
-    fn add(&self, kind: &'static str) {
+    pub(crate) fn add(&self, kind: &'static str) {
         for (name, n) in &self.slots {
             let mut p = name.load(Ordering::Acquire);
             if p.is_null() {
@@ -250,7 +250,7 @@ impl ErrorKinds {
         self.other.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn list(&self) -> Vec<(&'static str, u64)> {
+    pub(crate) fn list(&self) -> Vec<(&'static str, u64)> {
         let mut v: Vec<_> = self
             .slots
             .iter()
@@ -283,9 +283,34 @@ struct FuncShard {
 /// function writes, because an exact highwater needs one shared count.
 #[repr(align(128))]
 #[derive(Default)]
-struct Running {
+pub(crate) struct Running {
     current: AtomicI64,
     highwater: AtomicI64,
+}
+
+impl Running {
+    /// A call starts; returns how many run now, this one included. Every value a call sees is
+    /// folded into the highwater, so the highwater is the true maximum of `current`.
+    #[inline(always)]
+    pub(crate) fn enter(&self) -> i64 {
+        let now = self.current.fetch_add(1, Ordering::Relaxed) + 1;
+        if now > self.highwater.load(Ordering::Relaxed) {
+            self.highwater.fetch_max(now, Ordering::Relaxed);
+        }
+        now
+    }
+
+    #[inline(always)]
+    pub(crate) fn exit(&self) {
+        self.current.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn read(&self) -> (i64, i64) {
+        (
+            self.current.load(Ordering::Relaxed),
+            self.highwater.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// A function's stats. Lives for the whole process.
@@ -335,10 +360,7 @@ impl FuncInner {
     /// Starts a call under `parent`: counts it running and returns its span.
     #[inline(always)]
     pub(crate) fn begin(&'static self, parent: SpanRef) -> SpanRef {
-        let now = self.running.current.fetch_add(1, Ordering::Relaxed) + 1;
-        if now > self.running.highwater.load(Ordering::Relaxed) {
-            self.running.highwater.fetch_max(now, Ordering::Relaxed);
-        }
+        self.running.enter();
         self.parents
             .note(if parent.func == 0 { ENTRY } else { parent.func });
         let (trace_id, span_id, flags) = if parent.trace_id == 0 {
@@ -394,13 +416,13 @@ impl FuncInner {
                     .record(ns, now, lane);
             }
         }
-        self.running.current.fetch_sub(1, Ordering::Relaxed);
+        self.running.exit();
     }
 
     pub(crate) fn stats(&self) -> FuncStats {
         let mut s = FuncStats {
-            current: self.running.current.load(Ordering::Relaxed),
-            highwater: self.running.highwater.load(Ordering::Relaxed),
+            current: self.running.read().0,
+            highwater: self.running.read().1,
             errors: self.errors.list(),
             ..FuncStats::default()
         };

@@ -12,7 +12,7 @@
 
 use crate::shard::{add32, Lane};
 use crate::slot::OnceBox;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 const SUB_BITS: u32 = 6;
 const SUB: usize = 1 << SUB_BITS;
@@ -150,18 +150,12 @@ impl Window {
         add32(counter, 1, lane);
     }
 
-    /// Empties the window for a new epoch. Only a shared shard (threads beyond the exclusive
-    /// shards) can lose a value recorded by another thread during the clear, and only from the
-    /// recent window, never from the cumulative count, sum, min or max.
+    /// Empties the window after its epoch moved on. Only a shared shard (threads beyond the
+    /// exclusive shards) can see a value recorded by another thread as the window turns lost,
+    /// or counted in the neighbouring epoch; only in the recent window, never in the
+    /// cumulative count, sum, min or max.
     #[cold]
-    fn reset(&self, seen: u64, epoch: u64) {
-        if self
-            .epoch
-            .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return;
-        }
+    fn clear(&self) {
         self.zero.store(0, Ordering::Relaxed);
         let tables = std::iter::once(&self.pos).chain(self.neg.get());
         for table in tables {
@@ -210,10 +204,36 @@ impl Recent {
     pub(crate) fn record<V: Bucketed>(&self, v: V, epoch: u64, lane: Lane) {
         let w = &self.windows[(epoch & 1) as usize];
         let seen = w.epoch.load(Ordering::Relaxed);
-        if seen != epoch {
-            w.reset(seen, epoch);
+        if seen != epoch && !self.turn(w, seen, epoch) {
+            return;
         }
         w.add(v.slot(), lane);
+    }
+
+    /// Moves `w` on to `epoch`, or says the sample is too old to keep: a window never moves
+    /// back to an older epoch (a thread that read the clock long ago must not wipe a newer
+    /// window).
+    #[cold]
+    fn turn(&self, w: &Window, mut seen: u64, epoch: u64) -> bool {
+        loop {
+            if seen == epoch {
+                return true;
+            }
+            if seen != u64::MAX && epoch < seen {
+                return false;
+            }
+            match w
+                .epoch
+                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    w.clear();
+                    return true;
+                }
+                // Another thread turned it meanwhile: look again (never give up a newer epoch).
+                Err(now) => seen = now,
+            }
+        }
     }
 
     /// Adds the counts of the windows of `epoch` and the one before it.

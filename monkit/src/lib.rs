@@ -54,6 +54,8 @@ pub mod export;
 mod func;
 mod hist;
 mod live;
+#[cfg(all(test, loom))]
+mod loom_tests;
 mod meter;
 mod registry;
 pub mod render;
@@ -63,6 +65,7 @@ mod shard;
 mod slot;
 mod source;
 mod span;
+mod sync;
 mod task;
 mod trace;
 mod val;

@@ -11,16 +11,16 @@
 use crate::clock::Tick;
 use crate::shard::Sharded;
 use crate::span::SpanRef;
+use crate::sync::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 use std::cell::Cell;
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 
 const STACK: usize = 64;
 const SLAB: usize = 256;
 
 #[derive(Default)]
-struct Slot {
+pub(crate) struct Slot {
     /// Even: stable; odd: being written. For slab slots, 0 means free.
     seq: AtomicU32,
     func: AtomicU32,
@@ -33,7 +33,7 @@ struct Slot {
 
 impl Slot {
     #[inline(always)]
-    fn write(&self, span: &SpanRef, parent_id: u64, start: Tick) {
+    pub(crate) fn write(&self, span: &SpanRef, parent_id: u64, start: Tick) {
         let s = self.seq.load(Ordering::Relaxed) | 1;
         self.seq.store(s, Ordering::Relaxed);
         fence(Ordering::Release);
@@ -48,7 +48,7 @@ impl Slot {
     }
 
     /// A consistent read, or `None` if the slot changed meanwhile.
-    fn read(&self) -> Option<LiveSpan> {
+    pub(crate) fn read(&self) -> Option<LiveSpan> {
         let s1 = self.seq.load(Ordering::Acquire);
         if s1 & 1 == 1 || s1 == 0 {
             return None;

@@ -2,9 +2,9 @@
 
 use crate::clock::process_nanos_now;
 use crate::shard::{add64, Sharded};
+use crate::sync::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// How far back a meter's rate looks.

@@ -5,8 +5,9 @@
 //! touched by one thread costs one slot, not one per core.
 
 use crate::slot::OnceBox;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::LazyLock;
 
 static SHARDS: LazyLock<usize> = LazyLock::new(|| {

@@ -2,7 +2,7 @@
 //! compare-and-swap, a racing writer frees its own and uses the winner's. Readers pay one
 //! acquire load. Used where the hot path must allocate lazily but never block.
 
-use std::sync::atomic::{AtomicPtr, Ordering};
+use crate::sync::{AtomicPtr, Ordering};
 
 pub(crate) struct OnceBox<T> {
     ptr: AtomicPtr<T>,
@@ -55,7 +55,7 @@ impl<T> OnceBox<T> {
 
 impl<T> Drop for OnceBox<T> {
     fn drop(&mut self) {
-        let p = *self.ptr.get_mut();
+        let p = self.ptr.load(Ordering::Acquire);
         if !p.is_null() {
             // SAFETY: unique owner; pointer from Box::into_raw.
             drop(unsafe { Box::from_raw(p) });

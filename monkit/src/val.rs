@@ -3,7 +3,7 @@
 use crate::clock::Tick;
 use crate::dist::{Dist, Snapshot};
 use crate::shard::{add64, Sharded};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
