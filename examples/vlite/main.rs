@@ -191,7 +191,7 @@ async fn main() {
             eprintln!("vlite: {e}");
             std::process::exit(2)
         }
-        Some(Ok(b)) => match b.install() {
+        Some(Ok(b)) => match b.install(monkit::default_registry()) {
             Ok(x) => {
                 println!("vlite: exporting sampled traces to Zipkin");
                 Some(x)

@@ -20,7 +20,7 @@ fn loop_cost(c: &mut Criterion) {
     let mut g = c.benchmark_group("export");
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_secs(1));
-    monkit::export::set_sampler(monkit::export::Sampler::Never);
+    monkit::default_registry().set_sampler(monkit::export::Sampler::Never);
     g.bench_function("off", |b| b.iter(|| work(black_box(1))));
 
     let healthy = common::receiver();
@@ -43,7 +43,7 @@ fn loop_cost(c: &mut Criterion) {
                 .sample_rate(rate)
                 .timeout(Duration::from_millis(200))
                 .retries(2, Duration::from_millis(10), Duration::from_millis(50))
-                .install()
+                .install(monkit::default_registry())
                 .unwrap();
             g.bench_function(format!("{name}_{tag}"), |b| b.iter(|| work(black_box(1))));
             exporter.shutdown(Duration::from_millis(100));

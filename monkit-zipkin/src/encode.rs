@@ -135,6 +135,7 @@ mod tests {
                 ("peer.port".into(), "4000".into()),
                 ("http.status_code".into(), "504".into()),
             ],
+            sampled: true,
         };
         let v = encode(
             &s,

@@ -3,15 +3,17 @@
 
 use crate::encode::{encode, Endpoint};
 use crossbeam_queue::ArrayQueue;
-use monkit::export::{Sampler, SpanExporter};
-use monkit::{FinishedSpan, Meter};
+use monkit::export::Sampler;
+use monkit::{FinishedSpan, Meter, ObserverHandle, Registry, SpanObserver};
 use parking::Parker;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 mod parking {
-    //! A wake-up for the sender thread that instrumented threads never touch.
+    //! A wake-up for the sender thread that instrumented threads never touch. Written here
+    //! because any thread may wait on it (`flush` waits on `done`), and crossbeam's `Parker`
+    //! allows only its one owner thread to park.
     use parking_lot::{Condvar, Mutex};
     use std::time::Duration;
 
@@ -182,8 +184,9 @@ impl Builder {
         self
     }
 
-    /// Starts the sender thread and installs the exporter and sampler in monkit.
-    pub fn install(self) -> Result<Exporter, ConfigError> {
+    /// Starts the sender thread, registers the exporter as a span observer of `registry` and
+    /// sets that registry's sampler.
+    pub fn install(self, registry: &Registry) -> Result<Exporter, ConfigError> {
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
             return Err(ConfigError(format!(
                 "Zipkin endpoint {:?} is not an http:// URL",
@@ -195,7 +198,7 @@ impl Builder {
                 "https endpoints need TLS, which this build does not include; use http://".into(),
             ));
         }
-        let scope = monkit::default_registry().scope("monkit_zipkin");
+        let scope = registry.scope("monkit_zipkin");
         let inner = Arc::new(Inner {
             queue: ArrayQueue::new(self.queue_capacity),
             sent: scope.meter("spans_sent"),
@@ -216,10 +219,11 @@ impl Builder {
             .name("monkit-zipkin".into())
             .spawn(move || worker.run())
             .map_err(|e| ConfigError(format!("cannot start the sender thread: {e}")))?;
-        monkit::export::set_sampler(inner.config.sampler);
-        monkit::export::set_exporter(Some(inner.clone()));
+        registry.set_sampler(inner.config.sampler);
+        let observer = Some(registry.observe(inner.clone()));
         Ok(Exporter {
             inner,
+            observer,
             thread: Some(thread),
         })
     }
@@ -242,10 +246,13 @@ struct Inner {
     last_log: AtomicU64,
 }
 
-impl SpanExporter for Inner {
-    fn export(&self, span: FinishedSpan) {
+impl SpanObserver for Inner {
+    fn finish(&self, span: &FinishedSpan) {
+        if !span.sampled {
+            return;
+        }
         // Never blocks: a full queue drops the span.
-        if self.queue.push(span).is_err() {
+        if self.queue.push(span.clone()).is_err() {
             self.dropped.mark(1);
         }
     }
@@ -407,6 +414,7 @@ impl Inner {
 /// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
 pub struct Exporter {
     inner: Arc<Inner>,
+    observer: Option<ObserverHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -440,7 +448,9 @@ impl Exporter {
     }
 
     fn stop(&mut self, timeout: Duration) {
-        monkit::export::set_exporter(None);
+        if let Some(o) = self.observer.take() {
+            o.remove();
+        }
         if !self.flush(timeout) {
             self.inner.abandon.store(true, Ordering::Release);
         }

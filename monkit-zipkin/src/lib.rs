@@ -5,7 +5,7 @@
 //! let exporter = monkit_zipkin::Builder::new("http://127.0.0.1:9411/api/v2/spans")
 //!     .service_name("vlite")
 //!     .sample_rate(0.1)
-//!     .install()
+//!     .install(monkit::default_registry())
 //!     .expect("valid configuration");
 //! // ... run ...
 //! exporter.shutdown(std::time::Duration::from_secs(5)); // sends what is queued
@@ -14,6 +14,9 @@
 //! Or from the environment: `MONKIT_ZIPKIN_ENDPOINT` (required), `MONKIT_ZIPKIN_SERVICE_NAME`,
 //! `MONKIT_ZIPKIN_SAMPLE_RATE` (0..=1, default 1), `MONKIT_ZIPKIN_QUEUE` (spans):
 //! `monkit_zipkin::Builder::from_env()`.
+//!
+//! The exporter is a [`monkit::SpanObserver`] of the registry it is installed on: it sends the
+//! spans of that registry's sampled traces, beside any other observer.
 //!
 //! The instrumented program never waits for Zipkin: a finished span is pushed onto a bounded
 //! lock-free queue (dropped and counted when full); a background thread sends batches (by size

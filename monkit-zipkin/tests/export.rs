@@ -102,7 +102,7 @@ fn two_services_one_trace() {
     let exporter = monkit_zipkin::Builder::new(&recv.url())
         .service_name("Svc-Test")
         .batch(64, Duration::from_millis(50))
-        .install()
+        .install(monkit::default_registry())
         .unwrap();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

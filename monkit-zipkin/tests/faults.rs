@@ -42,7 +42,7 @@ fn faulty_collectors() {
         .queue_capacity(1000)
         .batch(100, Duration::from_millis(10))
         .retries(3, Duration::from_millis(5), Duration::from_millis(20))
-        .install()
+        .install(monkit::default_registry())
         .unwrap();
     let rss0 = rss();
     hammer(300_000);
@@ -71,7 +71,7 @@ fn faulty_collectors() {
     let exporter = monkit_zipkin::Builder::new(&recv.url())
         .batch(50, Duration::from_millis(10))
         .retries(2, Duration::from_millis(5), Duration::from_millis(10))
-        .install()
+        .install(monkit::default_registry())
         .unwrap();
     hammer(100);
     assert!(!exporter.flush(Duration::from_millis(10)) || meter("spans_failed") >= failed0);
@@ -98,7 +98,7 @@ fn faulty_collectors() {
         .timeout(Duration::from_millis(200))
         .batch(50, Duration::from_millis(10))
         .retries(1, Duration::from_millis(5), Duration::from_millis(5))
-        .install()
+        .install(monkit::default_registry())
         .unwrap();
     let elapsed = hammer(200_000);
     assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");

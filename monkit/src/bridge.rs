@@ -17,12 +17,12 @@
 //! level inside a span (as `#[instrument(err)]` emits) marks the call failed, with the error
 //! kind `error`.
 
-use crate::clock::Tick;
+use crate::call::AsyncCall;
 use crate::func::{FuncInner, Location};
-use crate::live::AsyncSlot;
-use crate::registry::default_registry;
-use crate::span::{current_raw, set_current, SpanRef, RECORDED, SAMPLED};
-use crate::trace::{finish_recorded, Outcome};
+use crate::observe::Outcome;
+use crate::registry::Registry;
+use crate::site::default_registry;
+use crate::span::{current_raw, set_current, SpanRef};
 use parking_lot::RwLock;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -36,6 +36,7 @@ pub const ERROR_EVENT_KIND: &str = "error";
 
 /// A `tracing-subscriber` layer feeding monkit. See the module documentation.
 pub struct MonkitLayer {
+    registry: Registry,
     // Callsite metadata address -> function, filled once per callsite.
     funcs: RwLock<HashMap<usize, &'static FuncInner>>,
 }
@@ -49,7 +50,13 @@ impl Default for MonkitLayer {
 impl MonkitLayer {
     /// A layer registering its functions in the default registry.
     pub fn new() -> MonkitLayer {
+        MonkitLayer::with_registry(default_registry().clone())
+    }
+
+    /// A layer registering its functions in `registry`.
+    pub fn with_registry(registry: Registry) -> MonkitLayer {
         MonkitLayer {
+            registry,
             funcs: RwLock::new(HashMap::new()),
         }
     }
@@ -59,7 +66,7 @@ impl MonkitLayer {
         if let Some(f) = self.funcs.read().get(&key) {
             return f;
         }
-        let f = default_registry().scope_named(meta.target()).func_inner(
+        let f = self.registry.scope_named(meta.target()).func_inner(
             meta.name(),
             Some(Location {
                 module: meta.module_path().unwrap_or(meta.target()),
@@ -74,12 +81,8 @@ impl MonkitLayer {
 
 /// The monkit call of a `tracing` span, kept in the span's extensions.
 struct Bridged {
-    func: &'static FuncInner,
-    span: SpanRef,
-    parent_id: u64,
-    t0: Tick,
+    call: AsyncCall,
     failed: Option<&'static str>,
-    _live: AsyncSlot,
 }
 
 thread_local! {
@@ -108,26 +111,20 @@ where
         } else if let Some(p) = attrs.parent().and_then(|p| ctx.span(p)) {
             p.extensions()
                 .get::<Bridged>()
-                .map(|b| b.span)
+                .map(|b| b.call.span())
                 .unwrap_or_default()
         } else {
             SpanRef::default()
         };
-        let me = func.begin(parent);
-        let t0 = Tick::now();
         span.extensions_mut().insert(Bridged {
-            func,
-            span: me,
-            parent_id: parent.span_id,
-            t0,
+            call: AsyncCall::start(func, parent),
             failed: None,
-            _live: AsyncSlot::claim(&me, parent.span_id, t0),
         });
     }
 
     fn on_enter(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let mine = span.extensions().get::<Bridged>().map(|b| b.span);
+        let mine = span.extensions().get::<Bridged>().map(|b| b.call.span());
         if let Some(me) = mine {
             SAVED.with(|s| s.borrow_mut().push(current_raw()));
             set_current(me);
@@ -159,11 +156,6 @@ where
         let Some(b) = span.extensions_mut().remove::<Bridged>() else {
             return;
         };
-        let t1 = Tick::now();
-        let outcome = b.failed.map_or(Outcome::Ok, Outcome::Error);
-        b.func.end(b.t0, t1, outcome);
-        if b.span.flags & (RECORDED | SAMPLED) != 0 {
-            finish_recorded(b.func, b.span, b.parent_id, b.t0, t1, outcome);
-        }
+        b.call.finish(b.failed.map_or(Outcome::Ok, Outcome::Error));
     }
 }

@@ -76,10 +76,4 @@ impl Counter {
     pub fn low(&self) -> i64 {
         self.0.low.load(Ordering::Relaxed)
     }
-
-    pub(crate) fn fields(&self, cb: &mut dyn FnMut(&str, f64)) {
-        cb("high", self.high() as f64);
-        cb("low", self.low() as f64);
-        cb("value", self.value() as f64);
-    }
 }

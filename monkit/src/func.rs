@@ -1,135 +1,18 @@
 //! Per-function stats: calls running now and at most, outcomes, durations and callers.
 
+//!
+//! The stats only: how a call starts and ends (ids, context, recording) is `call.rs`.
+
 use crate::clock::Tick;
 use crate::dist::{DistShard, Snapshot};
+use crate::hub::Hub;
+use crate::observe::Outcome;
 use crate::shard::{add64, Sharded};
 use crate::slot::OnceBox;
-use crate::span::{new_span_id, root_ids, SpanRef};
 use crate::sync::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use crate::trace::Outcome;
+use crate::watch::Watchable;
 use parking_lot::RwLock;
-use std::sync::OnceLock;
-
-/// Where a `#[monkit::task]` function is, recorded at compile time and registered at link time
-/// (through `inventory`), so the registry lists it before its first call. Made by the macro.
-#[doc(hidden)]
-pub struct FuncSite {
-    module: &'static str,
-    fn_name: &'static str,
-    name: Option<&'static str>,
-    file: &'static str,
-    line: u32,
-    path: fn() -> &'static str,
-    func: OnceLock<&'static FuncInner>,
-}
-
-#[doc(hidden)]
-pub struct SiteRef(pub &'static FuncSite);
-inventory::collect!(SiteRef);
-
-impl FuncSite {
-    #[doc(hidden)]
-    pub const fn new(
-        module: &'static str,
-        fn_name: &'static str,
-        name: Option<&'static str>,
-        file: &'static str,
-        line: u32,
-        path: fn() -> &'static str,
-    ) -> Self {
-        FuncSite {
-            module,
-            fn_name,
-            name,
-            file,
-            line,
-            path,
-            func: OnceLock::new(),
-        }
-    }
-
-    /// The function's stats, registered in the default registry on first use.
-    #[inline(always)]
-    pub(crate) fn func(&'static self) -> &'static FuncInner {
-        match self.func.get() {
-            Some(f) => f,
-            None => self.register(),
-        }
-    }
-
-    #[cold]
-    pub(crate) fn register(&'static self) -> &'static FuncInner {
-        self.func.get_or_init(|| {
-            let name = self.name.map_or_else(|| self.derive_name(), str::to_owned);
-            crate::registry::default_registry()
-                .scope_named(self.module)
-                .func_inner(
-                    &name,
-                    Some(Location {
-                        module: self.module,
-                        file: self.file,
-                        line: self.line,
-                    }),
-                )
-        })
-    }
-
-    /// `Type::method` for methods, `fn` for free functions: the function's path (read from a
-    /// nested item's type name, which includes the impl's self type) less the module path.
-    fn derive_name(&self) -> String {
-        let path = (self.path)();
-        let path = path.strip_suffix("::__monkit_path").unwrap_or(path);
-        let mut out = String::with_capacity(path.len());
-        // Drop generic arguments and closure segments; turn `<T as Trait>` into `T`.
-        let mut depth = 0usize;
-        let mut chars = path.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '<' if out.is_empty() || out.ends_with("::") => {
-                    // Qualified path `<a::T as b::Tr>::m`: keep `a::T`.
-                    let mut inner = String::new();
-                    let mut d = 1;
-                    for c in chars.by_ref() {
-                        match c {
-                            '<' => d += 1,
-                            '>' => {
-                                d -= 1;
-                                if d == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                        inner.push(c);
-                    }
-                    let ty = inner.split(" as ").next().unwrap_or(&inner);
-                    out.push_str(ty.split('<').next().unwrap_or(ty));
-                }
-                '<' => depth += 1,
-                '>' => depth = depth.saturating_sub(1),
-                _ if depth == 0 => out.push(c),
-                _ => {}
-            }
-        }
-        let out = out.replace("::{{closure}}", "");
-        let rest = out
-            .strip_prefix(self.module)
-            .and_then(|r| r.strip_prefix("::"))
-            .unwrap_or(&out);
-        if rest.is_empty() {
-            self.fn_name.to_owned()
-        } else {
-            rest.to_owned()
-        }
-    }
-}
-
-/// Registers every `#[task]` function linked into the program with the default registry.
-pub(crate) fn register_all_sites() {
-    for s in inventory::iter::<SiteRef> {
-        s.0.register();
-    }
-}
+use std::sync::Arc;
 
 /// Source location of a function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,12 +31,12 @@ const MORE_PARENTS: usize = 256;
 pub(crate) const ENTRY: u32 = u32::MAX;
 
 /// The set of functions that called this one, lock-free: a few inline slots cover nearly every
-/// function; a larger table is allocated for the rest; past that, parents are counted as dropped.
+/// function; a larger table is allocated for the rest; past that, further callers are not
+/// listed (the calls still count).
 #[derive(Default)]
 pub(crate) struct Parents {
     inline: [AtomicU32; INLINE_PARENTS],
     more: OnceBox<[AtomicU32; MORE_PARENTS]>,
-    dropped: AtomicU64,
 }
 
 fn insert(slots: &[AtomicU32], p: u32) -> bool {
@@ -191,9 +74,7 @@ impl Parents {
         let more = self
             .more
             .get_or_init(|| std::array::from_fn(|_| AtomicU32::new(0)));
-        if !insert(more.as_slice(), p) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        insert(more.as_slice(), p);
     }
 
     pub(crate) fn list(&self) -> Vec<u32> {
@@ -320,10 +201,12 @@ pub(crate) struct FuncInner {
     pub(crate) name: String,
     pub(crate) full_name: String,
     pub(crate) location: Option<Location>,
-    running: Running,
+    /// The span side of the registry the function belongs to.
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) running: Running,
     shards: Sharded<FuncShard>,
     errors: ErrorKinds,
-    parents: Parents,
+    pub(crate) parents: Parents,
     /// Armed trace watchers selecting this function.
     pub(crate) watched: AtomicU32,
 }
@@ -336,8 +219,14 @@ pub(crate) fn func_by_id(id: u32) -> Option<&'static FuncInner> {
 }
 
 impl FuncInner {
-    /// Makes a function with a fresh id. Functions are never freed.
-    pub(crate) fn create(scope: &str, name: &str, location: Option<Location>) -> &'static Self {
+    /// Makes a function with a fresh id, in the registry whose span side is `hub`. Functions
+    /// are never freed: ids and names stay valid for the whole process.
+    pub(crate) fn create(
+        hub: &Arc<Hub>,
+        scope: &str,
+        name: &str,
+        location: Option<Location>,
+    ) -> &'static Self {
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,
@@ -345,6 +234,7 @@ impl FuncInner {
             name: name.to_owned(),
             full_name: format!("{scope}.{name}"),
             location,
+            hub: hub.clone(),
             running: Running::default(),
             shards: Sharded::new(),
             errors: ErrorKinds::default(),
@@ -353,45 +243,21 @@ impl FuncInner {
         }));
         all.push(f);
         drop(all);
-        crate::watch::on_new_func(f);
+        hub.on_new_func(f.watchable());
         f
     }
 
-    /// Starts a call under `parent`: counts it running and returns its span.
-    #[inline(always)]
-    pub(crate) fn begin(&'static self, parent: SpanRef) -> SpanRef {
-        self.running.enter();
-        self.parents
-            .note(if parent.func == 0 { ENTRY } else { parent.func });
-        let (trace_id, span_id, flags) = if parent.trace_id == 0 {
-            let (t, s) = root_ids();
-            let sampled = if crate::export::sample_root(s) {
-                crate::span::SAMPLED
-            } else {
-                0
-            };
-            (t, s, sampled)
-        } else {
-            (parent.trace_id, new_span_id(), parent.flags)
-        };
-        let span = SpanRef {
-            trace_id,
-            span_id,
-            func: self.id + 1,
-            flags,
-        };
-        if crate::watch::ARMED.load(Ordering::Relaxed) == 0 {
-            return span;
-        }
-        SpanRef {
-            flags: crate::watch::on_start(self, &span),
-            ..span
+    pub(crate) fn watchable(&'static self) -> Watchable {
+        Watchable {
+            id: self.id,
+            full_name: &self.full_name,
+            watched: &self.watched,
         }
     }
 
-    /// Ends a call begun at `t0`.
+    /// Records a finished call begun at `t0` (the running count is left to the caller).
     #[inline(always)]
-    pub(crate) fn end(&'static self, t0: Tick, t1: Tick, outcome: Outcome) {
+    pub(crate) fn record(&'static self, t0: Tick, t1: Tick, outcome: Outcome) {
         let ns = t0.nanos_until(t1);
         let now = t1;
         let (shard, lane) = self.shards.local();
@@ -404,11 +270,10 @@ impl FuncInner {
                         self.errors.add(kind);
                         add64(&shard.errors, 1, lane)
                     }
-                    Outcome::Canceled => {
+                    _ => {
                         self.errors.add("canceled");
                         add64(&shard.errors, 1, lane)
                     }
-                    Outcome::Ok => unreachable!(),
                 };
                 shard
                     .failure
@@ -416,7 +281,6 @@ impl FuncInner {
                     .record(ns, now, lane);
             }
         }
-        self.running.exit();
     }
 
     pub(crate) fn stats(&self) -> FuncStats {
@@ -558,67 +422,5 @@ impl Func {
     /// Heap bytes held by this function's stats.
     pub fn heap_bytes(&self) -> usize {
         self.0.heap_bytes()
-    }
-
-    /// Runs `f` as one call of this function (success unless it panics).
-    #[inline]
-    pub fn task<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _g = crate::task::TaskGuard::enter_func(self.0);
-        f()
-    }
-
-    /// Runs `f` as one call, counting an `Err` as an error of the kind `E` names.
-    #[inline]
-    pub fn task_result<T, E: crate::ErrorKind>(
-        &self,
-        f: impl FnOnce() -> Result<T, E>,
-    ) -> Result<T, E> {
-        let g = crate::task::TaskGuard::enter_func(self.0);
-        let r = f();
-        g.finish(match &r {
-            Ok(_) => Outcome::Ok,
-            Err(e) => Outcome::Error(e.error_kind()),
-        });
-        r
-    }
-
-    /// Starts one call, ended when the guard drops (a drop while panicking counts a panic).
-    #[inline]
-    pub fn guard(&self) -> FuncGuard {
-        FuncGuard(crate::task::TaskGuard::enter_func(self.0))
-    }
-
-    /// Wraps a future as one call of this function (canceled if dropped unfinished).
-    pub fn future<F: std::future::Future>(
-        &self,
-        fut: F,
-    ) -> impl std::future::Future<Output = F::Output> {
-        crate::task::TaskFuture::for_func(self.0, fut, |_: &F::Output| Outcome::Ok)
-    }
-}
-
-impl Func {
-    /// Wraps a future as one call of this function whose outcome `classify` decides from the
-    /// output (canceled if dropped unfinished, panic if it panics).
-    pub fn future_classified<F, C>(
-        &self,
-        fut: F,
-        classify: C,
-    ) -> impl std::future::Future<Output = F::Output>
-    where
-        F: std::future::Future,
-        C: Fn(&F::Output) -> Outcome,
-    {
-        crate::task::TaskFuture::for_func(self.0, fut, classify)
-    }
-}
-
-/// A running call of a [`Func`], ended on drop.
-pub struct FuncGuard(crate::task::TaskGuard);
-
-impl FuncGuard {
-    /// Ends the call as failed with `kind`.
-    pub fn fail(self, kind: &'static str) {
-        self.0.finish(Outcome::Error(kind))
     }
 }

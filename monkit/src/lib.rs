@@ -43,9 +43,13 @@
 //! cumulative and exact.
 #![warn(missing_docs)]
 
+// The data model and the hot path, leaves first: each module uses only modules above it.
+mod annotate;
 #[cfg(feature = "tracing")]
 pub mod bridge;
+mod call;
 mod clock;
+mod collect;
 mod counter;
 mod dist;
 pub mod env;
@@ -53,39 +57,58 @@ mod error;
 pub mod export;
 mod func;
 mod hist;
+mod hub;
 mod live;
-#[cfg(all(test, loom))]
-mod loom_tests;
 mod meter;
+mod observe;
+mod reading;
 mod registry;
-pub mod render;
 mod scope;
 mod series;
 mod shard;
+mod site;
 mod slot;
 mod source;
 mod span;
 mod sync;
 mod task;
-mod trace;
 mod val;
 mod watch;
+// The read side: one walk over a registry, and the renderers built on it.
+#[cfg(test)]
+mod layering;
+#[cfg(all(test, loom))]
+mod loom_tests;
+pub mod render;
+mod walk;
 
+pub use annotate::annotate;
 pub use clock::Tick;
+pub use collect::{collect_trace, collect_trace_async};
 pub use counter::Counter;
 pub use dist::{recent_window, set_recent_window, Snapshot};
 pub use error::{type_kind, ErrorKind};
-pub use func::{Func, FuncGuard, FuncStats, Location};
+pub use func::{Func, FuncStats, Location};
+pub use hub::{ObserverHandle, Sampler, TraceWatcher};
 pub use live::{running_spans, LiveSpan};
 pub use meter::Meter;
-pub use registry::{default_registry, Registry};
-pub use scope::{Scope, MAX_FUNCS, MAX_TAG_SETS};
+pub use observe::{FinishedSpan, Outcome, SpanObserver, SpanStart};
+pub use reading::{FieldKind, FuncField, Reading, FUNC_FIELDS};
+pub use registry::{Registry, MAX_FUNCS, MAX_TAG_SETS};
+pub use scope::Scope;
 pub use series::{SeriesKey, Tags};
+pub use site::default_registry;
 pub use source::{Chain, DeltaTransform, DiffMeter, StatSource};
 pub use span::{current_span, FutureExt, InSpan, SpanRef};
-pub use trace::{annotate, collect_trace, collect_trace_async, FinishedSpan, Outcome};
+pub use task::FuncGuard;
 pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
-pub use watch::{armed_watchers, Captured, TraceWatcher, WatchError, WatchSpec};
+pub use walk::Item;
+pub use watch::{Captured, WatchError, WatchSpec};
+
+/// Number of the default registry's watchers waiting for a match right now.
+pub fn armed_watchers() -> usize {
+    default_registry().armed_watchers()
+}
 
 /// Instruments a function: see the crate documentation.
 ///
@@ -97,8 +120,8 @@ pub use monkit_macros::task;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::func::{FuncSite, SiteRef};
+    pub use crate::observe::Outcome;
+    pub use crate::site::{FuncSite, SiteRef};
     pub use crate::task::{Classify, TaskFuture, TaskGuard, ViaAny, ViaErrorKind, ViaTypeName};
-    pub use crate::trace::Outcome;
     pub use inventory;
 }

@@ -88,9 +88,4 @@ impl Meter {
             total.saturating_sub(n0) as f64 / secs
         }
     }
-
-    pub(crate) fn fields(&self, cb: &mut dyn FnMut(&str, f64)) {
-        cb("rate", self.rate());
-        cb("total", self.total() as f64);
-    }
 }

@@ -1,29 +1,197 @@
-//! The registry: scopes by name, and the walk over every stat they hold.
+//! The registry: its scopes (each with its functions and sources, under cardinality caps) and
+//! its span side ([`Hub`]: sampler, observers, watchers). A registry owns all of its state, so
+//! two registries never see each other's scopes, sources, refusals, observers or watchers.
+//! Function ids and `/ps` listings are process-wide (see `func.rs`, `live.rs`).
 
-use crate::func::register_all_sites;
-use crate::scope::{Scope, ScopeInner};
-use crate::series::SeriesKey;
-use crate::Func;
+use crate::func::{Func, FuncInner, Location};
+use crate::hub::{Hub, ObserverHandle, Sampler, TraceWatcher};
+use crate::meter::Meter;
+use crate::observe::SpanObserver;
+use crate::reading::Readable;
+use crate::series::Tags;
+use crate::watch::{WatchError, WatchSpec};
 use parking_lot::RwLock;
-use std::collections::BTreeMap;
-use std::sync::{Arc, LazyLock, Once};
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Weak};
+
+/// Most tag sets one source name may have in a scope. Past it, new tag sets are refused:
+/// their values go to the series tagged `monkit_overflow=true`, and each refusal marks the
+/// meter `cardinality_refused{source=<scope>.<name>}` of scope `monkit`. Cardinality can never
+/// grow without bound, and never silently.
+pub const MAX_TAG_SETS: usize = 1000;
+/// Most functions made by name (`Scope::func`) in one scope; past it, calls of new names count
+/// under the function `other`, and each refusal is counted as above.
+pub const MAX_FUNCS: usize = 10_000;
+const OVERFLOW_TAG: &str = "monkit_overflow";
+/// Scope and meter that count refusals. Recording a refusal never goes through a cap: past
+/// [`MAX_TAG_SETS`] refusing sources, refusals count under `source=other`.
+const REFUSALS_SCOPE: &str = "monkit";
+const REFUSALS: &str = "cardinality_refused";
+
+type SourceKey = (String, Tags, TypeId);
+
+/// A scope's functions and sources.
+pub(crate) struct ScopeInner {
+    pub(crate) name: String,
+    registry: Weak<RegistryInner>,
+    hub: Arc<Hub>,
+    sources: RwLock<BTreeMap<SourceKey, Arc<dyn Readable>>>,
+    /// Tag sets per source name and type, for the cardinality cap.
+    tag_sets: RwLock<HashMap<(String, TypeId), usize>>,
+    funcs: RwLock<BTreeMap<String, &'static FuncInner>>,
+}
+
+impl ScopeInner {
+    /// The function `name`, made on first use.
+    pub(crate) fn func_inner(&self, name: &str, location: Option<Location>) -> &'static FuncInner {
+        if let Some(f) = self.funcs.read().get(name) {
+            return f;
+        }
+        self.funcs
+            .write()
+            .entry(name.to_owned())
+            .or_insert_with(|| FuncInner::create(&self.hub, &self.name, name, location))
+    }
+
+    /// The function `name`, or `other` once the scope holds [`MAX_FUNCS`] functions.
+    pub(crate) fn func_capped(&self, name: &str) -> &'static FuncInner {
+        let funcs = self.funcs.read();
+        if funcs.len() >= MAX_FUNCS && !funcs.contains_key(name) {
+            drop(funcs);
+            self.refused(name);
+            return self.func_inner("other", None);
+        }
+        drop(funcs);
+        self.func_inner(name, None)
+    }
+
+    /// The functions, sorted by name.
+    pub(crate) fn funcs(&self) -> Vec<&'static FuncInner> {
+        self.funcs.read().values().copied().collect()
+    }
+
+    /// The sources, copied out so no lock is held while they are read (gauges call user code).
+    pub(crate) fn sources(&self) -> Vec<(String, Tags, Arc<dyn Readable>)> {
+        self.sources
+            .read()
+            .iter()
+            .map(|((n, t, _), v)| (n.clone(), t.clone(), v.clone()))
+            .collect()
+    }
+
+    /// The source `name` with `tags` of type `T`, made on first use, under the tag-set cap.
+    pub(crate) fn source<T: Readable + Clone>(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+        make: impl FnOnce() -> T,
+    ) -> T {
+        let ty = TypeId::of::<T>();
+        let key = (name.to_owned(), Tags::new(tags), ty);
+        let cast = |s: &Arc<dyn Readable>| -> T {
+            match s.as_any().downcast_ref::<T>() {
+                Some(t) => t.clone(),
+                None => unreachable!("the source's type is part of its key"),
+            }
+        };
+        if let Some(s) = self.sources.read().get(&key) {
+            return cast(s);
+        }
+        let mut all = self.sources.write();
+        if let Some(s) = all.get(&key) {
+            return cast(s);
+        }
+        let mut sets = self.tag_sets.write();
+        let n = sets.entry((name.to_owned(), ty)).or_insert(0);
+        if *n >= MAX_TAG_SETS && !tags.is_empty() {
+            // Refused: the values go to one overflow series, and the refusal is counted.
+            drop(sets);
+            let over = (name.to_owned(), Tags::new(&[(OVERFLOW_TAG, "true")]), ty);
+            let s = cast(all.entry(over).or_insert_with(|| Arc::new(make())));
+            drop(all);
+            self.refused(name);
+            return s;
+        }
+        *n += 1;
+        drop(sets);
+        cast(all.entry(key).or_insert_with(|| Arc::new(make())))
+    }
+
+    /// Sets the source `name` with `tags`, replacing one of the same type (gauges, chains).
+    pub(crate) fn replace<T: Readable>(&self, name: &str, tags: Tags, source: T) {
+        let key = (name.to_owned(), tags, TypeId::of::<T>());
+        self.sources.write().insert(key, Arc::new(source));
+    }
+
+    #[cold]
+    fn refused(&self, name: &str) {
+        if let Some(reg) = self.registry.upgrade() {
+            let source = format!("{}.{name}", self.name);
+            reg.scope_named(REFUSALS_SCOPE)
+                .refusal_meter(&source)
+                .mark(1);
+        }
+    }
+
+    /// The refusal meter of `source`: made without the cap (so counting a refusal can never
+    /// refuse), falling back to `source=other` past [`MAX_TAG_SETS`] sources.
+    fn refusal_meter(&self, source: &str) -> Meter {
+        let ty = TypeId::of::<Meter>();
+        let key = |s: &str| (REFUSALS.to_owned(), Tags::new(&[("source", s)]), ty);
+        let mut all = self.sources.write();
+        let known = all.contains_key(&key(source));
+        let mut sets = self.tag_sets.write();
+        let n = sets.entry((REFUSALS.to_owned(), ty)).or_insert(0);
+        let k = if known || *n < MAX_TAG_SETS {
+            key(source)
+        } else {
+            key("other")
+        };
+        let s = all.entry(k).or_insert_with(|| {
+            *n += 1;
+            Arc::new(Meter::new())
+        });
+        match s.as_any().downcast_ref::<Meter>() {
+            Some(m) => m.clone(),
+            None => unreachable!("the source's type is part of its key"),
+        }
+    }
+}
 
 pub(crate) struct RegistryInner {
     scopes: RwLock<BTreeMap<String, Arc<ScopeInner>>>,
-    is_default: bool,
+    pub(crate) hub: Arc<Hub>,
 }
 
-/// A set of scopes. Most programs use the process-wide [`default_registry`], where
-/// `#[monkit::task]` functions and [`scope!`](crate::scope!) scopes live.
+impl RegistryInner {
+    pub(crate) fn scope_named(self: &Arc<Self>, name: &str) -> Arc<ScopeInner> {
+        if let Some(s) = self.scopes.read().get(name) {
+            return s.clone();
+        }
+        self.scopes
+            .write()
+            .entry(name.to_owned())
+            .or_insert_with(|| {
+                Arc::new(ScopeInner {
+                    name: name.to_owned(),
+                    registry: Arc::downgrade(self),
+                    hub: self.hub.clone(),
+                    sources: RwLock::new(BTreeMap::new()),
+                    tag_sets: RwLock::new(HashMap::new()),
+                    funcs: RwLock::new(BTreeMap::new()),
+                })
+            })
+            .clone()
+    }
+}
+
+/// Scopes of functions and sources, and the span side that goes with them (sampler,
+/// observers, watchers). Most programs use the process-wide
+/// [`default_registry`](crate::default_registry); a private one (`Registry::new()`) is fully
+/// separate from it, except that `#[monkit::task]` functions always live in the default one.
 #[derive(Clone)]
 pub struct Registry(pub(crate) Arc<RegistryInner>);
-
-static DEFAULT: LazyLock<Registry> = LazyLock::new(|| Registry::make(true));
-
-/// The process-wide registry.
-pub fn default_registry() -> &'static Registry {
-    &DEFAULT
-}
 
 impl Default for Registry {
     fn default() -> Self {
@@ -31,59 +199,41 @@ impl Default for Registry {
     }
 }
 
-impl Registry {
-    /// A new, empty registry (for tests and embedding; most code wants [`default_registry`]).
-    pub fn new() -> Registry {
-        Registry::make(false)
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registry")
+            .field("scopes", &self.0.scopes.read().len())
+            .finish()
     }
+}
 
-    fn make(is_default: bool) -> Registry {
+impl Registry {
+    /// A new, empty registry (for tests and embedding; most code wants
+    /// [`default_registry`](crate::default_registry)).
+    pub fn new() -> Registry {
         Registry(Arc::new(RegistryInner {
             scopes: RwLock::new(BTreeMap::new()),
-            is_default,
+            hub: Arc::new(Hub::default()),
         }))
     }
 
-    /// The scope called `name`, created on first use.
-    pub fn scope(&self, name: &str) -> Scope {
-        Scope::resolved(self.scope_named(name))
-    }
-
     pub(crate) fn scope_named(&self, name: &str) -> Arc<ScopeInner> {
-        if let Some(s) = self.0.scopes.read().get(name) {
-            return s.clone();
-        }
-        self.0
-            .scopes
-            .write()
-            .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(ScopeInner::new(name)))
-            .clone()
+        self.0.scope_named(name)
     }
 
-    /// Makes sure every `#[task]` function linked into the program is listed (default
-    /// registry only): they register at link time and are known before their first call.
-    fn ensure_sites(&self) {
-        static ONCE: Once = Once::new();
-        if self.0.is_default {
-            ONCE.call_once(register_all_sites);
-        }
-    }
-
-    /// Every scope, sorted by name.
-    pub fn scopes(&self) -> Vec<Scope> {
-        self.ensure_sites();
-        self.0
-            .scopes
-            .read()
-            .values()
-            .map(|s| Scope::resolved(s.clone()))
-            .collect()
+    /// Every scope's data, sorted by name.
+    pub(crate) fn scope_list(&self) -> Vec<Arc<ScopeInner>> {
+        self.0.scopes.read().values().cloned().collect()
     }
 
     /// Every function, sorted by full name.
     pub fn funcs(&self) -> Vec<Func> {
-        let mut v: Vec<Func> = self.scopes().iter().flat_map(|s| s.funcs()).collect();
+        let mut v: Vec<Func> = self
+            .scope_list()
+            .iter()
+            .flat_map(|s| s.funcs())
+            .map(Func)
+            .collect();
         v.sort_by(|a, b| a.full_name().cmp(b.full_name()));
         v
     }
@@ -95,11 +245,46 @@ impl Registry {
             .find(|f| f.full_name() == full_name)
     }
 
-    /// Calls `cb` with every stat: series key, field and value. Series come out sorted by
-    /// scope, then by key text; a series' fields in the order its source defines.
-    pub fn stats(&self, mut cb: impl FnMut(&SeriesKey, &str, f64)) {
-        for scope in self.scopes() {
-            scope.stats(&mut cb);
-        }
+    /// Sets up a watcher over this registry's functions: see [`WatchSpec`].
+    ///
+    /// ```
+    /// #[monkit::task]
+    /// fn handle_http() { inner() }
+    /// #[monkit::task]
+    /// fn inner() {}
+    ///
+    /// let w = monkit::default_registry()
+    ///     .watch(monkit::WatchSpec::regex("handle_http"))
+    ///     .unwrap();
+    /// std::thread::spawn(handle_http);
+    /// let Some(monkit::Captured::Trace(spans)) = w.wait(std::time::Duration::from_secs(10))
+    /// else { panic!("no trace") };
+    /// assert_eq!(spans.len(), 2);
+    /// ```
+    pub fn watch(&self, spec: WatchSpec) -> Result<TraceWatcher, WatchError> {
+        let funcs = self.funcs().iter().map(|f| f.0.watchable()).collect();
+        self.0.hub.watch(&spec, funcs)
+    }
+
+    /// Number of this registry's watchers waiting for a match right now.
+    pub fn armed_watchers(&self) -> usize {
+        self.0.hub.armed_watchers()
+    }
+
+    /// Registers a span observer; any number may be registered at once, and each sees every
+    /// span of every recorded trace of this registry's functions. See [`SpanObserver`].
+    pub fn observe(&self, observer: Arc<dyn SpanObserver>) -> ObserverHandle {
+        self.0.hub.observe(observer)
+    }
+
+    /// Number of observers registered (watchers' capture side not included).
+    pub fn observers(&self) -> usize {
+        self.0.hub.observers()
+    }
+
+    /// Sets which new traces of this registry's functions are sampled for export (default:
+    /// [`Sampler::Never`]).
+    pub fn set_sampler(&self, s: Sampler) {
+        self.0.hub.set_sampler(s)
     }
 }

@@ -1,90 +1,32 @@
-//! What `#[monkit::task]` expands to: a guard for sync calls and a future wrapper for async ones.
+//! What `#[monkit::task]` expands to (a guard for sync calls, a future wrapper for async
+//! ones), and the same for code without the attribute: [`Func::task`], [`Func::guard`],
+//! [`Func::future`]. Every one of them is a thin shell over `call.rs`.
 
-use crate::clock::Tick;
-use crate::func::{FuncInner, FuncSite};
-use crate::live::{self, AsyncSlot, StackPos};
-use crate::span::{current_raw, set_current, SpanRef, RECORDED, SAMPLED};
-use crate::trace::{finish_recorded, Outcome};
+use crate::call::{AsyncCall, SyncCall};
+use crate::func::{Func, FuncInner};
+use crate::observe::Outcome;
+use crate::site::FuncSite;
+use crate::span::{current_raw, set_current, SpanRef};
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-/// One running call: started by [`TaskGuard::enter`], finished when dropped. A drop during a
-/// panic counts a panic (and the panic goes on unwinding).
+/// One running sync call of a `#[task]` function: started by [`TaskGuard::enter`], finished
+/// by [`TaskGuard::finish`] or, while a panic unwinds, by its drop.
 #[doc(hidden)]
-pub struct TaskGuard {
-    func: &'static FuncInner,
-    span: SpanRef,
-    prev: SpanRef,
-    pos: StackPos,
-    t0: Tick,
-}
+pub struct TaskGuard(SyncCall);
 
 impl TaskGuard {
     #[inline(always)]
     pub fn enter(site: &'static FuncSite) -> TaskGuard {
-        Self::enter_func(site.func())
-    }
-
-    #[inline(always)]
-    pub(crate) fn enter_func(func: &'static FuncInner) -> TaskGuard {
-        let prev = current_raw();
-        let span = func.begin(prev);
-        set_current(span);
-        let t0 = Tick::now();
-        TaskGuard {
-            func,
-            span,
-            prev,
-            pos: live::push(&span, prev.span_id, t0),
-            t0,
-        }
+        TaskGuard(SyncCall::enter(site.func()))
     }
 
     /// Ends the call with `outcome`.
     #[inline(always)]
     pub fn finish(self, outcome: Outcome) {
-        self.complete(outcome);
-        std::mem::forget(self);
+        self.0.finish(outcome)
     }
-
-    #[inline(always)]
-    fn complete(&self, outcome: Outcome) {
-        let t1 = Tick::now();
-        live::pop(self.pos);
-        self.func.end(self.t0, t1, outcome);
-        if self.span.flags & (RECORDED | SAMPLED) != 0 {
-            finish_recorded(
-                self.func,
-                self.span,
-                self.prev.span_id,
-                self.t0,
-                t1,
-                outcome,
-            );
-        }
-        set_current(self.prev);
-    }
-}
-
-impl Drop for TaskGuard {
-    /// Reached without `finish` when the call unwinds (a panic), or for calls that have no
-    /// outcome to report (`impl Trait` returns, `Func::task`).
-    fn drop(&mut self) {
-        self.complete(if std::thread::panicking() {
-            Outcome::Panic
-        } else {
-            Outcome::Ok
-        });
-    }
-}
-
-struct Started {
-    span: SpanRef,
-    parent_id: u64,
-    t0: Tick,
-    /// Lists the call in `/ps` until it ends (released on drop).
-    _live: AsyncSlot,
 }
 
 /// An async call: the span starts at the first poll, is current during every poll (whichever
@@ -93,7 +35,7 @@ struct Started {
 #[doc(hidden)]
 pub struct TaskFuture<F, C> {
     func: &'static FuncInner,
-    started: Option<Started>,
+    call: Option<AsyncCall>,
     classify: C,
     inner: F,
 }
@@ -109,31 +51,19 @@ where
     }
 
     #[inline(always)]
-    pub(crate) fn for_func(func: &'static FuncInner, inner: F, classify: C) -> Self {
+    fn for_func(func: &'static FuncInner, inner: F, classify: C) -> Self {
         TaskFuture {
             func,
-            started: None,
+            call: None,
             classify,
             inner,
         }
     }
 }
 
-#[inline(always)]
-fn end_async(func: &'static FuncInner, started: &mut Option<Started>, outcome: Outcome) {
-    if let Some(s) = started.take() {
-        let t1 = Tick::now();
-        func.end(s.t0, t1, outcome);
-        if s.span.flags & (RECORDED | SAMPLED) != 0 {
-            finish_recorded(func, s.span, s.parent_id, s.t0, t1, outcome);
-        }
-    }
-}
-
 /// Ends the call as panicked if the inner poll unwinds, and restores the caller's context.
 struct PollGuard<'a> {
-    func: &'static FuncInner,
-    started: &'a mut Option<Started>,
+    call: &'a mut Option<AsyncCall>,
     prev: SpanRef,
     /// Still set when the drop comes from unwinding out of the inner poll.
     armed: bool,
@@ -143,7 +73,9 @@ impl Drop for PollGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.armed {
-            end_async(self.func, self.started, Outcome::Panic);
+            if let Some(c) = self.call.take() {
+                c.finish(Outcome::Panic);
+            }
         }
         set_current(self.prev);
     }
@@ -161,30 +93,18 @@ where
         // SAFETY: `inner` is structurally pinned and never moved; other fields are not pinned.
         let TaskFuture {
             func,
-            started,
+            call,
             classify,
             inner,
         } = unsafe { self.get_unchecked_mut() };
-        let func = *func;
         let prev = current_raw();
-        let span = match started {
-            Some(s) => s.span,
-            None => {
-                let span = func.begin(prev);
-                let t0 = Tick::now();
-                *started = Some(Started {
-                    span,
-                    parent_id: prev.span_id,
-                    t0,
-                    _live: AsyncSlot::claim(&span, prev.span_id, t0),
-                });
-                span
-            }
+        let span = match call {
+            Some(c) => c.span(),
+            None => call.insert(AsyncCall::start(func, prev)).span(),
         };
         set_current(span);
         let mut guard = PollGuard {
-            func,
-            started,
+            call,
             prev,
             armed: true,
         };
@@ -194,7 +114,9 @@ where
         drop(guard);
         match polled {
             Poll::Ready(out) => {
-                end_async(func, started, classify(&out));
+                if let Some(c) = call.take() {
+                    c.finish(classify(&out));
+                }
                 Poll::Ready(out)
             }
             Poll::Pending => Poll::Pending,
@@ -204,14 +126,68 @@ where
 
 impl<F, C> Drop for TaskFuture<F, C> {
     fn drop(&mut self) {
-        if self.started.is_some() {
-            let outcome = if std::thread::panicking() {
+        if let Some(c) = self.call.take() {
+            c.finish(if std::thread::panicking() {
                 Outcome::Panic
             } else {
                 Outcome::Canceled
-            };
-            end_async(self.func, &mut self.started, outcome);
+            });
         }
+    }
+}
+
+impl Func {
+    /// Runs `f` as one call of this function (success unless it panics).
+    #[inline]
+    pub fn task<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _call = SyncCall::enter(self.0);
+        f()
+    }
+
+    /// Runs `f` as one call, counting an `Err` as an error of the kind `E` names.
+    #[inline]
+    pub fn task_result<T, E: crate::ErrorKind>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let call = SyncCall::enter(self.0);
+        let r = f();
+        call.finish(match &r {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(e.error_kind()),
+        });
+        r
+    }
+
+    /// Starts one call, ended when the guard drops (a drop while panicking counts a panic).
+    #[inline]
+    pub fn guard(&self) -> FuncGuard {
+        FuncGuard(SyncCall::enter(self.0))
+    }
+
+    /// Wraps a future as one call of this function (canceled if dropped unfinished).
+    pub fn future<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        TaskFuture::for_func(self.0, fut, |_: &F::Output| Outcome::Ok)
+    }
+
+    /// Wraps a future as one call of this function whose outcome `classify` decides from the
+    /// output (canceled if dropped unfinished, panic if it panics).
+    pub fn future_classified<F, C>(&self, fut: F, classify: C) -> impl Future<Output = F::Output>
+    where
+        F: Future,
+        C: Fn(&F::Output) -> Outcome,
+    {
+        TaskFuture::for_func(self.0, fut, classify)
+    }
+}
+
+/// A running call of a [`Func`], ended on drop.
+pub struct FuncGuard(SyncCall);
+
+impl FuncGuard {
+    /// Ends the call as failed with `kind`.
+    pub fn fail(self, kind: &'static str) {
+        self.0.finish(Outcome::Error(kind))
     }
 }
 

@@ -162,14 +162,4 @@ impl BoolVal {
         }
         (t, f, recent)
     }
-
-    pub(crate) fn fields(&self, cb: &mut dyn FnMut(&str, f64)) {
-        let (t, f, recent) = self.counts();
-        cb("disposition", t as f64 - f as f64);
-        cb("false", f as f64);
-        cb("true", t as f64);
-        if t + f > 0 {
-            cb("recent", if recent { 1.0 } else { 0.0 });
-        }
-    }
 }

@@ -1,40 +1,32 @@
 //! Trace watchers: wait for the next call of a matching function (or of a given trace) and
 //! capture its whole span tree, or mark its trace as sampled for export.
 //!
-//! Matching is decided off the hot path: a watcher's regex is matched once against every
-//! registered function (which, with link-time registration, includes functions that never ran)
-//! and each selected function's `watched` count is raised. A span start then pays one relaxed
-//! load of the number of armed watchers when there are none, and one more load (its function's
-//! count, or a scan of a small array of watched trace ids) when there are some. No regex runs
-//! and no lock is taken unless the span matches.
+//! Matching is decided off the hot path: a watcher's regex is matched once against the
+//! registry's functions (which, with link-time registration, includes functions that never
+//! ran) and each selected function's `watched` count is raised. A span start then pays one
+//! relaxed load when nothing is armed, and one more (its function's count, or a scan of a small
+//! array of watched trace ids) when something is. No regex runs and no lock is taken unless the
+//! span matches. Captured spans arrive through the table's [`SpanObserver`] side.
 
-use crate::func::FuncInner;
+use crate::observe::{FinishedSpan, SpanObserver};
 use crate::span::{SpanRef, RECORDED, SAMPLED};
-use crate::trace::FinishedSpan;
-use crate::Registry;
+use crate::sync::AtomicU32;
 use parking_lot::{Condvar, Mutex, RwLock};
-use std::future::Future;
-use std::pin::Pin;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
-use std::time::{Duration, Instant};
+use std::task::Waker;
 
-/// Number of armed watchers: the one load every span start pays for this feature.
-pub(crate) static ARMED: AtomicUsize = AtomicUsize::new(0);
-
-const TRACE_SLOTS: usize = 64;
-/// Trace ids watched for, as (high, low) halves; (0, 0) is free.
-static TRACE_IDS: [(AtomicU64, AtomicU64); TRACE_SLOTS] =
-    [const { (AtomicU64::new(0), AtomicU64::new(0)) }; TRACE_SLOTS];
-static TRACE_WATCHERS: AtomicUsize = AtomicUsize::new(0);
-
-static WATCHERS: RwLock<Vec<Arc<Entry>>> = RwLock::new(Vec::new());
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Most trace-id watchers one registry holds at once.
+pub(crate) const TRACE_SLOTS: usize = 64;
 
 /// Longest regex accepted, and the compiled size limit: patterns are user input.
 const MAX_REGEX_LEN: usize = 4096;
 const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most spans one capture keeps while somebody waits for it; past this, spans are dropped (and
+/// counted), so a capture whose root never finishes cannot grow without bound.
+pub(crate) const MAX_SPANS_PER_TRACE: usize = 100_000;
 
 /// What a watcher waits for.
 #[derive(Clone, Debug, Default)]
@@ -119,13 +111,13 @@ pub enum Captured {
 /// Where a capture is handed over: to a blocking waiter or to an async one.
 #[derive(Default)]
 pub(crate) struct Shared {
-    result: Mutex<Option<Captured>>,
-    waker: Mutex<Option<Waker>>,
-    cv: Condvar,
+    pub(crate) result: Mutex<Option<Captured>>,
+    pub(crate) waker: Mutex<Option<Waker>>,
+    pub(crate) cv: Condvar,
 }
 
 impl Shared {
-    pub(crate) fn deliver(&self, c: Captured) {
+    fn deliver(&self, c: Captured) {
         *self.result.lock() = Some(c);
         self.cv.notify_all();
         if let Some(w) = self.waker.lock().take() {
@@ -134,83 +126,76 @@ impl Shared {
     }
 }
 
-struct Entry {
-    id: u64,
+/// A function as a watcher sees it: its id and its count of watchers.
+#[derive(Clone, Copy)]
+pub(crate) struct Watchable {
+    pub(crate) id: u32,
+    pub(crate) full_name: &'static str,
+    pub(crate) watched: &'static AtomicU32,
+}
+
+pub(crate) struct Entry {
+    pub(crate) id: u64,
     armed: AtomicBool,
-    funcs: Mutex<Vec<&'static FuncInner>>,
+    funcs: Mutex<Vec<Watchable>>,
     regex: Option<regex::Regex>,
     /// Watch functions registered after the watcher too.
     late: bool,
     trace: Option<(u128, usize)>,
     sample: bool,
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
 }
 
 impl Entry {
-    fn matches(&self, func: &FuncInner, trace_id: u128) -> bool {
-        let func_ok = self.regex.is_none() || self.funcs.lock().iter().any(|f| f.id == func.id);
+    fn matches(&self, func_id: u32, trace_id: u128) -> bool {
+        let func_ok = self.regex.is_none() || self.funcs.lock().iter().any(|f| f.id == func_id);
         let trace_ok = self.trace.is_none_or(|(t, _)| t == trace_id);
         func_ok && trace_ok
     }
+}
 
-    /// Disarms; true for the one caller that did it.
-    fn disarm(&self) -> bool {
-        if self
-            .armed
-            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
-            .is_err()
-        {
-            return false;
+/// The recorded spans of one trace, kept while somebody waits for a subtree of it.
+#[derive(Default)]
+struct Sink {
+    spans: Vec<FinishedSpan>,
+    /// Capture roots (span id) and who waits for each subtree.
+    roots: HashMap<u64, Vec<Arc<Shared>>>,
+    dropped: u64,
+}
+
+/// One registry's watchers and the captures they wait for.
+pub(crate) struct Watchers {
+    /// Watchers waiting for a match right now.
+    pub(crate) armed: AtomicUsize,
+    trace_ids: [(AtomicU64, AtomicU64); TRACE_SLOTS],
+    trace_watchers: AtomicUsize,
+    entries: RwLock<Vec<Arc<Entry>>>,
+    next_id: AtomicU64,
+    sinks: Mutex<HashMap<u128, Sink>>,
+}
+
+impl Default for Watchers {
+    fn default() -> Self {
+        Watchers {
+            armed: AtomicUsize::new(0),
+            trace_ids: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            trace_watchers: AtomicUsize::new(0),
+            entries: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            sinks: Mutex::new(HashMap::new()),
         }
-        for f in self.funcs.lock().iter() {
-            f.watched.fetch_sub(1, Ordering::Relaxed);
-        }
-        if let Some((_, slot)) = self.trace {
-            TRACE_IDS[slot].0.store(0, Ordering::Relaxed);
-            TRACE_IDS[slot].1.store(0, Ordering::Relaxed);
-            TRACE_WATCHERS.fetch_sub(1, Ordering::Relaxed);
-        }
-        ARMED.fetch_sub(1, Ordering::Relaxed);
-        true
     }
 }
 
-/// A waiting watcher. Await it, or [`TraceWatcher::wait`]; dropping it cancels the watch.
-pub struct TraceWatcher {
-    entry: Arc<Entry>,
-}
-
-impl std::fmt::Debug for TraceWatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TraceWatcher")
-            .field("id", &self.entry.id)
-            .finish()
-    }
-}
-
-/// Number of watchers waiting for a match right now.
-pub fn armed_watchers() -> usize {
-    ARMED.load(Ordering::Relaxed)
-}
-
-impl Registry {
-    /// Sets up a watcher: see [`WatchSpec`].
-    ///
-    /// ```
-    /// #[monkit::task]
-    /// fn handle_http() { inner() }
-    /// #[monkit::task]
-    /// fn inner() {}
-    ///
-    /// let w = monkit::default_registry()
-    ///     .watch(monkit::WatchSpec::regex("handle_http"))
-    ///     .unwrap();
-    /// std::thread::spawn(handle_http);
-    /// let Some(monkit::Captured::Trace(spans)) = w.wait(std::time::Duration::from_secs(10))
-    /// else { panic!("no trace") };
-    /// assert_eq!(spans.len(), 2);
-    /// ```
-    pub fn watch(&self, spec: WatchSpec) -> Result<TraceWatcher, WatchError> {
+impl Watchers {
+    /// Arms a watcher over `funcs` (the registry's functions now). `hot` is raised while it is
+    /// armed, so span starts look here.
+    pub(crate) fn arm(
+        &self,
+        spec: &WatchSpec,
+        funcs: Vec<Watchable>,
+        hot: &AtomicUsize,
+    ) -> Result<Arc<Entry>, WatchError> {
         if spec.regex.is_none() && spec.trace_id.is_none() {
             return Err(WatchError::NothingToWatch);
         }
@@ -232,12 +217,10 @@ impl Registry {
                     })?,
             ),
         };
-        let funcs: Vec<&'static FuncInner> = match &regex {
-            Some(re) => self
-                .funcs()
+        let funcs: Vec<Watchable> = match &regex {
+            Some(re) => funcs
                 .into_iter()
-                .filter(|f| re.is_match(f.full_name()))
-                .map(|f| f.0)
+                .filter(|f| re.is_match(f.full_name))
                 .collect(),
             None => Vec::new(),
         };
@@ -248,10 +231,10 @@ impl Registry {
         }
         let trace = match spec.trace_id {
             None => None,
-            Some(t) => Some((t, claim_trace_slot(t)?)),
+            Some(t) => Some((t, self.claim_trace_slot(t)?)),
         };
         let entry = Arc::new(Entry {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
             armed: AtomicBool::new(true),
             funcs: Mutex::new(Vec::new()),
             regex,
@@ -260,130 +243,180 @@ impl Registry {
             sample: spec.sample,
             shared: Arc::default(),
         });
-        {
-            // Under the write lock, so a function registered meanwhile is seen exactly once.
-            let mut all = WATCHERS.write();
-            for f in &funcs {
-                f.watched.fetch_add(1, Ordering::Relaxed);
+        // Under the write lock, so a function registered meanwhile is seen exactly once.
+        let mut all = self.entries.write();
+        for f in &funcs {
+            f.watched.fetch_add(1, Ordering::Relaxed);
+        }
+        *entry.funcs.lock() = funcs;
+        all.push(entry.clone());
+        self.armed.fetch_add(1, Ordering::Relaxed);
+        hot.fetch_add(1, Ordering::Relaxed);
+        Ok(entry)
+    }
+
+    fn claim_trace_slot(&self, t: u128) -> Result<usize, WatchError> {
+        let (hi, lo) = ((t >> 64) as u64, t as u64);
+        for (i, (h, l)) in self.trace_ids.iter().enumerate() {
+            // Claim by the low half first; a slot is in use once either half is non-zero.
+            if h.load(Ordering::Relaxed) == 0
+                && l.compare_exchange(0, lo | 1 << 63, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                h.store(hi | 1, Ordering::Relaxed);
+                l.store(lo, Ordering::Relaxed);
+                h.store(hi, Ordering::Relaxed);
+                self.trace_watchers.fetch_add(1, Ordering::Relaxed);
+                return Ok(i);
             }
-            *entry.funcs.lock() = funcs;
-            all.push(entry.clone());
-            ARMED.fetch_add(1, Ordering::Relaxed);
         }
-        Ok(TraceWatcher { entry })
+        Err(WatchError::TooManyTraceWatchers)
     }
-}
 
-fn claim_trace_slot(t: u128) -> Result<usize, WatchError> {
-    let (hi, lo) = ((t >> 64) as u64, t as u64);
-    for (i, (h, l)) in TRACE_IDS.iter().enumerate() {
-        // Claim by the low half first; a slot is in use once either half is non-zero.
-        if h.load(Ordering::Relaxed) == 0
-            && l.compare_exchange(0, lo | 1 << 63, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
+    /// Disarms `e`; true for the one caller that did it.
+    fn disarm(&self, e: &Entry, hot: &AtomicUsize) -> bool {
+        if e.armed
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
         {
-            h.store(hi | 1, Ordering::Relaxed);
-            l.store(lo, Ordering::Relaxed);
-            h.store(hi, Ordering::Relaxed);
-            TRACE_WATCHERS.fetch_add(1, Ordering::Relaxed);
-            return Ok(i);
+            return false;
         }
+        for f in e.funcs.lock().iter() {
+            f.watched.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some((_, slot)) = e.trace {
+            self.trace_ids[slot].0.store(0, Ordering::Relaxed);
+            self.trace_ids[slot].1.store(0, Ordering::Relaxed);
+            self.trace_watchers.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.armed.fetch_sub(1, Ordering::Relaxed);
+        hot.fetch_sub(1, Ordering::Relaxed);
+        true
     }
-    Err(WatchError::TooManyTraceWatchers)
-}
 
-/// A new function: watchers without preselect whose regex matches it watch it too.
-pub(crate) fn on_new_func(f: &'static FuncInner) {
-    if ARMED.load(Ordering::Relaxed) == 0 {
-        return;
+    /// Cancels a watcher (its handle was dropped).
+    pub(crate) fn cancel(&self, e: &Entry, hot: &AtomicUsize) {
+        self.disarm(e, hot);
+        self.entries.write().retain(|x| x.id != e.id);
     }
-    for e in WATCHERS.read().iter() {
-        if e.late && e.armed.load(Ordering::Relaxed) {
-            if let Some(re) = &e.regex {
-                if re.is_match(&f.full_name) {
-                    f.watched.fetch_add(1, Ordering::Relaxed);
-                    e.funcs.lock().push(f);
+
+    /// A new function of the registry: watchers without preselect whose regex matches it
+    /// watch it too.
+    pub(crate) fn on_new_func(&self, f: Watchable) {
+        if self.armed.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for e in self.entries.read().iter() {
+            if e.late && e.armed.load(Ordering::Relaxed) {
+                if let Some(re) = &e.regex {
+                    if re.is_match(f.full_name) {
+                        f.watched.fetch_add(1, Ordering::Relaxed);
+                        e.funcs.lock().push(f);
+                    }
                 }
             }
         }
     }
-}
 
-/// A span starts while some watcher is armed: decide whether it is the one somebody waits
-/// for, and return its flags.
-#[cold]
-#[inline(never)]
-pub(crate) fn on_start(func: &'static FuncInner, span: &SpanRef) -> u8 {
-    let mut flags = span.flags;
-    let func_hit = func.watched.load(Ordering::Relaxed) > 0;
-    let trace_hit = TRACE_WATCHERS.load(Ordering::Relaxed) > 0 && {
-        let (hi, lo) = ((span.trace_id >> 64) as u64, span.trace_id as u64);
-        TRACE_IDS
+    /// A span of function `func_id` starts while some watcher is armed: decide whether it is
+    /// the one somebody waits for, and return the flags to add to its trace.
+    pub(crate) fn on_start(
+        &self,
+        func_id: u32,
+        func_watched: bool,
+        span: &SpanRef,
+        hot: &AtomicUsize,
+    ) -> u8 {
+        let trace_hit = self.trace_watchers.load(Ordering::Relaxed) > 0 && {
+            let (hi, lo) = ((span.trace_id >> 64) as u64, span.trace_id as u64);
+            self.trace_ids
+                .iter()
+                .any(|(h, l)| l.load(Ordering::Relaxed) == lo && h.load(Ordering::Relaxed) == hi)
+        };
+        if !func_watched && !trace_hit {
+            return 0;
+        }
+        let hits: Vec<Arc<Entry>> = self
+            .entries
+            .read()
             .iter()
-            .any(|(h, l)| l.load(Ordering::Relaxed) == lo && h.load(Ordering::Relaxed) == hi)
-    };
-    if !func_hit && !trace_hit {
-        return flags;
-    }
-    let hits: Vec<Arc<Entry>> = WATCHERS
-        .read()
-        .iter()
-        .filter(|e| e.armed.load(Ordering::Relaxed) && e.matches(func, span.trace_id))
-        .cloned()
-        .collect();
-    for e in hits {
-        if !e.disarm() {
-            continue;
-        }
-        if e.sample {
-            flags |= SAMPLED;
-            e.shared.deliver(Captured::Sampled(span.trace_id));
-        } else {
-            flags |= RECORDED;
-            crate::trace::start_capture(span.trace_id, span.span_id, e.shared.clone());
-        }
-    }
-    flags
-}
-
-impl TraceWatcher {
-    /// Blocks until the capture is ready or `timeout` passes.
-    pub fn wait(&self, timeout: Duration) -> Option<Captured> {
-        let deadline = Instant::now() + timeout;
-        let mut r = self.entry.shared.result.lock();
-        while r.is_none() {
-            if self
-                .entry
-                .shared
-                .cv
-                .wait_until(&mut r, deadline)
-                .timed_out()
-            {
-                break;
+            .filter(|e| e.armed.load(Ordering::Relaxed) && e.matches(func_id, span.trace_id))
+            .cloned()
+            .collect();
+        let mut flags = 0;
+        for e in hits {
+            if !self.disarm(&e, hot) {
+                continue;
+            }
+            if e.sample {
+                flags |= SAMPLED;
+                e.shared.deliver(Captured::Sampled(span.trace_id));
+            } else {
+                flags |= RECORDED;
+                self.sinks
+                    .lock()
+                    .entry(span.trace_id)
+                    .or_default()
+                    .roots
+                    .entry(span.span_id)
+                    .or_default()
+                    .push(e.shared.clone());
             }
         }
-        r.take()
+        flags
     }
 }
 
-impl Future for TraceWatcher {
-    type Output = Captured;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Captured> {
-        let shared = &self.entry.shared;
-        // Register the waker before looking, so a delivery in between is not missed.
-        *shared.waker.lock() = Some(cx.waker().clone());
-        match shared.result.lock().take() {
-            Some(c) => Poll::Ready(c),
-            None => Poll::Pending,
+/// The spans of `all` in the subtree of `root` (root included), sorted by start.
+fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
+    let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut at = None;
+    for (i, s) in all.iter().enumerate() {
+        if s.span_id == root {
+            at = Some(i);
+        }
+        if let Some(p) = s.parent_id {
+            children.entry(p).or_default().push(i);
         }
     }
+    let mut out = Vec::new();
+    let mut todo: Vec<usize> = at.into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(i) = todo.pop() {
+        if !seen.insert(all[i].span_id) {
+            continue;
+        }
+        out.push(all[i].clone());
+        if let Some(c) = children.get(&all[i].span_id) {
+            todo.extend(c);
+        }
+    }
+    out.sort_by_key(|s| (s.start_unix_ns, s.span_id));
+    out
 }
 
-impl Drop for TraceWatcher {
-    fn drop(&mut self) {
-        self.entry.disarm();
-        let id = self.entry.id;
-        WATCHERS.write().retain(|e| e.id != id);
+/// The capture side: keeps the spans of traces somebody waits for, and hands a subtree over
+/// when its root finishes.
+impl SpanObserver for Watchers {
+    fn finish(&self, span: &FinishedSpan) {
+        let mut sinks = self.sinks.lock();
+        let Some(sink) = sinks.get_mut(&span.trace_id) else {
+            return;
+        };
+        if sink.spans.len() < MAX_SPANS_PER_TRACE {
+            sink.spans.push(span.clone());
+        } else {
+            sink.dropped += 1;
+        }
+        if let Some(waiting) = sink.roots.remove(&span.span_id) {
+            let spans = subtree(&sink.spans, span.span_id);
+            if sink.roots.is_empty() {
+                sinks.remove(&span.trace_id);
+            }
+            drop(sinks);
+            for w in waiting {
+                w.deliver(Captured::Trace(spans.clone()));
+            }
+        }
     }
 }

@@ -26,11 +26,19 @@ fn tag_values_are_capped_and_refusals_counted() {
     // No value is lost: the refused ones are in the overflow series.
     assert_eq!(total, 100_000.0);
     assert_eq!(overflow, Some((100_000 - monkit::MAX_TAG_SETS) as f64));
-    let refused = monkit::default_registry()
+    let refused = reg
         .scope("monkit")
         .meter_with("cardinality_refused", &[("source", "card.bytes")])
         .total();
     assert_eq!(refused, (100_000 - monkit::MAX_TAG_SETS) as u64);
+    // Refusals are the registry's own: the default registry saw none of them.
+    let mut leaked = 0;
+    monkit::default_registry().stats(|k, _, _| {
+        if k.tags.get("source") == Some("card.bytes") {
+            leaked += 1;
+        }
+    });
+    assert_eq!(leaked, 0);
 
     // Functions made by name are capped too.
     for i in 0..(monkit::MAX_FUNCS + 50) {
@@ -39,4 +47,32 @@ fn tag_values_are_capped_and_refusals_counted() {
     assert_eq!(s.funcs().len(), monkit::MAX_FUNCS + 1);
     let other = s.funcs().into_iter().find(|f| f.name() == "other").unwrap();
     assert_eq!(other.stats().successes, 50);
+}
+
+/// Counting a refusal never refuses: more distinct refused sources than the tag-set cap end
+/// up under `source=other` (this used to recurse until the stack overflowed).
+#[test]
+fn refusals_past_the_cap_do_not_recurse() {
+    let reg = Registry::new();
+    let s = reg.scope("many");
+    for i in 0..monkit::MAX_FUNCS {
+        s.func(&format!("f{i}"));
+    }
+    let extra = monkit::MAX_TAG_SETS + 500;
+    for i in 0..extra {
+        s.func(&format!("new{i}")).task(|| ());
+    }
+    let (mut sources, mut total, mut other) = (0, 0.0, 0.0);
+    reg.stats(|k, f, v| {
+        if k.measurement == "cardinality_refused" && f == "total" {
+            sources += 1;
+            total += v;
+            if k.tags.get("source") == Some("other") {
+                other = v;
+            }
+        }
+    });
+    assert_eq!(sources, monkit::MAX_TAG_SETS + 1);
+    assert_eq!(total, extra as f64);
+    assert_eq!(other, 500.0);
 }

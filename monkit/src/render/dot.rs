@@ -34,13 +34,9 @@ pub fn dot(funcs: &[(Func, FuncStats)]) -> String {
     let mut out = String::from("digraph G {\n  node [shape=box, fontname=\"monospace\"];\n");
     for (f, s) in funcs {
         let mut label = format!(
-            "{}\ncurrent: {}, highwater: {}\nsuccess: {}, errors: {}, panics: {}",
+            "{}\n{}",
             f.full_name(),
-            s.current,
-            s.highwater,
-            s.successes,
-            s.errors_total,
-            s.panics
+            super::funcs::counts(s).replace(", highwater", ",\nhighwater")
         );
         for (kind, n) in &s.errors {
             let _ = write!(label, "\nerror {kind}: {n}");

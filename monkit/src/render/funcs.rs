@@ -1,6 +1,6 @@
 //! The functions page: every function with its callers, counts and time quantiles.
 
-use crate::{Func, FuncStats, Registry, Snapshot};
+use crate::{Func, FuncStats, Registry, Snapshot, FUNC_FIELDS};
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 use std::time::Duration;
@@ -42,6 +42,16 @@ fn times_text(out: &mut String, title: &str, s: &Snapshot) {
     );
 }
 
+/// The function's counts, `name: value` for every field of [`FUNC_FIELDS`].
+pub fn counts(s: &FuncStats) -> String {
+    let mut out = String::new();
+    for (i, f) in FUNC_FIELDS.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{sep}{}: {}", f.name, (f.get)(s));
+    }
+    out
+}
+
 /// The Go `/funcs` text: `[id] scope.name`, parents or `entry`, counts, errors by kind and
 /// time quantiles (over the recent window), one block per function.
 pub fn text(funcs: &[(Func, FuncStats)]) -> String {
@@ -56,11 +66,7 @@ pub fn text(funcs: &[(Func, FuncStats)]) -> String {
             parents.push("none (never called)".into());
         }
         let _ = writeln!(out, "  parents: {}", parents.join(", "));
-        let _ = writeln!(
-            out,
-            "  current: {}, highwater: {}, success: {}, errors: {}, panics: {}",
-            s.current, s.highwater, s.successes, s.errors_total, s.panics
-        );
+        let _ = writeln!(out, "  {}", counts(s));
         for (kind, n) in &s.errors {
             let _ = writeln!(out, "  error {kind}: {n}");
         }
@@ -101,7 +107,11 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     .iter()
                     .map(|(k, n)| ((*k).to_owned(), json!(n)))
                     .collect();
-                json!({
+                let mut fields = Map::new();
+                for field in &FUNC_FIELDS {
+                    fields.insert(field.name.to_owned(), json!((field.get)(s)));
+                }
+                let mut v = json!({
                     "id": f.id(),
                     "package": f.scope(),
                     "name": f.name(),
@@ -110,16 +120,18 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "line": loc.map(|l| l.line),
                     "parent_ids": s.parents,
                     "entry": s.entry,
-                    "current": s.current,
-                    "highwater": s.highwater,
                     "success": s.successes,
-                    "errors": errors,
                     "errors_total": s.errors_total,
-                    "panics": s.panics,
-                    "total": s.total(),
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),
-                })
+                });
+                if let Value::Object(m) = &mut v {
+                    m.extend(fields);
+                    // `errors` is the count by kind here (as in Go monkit); the sum is
+                    // `errors_total`.
+                    m.insert("errors".to_owned(), Value::Object(errors));
+                }
+                v
             })
             .collect(),
     )

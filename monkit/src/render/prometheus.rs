@@ -5,7 +5,8 @@
 //! Counters end in `_total`, durations are in seconds, distributions are summaries over the
 //! recent window (`quantile` labels) with cumulative `_sum` and `_count`.
 
-use crate::scope::Reading;
+use crate::reading::{FieldKind, Reading, FUNC_FIELDS};
+use crate::walk::Item;
 use crate::{Registry, Snapshot, Tags};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -170,112 +171,85 @@ fn fmt_value(v: f64) -> String {
     }
 }
 
+fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStats) {
+    let none = Tags::default();
+    let l = labels(scope, &none, &[("name", f.name())]);
+    for field in &FUNC_FIELDS {
+        let ty = match field.kind {
+            FieldKind::Gauge => Type::Gauge,
+            FieldKind::Counter => Type::Counter,
+        };
+        let name = format!("monkit_function_{}", field.metric);
+        fam.sample(&name, ty, field.help, l.clone(), (field.get)(s) as f64);
+    }
+    for (kind, n) in &s.errors {
+        let l = labels(scope, &none, &[("name", f.name()), ("error_name", kind)]);
+        fam.sample(
+            "monkit_function_errors",
+            Type::Counter,
+            "Calls of the function that returned an error, by error kind.",
+            l,
+            *n as f64,
+        );
+    }
+    let help = "Duration of calls of the function in seconds, by outcome (quantiles over the recent window).";
+    for (kind, times) in [("success", &s.success_times), ("failure", &s.failure_times)] {
+        let at = Where {
+            scope,
+            tags: &none,
+            extra: &[("name", f.name()), ("kind", kind)],
+        };
+        fam.summary("monkit_function_duration_seconds", help, at, times, 1e-9);
+    }
+}
+
+#[rustfmt::skip]
+fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading) {
+    let base = sanitize_name(name);
+    let l = labels(sname, tags, &[]);
+    match r {
+        Reading::Meter { rate, total } => {
+            fam.sample(&base, Type::Counter, "Events marked on a monkit meter.", l.clone(), *total as f64);
+            fam.sample(&format!("{base}_rate"), Type::Gauge, "Events per second over the last minute.", l, *rate);
+        }
+        Reading::Counter { value, high, low } => {
+            fam.sample(&base, Type::Gauge, "A monkit counter's value.", l.clone(), *value as f64);
+            fam.sample(&format!("{base}_high"), Type::Gauge, "Highest value the counter held.", l.clone(), *high as f64);
+            fam.sample(&format!("{base}_low"), Type::Gauge, "Lowest value the counter held.", l, *low as f64);
+        }
+        Reading::Values(s) => {
+            fam.summary(&base, "A monkit value distribution (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1.0);
+        }
+        Reading::Durations(s) => {
+            let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
+            fam.summary(&n, "A monkit duration distribution in seconds (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1e-9);
+        }
+        Reading::Bools { trues, falses, .. } => {
+            fam.sample(&format!("{base}_true"), Type::Counter, "Observations of true.", l.clone(), *trues as f64);
+            fam.sample(&format!("{base}_false"), Type::Counter, "Observations of false.", l, *falses as f64);
+        }
+        Reading::Gauge(v) => fam.sample(&base, Type::Gauge, "A monkit gauge.", l, *v),
+        Reading::Custom(stats) => {
+            for (key, field, v) in stats {
+                let n = sanitize_name(&format!("{}_{field}", key.measurement));
+                let l = labels(sname, &key.tags, &[]);
+                fam.sample(&n, Type::Gauge, "A value of a custom monkit stat source.", l, *v);
+            }
+        }
+    }
+}
+
 /// Renders every stat of `registry`; `openmetrics` selects OpenMetrics 1.0 text.
 pub fn render(registry: &Registry, openmetrics: bool) -> String {
     let mut fam = Families::default();
-    for scope in registry.scopes() {
-        let sname = scope.name().to_owned();
-        for f in scope.funcs() {
-            let s = f.stats();
-            let none = Tags::default();
-            let l = labels(&sname, &none, &[("name", f.name())]);
-            fam.sample(
-                "monkit_function_current",
-                Type::Gauge,
-                "Calls of the function running now.",
-                l.clone(),
-                s.current as f64,
-            );
-            fam.sample(
-                "monkit_function_highwater",
-                Type::Gauge,
-                "Most calls of the function ever running at once.",
-                l.clone(),
-                s.highwater as f64,
-            );
-            fam.sample(
-                "monkit_function_successes",
-                Type::Counter,
-                "Calls of the function that returned successfully.",
-                l.clone(),
-                s.successes as f64,
-            );
-            fam.sample(
-                "monkit_function_panics",
-                Type::Counter,
-                "Calls of the function that panicked.",
-                l.clone(),
-                s.panics as f64,
-            );
-            fam.sample(
-                "monkit_function_failures",
-                Type::Counter,
-                "Calls of the function that failed (errors, cancellations and panics).",
-                l.clone(),
-                s.failures() as f64,
-            );
-            fam.sample(
-                "monkit_function_calls",
-                Type::Counter,
-                "Calls of the function started.",
-                l,
-                s.total() as f64,
-            );
-            for (kind, n) in &s.errors {
-                let l = labels(&sname, &none, &[("name", f.name()), ("error_name", kind)]);
-                fam.sample(
-                    "monkit_function_errors",
-                    Type::Counter,
-                    "Calls of the function that returned an error, by error kind.",
-                    l,
-                    *n as f64,
-                );
-            }
-            let help = "Duration of calls of the function in seconds, by outcome (quantiles over the recent window).";
-            for (kind, times) in [("success", &s.success_times), ("failure", &s.failure_times)] {
-                let at = Where {
-                    scope: &sname,
-                    tags: &none,
-                    extra: &[("name", f.name()), ("kind", kind)],
-                };
-                fam.summary("monkit_function_duration_seconds", help, at, times, 1e-9);
-            }
-        }
-        scope.each_source(|name, tags, r| {
-            let base = sanitize_name(name);
-            let l = labels(&sname, tags, &[]);
-            match r {
-                Reading::Meter { rate, total } => {
-                    fam.sample(&base, Type::Counter, "Events marked on a monkit meter.", l.clone(), total as f64);
-                    fam.sample(&format!("{base}_rate"), Type::Gauge, "Events per second over the last minute.", l, rate);
-                }
-                Reading::Counter { value, high, low } => {
-                    fam.sample(&base, Type::Gauge, "A monkit counter's value.", l.clone(), value as f64);
-                    fam.sample(&format!("{base}_high"), Type::Gauge, "Highest value the counter held.", l.clone(), high as f64);
-                    fam.sample(&format!("{base}_low"), Type::Gauge, "Lowest value the counter held.", l, low as f64);
-                }
-                Reading::Values(s) => {
-                    fam.summary(&base, "A monkit value distribution (quantiles over the recent window).", Where { scope: &sname, tags, extra: &[] }, &s, 1.0);
-                }
-                Reading::Durations(s) => {
-                    let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
-                    fam.summary(&n, "A monkit duration distribution in seconds (quantiles over the recent window).", Where { scope: &sname, tags, extra: &[] }, &s, 1e-9);
-                }
-                Reading::Bools { trues, falses } => {
-                    fam.sample(&format!("{base}_true"), Type::Counter, "Observations of true.", l.clone(), trues as f64);
-                    fam.sample(&format!("{base}_false"), Type::Counter, "Observations of false.", l, falses as f64);
-                }
-                Reading::Gauge(v) => fam.sample(&base, Type::Gauge, "A monkit gauge.", l, v),
-                Reading::Custom(stats) => {
-                    for (key, field, v) in stats {
-                        let n = sanitize_name(&format!("{}_{field}", key.measurement));
-                        let l = labels(&sname, &key.tags, &[]);
-                        fam.sample(&n, Type::Gauge, "A value of a custom monkit stat source.", l, v);
-                    }
-                }
-            }
-        });
-    }
+    registry.read(|scope, item| match item {
+        Item::Func(f, s) => function(&mut fam, scope, f, s),
+        Item::Source {
+            name,
+            tags,
+            reading,
+        } => source(&mut fam, scope, name, tags, reading),
+    });
     let mut out = String::new();
     for (name, f) in &fam.0 {
         // In 0.0.4 a counter's family is named like its sample (`x_total`); in OpenMetrics

@@ -257,6 +257,7 @@ mod tests {
             finish_unix_ns: b,
             outcome: Outcome::Ok,
             annotations: vec![("k".into(), "\"v\"\u{1}".into())],
+            sampled: false,
         }
     }
 

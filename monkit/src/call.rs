@@ -1,0 +1,178 @@
+//! One call, from begin to end: the only place that knows the sequence.
+//!
+//! A call begins by counting itself running and noting its caller, takes its ids (a fresh
+//! trace for a root, its parent's trace otherwise), decides whether its trace is recorded
+//! (sampling for a root; watchers and trace-choosing observers when the registry's `hot` count
+//! says somebody is looking), tells observers of recorded traces, becomes the current span and
+//! lists itself for `/ps`. It ends by reading the clock, recording its duration and outcome,
+//! handing a recorded span to the observers, and restoring the caller's context.
+//!
+//! [`SyncCall`] runs on one thread (listed on that thread's `/ps` stack); [`AsyncCall`] may be
+//! polled anywhere (listed in the shared slab) and is made current by whoever polls it. The
+//! `#[task]` expansion, `Func::task`/`guard`/`future` and the `tracing` bridge all use these two.
+
+use crate::annotate;
+use crate::clock::Tick;
+use crate::func::{FuncInner, ENTRY};
+use crate::live::{self, AsyncSlot, StackPos};
+use crate::observe::{FinishedSpan, Outcome, SpanStart};
+use crate::span::{current_raw, new_span_id, root_ids, set_current, SpanRef, RECORDED, SAMPLED};
+use crate::sync::Ordering;
+
+/// The state every call carries: its function, span, parent and start.
+struct Call {
+    func: &'static FuncInner,
+    span: SpanRef,
+    parent_id: u64,
+    t0: Tick,
+}
+
+impl Call {
+    #[inline(always)]
+    fn begin(func: &'static FuncInner, parent: SpanRef) -> Call {
+        func.running.enter();
+        func.parents
+            .note(if parent.func == 0 { ENTRY } else { parent.func });
+        let hub = &*func.hub;
+        let (trace_id, span_id, flags) = if parent.trace_id == 0 {
+            let (t, s) = root_ids();
+            (t, s, hub.root_flags(s))
+        } else {
+            (parent.trace_id, new_span_id(), parent.flags)
+        };
+        let mut span = SpanRef {
+            trace_id,
+            span_id,
+            func: func.id + 1,
+            flags,
+        };
+        let t0 = Tick::now();
+        let mut call = Call {
+            func,
+            span,
+            parent_id: parent.span_id,
+            t0,
+        };
+        if hub.hot.load(Ordering::Relaxed) != 0 {
+            let watched = func.watched.load(Ordering::Relaxed) > 0;
+            span.flags |= hub.on_start(func.id, watched, &span, parent.func == 0, || call.start());
+            call.span = span;
+        }
+        if span.flags & (RECORDED | SAMPLED) != 0 {
+            hub.started(&call.start());
+        }
+        call
+    }
+
+    fn start(&self) -> SpanStart {
+        SpanStart {
+            trace_id: self.span.trace_id,
+            span_id: self.span.span_id,
+            parent_id: (self.parent_id != 0).then_some(self.parent_id),
+            scope: &self.func.scope,
+            name: &self.func.name,
+            start_unix_ns: self.t0.unix_nanos(),
+            sampled: self.span.flags & SAMPLED != 0,
+        }
+    }
+
+    #[inline(always)]
+    fn end(&self, outcome: Outcome) {
+        let t1 = Tick::now();
+        self.func.record(self.t0, t1, outcome);
+        self.func.running.exit();
+        if self.span.flags & (RECORDED | SAMPLED) != 0 {
+            self.hand_off(t1, outcome);
+        }
+    }
+
+    /// Hands the finished span of a recorded trace to the registry's observers.
+    #[cold]
+    #[inline(never)]
+    fn hand_off(&self, t1: Tick, outcome: Outcome) {
+        let s = self.start();
+        self.func.hub.finished(&FinishedSpan {
+            trace_id: s.trace_id,
+            span_id: s.span_id,
+            parent_id: s.parent_id,
+            scope: s.scope,
+            name: s.name,
+            start_unix_ns: s.start_unix_ns,
+            finish_unix_ns: t1.unix_nanos(),
+            outcome,
+            annotations: annotate::take(s.span_id),
+            sampled: s.sampled,
+        });
+    }
+}
+
+/// A call on one thread: current from [`SyncCall::enter`] until it ends. Dropped without
+/// [`finish`](SyncCall::finish), it ends as a panic while unwinding and as a success otherwise.
+pub(crate) struct SyncCall {
+    call: Call,
+    prev: SpanRef,
+    pos: StackPos,
+}
+
+impl SyncCall {
+    #[inline(always)]
+    pub(crate) fn enter(func: &'static FuncInner) -> SyncCall {
+        let prev = current_raw();
+        let call = Call::begin(func, prev);
+        set_current(call.span);
+        let pos = live::push(&call.span, prev.span_id, call.t0);
+        SyncCall { call, prev, pos }
+    }
+
+    /// Ends the call with `outcome`.
+    #[inline(always)]
+    pub(crate) fn finish(self, outcome: Outcome) {
+        self.complete(outcome);
+        std::mem::forget(self);
+    }
+
+    #[inline(always)]
+    fn complete(&self, outcome: Outcome) {
+        live::pop(self.pos);
+        self.call.end(outcome);
+        set_current(self.prev);
+    }
+}
+
+impl Drop for SyncCall {
+    fn drop(&mut self) {
+        self.complete(if std::thread::panicking() {
+            Outcome::Panic
+        } else {
+            Outcome::Ok
+        });
+    }
+}
+
+/// A call that may be suspended and resumed on any thread: whoever runs it makes
+/// [`span`](AsyncCall::span) current for the time it runs. It ends only through
+/// [`finish`](AsyncCall::finish).
+pub(crate) struct AsyncCall {
+    call: Call,
+    /// Lists the call in `/ps` until it ends (released on drop).
+    _live: AsyncSlot,
+}
+
+impl AsyncCall {
+    #[inline(always)]
+    pub(crate) fn start(func: &'static FuncInner, parent: SpanRef) -> AsyncCall {
+        let call = Call::begin(func, parent);
+        let live = AsyncSlot::claim(&call.span, parent.span_id, call.t0);
+        AsyncCall { call, _live: live }
+    }
+
+    #[inline(always)]
+    pub(crate) fn span(&self) -> SpanRef {
+        self.call.span
+    }
+
+    #[inline(always)]
+    pub(crate) fn finish(self, outcome: Outcome) {
+        self.call.end(outcome);
+    }
+}

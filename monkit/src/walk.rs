@@ -1,0 +1,155 @@
+//! The read side's one walk: every function and source of a registry, read now, as typed
+//! [`Item`]s (for renderers that keep types, like Prometheus) or as line-format series (for
+//! text and JSON). Nothing here runs on the instrumented path.
+
+use crate::func::{Func, FuncStats};
+use crate::reading::{Reading, FUNC_FIELDS};
+use crate::registry::{Registry, ScopeInner};
+use crate::scope::Scope;
+use crate::series::{SeriesKey, Tags};
+
+/// One thing a walk finds in a scope.
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// A function and its stats.
+    Func(Func, &'a FuncStats),
+    /// A source: its name, tags and reading.
+    Source {
+        /// The source's name.
+        name: &'a str,
+        /// Its tags (without `scope`).
+        tags: &'a Tags,
+        /// Its values now.
+        reading: &'a Reading,
+    },
+}
+
+fn read_scope(scope: &ScopeInner, cb: &mut dyn FnMut(&str, Item<'_>)) {
+    for f in scope.funcs() {
+        let s = f.stats();
+        cb(&scope.name, Item::Func(Func(f), &s));
+    }
+    for (name, tags, source) in scope.sources() {
+        let reading = source.read();
+        cb(
+            &scope.name,
+            Item::Source {
+                name: &name,
+                tags: &tags,
+                reading: &reading,
+            },
+        );
+    }
+}
+
+/// One series of the line format, with its key text for sorting.
+struct Series {
+    key: SeriesKey,
+    text: String,
+    fields: Vec<(String, f64)>,
+}
+
+/// Something that lists `(field, value)` pairs to a callback.
+type FieldsOf<'a> = dyn FnMut(&mut dyn FnMut(&str, f64)) + 'a;
+
+/// The line-format series of one item, pushed onto `out`.
+fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
+    let mut push = |measurement: &str, tags: &Tags, fields: Vec<(String, f64)>| {
+        let mut t = tags.clone();
+        t.set("scope", scope);
+        let key = SeriesKey::new(measurement, t);
+        let text = key.to_string();
+        out.push(Series { key, text, fields });
+    };
+    let collect = |f: &mut FieldsOf<'_>| {
+        let mut v = Vec::new();
+        f(&mut |k: &str, x: f64| v.push((k.to_owned(), x)));
+        v
+    };
+    match item {
+        Item::Func(f, s) => {
+            let tags = Tags::new(&[("name", f.name())]);
+            let fields = FUNC_FIELDS
+                .iter()
+                .map(|ff| (ff.name.to_owned(), (ff.get)(s) as f64))
+                .collect();
+            push("function", &tags, fields);
+            for (kind, n) in &s.errors {
+                let mut t = tags.clone();
+                t.set("error_name", kind);
+                push("function", &t, vec![("count".to_owned(), *n as f64)]);
+            }
+            for (kind, snap) in [("success", &s.success_times), ("failure", &s.failure_times)] {
+                let mut t = tags.clone();
+                t.set("kind", kind);
+                push(
+                    "function_times",
+                    &t,
+                    collect(&mut |cb| snap.fields(1e-9, cb)),
+                );
+            }
+        }
+        Item::Source {
+            reading: Reading::Custom(stats),
+            ..
+        } => {
+            // A custom source names its own series; consecutive stats of one series share it.
+            for (key, field, v) in stats {
+                let mut key = key.clone();
+                key.tags.set("scope", scope);
+                match out.last_mut() {
+                    Some(last) if last.key == key => last.fields.push((field.clone(), *v)),
+                    _ => {
+                        let text = key.to_string();
+                        out.push(Series {
+                            key,
+                            text,
+                            fields: vec![(field.clone(), *v)],
+                        })
+                    }
+                }
+            }
+        }
+        Item::Source {
+            name,
+            tags,
+            reading,
+        } => push(name, tags, collect(&mut |cb| reading.fields(cb))),
+    }
+}
+
+fn emit(scope: &ScopeInner, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
+    let mut out = Vec::new();
+    read_scope(scope, &mut |s, item| series_of(s, item, &mut out));
+    out.sort_by(|a, b| a.text.cmp(&b.text));
+    for s in &out {
+        for (f, v) in &s.fields {
+            cb(&s.key, f, *v);
+        }
+    }
+}
+
+impl Registry {
+    /// Calls `cb` with every function and source, scope by scope (sorted by name), each
+    /// read once, now.
+    pub fn read(&self, mut cb: impl FnMut(&str, Item<'_>)) {
+        for scope in self.scope_list() {
+            read_scope(&scope, &mut cb);
+        }
+    }
+
+    /// Calls `cb` with every stat: series key, field and value. Series come out sorted by
+    /// scope, then by key text; a series' fields in the order its source defines.
+    pub fn stats(&self, mut cb: impl FnMut(&SeriesKey, &str, f64)) {
+        for scope in self.scope_list() {
+            emit(&scope, &mut cb);
+        }
+    }
+}
+
+impl Scope {
+    /// Calls `cb` with every stat of this scope, series sorted by key text.
+    pub fn stats(&self, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
+        emit(self.inner(), cb);
+    }
+}
