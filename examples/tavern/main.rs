@@ -345,9 +345,10 @@ async fn main() {
         let app = app.clone();
         tokio::spawn(async move {
             // Span names by route, so customer names do not become function names.
-            let svc = monkit_http::Traced::new(hyper::service::service_fn(move |req| {
-                api(app.clone(), req)
-            }))
+            let svc = monkit_http::Traced::new(
+                monkit::default_registry(),
+                hyper::service::service_fn(move |req| api(app.clone(), req)),
+            )
             .with_route(|path| match path {
                 p if p.starts_with("/customers/") => "/customers/{name}".to_owned(),
                 p => p.to_owned(),

@@ -159,8 +159,11 @@ async fn serve_upstream(listener: TcpListener) {
             continue;
         };
         tokio::spawn(async move {
-            let svc = monkit_http::Traced::new(hyper::service::service_fn(upstream))
-                .with_scope("upstream_server");
+            let svc = monkit_http::Traced::new(
+                monkit::default_registry(),
+                hyper::service::service_fn(upstream),
+            )
+            .with_scope("upstream_server");
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;
@@ -238,7 +241,7 @@ async fn main() {
 
     let proxy = std::sync::Arc::new(Proxy {
         target,
-        client: monkit_http::TracedClient::new(),
+        client: monkit_http::TracedClient::new(monkit::default_registry()),
     });
     loop {
         let (stream, _) = match listener.accept().await {
@@ -251,10 +254,13 @@ async fn main() {
         let proxy = proxy.clone();
         tokio::spawn(async move {
             // Each request continues the caller's trace as a SERVER span.
-            let svc = monkit_http::Traced::new(hyper::service::service_fn(move |req| {
-                let proxy = proxy.clone();
-                async move { proxy.handle(req).await }
-            }));
+            let svc = monkit_http::Traced::new(
+                monkit::default_registry(),
+                hyper::service::service_fn(move |req| {
+                    let proxy = proxy.clone();
+                    async move { proxy.handle(req).await }
+                }),
+            );
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), svc)
                 .await;

@@ -24,5 +24,5 @@ pub mod propagation;
 mod server;
 
 pub use pages::Pages;
-pub use propagation::{Traced, TracedClient};
+pub use propagation::{Traced, TracedClient, MAX_NAMES};
 pub use server::{serve, serve_with, ServeOptions, Server};

@@ -305,12 +305,12 @@ impl Pages {
             Page::PsText => response(
                 StatusCode::OK,
                 TEXT,
-                render::ps::text(&monkit::running_spans()),
+                render::ps::text(&self.registry.running_spans()),
             ),
             Page::PsJson => response(
                 StatusCode::OK,
                 JSON,
-                render::ps::json(&monkit::running_spans()).to_string(),
+                render::ps::json(&self.registry.running_spans()).to_string(),
             ),
             Page::Trace { .. } => error(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -8,7 +8,7 @@
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response};
 use monkit::export::keys;
-use monkit::{annotate, current_span, Func, FutureExt, Outcome, SpanRef};
+use monkit::{annotate, current_span, Func, FutureExt, Outcome, Registry, SpanRef};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::future::Future;
@@ -214,35 +214,59 @@ pub fn inject(h: &mut HeaderMap, span: SpanRef, b3: bool) {
     }
 }
 
-/// Most distinct span names one wrapper or client makes; past this, names become
+/// Most distinct span names one scope of server or client spans holds, however many wrappers
+/// feed it (a server often builds one per connection); past this, names become
 /// `<METHOD> other` so paths cannot grow the function table without bound.
-const MAX_NAMES: usize = 256;
+pub const MAX_NAMES: usize = 256;
 
-/// Functions by span name, with a cap.
+/// The methods that name their own spans; any other method is `OTHER`, so a client inventing
+/// methods cannot grow the function table either.
+const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
+/// The method as a span name part: a standard method, or `OTHER`.
+pub fn method_name(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("OTHER")
+}
+
+/// Functions by span name: a wrapper's own cache in front of its scope, with the cap kept by
+/// the scope's function count (shared by every wrapper of that scope).
 struct Names {
     scope: monkit::Scope,
     funcs: RwLock<HashMap<String, Func>>,
 }
 
 impl Names {
-    fn new(scope: &str) -> Names {
+    fn new(registry: &Registry, scope: &str) -> Names {
         Names {
-            scope: monkit::default_registry().scope(scope),
+            scope: registry.scope(scope),
             funcs: RwLock::new(HashMap::new()),
         }
     }
 
     fn func(&self, method: &str, what: &str) -> Func {
+        let method = method_name(method);
         let name = format!("{method} {what}");
         if let Some(f) = self.funcs.read().get(&name) {
             return *f;
         }
-        let mut all = self.funcs.write();
-        if all.len() >= MAX_NAMES {
-            return self.scope.func(&format!("{method} other"));
+        let f = match self.scope.find_func(&name) {
+            Some(f) => f,
+            None if self.scope.func_count() >= MAX_NAMES => {
+                return self.scope.func(&format!("{method} other"));
+            }
+            None => self.scope.func(&name),
+        };
+        let mut cache = self.funcs.write();
+        if cache.len() < MAX_NAMES {
+            cache.insert(name, f);
         }
-        *all.entry(name.clone())
-            .or_insert_with(|| self.scope.func(&name))
+        f
     }
 }
 
@@ -275,16 +299,19 @@ type RouteFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
 #[derive(Clone)]
 pub struct Traced<S> {
     inner: S,
+    registry: Registry,
     names: Arc<Names>,
     route: RouteFn,
 }
 
 impl<S> Traced<S> {
-    /// Wraps `inner`, naming spans by [`default_route`].
-    pub fn new(inner: S) -> Traced<S> {
+    /// Wraps `inner`, its span functions in scope `http_server` of `registry`, naming spans by
+    /// [`default_route`]. Cheap enough to build per connection: the name cap is the scope's.
+    pub fn new(registry: &Registry, inner: S) -> Traced<S> {
         Traced {
             inner,
-            names: Arc::new(Names::new("http_server")),
+            registry: registry.clone(),
+            names: Arc::new(Names::new(registry, "http_server")),
             route: Arc::new(default_route),
         }
     }
@@ -292,7 +319,7 @@ impl<S> Traced<S> {
     /// Puts the span functions in scope `scope` instead of `http_server` (to tell two servers
     /// of one process apart).
     pub fn with_scope(mut self, scope: &str) -> Self {
-        self.names = Arc::new(Names::new(scope));
+        self.names = Arc::new(Names::new(&self.registry, scope));
         self
     }
 
@@ -367,18 +394,13 @@ pub struct TracedClient {
     names: Arc<Names>,
 }
 
-impl Default for TracedClient {
-    fn default() -> Self {
-        TracedClient::new()
-    }
-}
-
 impl TracedClient {
-    /// A client helper injecting `traceparent`.
-    pub fn new() -> TracedClient {
+    /// A client helper injecting `traceparent`, its span functions in scope `http_client` of
+    /// `registry`.
+    pub fn new(registry: &Registry) -> TracedClient {
         TracedClient {
             b3: false,
-            names: Arc::new(Names::new("http_client")),
+            names: Arc::new(Names::new(registry, "http_client")),
         }
     }
 

@@ -16,6 +16,7 @@ fn calls_per_thread() -> u64 {
 }
 
 #[test]
+#[ignore = "long: run by scripts/test-all.sh (cargo test -- --include-ignored)"]
 fn nothing_lost_under_load() {
     let reg = monkit::Registry::new();
     let scope = reg.scope("load");

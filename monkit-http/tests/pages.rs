@@ -2,6 +2,9 @@
 //! and checked against known calls; the dot page rendered by Graphviz and the metrics page
 //! checked by promtool.
 
+#[path = "../../testsupport/peers.rs"]
+mod peers;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -17,7 +20,7 @@ impl monkit::ErrorKind for Timeout {
 
 #[monkit::task]
 fn handle_http(i: u64) -> Result<u64, Timeout> {
-    if i % 10 == 0 {
+    if i.is_multiple_of(10) {
         return Err(Timeout);
     }
     lookup(i);
@@ -196,9 +199,11 @@ fn every_page() {
     assert!(dot.content_type.starts_with("text/vnd.graphviz"));
     assert!(dot.body.contains(&format!("f{} -> f{};", h["id"], l["id"])));
     assert!(dot.body.contains(&format!("r{0} -> f{0};", h["id"])));
-    let (ok, out) = run_with_stdin("dot", &["-Tsvg"], &dot.body);
-    assert!(ok, "dot failed: {out}");
-    assert!(out.contains("<svg"));
+    if peers::have("dot", "graphviz") {
+        let (ok, out) = run_with_stdin("dot", &["-Tsvg"], &dot.body);
+        assert!(ok, "dot failed: {out}");
+        assert!(out.contains("<svg"));
+    }
 
     // /metrics, checked by promtool.
     let m = get(&format!("{base}/metrics"));
@@ -206,8 +211,10 @@ fn every_page() {
     let want = "monkit_function_successes_total{name=\"handle_http\",scope=\"pages\"} 90";
     assert!(m.body.lines().any(|l| l == want), "{}", m.body);
     assert!(m.body.contains("process_rss_bytes{scope=\"env\"}"));
-    let (ok, out) = run_with_stdin("promtool", &["check", "metrics"], &m.body);
-    assert!(ok && out.trim().is_empty(), "promtool: {out}");
+    if peers::have("promtool", "prometheus") {
+        let (ok, out) = run_with_stdin("promtool", &["check", "metrics"], &m.body);
+        assert!(ok && out.trim().is_empty(), "promtool: {out}");
+    }
 }
 
 #[test]

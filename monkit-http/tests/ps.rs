@@ -42,7 +42,7 @@ fn find<'a>(nodes: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json
 
 #[test]
 fn running_spans_as_trees() {
-    let srv = monkit_http::serve(monkit::Registry::new(), "127.0.0.1:0").unwrap();
+    let srv = monkit_http::serve(monkit::default_registry().clone(), "127.0.0.1:0").unwrap();
     let base = format!("http://{}", srv.local_addr());
 
     let _ = std::panic::catch_unwind(panics_inside);

@@ -374,7 +374,11 @@ fn capture(c: &mut Criterion) {
 }
 
 /// The tracing bridge: a `tracing` span through a plain Registry, and through a Registry with
-/// the monkit layer.
+/// the monkit layer (with the `tracing` feature: `cargo bench -p monkit --features tracing`).
+#[cfg(not(feature = "tracing"))]
+fn bridge(_: &mut Criterion) {}
+
+#[cfg(feature = "tracing")]
 fn bridge(c: &mut Criterion) {
     use tracing_subscriber::layer::SubscriberExt;
     let plain = tracing::Dispatch::new(tracing_subscriber::registry());

@@ -13,7 +13,7 @@ fn registry(n: usize) -> Registry {
         let scope = reg.scope(&format!("svc{}", i % 50));
         let f = scope.func(&format!("handler_{i}"));
         f.task(|| ());
-        if i % 3 == 0 {
+        if i.is_multiple_of(3) {
             f.guard().fail("timeout");
         }
     }

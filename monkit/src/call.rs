@@ -28,40 +28,77 @@ struct Call {
 }
 
 impl Call {
+    /// Starts a call under `parent`: its span and start. Returned as parts, so the caller
+    /// builds its state in one place (moving a just-written struct costs store-forwarding
+    /// stalls on the hot path).
     #[inline(always)]
-    fn begin(func: &'static FuncInner, parent: SpanRef) -> Call {
+    fn open(func: &'static FuncInner, parent: SpanRef) -> (SpanRef, Tick) {
         func.running.enter();
         func.parents
             .note(if parent.func == 0 { ENTRY } else { parent.func });
         let hub = &*func.hub;
-        let (trace_id, span_id, flags) = if parent.trace_id == 0 {
+        let (trace_id, span_id, mut flags) = if parent.trace_id == 0 {
             let (t, s) = root_ids();
             (t, s, hub.root_flags(s))
         } else {
             (parent.trace_id, new_span_id(), parent.flags)
         };
-        let mut span = SpanRef {
+        let t0 = Tick::now();
+        if hub.hot.load(Ordering::Relaxed) != 0 {
+            flags |= Self::looked_at(func, trace_id, span_id, parent, t0);
+        }
+        let span = SpanRef {
             trace_id,
             span_id,
             func: func.id + 1,
             flags,
         };
-        let t0 = Tick::now();
-        let mut call = Call {
+        if flags & (RECORDED | SAMPLED) != 0 {
+            Self::tell_start(func, span, parent.span_id, t0);
+        }
+        (span, t0)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tell_start(func: &'static FuncInner, span: SpanRef, parent_id: u64, t0: Tick) {
+        let call = Call {
             func,
             span,
-            parent_id: parent.span_id,
+            parent_id,
             t0,
         };
-        if hub.hot.load(Ordering::Relaxed) != 0 {
-            let watched = func.watched.load(Ordering::Relaxed) > 0;
-            span.flags |= hub.on_start(func.id, watched, &span, parent.func == 0, || call.start());
-            call.span = span;
-        }
-        if span.flags & (RECORDED | SAMPLED) != 0 {
-            hub.started(&call.start());
-        }
-        call
+        func.hub.started(&call.start());
+    }
+
+    /// Somebody is looking (watchers armed, or observers choosing traces): the flags they
+    /// add to this span's trace.
+    #[cold]
+    #[inline(never)]
+    fn looked_at(
+        func: &'static FuncInner,
+        trace_id: u128,
+        span_id: u64,
+        parent: SpanRef,
+        t0: Tick,
+    ) -> u8 {
+        let span = SpanRef {
+            trace_id,
+            span_id,
+            func: func.id + 1,
+            flags: parent.flags,
+        };
+        let watched = func.watched.load(Ordering::Relaxed) > 0;
+        func.hub
+            .on_start(func.id, watched, &span, parent.func == 0, || {
+                Call {
+                    func,
+                    span,
+                    parent_id: parent.span_id,
+                    t0,
+                }
+                .start()
+            })
     }
 
     fn start(&self) -> SpanStart {
@@ -106,9 +143,11 @@ impl Call {
     }
 }
 
-/// A call on one thread: current from [`SyncCall::enter`] until it ends. Dropped without
+/// A call on one thread: current from [`SyncCall::start`] until it ends. Dropped without
 /// [`finish`](SyncCall::finish), it ends as a panic while unwinding and as a success otherwise.
-pub(crate) struct SyncCall {
+/// Also what `#[task]` expands to (as `TaskGuard`), so no wrapper moves it around.
+#[doc(hidden)]
+pub struct SyncCall {
     call: Call,
     prev: SpanRef,
     pos: StackPos,
@@ -116,17 +155,25 @@ pub(crate) struct SyncCall {
 
 impl SyncCall {
     #[inline(always)]
-    pub(crate) fn enter(func: &'static FuncInner) -> SyncCall {
+    pub(crate) fn start(func: &'static FuncInner) -> SyncCall {
         let prev = current_raw();
-        let call = Call::begin(func, prev);
-        set_current(call.span);
-        let pos = live::push(&call.span, prev.span_id, call.t0);
-        SyncCall { call, prev, pos }
+        let (span, t0) = Call::open(func, prev);
+        set_current(span);
+        SyncCall {
+            call: Call {
+                func,
+                span,
+                parent_id: prev.span_id,
+                t0,
+            },
+            prev,
+            pos: live::push(&span, prev.span_id, t0),
+        }
     }
 
     /// Ends the call with `outcome`.
     #[inline(always)]
-    pub(crate) fn finish(self, outcome: Outcome) {
+    pub fn finish(self, outcome: Outcome) {
         self.complete(outcome);
         std::mem::forget(self);
     }
@@ -161,9 +208,16 @@ pub(crate) struct AsyncCall {
 impl AsyncCall {
     #[inline(always)]
     pub(crate) fn start(func: &'static FuncInner, parent: SpanRef) -> AsyncCall {
-        let call = Call::begin(func, parent);
-        let live = AsyncSlot::claim(&call.span, parent.span_id, call.t0);
-        AsyncCall { call, _live: live }
+        let (span, t0) = Call::open(func, parent);
+        AsyncCall {
+            call: Call {
+                func,
+                span,
+                parent_id: parent.span_id,
+                t0,
+            },
+            _live: AsyncSlot::claim(&span, parent.span_id, t0),
+        }
     }
 
     #[inline(always)]

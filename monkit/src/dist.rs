@@ -209,13 +209,18 @@ pub struct Snapshot {
     /// The recent window as (value, count) in ascending value order.
     window: Vec<(f64, u64)>,
     window_count: u64,
+    /// Integer values (and durations): quantiles are whole numbers too.
+    integral: bool,
 }
 
 impl Snapshot {
     /// Reads and merges shards.
     pub(crate) fn of<'a, V: DistValue>(shards: impl Iterator<Item = &'a DistShard>) -> Self {
         let epoch = epoch_of(Tick::now());
-        let mut s = Snapshot::default();
+        let mut s = Snapshot {
+            integral: std::any::TypeId::of::<V>() != std::any::TypeId::of::<f64>(),
+            ..Snapshot::default()
+        };
         let (mut min, mut max, mut sum_f, mut recent_at) = (u64::MAX, 0u64, 0f64, 0u64);
         let mut sum_bits = 0u64;
         let mut counts = Counts::new();
@@ -278,46 +283,63 @@ impl Snapshot {
             return None;
         }
         let q = if q.is_nan() { 0.0 } else { q.clamp(0.0, 1.0) };
+        // When the window holds every value ever seen, its extremes are the exact min and max.
+        if self.window_count == self.count {
+            if q == 0.0 {
+                return Some(self.min);
+            }
+            if q == 1.0 {
+                return Some(self.max);
+            }
+        }
         // Nearest rank: the smallest value with at least q of the window at or below it.
         let rank = ((q * self.window_count as f64).ceil() as u64).max(1);
         let mut seen = 0;
+        let mut at = self.window.last().map_or(0.0, |w| w.0);
         for &(v, n) in &self.window {
             seen += n;
             if seen >= rank {
-                return Some(v.clamp(self.min, self.max));
+                at = v;
+                break;
             }
         }
-        self.window.last().map(|w| w.0.clamp(self.min, self.max))
+        let at = if self.integral { at.round() } else { at };
+        Some(at.clamp(self.min, self.max))
     }
 
-    /// Mean of the recent window (from bucket midpoints).
+    /// Mean of the recent window (from bucket midpoints), never outside the window's smallest
+    /// and largest quantile.
     pub fn window_avg(&self) -> Option<f64> {
-        (self.window_count > 0).then(|| {
-            self.window.iter().map(|&(v, n)| v * n as f64).sum::<f64>() / self.window_count as f64
-        })
+        let lo = self.quantile(0.0)?;
+        let hi = self.quantile(1.0)?;
+        let avg =
+            self.window.iter().map(|&(v, n)| v * n as f64).sum::<f64>() / self.window_count as f64;
+        Some(avg.clamp(lo, hi))
     }
 
-    /// Emits the distribution's fields in the Go monkit order, each value mapped by `scale`
+    /// Emits the distribution's fields in the Go monkit order, each value divided by `unit`
+    /// (1e9 turns nanoseconds into seconds; dividing an integer count of nanoseconds gives the
+    /// double nearest the exact decimal, which prints in its shortest exact form)
     /// (durations are kept in nanoseconds and reported in seconds).
-    pub(crate) fn fields(&self, scale: f64, cb: &mut dyn FnMut(&str, f64)) {
+    pub(crate) fn fields(&self, unit: f64, cb: &mut dyn FnMut(&str, f64)) {
         cb("count", self.count as f64);
         if self.count == 0 {
             return;
         }
-        cb("sum", self.sum * scale);
-        cb("min", self.min * scale);
-        cb("max", self.max * scale);
+        cb("sum", self.sum / unit);
+        cb("min", self.min / unit);
+        cb("max", self.max / unit);
         if self.window_count > 0 {
-            let q = |x: f64| self.quantile(x).unwrap_or(0.0) * scale;
+            let q = |x: f64| self.quantile(x).unwrap_or(0.0) / unit;
             cb("rmin", q(0.0));
-            cb("ravg", self.window_avg().unwrap_or(0.0) * scale);
+            cb("ravg", self.window_avg().unwrap_or(0.0) / unit);
             cb("r10", q(0.1));
             cb("r50", q(0.5));
             cb("r90", q(0.9));
             cb("r99", q(0.99));
             cb("rmax", q(1.0));
         }
-        cb("recent", self.recent * scale);
+        cb("recent", self.recent / unit);
     }
 }
 

@@ -78,7 +78,9 @@ fn rusage(f: &mut dyn FnMut(&str, f64)) {
     if unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) } != 0 {
         return;
     }
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    // Whole microseconds divided once: an exact decimal, no float noise.
+    #[allow(clippy::unnecessary_cast)] // i64 here, narrower on some platforms
+    let secs = |t: libc::timeval| (t.tv_sec as i64 * 1_000_000 + t.tv_usec as i64) as f64 / 1e6;
     f("cpu_user_seconds", secs(u.ru_utime));
     f("cpu_system_seconds", secs(u.ru_stime));
     // Linux reports kilobytes, macOS bytes.
@@ -105,16 +107,17 @@ fn proc_stat() -> Option<Vec<String>> {
 #[cfg(target_os = "linux")]
 fn uptime() -> Option<f64> {
     // Field 22 (starttime, clock ticks since boot) is index 19 after the command name.
-    let start: f64 = proc_stat()?.get(19)?.parse().ok()?;
+    // Worked in whole hundredths of a second (the precision of /proc/uptime), so the result is
+    // an exact decimal and prints without float noise.
+    let start: u64 = proc_stat()?.get(19)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    let boot: f64 = std::fs::read_to_string("/proc/uptime")
-        .ok()?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()?;
-    (hz > 0.0).then(|| (boot - start / hz).max(0.0))
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    let boot = std::fs::read_to_string("/proc/uptime").ok()?;
+    let (whole, frac) = boot.split_whitespace().next()?.split_once('.')?;
+    let frac = format!("{frac:0<2}");
+    let boot_cs: u64 = whole.parse::<u64>().ok()? * 100 + frac.get(..2)?.parse::<u64>().ok()?;
+    let start_cs = start.checked_mul(100)? / u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    Some(boot_cs.saturating_sub(start_cs) as f64 / 100.0)
 }
 
 #[cfg(not(target_os = "linux"))]

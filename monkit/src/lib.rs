@@ -37,6 +37,14 @@
 //! The one shared line per function holds the running count, because an exact highwater needs
 //! a single count.
 //!
+//! # Shape
+//! A call's whole life is in one module (`call`): ids, context, sampling, watchers, `/ps`, the
+//! stats update and the hand-off of recorded spans to [`SpanObserver`]s, any number of which a
+//! [`Registry`] holds beside its trace watchers. A registry owns its scopes, sources, refusals,
+//! sampler, observers and watchers; `#[monkit::task]` functions always live in
+//! [`default_registry`]. Renderers read through one walk ([`Registry::read`],
+//! [`Registry::stats`]) and one list of a function's fields ([`FUNC_FIELDS`]).
+//!
 //! # Recent window
 //! Quantiles (`rmin r10 r50 r90 r99 rmax ravg`) cover the last one to two epochs of
 //! [`recent_window`] (default 2^35 ns ≈ 34 s, so 34–69 s); count, sum, min and max are

@@ -66,7 +66,7 @@ impl Reading {
                 cb("value", *value as f64);
             }
             Reading::Values(s) => s.fields(1.0, cb),
-            Reading::Durations(s) => s.fields(1e-9, cb),
+            Reading::Durations(s) => s.fields(1e9, cb),
             Reading::Bools {
                 trues,
                 falses,

@@ -5,6 +5,7 @@
 
 use crate::func::{Func, FuncInner, Location};
 use crate::hub::{Hub, ObserverHandle, Sampler, TraceWatcher};
+use crate::live::LiveSpan;
 use crate::meter::Meter;
 use crate::observe::SpanObserver;
 use crate::reading::Readable;
@@ -64,6 +65,14 @@ impl ScopeInner {
         }
         drop(funcs);
         self.func_inner(name, None)
+    }
+
+    pub(crate) fn find_func(&self, name: &str) -> Option<&'static FuncInner> {
+        self.funcs.read().get(name).copied()
+    }
+
+    pub(crate) fn func_count(&self) -> usize {
+        self.funcs.read().len()
     }
 
     /// The functions, sorted by name.
@@ -264,6 +273,14 @@ impl Registry {
     pub fn watch(&self, spec: WatchSpec) -> Result<TraceWatcher, WatchError> {
         let funcs = self.funcs().iter().map(|f| f.0.watchable()).collect();
         self.0.hub.watch(&spec, funcs)
+    }
+
+    /// The spans of this registry's functions running now, sync and async, in no particular
+    /// order (for `/ps`).
+    pub fn running_spans(&self) -> Vec<LiveSpan> {
+        let mut v = crate::live::running_spans();
+        v.retain(|s| s.func().is_some_and(|f| Arc::ptr_eq(&f.0.hub, &self.0.hub)));
+        v
     }
 
     /// Number of this registry's watchers waiting for a match right now.

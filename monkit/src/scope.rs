@@ -101,6 +101,16 @@ impl Scope {
         Func(self.inner().func_capped(name))
     }
 
+    /// The function `name` if this scope has it already (never makes one).
+    pub fn find_func(&self, name: &str) -> Option<Func> {
+        self.inner().find_func(name).map(Func)
+    }
+
+    /// How many functions this scope has.
+    pub fn func_count(&self) -> usize {
+        self.inner().func_count()
+    }
+
     /// The functions of this scope, sorted by name.
     pub fn funcs(&self) -> Vec<Func> {
         self.inner().funcs().into_iter().map(Func).collect()

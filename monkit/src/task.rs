@@ -12,20 +12,15 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 /// One running sync call of a `#[task]` function: started by [`TaskGuard::enter`], finished
-/// by [`TaskGuard::finish`] or, while a panic unwinds, by its drop.
+/// by `finish` or, while a panic unwinds, by its drop.
 #[doc(hidden)]
-pub struct TaskGuard(SyncCall);
+pub type TaskGuard = SyncCall;
 
-impl TaskGuard {
+impl SyncCall {
+    #[doc(hidden)]
     #[inline(always)]
     pub fn enter(site: &'static FuncSite) -> TaskGuard {
-        TaskGuard(SyncCall::enter(site.func()))
-    }
-
-    /// Ends the call with `outcome`.
-    #[inline(always)]
-    pub fn finish(self, outcome: Outcome) {
-        self.0.finish(outcome)
+        SyncCall::start(site.func())
     }
 }
 
@@ -140,7 +135,7 @@ impl Func {
     /// Runs `f` as one call of this function (success unless it panics).
     #[inline]
     pub fn task<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _call = SyncCall::enter(self.0);
+        let _call = SyncCall::start(self.0);
         f()
     }
 
@@ -150,7 +145,7 @@ impl Func {
         &self,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {
-        let call = SyncCall::enter(self.0);
+        let call = SyncCall::start(self.0);
         let r = f();
         call.finish(match &r {
             Ok(_) => Outcome::Ok,
@@ -162,7 +157,7 @@ impl Func {
     /// Starts one call, ended when the guard drops (a drop while panicking counts a panic).
     #[inline]
     pub fn guard(&self) -> FuncGuard {
-        FuncGuard(SyncCall::enter(self.0))
+        FuncGuard(SyncCall::start(self.0))
     }
 
     /// Wraps a future as one call of this function (canceled if dropped unfinished).

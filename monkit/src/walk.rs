@@ -85,7 +85,7 @@ fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
                 push(
                     "function_times",
                     &t,
-                    collect(&mut |cb| snap.fields(1e-9, cb)),
+                    collect(&mut |cb| snap.fields(1e9, cb)),
                 );
             }
         }

@@ -47,7 +47,7 @@ fn sync_ok(x: u64) -> u64 {
 
 #[monkit::task]
 fn sync_err(x: u64) -> Result<u64, std::io::Error> {
-    if x % 2 == 0 {
+    if x.is_multiple_of(2) {
         Err(std::io::Error::from(std::io::ErrorKind::TimedOut))
     } else {
         Ok(x)

@@ -14,7 +14,7 @@ fn task_middle(n: u64) {
 
 #[tracing::instrument(err)]
 fn traced_inner(n: u64) -> Result<u64, String> {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         Err(format!("{n} is even"))
     } else {
         Ok(n)

@@ -11,7 +11,7 @@ fn rss() -> u64 {
 
 #[monkit::task]
 fn soaked(i: u64) -> Result<u64, std::fmt::Error> {
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         Err(std::fmt::Error)
     } else {
         Ok(i)
@@ -19,6 +19,7 @@ fn soaked(i: u64) -> Result<u64, std::fmt::Error> {
 }
 
 #[test]
+#[ignore = "long: run by scripts/test-all.sh (cargo test -- --include-ignored)"]
 fn memory_stays_flat_across_rotations() {
     // Epochs of about a millisecond: a second of calls is a thousand rotations, the same
     // churn as weeks at the default window.

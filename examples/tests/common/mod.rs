@@ -2,6 +2,9 @@
 //! Prometheus server.
 #![allow(dead_code)]
 
+#[path = "../../../testsupport/peers.rs"]
+pub mod peers;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -70,7 +73,11 @@ pub struct Prometheus {
 }
 
 impl Prometheus {
-    pub fn start(config: &str) -> Prometheus {
+    /// `None` (the test skips its Prometheus part) when `prometheus` is not installed.
+    pub fn start(config: &str) -> Option<Prometheus> {
+        if !peers::have("prometheus", "prometheus") {
+            return None;
+        }
         let port = free_port();
         let dir = std::env::temp_dir().join(format!("monkit-prom-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -87,11 +94,11 @@ impl Prometheus {
             .stderr(Stdio::null())
             .spawn()
             .expect("prometheus is needed for this test (.ci/run installs it)");
-        Prometheus {
+        Some(Prometheus {
             port,
             dir,
             _child: Killed(child),
-        }
+        })
     }
 
     /// Runs a PromQL query until it returns data (or `timeout` passes); the result vector.

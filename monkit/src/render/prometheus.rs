@@ -133,20 +133,20 @@ impl Families {
         f.samples.push((suffix.to_owned(), labels, v));
     }
 
-    fn summary(&mut self, name: &str, help: &str, at: Where<'_>, s: &Snapshot, scale: f64) {
+    fn summary(&mut self, name: &str, help: &str, at: Where<'_>, s: &Snapshot, unit: f64) {
         let (f, _) = self.family(name, Type::Summary, help);
         if s.window_count() > 0 {
             for q in QUANTILES {
                 let qs = format!("{q}");
                 let mut e: Vec<(&str, &str)> = at.extra.to_vec();
                 e.push(("quantile", &qs));
-                let v = s.quantile(q).unwrap_or(0.0) * scale;
+                let v = s.quantile(q).unwrap_or(0.0) / unit;
                 f.samples
                     .push((String::new(), labels(at.scope, at.tags, &e), v));
             }
         }
         let l = labels(at.scope, at.tags, at.extra);
-        f.samples.push(("_sum".into(), l.clone(), s.sum * scale));
+        f.samples.push(("_sum".into(), l.clone(), s.sum / unit));
         f.samples.push(("_count".into(), l, s.count as f64));
     }
 }
@@ -199,7 +199,7 @@ fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStat
             tags: &none,
             extra: &[("name", f.name()), ("kind", kind)],
         };
-        fam.summary("monkit_function_duration_seconds", help, at, times, 1e-9);
+        fam.summary("monkit_function_duration_seconds", help, at, times, 1e9);
     }
 }
 
@@ -222,7 +222,7 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading)
         }
         Reading::Durations(s) => {
             let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
-            fam.summary(&n, "A monkit duration distribution in seconds (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1e-9);
+            fam.summary(&n, "A monkit duration distribution in seconds (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1e9);
         }
         Reading::Bools { trues, falses, .. } => {
             fam.sample(&format!("{base}_true"), Type::Counter, "Observations of true.", l.clone(), *trues as f64);

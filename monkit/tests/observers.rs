@@ -1,0 +1,175 @@
+//! Span observers: several at once on one registry, beside a watcher, all see the same spans;
+//! and two private registries share nothing.
+
+use monkit::{Captured, FinishedSpan, Registry, SpanObserver, SpanStart, WatchSpec};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Default)]
+struct Seen {
+    started: Mutex<Vec<u64>>,
+    finished: Mutex<Vec<FinishedSpan>>,
+}
+
+impl SpanObserver for Seen {
+    fn start(&self, span: &SpanStart) {
+        self.started.lock().push(span.span_id);
+    }
+    fn finish(&self, span: &FinishedSpan) {
+        self.finished.lock().push(span.clone());
+    }
+}
+
+fn ids(spans: &[FinishedSpan], trace: u128) -> Vec<u64> {
+    let mut v: Vec<u64> = spans
+        .iter()
+        .filter(|s| s.trace_id == trace)
+        .map(|s| s.span_id)
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+#[test]
+fn two_observers_and_a_watcher_see_the_same_spans() {
+    let reg = Registry::new();
+    let s = reg.scope("obs");
+    let (root, mid, leaf) = (s.func("root"), s.func("mid"), s.func("leaf"));
+    let a = Arc::new(Seen::default());
+    let b = Arc::new(Seen::default());
+    let ha = reg.observe(a.clone());
+    let hb = reg.observe(b.clone());
+    assert_eq!(reg.observers(), 2);
+    let w = reg.watch(WatchSpec::regex("^obs\\.root$")).unwrap();
+    std::thread::spawn(move || {
+        root.task(|| {
+            mid.task(|| {
+                leaf.task(|| ());
+                leaf.task(|| ());
+            })
+        })
+    })
+    .join()
+    .unwrap();
+    let Some(Captured::Trace(captured)) = w.wait(Duration::from_secs(10)) else {
+        panic!("the watcher captured nothing");
+    };
+    assert_eq!(captured.len(), 4);
+    let trace = captured[0].trace_id;
+    let want = ids(&captured, trace);
+    assert_eq!(ids(&a.finished.lock(), trace), want);
+    assert_eq!(ids(&b.finished.lock(), trace), want);
+    let mut started = a.started.lock().clone();
+    started.sort_unstable();
+    assert_eq!(started, want, "start hooks saw every span too");
+    assert_eq!(
+        a.finished
+            .lock()
+            .iter()
+            .map(|s| s.full_name())
+            .collect::<Vec<_>>(),
+        b.finished
+            .lock()
+            .iter()
+            .map(|s| s.full_name())
+            .collect::<Vec<_>>()
+    );
+
+    // Removing one leaves the other in place.
+    ha.remove();
+    assert_eq!(reg.observers(), 1);
+    let ((), collected) = reg.collect_trace(|| leaf.task(|| ()));
+    assert_eq!(collected.len(), 1);
+    assert_eq!(a.finished.lock().len(), 4);
+    assert_eq!(b.finished.lock().len(), 5);
+    hb.remove();
+    assert_eq!(reg.observers(), 0);
+}
+
+/// An observer choosing traces records every span of the traces it picks, unsampled ones
+/// included.
+#[test]
+fn an_observer_can_choose_whole_traces() {
+    struct Every(Mutex<Vec<FinishedSpan>>);
+    impl SpanObserver for Every {
+        fn chooses_traces(&self) -> bool {
+            true
+        }
+        fn new_trace(&self, root: &SpanStart) -> bool {
+            root.name == "chosen"
+        }
+        fn finish(&self, span: &FinishedSpan) {
+            self.0.lock().push(span.clone());
+        }
+    }
+    let reg = Registry::new();
+    let s = reg.scope("choose");
+    let (chosen, other, child) = (s.func("chosen"), s.func("other"), s.func("child"));
+    let every = Arc::new(Every(Mutex::new(Vec::new())));
+    let h = reg.observe(every.clone());
+    chosen.task(|| child.task(|| ()));
+    other.task(|| child.task(|| ()));
+    let names: Vec<&str> = every.0.lock().iter().map(|s| s.name).collect();
+    assert_eq!(names, ["child", "chosen"]);
+    assert!(every.0.lock().iter().all(|s| !s.sampled));
+    h.remove();
+    chosen.task(|| ());
+    assert_eq!(every.0.lock().len(), 2);
+}
+
+#[test]
+fn private_registries_share_nothing() {
+    let (r1, r2) = (Registry::new(), Registry::new());
+    r1.scope("only_one").meter("m").mark(3);
+    r1.scope("shared_name").counter("c").inc(1);
+    r2.scope("shared_name").counter("c").inc(5);
+    let f1 = r1.scope("shared_name").func("work");
+    f1.task(|| ());
+    assert_eq!(r1.scopes().len(), 2);
+    assert_eq!(r2.scopes().len(), 1);
+    assert!(r2.funcs().is_empty());
+    let value = |r: &Registry| {
+        let mut v = None;
+        r.stats(|k, f, x| {
+            if k.measurement == "c" && f == "value" {
+                v = Some(x);
+            }
+        });
+        v
+    };
+    assert_eq!((value(&r1), value(&r2)), (Some(1.0), Some(5.0)));
+
+    // Refusals are counted where they happen.
+    let s = r1.scope("card");
+    for i in 0..(monkit::MAX_TAG_SETS + 3) {
+        s.meter_with("m", &[("i", &i.to_string())]).mark(1);
+    }
+    let refused = |r: &Registry| {
+        let mut n = 0.0;
+        r.stats(|k, f, x| {
+            if k.measurement == "cardinality_refused" && f == "total" {
+                n += x;
+            }
+        });
+        n
+    };
+    assert_eq!((refused(&r1), refused(&r2)), (3.0, 0.0));
+
+    // A watcher of one registry neither matches nor is armed in the other.
+    assert!(matches!(
+        r2.watch(WatchSpec::regex("shared_name\\.work")),
+        Err(monkit::WatchError::MatchesNothing { .. })
+    ));
+    let w = r1.watch(WatchSpec::regex("shared_name\\.work")).unwrap();
+    assert_eq!((r1.armed_watchers(), r2.armed_watchers()), (1, 0));
+    let f2 = r2.scope("shared_name").func("work");
+    f2.task(|| ());
+    assert!(
+        w.wait(Duration::from_millis(50)).is_none(),
+        "r2's call woke r1's watcher"
+    );
+    std::thread::spawn(move || f1.task(|| ())).join().unwrap();
+    assert!(matches!(w.wait(Duration::from_secs(10)), Some(Captured::Trace(t)) if t.len() == 1));
+    assert_eq!(r1.armed_watchers(), 0);
+}

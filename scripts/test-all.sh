@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The full test run: installs the real peers the tests drive (Debian/Ubuntu packages), then
+# runs formatting and lint checks, every test including the long ones, with
+# MONKIT_REQUIRE_PEERS=1 so a missing peer fails instead of skipping, and the loom models.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  graphviz                                # dot: renders /funcs/dot
+  prometheus                              # promtool and a real scraping server
+  libxml2-utils librsvg2-bin              # xmllint, rsvg-convert: the trace SVG
+  python3 python3-jsonschema python3-yaml # Zipkin JSON Schema validation
+  golang-go golang-github-openzipkin-zipkin-go-dev  # Zipkin's own Go model
+  valgrind                                # instruction counts
+)
+
+if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
+  echo "test-all: installing the test peers with apt-get: ${PACKAGES[*]}"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+fi
+
+echo "test-all: cargo fmt --check, clippy -D warnings"
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "test-all: every test, long ones included, peers required"
+MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
+
+echo "test-all: loom models of the hot path's lock-free structures"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p monkit --release --lib loom_

@@ -1,0 +1,59 @@
+//! Outside programs the tests drive as real peers (`dot`, `promtool`, `prometheus`, ...).
+//!
+//! A test asks for its peers before using them. When one is missing, the test prints one line
+//! naming the program and the Debian/Ubuntu package that provides it, and skips that part;
+//! with `MONKIT_REQUIRE_PEERS=1` (set by the full test script and CI) a missing peer fails the
+//! test instead. Included by the tests of several crates with `#[path]`.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn required() -> bool {
+    std::env::var("MONKIT_REQUIRE_PEERS").is_ok_and(|v| v == "1")
+}
+
+/// The program's path on `PATH`, if any.
+pub fn find(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+}
+
+fn missing(what: &str, package: &str) -> bool {
+    let line = format!("peer missing: {what}; install the Debian/Ubuntu package `{package}`");
+    if required() {
+        panic!("{line} (MONKIT_REQUIRE_PEERS=1)");
+    }
+    eprintln!("SKIPPED {line}");
+    false
+}
+
+/// Whether `program` (from the Debian package `package`) can be run.
+pub fn have(program: &str, package: &str) -> bool {
+    find(program).is_some() || missing(&format!("`{program}` not found"), package)
+}
+
+/// Whether `python3` can import every one of `modules` (from the packages `packages`).
+pub fn have_python(modules: &[&str], packages: &str) -> bool {
+    if !have("python3", "python3") {
+        return false;
+    }
+    let ok = Command::new("python3")
+        .arg("-c")
+        .arg(format!("import {}", modules.join(", ")))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    ok || missing(
+        &format!("python3 cannot import {}", modules.join(", ")),
+        packages,
+    )
+}
+
+/// Whether `dir` exists (a source package such as a Go library under /usr/share/gocode).
+pub fn have_dir(dir: &str, package: &str) -> bool {
+    std::path::Path::new(dir).is_dir() || missing(&format!("{dir} not found"), package)
+}
