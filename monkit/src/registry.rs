@@ -148,6 +148,14 @@ impl ScopeInner {
     fn refusal_meter(&self, source: &str) -> Meter {
         let ty = TypeId::of::<Meter>();
         let key = |s: &str| (REFUSALS.to_owned(), Tags::new(&[("source", s)]), ty);
+        let as_meter = |s: &Arc<dyn Readable>| match s.as_any().downcast_ref::<Meter>() {
+            Some(m) => m.clone(),
+            None => unreachable!("the source's type is part of its key"),
+        };
+        // A source refused over and over (an attack) finds its meter under the read lock.
+        if let Some(s) = self.sources.read().get(&key(source)) {
+            return as_meter(s);
+        }
         let mut all = self.sources.write();
         let known = all.contains_key(&key(source));
         let mut sets = self.tag_sets.write();
@@ -161,10 +169,7 @@ impl ScopeInner {
             *n += 1;
             Arc::new(Meter::new())
         });
-        match s.as_any().downcast_ref::<Meter>() {
-            Some(m) => m.clone(),
-            None => unreachable!("the source's type is part of its key"),
-        }
+        as_meter(s)
     }
 }
 
