@@ -1,15 +1,21 @@
 //! Routing a request to a page and rendering it.
 
+use crate::listen::TraceBudget;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use monkit::render;
 use monkit::{Captured, Registry, WatchSpec};
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{oneshot, Semaphore};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
@@ -19,6 +25,10 @@ const DOT: &str = "text/vnd.graphviz; charset=utf-8";
 
 /// The pages, as a hyper service over any request body (it is never read).
 ///
+/// Concurrent requests for the same page share one rendering, and at most
+/// [`RENDERS_AT_ONCE`] renderings run at a time, so many scrapers of a large `/metrics` cost
+/// about one copy of the page, not one each. Trace pages wait within a [`TraceBudget`].
+///
 /// ```
 /// let pages = monkit_http::Pages::new(monkit::Registry::new());
 /// # let _ = pages;
@@ -26,6 +36,30 @@ const DOT: &str = "text/vnd.graphviz; charset=utf-8";
 #[derive(Clone)]
 pub struct Pages {
     registry: Registry,
+    shared: Arc<Shared>,
+    /// The client, when known (the server knows it; a service mounted elsewhere may not).
+    client: Option<IpAddr>,
+}
+
+/// Renderings running at once, over all pages; more requests for other pages wait their turn.
+pub const RENDERS_AT_ONCE: usize = 2;
+
+/// What all clones of one `Pages` share.
+struct Shared {
+    budget: TraceBudget,
+    /// Trace requests waiting now: in all, and per client.
+    watching: Mutex<(usize, HashMap<IpAddr, usize>)>,
+    /// Requests waiting for a rendering that is under way, by page.
+    rendering: Mutex<HashMap<Plain, Vec<oneshot::Sender<Rendered>>>>,
+    render_slots: Arc<Semaphore>,
+}
+
+/// A page rendered once and handed to every request that asked for it meanwhile.
+#[derive(Clone)]
+struct Rendered {
+    status: StatusCode,
+    content_type: &'static str,
+    body: Bytes,
 }
 
 /// What a page is, once the path is known.
@@ -36,6 +70,12 @@ enum Page {
         timeout: Duration,
         format: TraceFormat,
     },
+    Plain(Plain),
+}
+
+/// A page with no parameters: the same for every client at one moment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Plain {
     Index,
     StatsText,
     StatsJson,
@@ -44,9 +84,7 @@ enum Page {
     FuncsDot,
     PsText,
     PsJson,
-    Metrics {
-        openmetrics: bool,
-    },
+    Metrics { openmetrics: bool },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -217,22 +255,45 @@ fn index_html() -> String {
 }
 
 impl Pages {
-    /// Pages for `registry`.
+    /// Pages for `registry`, with the default [`TraceBudget`].
     pub fn new(registry: Registry) -> Pages {
-        Pages { registry }
+        Pages::with_trace_budget(registry, TraceBudget::default())
+    }
+
+    /// Pages for `registry` whose trace pages wait within `budget`.
+    pub fn with_trace_budget(registry: Registry, budget: TraceBudget) -> Pages {
+        Pages {
+            registry,
+            shared: Arc::new(Shared {
+                budget,
+                watching: Mutex::new((0, HashMap::new())),
+                rendering: Mutex::new(HashMap::new()),
+                render_slots: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
+            }),
+            client: None,
+        }
+    }
+
+    /// The same pages, answering `client` (whose trace requests count against its share of
+    /// the budget). The server calls this for each connection.
+    pub fn for_client(&self, client: IpAddr) -> Pages {
+        Pages {
+            client: Some(client),
+            ..self.clone()
+        }
     }
 
     fn route<B>(req: &Request<B>) -> Result<Page, Refusal> {
         let path = req.uri().path();
         let page = match path {
-            "/" => Page::Index,
-            "/stats" | "/stats/" | "/stats/text" => Page::StatsText,
-            "/stats/json" => Page::StatsJson,
-            "/funcs" | "/funcs/" | "/funcs/text" => Page::FuncsText,
-            "/funcs/json" => Page::FuncsJson,
-            "/funcs/dot" => Page::FuncsDot,
-            "/ps" | "/ps/" | "/ps/text" => Page::PsText,
-            "/ps/json" => Page::PsJson,
+            "/" => Plain::Index,
+            "/stats" | "/stats/" | "/stats/text" => Plain::StatsText,
+            "/stats/json" => Plain::StatsJson,
+            "/funcs" | "/funcs/" | "/funcs/text" => Plain::FuncsText,
+            "/funcs/json" => Plain::FuncsJson,
+            "/funcs/dot" => Plain::FuncsDot,
+            "/ps" | "/ps/" | "/ps/text" => Plain::PsText,
+            "/ps/json" => Plain::PsJson,
             "/trace/svg" | "/trace/json" | "/trace/sample" => {
                 let format = match path {
                     "/trace/svg" => TraceFormat::Svg,
@@ -243,9 +304,9 @@ impl Pages {
                 if matches!(*req.method(), Method::GET | Method::HEAD) {
                     return trace_params(req.uri().query(), format);
                 }
-                Page::Index
+                Plain::Index
             }
-            "/metrics" => Page::Metrics {
+            "/metrics" => Plain::Metrics {
                 openmetrics: req
                     .headers()
                     .get_all(hyper::header::ACCEPT)
@@ -278,88 +339,104 @@ impl Pages {
                 });
             }
         }
-        Ok(page)
+        Ok(Page::Plain(page))
     }
 
-    fn render(&self, page: Page) -> Response<Full<Bytes>> {
-        let reg = &self.registry;
-        match page {
-            Page::Index => response(StatusCode::OK, HTML, index_html()),
-            Page::StatsText => response(StatusCode::OK, TEXT, render::text::stats(reg)),
-            Page::StatsJson => response(StatusCode::OK, JSON, render::json::stats(reg).to_string()),
-            Page::FuncsText => response(
-                StatusCode::OK,
-                TEXT,
-                render::funcs::text(&render::funcs::read(reg)),
-            ),
-            Page::FuncsJson => response(
-                StatusCode::OK,
+    fn render(reg: &Registry, page: Plain) -> Rendered {
+        let (content_type, body): (&'static str, String) = match page {
+            Plain::Index => (HTML, index_html()),
+            Plain::StatsText => (TEXT, render::text::stats(reg)),
+            Plain::StatsJson => (JSON, render::json::stats(reg).to_string()),
+            Plain::FuncsText => (TEXT, render::funcs::text(&render::funcs::read(reg))),
+            Plain::FuncsJson => (
                 JSON,
                 render::funcs::json(&render::funcs::read(reg)).to_string(),
             ),
-            Page::FuncsDot => response(
-                StatusCode::OK,
-                DOT,
-                render::dot::dot(&render::funcs::read(reg)),
-            ),
-            Page::PsText => response(
-                StatusCode::OK,
-                TEXT,
-                render::ps::text(&self.registry.running_spans()),
-            ),
-            Page::PsJson => response(
-                StatusCode::OK,
-                JSON,
-                render::ps::json(&self.registry.running_spans()).to_string(),
-            ),
-            Page::Trace { .. } => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "trace pages are served by `handle`",
-            ),
-            Page::Metrics { openmetrics } => {
-                let ct = if openmetrics {
+            Plain::FuncsDot => (DOT, render::dot::dot(&render::funcs::read(reg))),
+            Plain::PsText => (TEXT, render::ps::text(&reg.running_spans())),
+            Plain::PsJson => (JSON, render::ps::json(&reg.running_spans()).to_string()),
+            Plain::Metrics { openmetrics } => (
+                if openmetrics {
                     render::prometheus::OPENMETRICS_CONTENT_TYPE
                 } else {
                     render::prometheus::CONTENT_TYPE
-                };
-                response(
-                    StatusCode::OK,
-                    ct,
-                    render::prometheus::render(reg, openmetrics),
-                )
-            }
+                },
+                render::prometheus::render(reg, openmetrics),
+            ),
+        };
+        Rendered {
+            status: StatusCode::OK,
+            content_type,
+            body: Bytes::from(body),
         }
     }
 
-    /// Answers one request. Rendering runs on tokio's blocking pool, so a large page never
-    /// stalls the server's other connections.
+    /// The page, rendered on tokio's blocking pool (so a large page never stalls the server's
+    /// other connections), shared with every request for the same page that arrives while
+    /// it renders. The rendering runs to the end even if the client that started it leaves.
+    async fn rendered(&self, page: Plain) -> Rendered {
+        let (tx, rx) = oneshot::channel();
+        let first = {
+            let mut waiting = self.shared.rendering.lock();
+            match waiting.get_mut(&page) {
+                Some(w) => {
+                    w.push(tx);
+                    false
+                }
+                None => {
+                    waiting.insert(page, vec![tx]);
+                    true
+                }
+            }
+        };
+        if first {
+            let registry = self.registry.clone();
+            let shared = self.shared.clone();
+            tokio::spawn(async move {
+                let slot = shared.render_slots.clone().acquire_owned().await;
+                let r = tokio::task::spawn_blocking(move || Pages::render(&registry, page)).await;
+                drop(slot);
+                let r = r.unwrap_or_else(|e| Rendered {
+                    status: StatusCode::INTERNAL_SERVER_ERROR,
+                    content_type: TEXT,
+                    body: Bytes::from(format!("rendering failed: {e}\n")),
+                });
+                let waiting = shared.rendering.lock().remove(&page).unwrap_or_default();
+                for w in waiting {
+                    let _ = w.send(r.clone());
+                }
+            });
+        }
+        rx.await.unwrap_or_else(|_| Rendered {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            content_type: TEXT,
+            body: Bytes::from_static(b"rendering was abandoned\n"),
+        })
+    }
+
+    /// Answers one request.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
         let page = match Self::route(&req) {
             Ok(p) => p,
             Err(r) => return r.into_response(),
         };
-        if let Page::Trace {
-            spec,
-            timeout,
-            format,
-        } = page
-        {
-            return self.trace(spec, timeout, format).await;
-        }
-        let pages = self.clone();
-        let mut resp = match tokio::task::spawn_blocking(move || pages.render(page)).await {
-            Ok(r) => r,
-            Err(e) => error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("rendering failed: {e}"),
-            ),
+        let page = match page {
+            Page::Trace {
+                spec,
+                timeout,
+                format,
+            } => return self.trace(spec, timeout, format).await,
+            Page::Plain(p) => p,
         };
+        let r = self.rendered(page).await;
+        let len = r.body.len();
+        let body = if req.method() == Method::HEAD {
+            Bytes::new()
+        } else {
+            r.body
+        };
+        let mut resp = response(r.status, r.content_type, body);
         if req.method() == Method::HEAD {
-            let len = http_body_util::BodyExt::collect(resp.body_mut())
-                .await
-                .map(|c| c.to_bytes().len())
-                .unwrap_or(0);
-            *resp.body_mut() = Full::new(Bytes::new());
             resp.headers_mut()
                 .insert(CONTENT_LENGTH, HeaderValue::from(len));
         }
@@ -367,19 +444,95 @@ impl Pages {
     }
 }
 
+/// One waiting trace request's share of the budget, given back when it ends or its client
+/// leaves.
+struct Watching {
+    shared: Arc<Shared>,
+    client: Option<IpAddr>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        let mut w = self.shared.watching.lock();
+        w.0 -= 1;
+        if let Some(c) = self.client {
+            if let Some(n) = w.1.get_mut(&c) {
+                *n -= 1;
+                if *n == 0 {
+                    w.1.remove(&c);
+                }
+            }
+        }
+    }
+}
+
 impl Pages {
+    /// Takes a share of the trace budget, or says why not.
+    fn start_watching(&self) -> Result<Watching, Refusal> {
+        let budget = &self.shared.budget;
+        let mut w = self.shared.watching.lock();
+        if w.0 >= budget.max_watchers {
+            return Err(Refusal {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                msg: format!(
+                    "{} trace requests are waiting already, the most this server allows; try again later",
+                    w.0
+                ),
+            });
+        }
+        if let Some(c) = self.client {
+            let mine = w.1.entry(c).or_insert(0);
+            if *mine >= budget.max_per_client {
+                return Err(Refusal {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    msg: format!(
+                        "{mine} trace requests from {c} are waiting already, the most one client may have; try again later"
+                    ),
+                });
+            }
+            *mine += 1;
+        }
+        w.0 += 1;
+        Ok(Watching {
+            shared: self.shared.clone(),
+            client: self.client,
+        })
+    }
+
     /// Waits for the watched call and answers with its trace (or, for `/trace/sample`, the
     /// id of the trace marked as sampled). If the client goes away, hyper drops this future,
-    /// and with it the watcher.
+    /// and with it the watcher and its share of the budget.
     async fn trace(
         &self,
         spec: WatchSpec,
         timeout: Duration,
         format: TraceFormat,
     ) -> Response<Full<Bytes>> {
+        let longest = self.shared.budget.max_timeout;
+        if timeout > longest {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("timeout {timeout:?} is longer than this server allows ({longest:?})"),
+            );
+        }
+        let _share = match self.start_watching() {
+            Ok(w) => w,
+            Err(r) => {
+                let mut resp = r.into_response();
+                resp.headers_mut()
+                    .insert(hyper::header::RETRY_AFTER, HeaderValue::from_static("1"));
+                return resp;
+            }
+        };
         let watcher = match self.registry.watch(spec) {
             Ok(w) => w,
-            Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            Err(e) => {
+                let status = match e {
+                    monkit::WatchError::TooManyTraceWatchers => StatusCode::TOO_MANY_REQUESTS,
+                    _ => StatusCode::BAD_REQUEST,
+                };
+                return error(status, e);
+            }
         };
         let captured = match tokio::time::timeout(timeout, watcher).await {
             Ok(c) => c,
@@ -461,11 +614,11 @@ mod tests {
         let get = |p: &str| Request::get(p).body(()).unwrap();
         assert!(matches!(
             Pages::route(&get("/stats")).unwrap(),
-            Page::StatsText
+            Page::Plain(Plain::StatsText)
         ));
         assert!(matches!(
             Pages::route(&get("/funcs/dot")).unwrap(),
-            Page::FuncsDot
+            Page::Plain(Plain::FuncsDot)
         ));
         assert!(matches!(
             Pages::route(&get("/trace/svg?regex=x&timeout=250ms")).unwrap(),

@@ -1,32 +1,11 @@
 //! The monitoring server: a thread with its own small tokio runtime.
 
+use crate::listen::{serve_connections, ServeOptions};
 use crate::Pages;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use monkit::Registry;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::time::Duration;
 use tokio::sync::watch;
-
-/// Limits that keep hostile or broken clients from costing the program more than a bounded
-/// share of a thread, memory and file descriptors.
-#[derive(Clone, Debug)]
-pub struct ServeOptions {
-    /// A client must send its request headers within this time, or the connection is closed
-    /// (so a slow client cannot hold a connection open forever). Default 10 s.
-    pub header_timeout: Duration,
-    /// Connections served at once; further clients wait in the listen backlog. Default 1024.
-    pub max_connections: usize,
-}
-
-impl Default for ServeOptions {
-    fn default() -> Self {
-        ServeOptions {
-            header_timeout: Duration::from_secs(10),
-            max_connections: 1024,
-        }
-    }
-}
 
 /// A running monitoring server. Dropping it stops the server.
 pub struct Server {
@@ -87,7 +66,7 @@ pub fn serve_with(
         .thread_name("monkit-http")
         .build()?;
     let (stop, stopped) = watch::channel(false);
-    let pages = Pages::new(registry);
+    let pages = Pages::with_trace_budget(registry, options.trace.clone());
     let thread = std::thread::Builder::new()
         .name("monkit-http".into())
         .spawn(move || {
@@ -115,42 +94,8 @@ async fn accept_loop(
     mut stopped: watch::Receiver<bool>,
     options: ServeOptions,
 ) {
-    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(options.max_connections.max(1)));
-    loop {
-        let permit = tokio::select! {
-            _ = stopped.changed() => return,
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => return,
-            },
-        };
-        let conn = tokio::select! {
-            _ = stopped.changed() => return,
-            c = listener.accept() => c,
-        };
-        let (stream, _) = match conn {
-            Ok(c) => c,
-            Err(_) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let pages = pages.clone();
-        let mut stopped = stopped.clone();
-        let header_timeout = options.header_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout);
-            let conn = builder.serve_connection(TokioIo::new(stream), pages);
-            tokio::pin!(conn);
-            tokio::select! {
-                _ = conn.as_mut() => {}
-                _ = stopped.changed() => conn.as_mut().graceful_shutdown(),
-            }
-        });
-    }
+    let stop = async move {
+        let _ = stopped.wait_for(|s| *s).await;
+    };
+    serve_connections(listener, options, |peer| pages.for_client(peer.ip()), stop).await;
 }

@@ -1,5 +1,5 @@
-//! Hostile HTTP input: huge query strings, invalid UTF-8, slow-loris clients, a thousand
-//! concurrent trace watchers. Each gets a clear 4xx or is cut off by a timeout; the server
+//! Hostile HTTP input: huge query strings, invalid UTF-8, slow-loris clients (trace watchers
+//! by the thousand are in `watch_budget.rs`). Each gets a clear 4xx or is cut off by a timeout; the server
 //! keeps answering and the monitored program keeps running.
 
 use std::io::{Read, Write};
@@ -12,9 +12,6 @@ use std::time::{Duration, Instant};
 fn busy(i: u64) -> u64 {
     std::hint::black_box(i)
 }
-
-#[monkit::task]
-fn never_runs_hostile() {}
 
 /// Sends raw bytes, returns what came back before the server closed or 5 s passed.
 fn raw(addr: std::net::SocketAddr, req: &[u8]) -> String {
@@ -39,6 +36,7 @@ fn hostile_clients() {
     let opts = monkit_http::ServeOptions {
         header_timeout: Duration::from_secs(1),
         max_connections: 2048,
+        ..Default::default()
     };
     let srv =
         monkit_http::serve_with(monkit::default_registry().clone(), "127.0.0.1:0", opts).unwrap();
@@ -102,36 +100,6 @@ fn hostile_clients() {
         t.elapsed()
     );
     assert!(r.is_empty() || r.starts_with("HTTP/1.1 408"), "{r}");
-
-    // A thousand concurrent watchers, each answered (504 after its timeout), while pages work.
-    let before = monkit::armed_watchers();
-    std::thread::scope(|s| {
-        let watchers: Vec<_> = (0..1000)
-            .map(|_| {
-                let url = format!("{base}/trace/json?regex=never_runs_hostile&timeout=3s");
-                std::thread::Builder::new()
-                    .stack_size(128 << 10)
-                    .spawn_scoped(s, move || status(&url))
-                    .unwrap()
-            })
-            .collect();
-        std::thread::sleep(Duration::from_millis(500));
-        let t = Instant::now();
-        assert_eq!(status(&format!("{base}/stats")), 200);
-        assert!(
-            t.elapsed() < Duration::from_secs(2),
-            "/stats took {:?}",
-            t.elapsed()
-        );
-        for w in watchers {
-            assert_eq!(w.join().unwrap(), 504);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while monkit::armed_watchers() > before {
-        assert!(Instant::now() < deadline, "watchers left armed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 
     stop.store(true, Ordering::Relaxed);
     let calls = worker.join().unwrap();

@@ -1,0 +1,432 @@
+//! An accept loop with limits, for the monitoring pages and for any HTTP/1 server a program
+//! runs beside them.
+//!
+//! hyper serves one connection; what a listening socket needs around that (a connection cap,
+//! header and idle timeouts, backing off when the process runs out of file descriptors,
+//! logging at a bounded rate) is the same for every server, so it lives here once.
+
+use hyper::body::{Body, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+/// Limits that keep hostile or broken clients from costing the program more than a bounded
+/// share of a thread, memory and file descriptors.
+///
+/// ```
+/// let options = monkit_http::ServeOptions {
+///     max_connections: 256,
+///     ..Default::default()
+/// };
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// A client must send each request's headers within this time, counted from when the
+    /// server starts waiting for them (so it also closes a keep-alive connection left idle
+    /// between requests). Default 10 s.
+    pub header_timeout: Duration,
+    /// A connection with no request in progress on which no byte moved either way for this
+    /// long is closed: a client that stops reading its response cannot pin the response in
+    /// memory. Default 30 s.
+    pub idle_timeout: Duration,
+    /// Connections served at once; further clients wait in the listen backlog. Default 1024.
+    pub max_connections: usize,
+    /// Trace watchers the pages hold open at once, and per client (see [`TraceBudget`]).
+    pub trace: TraceBudget,
+}
+
+/// How many `/trace/...` requests may wait for a matching call at once, and for how long.
+///
+/// A waiting trace request holds a connection and a watcher slot of the registry; without a
+/// budget, clients that ask for long traces could use up every connection and lock the other
+/// pages out. Requests past the budget get `429 Too Many Requests` at once.
+#[derive(Clone, Debug)]
+pub struct TraceBudget {
+    /// Trace requests waiting at once, over all clients. Default 32, half the registry's
+    /// trace-id watcher slots and a small share of [`ServeOptions::max_connections`].
+    pub max_watchers: usize,
+    /// Trace requests waiting at once from one client address. Default 8.
+    pub max_per_client: usize,
+    /// The longest `timeout=` a trace request may ask for; longer asks are cut to this.
+    /// Default 5 minutes.
+    pub max_timeout: Duration,
+}
+
+impl Default for TraceBudget {
+    fn default() -> Self {
+        TraceBudget {
+            max_watchers: 32,
+            max_per_client: 8,
+            max_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 1024,
+            trace: TraceBudget::default(),
+        }
+    }
+}
+
+/// Serves HTTP/1 connections accepted from `listener` until `shutdown` completes, with the
+/// limits of `options`: at most `max_connections` at once, the header and idle timeouts, and
+/// on accept errors (out of file descriptors, say) a growing pause of up to one second
+/// instead of a busy loop, with at most one log line per second on stderr.
+///
+/// `service` makes the service for each connection from the client's address.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use http_body_util::Full;
+/// use hyper::{body::Bytes, Response};
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// monkit_http::serve_connections(
+///     listener,
+///     monkit_http::ServeOptions::default(),
+///     |_peer| {
+///         hyper::service::service_fn(|_req| async {
+///             Ok::<_, std::convert::Infallible>(Response::new(Full::new(Bytes::from("hi\n"))))
+///         })
+///     },
+///     std::future::pending(),
+/// )
+/// .await;
+/// # Ok(()) }
+/// ```
+pub async fn serve_connections<M, S, B>(
+    listener: TcpListener,
+    options: ServeOptions,
+    mut service: M,
+    shutdown: impl Future<Output = ()>,
+) where
+    M: FnMut(SocketAddr) -> S,
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let (stop, stopped) = watch::channel(false);
+    let local = listener.local_addr().ok();
+    let mut errors = AcceptErrors::new(local);
+    tokio::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            _ = &mut shutdown => break,
+            p = slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+        };
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            c = listener.accept() => c,
+        };
+        let (stream, peer) = match accepted {
+            Ok(c) => {
+                errors.succeeded();
+                c
+            }
+            Err(e) => {
+                if let Some(pause) = errors.failed(&e) {
+                    tokio::select! {
+                        _ = &mut shutdown => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
+                }
+                continue;
+            }
+        };
+        let svc = service(peer);
+        let stopped = stopped.clone();
+        let options = options.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            connection(stream, svc, &options, stopped).await;
+        });
+    }
+    let _ = stop.send(true);
+}
+
+/// Serves one connection until it ends, times out idle, or the server stops.
+async fn connection<S, B>(
+    stream: TcpStream,
+    svc: S,
+    options: &ServeOptions,
+    mut stopped: watch::Receiver<bool>,
+) where
+    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let _ = stream.set_nodelay(true);
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let svc = InFlight {
+        inner: svc,
+        activity: activity.clone(),
+    };
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(options.header_timeout);
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let idle = options.idle_timeout.max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval((idle / 4).max(Duration::from_millis(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = conn.as_mut() => return,
+            _ = stopped.changed() => {
+                conn.as_mut().graceful_shutdown();
+                let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
+                return;
+            }
+            _ = tick.tick() => {
+                if activity.idle_for() >= idle {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// When bytes last moved on a connection, and how many requests on it are being answered.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = self.start.elapsed().as_millis() as u64;
+        self.last_ms.store(now, Ordering::Relaxed);
+    }
+
+    /// How long the connection has had neither traffic nor a request being answered.
+    fn idle_for(&self) -> Duration {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Duration::ZERO;
+        }
+        let now = self.start.elapsed().as_millis() as u64;
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// The socket, noting every read and write that moved bytes.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        r
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The connection's service, counting the requests being answered so a long answer (a
+/// trace page waiting for its call) is not mistaken for an idle client.
+struct InFlight<S> {
+    inner: S,
+    activity: Arc<Activity>,
+}
+
+/// Counts one request as being answered while alive.
+struct Answering(Arc<Activity>);
+
+impl Drop for Answering {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+impl<S, R> hyper::service::Service<R> for InFlight<S>
+where
+    S: hyper::service::Service<R>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, req: R) -> Self::Future {
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        let answering = Answering(self.activity.clone());
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let r = fut.await;
+            drop(answering);
+            r
+        })
+    }
+}
+
+/// Accept failures: how long to pause before the next accept, and a log line at most once a
+/// second saying how many failed since the last.
+struct AcceptErrors {
+    local: Option<SocketAddr>,
+    pause: Duration,
+    last_log: Option<Instant>,
+    unlogged: u64,
+}
+
+/// The first pause after a resource error; it doubles on each further one.
+const FIRST_PAUSE: Duration = Duration::from_millis(5);
+/// The longest pause between accepts while resources stay short.
+const MAX_PAUSE: Duration = Duration::from_secs(1);
+/// At most one log line per this long.
+const LOG_EVERY: Duration = Duration::from_secs(1);
+
+impl AcceptErrors {
+    fn new(local: Option<SocketAddr>) -> AcceptErrors {
+        AcceptErrors {
+            local,
+            pause: Duration::ZERO,
+            last_log: None,
+            unlogged: 0,
+        }
+    }
+
+    fn succeeded(&mut self) {
+        self.pause = Duration::ZERO;
+    }
+
+    /// Notes a failed accept; the pause before the next one, if any.
+    fn failed(&mut self, e: &io::Error) -> Option<Duration> {
+        self.unlogged += 1;
+        if self.last_log.is_none_or(|t| t.elapsed() >= LOG_EVERY) {
+            let addr = self
+                .local
+                .map_or_else(|| "a listener".to_owned(), |a| a.to_string());
+            let more = match self.unlogged - 1 {
+                0 => String::new(),
+                n => format!(" ({n} more since the last line)"),
+            };
+            eprintln!("monkit-http: accepting on {addr} failed: {e}{more}");
+            self.last_log = Some(Instant::now());
+            self.unlogged = 0;
+        }
+        if !is_resource_error(e) {
+            // The peer's problem (reset before we accepted it): try the next one at once.
+            return None;
+        }
+        self.pause = (self.pause * 2).clamp(FIRST_PAUSE, MAX_PAUSE);
+        Some(self.pause)
+    }
+}
+
+/// Errors that mean the process or system is short of something, where accepting again at
+/// once would fail again at once.
+fn is_resource_error(e: &io::Error) -> bool {
+    !matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_errors_back_off_up_to_a_second() {
+        let mut e = AcceptErrors::new(None);
+        let emfile = io::Error::from_raw_os_error(24);
+        let pauses: Vec<_> = (0..12).map(|_| e.failed(&emfile).unwrap()).collect();
+        assert_eq!(pauses[0], FIRST_PAUSE);
+        assert_eq!(pauses[1], FIRST_PAUSE * 2);
+        assert_eq!(*pauses.last().unwrap(), MAX_PAUSE);
+        assert!(pauses.windows(2).all(|w| w[0] <= w[1]));
+        e.succeeded();
+        assert_eq!(e.failed(&emfile), Some(FIRST_PAUSE));
+        let reset = io::Error::from(io::ErrorKind::ConnectionAborted);
+        assert_eq!(e.failed(&reset), None);
+    }
+}
