@@ -23,6 +23,7 @@ mod listen;
 mod pages;
 pub mod propagation;
 mod server;
+mod trim;
 
 pub use listen::{serve_connections, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};

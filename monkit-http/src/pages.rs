@@ -367,7 +367,7 @@ impl Pages {
         Rendered {
             status: StatusCode::OK,
             content_type,
-            body: Bytes::from(body),
+            body: crate::trim::page_bytes(body),
         }
     }
 

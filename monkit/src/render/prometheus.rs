@@ -250,7 +250,21 @@ pub fn render(registry: &Registry, openmetrics: bool) -> String {
             reading,
         } => source(&mut fam, scope, name, tags, reading),
     });
-    let mut out = String::new();
+    // Sized up front: growing by doubling would hold up to twice the page while it copies.
+    let size: usize = fam
+        .0
+        .iter()
+        .map(|(name, f)| {
+            2 * (name.len() + 24)
+                + f.help.len()
+                + 8
+                + f.samples
+                    .iter()
+                    .map(|(suffix, labels, _)| name.len() + suffix.len() + labels.len() + 28)
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = String::with_capacity(size + 8);
     for (name, f) in &fam.0 {
         // In 0.0.4 a counter's family is named like its sample (`x_total`); in OpenMetrics
         // the family is `x` and the sample `x_total`.
