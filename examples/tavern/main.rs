@@ -16,7 +16,6 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -321,11 +320,16 @@ async fn main() {
     let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
     monkit::env::register(monkit::default_registry());
+    let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
+        eprintln!("tavern: {e}");
+        std::process::exit(2)
+    });
     let server =
-        monkit_http::serve(monkit::default_registry().clone(), monitor).unwrap_or_else(|e| {
-            eprintln!("tavern: cannot serve monitoring pages on {monitor}: {e}");
-            std::process::exit(1)
-        });
+        monkit_http::serve_with(monkit::default_registry().clone(), monitor, options.clone())
+            .unwrap_or_else(|e| {
+                eprintln!("tavern: cannot serve monitoring pages on {monitor}: {e}");
+                std::process::exit(1)
+            });
     let store = Arc::new(Store::default());
     let (orders, signals) = mpsc::channel(64);
     tokio::spawn(workflows::order_workflow(store.clone(), signals));
@@ -338,24 +342,15 @@ async fn main() {
         });
     println!("tavern: API on http://{}", listener.local_addr().unwrap());
     println!("tavern: monitoring on http://{}/", server.local_addr());
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        let app = app.clone();
-        tokio::spawn(async move {
-            // Span names by route, so customer names do not become function names.
-            let svc = monkit_http::Traced::new(
-                monkit::default_registry(),
-                hyper::service::service_fn(move |req| api(app.clone(), req)),
-            )
-            .with_route(|path| match path {
-                p if p.starts_with("/customers/") => "/customers/{name}".to_owned(),
-                p => p.to_owned(),
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+    // Span names by route, so customer names do not become function names.
+    let svc = monkit_http::Traced::new(
+        monkit::default_registry(),
+        hyper::service::service_fn(move |req| api(app.clone(), req)),
+    )
+    .with_route(|path| match path {
+        p if p.starts_with("/customers/") => "/customers/{name}".to_owned(),
+        p => p.to_owned(),
+    });
+    monkit_http::serve_connections(listener, options, |_| svc.clone(), std::future::pending())
+        .await;
 }

@@ -11,15 +11,30 @@
 //! Incoming requests continue the caller's trace (W3C `traceparent` or B3); the proxy call
 //! propagates it upstream. With `MONKIT_ZIPKIN_ENDPOINT` set (and optionally
 //! `MONKIT_ZIPKIN_SERVICE_NAME`, `MONKIT_ZIPKIN_SAMPLE_RATE`), sampled traces go to Zipkin.
+//!
+//! As a reverse proxy it follows RFC 9110 section 7.6.1: hop-by-hop headers (`Connection`
+//! and the headers it names, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
+//! `Upgrade`) are not forwarded either way. The caller's trace headers are replaced by the
+//! proxy's own (see `monkit_http::propagation::inject`). `CONNECT` is not supported (501).
+//! A request body that is malformed or over 8 MiB is the client's error (400, 413), and an
+//! upstream that takes over 30 s is a 504. Both servers (proxy and pages) take their limits
+//! from `MONKIT_HTTP_*` and `MONKIT_TRACE_*` (see `monkit_http::ServeOptions::from_env`).
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::{Request, Response, StatusCode, Uri};
+use hyper::header::{HeaderMap, HeaderName, CONNECTION};
+use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+
+/// The largest request body the proxy forwards.
+const MAX_BODY: usize = 8 << 20;
+/// How long the upstream has to answer.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 static MON: monkit::Scope = monkit::scope!();
 
@@ -27,7 +42,11 @@ static MON: monkit::Scope = monkit::scope!();
 enum ProxyError {
     Connect(std::io::Error),
     Upstream(hyper::Error),
+    Timeout,
     BadTarget,
+    /// The client's request body: malformed framing, or a read error.
+    ClientBody(String),
+    ClientBodyTooLarge,
 }
 
 impl monkit::ErrorKind for ProxyError {
@@ -35,7 +54,22 @@ impl monkit::ErrorKind for ProxyError {
         match self {
             ProxyError::Connect(_) => "connect",
             ProxyError::Upstream(_) => "upstream",
+            ProxyError::Timeout => "upstream_timeout",
             ProxyError::BadTarget => "bad_target",
+            ProxyError::ClientBody(_) => "client_body",
+            ProxyError::ClientBodyTooLarge => "client_body_too_large",
+        }
+    }
+}
+
+impl ProxyError {
+    /// The status the client gets: its own mistakes are 4xx, the upstream's 5xx.
+    fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            _ => StatusCode::BAD_GATEWAY,
         }
     }
 }
@@ -45,9 +79,51 @@ impl std::fmt::Display for ProxyError {
         match self {
             ProxyError::Connect(e) => write!(f, "cannot connect to upstream: {e}"),
             ProxyError::Upstream(e) => write!(f, "upstream failed: {e}"),
+            ProxyError::Timeout => write!(f, "upstream gave no answer within {UPSTREAM_TIMEOUT:?}"),
             ProxyError::BadTarget => f.write_str("bad target URL"),
+            ProxyError::ClientBody(e) => write!(f, "cannot read the request body: {e}"),
+            ProxyError::ClientBodyTooLarge => {
+                write!(f, "request body larger than {MAX_BODY} bytes")
+            }
         }
     }
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 section 7.6.1), so a
+/// proxy must not forward them.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Removes the hop-by-hop headers: the fixed ones and those `Connection` names.
+fn strip_hop_by_hop(h: &mut HeaderMap) {
+    let named: Vec<HeaderName> = h
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        h.remove(n);
+    }
+    for n in HOP_BY_HOP {
+        h.remove(n);
+    }
+}
+
+fn plain(status: StatusCode, msg: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(msg)));
+    *r.status_mut() = status;
+    r
 }
 
 struct Proxy {
@@ -56,18 +132,26 @@ struct Proxy {
 }
 
 impl Proxy {
-    /// Handles one client request: forwards it and answers 502 when the upstream fails.
+    /// Handles one client request: forwards it, and answers 4xx for the client's mistakes and
+    /// 502/504 when the upstream fails.
     #[monkit::task]
     async fn handle(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         MON.meter("requests").mark(1);
+        if req.method() == Method::CONNECT {
+            // A reverse proxy: it forwards requests, it does not open tunnels.
+            return Ok(plain(
+                StatusCode::NOT_IMPLEMENTED,
+                "CONNECT is not supported by this reverse proxy\n".to_owned(),
+            ));
+        }
         let route = route_of(req.uri().path());
-        let resp = match self.forward(req).await {
-            Ok(r) => r,
-            Err(e) => {
-                let mut r = Response::new(Full::new(Bytes::from(format!("{e}\n"))));
-                *r.status_mut() = StatusCode::BAD_GATEWAY;
-                r
-            }
+        let resp = match tokio::time::timeout(UPSTREAM_TIMEOUT, self.forward(req)).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => plain(e.status(), format!("{e}\n")),
+            Err(_) => plain(
+                ProxyError::Timeout.status(),
+                format!("{}\n", ProxyError::Timeout),
+            ),
         };
         let bytes = hyper::body::Body::size_hint(resp.body())
             .exact()
@@ -81,6 +165,17 @@ impl Proxy {
     /// The proxy call: one upstream round trip.
     #[monkit::task]
     async fn forward(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ProxyError> {
+        // The body is read whole first, so a malformed one is the client's error, not the
+        // upstream's.
+        let (mut parts, body) = req.into_parts();
+        let body = match Limited::new(body, MAX_BODY).collect().await {
+            Ok(b) => Full::new(b.to_bytes()),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(ProxyError::ClientBodyTooLarge)
+            }
+            Err(e) => return Err(ProxyError::ClientBody(e.to_string())),
+        };
+        strip_hop_by_hop(&mut parts.headers);
         let host = self.target.host().ok_or(ProxyError::BadTarget)?;
         let port = self.target.port_u16().unwrap_or(80);
         let stream = TcpStream::connect((host, port))
@@ -92,7 +187,6 @@ impl Proxy {
         tokio::spawn(conn);
         // A plain `tracing` span: the bridge makes it a monkit function too.
         let _rewrite = tracing::info_span!("rewrite_request").entered();
-        let (mut parts, body) = req.into_parts();
         let path = parts
             .uri
             .path_and_query()
@@ -111,12 +205,13 @@ impl Proxy {
             .send(Request::from_parts(parts, body), |r| sender.send_request(r))
             .await
             .map_err(ProxyError::Upstream)?;
-        let (parts, body) = resp.into_parts();
+        let (mut parts, body) = resp.into_parts();
         let body = body
             .collect()
             .await
             .map_err(ProxyError::Upstream)?
             .to_bytes();
+        strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Full::new(body)))
     }
 }
@@ -153,22 +248,15 @@ async fn upstream(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
     Ok(r)
 }
 
-async fn serve_upstream(listener: TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            continue;
-        };
-        tokio::spawn(async move {
-            let svc = monkit_http::Traced::new(
-                monkit::default_registry(),
-                hyper::service::service_fn(upstream),
-            )
-            .with_scope("upstream_server");
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+async fn serve_upstream(listener: TcpListener, options: monkit_http::ServeOptions) {
+    // One wrapper for every connection: one name table for the service's spans.
+    let svc = monkit_http::Traced::new(
+        monkit::default_registry(),
+        hyper::service::service_fn(upstream),
+    )
+    .with_scope("upstream_server");
+    monkit_http::serve_connections(listener, options, |_| svc.clone(), std::future::pending())
+        .await;
 }
 
 fn env_addr(var: &str, default: &str) -> SocketAddr {
@@ -207,6 +295,10 @@ async fn main() {
     };
 
     let listen = env_addr("VLITE_LISTEN", "127.0.0.1:8080");
+    let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
+        eprintln!("vlite: {e}");
+        std::process::exit(2)
+    });
     let monitor = env_addr("VLITE_MONITOR", "127.0.0.1:9000");
 
     let target: Uri = match std::env::args().nth(1) {
@@ -219,16 +311,17 @@ async fn main() {
                 .await
                 .expect("bind upstream");
             let addr = l.local_addr().expect("upstream address");
-            tokio::spawn(serve_upstream(l));
+            tokio::spawn(serve_upstream(l, options.clone()));
             format!("http://{addr}").parse().expect("upstream URL")
         }
     };
 
     let server =
-        monkit_http::serve(monkit::default_registry().clone(), monitor).unwrap_or_else(|e| {
-            eprintln!("vlite: cannot serve monitoring pages on {monitor}: {e}");
-            std::process::exit(1)
-        });
+        monkit_http::serve_with(monkit::default_registry().clone(), monitor, options.clone())
+            .unwrap_or_else(|e| {
+                eprintln!("vlite: cannot serve monitoring pages on {monitor}: {e}");
+                std::process::exit(1)
+            });
     let listener = TcpListener::bind(listen).await.unwrap_or_else(|e| {
         eprintln!("vlite: cannot listen on {listen}: {e}");
         std::process::exit(1)
@@ -243,27 +336,14 @@ async fn main() {
         target,
         client: monkit_http::TracedClient::new(monkit::default_registry()),
     });
-    loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                eprintln!("vlite: accept: {e}");
-                continue;
-            }
-        };
-        let proxy = proxy.clone();
-        tokio::spawn(async move {
-            // Each request continues the caller's trace as a SERVER span.
-            let svc = monkit_http::Traced::new(
-                monkit::default_registry(),
-                hyper::service::service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    async move { proxy.handle(req).await }
-                }),
-            );
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), svc)
-                .await;
-        });
-    }
+    // Each request continues the caller's trace as a SERVER span.
+    let svc = monkit_http::Traced::new(
+        monkit::default_registry(),
+        hyper::service::service_fn(move |req| {
+            let proxy = proxy.clone();
+            async move { proxy.handle(req).await }
+        }),
+    );
+    monkit_http::serve_connections(listener, options, |_| svc.clone(), std::future::pending())
+        .await;
 }

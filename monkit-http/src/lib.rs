@@ -19,13 +19,14 @@
 //! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 when the scraper asks for it) |
 #![warn(missing_docs)]
 
+mod duration;
 mod listen;
 mod pages;
 pub mod propagation;
 mod server;
 mod trim;
 
-pub use listen::{serve_connections, ServeOptions, TraceBudget};
+pub use listen::{serve_connections, EnvError, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};
 pub use propagation::{Traced, TracedClient, MAX_NAMES};
 pub use server::{serve, serve_with, Server};

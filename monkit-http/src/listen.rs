@@ -56,7 +56,8 @@ pub struct TraceBudget {
     /// Trace requests waiting at once, over all clients. Default 32, half the registry's
     /// trace-id watcher slots and a small share of [`ServeOptions::max_connections`].
     pub max_watchers: usize,
-    /// Trace requests waiting at once from one client address. Default 8.
+    /// Trace requests waiting at once from one client address. Default 16, half the budget:
+    /// on a loopback-only server every client has the same address.
     pub max_per_client: usize,
     /// The longest `timeout=` a trace request may ask for; longer asks are cut to this.
     /// Default 5 minutes.
@@ -67,7 +68,7 @@ impl Default for TraceBudget {
     fn default() -> Self {
         TraceBudget {
             max_watchers: 32,
-            max_per_client: 8,
+            max_per_client: 16,
             max_timeout: Duration::from_secs(300),
         }
     }
@@ -81,6 +82,73 @@ impl Default for ServeOptions {
             max_connections: 1024,
             trace: TraceBudget::default(),
         }
+    }
+}
+
+/// A setting from the environment that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EnvError {
+    /// The variable.
+    pub var: &'static str,
+    /// What it held.
+    pub value: String,
+    /// What it should hold.
+    pub expected: &'static str,
+}
+
+impl std::fmt::Display for EnvError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}={:?}: expected {}",
+            self.var, self.value, self.expected
+        )
+    }
+}
+
+impl std::error::Error for EnvError {}
+
+/// The longest duration a setting may name.
+const LONGEST_SETTING: Duration = Duration::from_secs(24 * 3600);
+
+impl ServeOptions {
+    /// The defaults, changed by whichever of these variables are set: `MONKIT_HTTP_HEADER_TIMEOUT`,
+    /// `MONKIT_HTTP_IDLE_TIMEOUT`, `MONKIT_TRACE_MAX_TIMEOUT` (durations such as `10s`, `500ms`),
+    /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`
+    /// (positive counts). A variable that is set but cannot be read is an error, never ignored.
+    pub fn from_env() -> Result<ServeOptions, EnvError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, EnvError> {
+        let mut o = ServeOptions::default();
+        let duration = |name: &'static str, into: &mut Duration| -> Result<(), EnvError> {
+            if let Some(v) = var(name) {
+                *into = crate::duration::parse(&v, LONGEST_SETTING).ok_or(EnvError {
+                    var: name,
+                    value: v,
+                    expected: "a positive duration such as 10s or 500ms",
+                })?;
+            }
+            Ok(())
+        };
+        duration("MONKIT_HTTP_HEADER_TIMEOUT", &mut o.header_timeout)?;
+        duration("MONKIT_HTTP_IDLE_TIMEOUT", &mut o.idle_timeout)?;
+        duration("MONKIT_TRACE_MAX_TIMEOUT", &mut o.trace.max_timeout)?;
+        let count = |name: &'static str, into: &mut usize| -> Result<(), EnvError> {
+            if let Some(v) = var(name) {
+                *into = v.trim().parse().ok().filter(|&n| n > 0).ok_or(EnvError {
+                    var: name,
+                    value: v,
+                    expected: "a positive whole number",
+                })?;
+            }
+            Ok(())
+        };
+        count("MONKIT_HTTP_MAX_CONNECTIONS", &mut o.max_connections)?;
+        count("MONKIT_TRACE_MAX_WATCHERS", &mut o.trace.max_watchers)?;
+        count("MONKIT_TRACE_MAX_PER_CLIENT", &mut o.trace.max_per_client)?;
+        Ok(o)
     }
 }
 
@@ -414,6 +482,31 @@ fn is_resource_error(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn options_from_the_environment() {
+        let vars = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_owned())
+        };
+        let o = ServeOptions::from_vars(vars(&[
+            ("MONKIT_HTTP_HEADER_TIMEOUT", "250ms"),
+            ("MONKIT_HTTP_MAX_CONNECTIONS", "64"),
+            ("MONKIT_TRACE_MAX_PER_CLIENT", "2"),
+        ]))
+        .unwrap();
+        assert_eq!(o.header_timeout, Duration::from_millis(250));
+        assert_eq!(o.max_connections, 64);
+        assert_eq!(o.trace.max_per_client, 2);
+        assert_eq!(o.idle_timeout, ServeOptions::default().idle_timeout);
+        let e = ServeOptions::from_vars(vars(&[("MONKIT_TRACE_MAX_WATCHERS", "0")])).unwrap_err();
+        assert_eq!(e.var, "MONKIT_TRACE_MAX_WATCHERS");
+        assert!(e.to_string().contains("positive whole number"), "{e}");
+        let e = ServeOptions::from_vars(vars(&[("MONKIT_HTTP_IDLE_TIMEOUT", "soon")])).unwrap_err();
+        assert!(
+            e.to_string().contains("MONKIT_HTTP_IDLE_TIMEOUT=\"soon\""),
+            "{e}"
+        );
+    }
 
     #[test]
     fn resource_errors_back_off_up_to_a_second() {

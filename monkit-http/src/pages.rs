@@ -99,23 +99,9 @@ const DEFAULT_TRACE_TIMEOUT: Duration = Duration::from_secs(60);
 /// The longest wait a client may ask for.
 const MAX_TRACE_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// A duration: `250ms`, `10s`, `2m`, `1h`, or plain seconds (`1.5`).
+/// A trace page's `timeout=`, at most [`MAX_TRACE_TIMEOUT`].
 fn parse_duration(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let (num, unit) = match v.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => v.split_at(i),
-        None => (v, "s"),
-    };
-    let n: f64 = num.parse().ok()?;
-    let secs = match unit {
-        "ms" => n / 1000.0,
-        "s" => n,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        _ => return None,
-    };
-    (secs.is_finite() && secs > 0.0)
-        .then(|| Duration::from_secs_f64(secs.min(MAX_TRACE_TIMEOUT.as_secs_f64())))
+    crate::duration::parse(v, MAX_TRACE_TIMEOUT)
 }
 
 fn bad(msg: String) -> Refusal {

@@ -169,14 +169,11 @@ pub fn parse_b3_multi(h: &HeaderMap) -> Option<(u128, u64, Option<bool>)> {
 pub fn extract(h: &HeaderMap) -> Option<Incoming> {
     let get = |n: &str| h.get(n).and_then(|v| v.to_str().ok());
     if let Some((trace_id, parent_id, sampled)) = get("traceparent").and_then(parse_traceparent) {
-        let tracestate = get("tracestate")
-            .filter(|s| valid_tracestate(s))
-            .map(str::to_owned);
         return Some(Incoming {
             trace_id,
             parent_id,
             sampled,
-            tracestate,
+            tracestate: combined_tracestate(h),
         });
     }
     let (trace_id, parent_id, sampled) = get("b3")
@@ -190,9 +187,55 @@ pub fn extract(h: &HeaderMap) -> Option<Incoming> {
     })
 }
 
+/// Every `tracestate` header of a request joined into one list, as W3C Trace Context says
+/// several must be read; `None` when there is none or the whole is not well-formed.
+pub fn combined_tracestate(h: &HeaderMap) -> Option<String> {
+    let mut all = String::new();
+    for v in h.get_all("tracestate") {
+        let v = v.to_str().ok()?.trim();
+        if v.is_empty() {
+            continue;
+        }
+        if !all.is_empty() {
+            all.push(',');
+        }
+        all.push_str(v);
+    }
+    valid_tracestate(&all).then_some(all)
+}
+
+/// The trace headers `inject` writes or removes: both B3 forms and W3C.
+const B3_HEADERS: [&str; 6] = [
+    "b3",
+    "x-b3-traceid",
+    "x-b3-spanid",
+    "x-b3-parentspanid",
+    "x-b3-sampled",
+    "x-b3-flags",
+];
+
 /// Writes the context of `span` into outgoing headers: `traceparent` always, B3 multi-header
 /// too when `b3`.
+///
+/// Whatever trace context the headers already held is replaced, not added to, so a proxy
+/// passing its caller's headers on never forwards a second context naming the caller's span:
+/// `b3` and `X-B3-*` headers are removed (unless `b3` writes its own), and `tracestate` is
+/// kept, its several headers combined into one, only when it is well-formed and came with a
+/// `traceparent` of the same trace.
 pub fn inject(h: &mut HeaderMap, span: SpanRef, b3: bool) {
+    let same_trace = h
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_traceparent)
+        .is_some_and(|(t, _, _)| t == span.trace_id());
+    let tracestate = same_trace.then(|| combined_tracestate(h)).flatten();
+    h.remove("tracestate");
+    if let Some(v) = tracestate.and_then(|t| HeaderValue::from_str(&t).ok()) {
+        h.insert(HeaderName::from_static("tracestate"), v);
+    }
+    for name in B3_HEADERS {
+        h.remove(name);
+    }
     let tp = format_traceparent(span.trace_id(), span.span_id(), span.is_sampled());
     if let Ok(v) = HeaderValue::from_str(&tp) {
         h.insert(HeaderName::from_static("traceparent"), v);
@@ -475,6 +518,74 @@ impl TracedClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    const TRACE: u128 = 0x4bf92f3577b34da6a3ce929d0e0e4736;
+
+    #[test]
+    fn inject_replaces_what_came_in() {
+        let mut h = headers(&[
+            ("traceparent", TP),
+            ("tracestate", "a=1"),
+            ("tracestate", "b=2,c=3"),
+            ("b3", "4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1"),
+            ("x-b3-traceid", "4bf92f3577b34da6a3ce929d0e0e4736"),
+            ("x-b3-spanid", "00f067aa0ba902b7"),
+            ("x-b3-parentspanid", "00f067aa0ba902b6"),
+            ("x-b3-sampled", "1"),
+            ("x-b3-flags", "1"),
+        ]);
+        let me = SpanRef::remote(TRACE, 0x1234, true);
+        inject(&mut h, me, false);
+        assert_eq!(
+            h.get("traceparent").unwrap(),
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000001234-01"
+        );
+        assert_eq!(h.get_all("traceparent").iter().count(), 1);
+        assert_eq!(h.get_all("tracestate").iter().count(), 1);
+        assert_eq!(h.get("tracestate").unwrap(), "a=1,b=2,c=3");
+        for k in B3_HEADERS {
+            assert!(h.get(k).is_none(), "{k} forwarded");
+        }
+    }
+
+    #[test]
+    fn tracestate_follows_only_its_own_valid_trace() {
+        // Rejected on the way in: not forwarded.
+        let mut h = headers(&[("traceparent", TP), ("tracestate", "=bad")]);
+        inject(&mut h, SpanRef::remote(TRACE, 1, true), false);
+        assert!(h.get("tracestate").is_none());
+        // One bad member spoils the combined list.
+        let mut h = headers(&[
+            ("traceparent", TP),
+            ("tracestate", "a=1"),
+            ("tracestate", "B=2"),
+        ]);
+        inject(&mut h, SpanRef::remote(TRACE, 1, true), false);
+        assert!(h.get("tracestate").is_none());
+        // A state of another trace (the incoming traceparent was not continued).
+        let mut h = headers(&[("traceparent", TP), ("tracestate", "a=1")]);
+        inject(&mut h, SpanRef::remote(TRACE + 1, 1, true), false);
+        assert!(h.get("tracestate").is_none());
+        let mut h = headers(&[("traceparent", "garbage"), ("tracestate", "a=1")]);
+        inject(&mut h, SpanRef::remote(TRACE, 1, true), false);
+        assert!(h.get("tracestate").is_none());
+        // On the way in, several headers are one list.
+        let h = headers(&[
+            ("traceparent", TP),
+            ("tracestate", "a=1"),
+            ("tracestate", "b=2"),
+        ]);
+        assert_eq!(extract(&h).unwrap().tracestate.as_deref(), Some("a=1,b=2"));
+    }
 
     #[test]
     fn traceparent() {
