@@ -7,16 +7,56 @@ use syn::spanned::Spanned;
 use syn::visit::Visit;
 use syn::{parse_macro_input, Item, ItemFn, LitStr, ReturnType};
 
+/// What the attribute was asked for.
+#[derive(Default)]
+struct Options {
+    name: Option<LitStr>,
+    tags: Vec<(LitStr, LitStr)>,
+    /// Record the arguments' `Debug` forms on the span.
+    args: bool,
+    skip: Vec<syn::Ident>,
+}
+
 /// Instruments a function with per-function stats and a span per call.
 ///
 /// See the `monkit` crate for what is counted. Arguments: `name = "..."` overrides the
-/// function's name within its scope.
+/// function's name within its scope; `tags(key = "value", ...)` makes it a tagged function;
+/// `args` records the arguments' `Debug` forms on each span, less those in `skip(a, b)`.
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
-    let mut name: Option<LitStr> = None;
+    let mut o = Options::default();
     let parser = syn::meta::parser(|meta| {
-        if meta.path.is_ident("name") {
-            if name.is_some() {
+        if meta.path.is_ident("tags") {
+            meta.parse_nested_meta(|t| {
+                let key = t
+                    .path
+                    .get_ident()
+                    .map(|i| i.to_string())
+                    .ok_or_else(|| t.error("expected `key = \"value\"`"))?;
+                let v: LitStr = t.value()?.parse().map_err(|e| {
+                    syn::Error::new(e.span(), "expected a string literal: `key = \"value\"`")
+                })?;
+                if o.tags.iter().any(|(k, _)| k.value() == key) {
+                    return Err(t.error(format!("tag `{key}` given twice")));
+                }
+                o.tags.push((LitStr::new(&key, t.path.span()), v));
+                Ok(())
+            })
+        } else if meta.path.is_ident("args") {
+            o.args = true;
+            Ok(())
+        } else if meta.path.is_ident("skip") {
+            meta.parse_nested_meta(|a| {
+                let id = a
+                    .path
+                    .get_ident()
+                    .cloned()
+                    .ok_or_else(|| a.error("expected an argument name"))?;
+                o.skip.push(id);
+                Ok(())
+            })
+        } else if meta.path.is_ident("name") {
+            if o.name.is_some() {
                 return Err(meta.error("`name` given twice"));
             }
             let lit: LitStr = meta.value()?.parse().map_err(|e| {
@@ -25,7 +65,7 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
             if lit.value().is_empty() {
                 return Err(syn::Error::new(lit.span(), "`name` must not be empty"));
             }
-            name = Some(lit);
+            o.name = Some(lit);
             Ok(())
         } else {
             let what = meta
@@ -33,7 +73,7 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
                 .get_ident()
                 .map_or_else(|| "this".to_owned(), |i| format!("`{i}`"));
             Err(meta.error(format!(
-                "unknown argument {what}; #[monkit::task] takes `name = \"...\"`"
+                "unknown argument {what}; #[monkit::task] takes `name = \"...\"`, `tags(k = \"v\")`, `args` and `skip(a, b)`"
             )))
         }
     });
@@ -44,7 +84,12 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(f) => f,
         Err(_) => return not_a_fn(item2).into(),
     };
-    match expand(func, name) {
+    if !o.skip.is_empty() && !o.args {
+        return syn::Error::new(o.skip[0].span(), "`skip(...)` only means something with `args`")
+            .to_compile_error()
+            .into();
+    }
+    match expand(func, o) {
         Ok(ts) => ts.into(),
         Err(e) => e.to_compile_error().into(),
     }
@@ -78,7 +123,41 @@ impl<'a> Visit<'a> for FindImplTrait {
     }
 }
 
-fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
+/// The statement that records the arguments, or nothing.
+fn record_args(sig: &syn::Signature, o: &Options) -> syn::Result<TokenStream2> {
+    if !o.args {
+        return Ok(quote!());
+    }
+    let mut names = Vec::new();
+    let mut found = Vec::new();
+    for input in &sig.inputs {
+        // `self` is left out: a receiver is rarely worth printing per call, and often has no
+        // `Debug`. Patterns other than a plain name have no one name to show.
+        if let syn::FnArg::Typed(pt) = input {
+            if let syn::Pat::Ident(pi) = &*pt.pat {
+                found.push(pi.ident.clone());
+                if !o.skip.contains(&pi.ident) {
+                    names.push(pi.ident.clone());
+                }
+            }
+        }
+    }
+    if let Some(s) = o.skip.iter().find(|s| !found.contains(s)) {
+        return Err(syn::Error::new(
+            s.span(),
+            format!("`skip({s})`: the function has no argument named `{s}`"),
+        ));
+    }
+    let keys: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    Ok(quote! {
+        ::monkit::__private::record_args(&[
+            #( (#keys, &#names as &dyn ::core::fmt::Debug) ),*
+        ]);
+    })
+}
+
+fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
+    let name = o.name.clone();
     let sig = &func.sig;
     if let Some(c) = &sig.constness {
         return Err(syn::Error::new(
@@ -104,6 +183,10 @@ fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
         Some(n) => quote!(::core::option::Option::Some(#n)),
         None => quote!(::core::option::Option::None),
     };
+    let tag_keys = o.tags.iter().map(|t| &t.0);
+    let tag_values = o.tags.iter().map(|t| &t.1);
+    let tags = quote!(&[ #( (#tag_keys, #tag_values) ),* ]);
+    let args = record_args(sig, &o)?;
     let span = ident.span();
     let line = quote_spanned!(span=> ::core::line!());
     let site = quote! {
@@ -117,6 +200,7 @@ fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
             ::core::module_path!(),
             #fn_name,
             #name,
+            #tags,
             ::core::file!(),
             #line,
             __monkit_path,
@@ -155,6 +239,7 @@ fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
                                 let __monkit_unreachable: #ret = loop {};
                                 return __monkit_unreachable;
                             }
+                            #args
                             #block
                         },
                         |__monkit_ret: &#ret| #outcome,
@@ -166,7 +251,7 @@ fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
                 #site
                 ::monkit::__private::TaskFuture::new(
                     &__MONKIT_SITE,
-                    async move #block,
+                    async move { #args #block },
                     |_| ::monkit::__private::Outcome::Ok,
                 )
                 .await
@@ -179,6 +264,7 @@ fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
                 quote! {
                     #site
                     let __monkit_guard = ::monkit::__private::TaskGuard::enter(&__MONKIT_SITE);
+                    #args
                     #[allow(clippy::redundant_closure_call)]
                     let __monkit_ret: #ret = (|| -> #ret #block)();
                     __monkit_guard.finish(#outcome);
@@ -190,6 +276,7 @@ fn expand(func: ItemFn, name: Option<LitStr>) -> syn::Result<TokenStream2> {
             None => quote! {
                 #site
                 let __monkit_guard = ::monkit::__private::TaskGuard::enter(&__MONKIT_SITE);
+                #args
                 #block
             },
         }

@@ -43,6 +43,10 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
     let mut kind = None;
     let mut remote = Endpoint::default();
     let mut has_remote = false;
+    // The function's own tags first, so an annotation of the same key wins.
+    for (k, v) in span.tags.iter() {
+        tags.insert(k.to_owned(), json!(v));
+    }
     for (k, v) in &span.annotations {
         match k.as_str() {
             keys::SPAN_KIND => {
@@ -118,6 +122,8 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
 mod tests {
     use super::*;
 
+    static NO_TAGS: monkit::Tags = monkit::Tags::empty();
+
     #[test]
     fn fields() {
         let s = FinishedSpan {
@@ -126,6 +132,7 @@ mod tests {
             parent_id: Some(0x34),
             scope: "svc",
             name: "GET /x",
+            tags: &NO_TAGS,
             start_unix_ns: 1_500_000_000_123_456,
             finish_unix_ns: 1_500_000_000_123_457,
             outcome: Outcome::Error("timeout"),

@@ -1,14 +1,26 @@
-//! Annotations: key/value notes on the current span, kept until the span finishes.
+//! Annotations: key/value notes on the current span, kept until the span finishes, for every
+//! running span (shown in `/ps`) and handed with recorded spans to observers.
 //!
 //! The store is process-wide and keyed by span id (span ids are unique in the process, and an
-//! annotation must find its span whichever thread or registry it runs in). Only spans of
-//! recorded traces keep annotations, so for every other call `annotate` is one thread-local
-//! read and the value is never formatted.
+//! annotation must find its span whichever thread or registry it runs in), split in shards so
+//! annotating threads rarely meet. A span that was annotated carries the `NOTED` flag in the
+//! thread's context, so a call that ends without notes (nearly all of them) never looks here.
+//! Memory is bounded per span: at most [`MAX_NOTES`] notes, keys and values cut to
+//! [`MAX_KEY`] and [`MAX_VALUE`] bytes.
 
-use crate::span::{current_raw, RECORDED, SAMPLED};
+use crate::span::{current_raw, set_current, NOTED};
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::LazyLock;
+
+/// Most notes one span keeps; later ones are dropped (counted in `monkit.annotations_dropped`
+/// of no scope: see [`dropped`]).
+pub const MAX_NOTES: usize = 32;
+/// Longest key kept, in bytes.
+pub const MAX_KEY: usize = 64;
+/// Longest value kept, in bytes; longer values end in `…`.
+pub const MAX_VALUE: usize = 512;
 
 /// Span ids are random already: hashing them again (SipHash) would only cost time.
 #[derive(Default, Clone, Copy)]
@@ -30,28 +42,134 @@ impl std::hash::Hasher for IdHasher {
 
 type Notes = HashMap<u64, Vec<(String, String)>, std::hash::BuildHasherDefault<IdHasher>>;
 
-static NOTES: LazyLock<Mutex<Notes>> = LazyLock::new(Default::default);
+const SHARDS: usize = 16;
 
-/// Adds a key/value annotation to the current span. Annotations are kept for recorded spans
-/// (a captured trace, an exported one); for the rest this is one thread-local read, and
-/// `value` is not even formatted.
-pub fn annotate(key: &str, value: impl std::fmt::Display) {
-    let cur = current_raw();
-    if cur.flags & (RECORDED | SAMPLED) == 0 || cur.span_id == 0 {
-        return;
-    }
-    NOTES
-        .lock()
-        .entry(cur.span_id)
-        .or_default()
-        .push((key.to_owned(), value.to_string()));
+static NOTES: LazyLock<[Mutex<Notes>; SHARDS]> = LazyLock::new(Default::default);
+static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn shard(span_id: u64) -> &'static Mutex<Notes> {
+    &NOTES[(span_id >> 7) as usize % SHARDS]
 }
 
-/// The annotations of a finishing span, in order.
+/// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn bounded(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.saturating_sub('…'.len_utf8());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// Writes `value`'s `Display` form, stopping once past `max` bytes (so a huge value is
+/// never formatted whole).
+struct Capped {
+    out: String,
+    max: usize,
+}
+
+impl Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.out.len() > self.max {
+            return Err(std::fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
+/// Adds a key/value annotation to the current span: shown in `/ps` while the span runs, and
+/// handed with the span to observers (trace pages, exporters) when its trace is recorded.
+/// Outside any span it does nothing.
+///
+/// ```
+/// #[monkit::task]
+/// fn checkout(order: u64) {
+///     monkit::annotate("order", order);
+/// }
+/// checkout(7);
+/// ```
+pub fn annotate(key: &str, value: impl std::fmt::Display) {
+    let mut cur = current_raw();
+    if cur.span_id == 0 {
+        return;
+    }
+    let mut v = Capped {
+        out: String::new(),
+        max: MAX_VALUE,
+    };
+    let _ = write!(v, "{value}");
+    let (key, value) = (bounded(key.to_owned(), MAX_KEY), bounded(v.out, MAX_VALUE));
+    {
+        let mut notes = shard(cur.span_id).lock();
+        let mine = notes.entry(cur.span_id).or_default();
+        if mine.len() >= MAX_NOTES {
+            DROPPED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return;
+        }
+        mine.push((key, value));
+    }
+    if cur.flags & NOTED == 0 {
+        cur.flags |= NOTED;
+        set_current(cur);
+    }
+}
+
+/// Annotations dropped because their span already held [`MAX_NOTES`].
+pub fn dropped() -> u64 {
+    DROPPED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The annotations of a finishing span, in order, removed from the store.
 pub(crate) fn take(span_id: u64) -> Vec<(String, String)> {
-    let mut notes = NOTES.lock();
+    let mut notes = shard(span_id).lock();
     if notes.is_empty() {
         return Vec::new();
     }
     notes.remove(&span_id).unwrap_or_default()
+}
+
+/// The annotations of a running span, copied.
+pub(crate) fn peek(span_id: u64) -> Vec<(String, String)> {
+    shard(span_id)
+        .lock()
+        .get(&span_id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Annotated spans held now (for tests of bounded memory).
+#[doc(hidden)]
+pub fn held() -> usize {
+    NOTES.iter().map(|s| s.lock().len()).sum()
+}
+
+/// Longest `Debug` form kept of one argument, in bytes.
+const MAX_ARG: usize = 128;
+
+/// Records a `#[task(args)]` function's arguments on the current span as the annotation
+/// `args`: `name=<Debug>` pairs, each cut to 128 bytes (and never formatted further).
+#[doc(hidden)]
+pub fn record_args(args: &[(&str, &dyn std::fmt::Debug)]) {
+    if current_raw().span_id == 0 {
+        return;
+    }
+    let mut all = String::new();
+    for (i, (name, value)) in args.iter().enumerate() {
+        let mut v = Capped {
+            out: String::new(),
+            max: MAX_ARG,
+        };
+        let _ = write!(v, "{value:?}");
+        if i > 0 {
+            all.push_str(", ");
+        }
+        all.push_str(name);
+        all.push('=');
+        all.push_str(&bounded(v.out, MAX_ARG));
+    }
+    annotate("args", all);
 }

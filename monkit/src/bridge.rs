@@ -68,6 +68,7 @@ impl MonkitLayer {
         }
         let f = self.registry.scope_named(meta.target()).func_inner(
             meta.name(),
+            crate::series::Tags::default(),
             Some(Location {
                 module: meta.module_path().unwrap_or(meta.target()),
                 file: meta.file().unwrap_or("<unknown>"),
@@ -133,7 +134,9 @@ where
 
     fn on_exit(&self, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        if span.extensions().get::<Bridged>().is_some() {
+        let mut ext = span.extensions_mut();
+        if let Some(b) = ext.get_mut::<Bridged>() {
+            b.call.leave();
             if let Some(prev) = SAVED.with(|s| s.borrow_mut().pop()) {
                 set_current(prev);
             }

@@ -16,7 +16,9 @@ use crate::clock::Tick;
 use crate::func::{FuncInner, ENTRY};
 use crate::live::{self, AsyncSlot, StackPos};
 use crate::observe::{FinishedSpan, Outcome, SpanStart};
-use crate::span::{current_raw, new_span_id, root_ids, set_current, SpanRef, RECORDED, SAMPLED};
+use crate::span::{
+    current_raw, new_span_id, root_ids, set_current, SpanRef, NOTED, RECORDED, SAMPLED,
+};
 use crate::sync::Ordering;
 
 /// The state every call carries: its function, span, parent and start.
@@ -41,7 +43,7 @@ impl Call {
             let (t, s) = root_ids();
             (t, s, hub.root_flags(s))
         } else {
-            (parent.trace_id, new_span_id(), parent.flags)
+            (parent.trace_id, new_span_id(), parent.flags & !NOTED)
         };
         let t0 = Tick::now();
         if hub.hot.load(Ordering::Relaxed) != 0 {
@@ -86,7 +88,7 @@ impl Call {
             trace_id,
             span_id,
             func: func.id + 1,
-            flags: parent.flags,
+            flags: parent.flags & !NOTED,
         };
         let watched = func.watched.load(Ordering::Relaxed) > 0;
         func.hub
@@ -108,19 +110,29 @@ impl Call {
             parent_id: (self.parent_id != 0).then_some(self.parent_id),
             scope: &self.func.scope,
             name: &self.func.name,
+            tags: &self.func.tags,
             start_unix_ns: self.t0.unix_nanos(),
             sampled: self.span.flags & SAMPLED != 0,
         }
     }
 
+    /// Ends the call; `noted` when its span was annotated.
     #[inline(always)]
-    fn end(&self, outcome: Outcome) {
+    fn end(&self, outcome: Outcome, noted: bool) {
         let t1 = Tick::now();
         self.func.record(self.t0, t1, outcome);
         self.func.running.exit();
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
             self.hand_off(t1, outcome);
+        } else if noted {
+            Self::forget_notes(self.span.span_id);
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forget_notes(span_id: u64) {
+        drop(annotate::take(span_id));
     }
 
     /// Hands the finished span of a recorded trace to the registry's observers.
@@ -134,6 +146,7 @@ impl Call {
             parent_id: s.parent_id,
             scope: s.scope,
             name: s.name,
+            tags: s.tags,
             start_unix_ns: s.start_unix_ns,
             finish_unix_ns: t1.unix_nanos(),
             outcome,
@@ -167,7 +180,7 @@ impl SyncCall {
                 t0,
             },
             prev,
-            pos: live::push(&span, prev.span_id, t0),
+            pos: live::push(&span, &prev, t0),
         }
     }
 
@@ -181,7 +194,8 @@ impl SyncCall {
     #[inline(always)]
     fn complete(&self, outcome: Outcome) {
         live::pop(self.pos);
-        self.call.end(outcome);
+        let noted = current_raw().flags & NOTED != 0;
+        self.call.end(outcome, noted);
         set_current(self.prev);
     }
 }
@@ -216,7 +230,7 @@ impl AsyncCall {
                 parent_id: parent.span_id,
                 t0,
             },
-            _live: AsyncSlot::claim(&span, parent.span_id, t0),
+            _live: AsyncSlot::claim(&span, &parent, t0),
         }
     }
 
@@ -225,8 +239,16 @@ impl AsyncCall {
         self.call.span
     }
 
+    /// Takes note that the span was annotated while current on this thread; whoever made it
+    /// current calls this before restoring the previous context.
+    #[inline(always)]
+    pub(crate) fn leave(&mut self) {
+        self.call.span.flags |= current_raw().flags & NOTED;
+    }
+
     #[inline(always)]
     pub(crate) fn finish(self, outcome: Outcome) {
-        self.call.end(outcome);
+        let noted = self.call.span.flags & NOTED != 0;
+        self.call.end(outcome, noted);
     }
 }

@@ -7,6 +7,7 @@ use crate::clock::Tick;
 use crate::dist::{DistShard, Snapshot};
 use crate::hub::Hub;
 use crate::observe::Outcome;
+use crate::series::Tags;
 use crate::shard::{add64, Sharded};
 use crate::slot::OnceBox;
 use crate::sync::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
@@ -199,6 +200,9 @@ pub(crate) struct FuncInner {
     pub(crate) id: u32,
     pub(crate) scope: String,
     pub(crate) name: String,
+    /// The function's own tags (`#[task(tags(...))]`, `Scope::func_with`); empty for most.
+    pub(crate) tags: Tags,
+    /// `scope.name`, and `{k=v,...}` after it for a tagged function.
     pub(crate) full_name: String,
     pub(crate) location: Option<Location>,
     /// The span side of the registry the function belongs to.
@@ -225,14 +229,21 @@ impl FuncInner {
         hub: &Arc<Hub>,
         scope: &str,
         name: &str,
+        tags: Tags,
         location: Option<Location>,
     ) -> &'static Self {
+        let mut full_name = format!("{scope}.{name}");
+        if !tags.is_empty() {
+            let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            full_name = format!("{full_name}{{{}}}", pairs.join(","));
+        }
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,
             scope: scope.to_owned(),
             name: name.to_owned(),
-            full_name: format!("{scope}.{name}"),
+            tags,
+            full_name,
             location,
             hub: hub.clone(),
             running: Running::default(),
@@ -404,9 +415,14 @@ impl Func {
         &self.0.name
     }
 
-    /// `scope.name`.
+    /// `scope.name`, followed by `{k=v,...}` for a tagged function: unique in a registry.
     pub fn full_name(&self) -> &'static str {
         &self.0.full_name
+    }
+
+    /// The function's own tags (empty unless made tagged), sorted by key.
+    pub fn tags(&self) -> &'static Tags {
+        &self.0.tags
     }
 
     /// Where the function is defined, for `#[task]` functions.

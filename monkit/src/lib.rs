@@ -69,6 +69,7 @@ mod hub;
 mod live;
 mod meter;
 mod observe;
+mod process_tags;
 mod reading;
 mod registry;
 mod scope;
@@ -90,7 +91,10 @@ mod loom_tests;
 pub mod render;
 mod walk;
 
-pub use annotate::annotate;
+pub use annotate::{
+    annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
+    MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
+};
 pub use clock::Tick;
 pub use collect::{collect_trace, collect_trace_async};
 pub use counter::Counter;
@@ -101,6 +105,7 @@ pub use hub::{ObserverHandle, Sampler, TraceWatcher};
 pub use live::{running_spans, LiveSpan};
 pub use meter::Meter;
 pub use observe::{FinishedSpan, Outcome, SpanObserver, SpanStart};
+pub use process_tags::{process_tags, set_process_tags, AlreadySet};
 pub use reading::{FieldKind, FuncField, Reading, FUNC_FIELDS};
 pub use registry::{Registry, MAX_FUNCS, MAX_TAG_SETS};
 pub use scope::Scope;
@@ -128,6 +133,7 @@ pub use monkit_macros::task;
 
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::annotate::record_args;
     pub use crate::observe::Outcome;
     pub use crate::site::{FuncSite, SiteRef};
     pub use crate::task::{Classify, TaskFuture, TaskGuard, ViaAny, ViaErrorKind, ViaTypeName};

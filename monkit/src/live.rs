@@ -32,12 +32,17 @@ pub(crate) struct Slot {
 }
 
 impl Slot {
+    /// Writes a span; `parent` is its parent context (a function's span, a remote one, or
+    /// none).
     #[inline(always)]
-    pub(crate) fn write(&self, span: &SpanRef, parent_id: u64, start: Tick) {
+    pub(crate) fn write(&self, span: &SpanRef, parent: &SpanRef, start: Tick) {
+        let parent_id = parent.span_id;
         let s = self.seq.load(Ordering::Relaxed) | 1;
         self.seq.store(s, Ordering::Relaxed);
         fence(Ordering::Release);
-        self.func.store(span.func, Ordering::Relaxed);
+        // The top bit: the parent is no function of this process (a remote context).
+        let remote = u32::from(parent.func == 0 && parent_id != 0) << 31;
+        self.func.store(span.func | remote, Ordering::Relaxed);
         self.span_id.store(span.span_id, Ordering::Relaxed);
         self.parent_id.store(parent_id, Ordering::Relaxed);
         self.trace_hi
@@ -53,8 +58,10 @@ impl Slot {
         if s1 & 1 == 1 || s1 == 0 {
             return None;
         }
+        let func = self.func.load(Ordering::Relaxed);
         let v = LiveSpan {
-            func: self.func.load(Ordering::Relaxed),
+            func: func & !(1 << 31),
+            remote_parent: func >> 31 == 1,
             span_id: self.span_id.load(Ordering::Relaxed),
             parent_id: self.parent_id.load(Ordering::Relaxed),
             trace_id: (u128::from(self.trace_hi.load(Ordering::Relaxed)) << 64)
@@ -115,7 +122,7 @@ pub(crate) type StackPos = usize;
 
 /// Lists a starting sync call on this thread's stack.
 #[inline(always)]
-pub(crate) fn push(span: &SpanRef, parent_id: u64, start: Tick) -> StackPos {
+pub(crate) fn push(span: &SpanRef, parent: &SpanRef, start: Tick) -> StackPos {
     let mut p = STACK_PTR.with(Cell::get);
     if p.is_null() {
         p = register_thread();
@@ -127,7 +134,7 @@ pub(crate) fn push(span: &SpanRef, parent_id: u64, start: Tick) -> StackPos {
     let s = unsafe { &*p };
     let d = s.depth.load(Ordering::Relaxed);
     if let Some(slot) = s.slots.get(d) {
-        slot.write(span, parent_id, start);
+        slot.write(span, parent, start);
     }
     s.depth.store(d + 1, Ordering::Release);
     d
@@ -167,7 +174,7 @@ static SLABS: LazyLock<Sharded<Slab>> = LazyLock::new(Sharded::new);
 pub(crate) struct AsyncSlot(Option<(&'static Slab, usize)>);
 
 impl AsyncSlot {
-    pub(crate) fn claim(span: &SpanRef, parent_id: u64, start: Tick) -> AsyncSlot {
+    pub(crate) fn claim(span: &SpanRef, parent: &SpanRef, start: Tick) -> AsyncSlot {
         let (slab, lane) = SLABS.local();
         let h = slab.hint.load(Ordering::Relaxed);
         for i in 0..SLAB {
@@ -181,7 +188,7 @@ impl AsyncSlot {
                         .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
                         .is_ok())
             {
-                slot.write(span, parent_id, start);
+                slot.write(span, parent, start);
                 return AsyncSlot(Some((slab, (h + i) % SLAB)));
             }
         }
@@ -204,6 +211,7 @@ impl Drop for AsyncSlot {
 #[derive(Clone, Debug)]
 pub struct LiveSpan {
     func: u32,
+    remote_parent: bool,
     /// The span's id.
     pub span_id: u64,
     /// Its parent's id (0 for a root).
@@ -217,6 +225,16 @@ impl LiveSpan {
     /// The span's function.
     pub fn func(&self) -> Option<crate::Func> {
         self.func.checked_sub(1).and_then(crate::Func::by_id)
+    }
+
+    /// Whether its parent is a span of another process (a trace continued from headers).
+    pub fn has_remote_parent(&self) -> bool {
+        self.remote_parent
+    }
+
+    /// The span's annotations so far (see [`annotate`](crate::annotate)).
+    pub fn annotations(&self) -> Vec<(String, String)> {
+        crate::annotate::peek(self.span_id)
     }
 
     /// How long it has been running.

@@ -130,8 +130,8 @@ fn loom_live_slot_reads_are_consistent() {
             flags: 0,
         };
         let t = thread::spawn(move || {
-            s2.write(&span(1), 1, Tick(1));
-            s2.write(&span(2), 2, Tick(2));
+            s2.write(&span(1), &span(1), Tick(1));
+            s2.write(&span(2), &span(2), Tick(2));
         });
         if let Some(v) = slot.read() {
             // Never a mix of two writes.

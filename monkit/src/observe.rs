@@ -7,6 +7,8 @@
 //! [`SpanObserver::new_trace`]. Every other call pays one flag test and is never seen here, so
 //! an observer costs nothing until it asks for something.
 
+use crate::series::Tags;
+
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Outcome {
@@ -40,6 +42,8 @@ pub struct SpanStart {
     pub scope: &'static str,
     /// Name of the span's function within its scope.
     pub name: &'static str,
+    /// The function's own tags (empty for most functions).
+    pub tags: &'static Tags,
     /// Start, in nanoseconds since the Unix epoch.
     pub start_unix_ns: u64,
     /// Whether the trace is sampled for export.
@@ -59,6 +63,8 @@ pub struct FinishedSpan {
     pub scope: &'static str,
     /// Name of the span's function within its scope.
     pub name: &'static str,
+    /// The function's own tags (empty for most functions).
+    pub tags: &'static Tags,
     /// Start, in nanoseconds since the Unix epoch.
     pub start_unix_ns: u64,
     /// Finish, in nanoseconds since the Unix epoch.
@@ -72,9 +78,14 @@ pub struct FinishedSpan {
 }
 
 impl FinishedSpan {
-    /// `scope.name`.
+    /// `scope.name`, and `{k=v,...}` for a tagged function (as [`Func::full_name`](crate::Func::full_name)).
     pub fn full_name(&self) -> String {
-        format!("{}.{}", self.scope, self.name)
+        let mut n = format!("{}.{}", self.scope, self.name);
+        if !self.tags.is_empty() {
+            let pairs: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            n = format!("{n}{{{}}}", pairs.join(","));
+        }
+        n
     }
 }
 

@@ -40,42 +40,71 @@ pub(crate) struct ScopeInner {
     sources: RwLock<BTreeMap<SourceKey, Arc<dyn Readable>>>,
     /// Tag sets per source name and type, for the cardinality cap.
     tag_sets: RwLock<HashMap<(String, TypeId), usize>>,
-    funcs: RwLock<BTreeMap<String, &'static FuncInner>>,
+    /// By name and tags (most functions have none).
+    funcs: RwLock<BTreeMap<(String, Tags), &'static FuncInner>>,
 }
 
 impl ScopeInner {
-    /// The function `name`, made on first use.
-    pub(crate) fn func_inner(&self, name: &str, location: Option<Location>) -> &'static FuncInner {
-        if let Some(f) = self.funcs.read().get(name) {
+    /// The function `name` with `tags`, made on first use.
+    pub(crate) fn func_inner(
+        &self,
+        name: &str,
+        tags: Tags,
+        location: Option<Location>,
+    ) -> &'static FuncInner {
+        let key = (name.to_owned(), tags);
+        if let Some(f) = self.funcs.read().get(&key) {
             return f;
         }
-        self.funcs
-            .write()
-            .entry(name.to_owned())
-            .or_insert_with(|| FuncInner::create(&self.hub, &self.name, name, location))
+        let mut funcs = self.funcs.write();
+        funcs
+            .entry(key)
+            .or_insert_with_key(|(name, tags)| {
+                FuncInner::create(&self.hub, &self.name, name, tags.clone(), location)
+            })
     }
 
-    /// The function `name`, or `other` once the scope holds [`MAX_FUNCS`] functions.
-    pub(crate) fn func_capped(&self, name: &str) -> &'static FuncInner {
+    /// The function `name` with `tags`, under the caps: past [`MAX_FUNCS`] functions in the
+    /// scope a new one counts as `other`, and past [`MAX_TAG_SETS`] tag sets of one name a new
+    /// tag set counts as the name tagged `monkit_overflow=true`. Each refusal is counted.
+    pub(crate) fn func_capped(&self, name: &str, tags: &[(&str, &str)]) -> &'static FuncInner {
+        let tags = Tags::new(tags);
+        let key = (name.to_owned(), tags);
         let funcs = self.funcs.read();
-        if funcs.len() >= MAX_FUNCS && !funcs.contains_key(name) {
+        if let Some(f) = funcs.get(&key) {
+            return f;
+        }
+        let (name, tags) = key;
+        if funcs.len() >= MAX_FUNCS {
             drop(funcs);
-            self.refused(name);
-            return self.func_inner("other", None);
+            self.refused(&name);
+            return self.func_inner("other", Tags::default(), None);
+        }
+        if !tags.is_empty() {
+            let sets = funcs.keys().filter(|(n, _)| *n == name).count();
+            if sets >= MAX_TAG_SETS {
+                drop(funcs);
+                self.refused(&name);
+                return self.func_inner(&name, Tags::new(&[(OVERFLOW_TAG, "true")]), None);
+            }
         }
         drop(funcs);
-        self.func_inner(name, None)
+        self.func_inner(&name, tags, None)
     }
 
+    /// The untagged function `name`, if the scope has it.
     pub(crate) fn find_func(&self, name: &str) -> Option<&'static FuncInner> {
-        self.funcs.read().get(name).copied()
+        self.funcs
+            .read()
+            .get(&(name.to_owned(), Tags::default()))
+            .copied()
     }
 
     pub(crate) fn func_count(&self) -> usize {
         self.funcs.read().len()
     }
 
-    /// The functions, sorted by name.
+    /// The functions, sorted by name, then tags.
     pub(crate) fn funcs(&self) -> Vec<&'static FuncInner> {
         self.funcs.read().values().copied().collect()
     }

@@ -98,10 +98,27 @@ impl Scope {
     /// assert_eq!(n, 4);
     /// ```
     pub fn func(&self, name: &str) -> Func {
-        Func(self.inner().func_capped(name))
+        Func(self.inner().func_capped(name, &[]))
     }
 
-    /// The function `name` if this scope has it already (never makes one).
+    /// The function `name` with tags known only at run time (Go monkit's `FuncNamed`): one
+    /// function per tag set, made on first use and found again after (keep the handle where
+    /// you can: finding it takes a lookup). The tags appear in every page, series key and
+    /// Prometheus label set of the function. Past [`MAX_TAG_SETS`](crate::MAX_TAG_SETS) tag
+    /// sets of one name, new ones count as the name tagged `monkit_overflow=true`.
+    ///
+    /// ```
+    /// static MON: monkit::Scope = monkit::scope!();
+    /// let run = MON.func_with("run", &[("workflow", "checkout")]);
+    /// run.task(|| ());
+    /// assert_eq!(run.full_name(), "rust_out.run{workflow=checkout}");
+    /// assert_eq!(run.tags().get("workflow"), Some("checkout"));
+    /// ```
+    pub fn func_with(&self, name: &str, tags: &[(&str, &str)]) -> Func {
+        Func(self.inner().func_capped(name, tags))
+    }
+
+    /// The untagged function `name` if this scope has it already (never makes one).
     pub fn find_func(&self, name: &str) -> Option<Func> {
         self.inner().find_func(name).map(Func)
     }

@@ -8,6 +8,11 @@ use std::fmt;
 pub struct Tags(Vec<(String, String)>);
 
 impl Tags {
+    /// No tags (usable in a `static`).
+    pub const fn empty() -> Tags {
+        Tags(Vec::new())
+    }
+
     /// Tags from pairs, in any order.
     pub fn new(pairs: &[(&str, &str)]) -> Tags {
         let mut t = Tags(Vec::with_capacity(pairs.len()));

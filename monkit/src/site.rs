@@ -30,6 +30,7 @@ pub struct FuncSite {
     module: &'static str,
     fn_name: &'static str,
     name: Option<&'static str>,
+    tags: &'static [(&'static str, &'static str)],
     file: &'static str,
     line: u32,
     path: fn() -> &'static str,
@@ -46,6 +47,7 @@ impl FuncSite {
         module: &'static str,
         fn_name: &'static str,
         name: Option<&'static str>,
+        tags: &'static [(&'static str, &'static str)],
         file: &'static str,
         line: u32,
         path: fn() -> &'static str,
@@ -54,6 +56,7 @@ impl FuncSite {
             module,
             fn_name,
             name,
+            tags,
             file,
             line,
             path,
@@ -81,6 +84,7 @@ impl FuncSite {
             let name = self.name.map_or_else(|| self.derive_name(), str::to_owned);
             registry.scope_named(self.module).func_inner(
                 &name,
+                crate::series::Tags::new(self.tags),
                 Some(Location {
                     module: self.module,
                     file: self.file,

@@ -14,6 +14,8 @@ use std::task::{Context, Poll};
 pub(crate) const RECORDED: u8 = 1;
 /// Flag: the trace is sampled for export (propagated to other processes).
 pub(crate) const SAMPLED: u8 = 2;
+/// Flag of one span, never inherited: it holds annotations (see `annotate.rs`).
+pub(crate) const NOTED: u8 = 4;
 
 /// The identity of a span, cheap to copy and to send to another thread or task to parent work
 /// there (see [`SpanRef::in_scope`] and [`FutureExt::in_span`]).
@@ -80,7 +82,8 @@ thread_local! {
 
 /// The span running on this thread (or in this task), if any.
 pub fn current_span() -> Option<SpanRef> {
-    let c = current_raw();
+    let mut c = current_raw();
+    c.flags &= !NOTED;
     c.is_some().then_some(c)
 }
 

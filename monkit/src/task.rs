@@ -67,6 +67,9 @@ struct PollGuard<'a> {
 impl Drop for PollGuard<'_> {
     #[inline(always)]
     fn drop(&mut self) {
+        if let Some(c) = self.call.as_mut() {
+            c.leave();
+        }
         if self.armed {
             if let Some(c) = self.call.take() {
                 c.finish(Outcome::Panic);

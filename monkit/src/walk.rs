@@ -42,6 +42,15 @@ fn read_scope(scope: &ScopeInner, cb: &mut dyn FnMut(&str, Item<'_>)) {
     }
 }
 
+/// Adds the process-wide tags a series does not have itself.
+fn with_process_tags(t: &mut Tags) {
+    for (k, v) in crate::process_tags().iter() {
+        if t.get(k).is_none() {
+            t.set(k, v);
+        }
+    }
+}
+
 /// One series of the line format, with its key text for sorting.
 struct Series {
     key: SeriesKey,
@@ -57,6 +66,7 @@ fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
     let mut push = |measurement: &str, tags: &Tags, fields: Vec<(String, f64)>| {
         let mut t = tags.clone();
         t.set("scope", scope);
+        with_process_tags(&mut t);
         let key = SeriesKey::new(measurement, t);
         let text = key.to_string();
         out.push(Series { key, text, fields });
@@ -68,7 +78,8 @@ fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
     };
     match item {
         Item::Func(f, s) => {
-            let tags = Tags::new(&[("name", f.name())]);
+            let mut tags = f.tags().clone();
+            tags.set("name", f.name());
             let fields = FUNC_FIELDS
                 .iter()
                 .map(|ff| (ff.name.to_owned(), (ff.get)(s) as f64))
@@ -97,6 +108,7 @@ fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
             for (key, field, v) in stats {
                 let mut key = key.clone();
                 key.tags.set("scope", scope);
+                with_process_tags(&mut key.tags);
                 match out.last_mut() {
                     Some(last) if last.key == key => last.fields.push((field.clone(), *v)),
                     _ => {

@@ -116,6 +116,7 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "package": f.scope(),
                     "name": f.name(),
                     "full_name": f.full_name(),
+                    "tags": crate::render::trace::tags_json(f.tags()),
                     "file": loc.map(|l| l.file),
                     "line": loc.map(|l| l.line),
                     "parent_ids": s.parents,

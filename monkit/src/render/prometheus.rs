@@ -98,6 +98,9 @@ fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> String {
         pairs.insert(name, v.to_owned());
     }
     pairs.insert("scope".into(), scope.to_owned());
+    for (k, v) in crate::process_tags().iter() {
+        pairs.entry(sanitize_name(k)).or_insert_with(|| v.to_owned());
+    }
     for (k, v) in extra {
         pairs.insert((*k).to_owned(), (*v).to_owned());
     }
@@ -172,8 +175,9 @@ fn fmt_value(v: f64) -> String {
 }
 
 fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStats) {
-    let none = Tags::default();
-    let l = labels(scope, &none, &[("name", f.name())]);
+    // The function's own tags are labels beside `scope` and `name`.
+    let none = f.tags();
+    let l = labels(scope, none, &[("name", f.name())]);
     for field in &FUNC_FIELDS {
         let ty = match field.kind {
             FieldKind::Gauge => Type::Gauge,
@@ -183,7 +187,7 @@ fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStat
         fam.sample(&name, ty, field.help, l.clone(), (field.get)(s) as f64);
     }
     for (kind, n) in &s.errors {
-        let l = labels(scope, &none, &[("name", f.name()), ("error_name", kind)]);
+        let l = labels(scope, none, &[("name", f.name()), ("error_name", kind)]);
         fam.sample(
             "monkit_function_errors",
             Type::Counter,
@@ -196,7 +200,7 @@ fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStat
     for (kind, times) in [("success", &s.success_times), ("failure", &s.failure_times)] {
         let at = Where {
             scope,
-            tags: &none,
+            tags: none,
             extra: &[("name", f.name()), ("kind", kind)],
         };
         fam.summary("monkit_function_duration_seconds", help, at, times, 1e9);

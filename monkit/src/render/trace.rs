@@ -14,6 +14,15 @@ fn outcome_json(o: &Outcome) -> Value {
     }
 }
 
+/// Tags as a JSON object.
+pub(crate) fn tags_json(t: &crate::Tags) -> Value {
+    Value::Object(
+        t.iter()
+            .map(|(k, v)| (k.to_owned(), Value::from(v)))
+            .collect(),
+    )
+}
+
 /// The spans as JSON (schema in the README): ids in lowercase hex, times in Unix nanoseconds.
 pub fn json(spans: &[FinishedSpan]) -> Value {
     Value::Array(
@@ -24,7 +33,7 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
                     "id": format!("{:016x}", s.span_id),
                     "parent_id": s.parent_id.map(|p| format!("{p:016x}")),
                     "trace_id": format!("{:032x}", s.trace_id),
-                    "func": {"scope": s.scope, "name": s.name},
+                    "func": {"scope": s.scope, "name": s.name, "tags": tags_json(s.tags)},
                     "start": s.start_unix_ns,
                     "finish": s.finish_unix_ns,
                     "duration_ns": s.finish_unix_ns.saturating_sub(s.start_unix_ns),
@@ -194,7 +203,7 @@ function rel(evt, on) {{
         let (a, b) = (x(s.start_unix_ns), x(s.finish_unix_ns));
         let w = (b - a).max(1.0);
         let y = TOP + rows[i] as f64 * ROW;
-        let name = format!("{}.{}", s.scope, s.name);
+        let name = s.full_name();
         let mut tip = format!(
             "{name}\nDuration: {}\nStarted: +{}\nOutcome: {}",
             fmt_ns(s.finish_unix_ns.saturating_sub(s.start_unix_ns)),
@@ -246,6 +255,8 @@ function rel(evt, on) {{
 mod tests {
     use super::*;
 
+    static NO_TAGS: crate::Tags = crate::Tags::empty();
+
     fn span(id: u64, parent: Option<u64>, a: u64, b: u64) -> FinishedSpan {
         FinishedSpan {
             trace_id: 1,
@@ -253,6 +264,7 @@ mod tests {
             parent_id: parent,
             scope: "s",
             name: "f<&>",
+            tags: &NO_TAGS,
             start_unix_ns: a,
             finish_unix_ns: b,
             outcome: Outcome::Ok,

@@ -1,0 +1,6 @@
+#[monkit::task(tags(kind = "a", kind = "b"))]
+fn f() {}
+
+fn main() {
+    f();
+}

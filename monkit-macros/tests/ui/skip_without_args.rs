@@ -1,0 +1,8 @@
+#[monkit::task(skip(secret))]
+fn login(user: &str, secret: &str) -> usize {
+    user.len() + secret.len()
+}
+
+fn main() {
+    login("a", "b");
+}
