@@ -84,6 +84,7 @@ enum Plain {
     FuncsDot,
     PsText,
     PsJson,
+    PsDot,
     Metrics { openmetrics: bool },
 }
 
@@ -201,6 +202,10 @@ const INDEX: &[(&str, &str)] = &[
     ("/ps", "spans running now, as trees"),
     ("/ps/json", "spans running now as JSON"),
     (
+        "/ps/dot",
+        "spans running now as Graphviz dot, one cluster per trace",
+    ),
+    (
         "/trace/svg?regex=.&timeout=10s",
         "the next call of a matching function, its whole span tree as an SVG timeline",
     ),
@@ -280,6 +285,7 @@ impl Pages {
             "/funcs/dot" => Plain::FuncsDot,
             "/ps" | "/ps/" | "/ps/text" => Plain::PsText,
             "/ps/json" => Plain::PsJson,
+            "/ps/dot" => Plain::PsDot,
             "/trace/svg" | "/trace/json" | "/trace/sample" => {
                 let format = match path {
                     "/trace/svg" => TraceFormat::Svg,
@@ -341,6 +347,7 @@ impl Pages {
             Plain::FuncsDot => (DOT, render::dot::dot(&render::funcs::read(reg))),
             Plain::PsText => (TEXT, render::ps::text(&reg.running_spans())),
             Plain::PsJson => (JSON, render::ps::json(&reg.running_spans()).to_string()),
+            Plain::PsDot => (DOT, render::ps::dot(&reg.running_spans())),
             Plain::Metrics { openmetrics } => (
                 if openmetrics {
                     render::prometheus::OPENMETRICS_CONTENT_TYPE

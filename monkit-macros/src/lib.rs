@@ -85,9 +85,12 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
         Err(_) => return not_a_fn(item2).into(),
     };
     if !o.skip.is_empty() && !o.args {
-        return syn::Error::new(o.skip[0].span(), "`skip(...)` only means something with `args`")
-            .to_compile_error()
-            .into();
+        return syn::Error::new(
+            o.skip[0].span(),
+            "`skip(...)` only means something with `args`",
+        )
+        .to_compile_error()
+        .into();
     }
     match expand(func, o) {
         Ok(ts) => ts.into(),

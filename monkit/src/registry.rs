@@ -57,11 +57,9 @@ impl ScopeInner {
             return f;
         }
         let mut funcs = self.funcs.write();
-        funcs
-            .entry(key)
-            .or_insert_with_key(|(name, tags)| {
-                FuncInner::create(&self.hub, &self.name, name, tags.clone(), location)
-            })
+        funcs.entry(key).or_insert_with_key(|(name, tags)| {
+            FuncInner::create(&self.hub, &self.name, name, tags.clone(), location)
+        })
     }
 
     /// The function `name` with `tags`, under the caps: past [`MAX_FUNCS`] functions in the

@@ -99,7 +99,9 @@ fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> String {
     }
     pairs.insert("scope".into(), scope.to_owned());
     for (k, v) in crate::process_tags().iter() {
-        pairs.entry(sanitize_name(k)).or_insert_with(|| v.to_owned());
+        pairs
+            .entry(sanitize_name(k))
+            .or_insert_with(|| v.to_owned());
     }
     for (k, v) in extra {
         pairs.insert((*k).to_owned(), (*v).to_owned());

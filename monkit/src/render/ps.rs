@@ -1,4 +1,6 @@
-//! The spans running now, as trees: a span whose parent is not running is a root.
+//! The spans running now, as trees: a span whose parent is not running is a root. A root
+//! whose parent was a span of this process that has finished is *orphaned* (it outlived the
+//! call that started it, as a spawned task can), and is marked so.
 
 use crate::LiveSpan;
 use serde_json::{json, Value};
@@ -28,9 +30,19 @@ fn name(s: &LiveSpan) -> &'static str {
     s.func().map_or("<unknown>", |f| f.full_name())
 }
 
+/// Whether `s` has a parent of this process that is no longer running.
+fn orphaned(s: &LiveSpan, running: &HashSet<u64>) -> bool {
+    s.parent_id != 0 && !s.has_remote_parent() && !running.contains(&s.parent_id)
+}
+
+fn running_ids(spans: &[LiveSpan]) -> HashSet<u64> {
+    spans.iter().map(|s| s.span_id).collect()
+}
+
 /// `[span_id,trace_id] scope.name (elapsed: 45µs)`, children indented under their parent.
 pub fn text(spans: &[LiveSpan]) -> String {
     let (roots, children) = forest(spans);
+    let running = running_ids(spans);
     let mut out = String::new();
     // Depth-first with an explicit stack, so a deep tree cannot overflow ours; `seen` guards
     // against a cycle of ids, which a torn read could in theory produce.
@@ -41,7 +53,7 @@ pub fn text(spans: &[LiveSpan]) -> String {
             if !seen.insert(s.span_id) {
                 continue;
             }
-            let _ = writeln!(
+            let _ = write!(
                 out,
                 "{:indent$}[{:016x},{:032x}] {} (elapsed: {:?})",
                 "",
@@ -51,6 +63,14 @@ pub fn text(spans: &[LiveSpan]) -> String {
                 s.elapsed(),
                 indent = depth * 2
             );
+            if orphaned(s, &running) {
+                let _ = write!(out, " (orphaned: parent {:016x} finished)", s.parent_id);
+            }
+            out.push('\n');
+            for (k, v) in s.annotations() {
+                let v = v.replace('\n', "\\n");
+                let _ = writeln!(out, "{:indent$}  {k}: {v}", "", indent = depth * 2);
+            }
             if let Some(c) = children.get(&s.span_id) {
                 stack.extend(c.iter().rev().map(|c| (*c, depth + 1)));
             }
@@ -60,10 +80,16 @@ pub fn text(spans: &[LiveSpan]) -> String {
 }
 
 /// Trees of running spans as JSON: `[{id, trace_id, parent_id, func, start, elapsed_ns,
-/// children: [...]}]`, ids in lowercase hex.
+/// orphaned, remote_parent, annotations: [[k, v]...], children: [...]}]`, ids in lowercase hex.
 pub fn json(spans: &[LiveSpan]) -> Value {
     let (roots, children) = forest(spans);
-    fn node(s: &LiveSpan, children: &HashMap<u64, Vec<&LiveSpan>>, depth: usize) -> Value {
+    let running = running_ids(spans);
+    fn node(
+        s: &LiveSpan,
+        children: &HashMap<u64, Vec<&LiveSpan>>,
+        running: &HashSet<u64>,
+        depth: usize,
+    ) -> Value {
         let kids: Vec<Value> = if depth > 256 {
             Vec::new()
         } else {
@@ -71,18 +97,72 @@ pub fn json(spans: &[LiveSpan]) -> Value {
                 .get(&s.span_id)
                 .into_iter()
                 .flatten()
-                .map(|c| node(c, children, depth + 1))
+                .map(|c| node(c, children, running, depth + 1))
                 .collect()
         };
         json!({
             "id": format!("{:016x}", s.span_id),
             "trace_id": format!("{:032x}", s.trace_id),
             "parent_id": (s.parent_id != 0).then(|| format!("{:016x}", s.parent_id)),
-            "func": s.func().map(|f| json!({"scope": f.scope(), "name": f.name()})),
+            "func": s.func().map(|f| json!({
+                "scope": f.scope(),
+                "name": f.name(),
+                "tags": crate::render::trace::tags_json(f.tags()),
+            })),
             "start": s.start_unix_ns(),
             "elapsed_ns": s.elapsed().as_nanos() as u64,
+            "orphaned": orphaned(s, running),
+            "remote_parent": s.has_remote_parent(),
+            "annotations": s.annotations().iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
             "children": kids,
         })
     }
-    Value::Array(roots.iter().map(|r| node(r, &children, 0)).collect())
+    Value::Array(
+        roots
+            .iter()
+            .map(|r| node(r, &children, &running, 0))
+            .collect(),
+    )
+}
+
+/// The running span trees in Graphviz dot: one node per span (function, elapsed time), an
+/// edge from each parent to its children, one cluster per trace; orphaned spans dashed.
+pub fn dot(spans: &[LiveSpan]) -> String {
+    let running = running_ids(spans);
+    let mut by_trace: std::collections::BTreeMap<u128, Vec<&LiveSpan>> = Default::default();
+    for s in spans {
+        by_trace.entry(s.trace_id).or_default().push(s);
+    }
+    let mut out =
+        String::from("digraph ps {\n  rankdir=LR;\n  node [shape=box, fontname=\"monospace\"];\n");
+    for (trace, list) in &by_trace {
+        let _ = writeln!(out, "  subgraph \"cluster_{trace:032x}\" {{");
+        let _ = writeln!(out, "    label=\"trace {trace:032x}\";");
+        for s in list {
+            let style = if orphaned(s, &running) {
+                ", style=dashed, xlabel=\"orphaned\""
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "    \"{:016x}\" [label=\"{}\\n{:?}\"{style}];",
+                s.span_id,
+                crate::render::dot::escape(name(s)),
+                s.elapsed()
+            );
+        }
+        for s in list {
+            if s.parent_id != 0 && running.contains(&s.parent_id) && s.parent_id != s.span_id {
+                let _ = writeln!(
+                    out,
+                    "    \"{:016x}\" -> \"{:016x}\";",
+                    s.parent_id, s.span_id
+                );
+            }
+        }
+        out.push_str("  }\n");
+    }
+    out.push_str("}\n");
+    out
 }
