@@ -23,6 +23,18 @@ fn mk_sync(x: u64) -> u64 {
     black_box(x)
 }
 
+#[monkit::task(tags(kind = "greet", tier = "gold"))]
+#[inline(never)]
+fn mk_tagged(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task(args)]
+#[inline(never)]
+fn mk_args(x: u64) -> u64 {
+    black_box(x)
+}
+
 #[monkit::task]
 #[inline(never)]
 fn mk_err(x: u64) -> Result<u64, std::fmt::Error> {
@@ -238,6 +250,22 @@ fn sync_calls(c: &mut Criterion) {
     });
     g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| mk_sync(black_box(1))));
+    g.bench_function("monkit_tagged", |b| b.iter(|| mk_tagged(black_box(1))));
+    {
+        // A run-time tagged function whose handle is kept, and one looked up every call.
+        static MON: monkit::Scope = monkit::scope!();
+        let kept = MON.func_with("run", &[("workflow", "checkout")]);
+        g.bench_function("monkit_func_with_kept", |b| {
+            b.iter(|| kept.task(|| bare(black_box(1))))
+        });
+        g.bench_function("monkit_func_with_lookup", |b| {
+            b.iter(|| {
+                MON.func_with("run", &[("workflow", "checkout")])
+                    .task(|| bare(black_box(1)))
+            })
+        });
+    }
+    g.bench_function("monkit_args", |b| b.iter(|| mk_args(black_box(1))));
     g.bench_function("metrics", |b| {
         b.iter(|| with_metrics(&handles, black_box(1)))
     });

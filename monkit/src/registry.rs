@@ -42,6 +42,32 @@ pub(crate) struct ScopeInner {
     tag_sets: RwLock<HashMap<(String, TypeId), usize>>,
     /// By name and tags (most functions have none).
     funcs: RwLock<BTreeMap<(String, Tags), &'static FuncInner>>,
+    /// The same functions by a hash of name and tags that needs no allocation to compute, so
+    /// `func_with` finds an existing function without building its key.
+    by_hash: RwLock<HashMap<u64, Vec<&'static FuncInner>>>,
+}
+
+/// A hash of a function's name and tags, the same whatever the order of the tags.
+fn func_hash<'a>(name: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    // Word-at-a-time: this runs on every `func_with`, and the keys are not attacker-chosen
+    // in a way that matters (a collision only lengthens one bucket's scan).
+    let mut sum = 0u64;
+    for (k, v) in tags {
+        let mut h = rustc_hash::FxHasher::default();
+        (k, v).hash(&mut h);
+        sum = sum.wrapping_add(h.finish());
+    }
+    let mut h = rustc_hash::FxHasher::default();
+    (name, sum).hash(&mut h);
+    h.finish()
+}
+
+/// Whether `f` is the function `name` with exactly the tags `pairs` (given without repeats).
+fn is_func(f: &FuncInner, name: &str, pairs: &[(&str, &str)]) -> bool {
+    f.name == name
+        && f.tags.len() == pairs.len()
+        && pairs.iter().all(|(k, v)| f.tags.get(k) == Some(*v))
 }
 
 impl ScopeInner {
@@ -57,15 +83,33 @@ impl ScopeInner {
             return f;
         }
         let mut funcs = self.funcs.write();
-        funcs.entry(key).or_insert_with_key(|(name, tags)| {
+        let mut made = false;
+        let f = *funcs.entry(key).or_insert_with_key(|(name, tags)| {
+            made = true;
             FuncInner::create(&self.hub, &self.name, name, tags.clone(), location)
-        })
+        });
+        if made {
+            self.by_hash
+                .write()
+                .entry(func_hash(&f.name, f.tags.iter()))
+                .or_default()
+                .push(f);
+        }
+        f
     }
 
     /// The function `name` with `tags`, under the caps: past [`MAX_FUNCS`] functions in the
     /// scope a new one counts as `other`, and past [`MAX_TAG_SETS`] tag sets of one name a new
     /// tag set counts as the name tagged `monkit_overflow=true`. Each refusal is counted.
     pub(crate) fn func_capped(&self, name: &str, tags: &[(&str, &str)]) -> &'static FuncInner {
+        // Found again without allocating (a repeated key makes the lookup miss, and the slow
+        // path below sorts it out).
+        let h = func_hash(name, tags.iter().copied());
+        if let Some(fs) = self.by_hash.read().get(&h) {
+            if let Some(f) = fs.iter().find(|f| is_func(f, name, tags)) {
+                return f;
+            }
+        }
         let tags = Tags::new(tags);
         let key = (name.to_owned(), tags);
         let funcs = self.funcs.read();
@@ -79,7 +123,10 @@ impl ScopeInner {
             return self.func_inner("other", Tags::default(), None);
         }
         if !tags.is_empty() {
-            let sets = funcs.keys().filter(|(n, _)| *n == name).count();
+            let sets = funcs
+                .range((name.clone(), Tags::default())..)
+                .take_while(|((n, _), _)| *n == name)
+                .count();
             if sets >= MAX_TAG_SETS {
                 drop(funcs);
                 self.refused(&name);
@@ -221,6 +268,7 @@ impl RegistryInner {
                     sources: RwLock::new(BTreeMap::new()),
                     tag_sets: RwLock::new(HashMap::new()),
                     funcs: RwLock::new(BTreeMap::new()),
+                    by_hash: RwLock::new(HashMap::new()),
                 })
             })
             .clone()

@@ -76,3 +76,38 @@ fn refusals_past_the_cap_do_not_recurse() {
     assert_eq!(total, extra as f64);
     assert_eq!(other, 500.0);
 }
+
+/// Run-time tagged functions are capped per name: past the tag-set cap, new tag sets count
+/// as the name tagged `monkit_overflow=true`, and every refusal is counted.
+#[test]
+fn tagged_functions_are_capped_per_name() {
+    let reg = Registry::new();
+    let s = reg.scope("wf");
+    for i in 0..monkit::MAX_TAG_SETS + 20 {
+        let id = format!("w{i}");
+        s.func_with("run", &[("workflow", &id)]).task(|| ());
+    }
+    // Found again, in any tag order, as the same function.
+    let a = s.func_with("step", &[("a", "1"), ("b", "2")]);
+    assert_eq!(a, s.func_with("step", &[("b", "2"), ("a", "1")]));
+    assert_ne!(a, s.func("step"));
+    let runs: Vec<_> = s
+        .funcs()
+        .into_iter()
+        .filter(|f| f.name() == "run")
+        .collect();
+    assert_eq!(runs.len(), monkit::MAX_TAG_SETS + 1);
+    let over = runs
+        .iter()
+        .find(|f| f.tags().get("monkit_overflow") == Some("true"))
+        .expect("an overflow function");
+    assert_eq!(over.stats().successes, 20);
+    let mut refused = 0.0;
+    reg.stats(|k, f, v| {
+        if k.measurement == "cardinality_refused" && f == "total" {
+            assert_eq!(k.tags.get("source"), Some("wf.run"));
+            refused += v;
+        }
+    });
+    assert_eq!(refused, 20.0);
+}
