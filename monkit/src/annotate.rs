@@ -81,6 +81,21 @@ impl Write for Capped {
     }
 }
 
+/// `value`'s `Display` form, cut to [`MAX_VALUE`] bytes without formatting past it.
+pub(crate) fn bounded_display(value: &dyn std::fmt::Display) -> String {
+    let mut v = Capped {
+        out: String::new(),
+        max: MAX_VALUE,
+    };
+    let _ = write!(v, "{value}");
+    bounded(v.out, MAX_VALUE)
+}
+
+/// A key cut to [`MAX_KEY`] bytes.
+pub(crate) fn bounded_key(key: &str) -> String {
+    bounded(key.to_owned(), MAX_KEY)
+}
+
 /// Adds a key/value annotation to the current span: shown in `/ps` while the span runs, and
 /// handed with the span to observers (trace pages, exporters) when its trace is recorded.
 /// Outside any span it does nothing.
@@ -97,12 +112,7 @@ pub fn annotate(key: &str, value: impl std::fmt::Display) {
     if cur.span_id == 0 {
         return;
     }
-    let mut v = Capped {
-        out: String::new(),
-        max: MAX_VALUE,
-    };
-    let _ = write!(v, "{value}");
-    let (key, value) = (bounded(key.to_owned(), MAX_KEY), bounded(v.out, MAX_VALUE));
+    let (key, value) = (bounded_key(key), bounded_display(&value));
     {
         let mut notes = shard(cur.span_id).lock();
         let mine = notes.entry(cur.span_id).or_default();

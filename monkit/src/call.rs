@@ -17,9 +17,10 @@ use crate::func::{FuncInner, ENTRY};
 use crate::live::{self, AsyncSlot, StackPos};
 use crate::observe::{FinishedSpan, Outcome, SpanStart};
 use crate::span::{
-    current_raw, new_span_id, root_ids, set_current, SpanRef, NOTED, RECORDED, SAMPLED,
+    current_raw, new_span_id, root_ids, set_current, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
 };
 use crate::sync::Ordering;
+use crate::trace_values;
 
 /// The state every call carries: its function, span, parent and start.
 struct Call {
@@ -43,8 +44,15 @@ impl Call {
             let (t, s) = root_ids();
             (t, s, hub.root_flags(s))
         } else {
-            (parent.trace_id, new_span_id(), parent.flags & !NOTED)
+            (
+                parent.trace_id,
+                new_span_id(),
+                parent.flags & !(NOTED | LOCAL_ROOT),
+            )
         };
+        if parent.func == 0 {
+            flags |= LOCAL_ROOT;
+        }
         let t0 = Tick::now();
         if hub.hot.load(Ordering::Relaxed) != 0 {
             flags |= Self::looked_at(func, trace_id, span_id, parent, t0);
@@ -88,7 +96,7 @@ impl Call {
             trace_id,
             span_id,
             func: func.id + 1,
-            flags: parent.flags & !NOTED,
+            flags: parent.flags & !(NOTED | LOCAL_ROOT),
         };
         let watched = func.watched.load(Ordering::Relaxed) > 0;
         func.hub
@@ -126,6 +134,9 @@ impl Call {
             self.hand_off(t1, outcome);
         } else if noted {
             Self::forget_notes(self.span.span_id);
+        }
+        if self.span.flags & LOCAL_ROOT != 0 && trace_values::any() {
+            trace_values::end_trace(self.span.trace_id);
         }
     }
 

@@ -81,6 +81,7 @@ mod source;
 mod span;
 mod sync;
 mod task;
+mod trace_values;
 mod val;
 mod watch;
 // The read side: one walk over a registry, and the renderers built on it.
@@ -114,6 +115,7 @@ pub use site::default_registry;
 pub use source::{Chain, DeltaTransform, DiffMeter, StatSource};
 pub use span::{current_span, FutureExt, InSpan, SpanRef};
 pub use task::FuncGuard;
+pub use trace_values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
 pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
 pub use walk::Item;
 pub use watch::{Captured, WatchError, WatchSpec};

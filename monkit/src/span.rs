@@ -16,6 +16,9 @@ pub(crate) const RECORDED: u8 = 1;
 pub(crate) const SAMPLED: u8 = 2;
 /// Flag of one span, never inherited: it holds annotations (see `annotate.rs`).
 pub(crate) const NOTED: u8 = 4;
+/// Flag of one span, never inherited: its parent is no span of this process, so its end
+/// ends the trace here (see `trace_values.rs`).
+pub(crate) const LOCAL_ROOT: u8 = 8;
 
 /// The identity of a span, cheap to copy and to send to another thread or task to parent work
 /// there (see [`SpanRef::in_scope`] and [`FutureExt::in_span`]).
@@ -83,7 +86,7 @@ thread_local! {
 /// The span running on this thread (or in this task), if any.
 pub fn current_span() -> Option<SpanRef> {
     let mut c = current_raw();
-    c.flags &= !NOTED;
+    c.flags &= !(NOTED | LOCAL_ROOT);
     c.is_some().then_some(c)
 }
 

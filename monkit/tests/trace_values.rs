@@ -1,0 +1,80 @@
+//! Trace-level values: set in one span, read in another (another thread too), seen by
+//! observers, gone when the trace's root ends.
+
+use monkit::{FinishedSpan, Registry, SpanObserver};
+use std::sync::{Arc, Mutex};
+
+/// Records every whole trace, and the trace's values at each span's finish.
+#[derive(Default)]
+struct Seen(Mutex<Vec<(String, Vec<(String, String)>)>>);
+
+impl SpanObserver for Seen {
+    fn chooses_traces(&self) -> bool {
+        true
+    }
+    fn new_trace(&self, _root: &monkit::SpanStart) -> bool {
+        true
+    }
+    fn finish(&self, span: &FinishedSpan) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((span.name.to_owned(), monkit::trace_values(span.trace_id)));
+    }
+}
+
+#[test]
+fn values_of_the_whole_trace() {
+    let reg = Registry::new();
+    let seen = Arc::new(Seen::default());
+    let _h = reg.observe(seen.clone());
+    let scope = reg.scope("tv");
+    let (root, child, other) = (scope.func("root"), scope.func("child"), scope.func("other"));
+    root.task(|| {
+        assert!(monkit::trace_set("tenant", "acme"));
+        let here = monkit::current_span().unwrap();
+        // Another thread, parented explicitly: the same trace, the same values.
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                here.in_scope(|| {
+                    child.task(|| {
+                        assert_eq!(monkit::trace_get("tenant").as_deref(), Some("acme"));
+                        assert!(monkit::trace_set("step", 2));
+                    })
+                })
+            });
+        });
+        assert_eq!(monkit::trace_get("step").as_deref(), Some("2"));
+        // Bounded: past the limit, new keys are refused and old ones still change.
+        for i in 2..monkit::MAX_TRACE_VALUES {
+            assert!(monkit::trace_set(&format!("k{i}"), i));
+        }
+        assert!(!monkit::trace_set("one_too_many", 1));
+        assert!(monkit::trace_set("tenant", "acme2"));
+    });
+    // Another trace sees none of it.
+    other.task(|| assert_eq!(monkit::trace_get("tenant"), None));
+    assert!(!monkit::trace_set("outside", 1), "no trace outside a span");
+
+    let seen = seen.0.lock().unwrap();
+    let at = |name: &str| seen.iter().find(|(n, _)| n == name).unwrap().1.clone();
+    assert!(at("child").contains(&("tenant".into(), "acme".into())));
+    let root_vals = at("root");
+    assert_eq!(root_vals.len(), monkit::MAX_TRACE_VALUES);
+    assert!(root_vals.contains(&("tenant".into(), "acme2".into())));
+    assert!(at("other").is_empty());
+}
+
+#[test]
+fn values_go_with_their_root() {
+    let reg = Registry::new();
+    let f = reg.scope("tv2").func("req");
+    let mut id = 0;
+    for _ in 0..1000 {
+        f.task(|| {
+            monkit::trace_set("x", 1);
+            id = monkit::current_span().unwrap().trace_id();
+        });
+        assert!(monkit::trace_values(id).is_empty());
+    }
+}
