@@ -4,9 +4,12 @@
 use monkit::{FinishedSpan, Registry, SpanObserver};
 use std::sync::{Arc, Mutex};
 
+/// A span's name and its trace's values when it finished.
+type Sighting = (String, Vec<(String, String)>);
+
 /// Records every whole trace, and the trace's values at each span's finish.
 #[derive(Default)]
-struct Seen(Mutex<Vec<(String, Vec<(String, String)>)>>);
+struct Seen(Mutex<Vec<Sighting>>);
 
 impl SpanObserver for Seen {
     fn chooses_traces(&self) -> bool {
