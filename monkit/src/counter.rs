@@ -62,6 +62,16 @@ impl Counter {
         c.low.fetch_min(v, Ordering::Relaxed);
     }
 
+    /// Sets the value, and the highest and lowest, to 0; returns the value it had (Go
+    /// monkit's `Counter.Reset`).
+    pub fn reset(&self) -> i64 {
+        let c = &self.0;
+        let v = c.value.swap(0, Ordering::Relaxed);
+        c.high.store(0, Ordering::Relaxed);
+        c.low.store(0, Ordering::Relaxed);
+        v
+    }
+
     /// The current value.
     pub fn value(&self) -> i64 {
         self.0.value.load(Ordering::Relaxed)

@@ -47,6 +47,8 @@ pub enum Reading {
     },
     /// A gauge's value.
     Gauge(f64),
+    /// A [`RawVal`](crate::RawVal)'s chosen aggregates: `(field, value)`.
+    Raw(Vec<(&'static str, f64)>),
     /// A custom source's stats: `(series key, field, value)`.
     Custom(Vec<(SeriesKey, String, f64)>),
 }
@@ -80,6 +82,11 @@ impl Reading {
                 }
             }
             Reading::Gauge(v) => cb("value", *v),
+            Reading::Raw(fields) => {
+                for (f, v) in fields {
+                    cb(f, *v);
+                }
+            }
             Reading::Custom(_) => {}
         }
     }
@@ -116,6 +123,7 @@ readable!(Counter, |c| Reading::Counter {
     low: c.low()
 });
 readable!(IntVal, |v| Reading::Values(v.snapshot()));
+readable!(crate::raw::RawVal, |v| Reading::Raw(v.fields()));
 readable!(FloatVal, |v| Reading::Values(v.snapshot()));
 readable!(DurationVal, |v| Reading::Durations(v.snapshot()));
 readable!(Timer, |v| Reading::Durations(v.snapshot()));

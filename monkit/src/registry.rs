@@ -9,7 +9,7 @@ use crate::live::LiveSpan;
 use crate::meter::Meter;
 use crate::observe::SpanObserver;
 use crate::reading::Readable;
-use crate::series::Tags;
+use crate::series::{SeriesKey, Tags};
 use crate::watch::{WatchError, WatchSpec};
 use parking_lot::RwLock;
 use std::any::TypeId;
@@ -149,6 +149,14 @@ impl ScopeInner {
         self.funcs.read().len()
     }
 
+    /// The registry's transformers (none once the registry is gone).
+    pub(crate) fn transformers(&self) -> Vec<Transformer> {
+        self.registry
+            .upgrade()
+            .map(|r| r.transformers.read().clone())
+            .unwrap_or_default()
+    }
+
     /// The functions, sorted by name, then tags.
     pub(crate) fn funcs(&self) -> Vec<&'static FuncInner> {
         self.funcs.read().values().copied().collect()
@@ -247,9 +255,16 @@ impl ScopeInner {
     }
 }
 
+/// A registry-wide transformer of stats: gets each `(series key, field, value)` of a walk and
+/// passes on what it wants to the next transformer (or the reader) through the callback: the
+/// same stat, a changed one, several, or none. See [`Registry::add_transformer`].
+pub type Transformer =
+    Arc<dyn Fn(&SeriesKey, &str, f64, &mut dyn FnMut(&SeriesKey, &str, f64)) + Send + Sync>;
+
 pub(crate) struct RegistryInner {
     scopes: RwLock<BTreeMap<String, Arc<ScopeInner>>>,
     pub(crate) hub: Arc<Hub>,
+    pub(crate) transformers: RwLock<Vec<Transformer>>,
 }
 
 impl RegistryInner {
@@ -303,7 +318,33 @@ impl Registry {
         Registry(Arc::new(RegistryInner {
             scopes: RwLock::new(BTreeMap::new()),
             hub: Arc::new(Hub::default()),
+            transformers: RwLock::new(Vec::new()),
         }))
+    }
+
+    /// Adds a transformer applied, after those added before it, to every stat of this
+    /// registry's line-format walks ([`Registry::stats`], [`Scope::stats`](crate::Scope::stats):
+    /// `/stats` and the pushes built on them). Typed readers (`/metrics`, [`Registry::read`])
+    /// see the stats as they are.
+    ///
+    /// ```
+    /// let reg = monkit::Registry::new();
+    /// reg.scope("app").meter("hits").mark(3);
+    /// // Drop rates, rename totals.
+    /// reg.add_transformer(std::sync::Arc::new(|key: &monkit::SeriesKey, field: &str, v: f64,
+    ///     next: &mut dyn FnMut(&monkit::SeriesKey, &str, f64)| {
+    ///     match field {
+    ///         "rate" => {}
+    ///         "total" => next(key, "count", v),
+    ///         f => next(key, f, v),
+    ///     }
+    /// }));
+    /// let mut seen = Vec::new();
+    /// reg.stats(|k, f, v| seen.push((k.measurement.clone(), f.to_owned(), v)));
+    /// assert_eq!(seen, vec![("hits".to_owned(), "count".to_owned(), 3.0)]);
+    /// ```
+    pub fn add_transformer(&self, t: Transformer) {
+        self.0.transformers.write().push(t);
     }
 
     pub(crate) fn scope_named(&self, name: &str) -> Arc<ScopeInner> {

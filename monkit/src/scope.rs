@@ -168,6 +168,19 @@ impl Scope {
         self.inner().source(name, tags, FloatVal::new)
     }
 
+    /// The raw value `name` with tags, reporting only `aggregates` (Go monkit's `RawVal`;
+    /// [`Aggregate::Recent`](crate::Aggregate::Recent) when none are given). The aggregates
+    /// are fixed when the value is first made.
+    pub fn raw_val(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+        aggregates: &[crate::Aggregate],
+    ) -> crate::RawVal {
+        self.inner()
+            .source(name, tags, || crate::RawVal::new(aggregates))
+    }
+
     /// The duration distribution `name` with tags (reported in seconds).
     pub fn duration_val(&self, name: &str, tags: &[(&str, &str)]) -> DurationVal {
         self.inner().source(name, tags, DurationVal::new)

@@ -4,7 +4,7 @@
 
 use crate::func::{Func, FuncStats};
 use crate::reading::{Reading, FUNC_FIELDS};
-use crate::registry::{Registry, ScopeInner};
+use crate::registry::{Registry, ScopeInner, Transformer};
 use crate::scope::Scope;
 use crate::series::{SeriesKey, Tags};
 
@@ -130,13 +130,28 @@ fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
     }
 }
 
+/// Passes one stat through `ts` in order, then to `cb`.
+fn transform(
+    ts: &[Transformer],
+    key: &SeriesKey,
+    field: &str,
+    v: f64,
+    cb: &mut dyn FnMut(&SeriesKey, &str, f64),
+) {
+    match ts.split_first() {
+        None => cb(key, field, v),
+        Some((t, rest)) => t(key, field, v, &mut |k, f, v| transform(rest, k, f, v, cb)),
+    }
+}
+
 fn emit(scope: &ScopeInner, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
     let mut out = Vec::new();
     read_scope(scope, &mut |s, item| series_of(s, item, &mut out));
     out.sort_by(|a, b| a.text.cmp(&b.text));
+    let ts = scope.transformers();
     for s in &out {
         for (f, v) in &s.fields {
-            cb(&s.key, f, *v);
+            transform(&ts, &s.key, f, *v, cb);
         }
     }
 }

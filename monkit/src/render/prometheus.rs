@@ -235,6 +235,12 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading)
             fam.sample(&format!("{base}_false"), Type::Counter, "Observations of false.", l, *falses as f64);
         }
         Reading::Gauge(v) => fam.sample(&base, Type::Gauge, "A monkit gauge.", l, *v),
+        Reading::Raw(fields) => {
+            for (f, v) in fields {
+                let ty = if *f == "count" { Type::Counter } else { Type::Gauge };
+                fam.sample(&format!("{base}_{f}"), ty, "An aggregate of a monkit raw value.", l.clone(), *v);
+            }
+        }
         Reading::Custom(stats) => {
             for (key, field, v) in stats {
                 let n = sanitize_name(&format!("{}_{field}", key.measurement));
