@@ -12,6 +12,13 @@
 //! The API listens on 127.0.0.1:8081 (`TAVERN_LISTEN`), the monitoring pages on
 //! 127.0.0.1:9001 (`TAVERN_MONITOR`). `examples/tavern/prometheus.yml` scrapes it and
 //! `examples/tavern/grafana-dashboard.json` charts it.
+//!
+//! Every workflow run is also counted as the function `workflow` tagged with its type and
+//! domain (the `X-Tavern-Domain` header, `default` without it), so dashboards can split by
+//! either. An order is a signal to the long-running `order` workflow: the signal carries the
+//! caller's trace context and allowed baggage (`tenant`, `customer_tier`) in its header map,
+//! and the child workflow it starts continues the caller's trace, so `/trace/json` of the
+//! HTTP request shows the child workflow's activities too.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -35,11 +42,24 @@ struct Customer {
     orders: Vec<String>,
 }
 
-/// An order signal, with where to send the child workflow's result.
+/// An order signal, with where to send the child workflow's result. `headers` carry the
+/// sender's trace context and baggage, as a workflow engine's signal headers would.
 struct Order {
     customer: String,
     item: String,
+    domain: String,
+    headers: HashMap<String, String>,
     reply: oneshot::Sender<Result<String, activities::ActivityError>>,
+}
+
+/// Baggage keys the tavern reads from callers and carries along; any other key is ignored.
+const BAGGAGE: [&str; 2] = ["tenant", "customer_tier"];
+
+/// Notes allowed baggage on the current span.
+fn annotate_baggage(entries: &[(String, String)]) {
+    for (k, v) in entries {
+        monkit::annotate(&format!("baggage.{k}"), v);
+    }
 }
 
 mod activities {
@@ -78,8 +98,8 @@ mod activities {
     static GREETINGS: AtomicU64 = AtomicU64::new(0);
 
     /// Greets a customer. Every third attempt fails transiently (a flaky downstream), which
-    /// the workflow retries.
-    #[monkit::task]
+    /// the workflow retries. Its argument is recorded on each span.
+    #[monkit::task(args)]
     pub async fn greet_customer(name: &str) -> Result<String, ActivityError> {
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         if GREETINGS.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
@@ -177,6 +197,21 @@ mod workflows {
 
     pub static MON: monkit::Scope = monkit::scope!();
 
+    /// Runs `fut` as one run of a workflow of type `kind` in `domain`: the function
+    /// `workflow{domain=..,type=..}`, made at run time and capped like every tag set.
+    pub async fn run<T, E: monkit::ErrorKind>(
+        kind: &str,
+        domain: &str,
+        fut: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, E> {
+        MON.func_with("workflow", &[("type", kind), ("domain", domain)])
+            .future_classified(fut, |r: &Result<T, E>| match r {
+                Ok(_) => monkit::Outcome::Ok,
+                Err(e) => monkit::Outcome::Error(e.error_kind()),
+            })
+            .await
+    }
+
     /// The `order` workflow continues as new after this many signals.
     pub const SIGNALS_PER_RUN: usize = 5;
 
@@ -204,15 +239,25 @@ mod workflows {
     }
 
     /// One run of the `order` workflow: handles signals until `SIGNALS_PER_RUN`, then returns
-    /// so the caller continues as new. Returns false when the signal channel closed.
-    #[monkit::task]
+    /// so the caller continues as new. Returns false when the signal channel closed. Each
+    /// signal's child workflow continues the trace the signal carries.
+    #[monkit::task(tags(workflow_type = "order"))]
     pub async fn order_run(store: Arc<Store>, signals: &mut mpsc::Receiver<Order>) -> bool {
+        use monkit::FutureExt;
         for _ in 0..SIGNALS_PER_RUN {
             let Some(o) = signals.recv().await else {
                 return false;
             };
             MON.meter("order_signals").mark(1);
-            let r = process_order(store.clone(), o.customer, o.item).await;
+            let baggage = monkit::propagation::baggage(&o.headers, &super::BAGGAGE);
+            let child = run("process_order", &o.domain, async {
+                super::annotate_baggage(&baggage);
+                process_order(store.clone(), o.customer, o.item).await
+            });
+            let r = match monkit::propagation::extract(&o.headers) {
+                Some(caller) => child.in_span(caller.parent()).await,
+                None => child.await,
+            };
             let _ = o.reply.send(r);
         }
         MON.event("continued_as_new");
@@ -252,22 +297,44 @@ async fn api(
     req: Request<hyper::body::Incoming>,
 ) -> Result<Response<Full<Bytes>>, hyper::Error> {
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let domain = req
+        .headers()
+        .get("x-tavern-domain")
+        .and_then(|v| v.to_str().ok())
+        .filter(|d| !d.is_empty() && d.len() <= 64)
+        .unwrap_or("default")
+        .to_owned();
+    let baggage = monkit::propagation::baggage(req.headers(), &BAGGAGE);
+    annotate_baggage(&baggage);
     let body = req.into_body().collect().await?.to_bytes();
     let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let resp = match (method, path.as_str()) {
         (Method::POST, "/greet") => {
             let name = input["name"].as_str().unwrap_or("").to_owned();
             let age = input["age"].as_u64().unwrap_or(0) as u32;
-            match workflows::greet(app.store.clone(), name, age).await {
+            let run = workflows::greet(app.store.clone(), name, age);
+            match workflows::run("greet", &domain, run).await {
                 Ok(msg) => reply(StatusCode::OK, json!({ "message": msg })),
                 Err(e) => reply(status_of(&e), json!({ "error": e.to_string() })),
             }
         }
         (Method::POST, "/order") => {
             let (tx, rx) = oneshot::channel();
+            // The signal's headers: this request's trace context and its allowed baggage.
+            let mut headers = HashMap::new();
+            if let Some(here) = monkit::current_span() {
+                monkit::propagation::inject(&mut headers, here, false);
+            }
+            let kept: Vec<(&str, &str)> = baggage
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            monkit::propagation::set_baggage(&mut headers, &kept);
             let order = Order {
                 customer: input["customer"].as_str().unwrap_or("").to_owned(),
                 item: input["item"].as_str().unwrap_or("ale").to_owned(),
+                domain,
+                headers,
                 reply: tx,
             };
             if app.orders.send(order).await.is_err() {

@@ -105,7 +105,16 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         by("tavern::activities.check_age")["parent_ids"],
         serde_json::json!([process["id"]])
     );
-    assert_eq!(by("tavern::workflows.order_run")["success"], 2);
+    assert_eq!(
+        by("tavern::workflows.order_run{workflow_type=order}")["success"],
+        2
+    );
+    assert!(
+        stats.contains(
+            "function,domain=default,name=workflow,scope=tavern::workflows,type=process_order total=11"
+        ),
+        "{stats}"
+    );
     let greet = by("tavern::activities.greet_customer");
     assert!(
         greet["errors"]["transient"].as_u64().unwrap() >= 1,
@@ -120,6 +129,58 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         "{metrics}"
     );
     assert!(metrics.contains("monkit_function_errors_total{error_name=\"underage\",name=\"check_age\",scope=\"tavern::activities\"} 2"));
+
+    // One trace from the HTTP request through the signal to the child workflow's last
+    // activity, with the allowed baggage as annotations and the domain as a tag.
+    let watcher = {
+        let url = format!("{mon}/trace/json?regex=POST%20/order&timeout=20s");
+        std::thread::spawn(move || get(&url))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    let r = ureq::post(&format!("{api}/order"))
+        .set("x-tavern-domain", "eu")
+        .set(
+            "baggage",
+            "tenant=acme, customer_tier=gold;p=1, secret=hunter2",
+        )
+        .send_string(r#"{"customer":"ann","item":"stout"}"#)
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let spans: Vec<Value> = serde_json::from_str(&watcher.join().unwrap()).unwrap();
+    let trace = spans[0]["trace_id"].clone();
+    assert!(spans.iter().all(|s| s["trace_id"] == trace), "one trace");
+    let named = |n: &str| {
+        spans
+            .iter()
+            .find(|s| s["func"]["name"] == n)
+            .unwrap_or_else(|| panic!("{n} in {spans:#?}"))
+    };
+    let server = named("POST /order");
+    assert_eq!(server["parent_id"], Value::Null, "the request is the root");
+    let wf = named("workflow");
+    assert_eq!(
+        wf["func"]["tags"],
+        serde_json::json!({"domain": "eu", "type": "process_order"})
+    );
+    let last = named("record_order");
+    let ids: Vec<&Value> = spans.iter().map(|s| &s["id"]).collect();
+    assert!(
+        ids.contains(&&last["parent_id"]),
+        "record_order's parent is in the trace"
+    );
+    assert_eq!(named("process_order")["parent_id"], wf["id"]);
+    for s in [server, wf] {
+        let notes = s["annotations"].to_string();
+        assert!(notes.contains(r#"["baggage.tenant","acme"]"#), "{notes}");
+        assert!(
+            notes.contains(r#"["baggage.customer_tier","gold"]"#),
+            "{notes}"
+        );
+        assert!(!notes.contains("hunter2"), "only allowed baggage: {notes}");
+    }
+    assert!(get(&format!("{mon}/stats")).contains(
+        "function,domain=eu,name=workflow,scope=tavern::workflows,type=process_order total=1"
+    ));
 
     // Keep some traffic flowing so rates have two samples in their window.
     for _ in 0..3 {

@@ -52,6 +52,9 @@ impl Call {
         };
         if parent.func == 0 {
             flags |= LOCAL_ROOT;
+            if parent.span_id != 0 {
+                flags |= Self::continued(func, trace_id);
+            }
         }
         let t0 = Tick::now();
         if hub.hot.load(Ordering::Relaxed) != 0 {
@@ -67,6 +70,18 @@ impl Call {
             Self::tell_start(func, span, parent.span_id, t0);
         }
         (span, t0)
+    }
+
+    /// A span continuing a trace from a carrier: recorded if this registry is capturing the
+    /// trace (the carrier can only say whether it is sampled).
+    #[cold]
+    #[inline(never)]
+    fn continued(func: &'static FuncInner, trace_id: u128) -> u8 {
+        if func.hub.watchers.capturing(trace_id) {
+            RECORDED
+        } else {
+            0
+        }
     }
 
     #[cold]

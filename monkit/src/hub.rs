@@ -41,7 +41,7 @@ pub(crate) struct Hub {
     /// A new root is sampled when its (uniformly random) span id is at most this.
     threshold: AtomicU64,
     observers: ArcSwap<Vec<Registered>>,
-    watchers: Arc<Watchers>,
+    pub(crate) watchers: Arc<Watchers>,
     next_id: AtomicU64,
 }
 

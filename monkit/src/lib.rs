@@ -70,6 +70,7 @@ mod live;
 mod meter;
 mod observe;
 mod process_tags;
+pub mod propagation;
 mod raw;
 mod reading;
 mod registry;

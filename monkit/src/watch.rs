@@ -172,6 +172,8 @@ pub(crate) struct Watchers {
     entries: RwLock<Vec<Arc<Entry>>>,
     next_id: AtomicU64,
     sinks: Mutex<HashMap<u128, Sink>>,
+    /// How many traces are being captured now (the map's length, readable without its lock).
+    capturing: AtomicUsize,
 }
 
 impl Default for Watchers {
@@ -183,11 +185,18 @@ impl Default for Watchers {
             entries: RwLock::new(Vec::new()),
             next_id: AtomicU64::new(0),
             sinks: Mutex::new(HashMap::new()),
+            capturing: AtomicUsize::new(0),
         }
     }
 }
 
 impl Watchers {
+    /// Whether `trace_id` is being captured here: a span continuing it from a carrier (a
+    /// message, a signal) is recorded too, though the context it came in holds no such flag.
+    pub(crate) fn capturing(&self, trace_id: u128) -> bool {
+        self.capturing.load(Ordering::Relaxed) > 0 && self.sinks.lock().contains_key(&trace_id)
+    }
+
     /// Arms a watcher over `funcs` (the registry's functions now). `hot` is raised while it is
     /// armed, so span starts look here.
     pub(crate) fn arm(
@@ -353,14 +362,15 @@ impl Watchers {
                 e.shared.deliver(Captured::Sampled(span.trace_id));
             } else {
                 flags |= RECORDED;
-                self.sinks
-                    .lock()
+                let mut sinks = self.sinks.lock();
+                sinks
                     .entry(span.trace_id)
                     .or_default()
                     .roots
                     .entry(span.span_id)
                     .or_default()
                     .push(e.shared.clone());
+                self.capturing.store(sinks.len(), Ordering::Relaxed);
             }
         }
         flags
@@ -412,6 +422,7 @@ impl SpanObserver for Watchers {
             let spans = subtree(&sink.spans, span.span_id);
             if sink.roots.is_empty() {
                 sinks.remove(&span.trace_id);
+                self.capturing.store(sinks.len(), Ordering::Relaxed);
             }
             drop(sinks);
             for w in waiting {
