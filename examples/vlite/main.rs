@@ -137,6 +137,10 @@ impl Proxy {
     #[monkit::task]
     async fn handle(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
         MON.meter("requests").mark(1);
+        // Allowed baggage from the caller becomes annotations of this span.
+        for (k, v) in monkit::propagation::baggage(req.headers(), &["tenant"]) {
+            monkit::annotate(&format!("baggage.{k}"), v);
+        }
         if req.method() == Method::CONNECT {
             // A reverse proxy: it forwards requests, it does not open tunnels.
             return Ok(plain(
@@ -145,6 +149,8 @@ impl Proxy {
             ));
         }
         let route = route_of(req.uri().path());
+        // A value of the whole trace: every span after this one can read it.
+        monkit::trace_set("route", route);
         let resp = match tokio::time::timeout(UPSTREAM_TIMEOUT, self.forward(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => plain(e.status(), format!("{e}\n")),
@@ -216,7 +222,8 @@ impl Proxy {
     }
 }
 
-/// A coarse route for tags: the first path segment.
+/// A coarse route for tags: the first path segment. Its argument is recorded on its span.
+#[monkit::task(args)]
 fn route_of(path: &str) -> &'static str {
     match path.split('/').nth(1).unwrap_or("") {
         "" => "/",
