@@ -44,6 +44,9 @@ pub struct ServeOptions {
     pub max_connections: usize,
     /// Trace watchers the pages hold open at once, and per client (see [`TraceBudget`]).
     pub trace: TraceBudget,
+    /// How `/metrics` exposes durations: classic buckets, summaries (see
+    /// [`monkit::render::prometheus::Options`]).
+    pub prometheus: monkit::render::prometheus::Options,
 }
 
 /// How many `/trace/...` requests may wait for a matching call at once, and for how long.
@@ -81,6 +84,7 @@ impl Default for ServeOptions {
             idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
             trace: TraceBudget::default(),
+            prometheus: monkit::render::prometheus::Options::default(),
         }
     }
 }
@@ -115,9 +119,17 @@ impl ServeOptions {
     /// The defaults, changed by whichever of these variables are set: `MONKIT_HTTP_HEADER_TIMEOUT`,
     /// `MONKIT_HTTP_IDLE_TIMEOUT`, `MONKIT_TRACE_MAX_TIMEOUT` (durations such as `10s`, `500ms`),
     /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`
-    /// (positive counts). A variable that is set but cannot be read is an error, never ignored.
+    /// (positive counts), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
+    /// (see [`monkit::render::prometheus::Options::from_env`]). A variable that is set but
+    /// cannot be read is an error, never ignored.
     pub fn from_env() -> Result<ServeOptions, EnvError> {
-        Self::from_vars(|k| std::env::var(k).ok())
+        let mut o = Self::from_vars(|k| std::env::var(k).ok())?;
+        o.prometheus = monkit::render::prometheus::Options::from_env().map_err(|e| EnvError {
+            var: "MONKIT_PROMETHEUS_*",
+            value: e,
+            expected: "bucket bounds in seconds separated by commas, and 1 or 0 for summaries",
+        })?;
+        Ok(o)
     }
 
     fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, EnvError> {

@@ -47,6 +47,7 @@ pub const RENDERS_AT_ONCE: usize = 2;
 /// What all clones of one `Pages` share.
 struct Shared {
     budget: TraceBudget,
+    prometheus: render::prometheus::Options,
     /// Trace requests waiting now: in all, and per client.
     watching: Mutex<(usize, HashMap<IpAddr, usize>)>,
     /// Requests waiting for a rendering that is under way, by page.
@@ -73,6 +74,15 @@ enum Page {
     Plain(Plain),
 }
 
+/// The exposition format a scraper asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum MetricsFormat {
+    Text,
+    OpenMetrics,
+    /// Protobuf, with native histograms (what Prometheus asks for with them enabled).
+    Protobuf,
+}
+
 /// A page with no parameters: the same for every client at one moment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Plain {
@@ -85,7 +95,7 @@ enum Plain {
     PsText,
     PsJson,
     PsDot,
-    Metrics { openmetrics: bool },
+    Metrics(MetricsFormat),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -253,10 +263,21 @@ impl Pages {
 
     /// Pages for `registry` whose trace pages wait within `budget`.
     pub fn with_trace_budget(registry: Registry, budget: TraceBudget) -> Pages {
+        Pages::with_options(registry, budget, render::prometheus::Options::default())
+    }
+
+    /// Pages for `registry` whose trace pages wait within `budget` and whose `/metrics`
+    /// exposes durations as `prometheus` says (buckets, summaries).
+    pub fn with_options(
+        registry: Registry,
+        budget: TraceBudget,
+        prometheus: render::prometheus::Options,
+    ) -> Pages {
         Pages {
             registry,
             shared: Arc::new(Shared {
                 budget,
+                prometheus,
                 watching: Mutex::new((0, HashMap::new())),
                 rendering: Mutex::new(HashMap::new()),
                 render_slots: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
@@ -298,14 +319,26 @@ impl Pages {
                 }
                 Plain::Index
             }
-            "/metrics" => Plain::Metrics {
-                openmetrics: req
+            "/metrics" => {
+                let accept: Vec<&str> = req
                     .headers()
                     .get_all(hyper::header::ACCEPT)
                     .iter()
                     .filter_map(|v| v.to_str().ok())
-                    .any(|v| v.contains("application/openmetrics-text")),
-            },
+                    .collect();
+                let asks = |what: &str| accept.iter().any(|v| v.contains(what));
+                Plain::Metrics(
+                    if asks("application/vnd.google.protobuf")
+                        && asks("io.prometheus.client.MetricFamily")
+                    {
+                        MetricsFormat::Protobuf
+                    } else if asks("application/openmetrics-text") {
+                        MetricsFormat::OpenMetrics
+                    } else {
+                        MetricsFormat::Text
+                    },
+                )
+            }
             _ => {
                 return Err(Refusal {
                     status: StatusCode::NOT_FOUND,
@@ -334,7 +367,14 @@ impl Pages {
         Ok(Page::Plain(page))
     }
 
-    fn render(reg: &Registry, page: Plain) -> Rendered {
+    fn render(reg: &Registry, page: Plain, prom: &render::prometheus::Options) -> Rendered {
+        if let Plain::Metrics(MetricsFormat::Protobuf) = page {
+            return Rendered {
+                status: StatusCode::OK,
+                content_type: render::prometheus::PROTOBUF_CONTENT_TYPE,
+                body: Bytes::from(render::prometheus::render_protobuf(reg, prom)),
+            };
+        }
         let (content_type, body): (&'static str, String) = match page {
             Plain::Index => (HTML, index_html()),
             Plain::StatsText => (TEXT, render::text::stats(reg)),
@@ -348,14 +388,17 @@ impl Pages {
             Plain::PsText => (TEXT, render::ps::text(&reg.running_spans())),
             Plain::PsJson => (JSON, render::ps::json(&reg.running_spans()).to_string()),
             Plain::PsDot => (DOT, render::ps::dot(&reg.running_spans())),
-            Plain::Metrics { openmetrics } => (
-                if openmetrics {
-                    render::prometheus::OPENMETRICS_CONTENT_TYPE
-                } else {
-                    render::prometheus::CONTENT_TYPE
-                },
-                render::prometheus::render(reg, openmetrics),
-            ),
+            Plain::Metrics(format) => {
+                let open = format == MetricsFormat::OpenMetrics;
+                (
+                    if open {
+                        render::prometheus::OPENMETRICS_CONTENT_TYPE
+                    } else {
+                        render::prometheus::CONTENT_TYPE
+                    },
+                    render::prometheus::render_with(reg, open, prom),
+                )
+            }
         };
         Rendered {
             status: StatusCode::OK,
@@ -387,7 +430,9 @@ impl Pages {
             let shared = self.shared.clone();
             tokio::spawn(async move {
                 let slot = shared.render_slots.clone().acquire_owned().await;
-                let r = tokio::task::spawn_blocking(move || Pages::render(&registry, page)).await;
+                let prom = shared.prometheus.clone();
+                let r = tokio::task::spawn_blocking(move || Pages::render(&registry, page, &prom))
+                    .await;
                 drop(slot);
                 let r = r.unwrap_or_else(|e| Rendered {
                     status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -66,7 +66,7 @@ pub fn serve_with(
         .thread_name("monkit-http")
         .build()?;
     let (stop, stopped) = watch::channel(false);
-    let pages = Pages::with_trace_budget(registry, options.trace.clone());
+    let pages = Pages::with_options(registry, options.trace.clone(), options.prometheus.clone());
     let thread = std::thread::Builder::new()
         .name("monkit-http".into())
         .spawn(move || {

@@ -143,8 +143,10 @@ impl Call {
     #[inline(always)]
     fn end(&self, outcome: Outcome, noted: bool) {
         let t1 = Tick::now();
-        self.func.record(self.t0, t1, outcome);
+        // The shared count first: its locked instruction then waits for nothing but the
+        // clock, and the bucket arithmetic of `record` overlaps with it.
         self.func.running.exit();
+        self.func.record(self.t0, t1, outcome);
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
             self.hand_off(t1, outcome);
         } else if noted {

@@ -181,7 +181,7 @@ impl DistShard {
         }
         self.recent.store(k, Ordering::Relaxed);
         self.recent_at.store(now.0, Ordering::Relaxed);
-        self.window.record(v, epoch_of(now), lane);
+        self.window.record(v.slot(), epoch_of(now), lane);
     }
 
     pub(crate) fn count(&self) -> u64 {
@@ -208,6 +208,10 @@ pub struct Snapshot {
     pub recent: f64,
     /// The recent window as (value, count) in ascending value order.
     window: Vec<(f64, u64)>,
+    /// Every value since the start, by bucket.
+    buckets: Counts,
+    /// Units of value per bucket unit (1e9 for durations in nanoseconds, bucketed in seconds).
+    per_bucket_unit: f64,
     window_count: u64,
     /// Integer values (and durations): quantiles are whole numbers too.
     integral: bool,
@@ -219,6 +223,7 @@ impl Snapshot {
         let epoch = epoch_of(Tick::now());
         let mut s = Snapshot {
             integral: std::any::TypeId::of::<V>() != std::any::TypeId::of::<f64>(),
+            per_bucket_unit: V::PER_BUCKET_UNIT,
             ..Snapshot::default()
         };
         let (mut min, mut max, mut sum_f, mut recent_at) = (u64::MAX, 0u64, 0f64, 0u64);
@@ -247,6 +252,7 @@ impl Snapshot {
                 s.recent = V::key_to_f64(sh.recent.load(Ordering::Relaxed));
             }
             sh.window.merge_into(epoch, &mut counts);
+            sh.window.cumulative_into(&mut s.buckets);
         }
         if s.count == 0 {
             return s;
@@ -258,9 +264,28 @@ impl Snapshot {
         };
         s.min = V::key_to_f64(min);
         s.max = V::key_to_f64(max);
-        s.window = counts.into_sorted();
+        s.window = counts
+            .sorted()
+            .into_iter()
+            .map(|(m, n)| (m * V::PER_BUCKET_UNIT, n))
+            .collect();
         s.window_count = s.window.iter().map(|w| w.1).sum();
         s
+    }
+
+    /// Every value since the start as a native (sparse exponential) histogram: the layout of
+    /// Prometheus native histograms at schema 6, in the unit Prometheus and OTLP use (seconds
+    /// for durations).
+    pub fn histogram(&self) -> Histogram {
+        Histogram {
+            count: self.count,
+            // Divided, not multiplied by 1e-9: an integer of nanoseconds over 1e9 is the
+            // double nearest the exact decimal.
+            sum: self.sum / self.per_bucket_unit,
+            zero_count: self.buckets.zero,
+            positive: self.buckets.pos.iter().map(|(&k, &n)| (k, n)).collect(),
+            negative: self.buckets.neg.iter().map(|(&k, &n)| (k, n)).collect(),
+        }
     }
 
     /// Mean of all values ever observed.
@@ -340,6 +365,57 @@ impl Snapshot {
             cb("rmax", q(1.0));
         }
         cb("recent", self.recent / unit);
+    }
+}
+
+/// A distribution's values since the start, in exponential buckets (see
+/// [`Snapshot::histogram`]). Bucket `k` holds magnitudes in `(2^((k-1)/64), 2^(k/64)]`:
+/// index `k` of a Prometheus native histogram of [`schema`](Histogram::SCHEMA) 6, or of an
+/// OTLP exponential histogram of scale 6 at offset `k - 1`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Histogram {
+    /// Values observed.
+    pub count: u64,
+    /// Their sum (seconds for durations).
+    pub sum: f64,
+    /// Values whose magnitude is at most [`ZERO_THRESHOLD`](Histogram::ZERO_THRESHOLD).
+    pub zero_count: u64,
+    /// `(bucket key, count)` of positive values, by key, empty buckets left out.
+    pub positive: Vec<(i32, u64)>,
+    /// `(bucket key, count)` of negative values by the key of their magnitude.
+    pub negative: Vec<(i32, u64)>,
+}
+
+impl Histogram {
+    /// The native histogram schema of the buckets.
+    pub const SCHEMA: i32 = crate::hist::SCHEMA;
+    /// Magnitudes at or below this count as zero.
+    pub const ZERO_THRESHOLD: f64 = crate::hist::ZERO_THRESHOLD;
+
+    /// The upper bound of bucket `key` (its lower bound is that of `key - 1`).
+    pub fn upper_bound(key: i32) -> f64 {
+        crate::hist::upper_bound(key)
+    }
+
+    /// How many values are at most `le` (for classic buckets). Exact when `le` is a bucket
+    /// bound (a power of 2^(1/64)); otherwise the bucket holding `le` counts as above it, so
+    /// the count may miss values within 1.1% below `le`.
+    pub fn count_at_most(&self, le: f64) -> u64 {
+        // A negative value of magnitude bucket k lies in [-2^(k/64), -2^((k-1)/64)).
+        let neg: u64 = self
+            .negative
+            .iter()
+            .filter(|&&(k, _)| -Self::upper_bound(k - 1) <= le)
+            .map(|x| x.1)
+            .sum();
+        let zero = if le >= 0.0 { self.zero_count } else { 0 };
+        let pos: u64 = self
+            .positive
+            .iter()
+            .take_while(|&&(k, _)| Self::upper_bound(k) <= le)
+            .map(|x| x.1)
+            .sum();
+        neg + zero + pos
     }
 }
 

@@ -101,7 +101,8 @@ impl Prometheus {
         })
     }
 
-    /// Runs a PromQL query until it returns data (or `timeout` passes); the result vector.
+    /// Runs a PromQL query until it returns data, some of it a number (a quantile of no
+    /// observations is NaN), or `timeout` passes; the result vector.
     pub fn query_until_data(&self, expr: &str, timeout: Duration) -> Vec<serde_json::Value> {
         let deadline = Instant::now() + timeout;
         loop {
@@ -111,7 +112,16 @@ impl Prometheus {
             if let Ok(r) = r {
                 let v: serde_json::Value = serde_json::from_str(&r.into_string().unwrap()).unwrap();
                 assert_eq!(v["status"], "success", "{expr}: {v}");
-                if let Some(res) = v["data"]["result"].as_array().filter(|a| !a.is_empty()) {
+                let numeric = |r: &serde_json::Value| {
+                    r["value"][1]
+                        .as_str()
+                        .and_then(|x| x.parse::<f64>().ok())
+                        .is_some_and(f64::is_finite)
+                };
+                if let Some(res) = v["data"]["result"]
+                    .as_array()
+                    .filter(|a| a.iter().any(numeric))
+                {
                     return res.clone();
                 }
             }

@@ -4,6 +4,7 @@ pub mod dot;
 pub mod funcs;
 pub mod json;
 pub mod prometheus;
+mod prometheus_pb;
 pub mod ps;
 pub mod text;
 pub mod trace;

@@ -1,9 +1,16 @@
-//! Prometheus text exposition (format 0.0.4), and OpenMetrics 1.0 when asked for.
+//! Prometheus exposition: text (format 0.0.4), OpenMetrics 1.0 text, and the protobuf format
+//! (with native histograms) when the scraper asks for it.
 //!
 //! Functions become `monkit_function_*` families labelled by `scope` and `name`; every other
 //! source becomes a family named after it (sanitised), labelled by `scope` and its tags.
-//! Counters end in `_total`, durations are in seconds, distributions are summaries over the
-//! recent window (`quantile` labels) with cumulative `_sum` and `_count`.
+//! Counters end in `_total`, durations are in seconds.
+//!
+//! Durations (function times, timers, duration values) are **histograms**, cumulative over the
+//! process's life, so they add up across instances (`histogram_quantile(0.99, sum by (le)
+//! (rate(x_bucket[1m])))`): classic `le` buckets in every format ([`Options::buckets`]), and
+//! in the protobuf format also native buckets, the core's own buckets one for one (schema 6).
+//! The recent-window quantiles stay on `/stats`; [`Options::summaries`] also exposes them
+//! here, as `*_recent_seconds` summaries. Other value distributions are summaries.
 
 use crate::reading::{FieldKind, Reading, FUNC_FIELDS};
 use crate::walk::Item;
@@ -17,14 +24,79 @@ pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str =
     "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The content type of [`render_protobuf`] output.
+pub const PROTOBUF_CONTENT_TYPE: &str =
+    "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily; encoding=delimited";
+
 /// Summary quantiles exposed.
 const QUANTILES: [f64; 5] = [0.1, 0.5, 0.9, 0.99, 1.0];
+
+/// Prometheus's own default bucket bounds, in seconds.
+pub const DEFAULT_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// How durations are exposed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Options {
+    /// Upper bounds (seconds) of the classic `le` buckets. Default [`DEFAULT_BUCKETS`]. A
+    /// bucket's count is exact when its bound is a power of 2^(1/64) (1, 2, 0.5, ...); for
+    /// other bounds, values within 1.1% below the bound may count in the next bucket.
+    pub buckets: Vec<f64>,
+    /// Also expose the recent-window quantiles of durations as summaries named
+    /// `*_recent_seconds` (default off: summaries cannot be added up across instances, and
+    /// `/stats` has the same quantiles).
+    pub summaries: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            buckets: DEFAULT_BUCKETS.to_vec(),
+            summaries: false,
+        }
+    }
+}
+
+impl Options {
+    /// The defaults, changed by `MONKIT_PROMETHEUS_BUCKETS` (comma-separated seconds, e.g.
+    /// `0.001,0.01,0.1,1`) and `MONKIT_PROMETHEUS_SUMMARIES` (`1`/`true`). A value that cannot
+    /// be read is an error naming it.
+    pub fn from_env() -> Result<Options, String> {
+        let mut o = Options::default();
+        if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_BUCKETS") {
+            let mut b = Vec::new();
+            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+                match part.parse::<f64>() {
+                    Ok(x) if x.is_finite() => b.push(x),
+                    _ => {
+                        return Err(format!(
+                            "MONKIT_PROMETHEUS_BUCKETS={v:?}: {part:?} is not a number of seconds"
+                        ))
+                    }
+                }
+            }
+            b.sort_by(f64::total_cmp);
+            b.dedup();
+            o.buckets = b;
+        }
+        if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_SUMMARIES") {
+            o.summaries = match v.as_str() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                _ => return Err(format!("MONKIT_PROMETHEUS_SUMMARIES={v:?}: expected 1 or 0")),
+            };
+        }
+        Ok(o)
+    }
+}
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Type {
     Counter,
     Gauge,
     Summary,
+    Histogram,
 }
 
 impl Type {
@@ -33,19 +105,38 @@ impl Type {
             Type::Counter => "counter",
             Type::Gauge => "gauge",
             Type::Summary => "summary",
+            Type::Histogram => "histogram",
         }
     }
+}
+
+/// One labelled value of a family.
+enum Value {
+    Plain(f64),
+    Summary {
+        quantiles: Vec<(f64, f64)>,
+        sum: f64,
+        count: u64,
+    },
+    Histogram {
+        /// (upper bound in seconds, cumulative count), +Inf not included.
+        classic: Vec<(f64, u64)>,
+        native: crate::Histogram,
+    },
 }
 
 struct Family {
     ty: Type,
     help: String,
-    /// (sample name suffix, labels text, value), in insertion order.
-    samples: Vec<(String, String, f64)>,
+    /// (labels, value), in insertion order.
+    metrics: Vec<(Vec<(String, String)>, Value)>,
 }
 
 #[derive(Default)]
-struct Families(BTreeMap<String, Family>);
+struct Families {
+    map: BTreeMap<String, Family>,
+    options: Options,
+}
 
 /// A metric or label name: `[a-zA-Z_][a-zA-Z0-9_]*`, lower case (so promtool's snake_case
 /// lint holds); anything else becomes `_`.
@@ -84,7 +175,7 @@ fn escape_help(s: &str) -> String {
 
 /// Labels text `k="v",...` (without braces) from pairs; names sanitised, reserved names
 /// (`scope`, `quantile`, `le`, names starting `__`) of user tags prefixed with `tag_`.
-fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> String {
+fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut pairs: BTreeMap<String, String> = BTreeMap::new();
     for (k, v) in tags.iter() {
         let mut name = sanitize_name(k);
@@ -106,9 +197,18 @@ fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> String {
     for (k, v) in extra {
         pairs.insert((*k).to_owned(), (*v).to_owned());
     }
+    pairs.into_iter().collect()
+}
+
+/// Labels as text, `k="v",...`, with `extra` (such as `le`) last.
+fn labels_text(pairs: &[(String, String)], extra: Option<(&str, &str)>) -> String {
     let mut out = String::new();
-    for (i, (k, v)) in pairs.iter().enumerate() {
-        if i > 0 {
+    for (k, v) in pairs
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(extra)
+    {
+        if !out.is_empty() {
             out.push(',');
         }
         let _ = write!(out, "{k}=\"{}\"", escape_label_value(v));
@@ -117,42 +217,72 @@ fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> String {
 }
 
 impl Families {
-    /// The family `name` of type `ty`; a name already used with another type gets the type
-    /// as a suffix, so a family never mixes types.
-    fn family(&mut self, name: &str, ty: Type, help: &str) -> (&mut Family, String) {
-        let mut name = name.to_owned();
-        if self.0.get(&name).is_some_and(|f| f.ty != ty) {
-            name = format!("{name}_{}", ty.as_str());
+    fn new(options: &Options) -> Families {
+        Families {
+            map: BTreeMap::new(),
+            options: options.clone(),
         }
-        let f = self.0.entry(name.clone()).or_insert_with(|| Family {
-            ty,
-            help: help.to_owned(),
-            samples: Vec::new(),
-        });
-        (f, name)
     }
 
-    fn sample(&mut self, name: &str, ty: Type, help: &str, labels: String, v: f64) {
-        let (f, _) = self.family(name, ty, help);
-        let suffix = if ty == Type::Counter { "_total" } else { "" };
-        f.samples.push((suffix.to_owned(), labels, v));
+    /// The family `name` of type `ty`; a name already used with another type gets the type
+    /// as a suffix, so a family never mixes types.
+    fn family(&mut self, name: &str, ty: Type, help: &str) -> &mut Family {
+        let mut name = name.to_owned();
+        if self.map.get(&name).is_some_and(|f| f.ty != ty) {
+            name = format!("{name}_{}", ty.as_str());
+        }
+        self.map.entry(name).or_insert_with(|| Family {
+            ty,
+            help: help.to_owned(),
+            metrics: Vec::new(),
+        })
+    }
+
+    fn sample(&mut self, name: &str, ty: Type, help: &str, labels: Vec<(String, String)>, v: f64) {
+        self.family(name, ty, help)
+            .metrics
+            .push((labels, Value::Plain(v)));
     }
 
     fn summary(&mut self, name: &str, help: &str, at: Where<'_>, s: &Snapshot, unit: f64) {
-        let (f, _) = self.family(name, Type::Summary, help);
-        if s.window_count() > 0 {
-            for q in QUANTILES {
-                let qs = format!("{q}");
-                let mut e: Vec<(&str, &str)> = at.extra.to_vec();
-                e.push(("quantile", &qs));
-                let v = s.quantile(q).unwrap_or(0.0) / unit;
-                f.samples
-                    .push((String::new(), labels(at.scope, at.tags, &e), v));
-            }
-        }
+        let quantiles = if s.window_count() > 0 {
+            QUANTILES
+                .iter()
+                .map(|&q| (q, s.quantile(q).unwrap_or(0.0) / unit))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let l = labels(at.scope, at.tags, at.extra);
-        f.samples.push(("_sum".into(), l.clone(), s.sum / unit));
-        f.samples.push(("_count".into(), l, s.count as f64));
+        self.family(name, Type::Summary, help).metrics.push((
+            l,
+            Value::Summary {
+                quantiles,
+                sum: s.sum / unit,
+                count: s.count,
+            },
+        ));
+    }
+
+    /// A duration distribution: a histogram named `name` (`<x>_seconds`), and with
+    /// summaries on, a summary of the recent window named `<x>_recent_seconds`.
+    fn durations(&mut self, name: &str, help: &str, at: Where<'_>, s: &Snapshot) {
+        let native = s.histogram();
+        let classic = self
+            .options
+            .buckets
+            .iter()
+            .map(|&le| (le, native.count_at_most(le)))
+            .collect();
+        let l = labels(at.scope, at.tags, at.extra);
+        self.family(name, Type::Histogram, help)
+            .metrics
+            .push((l, Value::Histogram { classic, native }));
+        if self.options.summaries {
+            let base = name.strip_suffix("_seconds").unwrap_or(name);
+            let help = format!("{help} Quantiles over the recent window.");
+            self.summary(&format!("{base}_recent_seconds"), &help, at, s, 1e9);
+        }
     }
 }
 
@@ -198,14 +328,14 @@ fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStat
             *n as f64,
         );
     }
-    let help = "Duration of calls of the function in seconds, by outcome (quantiles over the recent window).";
+    let help = "Duration of calls of the function in seconds, by outcome.";
     for (kind, times) in [("success", &s.success_times), ("failure", &s.failure_times)] {
         let at = Where {
             scope,
             tags: none,
             extra: &[("name", f.name()), ("kind", kind)],
         };
-        fam.summary("monkit_function_duration_seconds", help, at, times, 1e9);
+        fam.durations("monkit_function_duration_seconds", help, at, times);
     }
 }
 
@@ -228,7 +358,7 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading)
         }
         Reading::Durations(s) => {
             let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
-            fam.summary(&n, "A monkit duration distribution in seconds (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1e9);
+            fam.durations(&n, "A monkit duration distribution in seconds.", Where { scope: sname, tags, extra: &[] }, s);
         }
         Reading::Bools { trues, falses, .. } => {
             fam.sample(&format!("{base}_true"), Type::Counter, "Observations of true.", l.clone(), *trues as f64);
@@ -251,9 +381,8 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading)
     }
 }
 
-/// Renders every stat of `registry`; `openmetrics` selects OpenMetrics 1.0 text.
-pub fn render(registry: &Registry, openmetrics: bool) -> String {
-    let mut fam = Families::default();
+fn read(registry: &Registry, options: &Options) -> Families {
+    let mut fam = Families::new(options);
     registry.read(|scope, item| match item {
         Item::Func(f, s) => function(&mut fam, scope, f, s),
         Item::Source {
@@ -262,22 +391,22 @@ pub fn render(registry: &Registry, openmetrics: bool) -> String {
             reading,
         } => source(&mut fam, scope, name, tags, reading),
     });
-    // Sized up front: growing by doubling would hold up to twice the page while it copies.
-    let size: usize = fam
-        .0
-        .iter()
-        .map(|(name, f)| {
-            2 * (name.len() + 24)
-                + f.help.len()
-                + 8
-                + f.samples
-                    .iter()
-                    .map(|(suffix, labels, _)| name.len() + suffix.len() + labels.len() + 28)
-                    .sum::<usize>()
-        })
-        .sum();
-    let mut out = String::with_capacity(size + 8);
-    for (name, f) in &fam.0 {
+    fam
+}
+
+/// Renders every stat of `registry` with the default [`Options`]; `openmetrics` selects
+/// OpenMetrics 1.0 text.
+pub fn render(registry: &Registry, openmetrics: bool) -> String {
+    render_with(registry, openmetrics, &Options::default())
+}
+
+/// Renders every stat of `registry` as text with `options`.
+pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) -> String {
+    let fam = read(registry, options);
+    let mut lines: Vec<String> = Vec::new();
+    let mut size = 0;
+    let mut out = String::new();
+    for (name, f) in &fam.map {
         // In 0.0.4 a counter's family is named like its sample (`x_total`); in OpenMetrics
         // the family is `x` and the sample `x_total`.
         let family = if f.ty == Type::Counter && !openmetrics {
@@ -285,16 +414,107 @@ pub fn render(registry: &Registry, openmetrics: bool) -> String {
         } else {
             name.clone()
         };
-        let _ = writeln!(out, "# HELP {family} {}", escape_help(&f.help));
-        let _ = writeln!(out, "# TYPE {family} {}", f.ty.as_str());
-        for (suffix, labels, v) in &f.samples {
-            let _ = writeln!(out, "{name}{suffix}{{{labels}}} {}", fmt_value(*v));
+        lines.push(format!("# HELP {family} {}", escape_help(&f.help)));
+        lines.push(format!("# TYPE {family} {}", f.ty.as_str()));
+        let mut line = |suffix: &str, l: &str, v: String| {
+            let s = format!("{name}{suffix}{{{l}}} {v}");
+            size += s.len() + 1;
+            lines.push(s);
+        };
+        for (labels, v) in &f.metrics {
+            match v {
+                Value::Plain(x) => {
+                    let suffix = if f.ty == Type::Counter { "_total" } else { "" };
+                    line(suffix, &labels_text(labels, None), fmt_value(*x));
+                }
+                Value::Summary {
+                    quantiles,
+                    sum,
+                    count,
+                } => {
+                    for (q, x) in quantiles {
+                        let qs = format!("{q}");
+                        line("", &labels_text(labels, Some(("quantile", &qs))), fmt_value(*x));
+                    }
+                    let l = labels_text(labels, None);
+                    line("_sum", &l, fmt_value(*sum));
+                    line("_count", &l, count.to_string());
+                }
+                Value::Histogram { classic, native } => {
+                    for (le, n) in classic {
+                        let les = fmt_value(*le);
+                        line("_bucket", &labels_text(labels, Some(("le", &les))), n.to_string());
+                    }
+                    line(
+                        "_bucket",
+                        &labels_text(labels, Some(("le", "+Inf"))),
+                        native.count.to_string(),
+                    );
+                    let l = labels_text(labels, None);
+                    line("_sum", &l, fmt_value(native.sum));
+                    line("_count", &l, native.count.to_string());
+                }
+            }
         }
+    }
+    // Sized up front: growing by doubling would hold up to twice the page while it copies.
+    out.reserve_exact(size + lines.len() * 2 + 8);
+    for l in lines {
+        out.push_str(&l);
+        out.push('\n');
     }
     if openmetrics {
         out.push_str("# EOF\n");
     }
     out
+}
+
+/// Renders every stat of `registry` in the protobuf exposition format (length-delimited
+/// `io.prometheus.client.MetricFamily` messages), durations as histograms with both classic
+/// and native buckets: what a Prometheus with native histograms enabled asks for.
+pub fn render_protobuf(registry: &Registry, options: &Options) -> Vec<u8> {
+    let fam = read(registry, options);
+    crate::render::prometheus_pb::encode(
+        fam.map.iter().map(|(name, f)| {
+            let name = if f.ty == Type::Counter {
+                format!("{name}_total")
+            } else {
+                name.clone()
+            };
+            crate::render::prometheus_pb::Family {
+                name,
+                help: &f.help,
+                kind: match f.ty {
+                    Type::Counter => crate::render::prometheus_pb::Kind::Counter,
+                    Type::Gauge => crate::render::prometheus_pb::Kind::Gauge,
+                    Type::Summary => crate::render::prometheus_pb::Kind::Summary,
+                    Type::Histogram => crate::render::prometheus_pb::Kind::Histogram,
+                },
+                metrics: f
+                    .metrics
+                    .iter()
+                    .map(|(l, v)| {
+                        let value = match v {
+                            Value::Plain(x) => crate::render::prometheus_pb::Sample::Plain(*x),
+                            Value::Summary {
+                                quantiles,
+                                sum,
+                                count,
+                            } => crate::render::prometheus_pb::Sample::Summary {
+                                quantiles,
+                                sum: *sum,
+                                count: *count,
+                            },
+                            Value::Histogram { classic, native } => {
+                                crate::render::prometheus_pb::Sample::Histogram { classic, native }
+                            }
+                        };
+                        (l.as_slice(), value)
+                    })
+                    .collect(),
+            }
+        }),
+    )
 }
 
 #[cfg(test)]
@@ -308,6 +528,9 @@ mod tests {
         assert_eq!(sanitize_name(""), "_");
         assert_eq!(escape_label_value("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
         let l = labels("s", &Tags::new(&[("quantile", "x"), ("a b", "1")]), &[]);
-        assert_eq!(l, "a_b=\"1\",scope=\"s\",tag_quantile=\"x\"");
+        assert_eq!(
+            labels_text(&l, None),
+            "a_b=\"1\",scope=\"s\",tag_quantile=\"x\""
+        );
     }
 }
