@@ -2,10 +2,10 @@
 //! interleavings of two threads. Run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p monkit --release --lib loom_`.
 
-use crate::hist::Bucketed as _;
 use crate::clock::Tick;
 use crate::dist::{DistShard, Snapshot};
 use crate::func::{ErrorKinds, Parents, Running};
+use crate::hist::Bucketed as _;
 use crate::shard::Lane;
 use crate::slot::OnceBox;
 use loom::sync::Arc;

@@ -75,6 +75,11 @@ pub struct Prometheus {
 impl Prometheus {
     /// `None` (the test skips its Prometheus part) when `prometheus` is not installed.
     pub fn start(config: &str) -> Option<Prometheus> {
+        Self::start_with(config, &[])
+    }
+
+    /// [`Prometheus::start`] with more command-line flags.
+    pub fn start_with(config: &str, flags: &[&str]) -> Option<Prometheus> {
         if !peers::have("prometheus", "prometheus") {
             return None;
         }
@@ -90,6 +95,7 @@ impl Prometheus {
                 dir.join("data").display()
             ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

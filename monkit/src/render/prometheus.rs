@@ -84,7 +84,11 @@ impl Options {
             o.summaries = match v.as_str() {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" | "" => false,
-                _ => return Err(format!("MONKIT_PROMETHEUS_SUMMARIES={v:?}: expected 1 or 0")),
+                _ => {
+                    return Err(format!(
+                        "MONKIT_PROMETHEUS_SUMMARIES={v:?}: expected 1 or 0"
+                    ))
+                }
             };
         }
         Ok(o)
@@ -434,7 +438,11 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
                 } => {
                     for (q, x) in quantiles {
                         let qs = format!("{q}");
-                        line("", &labels_text(labels, Some(("quantile", &qs))), fmt_value(*x));
+                        line(
+                            "",
+                            &labels_text(labels, Some(("quantile", &qs))),
+                            fmt_value(*x),
+                        );
                     }
                     let l = labels_text(labels, None);
                     line("_sum", &l, fmt_value(*sum));
@@ -443,7 +451,11 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
                 Value::Histogram { classic, native } => {
                     for (le, n) in classic {
                         let les = fmt_value(*le);
-                        line("_bucket", &labels_text(labels, Some(("le", &les))), n.to_string());
+                        line(
+                            "_bucket",
+                            &labels_text(labels, Some(("le", &les))),
+                            n.to_string(),
+                        );
                     }
                     line(
                         "_bucket",
@@ -474,47 +486,45 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
 /// and native buckets: what a Prometheus with native histograms enabled asks for.
 pub fn render_protobuf(registry: &Registry, options: &Options) -> Vec<u8> {
     let fam = read(registry, options);
-    crate::render::prometheus_pb::encode(
-        fam.map.iter().map(|(name, f)| {
-            let name = if f.ty == Type::Counter {
-                format!("{name}_total")
-            } else {
-                name.clone()
-            };
-            crate::render::prometheus_pb::Family {
-                name,
-                help: &f.help,
-                kind: match f.ty {
-                    Type::Counter => crate::render::prometheus_pb::Kind::Counter,
-                    Type::Gauge => crate::render::prometheus_pb::Kind::Gauge,
-                    Type::Summary => crate::render::prometheus_pb::Kind::Summary,
-                    Type::Histogram => crate::render::prometheus_pb::Kind::Histogram,
-                },
-                metrics: f
-                    .metrics
-                    .iter()
-                    .map(|(l, v)| {
-                        let value = match v {
-                            Value::Plain(x) => crate::render::prometheus_pb::Sample::Plain(*x),
-                            Value::Summary {
-                                quantiles,
-                                sum,
-                                count,
-                            } => crate::render::prometheus_pb::Sample::Summary {
-                                quantiles,
-                                sum: *sum,
-                                count: *count,
-                            },
-                            Value::Histogram { classic, native } => {
-                                crate::render::prometheus_pb::Sample::Histogram { classic, native }
-                            }
-                        };
-                        (l.as_slice(), value)
-                    })
-                    .collect(),
-            }
-        }),
-    )
+    crate::render::prometheus_pb::encode(fam.map.iter().map(|(name, f)| {
+        let name = if f.ty == Type::Counter {
+            format!("{name}_total")
+        } else {
+            name.clone()
+        };
+        crate::render::prometheus_pb::Family {
+            name,
+            help: &f.help,
+            kind: match f.ty {
+                Type::Counter => crate::render::prometheus_pb::Kind::Counter,
+                Type::Gauge => crate::render::prometheus_pb::Kind::Gauge,
+                Type::Summary => crate::render::prometheus_pb::Kind::Summary,
+                Type::Histogram => crate::render::prometheus_pb::Kind::Histogram,
+            },
+            metrics: f
+                .metrics
+                .iter()
+                .map(|(l, v)| {
+                    let value = match v {
+                        Value::Plain(x) => crate::render::prometheus_pb::Sample::Plain(*x),
+                        Value::Summary {
+                            quantiles,
+                            sum,
+                            count,
+                        } => crate::render::prometheus_pb::Sample::Summary {
+                            quantiles,
+                            sum: *sum,
+                            count: *count,
+                        },
+                        Value::Histogram { classic, native } => {
+                            crate::render::prometheus_pb::Sample::Histogram { classic, native }
+                        }
+                    };
+                    (l.as_slice(), value)
+                })
+                .collect(),
+        }
+    }))
 }
 
 #[cfg(test)]
