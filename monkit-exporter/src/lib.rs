@@ -1,0 +1,466 @@
+//! The sending side of monkit's span exporters (Zipkin, OTLP), written once: a bounded
+//! lock-free queue filled by instrumented threads, drained in batches by one background thread
+//! that POSTs them, retrying connection errors and 5xx with exponential backoff and jitter,
+//! giving up on 4xx with a logged reason, optionally gzip-compressed. The wire format is the
+//! caller's ([`Format`]).
+//!
+//! The instrumented program never waits: a finished span of a sampled trace is pushed onto the
+//! queue, or dropped and counted when it is full. The exporter's own counts are monkit stats of
+//! the scope `monkit_<name>`: `spans_sent`, `spans_dropped`, `spans_failed`,
+//! `batches_retried`.
+#![warn(missing_docs)]
+
+use crossbeam_queue::ArrayQueue;
+use monkit::export::Sampler;
+use monkit::{FinishedSpan, Meter, ObserverHandle, Registry, SpanObserver};
+use parking::Parker;
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How a batch of spans goes on the wire.
+pub trait Format: Send + Sync + 'static {
+    /// The `Content-Type` of a request body.
+    fn content_type(&self) -> &'static str;
+    /// One request body for `batch`.
+    fn encode(&self, batch: &[FinishedSpan]) -> Vec<u8>;
+}
+
+mod parking {
+    //! A wake-up for the sender thread that instrumented threads never touch. Written here
+    //! because any thread may wait on it (`flush` waits on `done`), and crossbeam's `Parker`
+    //! allows only its one owner thread to park.
+    use parking_lot::{Condvar, Mutex};
+    use std::time::Duration;
+
+    #[derive(Default)]
+    pub(super) struct Parker {
+        woken: Mutex<bool>,
+        cv: Condvar,
+    }
+
+    impl Parker {
+        pub(super) fn wait(&self, d: Duration) {
+            let mut w = self.woken.lock();
+            if !*w {
+                self.cv.wait_for(&mut w, d);
+            }
+            *w = false;
+        }
+        pub(super) fn wake(&self) {
+            *self.woken.lock() = true;
+            self.cv.notify_all();
+        }
+    }
+}
+
+/// A configuration problem found by [`Pipeline::install`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Where and how often to send, and how hard to try.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    name: &'static str,
+    endpoint: String,
+    sampler: Sampler,
+    queue_capacity: usize,
+    batch_size: usize,
+    batch_interval: Duration,
+    timeout: Duration,
+    max_retries: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    gzip: bool,
+    headers: Vec<(String, String)>,
+}
+
+impl Pipeline {
+    /// Sends to `endpoint` as the exporter `name` (its thread `monkit-<name>`, its stats scope
+    /// `monkit_<name>`), sampling every new trace, with a queue of 4,096 spans, batches of up
+    /// to 256 spans or every second, a 5 s request timeout and up to 5 retries backing off
+    /// from 100 ms to 10 s, uncompressed.
+    pub fn new(name: &'static str, endpoint: &str) -> Pipeline {
+        Pipeline {
+            name,
+            endpoint: endpoint.to_owned(),
+            sampler: Sampler::Always,
+            queue_capacity: 4096,
+            batch_size: 256,
+            batch_interval: Duration::from_secs(1),
+            timeout: Duration::from_secs(5),
+            max_retries: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(10),
+            gzip: false,
+            headers: Vec::new(),
+        }
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
+    /// still decide for theirs.
+    pub fn sample_rate(mut self, rate: f64) -> Pipeline {
+        self.sampler = if rate >= 1.0 {
+            Sampler::Always
+        } else if rate <= 0.0 || rate.is_nan() {
+            Sampler::Never
+        } else {
+            Sampler::Fraction(rate)
+        };
+        self
+    }
+
+    /// The sampler for new traces.
+    pub fn sampler(mut self, s: Sampler) -> Pipeline {
+        self.sampler = s;
+        self
+    }
+
+    /// Most spans waiting to be sent; past this, finished spans are dropped and counted.
+    pub fn queue_capacity(mut self, n: usize) -> Pipeline {
+        self.queue_capacity = n.max(1);
+        self
+    }
+
+    /// Most spans per request, and the longest a span waits before its batch is sent.
+    pub fn batch(mut self, size: usize, interval: Duration) -> Pipeline {
+        self.batch_size = size.max(1);
+        self.batch_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Request timeout.
+    pub fn timeout(mut self, t: Duration) -> Pipeline {
+        self.timeout = t;
+        self
+    }
+
+    /// Retries of a failed batch (connection errors and 5xx), backing off exponentially from
+    /// `initial` to at most `max`, with jitter.
+    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Pipeline {
+        self.max_retries = max_retries;
+        self.initial_backoff = initial;
+        self.max_backoff = max.max(initial);
+        self
+    }
+
+    /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
+    pub fn gzip(mut self, on: bool) -> Pipeline {
+        self.gzip = on;
+        self
+    }
+
+    /// A header sent with every request (an API key, say).
+    pub fn header(mut self, name: &str, value: &str) -> Pipeline {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Starts the sender thread, registers the exporter as a span observer of `registry` and
+    /// sets that registry's sampler.
+    pub fn install(self, registry: &Registry, format: impl Format) -> Result<Exporter, ConfigError> {
+        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
+            return Err(ConfigError(format!(
+                "{} endpoint {:?} is not an http:// URL",
+                self.name, self.endpoint
+            )));
+        }
+        if self.endpoint.starts_with("https://") {
+            return Err(ConfigError(
+                "https endpoints need TLS, which this build does not include; use http://".into(),
+            ));
+        }
+        let scope = registry.scope(&format!("monkit_{}", self.name));
+        let inner = Arc::new(Inner {
+            queue: ArrayQueue::new(self.queue_capacity),
+            sent: scope.meter("spans_sent"),
+            dropped: scope.meter("spans_dropped"),
+            failed: scope.meter("spans_failed"),
+            retried: scope.meter("batches_retried"),
+            parker: Parker::default(),
+            stop: AtomicBool::new(false),
+            abandon: AtomicBool::new(false),
+            flush_asked: AtomicU64::new(0),
+            flush_done: AtomicU64::new(0),
+            done: Parker::default(),
+            last_log: AtomicU64::new(0),
+            format: Box::new(format),
+            config: self,
+        });
+        let worker = inner.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("monkit-{}", inner.config.name))
+            .spawn(move || worker.run())
+            .map_err(|e| ConfigError(format!("cannot start the sender thread: {e}")))?;
+        registry.set_sampler(inner.config.sampler);
+        let observer = Some(registry.observe(inner.clone()));
+        Ok(Exporter {
+            inner,
+            observer,
+            thread: Some(thread),
+        })
+    }
+}
+
+struct Inner {
+    config: Pipeline,
+    format: Box<dyn Format>,
+    queue: ArrayQueue<FinishedSpan>,
+    sent: Meter,
+    dropped: Meter,
+    failed: Meter,
+    retried: Meter,
+    parker: Parker,
+    stop: AtomicBool,
+    /// Shutdown ran out of time: drop (and count) what is left instead of sending it.
+    abandon: AtomicBool,
+    flush_asked: AtomicU64,
+    flush_done: AtomicU64,
+    done: Parker,
+    last_log: AtomicU64,
+}
+
+impl SpanObserver for Inner {
+    fn finish(&self, span: &FinishedSpan) {
+        if !span.sampled {
+            return;
+        }
+        // Never blocks: a full queue drops the span.
+        if self.queue.push(span.clone()).is_err() {
+            self.dropped.mark(1);
+        }
+    }
+}
+
+/// A small xorshift for jitter; quality does not matter, independence from other senders does.
+fn jitter(seed: &mut u64) -> f64 {
+    *seed ^= *seed << 13;
+    *seed ^= *seed >> 7;
+    *seed ^= *seed << 17;
+    0.5 + (*seed >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Logs at most one line every 10 seconds, so a collector that is down cannot flood stderr.
+fn log(name: &str, last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let prev = last.load(Ordering::Relaxed);
+    if now >= prev + 10
+        && last
+            .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        eprintln!("monkit-{name}: {msg} (further messages within 10 s are not shown; see the monkit_{name} stats)");
+    }
+}
+
+enum Sent {
+    Ok,
+    Retry(String),
+    GiveUp(String),
+}
+
+impl Inner {
+    fn run(&self) {
+        let agent = ureq::AgentBuilder::new()
+            .timeout(self.config.timeout)
+            .build();
+        let mut seed = (Instant::now().elapsed().as_nanos() as u64) ^ 0x9e37_79b9_7f4a_7c15 | 1;
+        let mut oldest: Option<Instant> = None;
+        loop {
+            if self.abandon.load(Ordering::Acquire) {
+                let mut n = 0;
+                while self.queue.pop().is_some() {
+                    n += 1;
+                }
+                self.failed.mark(n);
+                self.done.wake();
+                return;
+            }
+            let stopping = self.stop.load(Ordering::Acquire);
+            let flush = self.flush_asked.load(Ordering::Acquire);
+            let flushing = flush != self.flush_done.load(Ordering::Acquire);
+            let n = self.queue.len();
+            if n > 0 && oldest.is_none() {
+                oldest = Some(Instant::now());
+            }
+            let due = oldest.is_some_and(|t| t.elapsed() >= self.config.batch_interval);
+            if n >= self.config.batch_size || (n > 0 && (due || flushing || stopping)) {
+                let mut batch = Vec::with_capacity(n.min(self.config.batch_size));
+                while batch.len() < self.config.batch_size {
+                    match self.queue.pop() {
+                        Some(s) => batch.push(s),
+                        None => break,
+                    }
+                }
+                self.send(&agent, &batch, &mut seed);
+                oldest = None;
+                continue;
+            }
+            if n == 0 && flushing {
+                self.flush_done.store(flush, Ordering::Release);
+                self.done.wake();
+            }
+            if stopping && n == 0 {
+                self.flush_done.store(flush, Ordering::Release);
+                self.done.wake();
+                return;
+            }
+            // Instrumented threads never wake us: poll often enough to batch by size.
+            self.parker.wait(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&self, agent: &ureq::Agent, batch: &[FinishedSpan], seed: &mut u64) {
+        let mut body = self.format.encode(batch);
+        if self.config.gzip {
+            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            // Writing into a Vec cannot fail.
+            let _ = z.write_all(&body);
+            body = z.finish().unwrap_or_default();
+        }
+        let mut backoff = self.config.initial_backoff;
+        for attempt in 0..=self.config.max_retries {
+            match self.post(agent, &body) {
+                Sent::Ok => {
+                    self.sent.mark(batch.len() as u64);
+                    return;
+                }
+                Sent::GiveUp(why) => {
+                    log(
+                        self.config.name,
+                        &self.last_log,
+                        format_args!(
+                            "{} spans refused by {}: {why}",
+                            batch.len(),
+                            self.config.endpoint
+                        ),
+                    );
+                    break;
+                }
+                Sent::Retry(why)
+                    if attempt < self.config.max_retries
+                        && !self.abandon.load(Ordering::Acquire) =>
+                {
+                    self.retried.mark(1);
+                    let wait = backoff.mul_f64(jitter(seed));
+                    backoff = (backoff * 2).min(self.config.max_backoff);
+                    // Stop waiting early when a shutdown runs out of time.
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !self.abandon.load(Ordering::Acquire) {
+                        self.parker
+                            .wait((until - Instant::now()).min(Duration::from_millis(50)));
+                    }
+                    let _ = why;
+                }
+                Sent::Retry(why) => {
+                    log(
+                        self.config.name,
+                        &self.last_log,
+                        format_args!(
+                            "giving up on {} spans after {} retries: {why}",
+                            batch.len(),
+                            self.config.max_retries
+                        ),
+                    );
+                }
+            }
+        }
+        self.failed.mark(batch.len() as u64);
+    }
+
+    fn post(&self, agent: &ureq::Agent, body: &[u8]) -> Sent {
+        let mut req = agent
+            .post(&self.config.endpoint)
+            .set("Content-Type", self.format.content_type());
+        if self.config.gzip {
+            req = req.set("Content-Encoding", "gzip");
+        }
+        for (k, v) in &self.config.headers {
+            req = req.set(k, v);
+        }
+        match req.send_bytes(body) {
+            Ok(_) => Sent::Ok,
+            Err(ureq::Error::Status(code, r)) if (400..500).contains(&code) => {
+                let text = r.into_string().unwrap_or_default();
+                Sent::GiveUp(format!("HTTP {code}: {}", text.trim()))
+            }
+            Err(ureq::Error::Status(code, _)) => Sent::Retry(format!("HTTP {code}")),
+            Err(e) => Sent::Retry(e.to_string()),
+        }
+    }
+}
+
+/// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
+pub struct Exporter {
+    inner: Arc<Inner>,
+    observer: Option<ObserverHandle>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Exporter {
+    /// Sends everything queued now; returns whether it finished within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let ticket = self.inner.flush_asked.fetch_add(1, Ordering::AcqRel) + 1;
+        self.inner.parker.wake();
+        let deadline = Instant::now() + timeout;
+        while self.inner.flush_done.load(Ordering::Acquire) < ticket {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            self.inner
+                .done
+                .wait((deadline - now).min(Duration::from_millis(20)));
+        }
+        true
+    }
+
+    /// Spans waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.inner.queue.len()
+    }
+
+    /// Stops exporting new spans, sends what is queued (waiting at most `timeout`), and stops
+    /// the sender thread.
+    pub fn shutdown(mut self, timeout: Duration) {
+        self.stop(timeout);
+    }
+
+    fn stop(&mut self, timeout: Duration) {
+        if let Some(o) = self.observer.take() {
+            o.remove();
+        }
+        if !self.flush(timeout) {
+            self.inner.abandon.store(true, Ordering::Release);
+        }
+        self.inner.stop.store(true, Ordering::Release);
+        self.inner.parker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            self.stop(Duration::from_secs(5));
+        }
+    }
+}
