@@ -10,6 +10,7 @@ PACKAGES=(
   prometheus                              # promtool and a real scraping server
   libxml2-utils librsvg2-bin              # xmllint, rsvg-convert: the trace SVG
   python3 python3-jsonschema python3-yaml # Zipkin JSON Schema validation
+  python3-pip                             # opentelemetry-proto (PyPI), below
   golang-go golang-github-openzipkin-zipkin-go-dev  # Zipkin's own Go model
   valgrind                                # instruction counts
 )
@@ -21,6 +22,10 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
+  # The official OpenTelemetry protobuf classes, to decode what the OTLP exporter sends.
+  echo "test-all: installing opentelemetry-proto with pip"
+  python3 -m pip install -q --disable-pip-version-check opentelemetry-proto 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto
 fi
 
 echo "test-all: cargo fmt --check, clippy -D warnings"

@@ -18,7 +18,8 @@
 //! either. An order is a signal to the long-running `order` workflow: the signal carries the
 //! caller's trace context and allowed baggage (`tenant`, `customer_tier`) in its header map,
 //! and the child workflow it starts continues the caller's trace, so `/trace/json` of the
-//! HTTP request shows the child workflow's activities too.
+//! HTTP request shows the child workflow's activities too. With `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! set (and the other standard `OTEL_*` variables), sampled traces are exported over OTLP.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -387,6 +388,14 @@ async fn main() {
     let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
     monkit::env::register(monkit::default_registry());
+    // Sampled traces to a tracing backend over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
+    let _otlp = monkit_otlp::Builder::from_env().map(|b| {
+        b.and_then(|b| b.install(monkit::default_registry()))
+            .unwrap_or_else(|e| {
+                eprintln!("tavern: {e}");
+                std::process::exit(2)
+            })
+    });
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
         eprintln!("tavern: {e}");
         std::process::exit(2)

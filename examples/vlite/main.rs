@@ -10,7 +10,8 @@
 //!
 //! Incoming requests continue the caller's trace (W3C `traceparent` or B3); the proxy call
 //! propagates it upstream. With `MONKIT_ZIPKIN_ENDPOINT` set (and optionally
-//! `MONKIT_ZIPKIN_SERVICE_NAME`, `MONKIT_ZIPKIN_SAMPLE_RATE`), sampled traces go to Zipkin.
+//! `MONKIT_ZIPKIN_SERVICE_NAME`, `MONKIT_ZIPKIN_SAMPLE_RATE`), sampled traces go to Zipkin;
+//! with `OTEL_EXPORTER_OTLP_ENDPOINT` (and the other standard `OTEL_*` variables), over OTLP.
 //!
 //! As a reverse proxy it follows RFC 9110 section 7.6.1: hop-by-hop headers (`Connection`
 //! and the headers it names, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
@@ -292,6 +293,26 @@ async fn main() {
         Some(Ok(b)) => match b.install(monkit::default_registry()) {
             Ok(x) => {
                 println!("vlite: exporting sampled traces to Zipkin");
+                Some(x)
+            }
+            Err(e) => {
+                eprintln!("vlite: {e}");
+                std::process::exit(2)
+            }
+        },
+    };
+
+    // With OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) set, sampled traces go over
+    // OTLP/HTTP too, beside Zipkin: each exporter is one more span observer.
+    let _otlp = match monkit_otlp::Builder::from_env() {
+        None => None,
+        Some(Err(e)) => {
+            eprintln!("vlite: {e}");
+            std::process::exit(2)
+        }
+        Some(Ok(b)) => match b.install(monkit::default_registry()) {
+            Ok(x) => {
+                println!("vlite: exporting sampled traces over OTLP");
                 Some(x)
             }
             Err(e) => {

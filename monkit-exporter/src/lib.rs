@@ -172,7 +172,11 @@ impl Pipeline {
 
     /// Starts the sender thread, registers the exporter as a span observer of `registry` and
     /// sets that registry's sampler.
-    pub fn install(self, registry: &Registry, format: impl Format) -> Result<Exporter, ConfigError> {
+    pub fn install(
+        self,
+        registry: &Registry,
+        format: impl Format,
+    ) -> Result<Exporter, ConfigError> {
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
             return Err(ConfigError(format!(
                 "{} endpoint {:?} is not an http:// URL",

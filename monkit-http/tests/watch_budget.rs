@@ -170,12 +170,16 @@ async fn a_client_that_stops_reading_is_let_go() {
     };
     let srv = monkit_http::serve_with(reg, "127.0.0.1:0", options).unwrap();
     let addr = srv.local_addr();
-    let page = ureq::get(&format!("http://{addr}/metrics"))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap()
-        .len();
+    let mut page_body = Vec::new();
+    std::io::Read::read_to_end(
+        &mut ureq::get(&format!("http://{addr}/metrics"))
+            .call()
+            .unwrap()
+            .into_reader(),
+        &mut page_body,
+    )
+    .unwrap();
+    let page = page_body.len();
     assert!(
         page > 4 << 20,
         "page larger than the socket buffers: {page}"

@@ -1,1 +1,34 @@
-//! placeholder
+//! Exports the finished spans of sampled monkit traces over OTLP/HTTP: protobuf
+//! `ExportTraceServiceRequest`s POSTed to `/v1/traces`, optionally gzip-compressed, built
+//! with the OpenTelemetry project's own message types (`opentelemetry-proto`). Jaeger, Tempo,
+//! the OpenTelemetry Collector and the vendors behind it take it.
+//!
+//! ```no_run
+//! let exporter = monkit_otlp::Builder::new("http://127.0.0.1:4318/v1/traces")
+//!     .service_name("vlite")
+//!     .sample_rate(0.1)
+//!     .gzip(true)
+//!     .install(monkit::default_registry())
+//!     .expect("valid configuration");
+//! // ... run ...
+//! exporter.shutdown(std::time::Duration::from_secs(5)); // sends what is queued
+//! ```
+//!
+//! Or from the standard environment with [`Builder::from_env`]:
+//! `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` (used as is) or `OTEL_EXPORTER_OTLP_ENDPOINT` (with
+//! `/v1/traces` added), `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` (`always_on`,
+//! `always_off`, `traceidratio`, and their `parentbased_` forms, which monkit's sampling
+//! already is) with `OTEL_TRACES_SAMPLER_ARG`, `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION`
+//! (`gzip`), `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` (`k=v,...`) and
+//! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (only `http/protobuf`).
+//!
+//! Queueing, batching, retries and stats are those of `monkit-exporter`, the same as
+//! monkit-zipkin's: the program never waits for the collector, and the counts are monkit stats
+//! of the scope `monkit_otlp`.
+#![warn(missing_docs)]
+
+mod builder;
+pub mod encode;
+
+pub use builder::Builder;
+pub use monkit_exporter::{ConfigError, Exporter};

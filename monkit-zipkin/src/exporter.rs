@@ -142,7 +142,6 @@ impl Builder {
     /// Starts the sender thread, registers the exporter as a span observer of `registry` and
     /// sets that registry's sampler.
     pub fn install(self, registry: &Registry) -> Result<Exporter, ConfigError> {
-        self.pipeline
-            .install(registry, Json { local: self.local })
+        self.pipeline.install(registry, Json { local: self.local })
     }
 }

@@ -6,9 +6,10 @@
 //! shared counter when they end, so traces without values cost nothing more.
 
 use crate::span::current_raw;
-use crate::sync::{AtomicUsize, Ordering};
+// A process-wide static: std's atomics, as loom cannot build its own in a `const`.
 use parking_lot::Mutex;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::LazyLock;
 
 /// Most values one trace holds; setting another key past it is refused (see [`trace_set`]).

@@ -1,0 +1,254 @@
+//! Configuration: in code, or from the standard `OTEL_*` variables.
+
+use monkit::export::Sampler;
+use monkit::{FinishedSpan, Registry};
+use monkit_exporter::{ConfigError, Exporter, Pipeline};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+use std::time::Duration;
+
+/// Configures and installs the OTLP exporter.
+#[derive(Clone, Debug)]
+pub struct Builder {
+    pipeline: Pipeline,
+    service_name: String,
+}
+
+/// Batches as protobuf `ExportTraceServiceRequest`s.
+struct Protobuf {
+    resource: Resource,
+}
+
+impl monkit_exporter::Format for Protobuf {
+    fn content_type(&self) -> &'static str {
+        "application/x-protobuf"
+    }
+
+    fn encode(&self, batch: &[FinishedSpan]) -> Vec<u8> {
+        crate::encode::request(&self.resource, batch).encode_to_vec()
+    }
+}
+
+fn var(names: &[&str], get: &dyn Fn(&str) -> Option<String>) -> Option<(String, String)> {
+    names.iter().find_map(|n| {
+        get(n)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| ((*n).to_owned(), v))
+    })
+}
+
+impl Builder {
+    /// An exporter POSTing to `endpoint`, the full URL of the traces resource (for example
+    /// `http://127.0.0.1:4318/v1/traces`), sampling every new trace, with the queue, batch and
+    /// retry defaults of `monkit-exporter`, uncompressed.
+    pub fn new(endpoint: &str) -> Builder {
+        Builder {
+            pipeline: Pipeline::new("otlp", endpoint),
+            service_name: std::env::current_exe()
+                .ok()
+                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+                .unwrap_or_else(|| "unknown_service".into()),
+        }
+    }
+
+    /// From the standard `OTEL_*` variables (see the crate doc): `None` when no endpoint is
+    /// set; a value that cannot be used is an error naming it.
+    pub fn from_env() -> Option<Result<Builder, ConfigError>> {
+        Self::from_vars(&|k| std::env::var(k).ok())
+    }
+
+    fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Option<Result<Builder, ConfigError>> {
+        let endpoint = match var(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], get) {
+            Some((_, e)) => e,
+            None => {
+                let (_, base) = var(&["OTEL_EXPORTER_OTLP_ENDPOINT"], get)?;
+                format!("{}/v1/traces", base.trim_end_matches('/'))
+            }
+        };
+        let err = |name: &str, v: &str, want: &str| {
+            Some(Err(ConfigError(format!("{name}={v:?}: {want}"))))
+        };
+        let mut b = Builder::new(&endpoint);
+        if let Some((_, name)) = var(&["OTEL_SERVICE_NAME"], get) {
+            b = b.service_name(&name);
+        }
+        if let Some((n, p)) = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+                "OTEL_EXPORTER_OTLP_PROTOCOL",
+            ],
+            get,
+        ) {
+            if p != "http/protobuf" {
+                return err(&n, &p, "only http/protobuf is supported");
+            }
+        }
+        if let Some((n, c)) = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+                "OTEL_EXPORTER_OTLP_COMPRESSION",
+            ],
+            get,
+        ) {
+            match c.as_str() {
+                "gzip" => b = b.gzip(true),
+                "none" => b = b.gzip(false),
+                _ => return err(&n, &c, "expected gzip or none"),
+            }
+        }
+        if let Some((n, h)) = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+                "OTEL_EXPORTER_OTLP_HEADERS",
+            ],
+            get,
+        ) {
+            for pair in h.split(',').filter(|p| !p.trim().is_empty()) {
+                match pair.split_once('=') {
+                    Some((k, v)) if !k.trim().is_empty() => {
+                        b.pipeline = b.pipeline.header(k.trim(), v.trim())
+                    }
+                    _ => return err(&n, &h, "expected key=value pairs separated by commas"),
+                }
+            }
+        }
+        let arg = var(&["OTEL_TRACES_SAMPLER_ARG"], get).map(|(_, a)| a);
+        if let Some((n, s)) = var(&["OTEL_TRACES_SAMPLER"], get) {
+            let ratio = || match arg.as_deref().map(str::parse::<f64>) {
+                None => Ok(1.0),
+                Some(Ok(r)) if (0.0..=1.0).contains(&r) => Ok(r),
+                Some(_) => Err(()),
+            };
+            match s.as_str() {
+                "always_on" | "parentbased_always_on" => b = b.sample_rate(1.0),
+                "always_off" | "parentbased_always_off" => b = b.sample_rate(0.0),
+                "traceidratio" | "parentbased_traceidratio" => match ratio() {
+                    Ok(r) => b = b.sample_rate(r),
+                    Err(()) => {
+                        return err(
+                            "OTEL_TRACES_SAMPLER_ARG",
+                            arg.as_deref().unwrap_or(""),
+                            "expected a ratio in 0..=1",
+                        )
+                    }
+                },
+                _ => {
+                    return err(
+                        &n,
+                        &s,
+                        "expected always_on, always_off or traceidratio (parentbased_ forms too)",
+                    )
+                }
+            }
+        }
+        Some(Ok(b))
+    }
+
+    /// The resource's `service.name`.
+    pub fn service_name(mut self, name: &str) -> Builder {
+        self.service_name = name.to_owned();
+        self
+    }
+
+    /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
+    /// still decide for theirs.
+    pub fn sample_rate(mut self, rate: f64) -> Builder {
+        self.pipeline = self.pipeline.sample_rate(rate);
+        self
+    }
+
+    /// The sampler for new traces.
+    pub fn sampler(mut self, s: Sampler) -> Builder {
+        self.pipeline = self.pipeline.sampler(s);
+        self
+    }
+
+    /// Most spans waiting to be sent; past this, finished spans are dropped and counted.
+    pub fn queue_capacity(mut self, n: usize) -> Builder {
+        self.pipeline = self.pipeline.queue_capacity(n);
+        self
+    }
+
+    /// Most spans per request, and the longest a span waits before its batch is sent.
+    pub fn batch(mut self, size: usize, interval: Duration) -> Builder {
+        self.pipeline = self.pipeline.batch(size, interval);
+        self
+    }
+
+    /// Request timeout.
+    pub fn timeout(mut self, t: Duration) -> Builder {
+        self.pipeline = self.pipeline.timeout(t);
+        self
+    }
+
+    /// Retries of a failed batch (connection errors and 5xx), backing off exponentially from
+    /// `initial` to at most `max`, with jitter.
+    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Builder {
+        self.pipeline = self.pipeline.retries(max_retries, initial, max);
+        self
+    }
+
+    /// Compresses request bodies with gzip.
+    pub fn gzip(mut self, on: bool) -> Builder {
+        self.pipeline = self.pipeline.gzip(on);
+        self
+    }
+
+    /// Starts the sender thread, registers the exporter as a span observer of `registry` and
+    /// sets that registry's sampler.
+    pub fn install(self, registry: &Registry) -> Result<Exporter, ConfigError> {
+        let format = Protobuf {
+            resource: crate::encode::resource(&self.service_name),
+        };
+        self.pipeline.install(registry, format)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(
+        pairs: &'static [(&'static str, &'static str)],
+    ) -> Option<Result<Builder, ConfigError>> {
+        Builder::from_vars(&|k| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_owned()))
+    }
+
+    #[test]
+    fn standard_variables() {
+        assert!(from(&[]).is_none());
+        let b = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(b.pipeline.endpoint(), "http://h:4318/v1/traces");
+        let b = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://t:1/x"),
+            ("OTEL_SERVICE_NAME", "shop"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(b.pipeline.endpoint(), "http://t:1/x");
+        assert_eq!(b.service_name, "shop");
+        for bad in [
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
+        ] {
+            let pairs: &'static [(&str, &str)] = Box::leak(Box::new([
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+                bad,
+            ]));
+            let e = from(pairs).unwrap().unwrap_err();
+            assert!(e.0.contains(bad.0) && e.0.contains(bad.1), "{e}");
+        }
+        let e = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+            ("OTEL_TRACES_SAMPLER", "traceidratio"),
+            ("OTEL_TRACES_SAMPLER_ARG", "2"),
+        ])
+        .unwrap()
+        .unwrap_err();
+        assert!(e.0.contains("OTEL_TRACES_SAMPLER_ARG"), "{e}");
+    }
+}

@@ -1,0 +1,324 @@
+//! What the OTLP exporter sends, decoded by the official OpenTelemetry protobuf classes
+//! (PyPI `opentelemetry-proto`) and checked span by span against what the program did; and
+//! how it behaves when the collector is down, failing or slow. The receiving end is a sink
+//! that stores request bodies for the decoder, not a collector.
+
+#[path = "../../testsupport/peers.rs"]
+mod peers;
+
+use monkit::{FinishedSpan, SpanObserver};
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const OK: u8 = 0;
+const FAIL_500: u8 = 1;
+const SLOW: u8 = 2;
+
+/// One stored request: its headers (lower-cased names) and body.
+type Stored = (Vec<(String, String)>, Vec<u8>);
+
+/// A loopback HTTP sink: stores each POST's headers and body, answers as `mode` says.
+struct Sink {
+    url: String,
+    got: Arc<Mutex<Vec<Stored>>>,
+    mode: Arc<AtomicU8>,
+}
+
+fn sink() -> Sink {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1/traces", l.local_addr().unwrap());
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mode = Arc::new(AtomicU8::new(OK));
+    let (g, m) = (got.clone(), mode.clone());
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            let Ok(s) = s else { continue };
+            let (g, m) = (g.clone(), m.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(s.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut headers = Vec::new();
+                    let mut len = 0;
+                    loop {
+                        let mut h = String::new();
+                        r.read_line(&mut h).unwrap();
+                        let h = h.trim_end();
+                        if h.is_empty() {
+                            break;
+                        }
+                        let (k, v) = h.split_once(':').unwrap();
+                        let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_owned());
+                        if k == "content-length" {
+                            len = v.parse().unwrap();
+                        }
+                        headers.push((k, v));
+                    }
+                    let mut body = vec![0; len];
+                    r.read_exact(&mut body).unwrap();
+                    let status = match m.load(Ordering::Relaxed) {
+                        FAIL_500 => "500 Internal Server Error",
+                        SLOW => {
+                            std::thread::sleep(Duration::from_secs(3));
+                            "200 OK"
+                        }
+                        _ => {
+                            g.lock().unwrap().push((headers, body));
+                            "200 OK"
+                        }
+                    };
+                    let mut w = &s;
+                    let _ = write!(w, "HTTP/1.1 {status}\r\ncontent-length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    Sink { url, got, mode }
+}
+
+/// The official classes' reading of one body.
+fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/otlp_decode.py");
+    let gz = headers
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "gzip");
+    let mut c = Command::new("python3")
+        .arg(script)
+        .args(gz.then_some("--gzip"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    c.stdin.take().unwrap().write_all(body).unwrap();
+    let out = c.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the official decoder refused the body: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Keeps what the program itself saw of every recorded span.
+#[derive(Default)]
+struct Seen(Mutex<Vec<FinishedSpan>>);
+
+impl SpanObserver for Seen {
+    fn finish(&self, s: &FinishedSpan) {
+        self.0.lock().unwrap().push(s.clone());
+    }
+}
+
+#[derive(Debug)]
+struct Timeout;
+impl monkit::ErrorKind for Timeout {
+    fn error_kind(&self) -> &'static str {
+        "timeout"
+    }
+}
+
+#[monkit::task(args)]
+fn lookup(key: &str) -> Result<u64, Timeout> {
+    std::thread::sleep(Duration::from_millis(2));
+    if key == "slow" {
+        Err(Timeout)
+    } else {
+        Ok(7)
+    }
+}
+
+#[monkit::task]
+fn handle(n: u32) {
+    monkit::annotate(monkit::export::keys::SPAN_KIND, "server");
+    monkit::annotate("http.method", "GET");
+    let _ = lookup("fast");
+    let _ = lookup("slow");
+    static MON: monkit::Scope = monkit::scope!();
+    MON.func_with("step", &[("workflow", "checkout")])
+        .task(|| std::hint::black_box(n));
+}
+
+/// Both tests set the same process tags before anything reads them (whichever runs first).
+fn set_tags() {
+    let _ = monkit::set_process_tags(&[("instance", "otlp-test")]);
+    assert_eq!(monkit::process_tags().get("instance"), Some("otlp-test"));
+}
+
+fn hex(v: &Value) -> String {
+    v.as_str().unwrap().to_owned()
+}
+
+#[test]
+fn spans_decoded_by_the_official_classes_and_faults() {
+    if !peers::have_python(
+        &["opentelemetry.proto.collector.trace.v1.trace_service_pb2"],
+        "opentelemetry-proto (pip)",
+    ) {
+        return;
+    }
+    set_tags();
+    let reg = monkit::default_registry();
+    let s = sink();
+    let seen = Arc::new(Seen::default());
+    let _seen = reg.observe(seen.clone());
+    let exporter = monkit_otlp::Builder::new(&s.url)
+        .service_name("otlp-test")
+        .gzip(true)
+        .batch(3, Duration::from_millis(50))
+        .install(reg)
+        .unwrap();
+    for n in 0..3 {
+        handle(n);
+    }
+    assert!(exporter.flush(Duration::from_secs(10)));
+
+    let got = s.got.lock().unwrap().clone();
+    assert!(got.len() >= 2, "batches of 3 spans: {} requests", got.len());
+    let mut spans = Vec::new();
+    for (headers, body) in &got {
+        let ct = headers.iter().find(|(k, _)| k == "content-type").unwrap();
+        assert_eq!(ct.1, "application/x-protobuf");
+        spans.extend(decode(headers, body));
+    }
+    let program = seen.0.lock().unwrap().clone();
+    assert_eq!(spans.len(), program.len(), "every recorded span sent once");
+    assert_eq!(program.len(), 3 * 4);
+    for p in &program {
+        let id = format!("{:016x}", p.span_id);
+        let d = spans
+            .iter()
+            .find(|d| d["span_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("span {id} not sent"));
+        assert_eq!(hex(&d["trace_id"]), format!("{:032x}", p.trace_id));
+        assert_eq!(
+            hex(&d["parent_span_id"]),
+            p.parent_id.map_or(String::new(), |x| format!("{x:016x}"))
+        );
+        assert_eq!(d["name"], p.full_name().as_str());
+        assert_eq!(d["start"], p.start_unix_ns);
+        assert_eq!(d["end"], p.finish_unix_ns);
+        assert_eq!(d["resource"]["service.name"], "otlp-test");
+        assert_eq!(d["resource"]["instance"], "otlp-test");
+        assert_eq!(d["scope"], "monkit");
+        let attrs = &d["attributes"];
+        match p.name {
+            "handle" => {
+                assert_eq!(d["kind"], 2, "SERVER");
+                assert_eq!(d["parent_span_id"], "");
+                assert_eq!(attrs["http.method"], "GET");
+                assert_eq!(d["status_code"], 0, "success leaves the status unset");
+            }
+            "lookup" => {
+                assert_eq!(d["kind"], 1, "INTERNAL");
+                let key = if p.outcome == monkit::Outcome::Ok {
+                    "fast"
+                } else {
+                    "slow"
+                };
+                assert_eq!(attrs["args"], format!("key={key:?}").as_str());
+                if p.outcome != monkit::Outcome::Ok {
+                    assert_eq!(d["status_code"], 2, "ERROR");
+                    assert_eq!(d["status_message"], "timeout");
+                    assert_eq!(attrs["error.type"], "timeout");
+                }
+            }
+            "step" => assert_eq!(attrs["workflow"], "checkout", "the function's tags"),
+            other => panic!("unexpected span {other}"),
+        }
+        // A child lies within its parent.
+        if let Some(parent) = program.iter().find(|x| Some(x.span_id) == p.parent_id) {
+            assert!(p.start_unix_ns >= parent.start_unix_ns);
+            assert!(p.finish_unix_ns <= parent.finish_unix_ns);
+        }
+    }
+
+    // Faults. Failing with 500: retried, then sent once it recovers.
+    let stat = |name: &str| -> f64 {
+        let mut v = 0.0;
+        reg.stats(|k, f, x| {
+            if k.measurement == name && f == "total" && k.tags.get("scope") == Some("monkit_otlp") {
+                v = x;
+            }
+        });
+        v
+    };
+    s.mode.store(FAIL_500, Ordering::Relaxed);
+    let before = s.got.lock().unwrap().len();
+    handle(9);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(stat("batches_retried") >= 1.0, "retried on 500");
+    s.mode.store(OK, Ordering::Relaxed);
+    assert!(exporter.flush(Duration::from_secs(20)));
+    assert!(
+        s.got.lock().unwrap().len() > before,
+        "sent after recovering"
+    );
+
+    // Slow: the program does not wait for the collector.
+    s.mode.store(SLOW, Ordering::Relaxed);
+    let t = Instant::now();
+    for n in 0..100 {
+        handle(n);
+    }
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "the program waited: {:?}",
+        t.elapsed()
+    );
+    s.mode.store(OK, Ordering::Relaxed);
+    exporter.shutdown(Duration::from_secs(20));
+    assert_eq!(stat("spans_dropped"), 0.0);
+    assert!(stat("spans_sent") >= 3.0 * 4.0 + 4.0 + 400.0 - stat("spans_failed"));
+}
+
+#[test]
+fn a_collector_that_is_down_costs_counted_drops() {
+    set_tags();
+    let reg = monkit::Registry::new();
+    // A port nobody listens on.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let exporter = monkit_otlp::Builder::new(&format!("http://127.0.0.1:{port}/v1/traces"))
+        .queue_capacity(10)
+        .batch(5, Duration::from_millis(10))
+        .retries(1, Duration::from_millis(10), Duration::from_millis(20))
+        .install(&reg)
+        .unwrap();
+    let f = reg.scope("down").func("work");
+    let t = Instant::now();
+    for _ in 0..1000 {
+        f.task(|| ());
+    }
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    exporter.shutdown(Duration::from_secs(5));
+    let (mut dropped, mut failed, mut sent) = (0.0, 0.0, 0.0);
+    reg.stats(|k, f, v| {
+        if f == "total" {
+            match k.measurement.as_str() {
+                "spans_dropped" => dropped = v,
+                "spans_failed" => failed = v,
+                "spans_sent" => sent = v,
+                _ => {}
+            }
+        }
+    });
+    assert_eq!(sent, 0.0);
+    assert_eq!(
+        dropped + failed,
+        1000.0,
+        "every span counted: dropped or failed"
+    );
+    assert!(dropped > 0.0, "the bounded queue dropped");
+}
