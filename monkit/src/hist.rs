@@ -826,7 +826,10 @@ impl Recent {
                 .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
             {
                 Ok(_) => {
-                    self.folding.fetch_add(1, Ordering::AcqRel);
+                    self.folding.fetch_add(1, Ordering::Relaxed);
+                    // A reader that sees any count the fold moved also sees the odd number
+                    // (a seqlock's writer side; loom found the reader summing mid-move).
+                    crate::sync::fence(Ordering::Release);
                     w.fold_into(&self.folded);
                     self.folding.fetch_add(1, Ordering::Release);
                     return true;
