@@ -13,6 +13,7 @@ PACKAGES=(
   python3-pip                             # opentelemetry-proto (PyPI), below
   golang-go golang-github-openzipkin-zipkin-go-dev  # Zipkin's own Go model
   valgrind                                # instruction counts
+  graphite-carbon                         # a real carbon (and whisper-fetch) for the push
 )
 
 if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then

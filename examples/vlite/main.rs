@@ -322,6 +322,14 @@ async fn main() {
         },
     };
 
+    // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003).
+    let _graphite = monkit_graphite::Builder::from_env().map(|b| {
+        b.and_then(|b| b.install(monkit::default_registry()))
+            .unwrap_or_else(|e| {
+                eprintln!("vlite: {e}");
+                std::process::exit(2)
+            })
+    });
     let listen = env_addr("VLITE_LISTEN", "127.0.0.1:8080");
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
         eprintln!("vlite: {e}");
