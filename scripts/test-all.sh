@@ -14,6 +14,7 @@ PACKAGES=(
   golang-go golang-github-openzipkin-zipkin-go-dev  # Zipkin's own Go model
   valgrind                                # instruction counts
   graphite-carbon                         # a real carbon (and whisper-fetch) for the push
+  protobuf-compiler                       # protoc: the official zipkin.proto, compiled in a test
 )
 
 if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
@@ -25,8 +26,8 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   # The official OpenTelemetry protobuf classes, to decode what the OTLP exporter sends.
   echo "test-all: installing opentelemetry-proto with pip"
-  python3 -m pip install -q --disable-pip-version-check opentelemetry-proto 2>/dev/null \
-    || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto
+  python3 -m pip install -q --disable-pip-version-check opentelemetry-proto protobuf 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto protobuf
 fi
 
 echo "test-all: cargo fmt --check, clippy -D warnings"

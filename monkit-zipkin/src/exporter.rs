@@ -12,6 +12,23 @@ use std::time::Duration;
 pub struct Builder {
     pipeline: monkit_exporter::Pipeline,
     local: Endpoint,
+    proto3: bool,
+}
+
+/// Spans as one proto3 `ListOfSpans` body.
+struct Proto3 {
+    local: Endpoint,
+}
+
+impl monkit_exporter::Format for Proto3 {
+    fn content_type(&self) -> &'static str {
+        "application/x-protobuf"
+    }
+
+    fn encode(&self, batch: &[FinishedSpan]) -> Vec<u8> {
+        let json: Vec<serde_json::Value> = batch.iter().map(|s| encode(s, &self.local)).collect();
+        crate::proto3::list_of_spans(&json)
+    }
 }
 
 /// Spans as one `ListOfSpans` JSON body.
@@ -45,11 +62,13 @@ impl Builder {
                     .unwrap_or_else(|| "unknown".into()),
                 ..Endpoint::default()
             },
+            proto3: false,
         }
     }
 
     /// From `MONKIT_ZIPKIN_ENDPOINT` (required: `None` without it), `MONKIT_ZIPKIN_SERVICE_NAME`,
-    /// `MONKIT_ZIPKIN_SAMPLE_RATE` and `MONKIT_ZIPKIN_QUEUE`. A malformed value is an error.
+    /// `MONKIT_ZIPKIN_SAMPLE_RATE`, `MONKIT_ZIPKIN_QUEUE`, `MONKIT_ZIPKIN_ENCODING` (`json`
+    /// or `proto3`) and `MONKIT_ZIPKIN_GZIP` (`1`). A malformed value is an error.
     pub fn from_env() -> Option<Result<Builder, ConfigError>> {
         let endpoint = std::env::var("MONKIT_ZIPKIN_ENDPOINT").ok()?;
         let mut b = Builder::new(&endpoint);
@@ -76,7 +95,27 @@ impl Builder {
                 }
             }
         }
+        if let Ok(e) = std::env::var("MONKIT_ZIPKIN_ENCODING") {
+            match e.as_str() {
+                "json" => b = b.proto3(false),
+                "proto3" => b = b.proto3(true),
+                _ => {
+                    return Some(Err(ConfigError(format!(
+                        "MONKIT_ZIPKIN_ENCODING={e:?}: expected json or proto3"
+                    ))))
+                }
+            }
+        }
+        if let Ok(g) = std::env::var("MONKIT_ZIPKIN_GZIP") {
+            b = b.gzip(matches!(g.as_str(), "1" | "true" | "yes"));
+        }
         Some(Ok(b))
+    }
+
+    /// Sends proto3 `ListOfSpans` bodies (`application/x-protobuf`) instead of JSON.
+    pub fn proto3(mut self, on: bool) -> Builder {
+        self.proto3 = on;
+        self
     }
 
     /// The service name of `localEndpoint` (lower-cased).
@@ -142,6 +181,11 @@ impl Builder {
     /// Starts the sender thread, registers the exporter as a span observer of `registry` and
     /// sets that registry's sampler.
     pub fn install(self, registry: &Registry) -> Result<Exporter, ConfigError> {
-        self.pipeline.install(registry, Json { local: self.local })
+        if self.proto3 {
+            self.pipeline
+                .install(registry, Proto3 { local: self.local })
+        } else {
+            self.pipeline.install(registry, Json { local: self.local })
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! Exports the finished spans of sampled monkit traces to Zipkin, as v2 JSON
-//! (`POST /api/v2/spans`, a `ListOfSpans`).
+//! Exports the finished spans of sampled monkit traces to Zipkin, as v2 JSON or proto3
+//! (`POST /api/v2/spans`, a `ListOfSpans`), optionally gzip-compressed.
 //!
 //! ```no_run
 //! let exporter = monkit_zipkin::Builder::new("http://127.0.0.1:9411/api/v2/spans")
@@ -27,6 +27,7 @@
 
 mod encode;
 mod exporter;
+mod proto3;
 
 pub use encode::{encode, Endpoint};
 pub use exporter::{Builder, ConfigError, Exporter};
