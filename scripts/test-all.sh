@@ -37,5 +37,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "test-all: every test, long ones included, peers required"
 MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
 
+echo "test-all: instructions per call under valgrind, against their budgets"
+MONKIT_REQUIRE_PEERS=1 cargo bench -p monkit --bench instructions
+
 echo "test-all: loom models of the hot path's lock-free structures"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p monkit --release --lib loom_

@@ -1,0 +1,178 @@
+//! Instructions per call, counted exactly under valgrind (callgrind), beside the criterion
+//! timings of `overhead.rs`, which this VM's noise (+-25% run to run) blurs.
+//!
+//! `cargo bench -p monkit --bench instructions` runs this binary under valgrind for each case,
+//! collecting only inside the loop of N calls (after a warm-up), twice: with N and 2N calls;
+//! the difference over N is the count per call (the loop's own few instructions included, as
+//! the `bare` case shows). Each case has a budget: a count over it fails the run (the full
+//! test script runs it), so a regression shows.
+
+use monkit::{FinishedSpan, SpanObserver, SpanStart};
+use std::hint::black_box;
+use std::process::Command;
+
+#[monkit::task]
+#[inline(never)]
+fn mk_sync(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task]
+#[inline(never)]
+fn mk_err(x: u64) -> Result<u64, std::fmt::Error> {
+    if black_box(x) != u64::MAX {
+        Err(std::fmt::Error)
+    } else {
+        Ok(x)
+    }
+}
+
+#[monkit::task]
+async fn mk_async(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task(tags(kind = "greet", tier = "gold"))]
+#[inline(never)]
+fn mk_tagged(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task]
+#[inline(never)]
+fn mk_recorded(x: u64) -> u64 {
+    black_box(x)
+}
+
+/// Chooses every trace of `mk_recorded` and drops what it is given: the cost of recording.
+struct RecordAll;
+
+impl SpanObserver for RecordAll {
+    fn chooses_traces(&self) -> bool {
+        true
+    }
+    fn new_trace(&self, root: &SpanStart) -> bool {
+        root.name == "mk_recorded"
+    }
+    fn finish(&self, span: &FinishedSpan) {
+        black_box(span);
+    }
+}
+
+fn poll_once<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("ready at once"),
+    }
+}
+
+#[inline(never)]
+fn bare(x: u64) -> u64 {
+    black_box(x)
+}
+
+/// (case, budget in instructions per call). Budgets sit about 10% above the counts measured
+/// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
+const CASES: [(&str, u64); 6] = [
+    ("bare", 13),
+    ("sync", 370),
+    ("err", 445),
+    ("async", 565),
+    ("tagged", 370),
+    ("recorded", 1370),
+];
+
+fn err(x: u64) -> u64 {
+    mk_err(x).unwrap_or(0)
+}
+
+fn async_once(x: u64) -> u64 {
+    poll_once(mk_async(x))
+}
+
+fn run(case: &str, n: u64) {
+    // Chosen once, so the loop costs the same in every case.
+    let one: fn(u64) -> u64 = match case {
+        "bare" => bare,
+        "sync" => mk_sync,
+        "err" => err,
+        "async" => async_once,
+        "tagged" => mk_tagged,
+        "recorded" => mk_recorded,
+        _ => panic!("unknown case {case}"),
+    };
+    let _keep = (case == "recorded")
+        .then(|| monkit::default_registry().observe(std::sync::Arc::new(RecordAll)));
+    // Warm-up: first calls register, allocate shards and buckets, calibrate the clock.
+    for i in 0..1000 {
+        black_box(one(black_box(i)));
+    }
+    measured(one, n);
+}
+
+/// The calls counted: callgrind collects only inside this function (`--toggle-collect`), so
+/// start-up, warm-up and the clock's calibration never enter the count.
+#[inline(never)]
+fn measured(one: fn(u64) -> u64, n: u64) {
+    for i in 0..n {
+        black_box(one(black_box(i)));
+    }
+}
+
+/// Instructions valgrind counted for a whole run of `case` with `n` calls.
+fn count(case: &str, n: u64) -> u64 {
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("valgrind")
+        .args([
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            "--toggle-collect=*measured*",
+        ])
+        .arg(&exe)
+        .env("MONKIT_ICOUNT_CASE", format!("{case}:{n}"))
+        .output()
+        .expect("valgrind runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "valgrind failed: {err}");
+    err.lines()
+        .find_map(|l| l.split("Collected :").nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no instruction count in: {err}"))
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("MONKIT_ICOUNT_CASE") {
+        let (case, n) = spec.split_once(':').unwrap();
+        run(case, n.parse().unwrap());
+        return;
+    }
+    // `cargo test` runs benches as tests with `--bench` absent: only count when benchmarking.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let have = Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !have {
+        eprintln!("SKIPPED peer missing: valgrind (Debian package valgrind)");
+        assert!(
+            std::env::var("MONKIT_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "valgrind is required (MONKIT_REQUIRE_PEERS=1)"
+        );
+        return;
+    }
+    const N: u64 = 20_000;
+    let mut over = Vec::new();
+    println!("{:<10} {:>12} {:>8}", "case", "instr/call", "budget");
+    for (case, budget) in CASES {
+        let per = (count(case, 2 * N) - count(case, N)) as f64 / N as f64;
+        println!("{case:<10} {per:>12.1} {budget:>8}");
+        if per > budget as f64 {
+            over.push(format!("{case}: {per:.1} > {budget}"));
+        }
+    }
+    assert!(over.is_empty(), "over budget: {over:?}");
+}
