@@ -24,10 +24,14 @@ const SUB: usize = 64;
 pub(crate) const SCHEMA: i32 = 6;
 /// Magnitudes at or below 2^-32 are zero.
 pub(crate) const ZERO_THRESHOLD: f64 = 1.0 / 4_294_967_296.0;
+/// The octaves kept apart: magnitudes in (2^EXP_LOW, 2^EXP_HIGH]. Under loom the range is a
+/// few octaves, so a model's every read of the tables stays small enough to explore.
+const EXP_LOW: i32 = if cfg!(loom) { -2 } else { -32 };
+const EXP_HIGH: i32 = if cfg!(loom) { 2 } else { 64 };
 /// Lowest and highest bucket keys: (2^-32, 2^(-32+1/64)] and (.., 2^64] (larger magnitudes
 /// land in the top bucket).
-const KEY_MIN: i32 = -32 * 64 + 1;
-const KEY_MAX: i32 = 64 * 64;
+const KEY_MIN: i32 = EXP_LOW * 64 + 1;
+const KEY_MAX: i32 = EXP_HIGH * 64;
 const OCTAVES: usize = ((KEY_MAX - KEY_MIN) as usize) / SUB + 1;
 
 /// For each value of the top 8 mantissa bits: the first bucket bound at or above them
@@ -585,6 +589,8 @@ pub(crate) enum Slot {
 /// Octave and bucket within it of a key, for the tables.
 #[inline(always)]
 fn place(key: i32) -> (usize, usize) {
+    #[cfg(loom)]
+    let key = key.clamp(KEY_MIN, KEY_MAX);
     let i = (key - KEY_MIN) as usize;
     (i / SUB, i % SUB)
 }
@@ -599,10 +605,10 @@ fn slot_of(v: f64) -> Slot {
     let mag = bits & !(1 << 63);
     let exp = (mag >> 52) as i32 - 1023;
     let m = mag & ((1 << 52) - 1);
-    if v.is_nan() || exp < -32 || (exp == -32 && m == 0) {
+    if v.is_nan() || exp < EXP_LOW || (exp == EXP_LOW && m == 0) {
         return Slot::Zero;
     }
-    let key = if exp >= 64 {
+    let key = if exp >= EXP_HIGH {
         KEY_MAX
     } else {
         exp * SUB as i32 + key_in_octave(&VALUE_CELLS, m)

@@ -97,24 +97,29 @@ fn loom_window_never_moves_back() {
 
 #[test]
 fn loom_cumulative_counts_are_exact_across_turns() {
-    model(|| {
+    // Every counter of the folded octave is an atomic step of both threads, which makes the
+    // full space too large to explore in CI: this model checks the first 5,000 interleavings
+    // (in loom's order, which reaches the read racing the fold early: the missing fence this
+    // model found failed within a second).
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.max_branches = 50_000;
+    b.max_permutations = Some(5_000);
+    b.check(|| {
         let r = Arc::new(crate::hist::Recent::default());
         let r2 = r.clone();
-        // A reader sums while a writer turns the window twice: never more, never less than
-        // what was recorded before it read, and exact at the end.
+        // A reader sums while a writer turns the window of epoch 1 over to epoch 3 (the same
+        // slot), folding its count away: the reader sees the count once, never zero or twice.
         r.record(1.0f64.slot(), 1, SHARED);
-        let t = thread::spawn(move || {
-            r2.record(1.0f64.slot(), 2, SHARED);
-            r2.record(1.0f64.slot(), 3, SHARED);
-        });
+        let t = thread::spawn(move || r2.record(1.0f64.slot(), 3, SHARED));
         let mut c = crate::hist::Counts::new();
         r.cumulative_into(&mut c);
         let seen: u64 = c.sorted().iter().map(|x| x.1).sum();
-        assert!((1..=3).contains(&seen), "{seen}");
+        assert!((1..=2).contains(&seen), "{seen}");
         t.join().unwrap();
         let mut c = crate::hist::Counts::new();
         r.cumulative_into(&mut c);
-        assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 3);
+        assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 2);
     });
 }
 

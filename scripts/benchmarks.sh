@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The side-by-side benchmark table of BENCHMARKS.md from one run: criterion timings of monkit
+# and its peers (ratios within the run), then exact instruction counts under valgrind.
+# Usage: scripts/benchmarks.sh   (about 3 minutes; a quiet machine gives steadier ratios)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo bench -p monkit --bench overhead -- --noplot >/dev/null
+python3 - <<'PY'
+import json, os
+base = "target/criterion"
+def median(group, name):
+    p = os.path.join(base, group, name, "new", "estimates.json")
+    if not os.path.exists(p):
+        return None
+    return json.load(open(p))["median"]["point_estimate"]
+rows = [
+    ("empty sync fn", "sync_call", "monkit", "sync_call", "floor"),
+    ("`Err` path", "err_call", "monkit", "err_call", "floor"),
+    ("async, polled once", "async_poll_once", "monkit", "async_poll_once", "floor"),
+    ("tagged fn (static tags)", "sync_call", "monkit_tagged", "sync_call", "monkit"),
+    ("run-time tagged, handle kept", "sync_call", "monkit_func_with_kept", "sync_call", "monkit"),
+    ("run-time tagged, looked up per call", "sync_call", "monkit_func_with_lookup", "sync_call", "monkit"),
+    ("args recorded", "sync_call", "monkit_args", "sync_call", "monkit"),
+    ("`metrics` (counter+gauge+histogram) vs monkit", "sync_call", "metrics", "sync_call", "monkit"),
+    ("`tracing` + Registry + timing layer vs monkit", "sync_call", "tracing", "sync_call", "monkit"),
+    ("fastrace span vs monkit", "sync_call", "fastrace", "sync_call", "monkit"),
+    ("2 threads, one hot fn vs 1 thread", "one_hot_fn", "monkit/2", "one_hot_fn", "monkit/1"),
+    ("recorded span (flat) vs fastrace span", "capture", "recorded_span", "capture", "fastrace_span"),
+]
+print("| case | this | against | ratio |")
+print("|---|---|---|---|")
+for label, g1, n1, g2, n2 in rows:
+    a, b = median(g1, n1), median(g2, n2)
+    if a is None or b is None:
+        print(f"| {label} | - | - | - |")
+        continue
+    print(f"| {label} | {a:.1f} ns ({n1}) | {b:.1f} ns ({n2}) | {a / b:.2f}x |")
+PY
+cargo bench -p monkit --bench instructions 2>/dev/null | grep -E "^(case|[a-z]+ +[0-9])"
