@@ -407,9 +407,29 @@ pub fn render(registry: &Registry, openmetrics: bool) -> String {
 /// Renders every stat of `registry` as text with `options`.
 pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) -> String {
     let fam = read(registry, options);
-    let mut lines: Vec<String> = Vec::new();
-    let mut size = 0;
-    let mut out = String::new();
+    // Sized up front from the families: growing by doubling would hold up to twice the page
+    // while it copies, and collecting lines first would hold it twice.
+    let size: usize = fam
+        .map
+        .iter()
+        .map(|(name, f)| {
+            2 * (name.len() + 24)
+                + f.help.len()
+                + f.metrics
+                    .iter()
+                    .map(|(l, v)| {
+                        let labels: usize = l.iter().map(|(k, v)| k.len() + v.len() + 4).sum();
+                        let lines = match v {
+                            Value::Plain(_) => 1,
+                            Value::Summary { quantiles, .. } => quantiles.len() + 2,
+                            Value::Histogram { classic, .. } => classic.len() + 3,
+                        };
+                        lines * (name.len() + labels + 48)
+                    })
+                    .sum::<usize>()
+        })
+        .sum();
+    let mut out = String::with_capacity(size + 16);
     for (name, f) in &fam.map {
         // In 0.0.4 a counter's family is named like its sample (`x_total`); in OpenMetrics
         // the family is `x` and the sample `x_total`.
@@ -418,18 +438,16 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
         } else {
             name.clone()
         };
-        lines.push(format!("# HELP {family} {}", escape_help(&f.help)));
-        lines.push(format!("# TYPE {family} {}", f.ty.as_str()));
-        let mut line = |suffix: &str, l: &str, v: String| {
-            let s = format!("{name}{suffix}{{{l}}} {v}");
-            size += s.len() + 1;
-            lines.push(s);
+        let _ = writeln!(out, "# HELP {family} {}", escape_help(&f.help));
+        let _ = writeln!(out, "# TYPE {family} {}", f.ty.as_str());
+        let line = |out: &mut String, suffix: &str, l: &str, v: &dyn std::fmt::Display| {
+            let _ = writeln!(out, "{name}{suffix}{{{l}}} {v}");
         };
         for (labels, v) in &f.metrics {
             match v {
                 Value::Plain(x) => {
                     let suffix = if f.ty == Type::Counter { "_total" } else { "" };
-                    line(suffix, &labels_text(labels, None), fmt_value(*x));
+                    line(&mut out, suffix, &labels_text(labels, None), &fmt_value(*x));
                 }
                 Value::Summary {
                     quantiles,
@@ -438,42 +456,31 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
                 } => {
                     for (q, x) in quantiles {
                         let qs = format!("{q}");
-                        line(
-                            "",
-                            &labels_text(labels, Some(("quantile", &qs))),
-                            fmt_value(*x),
-                        );
+                        let l = labels_text(labels, Some(("quantile", &qs)));
+                        line(&mut out, "", &l, &fmt_value(*x));
                     }
                     let l = labels_text(labels, None);
-                    line("_sum", &l, fmt_value(*sum));
-                    line("_count", &l, count.to_string());
+                    line(&mut out, "_sum", &l, &fmt_value(*sum));
+                    line(&mut out, "_count", &l, count);
                 }
                 Value::Histogram { classic, native } => {
                     for (le, n) in classic {
                         let les = fmt_value(*le);
                         line(
+                            &mut out,
                             "_bucket",
                             &labels_text(labels, Some(("le", &les))),
-                            n.to_string(),
+                            n,
                         );
                     }
-                    line(
-                        "_bucket",
-                        &labels_text(labels, Some(("le", "+Inf"))),
-                        native.count.to_string(),
-                    );
+                    let l = labels_text(labels, Some(("le", "+Inf")));
+                    line(&mut out, "_bucket", &l, &native.count);
                     let l = labels_text(labels, None);
-                    line("_sum", &l, fmt_value(native.sum));
-                    line("_count", &l, native.count.to_string());
+                    line(&mut out, "_sum", &l, &fmt_value(native.sum));
+                    line(&mut out, "_count", &l, &native.count);
                 }
             }
         }
-    }
-    // Sized up front: growing by doubling would hold up to twice the page while it copies.
-    out.reserve_exact(size + lines.len() * 2 + 8);
-    for l in lines {
-        out.push_str(&l);
-        out.push('\n');
     }
     if openmetrics {
         out.push_str("# EOF\n");
