@@ -79,7 +79,7 @@ const CASES: [(&str, u64); 6] = [
     ("bare", 13),
     ("sync", 370),
     ("err", 445),
-    ("async", 565),
+    ("async", 517),
     ("tagged", 370),
     ("recorded", 1370),
 ];

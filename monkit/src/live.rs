@@ -174,6 +174,7 @@ static SLABS: LazyLock<Sharded<Slab>> = LazyLock::new(Sharded::new);
 pub(crate) struct AsyncSlot(Option<(&'static Slab, usize)>);
 
 impl AsyncSlot {
+    #[inline(always)]
     pub(crate) fn claim(span: &SpanRef, parent: &SpanRef, start: Tick) -> AsyncSlot {
         let (slab, lane) = SLABS.local();
         let h = slab.hint.load(Ordering::Relaxed);
