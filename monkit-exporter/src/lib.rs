@@ -468,3 +468,63 @@ impl Drop for Exporter {
         }
     }
 }
+
+/// The [`Pipeline`] settings as methods of an exporter's own builder (a struct with a field
+/// `pipeline: Pipeline`), so every exporter offers the same ones with the same words:
+/// `sample_rate`, `sampler`, `queue_capacity`, `batch`, `timeout`, `retries`, `gzip`.
+#[macro_export]
+macro_rules! pipeline_settings {
+    ($builder:ty) => {
+        impl $builder {
+            /// Samples this fraction (0..=1) of new traces; incoming sampled flags and
+            /// `/trace/sample` still decide for theirs.
+            pub fn sample_rate(mut self, rate: f64) -> Self {
+                self.pipeline = self.pipeline.sample_rate(rate);
+                self
+            }
+
+            /// The sampler for new traces.
+            pub fn sampler(mut self, s: monkit::export::Sampler) -> Self {
+                self.pipeline = self.pipeline.sampler(s);
+                self
+            }
+
+            /// Most spans waiting to be sent; past this, finished spans are dropped and
+            /// counted.
+            pub fn queue_capacity(mut self, n: usize) -> Self {
+                self.pipeline = self.pipeline.queue_capacity(n);
+                self
+            }
+
+            /// Most spans per request, and the longest a span waits before its batch is sent.
+            pub fn batch(mut self, size: usize, interval: std::time::Duration) -> Self {
+                self.pipeline = self.pipeline.batch(size, interval);
+                self
+            }
+
+            /// Request timeout.
+            pub fn timeout(mut self, t: std::time::Duration) -> Self {
+                self.pipeline = self.pipeline.timeout(t);
+                self
+            }
+
+            /// Retries of a failed batch (connection errors and 5xx), backing off
+            /// exponentially from `initial` to at most `max`, with jitter.
+            pub fn retries(
+                mut self,
+                max_retries: u32,
+                initial: std::time::Duration,
+                max: std::time::Duration,
+            ) -> Self {
+                self.pipeline = self.pipeline.retries(max_retries, initial, max);
+                self
+            }
+
+            /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
+            pub fn gzip(mut self, on: bool) -> Self {
+                self.pipeline = self.pipeline.gzip(on);
+                self
+            }
+        }
+    };
+}

@@ -1,11 +1,9 @@
 //! Configuration: in code, or from the standard `OTEL_*` variables.
 
-use monkit::export::Sampler;
 use monkit::{FinishedSpan, Registry};
 use monkit_exporter::{ConfigError, Exporter, Pipeline};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
-use std::time::Duration;
 
 /// Configures and installs the OTLP exporter.
 #[derive(Clone, Debug)]
@@ -13,6 +11,8 @@ pub struct Builder {
     pipeline: Pipeline,
     service_name: String,
 }
+
+monkit_exporter::pipeline_settings!(Builder);
 
 /// Batches as protobuf `ExportTraceServiceRequest`s.
 struct Protobuf {
@@ -147,50 +147,6 @@ impl Builder {
     /// The resource's `service.name`.
     pub fn service_name(mut self, name: &str) -> Builder {
         self.service_name = name.to_owned();
-        self
-    }
-
-    /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
-    /// still decide for theirs.
-    pub fn sample_rate(mut self, rate: f64) -> Builder {
-        self.pipeline = self.pipeline.sample_rate(rate);
-        self
-    }
-
-    /// The sampler for new traces.
-    pub fn sampler(mut self, s: Sampler) -> Builder {
-        self.pipeline = self.pipeline.sampler(s);
-        self
-    }
-
-    /// Most spans waiting to be sent; past this, finished spans are dropped and counted.
-    pub fn queue_capacity(mut self, n: usize) -> Builder {
-        self.pipeline = self.pipeline.queue_capacity(n);
-        self
-    }
-
-    /// Most spans per request, and the longest a span waits before its batch is sent.
-    pub fn batch(mut self, size: usize, interval: Duration) -> Builder {
-        self.pipeline = self.pipeline.batch(size, interval);
-        self
-    }
-
-    /// Request timeout.
-    pub fn timeout(mut self, t: Duration) -> Builder {
-        self.pipeline = self.pipeline.timeout(t);
-        self
-    }
-
-    /// Retries of a failed batch (connection errors and 5xx), backing off exponentially from
-    /// `initial` to at most `max`, with jitter.
-    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Builder {
-        self.pipeline = self.pipeline.retries(max_retries, initial, max);
-        self
-    }
-
-    /// Compresses request bodies with gzip.
-    pub fn gzip(mut self, on: bool) -> Builder {
-        self.pipeline = self.pipeline.gzip(on);
         self
     }
 

@@ -2,10 +2,8 @@
 //! `monkit-exporter` (queue, batches, retries, stats).
 
 use crate::encode::{encode, Endpoint};
-use monkit::export::Sampler;
 use monkit::{FinishedSpan, Registry};
 pub use monkit_exporter::{ConfigError, Exporter};
-use std::time::Duration;
 
 /// Configures and installs the exporter.
 #[derive(Clone, Debug)]
@@ -14,6 +12,8 @@ pub struct Builder {
     local: Endpoint,
     proto3: bool,
 }
+
+monkit_exporter::pipeline_settings!(Builder);
 
 /// Spans as one proto3 `ListOfSpans` body.
 struct Proto3 {
@@ -131,50 +131,6 @@ impl Builder {
             std::net::IpAddr::V6(ip) => self.local.ipv6 = Some(ip),
         }
         self.local.port = Some(addr.port()).filter(|&p| p != 0);
-        self
-    }
-
-    /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
-    /// still decide for theirs.
-    pub fn sample_rate(mut self, rate: f64) -> Builder {
-        self.pipeline = self.pipeline.sample_rate(rate);
-        self
-    }
-
-    /// The sampler for new traces.
-    pub fn sampler(mut self, s: Sampler) -> Builder {
-        self.pipeline = self.pipeline.sampler(s);
-        self
-    }
-
-    /// Most spans waiting to be sent; past this, finished spans are dropped and counted.
-    pub fn queue_capacity(mut self, n: usize) -> Builder {
-        self.pipeline = self.pipeline.queue_capacity(n);
-        self
-    }
-
-    /// Most spans per request, and the longest a span waits before its batch is sent.
-    pub fn batch(mut self, size: usize, interval: Duration) -> Builder {
-        self.pipeline = self.pipeline.batch(size, interval);
-        self
-    }
-
-    /// Request timeout.
-    pub fn timeout(mut self, t: Duration) -> Builder {
-        self.pipeline = self.pipeline.timeout(t);
-        self
-    }
-
-    /// Retries of a failed batch (connection errors and 5xx), backing off exponentially from
-    /// `initial` to at most `max`, with jitter.
-    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Builder {
-        self.pipeline = self.pipeline.retries(max_retries, initial, max);
-        self
-    }
-
-    /// Compresses request bodies with gzip (Zipkin accepts `Content-Encoding: gzip`).
-    pub fn gzip(mut self, on: bool) -> Builder {
-        self.pipeline = self.pipeline.gzip(on);
         self
     }
 
