@@ -1,1 +1,18 @@
-//! Examples live under `examples/`.
+//! Examples live under `examples/`; this is what they share.
+
+/// Starts what the environment asks for: `None` when `from_env` found nothing to do, the
+/// started thing otherwise, and on any configuration or start error a line on stderr
+/// naming `program`, and exit status 2 (a service with a bad setting should not half-start).
+pub fn start_from_env<B, T, E: std::fmt::Display>(
+    program: &str,
+    what: &str,
+    from_env: Option<Result<B, E>>,
+    start: impl FnOnce(B) -> Result<T, E>,
+) -> Option<T> {
+    let started = from_env?.and_then(start).unwrap_or_else(|e| {
+        eprintln!("{program}: {e}");
+        std::process::exit(2)
+    });
+    println!("{program}: {what}");
+    Some(started)
+}

@@ -388,22 +388,21 @@ async fn main() {
     let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
     monkit::env::register(monkit::default_registry());
-    // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003).
-    let _graphite = monkit_graphite::Builder::from_env().map(|b| {
-        b.and_then(|b| b.install(monkit::default_registry()))
-            .unwrap_or_else(|e| {
-                eprintln!("tavern: {e}");
-                std::process::exit(2)
-            })
-    });
-    // Sampled traces to a tracing backend over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set.
-    let _otlp = monkit_otlp::Builder::from_env().map(|b| {
-        b.and_then(|b| b.install(monkit::default_registry()))
-            .unwrap_or_else(|e| {
-                eprintln!("tavern: {e}");
-                std::process::exit(2)
-            })
-    });
+    // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003), and
+    // sampled traces to a tracing backend when OTEL_EXPORTER_OTLP_ENDPOINT is.
+    let registry = monkit::default_registry();
+    let _graphite = monkit_examples::start_from_env(
+        "tavern",
+        "pushing stats to Graphite",
+        monkit_graphite::Builder::from_env(),
+        |b| b.install(registry),
+    );
+    let _otlp = monkit_examples::start_from_env(
+        "tavern",
+        "exporting sampled traces over OTLP",
+        monkit_otlp::Builder::from_env(),
+        |b| b.install(registry),
+    );
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
         eprintln!("tavern: {e}");
         std::process::exit(2)

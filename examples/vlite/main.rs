@@ -284,52 +284,28 @@ async fn main() {
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
     }
     monkit::env::register(monkit::default_registry());
-    let _zipkin = match monkit_zipkin::Builder::from_env() {
-        None => None,
-        Some(Err(e)) => {
-            eprintln!("vlite: {e}");
-            std::process::exit(2)
-        }
-        Some(Ok(b)) => match b.install(monkit::default_registry()) {
-            Ok(x) => {
-                println!("vlite: exporting sampled traces to Zipkin");
-                Some(x)
-            }
-            Err(e) => {
-                eprintln!("vlite: {e}");
-                std::process::exit(2)
-            }
-        },
-    };
-
+    let registry = monkit::default_registry();
+    let _zipkin = monkit_examples::start_from_env(
+        "vlite",
+        "exporting sampled traces to Zipkin",
+        monkit_zipkin::Builder::from_env(),
+        |b| b.install(registry),
+    );
     // With OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) set, sampled traces go over
     // OTLP/HTTP too, beside Zipkin: each exporter is one more span observer.
-    let _otlp = match monkit_otlp::Builder::from_env() {
-        None => None,
-        Some(Err(e)) => {
-            eprintln!("vlite: {e}");
-            std::process::exit(2)
-        }
-        Some(Ok(b)) => match b.install(monkit::default_registry()) {
-            Ok(x) => {
-                println!("vlite: exporting sampled traces over OTLP");
-                Some(x)
-            }
-            Err(e) => {
-                eprintln!("vlite: {e}");
-                std::process::exit(2)
-            }
-        },
-    };
-
+    let _otlp = monkit_examples::start_from_env(
+        "vlite",
+        "exporting sampled traces over OTLP",
+        monkit_otlp::Builder::from_env(),
+        |b| b.install(registry),
+    );
     // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003).
-    let _graphite = monkit_graphite::Builder::from_env().map(|b| {
-        b.and_then(|b| b.install(monkit::default_registry()))
-            .unwrap_or_else(|e| {
-                eprintln!("vlite: {e}");
-                std::process::exit(2)
-            })
-    });
+    let _graphite = monkit_examples::start_from_env(
+        "vlite",
+        "pushing stats to Graphite",
+        monkit_graphite::Builder::from_env(),
+        |b| b.install(registry),
+    );
     let listen = env_addr("VLITE_LISTEN", "127.0.0.1:8080");
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
         eprintln!("vlite: {e}");
