@@ -60,3 +60,18 @@ pub fn have_python(modules: &[&str], packages: &str) -> bool {
 pub fn have_dir(dir: &str, package: &str) -> bool {
     std::path::Path::new(dir).is_dir() || missing(&format!("{dir} not found"), package)
 }
+
+/// Runs a peer with `input` on its stdin; what it printed and how it ended. Panics, saying
+/// which, when the program cannot be started.
+pub fn pipe(cmd: &mut Command, input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut c = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{cmd:?} is needed (scripts/test-all.sh installs it): {e}"));
+    // A peer that exits early closes its stdin; what it printed says why.
+    let _ = c.stdin.take().expect("piped").write_all(input);
+    c.wait_with_output().expect("the peer ran")
+}

@@ -164,18 +164,10 @@ fn tags_args_annotations_and_orphans_on_the_pages() {
     assert!(dot.contains("style=dashed"), "{dot}");
     assert!(dot.contains("span_details.child_task"), "{dot}");
     if peers::have("dot", "graphviz") {
-        let out = std::process::Command::new("dot")
-            .arg("-Tsvg")
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(dot.as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
+        let out = peers::pipe(
+            std::process::Command::new("dot").arg("-Tsvg"),
+            dot.as_bytes(),
+        );
         assert!(
             out.status.success(),
             "{}",

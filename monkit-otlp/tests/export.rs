@@ -11,9 +11,8 @@ mod sink;
 use monkit::{FinishedSpan, SpanObserver};
 use serde_json::Value;
 use sink::{sink, FAIL_500, OK, SLOW};
-use std::io::Write;
 use std::net::TcpListener;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,16 +23,12 @@ fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
     let gz = headers
         .iter()
         .any(|(k, v)| k == "content-encoding" && v == "gzip");
-    let mut c = Command::new("python3")
-        .arg(script)
-        .args(gz.then_some("--gzip"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    c.stdin.take().unwrap().write_all(body).unwrap();
-    let out = c.wait_with_output().unwrap();
+    let out = peers::pipe(
+        Command::new("python3")
+            .arg(script)
+            .args(gz.then_some("--gzip")),
+        body,
+    );
     assert!(
         out.status.success(),
         "the official decoder refused the body: {}",

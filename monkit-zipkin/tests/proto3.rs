@@ -9,8 +9,7 @@ mod sink;
 
 use monkit::{FinishedSpan, SpanObserver};
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -77,17 +76,10 @@ fn proto3_bodies_decoded_by_the_official_proto() {
         };
         assert_eq!(h("content-type"), Some("application/x-protobuf"));
         assert_eq!(h("content-encoding"), Some("gzip"));
-        let mut c = Command::new("python3")
-            .arg(script)
-            .arg(&dir)
-            .arg("--gzip")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        c.stdin.take().unwrap().write_all(body).unwrap();
-        let out = c.wait_with_output().unwrap();
+        let out = peers::pipe(
+            Command::new("python3").arg(script).arg(&dir).arg("--gzip"),
+            body,
+        );
         assert!(
             out.status.success(),
             "{}",
