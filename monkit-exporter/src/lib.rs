@@ -55,17 +55,7 @@ mod parking {
     }
 }
 
-/// A configuration problem found by [`Pipeline::install`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use monkit::export::ConfigError;
 
 /// Where and how often to send, and how hard to try.
 #[derive(Clone, Debug)]

@@ -32,17 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// A configuration problem found by [`Builder::install`] or [`Builder::from_env`].
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use monkit::export::ConfigError;
 
 /// Configures and starts the reporter.
 #[derive(Clone, Debug)]

@@ -9,6 +9,19 @@
 
 pub use crate::hub::Sampler;
 
+/// A configuration problem an exporter or reporter found (a bad endpoint, a malformed
+/// variable), saying what and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError(pub String);
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
 /// Annotation keys with a meaning for exporters (the rest become plain tags).
 pub mod keys {
     /// `server`, `client`, `producer` or `consumer`; absent for local spans.
