@@ -89,28 +89,7 @@ impl Default for ServeOptions {
     }
 }
 
-/// A setting from the environment that could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EnvError {
-    /// The variable.
-    pub var: &'static str,
-    /// What it held.
-    pub value: String,
-    /// What it should hold.
-    pub expected: &'static str,
-}
-
-impl std::fmt::Display for EnvError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{}={:?}: expected {}",
-            self.var, self.value, self.expected
-        )
-    }
-}
-
-impl std::error::Error for EnvError {}
+pub use monkit::EnvError;
 
 /// The longest duration a setting may name.
 const LONGEST_SETTING: Duration = Duration::from_secs(24 * 3600);
@@ -124,11 +103,7 @@ impl ServeOptions {
     /// cannot be read is an error, never ignored.
     pub fn from_env() -> Result<ServeOptions, EnvError> {
         let mut o = Self::from_vars(|k| std::env::var(k).ok())?;
-        o.prometheus = monkit::render::prometheus::Options::from_env().map_err(|e| EnvError {
-            var: "MONKIT_PROMETHEUS_*",
-            value: e,
-            expected: "bucket bounds in seconds separated by commas, and 1 or 0 for summaries",
-        })?;
+        o.prometheus = monkit::render::prometheus::Options::from_env()?;
         Ok(o)
     }
 

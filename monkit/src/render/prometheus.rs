@@ -62,18 +62,19 @@ impl Options {
     /// The defaults, changed by `MONKIT_PROMETHEUS_BUCKETS` (comma-separated seconds, e.g.
     /// `0.001,0.01,0.1,1`) and `MONKIT_PROMETHEUS_SUMMARIES` (`1`/`true`). A value that cannot
     /// be read is an error naming it.
-    pub fn from_env() -> Result<Options, String> {
+    pub fn from_env() -> Result<Options, crate::EnvError> {
         let mut o = Options::default();
         if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_BUCKETS") {
+            let bad = || crate::EnvError {
+                var: "MONKIT_PROMETHEUS_BUCKETS",
+                value: v.clone(),
+                expected: "bucket bounds in seconds separated by commas, such as 0.01,0.1,1",
+            };
             let mut b = Vec::new();
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 match part.parse::<f64>() {
                     Ok(x) if x.is_finite() => b.push(x),
-                    _ => {
-                        return Err(format!(
-                            "MONKIT_PROMETHEUS_BUCKETS={v:?}: {part:?} is not a number of seconds"
-                        ))
-                    }
+                    _ => return Err(bad()),
                 }
             }
             b.sort_by(f64::total_cmp);
@@ -85,9 +86,11 @@ impl Options {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" | "" => false,
                 _ => {
-                    return Err(format!(
-                        "MONKIT_PROMETHEUS_SUMMARIES={v:?}: expected 1 or 0"
-                    ))
+                    return Err(crate::EnvError {
+                        var: "MONKIT_PROMETHEUS_SUMMARIES",
+                        value: v,
+                        expected: "1 or 0",
+                    })
                 }
             };
         }
