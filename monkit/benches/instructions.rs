@@ -7,36 +7,12 @@
 //! the `bare` case shows). Each case has a budget: a count over it fails the run (the full
 //! test script runs it), so a regression shows.
 
+mod common;
+
+use common::{bare, mk_async, mk_err, mk_sync, mk_tagged, poll_once};
 use monkit::{FinishedSpan, SpanObserver, SpanStart};
 use std::hint::black_box;
 use std::process::Command;
-
-#[monkit::task]
-#[inline(never)]
-fn mk_sync(x: u64) -> u64 {
-    black_box(x)
-}
-
-#[monkit::task]
-#[inline(never)]
-fn mk_err(x: u64) -> Result<u64, std::fmt::Error> {
-    if black_box(x) != u64::MAX {
-        Err(std::fmt::Error)
-    } else {
-        Ok(x)
-    }
-}
-
-#[monkit::task]
-async fn mk_async(x: u64) -> u64 {
-    black_box(x)
-}
-
-#[monkit::task(tags(kind = "greet", tier = "gold"))]
-#[inline(never)]
-fn mk_tagged(x: u64) -> u64 {
-    black_box(x)
-}
 
 #[monkit::task]
 #[inline(never)]
@@ -57,20 +33,6 @@ impl SpanObserver for RecordAll {
     fn finish(&self, span: &FinishedSpan) {
         black_box(span);
     }
-}
-
-fn poll_once<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => unreachable!("ready at once"),
-    }
-}
-
-#[inline(never)]
-fn bare(x: u64) -> u64 {
-    black_box(x)
 }
 
 /// (case, budget in instructions per call). Budgets sit about 10% above the counts measured

@@ -10,45 +10,10 @@ use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+mod common;
+use common::{bare, mk_args, mk_async, mk_err, mk_sync, mk_tagged, poll_once};
+
 // ---- the measured functions -------------------------------------------------------------
-
-#[inline(never)]
-fn bare(x: u64) -> u64 {
-    black_box(x)
-}
-
-#[monkit::task]
-#[inline(never)]
-fn mk_sync(x: u64) -> u64 {
-    black_box(x)
-}
-
-#[monkit::task(tags(kind = "greet", tier = "gold"))]
-#[inline(never)]
-fn mk_tagged(x: u64) -> u64 {
-    black_box(x)
-}
-
-#[monkit::task(args)]
-#[inline(never)]
-fn mk_args(x: u64) -> u64 {
-    black_box(x)
-}
-
-#[monkit::task]
-#[inline(never)]
-fn mk_err(x: u64) -> Result<u64, std::fmt::Error> {
-    if black_box(x) != u64::MAX {
-        Err(std::fmt::Error)
-    } else {
-        Ok(x)
-    }
-}
-
-#[monkit::task]
-async fn mk_async(x: u64) -> u64 {
-    black_box(x)
-}
 
 async fn bare_async(x: u64) -> u64 {
     black_box(x)
@@ -211,15 +176,6 @@ struct NullReporter;
 impl fastrace::collector::Reporter for NullReporter {
     fn report(&mut self, spans: Vec<fastrace::prelude::SpanRecord>) {
         black_box(spans);
-    }
-}
-
-fn poll_once<F: std::future::Future>(f: F) -> F::Output {
-    let mut f = std::pin::pin!(f);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match f.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(v) => v,
-        std::task::Poll::Pending => unreachable!(),
     }
 }
 
