@@ -2,59 +2,19 @@
 //! `/metrics` scraped by a real Prometheus server queried through its HTTP API.
 
 mod common;
+#[path = "../../testsupport/sink.rs"]
+mod sink;
 
 use common::{example, free_port, get, wait_for, Killed, Prometheus};
-use std::net::TcpListener;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// A recording receiver for the exporter's POSTs (a real HTTP server on loopback).
-fn span_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/api/v2/spans", l.local_addr().unwrap());
-    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let b = bodies.clone();
-    std::thread::spawn(move || {
-        for s in l.incoming() {
-            let Ok(s) = s else { continue };
-            let b = b.clone();
-            std::thread::spawn(move || {
-                let mut r = BufReader::new(s.try_clone().unwrap());
-                loop {
-                    let mut len = 0usize;
-                    let mut line = String::new();
-                    if r.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    loop {
-                        let mut h = String::new();
-                        r.read_line(&mut h).unwrap();
-                        let h = h.trim_end();
-                        if h.is_empty() {
-                            break;
-                        }
-                        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                            len = v.trim().parse().unwrap();
-                        }
-                    }
-                    let mut body = vec![0; len];
-                    r.read_exact(&mut body).unwrap();
-                    b.lock().unwrap().push(String::from_utf8(body).unwrap());
-                    let mut w = &s;
-                    w.write_all(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
-                        .unwrap();
-                }
-            });
-        }
-    });
-    (url, bodies)
-}
 
 #[test]
 fn vlite_end_to_end_with_prometheus() {
     let (proxy_port, mon_port) = (free_port(), free_port());
-    let (spans_url, bodies) = span_receiver();
+    // A sink storing the exporter's POSTs (not a collector).
+    let receiver = sink::sink("/api/v2/spans");
+    let spans_url = receiver.url.clone();
     let _vlite = Killed(
         Command::new(example("vlite"))
             .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
@@ -128,11 +88,12 @@ fn vlite_end_to_end_with_prometheus() {
     // Zipkin export, switched on by MONKIT_ZIPKIN_*: one trace through proxy and upstream.
     let deadline = Instant::now() + Duration::from_secs(20);
     let spans: Vec<serde_json::Value> = loop {
-        let all: Vec<serde_json::Value> = bodies
+        let all: Vec<serde_json::Value> = receiver
+            .got
             .lock()
             .unwrap()
             .iter()
-            .flat_map(|b| serde_json::from_str::<Vec<serde_json::Value>>(b).unwrap())
+            .flat_map(|(_, b)| serde_json::from_slice::<Vec<serde_json::Value>>(b).unwrap())
             .collect();
         if all.iter().filter(|s| s["kind"] == "SERVER").count() >= 2 {
             break all;

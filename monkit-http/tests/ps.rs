@@ -1,5 +1,8 @@
 //! `/ps`: the spans running now, sync and async, as trees, from a real server.
 
+mod common;
+
+use common::{find, get};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -22,22 +25,6 @@ async fn suspended(rx: tokio::sync::oneshot::Receiver<()>) {
 #[monkit::task]
 fn panics_inside() {
     panic!("gone")
-}
-
-fn get(url: &str) -> String {
-    ureq::get(url).call().unwrap().into_string().unwrap()
-}
-
-fn find<'a>(nodes: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
-    for n in nodes {
-        if n["func"]["name"] == name {
-            return Some(n);
-        }
-        if let Some(f) = find(n["children"].as_array().unwrap(), name) {
-            return Some(f);
-        }
-    }
-    None
 }
 
 #[test]

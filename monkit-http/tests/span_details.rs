@@ -4,29 +4,12 @@
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 
-use futures_lite_free::*;
+mod common;
+
+use common::{find, get};
 use monkit::FutureExt;
 use std::sync::mpsc;
 use std::time::Duration;
-
-/// Small helpers (no extra crates).
-mod futures_lite_free {
-    pub fn get(url: &str) -> String {
-        ureq::get(url).call().unwrap().into_string().unwrap()
-    }
-
-    pub fn find<'a>(nodes: &'a [serde_json::Value], name: &str) -> Option<&'a serde_json::Value> {
-        for n in nodes {
-            if n["func"]["name"] == name {
-                return Some(n);
-            }
-            if let Some(f) = find(n["children"].as_array().unwrap(), name) {
-                return Some(f);
-            }
-        }
-        None
-    }
-}
 
 #[monkit::task(tags(tier = "gold", kind = "greet"))]
 fn greet(n: u64) -> u64 {
