@@ -232,11 +232,7 @@ impl FuncInner {
         tags: Tags,
         location: Option<Location>,
     ) -> &'static Self {
-        let mut full_name = format!("{scope}.{name}");
-        if !tags.is_empty() {
-            let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            full_name = format!("{full_name}{{{}}}", pairs.join(","));
-        }
+        let full_name = crate::series::full_name(scope, name, &tags);
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,

@@ -80,12 +80,7 @@ pub struct FinishedSpan {
 impl FinishedSpan {
     /// `scope.name`, and `{k=v,...}` for a tagged function (as [`Func::full_name`](crate::Func::full_name)).
     pub fn full_name(&self) -> String {
-        let mut n = format!("{}.{}", self.scope, self.name);
-        if !self.tags.is_empty() {
-            let pairs: Vec<String> = self.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            n = format!("{n}{{{}}}", pairs.join(","));
-        }
-        n
+        crate::series::full_name(self.scope, self.name, self.tags)
     }
 }
 

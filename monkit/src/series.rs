@@ -54,6 +54,16 @@ impl Tags {
     }
 }
 
+/// A function's full name: `scope.name`, and `{k=v,...}` after it when it has tags.
+pub(crate) fn full_name(scope: &str, name: &str, tags: &Tags) -> String {
+    let mut n = format!("{scope}.{name}");
+    if !tags.is_empty() {
+        let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        n = format!("{n}{{{}}}", pairs.join(","));
+    }
+    n
+}
+
 /// A measurement and its tags: `measurement,k1=v1,k2=v2` with keys sorted. Every series a
 /// registry emits carries a `scope` tag.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
