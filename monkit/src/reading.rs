@@ -172,6 +172,9 @@ pub struct FuncField {
     pub help: &'static str,
     /// Reads the field.
     pub get: fn(&FuncStats) -> u64,
+    /// What Prometheus exposes: `get`, except where two reads of `get` could go backwards
+    /// for a counter (Prometheus would take a dip for a restart).
+    pub exposed: fn(&FuncStats) -> u64,
 }
 
 /// Every field of a function's stats, in the order pages show them.
@@ -182,6 +185,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Gauge,
         help: "Calls of the function running now.",
         get: |s| s.current.max(0) as u64,
+        exposed: |s| s.current.max(0) as u64,
     },
     FuncField {
         name: "highwater",
@@ -189,6 +193,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Gauge,
         help: "Most calls of the function ever running at once.",
         get: |s| s.highwater.max(0) as u64,
+        exposed: |s| s.highwater.max(0) as u64,
     },
     FuncField {
         name: "successes",
@@ -196,6 +201,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that returned successfully.",
         get: |s| s.successes,
+        exposed: |s| s.successes,
     },
     FuncField {
         name: "errors",
@@ -203,6 +209,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that returned an error or were canceled, all kinds together.",
         get: |s| s.errors_total,
+        exposed: |s| s.errors_total,
     },
     FuncField {
         name: "panics",
@@ -210,6 +217,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that panicked.",
         get: |s| s.panics,
+        exposed: |s| s.panics,
     },
     FuncField {
         name: "failures",
@@ -217,12 +225,17 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that failed (errors, cancellations and panics).",
         get: FuncStats::failures,
+        exposed: FuncStats::failures,
     },
     FuncField {
         name: "total",
         metric: "calls",
         kind: FieldKind::Counter,
-        help: "Calls of the function started.",
+        help: "Calls of the function that finished (in any way); the running ones are monkit_function_current.",
         get: FuncStats::total,
+        // Started calls are the running count plus the finished ones, read one after the
+        // other: a call ending between the two reads is counted twice, then once, which a
+        // counter must never show. Finished calls only grow.
+        exposed: |s| s.successes + s.failures(),
     },
 ];
