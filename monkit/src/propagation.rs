@@ -29,11 +29,12 @@ pub trait Injector {
     fn remove(&mut self, key: &str);
 }
 
+/// The carrier impls of a string map: exact key first, then any case.
 macro_rules! string_map_carrier {
-    ($map:ident) => {
-        impl<S: std::hash::BuildHasher> Extractor for $map<String, String, S> {
+    ($map:ty, [$($generics:tt)*]) => {
+        impl<$($generics)*> Extractor for $map {
             fn get(&self, key: &str) -> Option<&str> {
-                match HashMap::get(self, key) {
+                match <$map>::get(self, key) {
                     Some(v) => Some(v.as_str()),
                     None => self
                         .iter()
@@ -42,7 +43,7 @@ macro_rules! string_map_carrier {
                 }
             }
         }
-        impl<S: std::hash::BuildHasher> Injector for $map<String, String, S> {
+        impl<$($generics)*> Injector for $map {
             fn set(&mut self, key: &str, value: String) {
                 Injector::remove(self, key);
                 self.insert(key.to_owned(), value);
@@ -53,29 +54,8 @@ macro_rules! string_map_carrier {
         }
     };
 }
-string_map_carrier!(HashMap);
-
-impl Extractor for BTreeMap<String, String> {
-    fn get(&self, key: &str) -> Option<&str> {
-        match BTreeMap::get(self, key) {
-            Some(v) => Some(v.as_str()),
-            None => self
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.as_str()),
-        }
-    }
-}
-
-impl Injector for BTreeMap<String, String> {
-    fn set(&mut self, key: &str, value: String) {
-        Injector::remove(self, key);
-        self.insert(key.to_owned(), value);
-    }
-    fn remove(&mut self, key: &str) {
-        self.retain(|k, _| !k.eq_ignore_ascii_case(key));
-    }
-}
+string_map_carrier!(HashMap<String, String, S>, [S: std::hash::BuildHasher]);
+string_map_carrier!(BTreeMap<String, String>, []);
 
 #[cfg(feature = "http")]
 impl Extractor for http::HeaderMap {
