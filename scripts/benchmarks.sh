@@ -27,6 +27,10 @@ rows = [
     ("fastrace span vs monkit", "sync_call", "fastrace", "sync_call", "monkit"),
     ("2 threads, one hot fn vs 1 thread", "one_hot_fn", "monkit/2", "one_hot_fn", "monkit/1"),
     ("recorded span (flat) vs fastrace span", "capture", "recorded_span", "capture", "fastrace_span"),
+    ("recorded span, chains 3 deep", "shapes", "monkit_nested3", "shapes", "fastrace_nested3"),
+    ("recorded span, chains 8 deep", "shapes", "monkit_nested8", "shapes", "fastrace_nested8"),
+    ("recorded span, wide fan-out (1+16+256)", "shapes", "monkit_wide", "shapes", "fastrace_wide"),
+    ("recorded span, async over a 2-worker tokio runtime", "shapes", "monkit_async_fan_out", "shapes", "fastrace_async_fan_out"),
 ]
 print("| case | this | against | ratio |")
 print("|---|---|---|---|")

@@ -357,6 +357,168 @@ fn capture(c: &mut Criterion) {
     g.finish();
 }
 
+#[monkit::task]
+#[inline(never)]
+fn mk_node(depth: u32, fan: u32) -> u64 {
+    let mut n = 1;
+    if depth > 1 {
+        for _ in 0..fan {
+            n += mk_node(depth - 1, fan);
+        }
+    }
+    black_box(n)
+}
+
+#[fastrace::trace]
+#[inline(never)]
+fn ft_node(depth: u32, fan: u32) -> u64 {
+    let mut n = 1;
+    if depth > 1 {
+        for _ in 0..fan {
+            n += ft_node(depth - 1, fan);
+        }
+    }
+    black_box(n)
+}
+
+#[monkit::task]
+async fn mk_leaf(x: u64) -> u64 {
+    tokio::task::yield_now().await;
+    black_box(x)
+}
+
+#[monkit::task]
+async fn mk_fan_out(fan: u64) -> u64 {
+    use monkit::FutureExt as _;
+    let parent = monkit::current_span();
+    let tasks: Vec<_> = (0..fan)
+        .map(|i| tokio::spawn(mk_leaf(i).in_span_opt(parent)))
+        .collect();
+    let mut n = 1;
+    for t in tasks {
+        n += t.await.map_or(0, |_| 1);
+    }
+    n
+}
+
+#[fastrace::trace]
+async fn ft_leaf(x: u64) -> u64 {
+    tokio::task::yield_now().await;
+    black_box(x)
+}
+
+#[fastrace::trace]
+async fn ft_fan_out(fan: u64) -> u64 {
+    let tasks: Vec<_> = (0..fan).map(|i| tokio::spawn(ft_leaf(i))).collect();
+    let mut n = 1;
+    for t in tasks {
+        n += t.await.map_or(0, |_| 1);
+    }
+    n
+}
+
+/// Runs whole trees until about `spans` spans were recorded; returns the time per span.
+fn per_span(spans: u64, mut batch: impl FnMut() -> u64) -> Duration {
+    let t0 = Instant::now();
+    let mut done = 0;
+    while done < spans {
+        done += batch();
+    }
+    t0.elapsed().mul_f64(spans as f64 / done as f64)
+}
+
+/// A recorded span's cost in each shape of tree, beside fastrace recording the same tree:
+/// chains 3 and 8 deep, a wide fan-out (one root, 2 levels of 16), and async children spawned
+/// across a multi-thread tokio runtime. Time per span, in batches of about 1,000 spans.
+fn shapes(c: &mut Criterion) {
+    fastrace::set_reporter(NullReporter, fastrace::collector::Config::default());
+    let mut g = c.benchmark_group("shapes");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    for (label, depth, fan) in [("nested3", 3, 1), ("nested8", 8, 1), ("wide", 3, 16)] {
+        g.bench_function(format!("monkit_{label}"), |b| {
+            b.iter_custom(|iters| {
+                per_span(iters, || {
+                    let (n, spans) = monkit::collect_trace(|| {
+                        let mut n = 0;
+                        while n < 1000 {
+                            n += mk_node(black_box(depth), black_box(fan));
+                        }
+                        n
+                    });
+                    black_box(spans);
+                    n
+                })
+            })
+        });
+        g.bench_function(format!("fastrace_{label}"), |b| {
+            b.iter_custom(|iters| {
+                per_span(iters, || {
+                    let root =
+                        fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                    let mut n = 0;
+                    {
+                        let _g = root.set_local_parent();
+                        while n < 1000 {
+                            n += ft_node(black_box(depth), black_box(fan));
+                        }
+                    }
+                    drop(root);
+                    // The collector's work is part of recording, as `collect_trace`'s is.
+                    fastrace::flush();
+                    n
+                })
+            })
+        });
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    g.bench_function("monkit_async_fan_out", |b| {
+        b.iter_custom(|iters| {
+            per_span(iters, || {
+                let (n, spans) = rt.block_on(monkit::collect_trace_async(mk_fan_out(64)));
+                black_box(spans);
+                n
+            })
+        })
+    });
+    g.bench_function("fastrace_async_fan_out", |b| {
+        b.iter_custom(|iters| {
+            per_span(iters, || {
+                use fastrace::future::FutureExt as _;
+                let root = fastrace::Span::root("root", fastrace::prelude::SpanContext::random());
+                let n = rt.block_on(ft_fan_out(64).in_span(root));
+                fastrace::flush();
+                n
+            })
+        })
+    });
+    g.bench_function("bare_async_fan_out", |b| {
+        b.iter_custom(|iters| {
+            per_span(iters, || {
+                rt.block_on(async {
+                    let tasks: Vec<_> = (0..64u64)
+                        .map(|i| {
+                            tokio::spawn(async move {
+                                tokio::task::yield_now().await;
+                                black_box(i)
+                            })
+                        })
+                        .collect();
+                    let mut n = 1;
+                    for t in tasks {
+                        n += t.await.map_or(0, |_| 1);
+                    }
+                    n
+                })
+            })
+        })
+    });
+    g.finish();
+}
+
 /// The tracing bridge: a `tracing` span through a plain Registry, and through a Registry with
 /// the monkit layer (with the `tracing` feature: `cargo bench -p monkit --features tracing`).
 #[cfg(not(feature = "tracing"))]
@@ -381,5 +543,5 @@ fn bridge(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, sync_calls, contention, capture, bridge);
+criterion_group!(benches, sync_calls, contention, capture, shapes, bridge);
 criterion_main!(benches);

@@ -16,6 +16,7 @@ use crate::clock::Tick;
 use crate::func::{FuncInner, ENTRY};
 use crate::live::{self, AsyncSlot, StackPos};
 use crate::observe::{FinishedSpan, Outcome, SpanStart};
+use crate::running::{Entered, EXACT};
 use crate::span::{
     current_raw, new_span_id, root_ids, set_current, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
 };
@@ -28,6 +29,8 @@ struct Call {
     span: SpanRef,
     parent_id: u64,
     t0: Tick,
+    /// Where the call was counted running.
+    entered: Entered,
 }
 
 impl Call {
@@ -35,8 +38,8 @@ impl Call {
     /// builds its state in one place (moving a just-written struct costs store-forwarding
     /// stalls on the hot path).
     #[inline(always)]
-    fn open(func: &'static FuncInner, parent: SpanRef) -> (SpanRef, Tick) {
-        func.running.enter();
+    fn open(func: &'static FuncInner, parent: SpanRef) -> (SpanRef, Tick, Entered) {
+        let entered = func.enter();
         func.parents
             .note(if parent.func == 0 { ENTRY } else { parent.func });
         let hub = &*func.hub;
@@ -69,7 +72,7 @@ impl Call {
         if flags & (RECORDED | SAMPLED) != 0 {
             Self::tell_start(func, span, parent.span_id, t0);
         }
-        (span, t0)
+        (span, t0, entered)
     }
 
     /// A span continuing a trace from a carrier: recorded if this registry is capturing the
@@ -92,6 +95,7 @@ impl Call {
             span,
             parent_id,
             t0,
+            entered: EXACT,
         };
         func.hub.started(&call.start());
     }
@@ -121,6 +125,7 @@ impl Call {
                     span,
                     parent_id: parent.span_id,
                     t0,
+                    entered: EXACT,
                 }
                 .start()
             })
@@ -143,10 +148,7 @@ impl Call {
     #[inline(always)]
     fn end(&self, outcome: Outcome, noted: bool) {
         let t1 = Tick::now();
-        // The shared count first: its locked instruction then waits for nothing but the
-        // clock, and the bucket arithmetic of `record` overlaps with it.
-        self.func.running.exit();
-        self.func.record(self.t0, t1, outcome);
+        self.func.finish(self.entered, self.t0, t1, outcome);
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
             self.hand_off(t1, outcome);
         } else if noted {
@@ -198,7 +200,7 @@ impl SyncCall {
     #[inline(always)]
     pub(crate) fn start(func: &'static FuncInner) -> SyncCall {
         let prev = current_raw();
-        let (span, t0) = Call::open(func, prev);
+        let (span, t0, entered) = Call::open(func, prev);
         set_current(span);
         SyncCall {
             call: Call {
@@ -206,6 +208,7 @@ impl SyncCall {
                 span,
                 parent_id: prev.span_id,
                 t0,
+                entered,
             },
             prev,
             pos: live::push(&span, &prev, t0),
@@ -250,13 +253,14 @@ pub(crate) struct AsyncCall {
 impl AsyncCall {
     #[inline(always)]
     pub(crate) fn start(func: &'static FuncInner, parent: SpanRef) -> AsyncCall {
-        let (span, t0) = Call::open(func, parent);
+        let (span, t0, entered) = Call::open(func, parent);
         AsyncCall {
             call: Call {
                 func,
                 span,
                 parent_id: parent.span_id,
                 t0,
+                entered,
             },
             _live: AsyncSlot::claim(&span, &parent, t0),
         }

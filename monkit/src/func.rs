@@ -7,10 +7,11 @@ use crate::clock::Tick;
 use crate::dist::{DistShard, Snapshot};
 use crate::hub::Hub;
 use crate::observe::Outcome;
+use crate::running::{self, Entered, Running, ShardRunning};
 use crate::series::Tags;
-use crate::shard::{add64, Sharded};
+use crate::shard::{add64, Lane, Sharded};
 use crate::slot::OnceBox;
-use crate::sync::{AtomicI64, AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use crate::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
 use crate::watch::Watchable;
 use parking_lot::RwLock;
 use std::sync::Arc;
@@ -155,44 +156,11 @@ impl ErrorKinds {
 #[repr(align(128))]
 #[derive(Default)]
 struct FuncShard {
+    running: ShardRunning,
     success: DistShard,
     failure: OnceBox<DistShard>,
     panics: AtomicU64,
     errors: AtomicU64,
-}
-
-/// Running-now and most-ever counts, on their own cache line: the one line every call of a
-/// function writes, because an exact highwater needs one shared count.
-#[repr(align(128))]
-#[derive(Default)]
-pub(crate) struct Running {
-    current: AtomicI64,
-    highwater: AtomicI64,
-}
-
-impl Running {
-    /// A call starts; returns how many run now, this one included. Every value a call sees is
-    /// folded into the highwater, so the highwater is the true maximum of `current`.
-    #[inline(always)]
-    pub(crate) fn enter(&self) -> i64 {
-        let now = self.current.fetch_add(1, Ordering::Relaxed) + 1;
-        if now > self.highwater.load(Ordering::Relaxed) {
-            self.highwater.fetch_max(now, Ordering::Relaxed);
-        }
-        now
-    }
-
-    #[inline(always)]
-    pub(crate) fn exit(&self) {
-        self.current.fetch_sub(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn read(&self) -> (i64, i64) {
-        (
-            self.current.load(Ordering::Relaxed),
-            self.highwater.load(Ordering::Relaxed),
-        )
-    }
 }
 
 /// A function's stats. Lives for the whole process.
@@ -232,6 +200,7 @@ impl FuncInner {
         tags: Tags,
         location: Option<Location>,
     ) -> &'static Self {
+        running::read_env_once();
         let full_name = crate::series::full_name(scope, name, &tags);
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
@@ -262,12 +231,51 @@ impl FuncInner {
         }
     }
 
-    /// Records a finished call begun at `t0` (the running count is left to the caller).
+    /// A call begins: counts it running, and says where, for [`FuncInner::finish`].
     #[inline(always)]
-    pub(crate) fn record(&'static self, t0: Tick, t1: Tick, outcome: Outcome) {
-        let ns = t0.nanos_until(t1);
-        let now = t1;
+    pub(crate) fn enter(&self) -> Entered {
+        if running::exact_mode() {
+            return self.enter_exact();
+        }
         let (shard, lane) = self.shards.local();
+        shard.running.enter(lane);
+        lane.idx as Entered
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_exact(&self) -> Entered {
+        self.running.enter();
+        running::EXACT
+    }
+
+    /// A call counted by [`FuncInner::enter`] ended at `t1`: takes it off the running count
+    /// and records its duration and outcome.
+    #[inline(always)]
+    pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
+        let (shard, lane) = self.shards.local();
+        if lane.idx as Entered == entered {
+            shard.running.exit_here(lane);
+        } else {
+            self.exit_elsewhere(entered);
+        }
+        self.record(shard, lane, t0.nanos_until(t1), t1, outcome);
+    }
+
+    /// The call began on another shard (an async call resumed on another thread) or on the
+    /// exact count.
+    #[cold]
+    #[inline(never)]
+    fn exit_elsewhere(&self, entered: Entered) {
+        if entered == running::EXACT {
+            self.running.exit();
+        } else if let Some(shard) = self.shards.slot(entered as usize) {
+            shard.running.exit_away();
+        }
+    }
+
+    #[inline(always)]
+    fn record(&self, shard: &FuncShard, lane: Lane, ns: u64, now: Tick, outcome: Outcome) {
         match outcome {
             Outcome::Ok => shard.success.record(ns, now, lane),
             failed => {
@@ -291,9 +299,15 @@ impl FuncInner {
     }
 
     pub(crate) fn stats(&self) -> FuncStats {
+        let (mut current, mut highwater) = self.running.read();
+        for sh in self.shards.iter() {
+            let (c, h) = sh.running.read();
+            current += c;
+            highwater += h;
+        }
         let mut s = FuncStats {
-            current: self.running.read().0,
-            highwater: self.running.read().1,
+            current: current.max(0),
+            highwater: highwater.max(current),
             errors: self.errors.list(),
             ..FuncStats::default()
         };

@@ -34,8 +34,8 @@
 //! # Cost
 //! A call reads the clock twice and updates a handful of atomics, almost all on a cache line
 //! of the calling thread's own shard; it takes no lock and allocates nothing in steady state.
-//! The one shared line per function holds the running count, because an exact highwater needs
-//! a single count.
+//! Even the running count is kept per thread, so a highwater read across threads is an upper
+//! bound; [`set_exact_highwater`] trades that scaling for an exact one.
 //!
 //! # Shape
 //! A call's whole life is in one module (`call`): ids, context, sampling, watchers, `/ps`, the
@@ -74,6 +74,7 @@ pub mod propagation;
 mod raw;
 mod reading;
 mod registry;
+mod running;
 mod scope;
 mod series;
 mod settings;
@@ -113,6 +114,7 @@ pub use process_tags::{process_tags, set_process_tags, AlreadySet};
 pub use raw::{Aggregate, RawVal};
 pub use reading::{FieldKind, FuncField, Reading, FUNC_FIELDS};
 pub use registry::{Registry, Transformer, MAX_FUNCS, MAX_TAG_SETS};
+pub use running::set_exact_highwater;
 pub use scope::Scope;
 pub use series::{SeriesKey, Tags};
 pub use settings::EnvError;

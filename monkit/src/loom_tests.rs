@@ -4,8 +4,9 @@
 
 use crate::clock::Tick;
 use crate::dist::{DistShard, Snapshot};
-use crate::func::{ErrorKinds, Parents, Running};
+use crate::func::{ErrorKinds, Parents};
 use crate::hist::Bucketed as _;
+use crate::running::{Running, ShardRunning};
 use crate::shard::Lane;
 use crate::slot::OnceBox;
 use loom::sync::Arc;
@@ -53,6 +54,49 @@ fn loom_highwater_is_the_maximum_of_current() {
         let (current, highwater) = r.read();
         assert_eq!(current, 0);
         assert_eq!(highwater, mine.max(theirs));
+    });
+}
+
+/// The owner of a shard begins two calls; another thread ends one of them (an async call
+/// resumed there) while the owner ends the other: the count drains to zero and the peak is
+/// never below what really ran at once.
+#[test]
+fn loom_shard_running_count_is_exact_and_peak_bounds_it() {
+    const OWNER: Lane = Lane {
+        idx: 0,
+        exclusive: true,
+    };
+    model(|| {
+        let r = Arc::new(ShardRunning::default());
+        r.enter(OWNER);
+        let r2 = r.clone();
+        let t = thread::spawn(move || r2.exit_away());
+        r.enter(OWNER);
+        let (mid, peak) = r.read();
+        r.exit_here(OWNER);
+        t.join().unwrap();
+        assert!((1..=2).contains(&mid));
+        assert!(peak >= mid && peak <= 2);
+        assert_eq!(r.read().0, 0);
+    });
+}
+
+/// Two threads share the overflow shard (locked instructions): counts stay exact.
+#[test]
+fn loom_shared_shard_running_count_is_exact() {
+    model(|| {
+        let r = Arc::new(ShardRunning::default());
+        let r2 = r.clone();
+        let t = thread::spawn(move || {
+            r2.enter(SHARED);
+            r2.exit_here(SHARED);
+        });
+        r.enter(SHARED);
+        r.exit_here(SHARED);
+        t.join().unwrap();
+        let (now, peak) = r.read();
+        assert_eq!(now, 0);
+        assert!((1..=2).contains(&peak));
     });
 }
 

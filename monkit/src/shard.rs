@@ -136,6 +136,11 @@ impl<T: Default> Sharded<T> {
         (self.slots[lane.idx].get_or_init(T::default), lane)
     }
 
+    /// Slot `idx`, if allocated.
+    pub(crate) fn slot(&self, idx: usize) -> Option<&T> {
+        self.slots.get(idx).and_then(OnceBox::get)
+    }
+
     /// Every allocated slot.
     pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
         self.slots.iter().filter_map(OnceBox::get)

@@ -125,3 +125,82 @@ fn sources_exact_with_threads() {
     assert_eq!(bools.counts().0, 100_000);
     assert_eq!(bools.counts().1, 300_000);
 }
+
+#[monkit::task]
+fn one_at_a_time() {}
+
+/// Calls that never overlap, from several threads: per-thread counting may read a highwater
+/// above one (each thread's own peak is one) but never above the number of threads.
+#[test]
+fn highwater_bound_when_calls_move_between_threads() {
+    const THREADS: usize = 4;
+    let turn = Arc::new(std::sync::Mutex::new(()));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let turn = turn.clone();
+            std::thread::spawn(move || {
+                for _ in 0..1000 {
+                    let _only = turn.lock().unwrap();
+                    one_at_a_time();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let s = default_registry()
+        .func_by_name("concurrency.one_at_a_time")
+        .unwrap()
+        .stats();
+    assert_eq!((s.current, s.successes), (0, 4000));
+    assert!(
+        (1..=THREADS as i64).contains(&s.highwater),
+        "{}",
+        s.highwater
+    );
+}
+
+#[monkit::task]
+async fn hops(rx: tokio::sync::oneshot::Receiver<()>) {
+    rx.await.ok();
+}
+
+/// An async call begun on one thread and ended on another is taken off the count where it
+/// began: after many such hops nothing reads as running and the highwater has not crept up.
+#[test]
+fn async_calls_ending_on_another_thread_leave_counts_exact() {
+    use std::future::Future;
+    use std::task::{Context, Poll};
+    let (to_b, from_a) = std::sync::mpsc::channel::<(
+        std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+        tokio::sync::oneshot::Sender<()>,
+    )>();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let b = std::thread::spawn(move || {
+        let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+        for (mut fut, tx) in from_a {
+            tx.send(()).unwrap();
+            assert_eq!(fut.as_mut().poll(&mut cx), Poll::Ready(()));
+            done_tx.send(()).unwrap();
+        }
+    });
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    for _ in 0..1000 {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let mut fut: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(hops(rx));
+        assert_eq!(fut.as_mut().poll(&mut cx), Poll::Pending);
+        to_b.send((fut, tx)).unwrap();
+        done.recv().unwrap();
+    }
+    drop(to_b);
+    b.join().unwrap();
+    let s = default_registry()
+        .func_by_name("concurrency.hops")
+        .unwrap()
+        .stats();
+    assert_eq!((s.current, s.successes), (0, 1000));
+    // One call at a time: counted where it began, each ending is seen there, so the begin
+    // thread's peak stays one (taking the ends off B's count would have left A's at 1000).
+    assert_eq!(s.highwater, 1);
+}
