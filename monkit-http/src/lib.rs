@@ -12,13 +12,14 @@
 //!
 //! | path | what |
 //! |---|---|
-//! | `/` | an HTML index of the pages |
+//! | `/` | the console: a sortable, filterable, self-refreshing table of every function, the running spans as a tree, "trace next call" in place, and links to every page; a plain table without JavaScript |
 //! | `/stats`, `/stats/text`, `/stats/json` | every stat, in the Go monkit line format or JSON |
 //! | `/funcs`, `/funcs/text`, `/funcs/json`, `/funcs/dot` | every function, its callers and stats; the dot page is a Graphviz call graph |
 //! | `/ps`, `/ps/text`, `/ps/json`, `/ps/dot` | the spans running now, as trees, with elapsed time and annotations; orphans marked |
 //! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 when the scraper asks for it) |
 #![warn(missing_docs)]
 
+mod console;
 mod duration;
 mod listen;
 mod pages;

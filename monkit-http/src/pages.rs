@@ -241,20 +241,6 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response<Full<Bytes
     response(status, TEXT, format!("{msg}\n"))
 }
 
-fn index_html() -> String {
-    let mut s = String::from(
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>monkit</title></head>\n<body>\n<h1>monkit</h1>\n<ul>\n",
-    );
-    for (path, what) in INDEX {
-        let href = path.replace('&', "&amp;");
-        s.push_str(&format!(
-            "<li><a href=\"{href}\">{href}</a> — {what}</li>\n"
-        ));
-    }
-    s.push_str("</ul>\n</body></html>\n");
-    s
-}
-
 impl Pages {
     /// Pages for `registry`, with the default [`TraceBudget`].
     pub fn new(registry: Registry) -> Pages {
@@ -376,7 +362,14 @@ impl Pages {
             };
         }
         let (content_type, body): (&'static str, String) = match page {
-            Plain::Index => (HTML, index_html()),
+            Plain::Index => (
+                HTML,
+                crate::console::page(
+                    &render::funcs::json(&render::funcs::read(reg)),
+                    &render::ps::json(&reg.running_spans()),
+                    INDEX,
+                ),
+            ),
             Plain::StatsText => (TEXT, render::text::stats(reg)),
             Plain::StatsJson => (JSON, render::json::stats(reg).to_string()),
             Plain::FuncsText => (TEXT, render::funcs::text(&render::funcs::read(reg))),

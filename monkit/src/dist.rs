@@ -36,6 +36,17 @@ pub fn set_recent_window(epoch: Duration) {
     WINDOW_SHIFT.store(shift_for(epoch), Ordering::Relaxed);
 }
 
+/// How long the recent window spans right now: the previous epoch and the part of the current
+/// one gone by (never more than the process has run). Values in the window divided by this is
+/// their rate over the window, about the last minute by default.
+pub fn recent_window_span() -> Duration {
+    let now = Tick::now();
+    let shift = window_shift();
+    let into_epoch = crate::clock::ticks_to_nanos(now.0 & ((1u64 << shift) - 1));
+    let span = crate::clock::ticks_to_nanos(1u64 << shift) + into_epoch;
+    Duration::from_nanos(span.min(now.process_nanos()).max(1))
+}
+
 /// The length of one recent-window epoch (default about 34 s).
 pub fn recent_window() -> Duration {
     Duration::from_nanos(crate::clock::ticks_to_nanos(1u64 << window_shift()))

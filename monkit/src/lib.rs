@@ -103,7 +103,7 @@ pub use annotate::{
 pub use clock::Tick;
 pub use collect::{collect_trace, collect_trace_async};
 pub use counter::Counter;
-pub use dist::{recent_window, set_recent_window, Histogram, Snapshot};
+pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
 pub use error::{type_kind, ErrorKind};
 pub use func::{Func, FuncStats, Location};
 pub use hub::{ObserverHandle, Sampler, TraceWatcher};

@@ -77,9 +77,12 @@ pub fn text(funcs: &[(Func, FuncStats)]) -> String {
     out
 }
 
+/// The JSON page's quantiles: Go monkit's, and p99 (the console's tail column).
+const JSON_QUANTILES: [f64; 9] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
+
 fn times_json(s: &Snapshot) -> Value {
     let mut q = Map::new();
-    for p in QUANTILES {
+    for p in JSON_QUANTILES {
         if let Some(v) = s.quantile(p) {
             q.insert(format!("{p:.2}"), json!(v.round() as u64));
         }
@@ -91,12 +94,14 @@ fn times_json(s: &Snapshot) -> Value {
         "max": s.max.round() as u64,
         "average": s.avg().round() as u64,
         "recent": s.recent.round() as u64,
+        "window_count": s.window_count(),
         "quantiles": q,
     })
 }
 
 /// Every function as JSON; durations in nanoseconds.
 pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
+    let window_s = crate::recent_window_span().as_secs_f64();
     Value::Array(
         funcs
             .iter()
@@ -125,6 +130,10 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "errors_total": s.errors_total,
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),
+                    // Calls finished in the recent window (about the last minute), per second.
+                    "calls_per_second": (s.success_times.window_count()
+                        + s.failure_times.window_count()) as f64
+                        / window_s,
                 });
                 if let Value::Object(m) = &mut v {
                     m.extend(fields);

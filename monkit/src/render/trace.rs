@@ -65,13 +65,57 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
-fn fmt_ns(ns: u64) -> String {
-    format!("{:.3?}", std::time::Duration::from_nanos(ns))
+/// A duration in the unit that suits it, with at most three significant digits ("870 ns",
+/// "1.25 ms", "12.3 s"): never "0.000ns".
+pub(crate) fn fmt_ns(ns: u64) -> String {
+    let unit = unit_for(ns as f64);
+    fmt_in(ns as f64, unit)
+}
+
+/// (nanoseconds per unit, name) for a span of `ns`.
+fn unit_for(ns: f64) -> (f64, &'static str) {
+    match ns {
+        n if n >= 1e9 => (1e9, "s"),
+        n if n >= 1e6 => (1e6, "ms"),
+        n if n >= 1e3 => (1e3, "µs"),
+        _ => (1.0, "ns"),
+    }
+}
+
+fn fmt_in(ns: f64, (per, name): (f64, &str)) -> String {
+    let v = ns / per;
+    let digits = match v.abs() {
+        v if v >= 100.0 || v == 0.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let mut t = format!("{v:.digits$}");
+    if t.contains('.') {
+        while t.ends_with('0') {
+            t.pop();
+        }
+        if t.ends_with('.') {
+            t.pop();
+        }
+    }
+    format!("{t} {name}")
+}
+
+/// A tick step of 1, 2 or 5 times a power of ten giving about eight ticks over `span_ns`.
+fn tick_step(span_ns: f64) -> f64 {
+    let raw = (span_ns / 8.0).max(1.0);
+    let pow = 10f64.powi(raw.log10().floor() as i32);
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * pow)
+        .find(|&s| s >= raw)
+        .unwrap_or(10.0 * pow)
 }
 
 const WIDTH: f64 = 1200.0;
 const ROW: f64 = 18.0;
-const TOP: f64 = 40.0;
+/// Below the header line and the time axis.
+const TOP: f64 = 58.0;
 
 /// Rows: a span goes on the first row below its parent's where it overlaps nothing, so nested
 /// spans sit under their parents and overlapping ones on separate rows.
@@ -154,11 +198,13 @@ pub fn svg(spans: &[FinishedSpan]) -> String {
 <svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{w}" height="{height}" viewBox="0 0 {w} {height}" font-family="monospace" font-size="11">
 <style type="text/css"><![CDATA[
 rect.span {{ stroke: #333; stroke-width: 0.5; }}
-rect.ok {{ fill: #6fa8dc; }} rect.error {{ fill: #f6a04d; }}
-rect.canceled {{ fill: #ffe066; }} rect.panic {{ fill: #e06666; }}
+rect.ok {{ fill: #6fa8dc; }} rect.error {{ fill: #f6a04d; stroke: #b00000; stroke-width: 2; }}
+rect.canceled {{ fill: #ffe066; stroke: #8a6d00; stroke-width: 1.5; stroke-dasharray: 4 2; }}
+rect.panic {{ fill: #e06666; stroke: #700000; stroke-width: 2.5; }}
 g.span:hover rect.span {{ stroke: #000; stroke-width: 2; }}
 rect.related {{ stroke: #000; stroke-width: 2; stroke-dasharray: 3 2; }}
-text.label {{ pointer-events: none; }}
+text.label {{ pointer-events: none; }} text.failed {{ fill: #700000; font-weight: bold; }}
+text.header {{ font-size: 13px; }}
 ]]></style>
 <script type="text/ecmascript"><![CDATA[
 function rel(evt, on) {{
@@ -178,18 +224,50 @@ function rel(evt, on) {{
 "##,
         w = WIDTH,
     );
-    // Time scale: ten ticks.
-    for i in 0..=10 {
-        let tx = WIDTH * i as f64 / 10.0;
-        let label = fmt_ns((span_ns * i as f64 / 10.0) as u64);
-        let anchor = match i {
-            0 => "start",
-            10 => "end",
-            _ => "middle",
+    // The header: which trace, from which call, how long, how many spans, how many failed.
+    let ids: std::collections::HashSet<u64> = spans.iter().map(|s| s.span_id).collect();
+    let root = spans
+        .iter()
+        .filter(|s| s.parent_id.is_none_or(|p| !ids.contains(&p)))
+        .min_by_key(|s| (s.start_unix_ns, s.span_id));
+    let failed = spans.iter().filter(|s| s.outcome != Outcome::Ok).count();
+    let _ = writeln!(
+        out,
+        r#"<text class="header" x="0" y="14">trace {} · {} · {} · {} span{}{}</text>"#,
+        spans
+            .first()
+            .map_or_else(|| "-".to_owned(), |s| format!("{:032x}", s.trace_id)),
+        xml_escape(&root.map_or_else(|| "(no spans)".to_owned(), |r| r.full_name())),
+        fmt_ns(t1 - t0),
+        spans.len(),
+        if spans.len() == 1 { "" } else { "s" },
+        match failed {
+            0 => String::new(),
+            n => format!(" · {n} failed"),
+        },
+    );
+    // The time axis: ticks at round steps, all in the unit of the step.
+    let step = tick_step(span_ns);
+    let unit = unit_for(step);
+    let ticks = (span_ns / step).floor() as u64;
+    for i in 0..=ticks {
+        let at = step * i as f64;
+        let tx = at / span_ns * WIDTH;
+        let anchor = if i == 0 {
+            "start"
+        } else if tx > WIDTH - 30.0 {
+            "end"
+        } else {
+            "middle"
+        };
+        let label = if i == 0 {
+            "0".to_owned()
+        } else {
+            fmt_in(at, unit)
         };
         let _ = writeln!(
             out,
-            r##"<line x1="{tx:.1}" y1="22" x2="{tx:.1}" y2="{h:.1}" stroke="#dddddd"/><text x="{tx:.1}" y="16" text-anchor="{anchor}">{label}</text>"##,
+            r##"<line x1="{tx:.1}" y1="40" x2="{tx:.1}" y2="{h:.1}" stroke="#dddddd"/><text x="{tx:.1}" y="34" text-anchor="{anchor}">{label}</text>"##,
             h = height - 10.0,
         );
     }
@@ -204,16 +282,16 @@ function rel(evt, on) {{
         let w = (b - a).max(1.0);
         let y = TOP + rows[i] as f64 * ROW;
         let name = s.full_name();
+        let took = fmt_ns(s.finish_unix_ns.saturating_sub(s.start_unix_ns));
+        let outcome = match s.outcome {
+            Outcome::Ok => "ok".to_owned(),
+            Outcome::Error(k) => format!("error {k}"),
+            Outcome::Panic => "panic".to_owned(),
+            Outcome::Canceled => "canceled".to_owned(),
+        };
         let mut tip = format!(
-            "{name}\nDuration: {}\nStarted: +{}\nOutcome: {}",
-            fmt_ns(s.finish_unix_ns.saturating_sub(s.start_unix_ns)),
+            "{name}\nDuration: {took}\nStarted: +{}\nOutcome: {outcome}",
             fmt_ns(s.start_unix_ns - t0),
-            match s.outcome {
-                Outcome::Ok => "ok".to_owned(),
-                Outcome::Error(k) => format!("error {k}"),
-                Outcome::Panic => "panic".to_owned(),
-                Outcome::Canceled => "canceled".to_owned(),
-            }
         );
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
@@ -226,20 +304,33 @@ function rel(evt, on) {{
             xml_escape(&tip),
             h = ROW - 2.0,
         );
-        // A label where it fits (about 7 px a character).
+        // A label where it fits (about 7 px a character): the name and duration, failures
+        // marked with their outcome; as much of that as fits, the duration kept first.
+        let mark = match s.outcome {
+            Outcome::Ok => String::new(),
+            _ => format!("✗ {outcome} "),
+        };
+        let full = format!("{mark}{name} {took}");
+        let short = format!("{mark}{took}");
         let chars = ((w - 4.0) / 7.0) as usize;
-        if chars >= 4 {
-            let label: String = if name.chars().count() > chars {
-                name.chars()
-                    .take(chars.saturating_sub(1))
-                    .chain(['…'])
-                    .collect()
-            } else {
-                name
-            };
+        let label = if full.chars().count() <= chars {
+            Some(full)
+        } else if short.chars().count() <= chars {
+            Some(short)
+        } else if chars >= 1 && s.outcome != Outcome::Ok {
+            Some("✗".to_owned())
+        } else {
+            None
+        };
+        if let Some(label) = label {
             let _ = write!(
                 out,
-                r#"<text class="label" x="{:.2}" y="{:.1}">{}</text>"#,
+                r#"<text class="label{}" x="{:.2}" y="{:.1}">{}</text>"#,
+                if s.outcome == Outcome::Ok {
+                    ""
+                } else {
+                    " failed"
+                },
                 a + 2.0,
                 y + ROW - 6.0,
                 xml_escape(&label)
@@ -285,5 +376,35 @@ mod tests {
         let svg = svg(&spans);
         assert!(svg.contains("f&lt;&amp;&gt;"));
         assert!(!svg.contains('\u{1}'));
+        assert!(
+            svg.contains("· s.f&lt;&amp;&gt; · 100 ns · 4 spans</text>"),
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn durations_read_in_their_own_unit() {
+        assert_eq!(fmt_ns(0), "0 ns");
+        assert_eq!(fmt_ns(870), "870 ns");
+        assert_eq!(fmt_ns(1_250_000), "1.25 ms");
+        assert_eq!(fmt_ns(12_340_000_000), "12.3 s");
+        assert_eq!(fmt_ns(1_000), "1 µs");
+        assert_eq!(tick_step(10_000_000.0), 2_000_000.0);
+        assert_eq!(tick_step(7.0), 1.0);
+    }
+
+    #[test]
+    fn failures_are_marked_and_bars_say_how_long() {
+        let mut spans = vec![span(1, None, 0, 1_000_000), span(2, Some(1), 0, 500_000)];
+        spans[1].outcome = Outcome::Error("timeout");
+        let svg = svg(&spans);
+        assert!(svg.contains("s.f&lt;&amp;&gt; 1 ms</text>"), "{svg}");
+        assert!(svg.contains("class=\"label failed\""), "{svg}");
+        assert!(
+            svg.contains("✗ error timeout s.f&lt;&amp;&gt; 500 µs"),
+            "{svg}"
+        );
+        assert!(svg.contains("· 1 failed</text>"), "{svg}");
+        assert!(!svg.contains("0.000"), "{svg}");
     }
 }

@@ -1,0 +1,433 @@
+//! The console at `/` of the vlite example, in a real headless Chromium: the table holds the
+//! numbers `/funcs/json` holds, sorting and filtering work and survive the page's refresh,
+//! "trace next call" shows the SVG of a proxied request in place, the running spans show as a
+//! tree, and with JavaScript off the page is still the plain table. Its HTML is checked by the
+//! W3C Nu validator. Screenshots of each view go to `target/console-screenshots/` (kept out of
+//! the repository).
+
+mod common;
+#[path = "../../testsupport/webdriver.rs"]
+mod webdriver;
+
+use common::{example, free_port, get, peers, wait_for, Killed};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use webdriver::Browser;
+
+struct Vlite {
+    _child: Killed,
+    proxy: String,
+    mon: String,
+}
+
+fn vlite() -> Vlite {
+    let (proxy_port, mon_port) = (free_port(), free_port());
+    let child = Killed(
+        Command::new(example("vlite"))
+            .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
+            .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the vlite example is built by cargo test"),
+    );
+    let v = Vlite {
+        _child: child,
+        proxy: format!("http://127.0.0.1:{proxy_port}"),
+        mon: format!("http://127.0.0.1:{mon_port}"),
+    };
+    wait_for(&format!("{}/", v.mon));
+    wait_for(&format!("{}/", v.proxy));
+    for _ in 0..10 {
+        get(&format!("{}/hello", v.proxy));
+    }
+    for _ in 0..5 {
+        get(&format!("{}/fail", v.proxy));
+    }
+    v
+}
+
+fn have_browser() -> bool {
+    peers::have("chromium", "chromium") && peers::have("chromedriver", "chromium-driver")
+}
+
+fn shots() -> PathBuf {
+    let dir = example("vlite")
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .parent()
+        .unwrap()
+        .join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every row of the table as the page shows it: the function's full name, whether it is
+/// shown, and each cell's `data-v` (null for text cells).
+const ROWS: &str = r#"
+return Array.from(document.querySelectorAll('#funcs tbody tr')).map(function (r) {
+  return { full: r.getAttribute('data-full'), hidden: r.hidden,
+           v: Array.from(r.cells).map(function (c) { return c.getAttribute('data-v'); }) };
+});"#;
+
+fn rows(b: &Browser) -> Vec<Value> {
+    b.run(ROWS, json!([])).as_array().unwrap().clone()
+}
+
+fn click_header(b: &Browser, label: &str, nth: usize) {
+    b.run(
+        "var a = arguments; var hs = Array.from(document.querySelectorAll('#funcs thead th button')).filter(function (x) { return x.textContent.trim() === a[0]; }); hs[a[1]].click();",
+        json!([label, nth]),
+    );
+}
+
+fn column(rows: &[Value], col: usize) -> Vec<Option<f64>> {
+    rows.iter()
+        .filter(|r| r["hidden"] == false)
+        .map(|r| r["v"][col].as_str().and_then(|s| s.parse().ok()))
+        .collect()
+}
+
+fn quantile(f: &Value, times: &str, q: &str) -> Option<f64> {
+    f[times]["quantiles"][q].as_f64()
+}
+
+#[test]
+fn console_in_a_real_browser() {
+    if !have_browser() {
+        return;
+    }
+    let v = vlite();
+    let shots = shots();
+    let b = Browser::start(true);
+    b.goto(&format!("{}/", v.mon));
+    b.wait_until(
+        "the script set the table up",
+        Duration::from_secs(10),
+        "return !document.querySelector('.tools').hidden && document.querySelectorAll('#funcs thead th button').length === 13;",
+    );
+
+    b.screenshot(&shots.join("1-table.png"));
+    // The numbers are /funcs/json's: read just after the page's own refresh from it (no
+    // traffic meanwhile; only the rate moves, with the clock).
+    b.wait_until(
+        "the page refreshed itself",
+        Duration::from_secs(15),
+        "return document.getElementById('status').textContent.indexOf('updated') >= 0;",
+    );
+    let shown = rows(&b);
+    let funcs: Vec<Value> = serde_json::from_str(&get(&format!("{}/funcs/json", v.mon))).unwrap();
+    assert_eq!(shown.len(), funcs.len());
+    for f in &funcs {
+        let full = f["full_name"].as_str().unwrap();
+        let r = shown
+            .iter()
+            .find(|r| r["full"] == full)
+            .unwrap_or_else(|| panic!("{full} not in the table"));
+        let cell = |i: usize| r["v"][i].as_str().and_then(|s| s.parse::<f64>().ok());
+        assert_eq!(cell(4), f["current"].as_f64(), "{full} current");
+        assert_eq!(cell(5), f["highwater"].as_f64(), "{full} highwater");
+        assert_eq!(
+            cell(6),
+            Some(f["errors_total"].as_f64().unwrap() + f["panics"].as_f64().unwrap()),
+            "{full} errors"
+        );
+        let (rate, want) = (cell(3).unwrap(), f["calls_per_second"].as_f64().unwrap());
+        assert!(
+            (rate - want).abs() <= want * 0.1 + 1e-9,
+            "{full} rate {rate} vs {want}"
+        );
+        for (i, (times, q)) in [
+            ("success_times", "0.50"),
+            ("success_times", "0.90"),
+            ("success_times", "0.99"),
+            ("failure_times", "0.50"),
+            ("failure_times", "0.90"),
+            ("failure_times", "0.99"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            assert_eq!(cell(7 + i), quantile(f, times, q), "{full} {times} {q}");
+        }
+    }
+    let failing = shown
+        .iter()
+        .find(|r| r["full"] == "http_server.GET /fail")
+        .expect("the failing route is listed");
+    assert_eq!(failing["v"][6], "5", "five failed requests");
+
+    // Sorting: the success p50 column, largest first, then smallest first; empty cells last.
+    click_header(&b, "p50", 0);
+    let p50 = column(&rows(&b), 7);
+    let filled: Vec<f64> = p50.iter().flatten().copied().collect();
+    assert!(filled.windows(2).all(|w| w[0] >= w[1]), "{p50:?}");
+    assert!(p50.iter().skip_while(|v| v.is_some()).all(|v| v.is_none()));
+    click_header(&b, "p50", 0);
+    let p50 = column(&rows(&b), 7);
+    let filled: Vec<f64> = p50.iter().flatten().copied().collect();
+    assert!(filled.windows(2).all(|w| w[0] <= w[1]), "{p50:?}");
+    assert_eq!(
+        b.run(
+            "return document.querySelectorAll('#funcs thead th[aria-sort]').length",
+            json!([])
+        ),
+        1
+    );
+    // Errors, most first.
+    click_header(&b, "Errors", 0);
+    let errs = column(&rows(&b), 6);
+    assert!(errs.windows(2).all(|w| w[0] >= w[1]), "{errs:?}");
+
+    // Filtering by a text box, then a refresh from the JSON pages keeps both.
+    b.run(
+        "var f = document.getElementById('filter'); f.value = 'vlite'; f.dispatchEvent(new Event('input'));",
+        json!([]),
+    );
+    let want: usize = funcs
+        .iter()
+        .filter(|f| {
+            let hay = format!(
+                "{} {}",
+                f["full_name"].as_str().unwrap(),
+                f["package"].as_str().unwrap()
+            );
+            hay.to_lowercase().contains("vlite")
+        })
+        .count();
+    let visible = |b: &Browser| {
+        rows(b)
+            .into_iter()
+            .filter(|r| r["hidden"] == false)
+            .map(|r| r["full"].as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let before = visible(&b);
+    assert_eq!(before.len(), want, "{before:?}");
+    assert!(before.len() < funcs.len());
+    assert!(before.iter().all(|n| n.contains("vlite")), "{before:?}");
+    b.run(
+        "document.getElementById('status').textContent = 'waiting';",
+        json!([]),
+    );
+    b.wait_until(
+        "the page refreshed itself again",
+        Duration::from_secs(15),
+        "return document.getElementById('status').textContent.indexOf('updated') >= 0;",
+    );
+    assert_eq!(visible(&b), before, "filter or sort lost on refresh");
+    assert_eq!(
+        b.run(
+            "return document.getElementById('filter').value + '|' + document.querySelector('#funcs thead th[aria-sort]').textContent",
+            json!([])
+        ),
+        "vlite|Errors"
+    );
+    b.screenshot(&shots.join("2-filtered-sorted.png"));
+
+    // Callers and callees, then "trace next call" on the handler, answered by a proxied
+    // request made while the watcher waits.
+    let detail = b.run(
+        "var r = document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"]'); r.querySelector('details').open = true; return r.querySelector('.detail').textContent;",
+        json!([]),
+    );
+    let detail = detail.as_str().unwrap();
+    assert!(detail.contains("http_server.GET /hello"), "{detail}");
+    assert!(detail.contains("vlite.Proxy::forward"), "{detail}");
+    b.run(
+        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace').click();",
+        json!([]),
+    );
+    b.wait_until(
+        "the watcher is waiting",
+        Duration::from_secs(5),
+        "return document.getElementById('trace-status').textContent.indexOf('Waiting') === 0;",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, url) = (stop.clone(), format!("{}/hello", v.proxy));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                get(&url);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let header = b.wait_until(
+        "the trace SVG in place",
+        Duration::from_secs(20),
+        "var t = document.querySelector('#trace-view svg text.header'); return t ? t.textContent : null;",
+    );
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
+    let header = header.as_str().unwrap();
+    assert!(header.starts_with("trace "), "{header}");
+    assert!(header.contains("vlite.Proxy::handle"), "{header}");
+    assert!(header.contains(" spans"), "{header}");
+    let labels = b.run(
+        "return Array.from(document.querySelectorAll('#trace-view svg text.label')).map(function (t) { return t.textContent; }).join('\\n');",
+        json!([]),
+    );
+    assert!(
+        labels.as_str().unwrap().contains("vlite.Proxy::forward"),
+        "{labels}"
+    );
+    assert!(!b
+        .run(
+            "return document.getElementById('trace-view').innerHTML",
+            json!([])
+        )
+        .as_str()
+        .unwrap()
+        .contains("0.000"));
+    b.screenshot(&shots.join("3-trace.png"));
+
+    // Cancel: a watcher on a function nobody calls, canceled from the page.
+    b.run(
+        "var r = document.querySelector('#funcs tbody tr[data-full=\"vlite.route_of\"]'); r.querySelector('details').open = true; r.querySelector('a.trace').click();",
+        json!([]),
+    );
+    b.wait_until(
+        "the second watcher is waiting",
+        Duration::from_secs(5),
+        "return document.getElementById('trace-status').textContent.indexOf('Waiting') === 0;",
+    );
+    b.run(
+        "document.getElementById('trace-cancel').click();",
+        json!([]),
+    );
+    assert_eq!(
+        b.run(
+            "return document.getElementById('trace-status').textContent",
+            json!([])
+        ),
+        "Canceled."
+    );
+
+    // The running spans as a tree, longest-running first: slow requests in flight.
+    let stop = Arc::new(AtomicBool::new(false));
+    let slow: Vec<_> = (0..6)
+        .map(|_| {
+            let (stop, url) = (stop.clone(), format!("{}/slow", v.proxy));
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    get(&url);
+                }
+            })
+        })
+        .collect();
+    let mut tree = Value::Null;
+    for _ in 0..50 {
+        b.goto(&format!("{}/", v.mon));
+        tree = b.run(
+            "return Array.from(document.querySelectorAll('#ps > ul > li')).map(function (li) { return li.querySelector('.el').textContent + ' ' + li.querySelector('.fn').textContent; });",
+            json!([]),
+        );
+        if tree.as_array().is_some_and(|t| !t.is_empty())
+            && b.run(
+                "return document.querySelectorAll('#ps li details').length",
+                json!([]),
+            ) != 0
+        {
+            break;
+        }
+    }
+    b.screenshot(&shots.join("4-running.png"));
+    stop.store(true, Ordering::Relaxed);
+    for t in slow {
+        t.join().unwrap();
+    }
+    assert!(
+        tree.as_array().is_some_and(|t| !t.is_empty()),
+        "no running spans shown: {tree}"
+    );
+    let roots = b.run(
+        "return Array.from(document.querySelectorAll('#ps > ul > li > details > summary .el, #ps > ul > li.leaf .el')).length",
+        json!([]),
+    );
+    assert!(roots.as_u64().unwrap() >= 1);
+    drop(b);
+
+    // JavaScript off: the same table, plain, every trace link a plain link.
+    let plain = Browser::start(false);
+    plain.goto(&format!("{}/", v.mon));
+    assert_eq!(
+        plain.run("return 1", json!([])),
+        1,
+        "WebDriver's own scripts still run"
+    );
+    let funcs: Vec<Value> = serde_json::from_str(&get(&format!("{}/funcs/json", v.mon))).unwrap();
+    assert_eq!(rows(&plain).len(), funcs.len());
+    assert_eq!(
+        plain.run("return document.querySelector('.tools').hidden", json!([])),
+        true,
+        "the filter box (which needs the script) stays hidden"
+    );
+    assert_eq!(
+        plain.run(
+            "return document.querySelectorAll('#funcs thead th button').length",
+            json!([])
+        ),
+        0,
+        "the page's script did not run"
+    );
+    let href = plain.run(
+        "return document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace').getAttribute('href')",
+        json!([]),
+    );
+    let href = href.as_str().unwrap();
+    assert!(href.starts_with("/trace/svg?regex="), "{href}");
+    plain.screenshot(&shots.join("5-no-javascript.png"));
+    eprintln!("screenshots in {}", shots.display());
+}
+
+/// The W3C Nu checker (npm `vnu-jar`, run by Debian's Java) finds no error in the page.
+#[test]
+fn console_html_validates() {
+    let jar = std::env::var_os("MONKIT_VNU_JAR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            shots()
+                .parent()
+                .unwrap()
+                .join("peers/node_modules/vnu-jar/build/dist/vnu.jar")
+        });
+    if !peers::have("java", "default-jre-headless") {
+        return;
+    }
+    if !jar.is_file() {
+        let line = format!(
+            "peer missing: {} not found; `npm install --prefix target/peers vnu-jar` (scripts/test-all.sh does)",
+            jar.display()
+        );
+        assert!(
+            std::env::var("MONKIT_REQUIRE_PEERS").as_deref() != Ok("1"),
+            "{line}"
+        );
+        eprintln!("SKIPPED {line}");
+        return;
+    }
+    let v = vlite();
+    // A page with running spans and every kind of row.
+    let page = get(&format!("{}/", v.mon));
+    let file = shots().join("console.html");
+    std::fs::write(&file, &page).unwrap();
+    let out = Command::new("java")
+        .arg("-jar")
+        .arg(&jar)
+        .args(["--errors-only", "--format", "text"])
+        .arg(&file)
+        .output()
+        .expect("java runs");
+    assert!(
+        out.status.success(),
+        "the Nu checker found errors:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -1,0 +1,404 @@
+//! The console at `/`: one HTML page for a person in a browser. The page itself is a plain
+//! table of every function, the running spans as a tree and links to every plain page, so it
+//! works with JavaScript off. With JavaScript its script (`console/console.js`, inlined with
+//! the stylesheet: nothing is fetched from outside the process) makes the table sortable and
+//! filterable, refreshes it and the span tree from `/funcs/json` and `/ps/json` every few
+//! seconds, and shows "trace next call" results from `/trace/svg` in place.
+//!
+//! Both the server's first rendering and the script's refreshes read the same JSON values,
+//! so no number is computed in two places; the two only format them.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::fmt::Write;
+
+const STYLE: &str = include_str!("console/console.css");
+const SCRIPT: &str = include_str!("console/console.js");
+
+/// Seconds a "trace next call" waits by default (the page offers others up to the budget).
+pub(crate) const TRACE_TIMEOUT: &str = "30s";
+
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A duration in nanoseconds as the console shows it (the script's `fmtNs` says the same).
+fn fmt_ns(ns: f64) -> String {
+    let (per, unit) = match ns {
+        n if n >= 1e9 => (1e9, "s"),
+        n if n >= 1e6 => (1e6, "ms"),
+        n if n >= 1e3 => (1e3, "µs"),
+        _ => (1.0, "ns"),
+    };
+    format!("{} {unit}", sig3(ns / per))
+}
+
+/// At most three significant digits, no trailing zeros.
+fn sig3(v: f64) -> String {
+    let digits = match v.abs() {
+        v if v >= 100.0 || v == 0.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let mut t = format!("{v:.digits$}");
+    if t.contains('.') {
+        while t.ends_with('0') {
+            t.pop();
+        }
+        if t.ends_with('.') {
+            t.pop();
+        }
+    }
+    t
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(0.0)
+}
+
+fn tags_text(tags: &Value) -> String {
+    tags.as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+/// The href that waits for the next call of exactly the function `full_name`.
+pub(crate) fn trace_href(full_name: &str, format: &str) -> String {
+    let re = format!("^{}$", regex::escape(full_name));
+    let q: String = form_urlencoded::byte_serialize(re.as_bytes()).collect();
+    format!("/trace/{format}?regex={q}&timeout={TRACE_TIMEOUT}")
+}
+
+/// One numeric cell: the JSON value in `data-v` (what sorting and the tests read), formatted
+/// text inside.
+fn cell(out: &mut String, class: &str, v: Option<f64>, text: impl FnOnce(f64) -> String) {
+    match v {
+        Some(v) => {
+            let _ = write!(
+                out,
+                r#"<td class="{class}" data-v="{v}">{}</td>"#,
+                esc(&text(v))
+            );
+        }
+        None => {
+            let _ = write!(out, r#"<td class="{class}" data-v="">–</td>"#);
+        }
+    }
+}
+
+fn quantile(times: &Value, q: &str) -> Option<f64> {
+    times.get("quantiles")?.get(q)?.as_f64()
+}
+
+fn errors_text(f: &Value) -> String {
+    let mut parts: Vec<String> = f
+        .get("errors")
+        .and_then(Value::as_object)
+        .map(|m| {
+            let mut v: Vec<(&String, u64)> = m
+                .iter()
+                .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
+                .collect();
+            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+            v.into_iter().map(|(k, n)| format!("{k} {n}")).collect()
+        })
+        .unwrap_or_default();
+    let panics = num(&f["panics"]);
+    if panics > 0.0 {
+        parts.push(format!("panic {panics}"));
+    }
+    if parts.is_empty() {
+        "0".to_owned()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// The callers' and callees' names of each function, by id, from the parent ids.
+fn graph(funcs: &[Value]) -> (HashMap<u64, &str>, HashMap<u64, Vec<u64>>) {
+    let names: HashMap<u64, &str> = funcs
+        .iter()
+        .filter_map(|f| Some((f["id"].as_u64()?, f["full_name"].as_str()?)))
+        .collect();
+    let mut callees: HashMap<u64, Vec<u64>> = HashMap::new();
+    for f in funcs {
+        let Some(id) = f["id"].as_u64() else { continue };
+        for p in f["parent_ids"].as_array().into_iter().flatten() {
+            if let Some(p) = p.as_u64() {
+                callees.entry(p).or_default().push(id);
+            }
+        }
+    }
+    (names, callees)
+}
+
+fn name_list(out: &mut String, ids: &[u64], names: &HashMap<u64, &str>, entry: bool) {
+    let mut shown: Vec<&str> = ids.iter().filter_map(|i| names.get(i).copied()).collect();
+    shown.sort_unstable();
+    if entry {
+        out.push_str("<li><em>(entry point)</em></li>");
+    }
+    if shown.is_empty() && !entry {
+        out.push_str("<li><em>none seen</em></li>");
+    }
+    for n in shown {
+        let _ = write!(out, "<li>{}</li>", esc(n));
+    }
+}
+
+fn func_rows(out: &mut String, funcs: &[Value]) {
+    let (names, callees) = graph(funcs);
+    let mut sorted: Vec<&Value> = funcs.iter().collect();
+    sorted.sort_by(|a, b| {
+        a["full_name"]
+            .as_str()
+            .unwrap_or_default()
+            .cmp(b["full_name"].as_str().unwrap_or_default())
+    });
+    for f in sorted {
+        let id = f["id"].as_u64().unwrap_or(0);
+        let full = f["full_name"].as_str().unwrap_or_default();
+        let _ = write!(
+            out,
+            r#"<tr data-id="{id}" data-full="{}"><td class="name"><details><summary>{}</summary><div class="detail"><h3>Called by</h3><ul>"#,
+            esc(full),
+            esc(f["name"].as_str().unwrap_or_default()),
+        );
+        let parents: Vec<u64> = f["parent_ids"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+            .collect();
+        name_list(out, &parents, &names, f["entry"].as_bool().unwrap_or(false));
+        out.push_str("</ul><h3>Calls</h3><ul>");
+        name_list(
+            out,
+            callees.get(&id).map_or(&[][..], Vec::as_slice),
+            &names,
+            false,
+        );
+        let _ = write!(
+            out,
+            r#"</ul><p><a class="trace" href="{}">Trace next call</a> (waits up to {TRACE_TIMEOUT})</p></div></details></td>"#,
+            esc(&trace_href(full, "svg")),
+        );
+        let _ = write!(
+            out,
+            r#"<td class="scope">{}</td><td class="tags">{}</td>"#,
+            esc(f["package"].as_str().unwrap_or_default()),
+            esc(&tags_text(&f["tags"])),
+        );
+        cell(out, "n", f["calls_per_second"].as_f64(), sig3);
+        cell(out, "n", f["current"].as_f64(), |v| format!("{v}"));
+        cell(out, "n", f["highwater"].as_f64(), |v| format!("{v}"));
+        let failed = num(&f["errors_total"]) + num(&f["panics"]);
+        let _ = write!(
+            out,
+            r#"<td class="errors{}" data-v="{failed}">{}</td>"#,
+            if failed > 0.0 { " bad" } else { "" },
+            esc(&errors_text(f)),
+        );
+        for times in ["success_times", "failure_times"] {
+            for q in ["0.50", "0.90", "0.99"] {
+                cell(out, "n", quantile(&f[times], q), fmt_ns);
+            }
+        }
+        out.push_str("</tr>\n");
+    }
+}
+
+/// The running spans as nested lists, longest-running first.
+fn ps_tree(out: &mut String, spans: &[Value]) {
+    let mut sorted: Vec<&Value> = spans.iter().collect();
+    sorted.sort_by(|a, b| num(&b["elapsed_ns"]).total_cmp(&num(&a["elapsed_ns"])));
+    out.push_str("<ul>");
+    for s in sorted {
+        let func = &s["func"];
+        let name = if func.is_null() {
+            "(unknown function)".to_owned()
+        } else {
+            let tags = tags_text(&func["tags"]);
+            format!(
+                "{}.{}{}",
+                func["scope"].as_str().unwrap_or_default(),
+                func["name"].as_str().unwrap_or_default(),
+                if tags.is_empty() {
+                    String::new()
+                } else {
+                    format!("{{{tags}}}")
+                }
+            )
+        };
+        let mut label = format!(
+            r#"<span class="fn">{}</span> <span class="el">{}</span>"#,
+            esc(&name),
+            esc(&fmt_ns(num(&s["elapsed_ns"])))
+        );
+        if s["orphaned"].as_bool() == Some(true) {
+            label.push_str(r#" <span class="tag">orphaned</span>"#);
+        }
+        if s["remote_parent"].as_bool() == Some(true) {
+            label.push_str(r#" <span class="tag">remote parent</span>"#);
+        }
+        for a in s["annotations"].as_array().into_iter().flatten() {
+            let _ = write!(
+                label,
+                r#" <span class="note">{}={}</span>"#,
+                esc(a[0].as_str().unwrap_or_default()),
+                esc(a[1].as_str().unwrap_or_default())
+            );
+        }
+        let id = esc(s["id"].as_str().unwrap_or_default());
+        match s["children"].as_array().filter(|c| !c.is_empty()) {
+            Some(kids) => {
+                let _ = write!(
+                    out,
+                    r#"<li data-id="{id}"><details open><summary>{label}</summary>"#
+                );
+                ps_tree(out, kids);
+                out.push_str("</details></li>");
+            }
+            None => {
+                let _ = write!(out, r#"<li data-id="{id}" class="leaf">{label}</li>"#);
+            }
+        }
+    }
+    out.push_str("</ul>");
+}
+
+fn count_spans(spans: &[Value]) -> usize {
+    spans
+        .iter()
+        .map(|s| 1 + count_spans(s["children"].as_array().map_or(&[][..], Vec::as_slice)))
+        .sum()
+}
+
+/// The console page, from `/funcs/json`'s and `/ps/json`'s values; `links` are the plain
+/// pages (path, what).
+pub(crate) fn page(funcs: &Value, ps: &Value, links: &[(&str, &str)]) -> String {
+    let funcs = funcs.as_array().map_or(&[][..], Vec::as_slice);
+    let ps = ps.as_array().map_or(&[][..], Vec::as_slice);
+    let mut out = String::with_capacity(8192 + funcs.len() * 1024);
+    let _ = write!(
+        out,
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>monkit console</title>
+<style>
+{STYLE}</style>
+</head>
+<body>
+<header>
+<h1>monkit</h1>
+<p id="status" aria-live="polite">{} functions, {} spans running. <noscript>Static view: reload the page for fresh numbers.</noscript></p>
+<nav aria-label="Plain pages"><ul>"#,
+        funcs.len(),
+        count_spans(ps),
+    );
+    for (path, what) in links {
+        let _ = write!(
+            out,
+            r#"<li><a href="{}" title="{}">{}</a></li>"#,
+            esc(path),
+            esc(what),
+            esc(path.split('?').next().unwrap_or(path)),
+        );
+    }
+    out.push_str(
+        r#"</ul></nav>
+</header>
+<main>
+<section id="functions" aria-labelledby="functions-h">
+<h2 id="functions-h">Functions</h2>
+<div class="tools" hidden><label for="filter">Filter</label> <input id="filter" type="search" placeholder="name, scope or tag" autocomplete="off"> <span id="shown"></span></div>
+<div class="scroll">
+<table id="funcs">
+<thead>
+<tr><th scope="col" rowspan="2" data-type="s">Function</th><th scope="col" rowspan="2" data-type="s">Scope</th><th scope="col" rowspan="2" data-type="s">Tags</th><th scope="col" rowspan="2" title="calls finished per second over the recent window (about the last minute)">Rate/s</th><th scope="col" rowspan="2">Current</th><th scope="col" rowspan="2">Highwater</th><th scope="col" rowspan="2">Errors</th><th scope="colgroup" colspan="3">Successes</th><th scope="colgroup" colspan="3">Failures</th></tr>
+<tr><th scope="col">p50</th><th scope="col">p90</th><th scope="col">p99</th><th scope="col">p50</th><th scope="col">p90</th><th scope="col">p99</th></tr>
+</thead>
+<tbody>
+"#,
+    );
+    func_rows(&mut out, funcs);
+    out.push_str(
+        r#"</tbody>
+</table>
+</div>
+</section>
+<section id="trace" aria-labelledby="trace-h" hidden>
+<h2 id="trace-h">Trace</h2>
+<div class="tools"><span id="trace-status" aria-live="polite"></span> <label for="trace-timeout">Wait up to</label> <select id="trace-timeout"><option>10s</option><option selected>30s</option><option>1m</option><option>5m</option></select> <button type="button" id="trace-cancel" disabled>Cancel</button></div>
+<div id="trace-view"></div>
+</section>
+<section id="running" aria-labelledby="running-h">
+<h2 id="running-h">Running now</h2>
+<div id="ps" class="tree">"#,
+    );
+    if ps.is_empty() {
+        out.push_str("<p><em>No spans running.</em></p>");
+    } else {
+        ps_tree(&mut out, ps);
+    }
+    let _ = write!(
+        out,
+        r#"</div>
+</section>
+</main>
+<script>
+{SCRIPT}</script>
+</body>
+</html>
+"#
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn escapes_and_formats() {
+        let funcs = json!([{
+            "id": 0, "package": "s", "name": "f<b>", "full_name": "s.f<b>{k=v}",
+            "tags": {"k": "v"}, "parent_ids": [], "entry": true, "calls_per_second": 1.5,
+            "current": 0, "highwater": 1, "errors_total": 2, "panics": 0,
+            "errors": {"timeout": 2},
+            "success_times": {"quantiles": {"0.50": 1500, "0.90": 2_000_000, "0.99": 3_000_000_000u64}},
+            "failure_times": {}
+        }]);
+        let html = page(&funcs, &json!([]), &[("/stats", "stats")]);
+        assert!(html.contains("<summary>f&lt;b&gt;</summary>"));
+        assert!(html.contains(r#"data-v="1500">1.5 µs<"#), "{html}");
+        assert!(html.contains(r#"data-v="2000000">2 ms<"#));
+        assert!(html.contains(r#"data-v="3000000000">3 s<"#));
+        assert!(html.contains(r#"class="errors bad" data-v="2">timeout 2<"#));
+        assert!(
+            html.contains("regex=%5Es%5C.f%3Cb%3E%5C%7Bk%3Dv%5C%7D%24"),
+            "{html}"
+        );
+        assert!(html.contains("No spans running"));
+    }
+}
