@@ -15,6 +15,8 @@ PACKAGES=(
   valgrind                                # instruction counts
   graphite-carbon                         # a real carbon (and whisper-fetch) for the push
   protobuf-compiler                       # protoc: the official zipkin.proto, compiled in a test
+  chromium chromium-driver                # the console, driven in a real headless browser
+  default-jre-headless                    # Java for the W3C Nu HTML checker (vnu-jar, npm)
 )
 
 if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
@@ -28,6 +30,13 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   echo "test-all: installing opentelemetry-proto with pip"
   python3 -m pip install -q --disable-pip-version-check opentelemetry-proto protobuf 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto protobuf
+  # The W3C Nu HTML checker, from npm, into the build tree (the console test finds it there).
+  if ! command -v npm >/dev/null; then
+    $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+  echo "test-all: installing vnu-jar with npm into target/peers"
+  mkdir -p target/peers
+  npm install --silent --no-audit --no-fund --prefix target/peers vnu-jar@26 >/dev/null
 fi
 
 echo "test-all: cargo fmt --check, clippy -D warnings"
