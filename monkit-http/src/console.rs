@@ -8,6 +8,8 @@
 //! Both the server's first rendering and the script's refreshes read the same JSON values,
 //! so no number is computed in two places; the two only format them.
 
+// Durations and numbers read as in the trace SVG; the script's `fmtNs` and `sig3` say the same.
+use monkit::render::trace::{fmt_ns, significant as sig3, xml_escape as esc};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -17,51 +19,6 @@ const SCRIPT: &str = include_str!("console/console.js");
 
 /// Seconds a "trace next call" waits by default (the page offers others up to the budget).
 pub(crate) const TRACE_TIMEOUT: &str = "30s";
-
-fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A duration in nanoseconds as the console shows it (the script's `fmtNs` says the same).
-fn fmt_ns(ns: f64) -> String {
-    let (per, unit) = match ns {
-        n if n >= 1e9 => (1e9, "s"),
-        n if n >= 1e6 => (1e6, "ms"),
-        n if n >= 1e3 => (1e3, "µs"),
-        _ => (1.0, "ns"),
-    };
-    format!("{} {unit}", sig3(ns / per))
-}
-
-/// At most three significant digits, no trailing zeros.
-fn sig3(v: f64) -> String {
-    let digits = match v.abs() {
-        v if v >= 100.0 || v == 0.0 => 0,
-        v if v >= 10.0 => 1,
-        _ => 2,
-    };
-    let mut t = format!("{v:.digits$}");
-    if t.contains('.') {
-        while t.ends_with('0') {
-            t.pop();
-        }
-        if t.ends_with('.') {
-            t.pop();
-        }
-    }
-    t
-}
 
 fn num(v: &Value) -> f64 {
     v.as_f64().unwrap_or(0.0)

@@ -1,7 +1,11 @@
 //! Exact counts under real concurrent threads.
 
 use monkit::default_registry;
-use std::sync::{Arc, Barrier};
+mod common {
+    pub mod threads;
+}
+
+use std::sync::Barrier;
 
 #[monkit::task]
 fn hot(i: u64) -> Result<u64, std::fmt::Error> {
@@ -56,24 +60,11 @@ fn rendezvous(b: &Barrier, hold: &Barrier) {
 #[test]
 fn highwater_is_exact() {
     const N: usize = 6;
-    let inside = Arc::new(Barrier::new(N + 1));
-    let hold = Arc::new(Barrier::new(N + 1));
-    let threads: Vec<_> = (0..N)
-        .map(|_| {
-            let (a, b) = (inside.clone(), hold.clone());
-            std::thread::spawn(move || rendezvous(&a, &b))
-        })
-        .collect();
-    inside.wait();
     let f = default_registry()
         .func_by_name("concurrency.rendezvous")
         .unwrap();
-    // All N are inside right now.
-    assert_eq!(f.stats().current, N as i64);
-    hold.wait();
-    for t in threads {
-        t.join().unwrap();
-    }
+    // All N are inside at once.
+    common::threads::all_inside(N, rendezvous, || assert_eq!(f.stats().current, N as i64));
     let s = f.stats();
     assert_eq!(
         (s.current, s.highwater, s.successes),
@@ -134,21 +125,7 @@ fn one_at_a_time() {}
 #[test]
 fn highwater_bound_when_calls_move_between_threads() {
     const THREADS: usize = 4;
-    let turn = Arc::new(std::sync::Mutex::new(()));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let turn = turn.clone();
-            std::thread::spawn(move || {
-                for _ in 0..1000 {
-                    let _only = turn.lock().unwrap();
-                    one_at_a_time();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    common::threads::one_at_a_time(THREADS, 1000, one_at_a_time);
     let s = default_registry()
         .func_by_name("concurrency.one_at_a_time")
         .unwrap()

@@ -3,7 +3,11 @@
 //! process-wide.
 
 use monkit::default_registry;
-use std::sync::{Arc, Barrier, Mutex};
+mod common {
+    pub mod threads;
+}
+
+use std::sync::Barrier;
 
 #[monkit::task]
 fn turn_taker() {}
@@ -17,44 +21,17 @@ fn rendezvous(inside: &Barrier, hold: &Barrier) {
 #[test]
 fn exact_mode_counts_the_true_maximum() {
     monkit::set_exact_highwater(true);
-    const THREADS: usize = 4;
-    let turn = Arc::new(Mutex::new(()));
-    let threads: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let turn = turn.clone();
-            std::thread::spawn(move || {
-                for _ in 0..1000 {
-                    let _only = turn.lock().unwrap();
-                    turn_taker();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    common::threads::one_at_a_time(4, 1000, turn_taker);
     let s = default_registry()
         .func_by_name("exact_highwater.turn_taker")
         .unwrap()
         .stats();
     assert_eq!((s.current, s.highwater, s.successes), (0, 1, 4000));
 
-    let (inside, hold) = (Arc::new(Barrier::new(5)), Arc::new(Barrier::new(5)));
-    let threads: Vec<_> = (0..4)
-        .map(|_| {
-            let (a, b) = (inside.clone(), hold.clone());
-            std::thread::spawn(move || rendezvous(&a, &b))
-        })
-        .collect();
-    inside.wait();
     let f = default_registry()
         .func_by_name("exact_highwater.rendezvous")
         .unwrap();
-    assert_eq!(f.stats().current, 4);
-    hold.wait();
-    for t in threads {
-        t.join().unwrap();
-    }
+    common::threads::all_inside(4, rendezvous, || assert_eq!(f.stats().current, 4));
     let s = f.stats();
     assert_eq!((s.current, s.highwater), (0, 4));
 }

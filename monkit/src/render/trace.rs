@@ -48,7 +48,9 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
     )
 }
 
-fn xml_escape(s: &str) -> String {
+/// `s` escaped for XML and HTML text and attribute values (control characters, not allowed in
+/// XML 1.0, become spaces).
+pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {
@@ -65,11 +67,14 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
-/// A duration in the unit that suits it, with at most three significant digits ("870 ns",
-/// "1.25 ms", "12.3 s"): never "0.000ns".
-pub(crate) fn fmt_ns(ns: u64) -> String {
-    let unit = unit_for(ns as f64);
-    fmt_in(ns as f64, unit)
+/// A duration of `ns` nanoseconds in the unit that suits it, with at most three significant
+/// digits ("870 ns", "1.25 ms", "12.3 s"): never "0.000ns".
+///
+/// ```
+/// assert_eq!(monkit::render::trace::fmt_ns(1_250_000.0), "1.25 ms");
+/// ```
+pub fn fmt_ns(ns: f64) -> String {
+    fmt_in(ns, unit_for(ns))
 }
 
 /// (nanoseconds per unit, name) for a span of `ns`.
@@ -83,7 +88,11 @@ fn unit_for(ns: f64) -> (f64, &'static str) {
 }
 
 fn fmt_in(ns: f64, (per, name): (f64, &str)) -> String {
-    let v = ns / per;
+    format!("{} {name}", significant(ns / per))
+}
+
+/// `v` with at most three significant digits and no trailing zeros ("1.5", "12.3", "870").
+pub fn significant(v: f64) -> String {
     let digits = match v.abs() {
         v if v >= 100.0 || v == 0.0 => 0,
         v if v >= 10.0 => 1,
@@ -98,7 +107,7 @@ fn fmt_in(ns: f64, (per, name): (f64, &str)) -> String {
             t.pop();
         }
     }
-    format!("{t} {name}")
+    t
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten giving about eight ticks over `span_ns`.
@@ -238,7 +247,7 @@ function rel(evt, on) {{
             .first()
             .map_or_else(|| "-".to_owned(), |s| format!("{:032x}", s.trace_id)),
         xml_escape(&root.map_or_else(|| "(no spans)".to_owned(), |r| r.full_name())),
-        fmt_ns(t1 - t0),
+        fmt_ns((t1 - t0) as f64),
         spans.len(),
         if spans.len() == 1 { "" } else { "s" },
         match failed {
@@ -282,7 +291,7 @@ function rel(evt, on) {{
         let w = (b - a).max(1.0);
         let y = TOP + rows[i] as f64 * ROW;
         let name = s.full_name();
-        let took = fmt_ns(s.finish_unix_ns.saturating_sub(s.start_unix_ns));
+        let took = fmt_ns(s.finish_unix_ns.saturating_sub(s.start_unix_ns) as f64);
         let outcome = match s.outcome {
             Outcome::Ok => "ok".to_owned(),
             Outcome::Error(k) => format!("error {k}"),
@@ -291,7 +300,7 @@ function rel(evt, on) {{
         };
         let mut tip = format!(
             "{name}\nDuration: {took}\nStarted: +{}\nOutcome: {outcome}",
-            fmt_ns(s.start_unix_ns - t0),
+            fmt_ns((s.start_unix_ns - t0) as f64),
         );
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
@@ -384,11 +393,11 @@ mod tests {
 
     #[test]
     fn durations_read_in_their_own_unit() {
-        assert_eq!(fmt_ns(0), "0 ns");
-        assert_eq!(fmt_ns(870), "870 ns");
-        assert_eq!(fmt_ns(1_250_000), "1.25 ms");
-        assert_eq!(fmt_ns(12_340_000_000), "12.3 s");
-        assert_eq!(fmt_ns(1_000), "1 µs");
+        assert_eq!(fmt_ns(0.0), "0 ns");
+        assert_eq!(fmt_ns(870.0), "870 ns");
+        assert_eq!(fmt_ns(1_250_000.0), "1.25 ms");
+        assert_eq!(fmt_ns(12_340_000_000.0), "12.3 s");
+        assert_eq!(fmt_ns(1_000.0), "1 µs");
         assert_eq!(tick_step(10_000_000.0), 2_000_000.0);
         assert_eq!(tick_step(7.0), 1.0);
     }
