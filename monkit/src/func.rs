@@ -352,7 +352,9 @@ impl FuncInner {
 pub struct FuncStats {
     /// Calls running now.
     pub current: i64,
-    /// Most calls ever running at once.
+    /// Most calls ever running at once: exact while the calls stay on one thread (or with
+    /// [`set_exact_highwater`](crate::set_exact_highwater)), otherwise an upper bound (the
+    /// sum of each thread shard's own peak).
     pub highwater: i64,
     /// Calls that returned successfully.
     pub successes: u64,
