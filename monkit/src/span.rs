@@ -163,22 +163,23 @@ pub(crate) fn root_ids() -> (u128, u64) {
     ((u128::from(hi) << 64) | u128::from(id), id)
 }
 
-/// Runs a future with `span` as the current span on every poll. Made by
-/// [`FutureExt::in_span`].
-#[derive(Debug)]
-pub struct InSpan<F> {
-    inner: F,
-    span: SpanRef,
+pin_project_lite::pin_project! {
+    /// Runs a future with `span` as the current span on every poll. Made by
+    /// [`FutureExt::in_span`].
+    #[derive(Debug)]
+    pub struct InSpan<F> {
+        #[pin]
+        inner: F,
+        span: SpanRef,
+    }
 }
 
 impl<F: Future> Future for InSpan<F> {
     type Output = F::Output;
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned; `span` is Copy and never pinned.
-        let this = unsafe { self.get_unchecked_mut() };
-        let _restore = enter_ctx(Some(this.span));
-        // SAFETY: as above; `inner` is never moved out of the pinned struct.
-        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+        let this = self.project();
+        let _restore = enter_ctx(Some(*this.span));
+        this.inner.poll(cx)
     }
 }
 

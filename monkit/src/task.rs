@@ -24,15 +24,30 @@ impl SyncCall {
     }
 }
 
-/// An async call: the span starts at the first poll, is current during every poll (whichever
-/// thread polls), and ends when the inner future completes, panics, or is dropped unfinished
-/// (`canceled`).
-#[doc(hidden)]
-pub struct TaskFuture<F, C> {
-    func: &'static FuncInner,
-    call: Option<AsyncCall>,
-    classify: C,
-    inner: F,
+pin_project_lite::pin_project! {
+    /// An async call: the span starts at the first poll, is current during every poll
+    /// (whichever thread polls), and ends when the inner future completes, panics, or is
+    /// dropped unfinished (`canceled`).
+    #[doc(hidden)]
+    pub struct TaskFuture<F, C> {
+        func: &'static FuncInner,
+        call: Option<AsyncCall>,
+        classify: C,
+        #[pin]
+        inner: F,
+    }
+
+    impl<F, C> PinnedDrop for TaskFuture<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(c) = this.project().call.take() {
+                c.finish(if std::thread::panicking() {
+                    Outcome::Panic
+                } else {
+                    Outcome::Canceled
+                });
+            }
+        }
+    }
 }
 
 impl<F, C> TaskFuture<F, C>
@@ -88,13 +103,8 @@ where
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: `inner` is structurally pinned and never moved; other fields are not pinned.
-        let TaskFuture {
-            func,
-            call,
-            classify,
-            inner,
-        } = unsafe { self.get_unchecked_mut() };
+        let this = self.project();
+        let (func, call, classify) = (*this.func, this.call, this.classify);
         let prev = current_raw();
         let span = match call {
             Some(c) => c.span(),
@@ -106,8 +116,7 @@ where
             prev,
             armed: true,
         };
-        // SAFETY: see above.
-        let polled = unsafe { Pin::new_unchecked(inner) }.poll(cx);
+        let polled = this.inner.poll(cx);
         guard.armed = false;
         drop(guard);
         match polled {
@@ -118,18 +127,6 @@ where
                 Poll::Ready(out)
             }
             Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl<F, C> Drop for TaskFuture<F, C> {
-    fn drop(&mut self) {
-        if let Some(c) = self.call.take() {
-            c.finish(if std::thread::panicking() {
-                Outcome::Panic
-            } else {
-                Outcome::Canceled
-            });
         }
     }
 }
