@@ -172,9 +172,16 @@ pub struct FuncField {
     pub help: &'static str,
     /// Reads the field.
     pub get: fn(&FuncStats) -> u64,
-    /// What Prometheus exposes: `get`, except where two reads of `get` could go backwards
-    /// for a counter (Prometheus would take a dip for a restart).
-    pub exposed: fn(&FuncStats) -> u64,
+    /// What Prometheus exposes where it is not `get`: a counter whose `get` adds two reads
+    /// that could go backwards together (Prometheus would take a dip for a restart).
+    pub exposed: Option<fn(&FuncStats) -> u64>,
+}
+
+impl FuncField {
+    /// The value Prometheus exposes: [`FuncField::exposed`] if set, else [`FuncField::get`].
+    pub fn exposed_value(&self, s: &FuncStats) -> u64 {
+        (self.exposed.unwrap_or(self.get))(s)
+    }
 }
 
 /// Every field of a function's stats, in the order pages show them.
@@ -185,7 +192,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Gauge,
         help: "Calls of the function running now.",
         get: |s| s.current.max(0) as u64,
-        exposed: |s| s.current.max(0) as u64,
+        exposed: None,
     },
     FuncField {
         name: "highwater",
@@ -193,7 +200,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Gauge,
         help: "Most calls of the function ever running at once.",
         get: |s| s.highwater.max(0) as u64,
-        exposed: |s| s.highwater.max(0) as u64,
+        exposed: None,
     },
     FuncField {
         name: "successes",
@@ -201,7 +208,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that returned successfully.",
         get: |s| s.successes,
-        exposed: |s| s.successes,
+        exposed: None,
     },
     FuncField {
         name: "errors",
@@ -209,7 +216,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that returned an error or were canceled, all kinds together.",
         get: |s| s.errors_total,
-        exposed: |s| s.errors_total,
+        exposed: None,
     },
     FuncField {
         name: "panics",
@@ -217,7 +224,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that panicked.",
         get: |s| s.panics,
-        exposed: |s| s.panics,
+        exposed: None,
     },
     FuncField {
         name: "failures",
@@ -225,7 +232,7 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         kind: FieldKind::Counter,
         help: "Calls of the function that failed (errors, cancellations and panics).",
         get: FuncStats::failures,
-        exposed: FuncStats::failures,
+        exposed: None,
     },
     FuncField {
         name: "total",
@@ -236,6 +243,6 @@ pub const FUNC_FIELDS: [FuncField; 7] = [
         // Started calls are the running count plus the finished ones, read one after the
         // other: a call ending between the two reads is counted twice, then once, which a
         // counter must never show. Finished calls only grow.
-        exposed: |s| s.successes + s.failures(),
+        exposed: Some(|s| s.successes + s.failures()),
     },
 ];

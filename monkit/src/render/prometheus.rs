@@ -323,7 +323,13 @@ fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStat
             FieldKind::Counter => Type::Counter,
         };
         let name = format!("monkit_function_{}", field.metric);
-        fam.sample(&name, ty, field.help, l.clone(), (field.exposed)(s) as f64);
+        fam.sample(
+            &name,
+            ty,
+            field.help,
+            l.clone(),
+            field.exposed_value(s) as f64,
+        );
     }
     for (kind, n) in &s.errors {
         let l = labels(scope, none, &[("name", f.name()), ("error_name", kind)]);
