@@ -43,6 +43,8 @@ pub(crate) struct Hub {
     observers: ArcSwap<Vec<Registered>>,
     pub(crate) watchers: Arc<Watchers>,
     next_id: AtomicU64,
+    /// Observer hooks that panicked (each was caught; the call went on).
+    observer_panics: AtomicU64,
 }
 
 impl Default for Hub {
@@ -58,6 +60,7 @@ impl Default for Hub {
             }]),
             watchers,
             next_id: AtomicU64::new(1),
+            observer_panics: AtomicU64::new(0),
         }
     }
 }
@@ -100,7 +103,7 @@ impl Hub {
         if root && self.hot.load(Ordering::Relaxed) > self.watchers.armed.load(Ordering::Relaxed) {
             let start = start();
             for r in self.observers.load().iter() {
-                if r.chooses && r.observer.new_trace(&start) {
+                if r.chooses && self.shielded(|| r.observer.new_trace(&start)) == Some(true) {
                     flags |= RECORDED;
                 }
             }
@@ -112,7 +115,7 @@ impl Hub {
     #[cold]
     pub(crate) fn started(&self, span: &SpanStart) {
         for r in self.observers.load().iter() {
-            r.observer.start(span);
+            self.shielded(|| r.observer.start(span));
         }
     }
 
@@ -120,8 +123,25 @@ impl Hub {
     #[cold]
     pub(crate) fn finished(&self, span: &FinishedSpan) {
         for r in self.observers.load().iter() {
-            r.observer.finish(span);
+            self.shielded(|| r.observer.finish(span));
         }
+    }
+
+    /// Runs an observer's hook on the instrumented program's thread, so that a panicking
+    /// observer costs a count, not the program's call (or, while the call itself unwinds, an
+    /// abort). The other observers still run.
+    fn shielded<R>(&self, hook: impl FnOnce() -> R) -> Option<R> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook)) {
+            Ok(r) => Some(r),
+            Err(_) => {
+                self.observer_panics.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    pub(crate) fn observer_panics(&self) -> u64 {
+        self.observer_panics.load(Ordering::Relaxed)
     }
 
     pub(crate) fn observe(self: &Arc<Self>, observer: Arc<dyn SpanObserver>) -> ObserverHandle {

@@ -87,7 +87,8 @@ impl FinishedSpan {
 /// Sees spans start and finish. Register any number on a registry with
 /// [`Registry::observe`](crate::Registry::observe); each gets every span of every recorded
 /// trace of that registry's functions, on the thread that ran the span, so both hooks must
-/// return at once (queue, don't send).
+/// return at once (queue, don't send). A hook that panics is caught there and counted
+/// ([`Registry::observer_panics`](crate::Registry::observer_panics)); the program's call goes on.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};

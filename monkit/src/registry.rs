@@ -415,6 +415,12 @@ impl Registry {
         self.0.hub.observe(observer)
     }
 
+    /// How many times an observer's hook panicked. Each panic is caught where the hook ran:
+    /// the instrumented call goes on, and the other observers still see the span.
+    pub fn observer_panics(&self) -> u64 {
+        self.0.hub.observer_panics()
+    }
+
     /// Number of observers registered (watchers' capture side not included).
     pub fn observers(&self) -> usize {
         self.0.hub.observers()

@@ -173,3 +173,63 @@ fn private_registries_share_nothing() {
     assert!(matches!(w.wait(Duration::from_secs(10)), Some(Captured::Trace(t)) if t.len() == 1));
     assert_eq!(r1.armed_watchers(), 0);
 }
+
+/// Panics in every hook.
+struct Faulty;
+
+impl SpanObserver for Faulty {
+    fn chooses_traces(&self) -> bool {
+        true
+    }
+    fn new_trace(&self, _: &SpanStart) -> bool {
+        panic!("observer bug in new_trace")
+    }
+    fn start(&self, _: &SpanStart) {
+        panic!("observer bug in start")
+    }
+    fn finish(&self, _: &FinishedSpan) {
+        panic!("observer bug in finish")
+    }
+}
+
+#[monkit::task]
+fn survives_a_bad_observer(x: u32) -> u32 {
+    x + 1
+}
+
+/// An observer that panics costs the program nothing but a count: the instrumented call
+/// returns its value, is counted as a success, and the other observers still see its span.
+#[test]
+fn a_panicking_observer_is_caught_and_counted() {
+    let reg = monkit::default_registry();
+    let before = reg.observer_panics();
+    let seen = Arc::new(Seen::default());
+    let good = reg.observe(seen.clone());
+    let bad = reg.observe(Arc::new(Faulty));
+    let (out, spans) = monkit::collect_trace(|| survives_a_bad_observer(1));
+    bad.remove();
+    good.remove();
+    assert_eq!(out, 2);
+    assert_eq!(
+        spans.len(),
+        1,
+        "the collector (another observer) still saw it"
+    );
+    assert!(seen
+        .finished
+        .lock()
+        .iter()
+        .any(|s| s.name == "survives_a_bad_observer"));
+    // Faulty's start and finish panicked (its new_trace only sees traces begun under no
+    // context, and collect_trace's is begun by the collector).
+    assert!(
+        reg.observer_panics() >= before + 2,
+        "{}",
+        reg.observer_panics()
+    );
+    let f = reg
+        .func_by_name("observers.survives_a_bad_observer")
+        .unwrap()
+        .stats();
+    assert_eq!((f.successes, f.panics), (1, 0));
+}
