@@ -1,6 +1,9 @@
 //! A heap slot filled at most once, without locks: the first writer publishes its box with one
 //! compare-and-swap, a racing writer frees its own and uses the winner's. Readers pay one
 //! acquire load. Used where the hot path must allocate lazily but never block.
+//!
+//! The same idea as `once_cell::race::OnceBox`, written here because it is built on
+//! `crate::sync`'s atomics, so the loom models explore it with everything that uses it.
 
 use crate::sync::{AtomicPtr, Ordering};
 
