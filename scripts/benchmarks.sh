@@ -26,6 +26,7 @@ rows = [
     ("`tracing` + Registry + timing layer vs monkit", "sync_call", "tracing", "sync_call", "monkit"),
     ("fastrace span vs monkit", "sync_call", "fastrace", "sync_call", "monkit"),
     ("2 threads, one hot fn vs 1 thread", "one_hot_fn", "monkit/2", "one_hot_fn", "monkit/1"),
+    ("2 threads, every span sampled for export vs 1 thread", "one_hot_fn", "exported/2", "one_hot_fn", "exported/1"),
     ("recorded span (flat) vs fastrace span", "capture", "recorded_span", "capture", "fastrace_span"),
     ("recorded span, chains 3 deep", "shapes", "monkit_nested3", "shapes", "fastrace_nested3"),
     ("recorded span, chains 8 deep", "shapes", "monkit_nested8", "shapes", "fastrace_nested8"),

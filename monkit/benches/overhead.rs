@@ -297,6 +297,24 @@ fn contention(c: &mut Criterion) {
             b.iter_custom(|iters| threaded(t, iters, floor))
         });
     }
+    // Every trace sampled for export, handed to an observer that drops it: what threads
+    // exporting at once share (nothing, but the observer's own queue).
+    struct Drop_;
+    impl monkit::SpanObserver for Drop_ {
+        fn finish(&self, span: &monkit::FinishedSpan) {
+            black_box(span);
+        }
+    }
+    let reg = monkit::default_registry();
+    let handle = reg.observe(Arc::new(Drop_));
+    reg.set_sampler(monkit::Sampler::Always);
+    for threads in [1usize, 2] {
+        g.bench_with_input(BenchmarkId::new("exported", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| threaded(t, iters, mk_sync))
+        });
+    }
+    reg.set_sampler(monkit::Sampler::Never);
+    handle.remove();
     g.finish();
 }
 

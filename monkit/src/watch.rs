@@ -409,6 +409,13 @@ fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
 /// when its root finishes.
 impl SpanObserver for Watchers {
     fn finish(&self, span: &FinishedSpan) {
+        // Every recorded or sampled span comes here; with no capture under way (nearly
+        // always: spans sampled for export), it must not take the lock that captures share.
+        // A captured span's trace was added before the span was marked recorded, so its
+        // finish sees the count.
+        if self.capturing.load(Ordering::Relaxed) == 0 {
+            return;
+        }
         let mut sinks = self.sinks.lock();
         let Some(sink) = sinks.get_mut(&span.trace_id) else {
             return;
