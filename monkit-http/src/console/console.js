@@ -171,8 +171,11 @@
     return spans.reduce(function (n, s) { return n + 1 + countSpans(s.children || []); }, 0);
   }
 
+  var refreshing = false;
   function refresh() {
-    if (document.hidden) return;
+    // A slow server (a big registry) never gets a second refresh on top of the first.
+    if (document.hidden || refreshing) return;
+    refreshing = true;
     Promise.all([fetch("/funcs/json"), fetch("/ps/json")]).then(function (rs) {
       rs.forEach(function (r) { if (!r.ok) throw new Error(r.url + ": " + r.status); });
       return Promise.all(rs.map(function (r) { return r.json(); }));
@@ -194,7 +197,7 @@
         new Date().toLocaleTimeString();
     }).catch(function (e) {
       status.textContent = "Refresh failed (" + e.message + "); trying again in " + REFRESH_MS / 1000 + " s.";
-    });
+    }).then(function () { refreshing = false; });
   }
 
   // Trace next call: arm a watcher through /trace/svg and show the SVG here.
