@@ -98,7 +98,7 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
             .clone()
     };
     let process = by("tavern::workflows.process_order");
-    assert_eq!(process["success"], ok);
+    assert_eq!(process["successes"], ok);
     assert_eq!(process["errors"]["underage"], 2);
     assert_eq!(process["errors"]["unknown_customer"], 2);
     assert_eq!(
@@ -106,7 +106,7 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         serde_json::json!([process["id"]])
     );
     assert_eq!(
-        by("tavern::workflows.order_run{workflow_type=order}")["success"],
+        by("tavern::workflows.order_run{workflow_type=order}")["successes"],
         2
     );
     assert!(
@@ -120,7 +120,7 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         greet["errors"]["transient"].as_u64().unwrap() >= 1,
         "retried activity failed transiently"
     );
-    assert_eq!(greet["success"], 5);
+    assert_eq!(greet["successes"], 5);
 
     // /metrics: the names the dashboard uses.
     let metrics = get(&format!("{mon}/metrics"));

@@ -62,10 +62,10 @@ fn vlite_end_to_end_with_prometheus() {
         by("http_client.GET 127.0.0.1")["parent_ids"],
         serde_json::json!([forward["id"]])
     );
-    assert_eq!(by("vlite.upstream")["success"], 16);
+    assert_eq!(by("vlite.upstream")["successes"], 16);
     // The tracing span, bridged, under the task it runs in.
     let rewrite = by("vlite.rewrite_request");
-    assert_eq!(rewrite["success"], 16);
+    assert_eq!(rewrite["successes"], 16);
     assert_eq!(rewrite["parent_ids"], serde_json::json!([forward["id"]]));
     assert!(stats.contains("process,scope=env rss_bytes="), "{stats}");
 

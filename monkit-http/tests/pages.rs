@@ -175,7 +175,7 @@ fn every_page() {
     };
     let h = by("pages.handle_http");
     let l = by("pages.lookup");
-    assert_eq!(h["success"], 90);
+    assert_eq!(h["successes"], 90);
     assert_eq!(h["errors"]["timeout"], 10);
     assert_eq!(h["entry"], true);
     assert_eq!(l["parent_ids"], serde_json::json!([h["id"]]));
@@ -183,7 +183,7 @@ fn every_page() {
     assert!(h["success_times"]["quantiles"]["0.50"].as_u64().unwrap() > 0);
     let n = by("pages.never_called_page_fn");
     assert_eq!(
-        (n["success"].as_u64(), n["total"].as_u64()),
+        (n["successes"].as_u64(), n["total"].as_u64()),
         (Some(0), Some(0))
     );
     assert!(n["file"].as_str().unwrap().ends_with("pages.rs"));

@@ -233,8 +233,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 let outcome = classify(quote!(__monkit_ret));
                 quote! {
                     #site
-                    ::monkit::__private::TaskFuture::new(
-                        &__MONKIT_SITE,
+                    __MONKIT_SITE.future(
                         async move {
                             // Pins the block's output type so `?` and `return` infer as in a fn.
                             #[allow(unreachable_code, clippy::diverging_sub_expression)]
@@ -252,8 +251,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             }
             None => quote! {
                 #site
-                ::monkit::__private::TaskFuture::new(
-                    &__MONKIT_SITE,
+                __MONKIT_SITE.future(
                     async move { #args #block },
                     |_| ::monkit::__private::Outcome::Ok,
                 )
@@ -266,7 +264,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 let outcome = classify(quote!(&__monkit_ret));
                 quote! {
                     #site
-                    let __monkit_guard = ::monkit::__private::TaskGuard::enter(&__MONKIT_SITE);
+                    let __monkit_guard = __MONKIT_SITE.enter();
                     #args
                     #[allow(clippy::redundant_closure_call)]
                     let __monkit_ret: #ret = (|| -> #ret #block)();
@@ -278,7 +276,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             // `Result`, so the guard's drop (success, or panic while unwinding) is enough.
             None => quote! {
                 #site
-                let __monkit_guard = ::monkit::__private::TaskGuard::enter(&__MONKIT_SITE);
+                let __monkit_guard = __MONKIT_SITE.enter();
                 #args
                 #block
             },

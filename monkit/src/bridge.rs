@@ -17,12 +17,12 @@
 //! level inside a span (as `#[instrument(err)]` emits) marks the call failed, with the error
 //! kind `error`.
 
-use crate::call::AsyncCall;
-use crate::func::{FuncInner, Location};
-use crate::observe::Outcome;
-use crate::registry::Registry;
-use crate::site::default_registry;
-use crate::span::{current_raw, set_current, SpanRef};
+use crate::call::func::{FuncInner, Location};
+use crate::call::lifecycle::AsyncCall;
+use crate::registry::registry::default_registry;
+use crate::registry::registry::Registry;
+use crate::stats::outcome::Outcome;
+use crate::trace::span::{current_raw, set_current, SpanRef};
 use parking_lot::RwLock;
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -68,7 +68,7 @@ impl MonkitLayer {
         }
         let f = self.registry.scope_named(meta.target()).func_inner(
             meta.name(),
-            crate::series::Tags::default(),
+            crate::stats::series::Tags::default(),
             Some(Location {
                 module: meta.module_path().unwrap_or(meta.target()),
                 file: meta.file().unwrap_or("<unknown>"),

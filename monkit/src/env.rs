@@ -12,7 +12,7 @@
 //! executable's crc. Reading takes a few file reads on the reading thread, never a lock the
 //! program uses.
 
-use crate::series::{SeriesKey, Tags};
+use crate::stats::series::{SeriesKey, Tags};
 use crate::{Registry, StatSource};
 use std::sync::OnceLock;
 use std::time::Instant;

@@ -7,7 +7,7 @@
 //! a compare of the root's random id), by the incoming flag for a trace continued from another
 //! process, or on demand by `/trace/sample`.
 
-pub use crate::hub::Sampler;
+pub use crate::trace::hub::Sampler;
 
 /// A configuration problem an exporter or reporter found (a bad endpoint, a malformed
 /// variable), saying what and why.

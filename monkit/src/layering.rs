@@ -1,14 +1,26 @@
-//! The core's modules form layers: no module reaches, directly or through others, back into
-//! itself. This reads every module's `crate::` paths and fails on a cycle, naming it.
+//! The core's folders are layers: each uses only the layers below it. This reads every
+//! file's `crate::` paths (a root name re-exported by lib.rs counts as the layer it comes
+//! from) and fails on any path that points sideways or up, naming it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Module name -> modules it names through `crate::`.
-type Graph = BTreeMap<String, BTreeSet<String>>;
+/// The layers, lowest first. Names on one rank may not use each other.
+const LAYERS: &[&[&str]] = &[
+    &["util"],
+    &["stats"],
+    &["trace"],
+    &["call"],
+    &["registry"],
+    &["render"],
+    &["bridge", "env", "export"],
+];
 
-/// The `crate::x` module names in `src`, outside comments.
-fn refs(src: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+/// Layer -> the layers it names through `crate::`, each with one file that does.
+type Graph = BTreeMap<String, BTreeMap<String, String>>;
+
+/// The first segments of the `crate::` paths in `src`, outside comments.
+fn heads(src: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for line in src.lines() {
         let code = line.split("//").next().unwrap_or("");
@@ -27,106 +39,196 @@ fn refs(src: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
                     .next()
                     .unwrap_or("")]
             };
-            for n in names {
-                if modules.contains(n) {
-                    out.insert(n.to_owned());
-                }
+            out.extend(
+                names
+                    .into_iter()
+                    .filter(|n| !n.is_empty())
+                    .map(str::to_owned),
+            );
+        }
+    }
+    out
+}
+
+/// The names lib.rs re-exports at the crate root, each with the layer it comes from
+/// (`pub use stats::counter::Counter;` maps `Counter` to `stats`).
+fn root_names(lib: &str, layers: &BTreeSet<String>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    // Join each `pub use` statement onto one line first: rustfmt wraps long groups.
+    let mut stmt = String::new();
+    for line in lib.lines() {
+        let t = line.trim();
+        if stmt.is_empty() && !t.starts_with("pub use ") {
+            continue;
+        }
+        stmt.push_str(t);
+        stmt.push(' ');
+        if !t.ends_with(';') {
+            continue;
+        }
+        let body = stmt["pub use ".len()..]
+            .trim()
+            .trim_end_matches(';')
+            .to_owned();
+        stmt.clear();
+        let Some(layer) = body.split("::").next().filter(|l| layers.contains(*l)) else {
+            continue;
+        };
+        let tail = body.rsplit_once("::").map_or(body.as_str(), |(_, t)| t);
+        let names = tail.trim_start_matches('{').trim_end_matches('}');
+        // With a group, the tail split above cut inside it: take the group whole.
+        let names = match body.find('{') {
+            Some(i) => body[i + 1..].trim_end_matches('}'),
+            None => names,
+        };
+        for item in names.split(',') {
+            let item = item.trim();
+            let name = item.rsplit(" as ").next().unwrap_or(item).trim();
+            let name = name.rsplit("::").next().unwrap_or(name);
+            if !name.is_empty() && name != "self" {
+                out.insert(name.to_owned(), layer.to_owned());
             }
         }
     }
     out
 }
 
+/// Every `.rs` file under `dir`, with its text.
+fn files(dir: &Path, out: &mut Vec<(String, String)>) {
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push((
+                p.display().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            ));
+        }
+    }
+}
+
+/// The layer graph of the crate in `src_dir`.
 fn graph(src_dir: &Path) -> Graph {
-    let mut files: BTreeMap<String, String> = BTreeMap::new();
-    for entry in std::fs::read_dir(src_dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-        if path.is_dir() {
-            // A folder module counts as one node: all of its files together.
-            let mut all = String::new();
-            for f in std::fs::read_dir(&path).unwrap() {
-                all += &std::fs::read_to_string(f.unwrap().path()).unwrap();
-            }
-            *files.entry(name).or_default() += &all;
-        } else if name != "lib" && name != "layering" && name != "loom_tests" {
-            *files.entry(name).or_default() += &std::fs::read_to_string(&path).unwrap();
-        }
-    }
-    let modules: BTreeSet<String> = files.keys().cloned().collect();
-    files
+    let layers: BTreeSet<String> = LAYERS
         .iter()
-        .map(|(m, src)| {
-            let mut r = refs(src, &modules);
-            r.remove(m);
-            (m.clone(), r)
-        })
-        .collect()
-}
-
-/// A cycle of `g`, if it has one, as the path of modules around it.
-fn find_cycle(g: &Graph) -> Option<Vec<String>> {
-    fn visit(
-        g: &Graph,
-        m: &str,
-        state: &mut BTreeMap<String, u8>,
-        path: &mut Vec<String>,
-    ) -> Option<Vec<String>> {
-        match state.get(m) {
-            Some(2) => return None,
-            Some(1) => {
-                let at = path.iter().position(|p| p == m).unwrap();
-                let mut c = path[at..].to_vec();
-                c.push(m.to_owned());
-                return Some(c);
-            }
-            _ => {}
-        }
-        state.insert(m.to_owned(), 1);
-        path.push(m.to_owned());
-        for n in g.get(m).into_iter().flatten() {
-            if let Some(c) = visit(g, n, state, path) {
-                return Some(c);
-            }
-        }
-        path.pop();
-        state.insert(m.to_owned(), 2);
-        None
-    }
-    let mut state = BTreeMap::new();
-    for m in g.keys() {
-        if let Some(c) = visit(g, m, &mut state, &mut Vec::new()) {
-            return Some(c);
-        }
-    }
-    None
-}
-
-#[test]
-fn the_core_has_no_import_cycle() {
-    let g = graph(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
-    assert!(g.len() > 20, "read too few modules: {g:?}");
-    assert!(
-        g["call"].contains("func"),
-        "the reader misses edges: {:?}",
-        g["call"]
-    );
-    if let Some(c) = find_cycle(&g) {
-        panic!("import cycle among the core's modules: {}", c.join(" -> "));
-    }
-}
-
-#[test]
-fn the_check_finds_cycles() {
-    let mods: BTreeSet<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        .flat_map(|r| r.iter().map(|s| s.to_string()))
+        .collect();
+    let lib = std::fs::read_to_string(src_dir.join("lib.rs")).unwrap();
+    let roots = root_names(&lib, &layers);
     let mut g = Graph::new();
-    g.insert("a".into(), refs("use crate::b::X;", &mods));
-    g.insert("b".into(), refs("use crate::{c::Y, Z};", &mods));
-    g.insert(
-        "c".into(),
-        refs("fn f() { crate::a::g() } // crate::b", &mods),
+    for layer in &layers {
+        let mut all = Vec::new();
+        let dir = src_dir.join(layer);
+        if dir.is_dir() {
+            files(&dir, &mut all);
+        } else {
+            let f = dir.with_extension("rs");
+            all.push((
+                f.display().to_string(),
+                std::fs::read_to_string(&f).unwrap(),
+            ));
+        }
+        let uses = g.entry(layer.clone()).or_default();
+        for (file, src) in &all {
+            for h in heads(src) {
+                let to = if layers.contains(&h) {
+                    Some(&h)
+                } else {
+                    roots.get(&h)
+                };
+                if let Some(to) = to.filter(|t| *t != layer) {
+                    uses.entry(to.clone()).or_insert_with(|| file.clone());
+                }
+            }
+        }
+    }
+    g
+}
+
+fn rank(layer: &str) -> usize {
+    LAYERS.iter().position(|r| r.contains(&layer)).unwrap()
+}
+
+/// Every use of a layer that is not below the user: `(user, used, a file that does it)`.
+fn upward(g: &Graph) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    for (from, uses) in g {
+        for (to, file) in uses {
+            if rank(to) >= rank(from) {
+                out.push((from.clone(), to.clone(), file.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn each_layer_uses_only_the_layers_below() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let g = graph(&src);
+    assert!(
+        g["call"].contains_key("trace") && g["render"].contains_key("registry"),
+        "the reader misses edges: {g:?}"
     );
-    assert_eq!(find_cycle(&g).unwrap(), ["a", "b", "c", "a"]);
-    g.get_mut("c").unwrap().clear();
-    assert_eq!(find_cycle(&g), None);
+    // `crate::Func` (a root re-export) is found as the `call` layer.
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let layers = LAYERS
+        .iter()
+        .flat_map(|r| r.iter().map(|s| s.to_string()))
+        .collect();
+    let roots = root_names(&lib, &layers);
+    assert!(roots.len() > 20, "read too few root names: {roots:?}");
+    let bad = upward(&g);
+    assert!(
+        bad.is_empty(),
+        "layers used from below or beside (user -> used, in file): {bad:#?}"
+    );
+}
+
+#[test]
+fn the_check_finds_upward_and_cyclic_uses() {
+    let layers: BTreeSet<String> = ["util", "stats", "trace"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let roots = root_names(
+        "pub use trace::span::{current_span, SpanRef};\npub use stats::counter::Counter as C;",
+        &layers,
+    );
+    assert_eq!(roots["SpanRef"], "trace");
+    assert_eq!(roots["C"], "stats");
+    assert_eq!(
+        heads("use crate::{stats::X, SpanRef}; fn f() { crate::util::g() } // crate::trace"),
+        ["SpanRef", "stats", "util"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
+    );
+    // A planted cycle: stats reaches trace through a root name, trace uses stats.
+    let mut g = Graph::new();
+    for (from, src) in [
+        ("stats", "use crate::SpanRef;"),
+        ("trace", "use crate::stats::x;"),
+    ] {
+        let uses = g.entry(from.to_owned()).or_default();
+        for h in heads(src) {
+            let to = if layers.contains(&h) {
+                Some(&h)
+            } else {
+                roots.get(&h)
+            };
+            if let Some(to) = to {
+                uses.insert(to.clone(), format!("{from}.rs"));
+            }
+        }
+    }
+    let bad = upward(&g);
+    assert_eq!(bad, [("stats".into(), "trace".into(), "stats.rs".into())]);
+    g.get_mut("stats").unwrap().clear();
+    assert!(upward(&g).is_empty());
 }

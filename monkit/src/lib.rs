@@ -43,7 +43,7 @@
 //! [`Registry`] holds beside its trace watchers. A registry owns its scopes, sources, refusals,
 //! sampler, observers and watchers; `#[monkit::task]` functions always live in
 //! [`default_registry`]. Renderers read through one walk ([`Registry::read`],
-//! [`Registry::stats`]) and one list of a function's fields ([`FUNC_FIELDS`]).
+//! [`Registry::stats`]) and one list of a function's fields ([`FuncStats::fields`]).
 //!
 //! # Recent window
 //! Quantiles (`rmin r10 r50 r90 r99 rmax ravg`) cover the last one to two epochs of
@@ -51,81 +51,57 @@
 //! cumulative and exact.
 #![warn(missing_docs)]
 
-// The data model and the hot path, leaves first: each module uses only modules above it.
-mod annotate;
+// The layers, in dependency order: each uses only those before it (`layering.rs` checks).
+mod call;
+mod registry;
+mod stats;
+mod trace;
+mod util;
+// The read side, and the add-ons built on everything.
 #[cfg(feature = "tracing")]
 pub mod bridge;
-mod call;
-mod clock;
-mod collect;
-mod counter;
-mod dist;
 pub mod env;
-mod error;
 pub mod export;
-mod func;
-mod hist;
-mod hub;
-mod live;
-mod meter;
-mod observe;
-mod process_tags;
-pub mod propagation;
-mod raw;
-mod reading;
-mod registry;
-mod running;
-mod scope;
-mod series;
-mod settings;
-mod shard;
-mod site;
-mod slot;
-mod source;
-mod span;
-mod sync;
-mod task;
-mod trace_values;
-mod val;
-mod watch;
-// The read side: one walk over a registry, and the renderers built on it.
+pub mod render;
+pub use trace::propagation;
+
 #[cfg(test)]
 mod layering;
 #[cfg(all(test, loom))]
 mod loom_tests;
-pub mod render;
-mod walk;
 
-pub use annotate::{
+pub use call::func::FuncGuard;
+pub use call::func::{Func, FuncStats, Location};
+pub use call::live::{running_spans, LiveSpan};
+pub use registry::caps::{MAX_FUNCS, MAX_TAG_SETS};
+pub use registry::process_tags::{process_tags, set_process_tags, AlreadySet};
+pub use registry::registry::default_registry;
+pub use registry::registry::{collect_trace, collect_trace_async};
+pub use registry::registry::{Registry, Transformer};
+pub use registry::scope::Scope;
+pub use registry::walk::Item;
+pub use stats::counter::Counter;
+pub use stats::dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
+pub use stats::meter::Meter;
+pub use stats::outcome::Outcome;
+pub use stats::outcome::{type_kind, ErrorKind};
+pub use stats::raw::{Aggregate, RawVal};
+pub use stats::reading::Reading;
+pub use stats::running::set_exact_highwater;
+pub use stats::series::{SeriesKey, Tags};
+pub use stats::source::{Chain, DeltaTransform, DiffMeter, StatSource};
+pub use stats::val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
+pub use trace::annotate::{
     annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
     MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
 };
-pub use clock::Tick;
-pub use collect::{collect_trace, collect_trace_async};
-pub use counter::Counter;
-pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
-pub use error::{type_kind, ErrorKind};
-pub use func::{Func, FuncStats, Location};
-pub use hub::{ObserverHandle, Sampler, TraceWatcher};
-pub use live::{running_spans, LiveSpan};
-pub use meter::Meter;
-pub use observe::{FinishedSpan, Outcome, SpanObserver, SpanStart};
-pub use process_tags::{process_tags, set_process_tags, AlreadySet};
-pub use raw::{Aggregate, RawVal};
-pub use reading::{FieldKind, FuncField, Reading, FUNC_FIELDS};
-pub use registry::{Registry, Transformer, MAX_FUNCS, MAX_TAG_SETS};
-pub use running::set_exact_highwater;
-pub use scope::Scope;
-pub use series::{SeriesKey, Tags};
-pub use settings::EnvError;
-pub use site::default_registry;
-pub use source::{Chain, DeltaTransform, DiffMeter, StatSource};
-pub use span::{current_span, FutureExt, InSpan, SpanRef};
-pub use task::FuncGuard;
-pub use trace_values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
-pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
-pub use walk::Item;
-pub use watch::{Captured, WatchError, WatchSpec};
+pub use trace::hub::{ObserverHandle, Sampler, TraceWatcher};
+pub use trace::observe::{FinishedSpan, SpanObserver, SpanStart};
+pub use trace::span::{current_span, FutureExt, InSpan, SpanRef};
+pub use trace::values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
+pub use trace::watch::{Captured, WatchError, WatchSpec};
+pub use util::clock::Tick;
+pub use util::settings::EnvError;
 
 /// Number of the default registry's watchers waiting for a match right now.
 pub fn armed_watchers() -> usize {
@@ -142,9 +118,11 @@ pub use monkit_macros::task;
 
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::annotate::record_args;
-    pub use crate::observe::Outcome;
-    pub use crate::site::{FuncSite, SiteRef};
-    pub use crate::task::{Classify, TaskFuture, TaskGuard, ViaAny, ViaErrorKind, ViaTypeName};
+    pub use crate::call::task::{
+        Classify, TaskFuture, TaskGuard, ViaAny, ViaErrorKind, ViaTypeName,
+    };
+    pub use crate::registry::site::{FuncSite, SiteRef};
+    pub use crate::stats::outcome::Outcome;
+    pub use crate::trace::annotate::record_args;
     pub use inventory;
 }

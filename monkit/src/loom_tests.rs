@@ -2,13 +2,13 @@
 //! interleavings of two threads. Run with
 //! `RUSTFLAGS="--cfg loom" cargo test -p monkit --release --lib loom_`.
 
-use crate::clock::Tick;
-use crate::dist::{DistShard, Snapshot};
-use crate::func::{ErrorKinds, Parents};
-use crate::hist::Bucketed as _;
-use crate::running::{Running, ShardRunning};
-use crate::shard::Lane;
-use crate::slot::OnceBox;
+use crate::call::func::{ErrorKinds, Parents};
+use crate::stats::dist::{DistShard, Snapshot};
+use crate::stats::hist::Bucketed as _;
+use crate::stats::running::{Running, ShardRunning};
+use crate::util::clock::Tick;
+use crate::util::shard::Lane;
+use crate::util::slot::OnceBox;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -116,14 +116,14 @@ fn loom_shared_shard_counts_are_exact() {
 #[test]
 fn loom_window_never_moves_back() {
     model(|| {
-        let r = Arc::new(crate::hist::Recent::default());
+        let r = Arc::new(crate::stats::hist::Recent::default());
         let r2 = r.clone();
         // Epochs 1 and 3 share a window slot: the older writer must not wipe the newer one.
         let t = thread::spawn(move || r2.record(1.0f64.slot(), 1, SHARED));
         r.record(2.0f64.slot(), 3, SHARED);
         t.join().unwrap();
         let count = |at: u64| {
-            let mut c = crate::hist::Counts::new();
+            let mut c = crate::stats::hist::Counts::new();
             r.merge_into(at, &mut c);
             c.sorted().iter().map(|x| x.1).sum::<u64>()
         };
@@ -133,7 +133,7 @@ fn loom_window_never_moves_back() {
         // The window never moves back: the epoch-1 sample does not outlive epoch 3.
         assert_eq!(count(2), 0, "the window moved back to epoch 1");
         // Since the start, every sample counts exactly once, however the turn went.
-        let mut all = crate::hist::Counts::new();
+        let mut all = crate::stats::hist::Counts::new();
         r.cumulative_into(&mut all);
         assert_eq!(all.sorted().iter().map(|x| x.1).sum::<u64>(), 2);
     });
@@ -150,18 +150,18 @@ fn loom_cumulative_counts_are_exact_across_turns() {
     b.max_branches = 50_000;
     b.max_permutations = Some(5_000);
     b.check(|| {
-        let r = Arc::new(crate::hist::Recent::default());
+        let r = Arc::new(crate::stats::hist::Recent::default());
         let r2 = r.clone();
         // A reader sums while a writer turns the window of epoch 1 over to epoch 3 (the same
         // slot), folding its count away: the reader sees the count once, never zero or twice.
         r.record(1.0f64.slot(), 1, SHARED);
         let t = thread::spawn(move || r2.record(1.0f64.slot(), 3, SHARED));
-        let mut c = crate::hist::Counts::new();
+        let mut c = crate::stats::hist::Counts::new();
         r.cumulative_into(&mut c);
         let seen: u64 = c.sorted().iter().map(|x| x.1).sum();
         assert!((1..=2).contains(&seen), "{seen}");
         t.join().unwrap();
-        let mut c = crate::hist::Counts::new();
+        let mut c = crate::stats::hist::Counts::new();
         r.cumulative_into(&mut c);
         assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 2);
     });
@@ -196,9 +196,9 @@ fn loom_parents_keep_every_caller_once() {
 
 #[test]
 fn loom_live_slot_reads_are_consistent() {
-    use crate::span::SpanRef;
+    use crate::trace::span::SpanRef;
     model(|| {
-        let slot = Arc::new(crate::live::Slot::default());
+        let slot = Arc::new(crate::call::live::Slot::default());
         let s2 = slot.clone();
         let span = |id: u64| SpanRef {
             trace_id: u128::from(id) << 64 | u128::from(id),

@@ -1,6 +1,6 @@
 //! The functions page: every function with its callers, counts and time quantiles.
 
-use crate::{Func, FuncStats, Registry, Snapshot, FUNC_FIELDS};
+use crate::{Func, FuncStats, Registry, Snapshot};
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 use std::time::Duration;
@@ -42,12 +42,12 @@ fn times_text(out: &mut String, title: &str, s: &Snapshot) {
     );
 }
 
-/// The function's counts, `name: value` for every field of [`FUNC_FIELDS`].
+/// The function's counts, `name: value` for every field of [`FuncStats::fields`].
 pub fn counts(s: &FuncStats) -> String {
     let mut out = String::new();
-    for (i, f) in FUNC_FIELDS.iter().enumerate() {
+    for (i, (name, v)) in s.fields().iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
-        let _ = write!(out, "{sep}{}: {}", f.name, (f.get)(s));
+        let _ = write!(out, "{sep}{name}: {v}");
     }
     out
 }
@@ -113,8 +113,8 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     .map(|(k, n)| ((*k).to_owned(), json!(n)))
                     .collect();
                 let mut fields = Map::new();
-                for field in &FUNC_FIELDS {
-                    fields.insert(field.name.to_owned(), json!((field.get)(s)));
+                for (name, v) in s.fields() {
+                    fields.insert(name.to_owned(), json!(v));
                 }
                 let mut v = json!({
                     "id": f.id(),
@@ -126,7 +126,6 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "line": loc.map(|l| l.line),
                     "parent_ids": s.parents,
                     "entry": s.entry,
-                    "success": s.successes,
                     "errors_total": s.errors_total,
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),

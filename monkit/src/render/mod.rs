@@ -1,6 +1,7 @@
 //! Renderers of a registry's stats, used as they are by the HTTP pages.
 
 pub mod dot;
+pub mod fields;
 pub mod funcs;
 pub mod json;
 pub mod prometheus;

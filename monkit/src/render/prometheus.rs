@@ -12,8 +12,9 @@
 //! The recent-window quantiles stay on `/stats`; [`Options::summaries`] also exposes them
 //! here, as `*_recent_seconds` summaries. Other value distributions are summaries.
 
-use crate::reading::{FieldKind, Reading, FUNC_FIELDS};
-use crate::walk::Item;
+use crate::registry::walk::Item;
+use crate::render::fields::{FieldKind, FUNC_FIELDS};
+use crate::stats::reading::Reading;
 use crate::{Registry, Snapshot, Tags};
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -196,7 +197,7 @@ fn labels(scope: &str, tags: &Tags, extra: &[(&str, &str)]) -> Vec<(String, Stri
         pairs.insert(name, v.to_owned());
     }
     pairs.insert("scope".into(), scope.to_owned());
-    for (k, v) in crate::process_tags().iter() {
+    for (k, v) in crate::registry::process_tags::process_tags().iter() {
         pairs
             .entry(sanitize_name(k))
             .or_insert_with(|| v.to_owned());

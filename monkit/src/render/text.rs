@@ -1,6 +1,6 @@
 //! The Go monkit text format: one `<series key> <field>=<value>` line per stat.
 
-use crate::series::escape_field;
+use crate::stats::series::escape_field;
 use crate::Registry;
 use std::fmt::Write;
 

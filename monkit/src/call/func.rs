@@ -1,0 +1,524 @@
+//! Per-function stats: calls running now and at most, outcomes, durations and callers.
+
+//!
+//! The stats only: how a call starts and ends (ids, context, recording) is `call.rs`.
+
+use crate::call::lifecycle::SyncCall;
+use crate::call::task::TaskFuture;
+use crate::stats::dist::{DistShard, Snapshot};
+use crate::stats::outcome::Outcome;
+use crate::stats::running::{self, Entered, Running, ShardRunning};
+use crate::stats::series::Tags;
+use crate::trace::hub::Hub;
+use crate::trace::watch::Watchable;
+use crate::util::clock::Tick;
+use crate::util::shard::{add64, Lane, Sharded};
+use crate::util::slot::OnceBox;
+use crate::util::sync::{AtomicPtr, AtomicU32, AtomicU64, Ordering};
+use parking_lot::RwLock;
+use std::future::Future;
+use std::sync::Arc;
+
+/// Source location of a function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Location {
+    /// `module_path!()` of the function.
+    pub module: &'static str,
+    /// `file!()` of the function.
+    pub file: &'static str,
+    /// `line!()` of the function.
+    pub line: u32,
+}
+
+const INLINE_PARENTS: usize = 8;
+const MORE_PARENTS: usize = 256;
+/// Parent marker for calls with no parent function.
+pub(crate) const ENTRY: u32 = u32::MAX;
+
+/// The set of functions that called this one, lock-free: a few inline slots cover nearly every
+/// function; a larger table is allocated for the rest; past that, further callers are not
+/// listed (the calls still count).
+#[derive(Default)]
+pub(crate) struct Parents {
+    inline: [AtomicU32; INLINE_PARENTS],
+    more: OnceBox<[AtomicU32; MORE_PARENTS]>,
+}
+
+fn insert(slots: &[AtomicU32], p: u32) -> bool {
+    for s in slots {
+        let v = s.load(Ordering::Relaxed);
+        if v == p {
+            return true;
+        }
+        if v == 0 {
+            match s.compare_exchange(0, p, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return true,
+                Err(x) if x == p => return true,
+                Err(_) => {}
+            }
+        }
+    }
+    false
+}
+
+impl Parents {
+    #[inline(always)]
+    pub(crate) fn note(&self, p: u32) {
+        // Fast path: the first slot is almost always the caller.
+        if self.inline[0].load(Ordering::Relaxed) == p {
+            return;
+        }
+        self.note_slow(p)
+    }
+
+    #[cold]
+    fn note_slow(&self, p: u32) {
+        if insert(&self.inline, p) {
+            return;
+        }
+        let more = self
+            .more
+            .get_or_init(|| std::array::from_fn(|_| AtomicU32::new(0)));
+        insert(more.as_slice(), p);
+    }
+
+    pub(crate) fn list(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self
+            .inline
+            .iter()
+            .chain(self.more.get().into_iter().flatten())
+            .map(|s| s.load(Ordering::Relaxed))
+            .filter(|&p| p != 0)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+const ERROR_KINDS: usize = 16;
+
+/// Error counts by kind, lock-free, without allocating per error: a kind name takes a slot the
+/// first time it is seen; past 16 kinds, errors are counted under `other`.
+#[derive(Default)]
+pub(crate) struct ErrorKinds {
+    slots: [(AtomicPtr<&'static str>, AtomicU64); ERROR_KINDS],
+    other: AtomicU64,
+}
+
+impl ErrorKinds {
+    pub(crate) fn add(&self, kind: &'static str) {
+        for (name, n) in &self.slots {
+            let mut p = name.load(Ordering::Acquire);
+            if p.is_null() {
+                let fresh = Box::into_raw(Box::new(kind));
+                match name.compare_exchange(
+                    std::ptr::null_mut(),
+                    fresh,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => p = fresh,
+                    Err(other) => {
+                        // SAFETY: `fresh` never escaped.
+                        drop(unsafe { Box::from_raw(fresh) });
+                        p = other;
+                    }
+                }
+            }
+            // SAFETY: slot pointers come from Box::into_raw and are never freed (funcs live
+            // for the whole process).
+            let k: &'static str = unsafe { *p };
+            if std::ptr::eq(k, kind) || k == kind {
+                n.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        self.other.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn list(&self) -> Vec<(&'static str, u64)> {
+        let mut v: Vec<_> = self
+            .slots
+            .iter()
+            .filter_map(|(name, n)| {
+                let p = name.load(Ordering::Acquire);
+                // SAFETY: as in `add`.
+                (!p.is_null()).then(|| (unsafe { *p }, n.load(Ordering::Relaxed)))
+            })
+            .filter(|x| x.1 > 0)
+            .collect();
+        let other = self.other.load(Ordering::Relaxed);
+        if other > 0 {
+            v.push(("other", other));
+        }
+        v.sort_unstable();
+        v
+    }
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct FuncShard {
+    running: ShardRunning,
+    success: DistShard,
+    failure: OnceBox<DistShard>,
+    panics: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A function's stats. Lives for the whole process.
+pub(crate) struct FuncInner {
+    pub(crate) id: u32,
+    pub(crate) scope: String,
+    pub(crate) name: String,
+    /// The function's own tags (`#[task(tags(...))]`, `Scope::func_with`); empty for most.
+    pub(crate) tags: Tags,
+    /// `scope.name`, and `{k=v,...}` after it for a tagged function.
+    pub(crate) full_name: String,
+    pub(crate) location: Option<Location>,
+    /// The span side of the registry the function belongs to.
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) running: Running,
+    shards: Sharded<FuncShard>,
+    errors: ErrorKinds,
+    pub(crate) parents: Parents,
+    /// Armed trace watchers selecting this function.
+    pub(crate) watched: AtomicU32,
+}
+
+static FUNCS: RwLock<Vec<&'static FuncInner>> = RwLock::new(Vec::new());
+
+/// A function by id.
+pub(crate) fn func_by_id(id: u32) -> Option<&'static FuncInner> {
+    FUNCS.read().get(id as usize).copied()
+}
+
+impl FuncInner {
+    /// Makes a function with a fresh id, in the registry whose span side is `hub`. Functions
+    /// are never freed: ids and names stay valid for the whole process.
+    pub(crate) fn create(
+        hub: &Arc<Hub>,
+        scope: &str,
+        name: &str,
+        tags: Tags,
+        location: Option<Location>,
+    ) -> &'static Self {
+        running::read_env_once();
+        let full_name = crate::stats::series::full_name(scope, name, &tags);
+        let mut all = FUNCS.write();
+        let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
+            id: all.len() as u32,
+            scope: scope.to_owned(),
+            name: name.to_owned(),
+            tags,
+            full_name,
+            location,
+            hub: hub.clone(),
+            running: Running::default(),
+            shards: Sharded::new(),
+            errors: ErrorKinds::default(),
+            parents: Parents::default(),
+            watched: AtomicU32::new(0),
+        }));
+        all.push(f);
+        drop(all);
+        hub.on_new_func(f.watchable());
+        f
+    }
+
+    pub(crate) fn watchable(&'static self) -> Watchable {
+        Watchable {
+            id: self.id,
+            full_name: &self.full_name,
+            watched: &self.watched,
+        }
+    }
+
+    /// A call begins: counts it running, and says where, for [`FuncInner::finish`].
+    #[inline(always)]
+    pub(crate) fn enter(&self) -> Entered {
+        if running::exact_mode() {
+            return self.enter_exact();
+        }
+        let (shard, lane) = self.shards.local();
+        shard.running.enter(lane);
+        lane.idx as Entered
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_exact(&self) -> Entered {
+        self.running.enter();
+        running::EXACT
+    }
+
+    /// A call counted by [`FuncInner::enter`] ended at `t1`: takes it off the running count
+    /// and records its duration and outcome.
+    #[inline(always)]
+    pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
+        let (shard, lane) = self.shards.local();
+        if lane.idx as Entered == entered {
+            shard.running.exit_here(lane);
+        } else {
+            self.exit_elsewhere(entered);
+        }
+        self.record(shard, lane, t0.nanos_until(t1), t1, outcome);
+    }
+
+    /// The call began on another shard (an async call resumed on another thread) or on the
+    /// exact count.
+    #[cold]
+    #[inline(never)]
+    fn exit_elsewhere(&self, entered: Entered) {
+        if entered == running::EXACT {
+            self.running.exit();
+        } else if let Some(shard) = self.shards.slot(entered as usize) {
+            shard.running.exit_away();
+        }
+    }
+
+    #[inline(always)]
+    fn record(&self, shard: &FuncShard, lane: Lane, ns: u64, now: Tick, outcome: Outcome) {
+        match outcome {
+            Outcome::Ok => shard.success.record(ns, now, lane),
+            failed => {
+                match failed {
+                    Outcome::Panic => add64(&shard.panics, 1, lane),
+                    Outcome::Error(kind) => {
+                        self.errors.add(kind);
+                        add64(&shard.errors, 1, lane)
+                    }
+                    _ => {
+                        self.errors.add("canceled");
+                        add64(&shard.errors, 1, lane)
+                    }
+                };
+                shard
+                    .failure
+                    .get_or_init(DistShard::default)
+                    .record(ns, now, lane);
+            }
+        }
+    }
+
+    pub(crate) fn stats(&self) -> FuncStats {
+        let (mut current, mut highwater) = self.running.read();
+        for sh in self.shards.iter() {
+            let (c, h) = sh.running.read();
+            current += c;
+            highwater += h;
+        }
+        let mut s = FuncStats {
+            current: current.max(0),
+            highwater: highwater.max(current),
+            errors: self.errors.list(),
+            ..FuncStats::default()
+        };
+        for p in self.parents.list() {
+            if p == ENTRY {
+                s.entry = true;
+            } else {
+                s.parents.push(p - 1);
+            }
+        }
+        for sh in self.shards.iter() {
+            s.successes += sh.success.count();
+            s.panics += sh.panics.load(Ordering::Relaxed);
+            s.errors_total += sh.errors.load(Ordering::Relaxed);
+        }
+        s.success_times = Snapshot::of::<u64>(self.shards.iter().map(|s| &s.success));
+        s.failure_times = Snapshot::of::<u64>(self.shards.iter().filter_map(|s| s.failure.get()));
+        s
+    }
+
+    /// Heap bytes this function's stats use (for memory budgets).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let mut n = std::mem::size_of::<Self>()
+            + self.scope.capacity()
+            + self.name.capacity()
+            + self.full_name.capacity()
+            + crate::util::shard::shard_count() * std::mem::size_of::<usize>();
+        for sh in self.shards.iter() {
+            n += std::mem::size_of::<FuncShard>() - std::mem::size_of::<DistShard>();
+            n += sh.success.heap_bytes();
+            n += sh.failure.get().map_or(0, DistShard::heap_bytes);
+        }
+        if self.parents.more.get().is_some() {
+            n += MORE_PARENTS * 4;
+        }
+        n + ERROR_KINDS * std::mem::size_of::<&str>()
+    }
+}
+
+/// A point-in-time read of a function's stats.
+#[derive(Clone, Debug, Default)]
+pub struct FuncStats {
+    /// Calls running now.
+    pub current: i64,
+    /// Most calls ever running at once: exact while the calls stay on one thread (or with
+    /// [`set_exact_highwater`](crate::set_exact_highwater)), otherwise an upper bound (the
+    /// sum of each thread shard's own peak).
+    pub highwater: i64,
+    /// Calls that returned successfully.
+    pub successes: u64,
+    /// Calls that returned an error or were canceled.
+    pub errors_total: u64,
+    /// Calls that panicked.
+    pub panics: u64,
+    /// Error counts by kind, sorted by kind (`canceled` for dropped futures).
+    pub errors: Vec<(&'static str, u64)>,
+    /// Ids of calling functions, sorted.
+    pub parents: Vec<u32>,
+    /// Whether some call had no calling function (the function is an entry point).
+    pub entry: bool,
+    /// Durations of successful calls, in nanoseconds.
+    pub success_times: Snapshot,
+    /// Durations of failed calls (errors, panics, cancellations), in nanoseconds.
+    pub failure_times: Snapshot,
+}
+
+impl FuncStats {
+    /// Errors plus panics.
+    pub fn failures(&self) -> u64 {
+        self.errors_total + self.panics
+    }
+
+    /// Calls started: running now plus finished.
+    pub fn total(&self) -> u64 {
+        self.current.max(0) as u64 + self.successes + self.failures()
+    }
+
+    /// The count fields, `(name, value)`, in the order every page shows them: `current`,
+    /// `highwater`, `successes`, `errors` (all kinds together), `panics`, `failures`, `total`.
+    pub fn fields(&self) -> [(&'static str, u64); 7] {
+        [
+            ("current", self.current.max(0) as u64),
+            ("highwater", self.highwater.max(0) as u64),
+            ("successes", self.successes),
+            ("errors", self.errors_total),
+            ("panics", self.panics),
+            ("failures", self.failures()),
+            ("total", self.total()),
+        ]
+    }
+}
+
+/// A function's handle: its identity and stats. Cheap to copy.
+#[derive(Clone, Copy)]
+pub struct Func(pub(crate) &'static FuncInner);
+
+impl std::fmt::Debug for Func {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Func")
+            .field("id", &self.0.id)
+            .field("full_name", &self.0.full_name)
+            .finish()
+    }
+}
+
+impl PartialEq for Func {
+    fn eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.0, other.0)
+    }
+}
+impl Eq for Func {}
+
+impl Func {
+    /// Process-unique id (used for parents and graph nodes).
+    pub fn id(&self) -> u32 {
+        self.0.id
+    }
+
+    /// The function with this id.
+    pub fn by_id(id: u32) -> Option<Func> {
+        func_by_id(id).map(Func)
+    }
+
+    /// Scope name.
+    pub fn scope(&self) -> &'static str {
+        &self.0.scope
+    }
+
+    /// Name within the scope (`fn` or `Type::method`).
+    pub fn name(&self) -> &'static str {
+        &self.0.name
+    }
+
+    /// `scope.name`, followed by `{k=v,...}` for a tagged function: unique in a registry.
+    pub fn full_name(&self) -> &'static str {
+        &self.0.full_name
+    }
+
+    /// The function's own tags (empty unless made tagged), sorted by key.
+    pub fn tags(&self) -> &'static Tags {
+        &self.0.tags
+    }
+
+    /// Where the function is defined, for `#[task]` functions.
+    pub fn location(&self) -> Option<Location> {
+        self.0.location
+    }
+
+    /// Reads the stats.
+    pub fn stats(&self) -> FuncStats {
+        self.0.stats()
+    }
+
+    /// Heap bytes held by this function's stats.
+    pub fn heap_bytes(&self) -> usize {
+        self.0.heap_bytes()
+    }
+
+    /// Runs `f` as one call of this function (success unless it panics).
+    #[inline]
+    pub fn task<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _call = SyncCall::start(self.0);
+        f()
+    }
+
+    /// Runs `f` as one call, counting an `Err` as an error of the kind `E` names.
+    #[inline]
+    pub fn task_result<T, E: crate::ErrorKind>(
+        &self,
+        f: impl FnOnce() -> Result<T, E>,
+    ) -> Result<T, E> {
+        let call = SyncCall::start(self.0);
+        let r = f();
+        call.finish(match &r {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(e.error_kind()),
+        });
+        r
+    }
+
+    /// Starts one call, ended when the guard drops (a drop while panicking counts a panic).
+    #[inline]
+    pub fn guard(&self) -> FuncGuard {
+        FuncGuard(SyncCall::start(self.0))
+    }
+
+    /// Wraps a future as one call of this function (canceled if dropped unfinished).
+    pub fn future<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
+        TaskFuture::new(self.0, fut, |_: &F::Output| Outcome::Ok)
+    }
+
+    /// Wraps a future as one call of this function whose outcome `classify` decides from the
+    /// output (canceled if dropped unfinished, panic if it panics).
+    pub fn future_classified<F, C>(&self, fut: F, classify: C) -> impl Future<Output = F::Output>
+    where
+        F: Future,
+        C: Fn(&F::Output) -> Outcome,
+    {
+        TaskFuture::new(self.0, fut, classify)
+    }
+}
+
+/// A running call of a [`Func`], ended on drop.
+pub struct FuncGuard(SyncCall);
+
+impl FuncGuard {
+    /// Ends the call as failed with `kind`.
+    pub fn fail(self, kind: &'static str) {
+        self.0.finish(Outcome::Error(kind))
+    }
+}

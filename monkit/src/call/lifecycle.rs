@@ -1,0 +1,287 @@
+//! One call, from begin to end: the only place that knows the sequence.
+//!
+//! A call begins by counting itself running and noting its caller, takes its ids (a fresh
+//! trace for a root, its parent's trace otherwise), decides whether its trace is recorded
+//! (sampling for a root; watchers and trace-choosing observers when the registry's `hot` count
+//! says somebody is looking), tells observers of recorded traces, becomes the current span and
+//! lists itself for `/ps`. It ends by reading the clock, recording its duration and outcome,
+//! handing a recorded span to the observers, and restoring the caller's context.
+//!
+//! [`SyncCall`] runs on one thread (listed on that thread's `/ps` stack); [`AsyncCall`] may be
+//! polled anywhere (listed in the shared slab) and is made current by whoever polls it. The
+//! `#[task]` expansion, `Func::task`/`guard`/`future` and the `tracing` bridge all use these two.
+
+use crate::call::func::{FuncInner, ENTRY};
+use crate::call::live::{self, AsyncSlot, StackPos};
+use crate::stats::outcome::Outcome;
+use crate::stats::running::{Entered, EXACT};
+use crate::trace::annotate;
+use crate::trace::observe::{FinishedSpan, SpanStart};
+use crate::trace::span::{
+    current_raw, new_span_id, root_ids, set_current, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
+};
+use crate::trace::values;
+use crate::util::clock::Tick;
+use crate::util::sync::Ordering;
+
+/// The state every call carries: its function, span, parent and start.
+struct Call {
+    func: &'static FuncInner,
+    span: SpanRef,
+    parent_id: u64,
+    t0: Tick,
+    /// Where the call was counted running.
+    entered: Entered,
+}
+
+impl Call {
+    /// Starts a call under `parent`: its span and start. Returned as parts, so the caller
+    /// builds its state in one place (moving a just-written struct costs store-forwarding
+    /// stalls on the hot path).
+    #[inline(always)]
+    fn open(func: &'static FuncInner, parent: SpanRef) -> (SpanRef, Tick, Entered) {
+        let entered = func.enter();
+        func.parents
+            .note(if parent.func == 0 { ENTRY } else { parent.func });
+        let hub = &*func.hub;
+        let (trace_id, span_id, mut flags) = if parent.trace_id == 0 {
+            let (t, s) = root_ids();
+            (t, s, hub.root_flags(s))
+        } else {
+            (
+                parent.trace_id,
+                new_span_id(),
+                parent.flags & !(NOTED | LOCAL_ROOT),
+            )
+        };
+        if parent.func == 0 {
+            flags |= LOCAL_ROOT;
+            if parent.span_id != 0 {
+                flags |= Self::continued(func, trace_id);
+            }
+        }
+        let t0 = Tick::now();
+        if hub.hot.load(Ordering::Relaxed) != 0 {
+            flags |= Self::looked_at(func, trace_id, span_id, parent, t0);
+        }
+        let span = SpanRef {
+            trace_id,
+            span_id,
+            func: func.id + 1,
+            flags,
+        };
+        if flags & (RECORDED | SAMPLED) != 0 {
+            Self::tell_start(func, span, parent.span_id, t0);
+        }
+        (span, t0, entered)
+    }
+
+    /// A span continuing a trace from a carrier: recorded if this registry is capturing the
+    /// trace (the carrier can only say whether it is sampled).
+    #[cold]
+    #[inline(never)]
+    fn continued(func: &'static FuncInner, trace_id: u128) -> u8 {
+        if func.hub.watchers.capturing(trace_id) {
+            RECORDED
+        } else {
+            0
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn tell_start(func: &'static FuncInner, span: SpanRef, parent_id: u64, t0: Tick) {
+        let call = Call {
+            func,
+            span,
+            parent_id,
+            t0,
+            entered: EXACT,
+        };
+        func.hub.started(&call.start());
+    }
+
+    /// Somebody is looking (watchers armed, or observers choosing traces): the flags they
+    /// add to this span's trace.
+    #[cold]
+    #[inline(never)]
+    fn looked_at(
+        func: &'static FuncInner,
+        trace_id: u128,
+        span_id: u64,
+        parent: SpanRef,
+        t0: Tick,
+    ) -> u8 {
+        let span = SpanRef {
+            trace_id,
+            span_id,
+            func: func.id + 1,
+            flags: parent.flags & !(NOTED | LOCAL_ROOT),
+        };
+        let watched = func.watched.load(Ordering::Relaxed) > 0;
+        func.hub
+            .on_start(func.id, watched, &span, parent.func == 0, || {
+                Call {
+                    func,
+                    span,
+                    parent_id: parent.span_id,
+                    t0,
+                    entered: EXACT,
+                }
+                .start()
+            })
+    }
+
+    fn start(&self) -> SpanStart {
+        SpanStart {
+            trace_id: self.span.trace_id,
+            span_id: self.span.span_id,
+            parent_id: (self.parent_id != 0).then_some(self.parent_id),
+            scope: &self.func.scope,
+            name: &self.func.name,
+            tags: &self.func.tags,
+            start_unix_ns: self.t0.unix_nanos(),
+            sampled: self.span.flags & SAMPLED != 0,
+        }
+    }
+
+    /// Ends the call; `noted` when its span was annotated.
+    #[inline(always)]
+    fn end(&self, outcome: Outcome, noted: bool) {
+        let t1 = Tick::now();
+        self.func.finish(self.entered, self.t0, t1, outcome);
+        if self.span.flags & (RECORDED | SAMPLED) != 0 {
+            self.hand_off(t1, outcome);
+        } else if noted {
+            Self::forget_notes(self.span.span_id);
+        }
+        if self.span.flags & LOCAL_ROOT != 0 && values::any() {
+            values::end_trace(self.span.trace_id);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn forget_notes(span_id: u64) {
+        drop(annotate::take(span_id));
+    }
+
+    /// Hands the finished span of a recorded trace to the registry's observers.
+    #[cold]
+    #[inline(never)]
+    fn hand_off(&self, t1: Tick, outcome: Outcome) {
+        let s = self.start();
+        self.func.hub.finished(&FinishedSpan {
+            trace_id: s.trace_id,
+            span_id: s.span_id,
+            parent_id: s.parent_id,
+            scope: s.scope,
+            name: s.name,
+            tags: s.tags,
+            start_unix_ns: s.start_unix_ns,
+            finish_unix_ns: t1.unix_nanos(),
+            outcome,
+            annotations: annotate::take(s.span_id),
+            sampled: s.sampled,
+        });
+    }
+}
+
+/// A call on one thread: current from [`SyncCall::start`] until it ends. Dropped without
+/// [`finish`](SyncCall::finish), it ends as a panic while unwinding and as a success otherwise.
+/// Also what `#[task]` expands to (as `TaskGuard`), so no wrapper moves it around.
+#[doc(hidden)]
+pub struct SyncCall {
+    call: Call,
+    prev: SpanRef,
+    pos: StackPos,
+}
+
+impl SyncCall {
+    #[inline(always)]
+    pub(crate) fn start(func: &'static FuncInner) -> SyncCall {
+        let prev = current_raw();
+        let (span, t0, entered) = Call::open(func, prev);
+        set_current(span);
+        SyncCall {
+            call: Call {
+                func,
+                span,
+                parent_id: prev.span_id,
+                t0,
+                entered,
+            },
+            prev,
+            pos: live::push(&span, &prev, t0),
+        }
+    }
+
+    /// Ends the call with `outcome`.
+    #[inline(always)]
+    pub fn finish(self, outcome: Outcome) {
+        self.complete(outcome);
+        std::mem::forget(self);
+    }
+
+    #[inline(always)]
+    fn complete(&self, outcome: Outcome) {
+        live::pop(self.pos);
+        let noted = current_raw().flags & NOTED != 0;
+        self.call.end(outcome, noted);
+        set_current(self.prev);
+    }
+}
+
+impl Drop for SyncCall {
+    fn drop(&mut self) {
+        self.complete(if std::thread::panicking() {
+            Outcome::Panic
+        } else {
+            Outcome::Ok
+        });
+    }
+}
+
+/// A call that may be suspended and resumed on any thread: whoever runs it makes
+/// [`span`](AsyncCall::span) current for the time it runs. It ends only through
+/// [`finish`](AsyncCall::finish).
+pub(crate) struct AsyncCall {
+    call: Call,
+    /// Lists the call in `/ps` until it ends (released on drop).
+    _live: AsyncSlot,
+}
+
+impl AsyncCall {
+    #[inline(always)]
+    pub(crate) fn start(func: &'static FuncInner, parent: SpanRef) -> AsyncCall {
+        let (span, t0, entered) = Call::open(func, parent);
+        AsyncCall {
+            call: Call {
+                func,
+                span,
+                parent_id: parent.span_id,
+                t0,
+                entered,
+            },
+            _live: AsyncSlot::claim(&span, &parent, t0),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn span(&self) -> SpanRef {
+        self.call.span
+    }
+
+    /// Takes note that the span was annotated while current on this thread; whoever made it
+    /// current calls this before restoring the previous context.
+    #[inline(always)]
+    pub(crate) fn leave(&mut self) {
+        self.call.span.flags |= current_raw().flags & NOTED;
+    }
+
+    #[inline(always)]
+    pub(crate) fn finish(self, outcome: Outcome) {
+        let noted = self.call.span.flags & NOTED != 0;
+        self.call.end(outcome, noted);
+    }
+}

@@ -1,0 +1,10 @@
+//! The hot path: a function's record that every call writes (`func`), one call from begin to
+//! end (`lifecycle`), the shells `#[task]` and `Func::task` expand to (`task`), and the `/ps` slots
+//! of running calls (`live`).
+//!
+//! Uses: `util`, `stats`, `trace`.
+
+pub(crate) mod func;
+pub(crate) mod lifecycle;
+pub(crate) mod live;
+pub(crate) mod task;

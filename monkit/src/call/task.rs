@@ -1,0 +1,165 @@
+//! The shells a call runs in: a guard for sync calls ([`TaskGuard`], which is the lifecycle's
+//! `SyncCall` itself) and a future wrapper for async ones ([`TaskFuture`]), and how a return
+//! value picks its outcome ([`Classify`]). `#[monkit::task]` reaches them through its site
+//! (`registry/site.rs`), `Func::task`/`guard`/`future` through the function; both are thin
+//! shells over `lifecycle.rs`.
+
+use crate::call::func::FuncInner;
+use crate::call::lifecycle::{AsyncCall, SyncCall};
+use crate::stats::outcome::Outcome;
+use crate::trace::span::{current_raw, set_current, SpanRef};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// One running sync call of a `#[task]` function: started by [`TaskGuard::enter`], finished
+/// by `finish` or, while a panic unwinds, by its drop.
+#[doc(hidden)]
+pub type TaskGuard = SyncCall;
+
+pin_project_lite::pin_project! {
+    /// An async call: the span starts at the first poll, is current during every poll
+    /// (whichever thread polls), and ends when the inner future completes, panics, or is
+    /// dropped unfinished (`canceled`).
+    #[doc(hidden)]
+    pub struct TaskFuture<F, C> {
+        func: &'static FuncInner,
+        call: Option<AsyncCall>,
+        classify: C,
+        #[pin]
+        inner: F,
+    }
+
+    impl<F, C> PinnedDrop for TaskFuture<F, C> {
+        fn drop(this: Pin<&mut Self>) {
+            if let Some(c) = this.project().call.take() {
+                c.finish(if std::thread::panicking() {
+                    Outcome::Panic
+                } else {
+                    Outcome::Canceled
+                });
+            }
+        }
+    }
+}
+
+impl<F, C> TaskFuture<F, C>
+where
+    F: Future,
+    C: Fn(&F::Output) -> Outcome,
+{
+    #[inline(always)]
+    pub(crate) fn new(func: &'static FuncInner, inner: F, classify: C) -> Self {
+        TaskFuture {
+            func,
+            call: None,
+            classify,
+            inner,
+        }
+    }
+}
+
+/// Ends the call as panicked if the inner poll unwinds, and restores the caller's context.
+struct PollGuard<'a> {
+    call: &'a mut Option<AsyncCall>,
+    prev: SpanRef,
+    /// Still set when the drop comes from unwinding out of the inner poll.
+    armed: bool,
+}
+
+impl Drop for PollGuard<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if let Some(c) = self.call.as_mut() {
+            c.leave();
+        }
+        if self.armed {
+            if let Some(c) = self.call.take() {
+                c.finish(Outcome::Panic);
+            }
+        }
+        set_current(self.prev);
+    }
+}
+
+impl<F, C> Future for TaskFuture<F, C>
+where
+    F: Future,
+    C: Fn(&F::Output) -> Outcome,
+{
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let (func, call, classify) = (*this.func, this.call, this.classify);
+        let prev = current_raw();
+        let span = match call {
+            Some(c) => c.span(),
+            None => call.insert(AsyncCall::start(func, prev)).span(),
+        };
+        set_current(span);
+        let mut guard = PollGuard {
+            call,
+            prev,
+            armed: true,
+        };
+        let polled = this.inner.poll(cx);
+        guard.armed = false;
+        drop(guard);
+        match polled {
+            Poll::Ready(out) => {
+                if let Some(c) = call.take() {
+                    c.finish(classify(&out));
+                }
+                Poll::Ready(out)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Picks an [`Outcome`] for a return value by autoderef specialization: `Result<_, E>` with
+/// `E: ErrorKind` names the error by the trait, other `Result`s by the error's type name,
+/// anything else is a success. Used as `(&&&Classify(&value)).monkit_outcome()`.
+#[doc(hidden)]
+pub struct Classify<'a, T>(pub &'a T);
+
+#[doc(hidden)]
+pub trait ViaErrorKind {
+    fn monkit_outcome(&self) -> Outcome;
+}
+impl<T, E: crate::ErrorKind> ViaErrorKind for &&Classify<'_, Result<T, E>> {
+    #[inline(always)]
+    fn monkit_outcome(&self) -> Outcome {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(e.error_kind()),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub trait ViaTypeName {
+    fn monkit_outcome(&self) -> Outcome;
+}
+impl<T, E> ViaTypeName for &Classify<'_, Result<T, E>> {
+    #[inline(always)]
+    fn monkit_outcome(&self) -> Outcome {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(_) => Outcome::Error(crate::stats::outcome::type_kind::<E>()),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub trait ViaAny {
+    fn monkit_outcome(&self) -> Outcome;
+}
+impl<T> ViaAny for Classify<'_, T> {
+    #[inline(always)]
+    fn monkit_outcome(&self) -> Outcome {
+        Outcome::Ok
+    }
+}

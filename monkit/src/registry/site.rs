@@ -1,0 +1,151 @@
+//! The process-wide registry and the `#[monkit::task]` functions linked into it.
+//!
+//! Call sites are recorded at compile time and collected at link time (through `inventory`);
+//! the default registry registers all of them when it is first touched, so every annotated
+//! function is listed before its first call. These functions are process-wide: they always
+//! live in [`default_registry`]; private registries hold only what is made through them.
+
+use crate::call::func::{FuncInner, Location};
+use crate::call::lifecycle::SyncCall;
+use crate::call::task::{TaskFuture, TaskGuard};
+use crate::registry::registry::{default_registry, Registry};
+use crate::stats::outcome::Outcome;
+use std::future::Future;
+use std::sync::OnceLock;
+
+/// Where a `#[monkit::task]` function is, recorded at compile time and registered at link time
+/// (through `inventory`), so the registry lists it before its first call. Made by the macro.
+#[doc(hidden)]
+pub struct FuncSite {
+    module: &'static str,
+    fn_name: &'static str,
+    name: Option<&'static str>,
+    tags: &'static [(&'static str, &'static str)],
+    file: &'static str,
+    line: u32,
+    path: fn() -> &'static str,
+    func: OnceLock<&'static FuncInner>,
+}
+
+#[doc(hidden)]
+pub struct SiteRef(pub &'static FuncSite);
+inventory::collect!(SiteRef);
+
+impl FuncSite {
+    #[doc(hidden)]
+    pub const fn new(
+        module: &'static str,
+        fn_name: &'static str,
+        name: Option<&'static str>,
+        tags: &'static [(&'static str, &'static str)],
+        file: &'static str,
+        line: u32,
+        path: fn() -> &'static str,
+    ) -> Self {
+        FuncSite {
+            module,
+            fn_name,
+            name,
+            tags,
+            file,
+            line,
+            path,
+            func: OnceLock::new(),
+        }
+    }
+
+    /// Starts one sync call of the function: what a sync `#[task]` body runs inside.
+    #[inline(always)]
+    pub fn enter(&'static self) -> TaskGuard {
+        SyncCall::start(self.func())
+    }
+
+    /// Wraps an async `#[task]` body as one call of the function, its outcome decided by
+    /// `classify`.
+    #[inline(always)]
+    pub fn future<F, C>(&'static self, inner: F, classify: C) -> TaskFuture<F, C>
+    where
+        F: Future,
+        C: Fn(&F::Output) -> Outcome,
+    {
+        TaskFuture::new(self.func(), inner, classify)
+    }
+
+    /// The function's stats, registered in the default registry on first use.
+    #[inline(always)]
+    pub(crate) fn func(&'static self) -> &'static FuncInner {
+        match self.func.get() {
+            Some(f) => f,
+            None => self.register(),
+        }
+    }
+
+    #[cold]
+    fn register(&'static self) -> &'static FuncInner {
+        self.register_in(default_registry())
+    }
+
+    pub(crate) fn register_in(&'static self, registry: &Registry) -> &'static FuncInner {
+        self.func.get_or_init(|| {
+            let name = self.name.map_or_else(|| self.derive_name(), str::to_owned);
+            registry.scope_named(self.module).func_inner(
+                &name,
+                crate::stats::series::Tags::new(self.tags),
+                Some(Location {
+                    module: self.module,
+                    file: self.file,
+                    line: self.line,
+                }),
+            )
+        })
+    }
+
+    /// `Type::method` for methods, `fn` for free functions: the function's path (read from a
+    /// nested item's type name, which includes the impl's self type) less the module path.
+    fn derive_name(&self) -> String {
+        let path = (self.path)();
+        let path = path.strip_suffix("::__monkit_path").unwrap_or(path);
+        let mut out = String::with_capacity(path.len());
+        // Drop generic arguments and closure segments; turn `<T as Trait>` into `T`.
+        let mut depth = 0usize;
+        let mut chars = path.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '<' if out.is_empty() || out.ends_with("::") => {
+                    // Qualified path `<a::T as b::Tr>::m`: keep `a::T`.
+                    let mut inner = String::new();
+                    let mut d = 1;
+                    for c in chars.by_ref() {
+                        match c {
+                            '<' => d += 1,
+                            '>' => {
+                                d -= 1;
+                                if d == 0 {
+                                    break;
+                                }
+                            }
+                            _ => {}
+                        }
+                        inner.push(c);
+                    }
+                    let ty = inner.split(" as ").next().unwrap_or(&inner);
+                    out.push_str(ty.split('<').next().unwrap_or(ty));
+                }
+                '<' => depth += 1,
+                '>' => depth = depth.saturating_sub(1),
+                _ if depth == 0 => out.push(c),
+                _ => {}
+            }
+        }
+        let out = out.replace("::{{closure}}", "");
+        let rest = out
+            .strip_prefix(self.module)
+            .and_then(|r| r.strip_prefix("::"))
+            .unwrap_or(&out);
+        if rest.is_empty() {
+            self.fn_name.to_owned()
+        } else {
+            rest.to_owned()
+        }
+    }
+}

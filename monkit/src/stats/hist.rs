@@ -1,0 +1,1052 @@
+//! A lock-free exponential histogram for the recent window of a distribution, and its
+//! cumulative twin for histograms a fleet can add up.
+//!
+//! Buckets are those of Prometheus native histograms at schema 6: bucket `k` holds the
+//! magnitudes in `(2^((k-1)/64), 2^(k/64)]`, so every power of two is split into 64 buckets
+//! of equal ratio (each about 1.09% wide; its midpoint is within 0.55% of any value in it), and
+//! the counts map onto a native histogram exactly, bucket for bucket. Durations are bucketed
+//! by their value in seconds, the unit Prometheus uses, so that mapping stays exact for them
+//! too. Magnitudes up to 2^-32 count as zero (the zero bucket's width).
+//!
+//! Recording is one relaxed add on a counter, found from the value's bits with a table
+//! lookup and one comparison; an octave's 64 counters are allocated the first time a value
+//! lands in it, so a latency spread over a few octaves costs a few hundred bytes, and steady
+//! state allocates nothing. `hdrhistogram` needs `&mut` to record, which would put a lock on
+//! every call, and has linear sub-buckets that no native histogram schema can represent.
+
+use crate::util::shard::{add32, Lane};
+use crate::util::slot::OnceBox;
+use crate::util::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Buckets per power of two: Prometheus schema 6.
+const SUB: usize = 64;
+/// The native histogram schema the buckets are.
+pub(crate) const SCHEMA: i32 = 6;
+/// Magnitudes at or below 2^-32 are zero.
+pub(crate) const ZERO_THRESHOLD: f64 = 1.0 / 4_294_967_296.0;
+/// The octaves kept apart: magnitudes in (2^EXP_LOW, 2^EXP_HIGH]. Under loom the range is a
+/// few octaves, so a model's every read of the tables stays small enough to explore.
+const EXP_LOW: i32 = if cfg!(loom) { -2 } else { -32 };
+const EXP_HIGH: i32 = if cfg!(loom) { 2 } else { 64 };
+/// Lowest and highest bucket keys: (2^-32, 2^(-32+1/64)] and (.., 2^64] (larger magnitudes
+/// land in the top bucket).
+const KEY_MIN: i32 = EXP_LOW * 64 + 1;
+const KEY_MAX: i32 = EXP_HIGH * 64;
+const OCTAVES: usize = ((KEY_MAX - KEY_MIN) as usize) / SUB + 1;
+
+/// For each value of the top 8 mantissa bits: the first bucket bound at or above them
+/// (low 52 bits) and that bucket's key within the octave (top 12 bits); a mantissa above the
+/// bound belongs to the next key (no cell holds two bounds). Generated, exact to the
+/// nearest double.
+const VALUE_CELLS: [u64; 256] = [
+    0x0000000000000000,
+    0x00102c9a3e778061,
+    0x00102c9a3e778061,
+    0x002059b0d3158574,
+    0x002059b0d3158574,
+    0x002059b0d3158574,
+    0x0030874518759bc8,
+    0x0030874518759bc8,
+    0x0030874518759bc8,
+    0x0040b5586cf9890f,
+    0x0040b5586cf9890f,
+    0x0040b5586cf9890f,
+    0x0050e3ec32d3d1a2,
+    0x0050e3ec32d3d1a2,
+    0x0050e3ec32d3d1a2,
+    0x00611301d0125b51,
+    0x00611301d0125b51,
+    0x00611301d0125b51,
+    0x0071429aaea92de0,
+    0x0071429aaea92de0,
+    0x0071429aaea92de0,
+    0x008172b83c7d517b,
+    0x008172b83c7d517b,
+    0x008172b83c7d517b,
+    0x0091a35beb6fcb75,
+    0x0091a35beb6fcb75,
+    0x0091a35beb6fcb75,
+    0x00a1d4873168b9aa,
+    0x00a1d4873168b9aa,
+    0x00a1d4873168b9aa,
+    0x00b2063b88628cd6,
+    0x00b2063b88628cd6,
+    0x00b2063b88628cd6,
+    0x00c2387a6e756238,
+    0x00c2387a6e756238,
+    0x00c2387a6e756238,
+    0x00d26b4565e27cdd,
+    0x00d26b4565e27cdd,
+    0x00d26b4565e27cdd,
+    0x00e29e9df51fdee1,
+    0x00e29e9df51fdee1,
+    0x00e29e9df51fdee1,
+    0x00f2d285a6e4030b,
+    0x00f2d285a6e4030b,
+    0x00f2d285a6e4030b,
+    0x00f2d285a6e4030b,
+    0x010306fe0a31b715,
+    0x010306fe0a31b715,
+    0x010306fe0a31b715,
+    0x01133c08b26416ff,
+    0x01133c08b26416ff,
+    0x01133c08b26416ff,
+    0x012371a7373aa9cb,
+    0x012371a7373aa9cb,
+    0x012371a7373aa9cb,
+    0x012371a7373aa9cb,
+    0x0133a7db34e59ff7,
+    0x0133a7db34e59ff7,
+    0x0133a7db34e59ff7,
+    0x0143dea64c123422,
+    0x0143dea64c123422,
+    0x0143dea64c123422,
+    0x0154160a21f72e2a,
+    0x0154160a21f72e2a,
+    0x0154160a21f72e2a,
+    0x0154160a21f72e2a,
+    0x01644e086061892d,
+    0x01644e086061892d,
+    0x01644e086061892d,
+    0x017486a2b5c13cd0,
+    0x017486a2b5c13cd0,
+    0x017486a2b5c13cd0,
+    0x017486a2b5c13cd0,
+    0x0184bfdad5362a27,
+    0x0184bfdad5362a27,
+    0x0184bfdad5362a27,
+    0x0194f9b2769d2ca7,
+    0x0194f9b2769d2ca7,
+    0x0194f9b2769d2ca7,
+    0x0194f9b2769d2ca7,
+    0x01a5342b569d4f82,
+    0x01a5342b569d4f82,
+    0x01a5342b569d4f82,
+    0x01a5342b569d4f82,
+    0x01b56f4736b527da,
+    0x01b56f4736b527da,
+    0x01b56f4736b527da,
+    0x01c5ab07dd485429,
+    0x01c5ab07dd485429,
+    0x01c5ab07dd485429,
+    0x01c5ab07dd485429,
+    0x01d5e76f15ad2148,
+    0x01d5e76f15ad2148,
+    0x01d5e76f15ad2148,
+    0x01d5e76f15ad2148,
+    0x01e6247eb03a5585,
+    0x01e6247eb03a5585,
+    0x01e6247eb03a5585,
+    0x01e6247eb03a5585,
+    0x01f6623882552225,
+    0x01f6623882552225,
+    0x01f6623882552225,
+    0x01f6623882552225,
+    0x0206a09e667f3bcd,
+    0x0206a09e667f3bcd,
+    0x0206a09e667f3bcd,
+    0x0206a09e667f3bcd,
+    0x0216dfb23c651a2f,
+    0x0216dfb23c651a2f,
+    0x0216dfb23c651a2f,
+    0x02271f75e8ec5f74,
+    0x02271f75e8ec5f74,
+    0x02271f75e8ec5f74,
+    0x02271f75e8ec5f74,
+    0x02375feb564267c9,
+    0x02375feb564267c9,
+    0x02375feb564267c9,
+    0x02375feb564267c9,
+    0x0247a11473eb0187,
+    0x0247a11473eb0187,
+    0x0247a11473eb0187,
+    0x0247a11473eb0187,
+    0x0247a11473eb0187,
+    0x0257e2f336cf4e62,
+    0x0257e2f336cf4e62,
+    0x0257e2f336cf4e62,
+    0x0257e2f336cf4e62,
+    0x02682589994cce13,
+    0x02682589994cce13,
+    0x02682589994cce13,
+    0x02682589994cce13,
+    0x027868d99b4492ed,
+    0x027868d99b4492ed,
+    0x027868d99b4492ed,
+    0x027868d99b4492ed,
+    0x0288ace5422aa0db,
+    0x0288ace5422aa0db,
+    0x0288ace5422aa0db,
+    0x0288ace5422aa0db,
+    0x0298f1ae99157736,
+    0x0298f1ae99157736,
+    0x0298f1ae99157736,
+    0x0298f1ae99157736,
+    0x0298f1ae99157736,
+    0x02a93737b0cdc5e5,
+    0x02a93737b0cdc5e5,
+    0x02a93737b0cdc5e5,
+    0x02a93737b0cdc5e5,
+    0x02b97d829fde4e50,
+    0x02b97d829fde4e50,
+    0x02b97d829fde4e50,
+    0x02b97d829fde4e50,
+    0x02c9c49182a3f090,
+    0x02c9c49182a3f090,
+    0x02c9c49182a3f090,
+    0x02c9c49182a3f090,
+    0x02c9c49182a3f090,
+    0x02da0c667b5de565,
+    0x02da0c667b5de565,
+    0x02da0c667b5de565,
+    0x02da0c667b5de565,
+    0x02ea5503b23e255d,
+    0x02ea5503b23e255d,
+    0x02ea5503b23e255d,
+    0x02ea5503b23e255d,
+    0x02ea5503b23e255d,
+    0x02fa9e6b5579fdbf,
+    0x02fa9e6b5579fdbf,
+    0x02fa9e6b5579fdbf,
+    0x02fa9e6b5579fdbf,
+    0x030ae89f995ad3ad,
+    0x030ae89f995ad3ad,
+    0x030ae89f995ad3ad,
+    0x030ae89f995ad3ad,
+    0x030ae89f995ad3ad,
+    0x031b33a2b84f15fb,
+    0x031b33a2b84f15fb,
+    0x031b33a2b84f15fb,
+    0x031b33a2b84f15fb,
+    0x031b33a2b84f15fb,
+    0x032b7f76f2fb5e47,
+    0x032b7f76f2fb5e47,
+    0x032b7f76f2fb5e47,
+    0x032b7f76f2fb5e47,
+    0x033bcc1e904bc1d2,
+    0x033bcc1e904bc1d2,
+    0x033bcc1e904bc1d2,
+    0x033bcc1e904bc1d2,
+    0x033bcc1e904bc1d2,
+    0x034c199bdd85529c,
+    0x034c199bdd85529c,
+    0x034c199bdd85529c,
+    0x034c199bdd85529c,
+    0x034c199bdd85529c,
+    0x035c67f12e57d14b,
+    0x035c67f12e57d14b,
+    0x035c67f12e57d14b,
+    0x035c67f12e57d14b,
+    0x035c67f12e57d14b,
+    0x036cb720dcef9069,
+    0x036cb720dcef9069,
+    0x036cb720dcef9069,
+    0x036cb720dcef9069,
+    0x036cb720dcef9069,
+    0x037d072d4a07897c,
+    0x037d072d4a07897c,
+    0x037d072d4a07897c,
+    0x037d072d4a07897c,
+    0x037d072d4a07897c,
+    0x038d5818dcfba487,
+    0x038d5818dcfba487,
+    0x038d5818dcfba487,
+    0x038d5818dcfba487,
+    0x038d5818dcfba487,
+    0x039da9e603db3285,
+    0x039da9e603db3285,
+    0x039da9e603db3285,
+    0x039da9e603db3285,
+    0x039da9e603db3285,
+    0x03adfc97337b9b5f,
+    0x03adfc97337b9b5f,
+    0x03adfc97337b9b5f,
+    0x03adfc97337b9b5f,
+    0x03adfc97337b9b5f,
+    0x03be502ee78b3ff6,
+    0x03be502ee78b3ff6,
+    0x03be502ee78b3ff6,
+    0x03be502ee78b3ff6,
+    0x03be502ee78b3ff6,
+    0x03be502ee78b3ff6,
+    0x03cea4afa2a490da,
+    0x03cea4afa2a490da,
+    0x03cea4afa2a490da,
+    0x03cea4afa2a490da,
+    0x03cea4afa2a490da,
+    0x03defa1bee615a27,
+    0x03defa1bee615a27,
+    0x03defa1bee615a27,
+    0x03defa1bee615a27,
+    0x03defa1bee615a27,
+    0x03ef50765b6e4540,
+    0x03ef50765b6e4540,
+    0x03ef50765b6e4540,
+    0x03ef50765b6e4540,
+    0x03ef50765b6e4540,
+    0x03ef50765b6e4540,
+    0x03ffa7c1819e90d8,
+    0x03ffa7c1819e90d8,
+    0x03ffa7c1819e90d8,
+    0x03ffa7c1819e90d8,
+    0x03ffa7c1819e90d8,
+    0x040fffffffffffff,
+    0x040fffffffffffff,
+    0x040fffffffffffff,
+    0x040fffffffffffff,
+    0x040fffffffffffff,
+];
+
+/// The same for durations in nanoseconds, whose bounds 1e9 * 2^(k/64) ns fall at the same
+/// 64 mantissas in every octave of nanoseconds; keys biased by 2048.
+const NS_CELLS: [u64; 256] = [
+    0x08701325577074a7,
+    0x08701325577074a7,
+    0x08803ff4f52a9395,
+    0x08803ff4f52a9395,
+    0x08906d417dd3b3ab,
+    0x08906d417dd3b3ab,
+    0x08906d417dd3b3ab,
+    0x08a09b0c4da6231a,
+    0x08a09b0c4da6231a,
+    0x08a09b0c4da6231a,
+    0x08b0c956c4a6ed6f,
+    0x08b0c956c4a6ed6f,
+    0x08b0c956c4a6ed6f,
+    0x08c0f82246b06da3,
+    0x08c0f82246b06da3,
+    0x08c0f82246b06da3,
+    0x08d127703b7cfdab,
+    0x08d127703b7cfdab,
+    0x08d127703b7cfdab,
+    0x08e157420eb1c3d4,
+    0x08e157420eb1c3d4,
+    0x08e157420eb1c3d4,
+    0x08f187992fe99e35,
+    0x08f187992fe99e35,
+    0x08f187992fe99e35,
+    0x0901b87712c02c95,
+    0x0901b87712c02c95,
+    0x0901b87712c02c95,
+    0x0911e9dd2edcf917,
+    0x0911e9dd2edcf917,
+    0x0911e9dd2edcf917,
+    0x09221bccfffec001,
+    0x09221bccfffec001,
+    0x09221bccfffec001,
+    0x09324e480606d6f5,
+    0x09324e480606d6f5,
+    0x09324e480606d6f5,
+    0x0942814fc504b3f6,
+    0x0942814fc504b3f6,
+    0x0942814fc504b3f6,
+    0x0942814fc504b3f6,
+    0x0952b4e5c541948a,
+    0x0952b4e5c541948a,
+    0x0952b4e5c541948a,
+    0x0962e90b934c455b,
+    0x0962e90b934c455b,
+    0x0962e90b934c455b,
+    0x09731dc2c0050ab4,
+    0x09731dc2c0050ab4,
+    0x09731dc2c0050ab4,
+    0x0983530ce0a9aa24,
+    0x0983530ce0a9aa24,
+    0x0983530ce0a9aa24,
+    0x0983530ce0a9aa24,
+    0x099388eb8ee195bd,
+    0x099388eb8ee195bd,
+    0x099388eb8ee195bd,
+    0x09a3bf6068ca3934,
+    0x09a3bf6068ca3934,
+    0x09a3bf6068ca3934,
+    0x09b3f66d11036951,
+    0x09b3f66d11036951,
+    0x09b3f66d11036951,
+    0x09b3f66d11036951,
+    0x09c42e132ebbf60d,
+    0x09c42e132ebbf60d,
+    0x09c42e132ebbf60d,
+    0x09d466546dbe5fb1,
+    0x09d466546dbe5fb1,
+    0x09d466546dbe5fb1,
+    0x09d466546dbe5fb1,
+    0x09e49f327e7daf6c,
+    0x09e49f327e7daf6c,
+    0x09e49f327e7daf6c,
+    0x09f4d8af162273b1,
+    0x09f4d8af162273b1,
+    0x09f4d8af162273b1,
+    0x09f4d8af162273b1,
+    0x0a0512cbee97e0ca,
+    0x0a0512cbee97e0ca,
+    0x0a0512cbee97e0ca,
+    0x0a0512cbee97e0ca,
+    0x0a154d8ac6991609,
+    0x0a154d8ac6991609,
+    0x0a154d8ac6991609,
+    0x0a2588ed61be87ef,
+    0x0a2588ed61be87ef,
+    0x0a2588ed61be87ef,
+    0x0a2588ed61be87ef,
+    0x0a35c4f5888b8fb8,
+    0x0a35c4f5888b8fb8,
+    0x0a35c4f5888b8fb8,
+    0x0a35c4f5888b8fb8,
+    0x0a4601a5087c20c2,
+    0x0a4601a5087c20c2,
+    0x0a4601a5087c20c2,
+    0x0a4601a5087c20c2,
+    0x0a563efdb412a415,
+    0x0a563efdb412a415,
+    0x0a563efdb412a415,
+    0x0a667d0162e5faa3,
+    0x0a667d0162e5faa3,
+    0x0a667d0162e5faa3,
+    0x0a667d0162e5faa3,
+    0x0a76bbb1f1afa684,
+    0x0a76bbb1f1afa684,
+    0x0a76bbb1f1afa684,
+    0x0a76bbb1f1afa684,
+    0x0a86fb11425a1bb4,
+    0x0a86fb11425a1bb4,
+    0x0a86fb11425a1bb4,
+    0x0a86fb11425a1bb4,
+    0x0a973b213c0f38b9,
+    0x0a973b213c0f38b9,
+    0x0a973b213c0f38b9,
+    0x0a973b213c0f38b9,
+    0x0aa77be3cb46e79d,
+    0x0aa77be3cb46e79d,
+    0x0aa77be3cb46e79d,
+    0x0aa77be3cb46e79d,
+    0x0ab7bd5ae1d5e7b3,
+    0x0ab7bd5ae1d5e7b3,
+    0x0ab7bd5ae1d5e7b3,
+    0x0ab7bd5ae1d5e7b3,
+    0x0ac7ff8876fcc095,
+    0x0ac7ff8876fcc095,
+    0x0ac7ff8876fcc095,
+    0x0ac7ff8876fcc095,
+    0x0ad8426e8776dec9,
+    0x0ad8426e8776dec9,
+    0x0ad8426e8776dec9,
+    0x0ad8426e8776dec9,
+    0x0ad8426e8776dec9,
+    0x0ae8860f1589da8f,
+    0x0ae8860f1589da8f,
+    0x0ae8860f1589da8f,
+    0x0ae8860f1589da8f,
+    0x0af8ca6c2914e940,
+    0x0af8ca6c2914e940,
+    0x0af8ca6c2914e940,
+    0x0af8ca6c2914e940,
+    0x0b090f87cfa079b8,
+    0x0b090f87cfa079b8,
+    0x0b090f87cfa079b8,
+    0x0b090f87cfa079b8,
+    0x0b1955641c6dfc4a,
+    0x0b1955641c6dfc4a,
+    0x0b1955641c6dfc4a,
+    0x0b1955641c6dfc4a,
+    0x0b1955641c6dfc4a,
+    0x0b299c032887d6ae,
+    0x0b299c032887d6ae,
+    0x0b299c032887d6ae,
+    0x0b299c032887d6ae,
+    0x0b39e36712d18467,
+    0x0b39e36712d18467,
+    0x0b39e36712d18467,
+    0x0b39e36712d18467,
+    0x0b39e36712d18467,
+    0x0b4a2b920017e424,
+    0x0b4a2b920017e424,
+    0x0b4a2b920017e424,
+    0x0b4a2b920017e424,
+    0x0b5a74861b21b286,
+    0x0b5a74861b21b286,
+    0x0b5a74861b21b286,
+    0x0b5a74861b21b286,
+    0x0b5a74861b21b286,
+    0x0b6abe4594c032e8,
+    0x0b6abe4594c032e8,
+    0x0b6abe4594c032e8,
+    0x0b6abe4594c032e8,
+    0x0b7b08d2a3e00689,
+    0x0b7b08d2a3e00689,
+    0x0b7b08d2a3e00689,
+    0x0b7b08d2a3e00689,
+    0x0b7b08d2a3e00689,
+    0x0b8b542f859a32ab,
+    0x0b8b542f859a32ab,
+    0x0b8b542f859a32ab,
+    0x0b8b542f859a32ab,
+    0x0b8b542f859a32ab,
+    0x0b9ba05e7d455630,
+    0x0b9ba05e7d455630,
+    0x0b9ba05e7d455630,
+    0x0b9ba05e7d455630,
+    0x0b9ba05e7d455630,
+    0x0babed61d4870f27,
+    0x0babed61d4870f27,
+    0x0babed61d4870f27,
+    0x0babed61d4870f27,
+    0x0bbc3b3bdb6590d8,
+    0x0bbc3b3bdb6590d8,
+    0x0bbc3b3bdb6590d8,
+    0x0bbc3b3bdb6590d8,
+    0x0bbc3b3bdb6590d8,
+    0x0bcc89eee8596adc,
+    0x0bcc89eee8596adc,
+    0x0bcc89eee8596adc,
+    0x0bcc89eee8596adc,
+    0x0bcc89eee8596adc,
+    0x0bdcd97d585f81c1,
+    0x0bdcd97d585f81c1,
+    0x0bdcd97d585f81c1,
+    0x0bdcd97d585f81c1,
+    0x0bdcd97d585f81c1,
+    0x0bed29e98f0b39c2,
+    0x0bed29e98f0b39c2,
+    0x0bed29e98f0b39c2,
+    0x0bed29e98f0b39c2,
+    0x0bed29e98f0b39c2,
+    0x0bfd7b35f698d430,
+    0x0bfd7b35f698d430,
+    0x0bfd7b35f698d430,
+    0x0bfd7b35f698d430,
+    0x0bfd7b35f698d430,
+    0x0c0dcd6500000000,
+    0x0c0dcd6500000000,
+    0x0c0dcd6500000000,
+    0x0c0dcd6500000000,
+    0x0c0dcd6500000000,
+    0x0c1e207923069e1f,
+    0x0c1e207923069e1f,
+    0x0c1e207923069e1f,
+    0x0c1e207923069e1f,
+    0x0c1e207923069e1f,
+    0x0c1e207923069e1f,
+    0x0c2e7474de53ba18,
+    0x0c2e7474de53ba18,
+    0x0c2e7474de53ba18,
+    0x0c2e7474de53ba18,
+    0x0c2e7474de53ba18,
+    0x0c3ec95ab782b79d,
+    0x0c3ec95ab782b79d,
+    0x0c3ec95ab782b79d,
+    0x0c3ec95ab782b79d,
+    0x0c3ec95ab782b79d,
+    0x0c4f1f2d3b36b57f,
+    0x0c4f1f2d3b36b57f,
+    0x0c4f1f2d3b36b57f,
+    0x0c4f1f2d3b36b57f,
+    0x0c4f1f2d3b36b57f,
+    0x0c5f75eefd2e26bd,
+    0x0c5f75eefd2e26bd,
+    0x0c5f75eefd2e26bd,
+    0x0c5f75eefd2e26bd,
+    0x0c5f75eefd2e26bd,
+    0x0c5f75eefd2e26bd,
+    0x0c6fcda29856a228,
+    0x0c6fcda29856a228,
+    0x0c6fcda29856a228,
+    0x0c6fcda29856a228,
+    0x0c6fcda29856a228,
+    0x0c7fffffffffffff,
+    0x0c7fffffffffffff,
+    0x0c7fffffffffffff,
+];
+
+const MANTISSA: u64 = (1 << 52) - 1;
+
+/// The key within its octave of a mantissa, from a cell table: one load, one comparison.
+#[inline(always)]
+fn key_in_octave(cells: &[u64; 256], m: u64) -> i32 {
+    let cell = cells[(m >> 44) as usize];
+    (cell >> 52) as i32 + i32::from(m > cell & MANTISSA)
+}
+
+type Chunk = [AtomicU32; SUB];
+type Table = [OnceBox<Chunk>; OCTAVES];
+
+fn new_table() -> Table {
+    std::array::from_fn(|_| OnceBox::default())
+}
+
+fn new_chunk() -> Chunk {
+    std::array::from_fn(|_| AtomicU32::new(0))
+}
+
+/// Where a value lands: a bucket key (see the module doc) of its magnitude, by sign.
+#[derive(Clone, Copy, PartialEq, Debug)]
+pub(crate) enum Slot {
+    Zero,
+    Pos(i32),
+    Neg(i32),
+}
+
+/// Octave and bucket within it of a key, for the tables.
+#[inline(always)]
+fn place(key: i32) -> (usize, usize) {
+    #[cfg(loom)]
+    let key = key.clamp(KEY_MIN, KEY_MAX);
+    let i = (key - KEY_MIN) as usize;
+    (i / SUB, i % SUB)
+}
+
+fn key_at(octave: usize, sub: usize) -> i32 {
+    (octave * SUB + sub) as i32 + KEY_MIN
+}
+
+#[inline(always)]
+fn slot_of(v: f64) -> Slot {
+    let bits = v.to_bits();
+    let mag = bits & !(1 << 63);
+    let exp = (mag >> 52) as i32 - 1023;
+    let m = mag & ((1 << 52) - 1);
+    if v.is_nan() || exp < EXP_LOW || (exp == EXP_LOW && m == 0) {
+        return Slot::Zero;
+    }
+    let key = if exp >= EXP_HIGH {
+        KEY_MAX
+    } else {
+        exp * SUB as i32 + key_in_octave(&VALUE_CELLS, m)
+    };
+    if bits >> 63 == 1 {
+        Slot::Neg(key)
+    } else {
+        Slot::Pos(key)
+    }
+}
+
+/// The upper bound of bucket `key`: 2^(key/64).
+pub(crate) fn upper_bound(key: i32) -> f64 {
+    (f64::from(key) / SUB as f64).exp2()
+}
+
+/// The midpoint of bucket `key`.
+fn midpoint(key: i32) -> f64 {
+    upper_bound(key) * (1.0 + (-1.0 / SUB as f64).exp2()) / 2.0
+}
+
+/// A value that knows its bucket.
+pub(crate) trait Bucketed: Copy {
+    /// Units of the value per unit of bucket magnitude: durations, kept in nanoseconds, are
+    /// bucketed in seconds (1e9).
+    const PER_BUCKET_UNIT: f64;
+    fn slot(self) -> Slot;
+}
+
+impl Bucketed for f64 {
+    const PER_BUCKET_UNIT: f64 = 1.0;
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        slot_of(self)
+    }
+}
+
+/// Nanoseconds of a duration, bucketed by their value in seconds without leaving integers:
+/// the bounds 1e9 * 2^(k/64) ns fall at the same 64 mantissas in every octave of nanoseconds.
+impl Bucketed for u64 {
+    const PER_BUCKET_UNIT: f64 = 1e9;
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        if self == 0 {
+            return Slot::Zero;
+        }
+        let e = 63 - self.leading_zeros();
+        // The 52 bits after the leading one, as the f64 mantissa would hold them.
+        let m = if e >= 52 {
+            self >> (e - 52)
+        } else {
+            self << (52 - e)
+        } & MANTISSA;
+        Slot::Pos(e as i32 * SUB as i32 + key_in_octave(&NS_CELLS, m) - 2048)
+    }
+}
+
+impl Bucketed for i64 {
+    const PER_BUCKET_UNIT: f64 = 1.0;
+    #[inline(always)]
+    fn slot(self) -> Slot {
+        slot_of(self as f64)
+    }
+}
+
+/// One window of counts: 64 counters per octave, allocated on demand.
+pub(crate) struct Window {
+    epoch: AtomicU64,
+    zero: AtomicU32,
+    pos: Table,
+    neg: OnceBox<Table>,
+}
+
+impl Default for Window {
+    fn default() -> Self {
+        Window {
+            epoch: AtomicU64::new(u64::MAX),
+            zero: AtomicU32::new(0),
+            pos: new_table(),
+            neg: OnceBox::default(),
+        }
+    }
+}
+
+fn chunks(table: &Table) -> impl Iterator<Item = (usize, &Chunk)> {
+    table
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.get().map(|c| (i, c)))
+}
+
+impl Window {
+    #[inline(always)]
+    fn add(&self, slot: Slot, lane: Lane) {
+        let counter = match slot {
+            Slot::Zero => &self.zero,
+            Slot::Pos(k) => {
+                let (o, s) = place(k);
+                &self.pos[o].get_or_init(new_chunk)[s]
+            }
+            Slot::Neg(k) => {
+                let (o, s) = place(k);
+                &self.neg.get_or_init(new_table)[o].get_or_init(new_chunk)[s]
+            }
+        };
+        add32(counter, 1, lane);
+    }
+
+    /// Moves the window's counts into `into` as its epoch moves on, emptying it. Each
+    /// counter is swapped out, so a value added meanwhile stays either in what moved or in
+    /// the window (then counted in the new epoch): in the cumulative counts exactly once.
+    #[cold]
+    fn fold_into(&self, into: &Cumulative) {
+        into.add_n(Slot::Zero, u64::from(self.zero.swap(0, Ordering::Relaxed)));
+        let tables = std::iter::once((&self.pos, false)).chain(self.neg.get().map(|t| (t, true)));
+        for (table, neg) in tables {
+            for (o, c) in chunks(table) {
+                for (s, b) in c.iter().enumerate() {
+                    let n = b.swap(0, Ordering::Relaxed);
+                    if n > 0 {
+                        let k = key_at(o, s);
+                        into.add_n(if neg { Slot::Neg(k) } else { Slot::Pos(k) }, u64::from(n));
+                    }
+                }
+            }
+        }
+    }
+
+    fn merge_into(&self, out: &mut Counts) {
+        out.zero += u64::from(self.zero.load(Ordering::Relaxed));
+        for (o, c) in chunks(&self.pos) {
+            for (s, b) in c.iter().enumerate() {
+                out.add(
+                    &Slot::Pos(key_at(o, s)),
+                    u64::from(b.load(Ordering::Relaxed)),
+                );
+            }
+        }
+        if let Some(t) = self.neg.get() {
+            for (o, c) in chunks(t) {
+                for (s, b) in c.iter().enumerate() {
+                    out.add(
+                        &Slot::Neg(key_at(o, s)),
+                        u64::from(b.load(Ordering::Relaxed)),
+                    );
+                }
+            }
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let mut n = chunks(&self.pos).count() * std::mem::size_of::<Chunk>();
+        if let Some(t) = self.neg.get() {
+            n += std::mem::size_of::<Table>() + chunks(t).count() * std::mem::size_of::<Chunk>();
+        }
+        n
+    }
+}
+
+/// Two windows taking turns: the one for the current epoch fills while the other holds the
+/// previous epoch, so a reader always sees between one and two epochs of recent values. A
+/// window's counts move to `folded` when it turns, so the counts since the start are
+/// `folded` plus both windows, and recording stays one add.
+#[derive(Default)]
+pub(crate) struct Recent {
+    windows: [Window; 2],
+    folded: Cumulative,
+    /// Odd while a fold moves counts, so a reader of the cumulative counts can tell it saw
+    /// them mid-move (a seqlock; folds happen once an epoch).
+    folding: AtomicU64,
+}
+
+impl Recent {
+    #[inline(always)]
+    pub(crate) fn record(&self, slot: Slot, epoch: u64, lane: Lane) {
+        let w = &self.windows[(epoch & 1) as usize];
+        let seen = w.epoch.load(Ordering::Relaxed);
+        if seen != epoch && !self.turn(w, seen, epoch) {
+            // Too old for the recent window; still counted since the start.
+            self.folded.add_n(slot, 1);
+            return;
+        }
+        w.add(slot, lane);
+    }
+
+    /// Adds the counts since the start: folded ones and both windows, read consistently.
+    pub(crate) fn cumulative_into(&self, out: &mut Counts) {
+        loop {
+            let before = self.folding.load(Ordering::Acquire);
+            if before & 1 == 1 {
+                crate::util::sync::yield_now();
+                continue;
+            }
+            let mut c = Counts::new();
+            self.folded.merge_into(&mut c);
+            for w in &self.windows {
+                w.merge_into(&mut c);
+            }
+            crate::util::sync::fence(Ordering::Acquire);
+            if self.folding.load(Ordering::Relaxed) == before {
+                out.merge(c);
+                return;
+            }
+        }
+    }
+
+    /// Moves `w` on to `epoch`, or says the sample is too old to keep: a window never moves
+    /// back to an older epoch (a thread that read the clock long ago must not wipe a newer
+    /// window).
+    #[cold]
+    fn turn(&self, w: &Window, mut seen: u64, epoch: u64) -> bool {
+        loop {
+            if seen == epoch {
+                return true;
+            }
+            if seen != u64::MAX && epoch < seen {
+                return false;
+            }
+            match w
+                .epoch
+                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => {
+                    self.folding.fetch_add(1, Ordering::Relaxed);
+                    // A reader that sees any count the fold moved also sees the odd number
+                    // (a seqlock's writer side; loom found the reader summing mid-move).
+                    crate::util::sync::fence(Ordering::Release);
+                    w.fold_into(&self.folded);
+                    self.folding.fetch_add(1, Ordering::Release);
+                    return true;
+                }
+                // Another thread turned it meanwhile: look again (never give up a newer epoch).
+                Err(now) => seen = now,
+            }
+        }
+    }
+
+    /// Adds the counts of the windows of `epoch` and the one before it.
+    pub(crate) fn merge_into(&self, epoch: u64, out: &mut Counts) {
+        for w in &self.windows {
+            let e = w.epoch.load(Ordering::Acquire);
+            if e == epoch || e.wrapping_add(1) == epoch {
+                w.merge_into(out);
+            }
+        }
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.windows.iter().map(Window::heap_bytes).sum::<usize>() + self.folded.heap_bytes()
+    }
+}
+
+/// Merged bucket counts, ready for quantile queries or export. Sparse, so a snapshot costs
+/// what the recorded octaves cost, not the whole range.
+#[derive(Default, Clone, Debug, PartialEq)]
+pub(crate) struct Counts {
+    pub(crate) zero: u64,
+    /// By bucket key.
+    pub(crate) pos: std::collections::BTreeMap<i32, u64>,
+    pub(crate) neg: std::collections::BTreeMap<i32, u64>,
+}
+
+impl Counts {
+    pub(crate) fn new() -> Self {
+        Counts::default()
+    }
+
+    pub(crate) fn merge(&mut self, other: Counts) {
+        self.zero += other.zero;
+        for (k, n) in other.pos {
+            *self.pos.entry(k).or_insert(0) += n;
+        }
+        for (k, n) in other.neg {
+            *self.neg.entry(k).or_insert(0) += n;
+        }
+    }
+
+    fn add(&mut self, slot: &Slot, n: u64) {
+        if n == 0 {
+            return;
+        }
+        match *slot {
+            Slot::Zero => self.zero += n,
+            Slot::Pos(k) => *self.pos.entry(k).or_insert(0) += n,
+            Slot::Neg(k) => *self.neg.entry(k).or_insert(0) += n,
+        }
+    }
+
+    /// Values in ascending order, as (bucket midpoint, count), in bucket units.
+    pub(crate) fn sorted(&self) -> Vec<(f64, u64)> {
+        let neg = self.neg.iter().rev().map(|(&k, &n)| (-midpoint(k), n));
+        let zero = (self.zero > 0).then_some((0.0, self.zero));
+        let pos = self.pos.iter().map(|(&k, &n)| (midpoint(k), n));
+        neg.chain(zero).chain(pos).collect()
+    }
+}
+
+/// Counts moved out of the windows as they turn, never cleared: with the windows' own, what a
+/// cumulative (Prometheus, OTLP) histogram reports. 64-bit counters, as a process may run long.
+pub(crate) struct Cumulative {
+    zero: AtomicU64,
+    pos: [OnceBox<[AtomicU64; SUB]>; OCTAVES],
+    neg: OnceBox<[OnceBox<[AtomicU64; SUB]>; OCTAVES]>,
+}
+
+impl Default for Cumulative {
+    fn default() -> Self {
+        Cumulative {
+            zero: AtomicU64::new(0),
+            pos: std::array::from_fn(|_| OnceBox::default()),
+            neg: OnceBox::default(),
+        }
+    }
+}
+
+fn new_chunk64() -> [AtomicU64; SUB] {
+    std::array::from_fn(|_| AtomicU64::new(0))
+}
+
+impl Cumulative {
+    /// Adds `n` (off the hot path: folds and late values).
+    fn add_n(&self, slot: Slot, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let counter = match slot {
+            Slot::Zero => &self.zero,
+            Slot::Pos(k) => {
+                let (o, s) = place(k);
+                &self.pos[o].get_or_init(new_chunk64)[s]
+            }
+            Slot::Neg(k) => {
+                let (o, s) = place(k);
+                &self
+                    .neg
+                    .get_or_init(|| std::array::from_fn(|_| OnceBox::default()))[o]
+                    .get_or_init(new_chunk64)[s]
+            }
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    fn merge_into(&self, out: &mut Counts) {
+        out.zero += self.zero.load(Ordering::Relaxed);
+        let mut table = |t: &[OnceBox<[AtomicU64; SUB]>; OCTAVES], neg: bool| {
+            for (o, c) in t.iter().enumerate() {
+                let Some(c) = c.get() else { continue };
+                for (s, b) in c.iter().enumerate() {
+                    let k = key_at(o, s);
+                    let slot = if neg { Slot::Neg(k) } else { Slot::Pos(k) };
+                    out.add(&slot, b.load(Ordering::Relaxed));
+                }
+            }
+        };
+        table(&self.pos, false);
+        if let Some(t) = self.neg.get() {
+            table(t, true);
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        let chunk = std::mem::size_of::<[AtomicU64; SUB]>();
+        let mut n = self.pos.iter().filter(|c| c.get().is_some()).count() * chunk;
+        if let Some(t) = self.neg.get() {
+            n += std::mem::size_of_val(t) + t.iter().filter(|c| c.get().is_some()).count() * chunk;
+        }
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_native_schema_6() {
+        for v in [
+            1.0,
+            3.0,
+            7.5,
+            1e-6,
+            123456.0,
+            9.99e12,
+            2f64.powi(62),
+            0.004,
+            1.5e-9,
+        ] {
+            let Slot::Pos(k) = slot_of(v) else {
+                panic!("{v} not positive")
+            };
+            // (2^((k-1)/64), 2^(k/64)]: the native histogram bucket of index k at schema 6.
+            assert!(
+                upper_bound(k - 1) < v && v <= upper_bound(k) * (1.0 + 1e-15),
+                "{v}: {k}"
+            );
+            let m = midpoint(k);
+            assert!(((m - v) / v).abs() <= 0.0055, "{v} -> {m}");
+            assert_eq!(slot_of(-v), Slot::Neg(k));
+        }
+        // Powers of two are upper bounds, inclusive.
+        assert_eq!(slot_of(1.0), Slot::Pos(0));
+        assert_eq!(slot_of(2.0), Slot::Pos(64));
+        assert_eq!(slot_of(0.5), Slot::Pos(-64));
+        assert_eq!(slot_of(1.0 + f64::EPSILON), Slot::Pos(1));
+        assert_eq!(slot_of(0.0), Slot::Zero);
+        assert_eq!(slot_of(ZERO_THRESHOLD), Slot::Zero);
+        assert_eq!(slot_of(ZERO_THRESHOLD * 1.0001), Slot::Pos(KEY_MIN));
+        assert_eq!(slot_of(f64::NAN), Slot::Zero);
+        assert_eq!(slot_of(f64::INFINITY), Slot::Pos(KEY_MAX));
+        // Every bound is the upper end of its bucket, and the next double starts the next.
+        for k in -200..200 {
+            let b = upper_bound(k);
+            assert_eq!(slot_of(b), Slot::Pos(k), "{k}");
+            assert_eq!(
+                slot_of(f64::from_bits(b.to_bits() + 1)),
+                Slot::Pos(k + 1),
+                "{k}"
+            );
+        }
+        // Durations: nanoseconds bucketed in seconds.
+        assert_eq!(1_000_000_000u64.slot(), Slot::Pos(0));
+    }
+
+    #[test]
+    fn reset_clears_old_epoch() {
+        let r = Recent::default();
+        let lane = crate::util::shard::lane();
+        r.record(5.0.slot(), 10, lane);
+        r.record(5.0.slot(), 11, lane);
+        let mut c = Counts::new();
+        r.merge_into(11, &mut c);
+        assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 2);
+        r.record(5.0.slot(), 12, lane); // reuses epoch 10's window
+        let mut c = Counts::new();
+        r.merge_into(12, &mut c);
+        assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 2);
+        let mut c = Counts::new();
+        r.merge_into(14, &mut c);
+        assert!(c.sorted().is_empty());
+    }
+}

@@ -1,0 +1,207 @@
+//! Annotations: key/value notes on the current span, kept until the span finishes, for every
+//! running span (shown in `/ps`) and handed with recorded spans to observers.
+//!
+//! The store is process-wide and keyed by span id (span ids are unique in the process, and an
+//! annotation must find its span whichever thread or registry it runs in), split in shards so
+//! annotating threads rarely meet. A span that was annotated carries the `NOTED` flag in the
+//! thread's context, so a call that ends without notes (nearly all of them) never looks here.
+//! Memory is bounded per span: at most [`MAX_NOTES`] notes, keys and values cut to
+//! [`MAX_KEY`] and [`MAX_VALUE`] bytes.
+
+use crate::trace::span::{current_raw, set_current, NOTED};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::LazyLock;
+
+/// Most notes one span keeps; later ones are dropped (counted in `monkit.annotations_dropped`
+/// of no scope: see [`dropped`]).
+pub const MAX_NOTES: usize = 32;
+/// Longest key kept, in bytes.
+pub const MAX_KEY: usize = 64;
+/// Longest value kept, in bytes; longer values end in `…`.
+pub const MAX_VALUE: usize = 512;
+
+/// Span ids are random already: hashing them again (SipHash) would only cost time.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 ^= v;
+    }
+}
+
+type Notes = HashMap<u64, Vec<(String, String)>, std::hash::BuildHasherDefault<IdHasher>>;
+
+const SHARDS: usize = 16;
+
+/// One shard on its own cache lines, so threads locking different shards never meet.
+#[repr(align(128))]
+#[derive(Default)]
+struct Shard(Mutex<Notes>);
+
+static NOTES: LazyLock<[Shard; SHARDS]> = LazyLock::new(Default::default);
+static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+/// Spans holding notes now, over all shards: while zero (a program that does not annotate),
+/// a recorded span's end reads this one line, written only by annotating threads, and locks
+/// nothing.
+static HELD: AtomicUsize = AtomicUsize::new(0);
+
+fn shard(span_id: u64) -> &'static Mutex<Notes> {
+    &NOTES[(span_id >> 7) as usize % SHARDS].0
+}
+
+/// `s` cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn bounded(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.saturating_sub('…'.len_utf8());
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push('…');
+    }
+    s
+}
+
+/// Writes `value`'s `Display` form, stopping once past `max` bytes (so a huge value is
+/// never formatted whole).
+struct Capped {
+    out: String,
+    max: usize,
+}
+
+impl Write for Capped {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        if self.out.len() > self.max {
+            return Err(std::fmt::Error);
+        }
+        self.out.push_str(s);
+        Ok(())
+    }
+}
+
+/// `value`'s `Display` form, cut to [`MAX_VALUE`] bytes without formatting past it.
+pub(crate) fn bounded_display(value: &dyn std::fmt::Display) -> String {
+    let mut v = Capped {
+        out: String::new(),
+        max: MAX_VALUE,
+    };
+    let _ = write!(v, "{value}");
+    bounded(v.out, MAX_VALUE)
+}
+
+/// A key cut to [`MAX_KEY`] bytes.
+pub(crate) fn bounded_key(key: &str) -> String {
+    bounded(key.to_owned(), MAX_KEY)
+}
+
+/// Adds a key/value annotation to the current span: shown in `/ps` while the span runs, and
+/// handed with the span to observers (trace pages, exporters) when its trace is recorded.
+/// Outside any span it does nothing.
+///
+/// ```
+/// #[monkit::task]
+/// fn checkout(order: u64) {
+///     monkit::annotate("order", order);
+/// }
+/// checkout(7);
+/// ```
+pub fn annotate(key: &str, value: impl std::fmt::Display) {
+    let mut cur = current_raw();
+    if cur.span_id == 0 {
+        return;
+    }
+    let (key, value) = (bounded_key(key), bounded_display(&value));
+    {
+        let mut notes = shard(cur.span_id).lock();
+        let mine = notes.entry(cur.span_id).or_insert_with(|| {
+            HELD.fetch_add(1, Ordering::Relaxed);
+            Vec::new()
+        });
+        if mine.len() >= MAX_NOTES {
+            DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        mine.push((key, value));
+    }
+    if cur.flags & NOTED == 0 {
+        cur.flags |= NOTED;
+        set_current(cur);
+    }
+}
+
+/// Annotations dropped because their span already held [`MAX_NOTES`].
+pub fn dropped() -> u64 {
+    DROPPED.load(Ordering::Relaxed)
+}
+
+/// The annotations of a finishing span, in order, removed from the store.
+pub(crate) fn take(span_id: u64) -> Vec<(String, String)> {
+    // The span's own notes were counted before its end (same thread, or handed over with
+    // the span), so a zero here means it has none.
+    if HELD.load(Ordering::Relaxed) == 0 {
+        return Vec::new();
+    }
+    let mut notes = shard(span_id).lock();
+    if notes.is_empty() {
+        return Vec::new();
+    }
+    let mine = notes.remove(&span_id);
+    if mine.is_some() {
+        HELD.fetch_sub(1, Ordering::Relaxed);
+    }
+    mine.unwrap_or_default()
+}
+
+/// The annotations of a running span, copied.
+pub(crate) fn peek(span_id: u64) -> Vec<(String, String)> {
+    shard(span_id)
+        .lock()
+        .get(&span_id)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Annotated spans held now (for tests of bounded memory).
+#[doc(hidden)]
+pub fn held() -> usize {
+    NOTES.iter().map(|s| s.0.lock().len()).sum()
+}
+
+/// Longest `Debug` form kept of one argument, in bytes.
+const MAX_ARG: usize = 128;
+
+/// Records a `#[task(args)]` function's arguments on the current span as the annotation
+/// `args`: `name=<Debug>` pairs, each cut to 128 bytes (and never formatted further).
+#[doc(hidden)]
+pub fn record_args(args: &[(&str, &dyn std::fmt::Debug)]) {
+    if current_raw().span_id == 0 {
+        return;
+    }
+    let mut all = String::new();
+    for (i, (name, value)) in args.iter().enumerate() {
+        let mut v = Capped {
+            out: String::new(),
+            max: MAX_ARG,
+        };
+        let _ = write!(v, "{value:?}");
+        if i > 0 {
+            all.push_str(", ");
+        }
+        all.push_str(name);
+        all.push('=');
+        all.push_str(&bounded(v.out, MAX_ARG));
+    }
+    annotate("args", all);
+}

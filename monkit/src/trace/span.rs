@@ -1,0 +1,228 @@
+//! Span identity and the current-span context.
+//!
+//! A call's span is a few words on the caller's stack: the thread-local context holds the
+//! current span's ids, a `#[task]` call saves it, installs its own and restores it on exit. No
+//! span is allocated unless somebody records it (trace capture or an exporter), which is decided
+//! once per trace and inherited by every child.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+/// Flag: spans of this trace are recorded (handed to collectors when they finish).
+pub(crate) const RECORDED: u8 = 1;
+/// Flag: the trace is sampled for export (propagated to other processes).
+pub(crate) const SAMPLED: u8 = 2;
+/// Flag of one span, never inherited: it holds annotations (see `annotate.rs`).
+pub(crate) const NOTED: u8 = 4;
+/// Flag of one span, never inherited: its parent is no span of this process, so its end
+/// ends the trace here (see `trace_values.rs`).
+pub(crate) const LOCAL_ROOT: u8 = 8;
+
+/// The identity of a span, cheap to copy and to send to another thread or task to parent work
+/// there (see [`SpanRef::in_scope`] and [`FutureExt::in_span`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct SpanRef {
+    pub(crate) trace_id: u128,
+    pub(crate) span_id: u64,
+    /// Function id + 1 of the span's function; 0 for a remote or synthetic parent.
+    pub(crate) func: u32,
+    pub(crate) flags: u8,
+}
+
+impl SpanRef {
+    /// A context continuing a trace that started elsewhere (another process): spans started
+    /// under it belong to `trace_id` and have `parent_span_id` as parent.
+    pub fn remote(trace_id: u128, parent_span_id: u64, sampled: bool) -> SpanRef {
+        SpanRef {
+            trace_id: if trace_id == 0 {
+                new_trace_id()
+            } else {
+                trace_id
+            },
+            span_id: parent_span_id,
+            func: 0,
+            flags: if sampled { SAMPLED } else { 0 },
+        }
+    }
+
+    /// The 128-bit trace id (W3C trace-context compatible; never 0).
+    pub fn trace_id(&self) -> u128 {
+        self.trace_id
+    }
+
+    /// The 64-bit span id (never 0 for a span; 0 for a bare trace context).
+    pub fn span_id(&self) -> u64 {
+        self.span_id
+    }
+
+    /// Whether the trace is sampled for export.
+    pub fn is_sampled(&self) -> bool {
+        self.flags & SAMPLED != 0
+    }
+
+    /// Whether spans of this trace are being recorded.
+    pub fn is_recorded(&self) -> bool {
+        self.flags & RECORDED != 0
+    }
+
+    /// Runs `f` with this span as the current one, so spans started inside are its children.
+    pub fn in_scope<R>(self, f: impl FnOnce() -> R) -> R {
+        let _restore = enter_ctx(Some(self));
+        f()
+    }
+
+    pub(crate) fn is_some(&self) -> bool {
+        self.trace_id != 0
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<SpanRef> = const { Cell::new(SpanRef { trace_id: 0, span_id: 0, func: 0, flags: 0 }) };
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// The span running on this thread (or in this task), if any.
+pub fn current_span() -> Option<SpanRef> {
+    let mut c = current_raw();
+    c.flags &= !(NOTED | LOCAL_ROOT);
+    c.is_some().then_some(c)
+}
+
+#[inline(always)]
+pub(crate) fn current_raw() -> SpanRef {
+    CURRENT.with(Cell::get)
+}
+
+#[inline(always)]
+pub(crate) fn set_current(s: SpanRef) {
+    CURRENT.with(|c| c.set(s))
+}
+
+/// Restores the previous context on drop.
+pub(crate) struct CtxGuard(SpanRef);
+
+impl Drop for CtxGuard {
+    #[inline(always)]
+    fn drop(&mut self) {
+        set_current(self.0);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn enter_ctx(s: Option<SpanRef>) -> CtxGuard {
+    let prev = current_raw();
+    set_current(s.unwrap_or_default());
+    CtxGuard(prev)
+}
+
+/// A fresh non-zero 64-bit id from a per-thread xorshift generator seeded once per thread.
+#[inline(always)]
+pub(crate) fn new_span_id() -> u64 {
+    RNG.with(|r| {
+        let mut x = r.get();
+        if x == 0 {
+            x = seed();
+        }
+        // xorshift64*: full period over non-zero states, and the output is never zero.
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        r.set(x);
+        // An odd multiplier is invertible mod 2^64, so a non-zero state gives a non-zero id.
+        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    })
+}
+
+#[cold]
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(crate::util::clock::Tick::now().0);
+    h.write_usize(&h as *const _ as usize);
+    h.finish() | 1
+}
+
+/// A fresh 128-bit trace id.
+pub(crate) fn new_trace_id() -> u128 {
+    root_ids().0
+}
+
+/// Ids of a new root span from one draw: the span id, and a trace id whose low half is that
+/// span id and whose high half is the draw through a splitmix64 finalizer (a bijection, so
+/// it is non-zero and as unpredictable as the draw). A root span id equal to the low half of
+/// its trace id is the usual B3 convention.
+#[inline(always)]
+pub(crate) fn root_ids() -> (u128, u64) {
+    let id = new_span_id();
+    let mut z = id.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    let hi = (z ^ (z >> 31)) | 1;
+    ((u128::from(hi) << 64) | u128::from(id), id)
+}
+
+pin_project_lite::pin_project! {
+    /// Runs a future with `span` as the current span on every poll. Made by
+    /// [`FutureExt::in_span`].
+    #[derive(Debug)]
+    pub struct InSpan<F> {
+        #[pin]
+        inner: F,
+        span: SpanRef,
+    }
+}
+
+impl<F: Future> Future for InSpan<F> {
+    type Output = F::Output;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let _restore = enter_ctx(Some(*this.span));
+        this.inner.poll(cx)
+    }
+}
+
+/// Parent a future's spans explicitly, for work spawned onto another task or thread.
+///
+/// ```
+/// use monkit::FutureExt;
+/// # async fn work() {}
+/// # async fn demo() {
+/// let parent = monkit::current_span();
+/// let handle = async move { work().in_span_opt(parent).await };
+/// # handle.await
+/// # }
+/// ```
+pub trait FutureExt: Future + Sized {
+    /// Polls `self` with `span` as the current span.
+    fn in_span(self, span: SpanRef) -> InSpan<Self> {
+        InSpan { inner: self, span }
+    }
+
+    /// Like [`FutureExt::in_span`], keeping the empty context when `span` is `None`.
+    fn in_span_opt(self, span: Option<SpanRef>) -> InSpan<Self> {
+        InSpan {
+            inner: self,
+            span: span.unwrap_or_default(),
+        }
+    }
+}
+
+impl<F: Future> FutureExt for F {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_nonzero_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let id = new_span_id();
+            assert_ne!(id, 0);
+            assert!(seen.insert(id));
+        }
+        assert_ne!(new_trace_id(), 0);
+    }
+}

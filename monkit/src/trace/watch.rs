@@ -1,0 +1,440 @@
+//! Trace watchers: wait for the next call of a matching function (or of a given trace) and
+//! capture its whole span tree, or mark its trace as sampled for export.
+//!
+//! Matching is decided off the hot path: a watcher's regex is matched once against the
+//! registry's functions (which, with link-time registration, includes functions that never
+//! ran) and each selected function's `watched` count is raised. A span start then pays one
+//! relaxed load when nothing is armed, and one more (its function's count, or a scan of a small
+//! array of watched trace ids) when something is. No regex runs and no lock is taken unless the
+//! span matches. Captured spans arrive through the table's [`SpanObserver`] side.
+
+use crate::trace::observe::{FinishedSpan, SpanObserver};
+use crate::trace::span::{SpanRef, RECORDED, SAMPLED};
+use crate::util::sync::AtomicU32;
+use parking_lot::{Condvar, Mutex, RwLock};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::Waker;
+
+/// Most trace-id watchers one registry holds at once.
+pub(crate) const TRACE_SLOTS: usize = 64;
+
+/// Longest regex accepted, and the compiled size limit: patterns are user input.
+const MAX_REGEX_LEN: usize = 4096;
+const REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+/// Most spans one capture keeps while somebody waits for it; past this, spans are dropped (and
+/// counted), so a capture whose root never finishes cannot grow without bound.
+pub(crate) const MAX_SPANS_PER_TRACE: usize = 100_000;
+
+/// What a watcher waits for.
+#[derive(Clone, Debug, Default)]
+pub struct WatchSpec {
+    /// Regex over function full names (`scope.name`).
+    pub regex: Option<String>,
+    /// Only spans of this trace.
+    pub trace_id: Option<u128>,
+    /// Match the regex once against the registered functions now (the default, `true`), and
+    /// refuse a regex that matches none; `false` also watches functions registered later.
+    pub preselect: bool,
+    /// Mark the matching trace as sampled (for exporters) instead of capturing it.
+    pub sample: bool,
+}
+
+impl WatchSpec {
+    /// A spec capturing the next call of a function matching `regex`.
+    pub fn regex(regex: &str) -> WatchSpec {
+        WatchSpec {
+            regex: Some(regex.to_owned()),
+            preselect: true,
+            ..WatchSpec::default()
+        }
+    }
+}
+
+/// Why a watcher could not be set up. The texts follow Go monkit's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchError {
+    /// Neither a regex nor a trace id.
+    NothingToWatch,
+    /// The regex does not compile.
+    InvalidRegex {
+        /// The regex.
+        regex: String,
+        /// Why.
+        reason: String,
+    },
+    /// With preselect, the regex matches no registered function.
+    MatchesNothing {
+        /// The regex.
+        regex: String,
+    },
+    /// Too many trace-id watchers at once.
+    TooManyTraceWatchers,
+}
+
+impl std::fmt::Display for WatchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WatchError::NothingToWatch => {
+                f.write_str("at least one of 'regex' or 'trace_id' query parameters required")
+            }
+            WatchError::InvalidRegex { regex, reason } => {
+                write!(f, "invalid regex {regex:?}: {reason}")
+            }
+            WatchError::MatchesNothing { regex } => {
+                write!(f, "regex preselect matches 0 functions: {regex:?}")
+            }
+            WatchError::TooManyTraceWatchers => {
+                write!(
+                    f,
+                    "too many trace_id watchers at once (at most {TRACE_SLOTS})"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for WatchError {}
+
+/// What a watcher got.
+#[derive(Clone, Debug)]
+pub enum Captured {
+    /// The finished spans of the matching call's subtree, sorted by start; the first is the
+    /// matching call.
+    Trace(Vec<FinishedSpan>),
+    /// The id of the trace marked as sampled.
+    Sampled(u128),
+}
+
+/// Where a capture is handed over: to a blocking waiter or to an async one.
+#[derive(Default)]
+pub(crate) struct Shared {
+    pub(crate) result: Mutex<Option<Captured>>,
+    pub(crate) waker: Mutex<Option<Waker>>,
+    pub(crate) cv: Condvar,
+}
+
+impl Shared {
+    fn deliver(&self, c: Captured) {
+        *self.result.lock() = Some(c);
+        self.cv.notify_all();
+        if let Some(w) = self.waker.lock().take() {
+            w.wake();
+        }
+    }
+}
+
+/// A function as a watcher sees it: its id and its count of watchers.
+#[derive(Clone, Copy)]
+pub(crate) struct Watchable {
+    pub(crate) id: u32,
+    pub(crate) full_name: &'static str,
+    pub(crate) watched: &'static AtomicU32,
+}
+
+pub(crate) struct Entry {
+    pub(crate) id: u64,
+    armed: AtomicBool,
+    funcs: Mutex<Vec<Watchable>>,
+    regex: Option<regex::Regex>,
+    /// Watch functions registered after the watcher too.
+    late: bool,
+    trace: Option<(u128, usize)>,
+    sample: bool,
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Entry {
+    fn matches(&self, func_id: u32, trace_id: u128) -> bool {
+        let func_ok = self.regex.is_none() || self.funcs.lock().iter().any(|f| f.id == func_id);
+        let trace_ok = self.trace.is_none_or(|(t, _)| t == trace_id);
+        func_ok && trace_ok
+    }
+}
+
+/// The recorded spans of one trace, kept while somebody waits for a subtree of it.
+#[derive(Default)]
+struct Sink {
+    spans: Vec<FinishedSpan>,
+    /// Capture roots (span id) and who waits for each subtree.
+    roots: HashMap<u64, Vec<Arc<Shared>>>,
+    dropped: u64,
+}
+
+/// One registry's watchers and the captures they wait for.
+pub(crate) struct Watchers {
+    /// Watchers waiting for a match right now.
+    pub(crate) armed: AtomicUsize,
+    trace_ids: [(AtomicU64, AtomicU64); TRACE_SLOTS],
+    trace_watchers: AtomicUsize,
+    entries: RwLock<Vec<Arc<Entry>>>,
+    next_id: AtomicU64,
+    sinks: Mutex<HashMap<u128, Sink>>,
+    /// How many traces are being captured now (the map's length, readable without its lock).
+    capturing: AtomicUsize,
+}
+
+impl Default for Watchers {
+    fn default() -> Self {
+        Watchers {
+            armed: AtomicUsize::new(0),
+            trace_ids: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
+            trace_watchers: AtomicUsize::new(0),
+            entries: RwLock::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            sinks: Mutex::new(HashMap::new()),
+            capturing: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Watchers {
+    /// Whether `trace_id` is being captured here: a span continuing it from a carrier (a
+    /// message, a signal) is recorded too, though the context it came in holds no such flag.
+    pub(crate) fn capturing(&self, trace_id: u128) -> bool {
+        self.capturing.load(Ordering::Relaxed) > 0 && self.sinks.lock().contains_key(&trace_id)
+    }
+
+    /// Arms a watcher over `funcs` (the registry's functions now). `hot` is raised while it is
+    /// armed, so span starts look here.
+    pub(crate) fn arm(
+        &self,
+        spec: &WatchSpec,
+        funcs: Vec<Watchable>,
+        hot: &AtomicUsize,
+    ) -> Result<Arc<Entry>, WatchError> {
+        if spec.regex.is_none() && spec.trace_id.is_none() {
+            return Err(WatchError::NothingToWatch);
+        }
+        let regex = match &spec.regex {
+            None => None,
+            Some(r) if r.len() > MAX_REGEX_LEN => {
+                return Err(WatchError::InvalidRegex {
+                    regex: r.chars().take(64).collect::<String>() + "...",
+                    reason: format!("longer than {MAX_REGEX_LEN} bytes"),
+                })
+            }
+            Some(r) => Some(
+                regex::RegexBuilder::new(r)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .map_err(|e| WatchError::InvalidRegex {
+                        regex: r.clone(),
+                        reason: e.to_string(),
+                    })?,
+            ),
+        };
+        let funcs: Vec<Watchable> = match &regex {
+            Some(re) => funcs
+                .into_iter()
+                .filter(|f| re.is_match(f.full_name))
+                .collect(),
+            None => Vec::new(),
+        };
+        if spec.preselect && regex.is_some() && funcs.is_empty() {
+            return Err(WatchError::MatchesNothing {
+                regex: spec.regex.clone().unwrap_or_default(),
+            });
+        }
+        let trace = match spec.trace_id {
+            None => None,
+            Some(t) => Some((t, self.claim_trace_slot(t)?)),
+        };
+        let entry = Arc::new(Entry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed) + 1,
+            armed: AtomicBool::new(true),
+            funcs: Mutex::new(Vec::new()),
+            regex,
+            late: !spec.preselect,
+            trace,
+            sample: spec.sample,
+            shared: Arc::default(),
+        });
+        // Under the write lock, so a function registered meanwhile is seen exactly once.
+        let mut all = self.entries.write();
+        for f in &funcs {
+            f.watched.fetch_add(1, Ordering::Relaxed);
+        }
+        *entry.funcs.lock() = funcs;
+        all.push(entry.clone());
+        self.armed.fetch_add(1, Ordering::Relaxed);
+        hot.fetch_add(1, Ordering::Relaxed);
+        Ok(entry)
+    }
+
+    fn claim_trace_slot(&self, t: u128) -> Result<usize, WatchError> {
+        let (hi, lo) = ((t >> 64) as u64, t as u64);
+        for (i, (h, l)) in self.trace_ids.iter().enumerate() {
+            // Claim by the low half first; a slot is in use once either half is non-zero.
+            if h.load(Ordering::Relaxed) == 0
+                && l.compare_exchange(0, lo | 1 << 63, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                h.store(hi | 1, Ordering::Relaxed);
+                l.store(lo, Ordering::Relaxed);
+                h.store(hi, Ordering::Relaxed);
+                self.trace_watchers.fetch_add(1, Ordering::Relaxed);
+                return Ok(i);
+            }
+        }
+        Err(WatchError::TooManyTraceWatchers)
+    }
+
+    /// Disarms `e`; true for the one caller that did it.
+    fn disarm(&self, e: &Entry, hot: &AtomicUsize) -> bool {
+        if e.armed
+            .compare_exchange(true, false, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        for f in e.funcs.lock().iter() {
+            f.watched.fetch_sub(1, Ordering::Relaxed);
+        }
+        if let Some((_, slot)) = e.trace {
+            self.trace_ids[slot].0.store(0, Ordering::Relaxed);
+            self.trace_ids[slot].1.store(0, Ordering::Relaxed);
+            self.trace_watchers.fetch_sub(1, Ordering::Relaxed);
+        }
+        self.armed.fetch_sub(1, Ordering::Relaxed);
+        hot.fetch_sub(1, Ordering::Relaxed);
+        true
+    }
+
+    /// Cancels a watcher (its handle was dropped).
+    pub(crate) fn cancel(&self, e: &Entry, hot: &AtomicUsize) {
+        self.disarm(e, hot);
+        self.entries.write().retain(|x| x.id != e.id);
+    }
+
+    /// A new function of the registry: watchers without preselect whose regex matches it
+    /// watch it too.
+    pub(crate) fn on_new_func(&self, f: Watchable) {
+        if self.armed.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        for e in self.entries.read().iter() {
+            if e.late && e.armed.load(Ordering::Relaxed) {
+                if let Some(re) = &e.regex {
+                    if re.is_match(f.full_name) {
+                        f.watched.fetch_add(1, Ordering::Relaxed);
+                        e.funcs.lock().push(f);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A span of function `func_id` starts while some watcher is armed: decide whether it is
+    /// the one somebody waits for, and return the flags to add to its trace.
+    pub(crate) fn on_start(
+        &self,
+        func_id: u32,
+        func_watched: bool,
+        span: &SpanRef,
+        hot: &AtomicUsize,
+    ) -> u8 {
+        let trace_hit = self.trace_watchers.load(Ordering::Relaxed) > 0 && {
+            let (hi, lo) = ((span.trace_id >> 64) as u64, span.trace_id as u64);
+            self.trace_ids
+                .iter()
+                .any(|(h, l)| l.load(Ordering::Relaxed) == lo && h.load(Ordering::Relaxed) == hi)
+        };
+        if !func_watched && !trace_hit {
+            return 0;
+        }
+        let hits: Vec<Arc<Entry>> = self
+            .entries
+            .read()
+            .iter()
+            .filter(|e| e.armed.load(Ordering::Relaxed) && e.matches(func_id, span.trace_id))
+            .cloned()
+            .collect();
+        let mut flags = 0;
+        for e in hits {
+            if !self.disarm(&e, hot) {
+                continue;
+            }
+            if e.sample {
+                flags |= SAMPLED;
+                e.shared.deliver(Captured::Sampled(span.trace_id));
+            } else {
+                flags |= RECORDED;
+                let mut sinks = self.sinks.lock();
+                sinks
+                    .entry(span.trace_id)
+                    .or_default()
+                    .roots
+                    .entry(span.span_id)
+                    .or_default()
+                    .push(e.shared.clone());
+                self.capturing.store(sinks.len(), Ordering::Relaxed);
+            }
+        }
+        flags
+    }
+}
+
+/// The spans of `all` in the subtree of `root` (root included), sorted by start.
+fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
+    let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut at = None;
+    for (i, s) in all.iter().enumerate() {
+        if s.span_id == root {
+            at = Some(i);
+        }
+        if let Some(p) = s.parent_id {
+            children.entry(p).or_default().push(i);
+        }
+    }
+    let mut out = Vec::new();
+    let mut todo: Vec<usize> = at.into_iter().collect();
+    let mut seen = std::collections::HashSet::new();
+    while let Some(i) = todo.pop() {
+        if !seen.insert(all[i].span_id) {
+            continue;
+        }
+        out.push(all[i].clone());
+        if let Some(c) = children.get(&all[i].span_id) {
+            todo.extend(c);
+        }
+    }
+    out.sort_by_key(|s| (s.start_unix_ns, s.span_id));
+    out
+}
+
+/// The capture side: keeps the spans of traces somebody waits for, and hands a subtree over
+/// when its root finishes.
+impl SpanObserver for Watchers {
+    fn finish(&self, span: &FinishedSpan) {
+        // Every recorded or sampled span comes here; with no capture under way (nearly
+        // always: spans sampled for export), it must not take the lock that captures share.
+        // A captured span's trace was added before the span was marked recorded, so its
+        // finish sees the count.
+        if self.capturing.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut sinks = self.sinks.lock();
+        let Some(sink) = sinks.get_mut(&span.trace_id) else {
+            return;
+        };
+        if sink.spans.len() < MAX_SPANS_PER_TRACE {
+            sink.spans.push(span.clone());
+        } else {
+            sink.dropped += 1;
+        }
+        if let Some(waiting) = sink.roots.remove(&span.span_id) {
+            let spans = subtree(&sink.spans, span.span_id);
+            if sink.roots.is_empty() {
+                sinks.remove(&span.trace_id);
+                self.capturing.store(sinks.len(), Ordering::Relaxed);
+            }
+            drop(sinks);
+            for w in waiting {
+                w.deliver(Captured::Trace(spans.clone()));
+            }
+        }
+    }
+}

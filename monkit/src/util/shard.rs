@@ -1,0 +1,148 @@
+//! Per-thread shards: the hot path writes to a slot no other busy thread writes to.
+//!
+//! Each thread is given a shard number once, round-robin, and keeps it in a thread-local. A
+//! [`Sharded`] value allocates a slot the first time a thread of that number writes, so a source
+//! touched by one thread costs one slot, not one per core.
+
+use crate::util::slot::OnceBox;
+use crate::util::sync::{AtomicU32, AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::LazyLock;
+
+static SHARDS: LazyLock<usize> = LazyLock::new(|| {
+    let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
+    (cpus * 2).next_power_of_two().clamp(4, 64)
+});
+/// Which exclusive shards a live thread holds.
+static OWNED: [AtomicBool; 64] = [const { AtomicBool::new(false) }; 64];
+static NEXT: AtomicUsize = AtomicUsize::new(0);
+
+const UNSET: usize = usize::MAX;
+const EXCLUSIVE: usize = 1 << 63;
+
+thread_local! {
+    /// This thread's shard, with the EXCLUSIVE bit when it is the shard's only writer.
+    static SHARD: Cell<usize> = const { Cell::new(UNSET) };
+    /// Gives the shard back when the thread exits.
+    static CLAIM: Claim = const { Claim(Cell::new(UNSET)) };
+}
+
+struct Claim(Cell<usize>);
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let idx = self.0.get();
+        if idx != UNSET {
+            // Anything this thread still records (from other thread-local destructors) goes
+            // to the shared shard from now on.
+            SHARD.with(|s| s.set(shard_count()));
+            OWNED[idx].store(false, Ordering::Release);
+        }
+    }
+}
+
+/// Number of exclusive shards; every sharded source has one more, shared, slot after them.
+pub(crate) fn shard_count() -> usize {
+    *SHARDS
+}
+
+/// Where this thread writes: a shard index and whether the thread is its only writer. An
+/// only writer updates counters with plain load-and-store instead of locked instructions.
+#[derive(Clone, Copy)]
+pub(crate) struct Lane {
+    pub(crate) idx: usize,
+    pub(crate) exclusive: bool,
+}
+
+#[inline(always)]
+pub(crate) fn lane() -> Lane {
+    let v = SHARD.with(Cell::get);
+    if v != UNSET {
+        return Lane {
+            idx: v & !EXCLUSIVE,
+            exclusive: v & EXCLUSIVE != 0,
+        };
+    }
+    claim()
+}
+
+#[cold]
+fn claim() -> Lane {
+    let n = shard_count();
+    let start = NEXT.fetch_add(1, Ordering::Relaxed);
+    for i in 0..n {
+        let idx = (start + i) % n;
+        if OWNED[idx]
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            // Registering the destructor may fail while the thread is exiting; then give the
+            // shard back at once and share.
+            if CLAIM.try_with(|c| c.0.set(idx)).is_ok() {
+                SHARD.with(|s| s.set(idx | EXCLUSIVE));
+                return Lane {
+                    idx,
+                    exclusive: true,
+                };
+            }
+            OWNED[idx].store(false, Ordering::Release);
+            break;
+        }
+    }
+    SHARD.with(|s| s.set(n));
+    Lane {
+        idx: n,
+        exclusive: false,
+    }
+}
+
+/// Adds to a counter of this thread's shard.
+#[inline(always)]
+pub(crate) fn add64(a: &AtomicU64, v: u64, lane: Lane) {
+    if lane.exclusive {
+        a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+    } else {
+        a.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// Adds to a 32-bit counter of this thread's shard.
+#[inline(always)]
+pub(crate) fn add32(a: &AtomicU32, v: u32, lane: Lane) {
+    if lane.exclusive {
+        a.store(a.load(Ordering::Relaxed).wrapping_add(v), Ordering::Relaxed);
+    } else {
+        a.fetch_add(v, Ordering::Relaxed);
+    }
+}
+
+/// One lazily allocated `T` per shard.
+pub(crate) struct Sharded<T> {
+    slots: Box<[OnceBox<T>]>,
+}
+
+impl<T: Default> Sharded<T> {
+    pub(crate) fn new() -> Self {
+        Sharded {
+            slots: (0..=shard_count()).map(|_| OnceBox::default()).collect(),
+        }
+    }
+
+    /// This thread's slot, allocated on first use, and how to write to it.
+    #[inline(always)]
+    pub(crate) fn local(&self) -> (&T, Lane) {
+        let lane = lane();
+        (self.slots[lane.idx].get_or_init(T::default), lane)
+    }
+
+    /// Slot `idx`, if allocated.
+    pub(crate) fn slot(&self, idx: usize) -> Option<&T> {
+        self.slots.get(idx).and_then(OnceBox::get)
+    }
+
+    /// Every allocated slot.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+        self.slots.iter().filter_map(OnceBox::get)
+    }
+}
