@@ -230,7 +230,7 @@ struct Inner {
 
 impl SpanObserver for Inner {
     fn finish(&self, span: &FinishedSpan) {
-        if !span.sampled {
+        if !span.start.sampled {
             return;
         }
         // Never blocks: a full queue drops the span.

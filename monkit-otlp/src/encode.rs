@@ -41,10 +41,10 @@ pub fn resource(service_name: &str) -> Resource {
 /// tags and the span's annotations (arguments included) as attributes.
 pub fn span(s: &FinishedSpan) -> Span {
     let mut kind = span::SpanKind::Internal;
-    let mut attributes = Vec::with_capacity(s.tags.len() + s.annotations.len() + 2);
-    attributes.push(kv("monkit.scope", s.scope));
-    attributes.push(kv("monkit.function", s.name));
-    for (k, v) in s.tags.iter() {
+    let mut attributes = Vec::with_capacity(s.start.tags().len() + s.annotations.len() + 2);
+    attributes.push(kv("monkit.scope", s.start.scope()));
+    attributes.push(kv("monkit.function", s.start.name()));
+    for (k, v) in s.start.tags().iter() {
         attributes.push(kv(k, v));
     }
     for (k, v) in &s.annotations {
@@ -77,17 +77,18 @@ pub fn span(s: &FinishedSpan) -> Span {
         }
     };
     Span {
-        trace_id: s.trace_id.to_be_bytes().to_vec(),
-        span_id: s.span_id.to_be_bytes().to_vec(),
+        trace_id: s.start.trace_id.to_be_bytes().to_vec(),
+        span_id: s.start.span_id.to_be_bytes().to_vec(),
         parent_span_id: s
+            .start
             .parent_id
             .map_or_else(Vec::new, |p| p.to_be_bytes().to_vec()),
         // Sampled: only sampled spans are exported.
-        flags: 0x100 | u32::from(s.sampled),
-        name: s.full_name(),
+        flags: 0x100 | u32::from(s.start.sampled),
+        name: s.start.full_name().to_owned(),
         kind: kind as i32,
-        start_time_unix_nano: s.start_unix_ns,
-        end_time_unix_nano: s.finish_unix_ns.max(s.start_unix_ns),
+        start_time_unix_nano: s.start.start_unix_ns,
+        end_time_unix_nano: s.finish_unix_ns.max(s.start.start_unix_ns),
         attributes,
         status: Some(status),
         ..Span::default()

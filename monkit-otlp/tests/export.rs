@@ -122,24 +122,26 @@ fn spans_decoded_by_the_official_classes_and_faults() {
     assert_eq!(spans.len(), program.len(), "every recorded span sent once");
     assert_eq!(program.len(), 3 * 4);
     for p in &program {
-        let id = format!("{:016x}", p.span_id);
+        let id = format!("{:016x}", p.start.span_id);
         let d = spans
             .iter()
             .find(|d| d["span_id"] == id.as_str())
             .unwrap_or_else(|| panic!("span {id} not sent"));
-        assert_eq!(hex(&d["trace_id"]), format!("{:032x}", p.trace_id));
+        assert_eq!(hex(&d["trace_id"]), format!("{:032x}", p.start.trace_id));
         assert_eq!(
             hex(&d["parent_span_id"]),
-            p.parent_id.map_or(String::new(), |x| format!("{x:016x}"))
+            p.start
+                .parent_id
+                .map_or(String::new(), |x| format!("{x:016x}"))
         );
-        assert_eq!(d["name"], p.full_name().as_str());
-        assert_eq!(d["start"], p.start_unix_ns);
+        assert_eq!(d["name"], p.start.full_name());
+        assert_eq!(d["start"], p.start.start_unix_ns);
         assert_eq!(d["end"], p.finish_unix_ns);
         assert_eq!(d["resource"]["service.name"], "otlp-test");
         assert_eq!(d["resource"]["instance"], "otlp-test");
         assert_eq!(d["scope"], "monkit");
         let attrs = &d["attributes"];
-        match p.name {
+        match p.start.name() {
             "handle" => {
                 assert_eq!(d["kind"], 2, "SERVER");
                 assert_eq!(d["parent_span_id"], "");
@@ -164,8 +166,11 @@ fn spans_decoded_by_the_official_classes_and_faults() {
             other => panic!("unexpected span {other}"),
         }
         // A child lies within its parent.
-        if let Some(parent) = program.iter().find(|x| Some(x.span_id) == p.parent_id) {
-            assert!(p.start_unix_ns >= parent.start_unix_ns);
+        if let Some(parent) = program
+            .iter()
+            .find(|x| Some(x.start.span_id) == p.start.parent_id)
+        {
+            assert!(p.start.start_unix_ns >= parent.start.start_unix_ns);
             assert!(p.finish_unix_ns <= parent.finish_unix_ns);
         }
     }

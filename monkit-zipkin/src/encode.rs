@@ -44,7 +44,7 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
     let mut remote = Endpoint::default();
     let mut has_remote = false;
     // The function's own tags first, so an annotation of the same key wins.
-    for (k, v) in span.tags.iter() {
+    for (k, v) in span.start.tags().iter() {
         tags.insert(k.to_owned(), json!(v));
     }
     for (k, v) in &span.annotations {
@@ -92,21 +92,24 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
         }
     }
     let mut m = Map::new();
-    m.insert("traceId".into(), json!(format!("{:032x}", span.trace_id)));
-    m.insert("id".into(), json!(format!("{:016x}", span.span_id)));
-    if let Some(p) = span.parent_id {
+    m.insert(
+        "traceId".into(),
+        json!(format!("{:032x}", span.start.trace_id)),
+    );
+    m.insert("id".into(), json!(format!("{:016x}", span.start.span_id)));
+    if let Some(p) = span.start.parent_id {
         m.insert("parentId".into(), json!(format!("{p:016x}")));
     }
     m.insert(
         "name".into(),
-        json!(format!("{}.{}", span.scope, span.name)),
+        json!(format!("{}.{}", span.start.scope(), span.start.name())),
     );
     if let Some(k) = kind {
         m.insert("kind".into(), json!(k));
     }
-    m.insert("timestamp".into(), json!(span.start_unix_ns / 1000));
+    m.insert("timestamp".into(), json!(span.start.start_unix_ns / 1000));
     // Microseconds, rounded up, at least 1.
-    let dur_ns = span.finish_unix_ns.saturating_sub(span.start_unix_ns);
+    let dur_ns = span.finish_unix_ns.saturating_sub(span.start.start_unix_ns);
     m.insert("duration".into(), json!(dur_ns.div_ceil(1000).max(1)));
     m.insert("localEndpoint".into(), local.to_json());
     if has_remote {
@@ -121,29 +124,27 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    static NO_TAGS: monkit::Tags = monkit::Tags::empty();
+    use monkit::SpanStart;
 
     #[test]
     fn fields() {
-        let s = FinishedSpan {
-            trace_id: 0xabc,
-            span_id: 0x12,
-            parent_id: Some(0x34),
-            scope: "svc",
-            name: "GET /x",
-            tags: &NO_TAGS,
-            start_unix_ns: 1_500_000_000_123_456,
-            finish_unix_ns: 1_500_000_000_123_457,
-            outcome: Outcome::Error("timeout"),
-            annotations: vec![
+        let func = Box::leak(Box::new(monkit::FuncName::new(
+            "svc",
+            "GET /x",
+            monkit::Tags::default(),
+        )));
+        let start = SpanStart::new(0xabc, 0x12, Some(0x34), func, 1_500_000_000_123_456, true);
+        let s = FinishedSpan::new(
+            start,
+            1_500_000_000_123_457,
+            Outcome::Error("timeout"),
+            vec![
                 ("span.kind".into(), "server".into()),
                 ("peer.ipv4".into(), "127.0.0.1".into()),
                 ("peer.port".into(), "4000".into()),
                 ("http.status_code".into(), "504".into()),
             ],
-            sampled: true,
-        };
+        );
         let v = encode(
             &s,
             &Endpoint {

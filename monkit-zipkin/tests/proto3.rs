@@ -111,7 +111,7 @@ fn proto3_bodies_decoded_by_the_official_proto() {
         assert_eq!(d["duration"], j["duration"]);
         assert_eq!(d["local_endpoint"]["service_name"], "svc");
         assert_eq!(d.get("tags").cloned().unwrap_or_default(), j["tags"]);
-        if p.name == "call" {
+        if p.start.name() == "call" {
             assert_eq!(d["kind"], "CLIENT");
             assert_eq!(d["remote_endpoint"]["ipv4"], "127.0.0.1");
             assert_eq!(d["remote_endpoint"]["port"], 8080);

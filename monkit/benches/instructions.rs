@@ -28,7 +28,7 @@ impl SpanObserver for RecordAll {
         true
     }
     fn new_trace(&self, root: &SpanStart) -> bool {
-        root.name == "mk_recorded"
+        root.name() == "mk_recorded"
     }
     fn finish(&self, span: &FinishedSpan) {
         black_box(span);

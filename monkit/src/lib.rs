@@ -88,7 +88,7 @@ pub use stats::outcome::{type_kind, ErrorKind};
 pub use stats::raw::{Aggregate, RawVal};
 pub use stats::reading::Reading;
 pub use stats::running::set_exact_highwater;
-pub use stats::series::{SeriesKey, Tags};
+pub use stats::series::{FuncName, SeriesKey, Tags};
 pub use stats::source::{Chain, DeltaTransform, DiffMeter, StatSource};
 pub use stats::val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
 pub use trace::annotate::{

@@ -63,10 +63,10 @@ async fn async_spans_across_threads() {
     assert_eq!(s.parents, vec![p.id()]);
     assert_eq!(stats("spawned").parents, vec![p.id()]);
     assert_eq!(spans.len(), 6);
-    let root = spans.iter().find(|s| s.name == "parent").unwrap();
-    for s in spans.iter().filter(|s| s.name != "parent") {
-        assert_eq!(s.parent_id, Some(root.span_id), "{s:?}");
-        assert_eq!(s.trace_id, root.trace_id);
+    let root = spans.iter().find(|s| s.start.name() == "parent").unwrap();
+    for s in spans.iter().filter(|s| s.start.name() != "parent") {
+        assert_eq!(s.start.parent_id, Some(root.start.span_id), "{s:?}");
+        assert_eq!(s.start.trace_id, root.start.trace_id);
     }
     let errs = spans
         .iter()

@@ -60,12 +60,12 @@ fn tracing_spans_are_monkit_functions() {
     assert_eq!(spans.len(), 3, "{spans:#?}");
     let (so, sm, si) = (&spans[0], &spans[1], &spans[2]);
     assert_eq!(
-        (so.name, sm.name, si.name),
+        (so.start.name(), sm.start.name(), si.start.name()),
         ("traced_outer", "task_middle", "traced_inner")
     );
-    assert_eq!(sm.parent_id, Some(so.span_id));
-    assert_eq!(si.parent_id, Some(sm.span_id));
-    assert!(spans.iter().all(|s| s.trace_id == so.trace_id));
+    assert_eq!(sm.start.parent_id, Some(so.start.span_id));
+    assert_eq!(si.start.parent_id, Some(sm.start.span_id));
+    assert!(spans.iter().all(|s| s.start.trace_id == so.start.trace_id));
 
     // Across threads: a span entered on another thread keeps its parent.
     let span = tracing::info_span!("handoff");

@@ -24,8 +24,8 @@ impl SpanObserver for Seen {
 fn ids(spans: &[FinishedSpan], trace: u128) -> Vec<u64> {
     let mut v: Vec<u64> = spans
         .iter()
-        .filter(|s| s.trace_id == trace)
-        .map(|s| s.span_id)
+        .filter(|s| s.start.trace_id == trace)
+        .map(|s| s.start.span_id)
         .collect();
     v.sort_unstable();
     v
@@ -56,7 +56,7 @@ fn two_observers_and_a_watcher_see_the_same_spans() {
         panic!("the watcher captured nothing");
     };
     assert_eq!(captured.len(), 4);
-    let trace = captured[0].trace_id;
+    let trace = captured[0].start.trace_id;
     let want = ids(&captured, trace);
     assert_eq!(ids(&a.finished.lock(), trace), want);
     assert_eq!(ids(&b.finished.lock(), trace), want);
@@ -67,12 +67,12 @@ fn two_observers_and_a_watcher_see_the_same_spans() {
         a.finished
             .lock()
             .iter()
-            .map(|s| s.full_name())
+            .map(|s| s.start.full_name())
             .collect::<Vec<_>>(),
         b.finished
             .lock()
             .iter()
-            .map(|s| s.full_name())
+            .map(|s| s.start.full_name())
             .collect::<Vec<_>>()
     );
 
@@ -97,7 +97,7 @@ fn an_observer_can_choose_whole_traces() {
             true
         }
         fn new_trace(&self, root: &SpanStart) -> bool {
-            root.name == "chosen"
+            root.name() == "chosen"
         }
         fn finish(&self, span: &FinishedSpan) {
             self.0.lock().push(span.clone());
@@ -110,9 +110,9 @@ fn an_observer_can_choose_whole_traces() {
     let h = reg.observe(every.clone());
     chosen.task(|| child.task(|| ()));
     other.task(|| child.task(|| ()));
-    let names: Vec<&str> = every.0.lock().iter().map(|s| s.name).collect();
+    let names: Vec<&str> = every.0.lock().iter().map(|s| s.start.name()).collect();
     assert_eq!(names, ["child", "chosen"]);
-    assert!(every.0.lock().iter().all(|s| !s.sampled));
+    assert!(every.0.lock().iter().all(|s| !s.start.sampled));
     h.remove();
     chosen.task(|| ());
     assert_eq!(every.0.lock().len(), 2);
@@ -219,7 +219,7 @@ fn a_panicking_observer_is_caught_and_counted() {
         .finished
         .lock()
         .iter()
-        .any(|s| s.name == "survives_a_bad_observer"));
+        .any(|s| s.start.name() == "survives_a_bad_observer"));
     // Faulty's start and finish panicked (its new_trace only sees traces begun under no
     // context, and collect_trace's is begun by the collector).
     assert!(

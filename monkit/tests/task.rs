@@ -258,16 +258,20 @@ fn parents_and_spans() {
     assert_eq!(lp, want);
 
     assert_eq!(spans.len(), 4, "{spans:#?}");
-    let by_name = |n: &'static str| spans.iter().filter(move |s| s.name == n);
+    let by_name = |n: &'static str| spans.iter().filter(move |s| s.start.name() == n);
     let t = by_name("top").next().unwrap();
     let m = by_name("middle").next().unwrap();
-    assert_eq!(t.parent_id, None);
-    assert_eq!(m.parent_id, Some(t.span_id));
-    let leaf_parents: Vec<_> = by_name("leaf").map(|s| s.parent_id.unwrap()).collect();
-    assert!(leaf_parents.contains(&m.span_id) && leaf_parents.contains(&t.span_id));
-    assert!(spans.iter().all(|s| s.trace_id == t.trace_id));
-    assert!(spans.iter().all(|s| s.finish_unix_ns >= s.start_unix_ns));
-    assert!(t.start_unix_ns <= m.start_unix_ns && m.finish_unix_ns <= t.finish_unix_ns);
+    assert_eq!(t.start.parent_id, None);
+    assert_eq!(m.start.parent_id, Some(t.start.span_id));
+    let leaf_parents: Vec<_> = by_name("leaf")
+        .map(|s| s.start.parent_id.unwrap())
+        .collect();
+    assert!(leaf_parents.contains(&m.start.span_id) && leaf_parents.contains(&t.start.span_id));
+    assert!(spans.iter().all(|s| s.start.trace_id == t.start.trace_id));
+    assert!(spans
+        .iter()
+        .all(|s| s.finish_unix_ns >= s.start.start_unix_ns));
+    assert!(t.start.start_unix_ns <= m.start.start_unix_ns && m.finish_unix_ns <= t.finish_unix_ns);
 
     // Across threads, with the span handed over explicitly.
     let ((), spans) = monkit::collect_trace(spawner);
@@ -275,9 +279,12 @@ fn parents_and_spans() {
         func("task.leaf_on_thread").stats().parents,
         vec![func("task.spawner").id()]
     );
-    let sp = spans.iter().find(|s| s.name == "spawner").unwrap();
-    let lt = spans.iter().find(|s| s.name == "leaf_on_thread").unwrap();
-    assert_eq!(lt.parent_id, Some(sp.span_id));
+    let sp = spans.iter().find(|s| s.start.name() == "spawner").unwrap();
+    let lt = spans
+        .iter()
+        .find(|s| s.start.name() == "leaf_on_thread")
+        .unwrap();
+    assert_eq!(lt.start.parent_id, Some(sp.start.span_id));
 }
 
 #[monkit::task]
@@ -321,7 +328,10 @@ fn outcomes_on_spans() {
         let _ = lookup2(0);
         let _ = catch_unwind(AssertUnwindSafe(boom2));
     });
-    let spans: Vec<_> = spans.into_iter().filter(|s| s.name != "ok_step").collect();
+    let spans: Vec<_> = spans
+        .into_iter()
+        .filter(|s| s.start.name() != "ok_step")
+        .collect();
     let outcomes: Vec<_> = spans.iter().map(|s| s.outcome).collect();
     assert_eq!(
         outcomes,

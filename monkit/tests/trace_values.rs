@@ -19,10 +19,10 @@ impl SpanObserver for Seen {
         true
     }
     fn finish(&self, span: &FinishedSpan) {
-        self.0
-            .lock()
-            .unwrap()
-            .push((span.name.to_owned(), monkit::trace_values(span.trace_id)));
+        self.0.lock().unwrap().push((
+            span.start.name().to_owned(),
+            monkit::trace_values(span.start.trace_id),
+        ));
     }
 }
 

@@ -8,7 +8,7 @@ use crate::call::task::TaskFuture;
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{self, Entered, Running, ShardRunning};
-use crate::stats::series::Tags;
+use crate::stats::series::{FuncName, Tags};
 use crate::trace::hub::Hub;
 use crate::trace::watch::Watchable;
 use crate::util::clock::Tick;
@@ -169,12 +169,8 @@ struct FuncShard {
 /// A function's stats. Lives for the whole process.
 pub(crate) struct FuncInner {
     pub(crate) id: u32,
-    pub(crate) scope: String,
-    pub(crate) name: String,
-    /// The function's own tags (`#[task(tags(...))]`, `Scope::func_with`); empty for most.
-    pub(crate) tags: Tags,
-    /// `scope.name`, and `{k=v,...}` after it for a tagged function.
-    pub(crate) full_name: String,
+    /// Scope, name, tags and full name, for the process's life (spans point at them).
+    pub(crate) names: FuncName,
     pub(crate) location: Option<Location>,
     /// The span side of the registry the function belongs to.
     pub(crate) hub: Arc<Hub>,
@@ -204,14 +200,10 @@ impl FuncInner {
         location: Option<Location>,
     ) -> &'static Self {
         running::read_env_once();
-        let full_name = crate::stats::series::full_name(scope, name, &tags);
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,
-            scope: scope.to_owned(),
-            name: name.to_owned(),
-            tags,
-            full_name,
+            names: FuncName::new(scope, name, tags),
             location,
             hub: hub.clone(),
             running: Running::default(),
@@ -229,7 +221,7 @@ impl FuncInner {
     pub(crate) fn watchable(&'static self) -> Watchable {
         Watchable {
             id: self.id,
-            full_name: &self.full_name,
+            full_name: self.names.full_name(),
             watched: &self.watched,
         }
     }
@@ -334,9 +326,7 @@ impl FuncInner {
     /// Heap bytes this function's stats use (for memory budgets).
     pub(crate) fn heap_bytes(&self) -> usize {
         let mut n = std::mem::size_of::<Self>()
-            + self.scope.capacity()
-            + self.name.capacity()
-            + self.full_name.capacity()
+            + self.names.heap_bytes()
             + crate::util::shard::shard_count() * std::mem::size_of::<usize>();
         for sh in self.shards.iter() {
             n += std::mem::size_of::<FuncShard>() - std::mem::size_of::<DistShard>();
@@ -411,7 +401,7 @@ impl std::fmt::Debug for Func {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Func")
             .field("id", &self.0.id)
-            .field("full_name", &self.0.full_name)
+            .field("full_name", &self.0.names.full_name())
             .finish()
     }
 }
@@ -436,22 +426,22 @@ impl Func {
 
     /// Scope name.
     pub fn scope(&self) -> &'static str {
-        &self.0.scope
+        self.0.names.scope()
     }
 
     /// Name within the scope (`fn` or `Type::method`).
     pub fn name(&self) -> &'static str {
-        &self.0.name
+        self.0.names.name()
     }
 
     /// `scope.name`, followed by `{k=v,...}` for a tagged function: unique in a registry.
     pub fn full_name(&self) -> &'static str {
-        &self.0.full_name
+        self.0.names.full_name()
     }
 
     /// The function's own tags (empty unless made tagged), sorted by key.
     pub fn tags(&self) -> &'static Tags {
-        &self.0.tags
+        self.0.names.tags()
     }
 
     /// Where the function is defined, for `#[task]` functions.

@@ -137,9 +137,7 @@ impl Call {
             trace_id: self.span.trace_id,
             span_id: self.span.span_id,
             parent_id: (self.parent_id != 0).then_some(self.parent_id),
-            scope: &self.func.scope,
-            name: &self.func.name,
-            tags: &self.func.tags,
+            func: &self.func.names,
             start_unix_ns: self.t0.unix_nanos(),
             sampled: self.span.flags & SAMPLED != 0,
         }
@@ -170,19 +168,11 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn hand_off(&self, t1: Tick, outcome: Outcome) {
-        let s = self.start();
         self.func.hub.finished(&FinishedSpan {
-            trace_id: s.trace_id,
-            span_id: s.span_id,
-            parent_id: s.parent_id,
-            scope: s.scope,
-            name: s.name,
-            tags: s.tags,
-            start_unix_ns: s.start_unix_ns,
+            start: self.start(),
             finish_unix_ns: t1.unix_nanos(),
             outcome,
-            annotations: annotate::take(s.span_id),
-            sampled: s.sampled,
+            annotations: annotate::take(self.span.span_id),
         });
     }
 }

@@ -264,7 +264,7 @@ pub fn default_registry() -> &'static Registry {
 ///
 /// let ((), spans) = monkit::collect_trace(parent);
 /// assert_eq!(spans.len(), 2);
-/// assert_eq!(spans[1].parent_id, Some(spans[0].span_id));
+/// assert_eq!(spans[1].start.parent_id, Some(spans[0].start.span_id));
 /// ```
 pub fn collect_trace<R>(work: impl FnOnce() -> R) -> (R, Vec<FinishedSpan>) {
     default_registry().collect_trace(work)

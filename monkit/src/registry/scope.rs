@@ -279,9 +279,10 @@ fn func_hash<'a>(name: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) -> 
 
 /// Whether `f` is the function `name` with exactly the tags `pairs` (given without repeats).
 fn is_func(f: &FuncInner, name: &str, pairs: &[(&str, &str)]) -> bool {
-    f.name == name
-        && f.tags.len() == pairs.len()
-        && pairs.iter().all(|(k, v)| f.tags.get(k) == Some(*v))
+    let tags = f.names.tags();
+    f.names.name() == name
+        && tags.len() == pairs.len()
+        && pairs.iter().all(|(k, v)| tags.get(k) == Some(*v))
 }
 
 impl ScopeInner {
@@ -317,7 +318,7 @@ impl ScopeInner {
         if made {
             self.by_hash
                 .write()
-                .entry(func_hash(&f.name, f.tags.iter()))
+                .entry(func_hash(f.names.name(), f.names.tags().iter()))
                 .or_default()
                 .push(f);
         }

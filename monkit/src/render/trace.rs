@@ -30,13 +30,13 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
             .iter()
             .map(|s| {
                 json!({
-                    "id": format!("{:016x}", s.span_id),
-                    "parent_id": s.parent_id.map(|p| format!("{p:016x}")),
-                    "trace_id": format!("{:032x}", s.trace_id),
-                    "func": {"scope": s.scope, "name": s.name, "tags": tags_json(s.tags)},
-                    "start": s.start_unix_ns,
+                    "id": format!("{:016x}", s.start.span_id),
+                    "parent_id": s.start.parent_id.map(|p| format!("{p:016x}")),
+                    "trace_id": format!("{:032x}", s.start.trace_id),
+                    "func": {"scope": s.start.scope(), "name": s.start.name(), "tags": tags_json(s.start.tags())},
+                    "start": s.start.start_unix_ns,
                     "finish": s.finish_unix_ns,
-                    "duration_ns": s.finish_unix_ns.saturating_sub(s.start_unix_ns),
+                    "duration_ns": s.finish_unix_ns.saturating_sub(s.start.start_unix_ns),
                     "outcome": outcome_json(&s.outcome),
                     "err": match s.outcome { Outcome::Error(k) => Some(k), _ => None },
                     "panicked": s.outcome == Outcome::Panic,
@@ -132,18 +132,19 @@ fn layout(spans: &[FinishedSpan]) -> Vec<usize> {
     let index: HashMap<u64, usize> = spans
         .iter()
         .enumerate()
-        .map(|(i, s)| (s.span_id, i))
+        .map(|(i, s)| (s.start.span_id, i))
         .collect();
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
     for (i, s) in spans.iter().enumerate() {
-        match s.parent_id.and_then(|p| index.get(&p)) {
+        match s.start.parent_id.and_then(|p| index.get(&p)) {
             Some(&p) if p != i => children.entry(p).or_default().push(i),
             _ => roots.push(i),
         }
     }
-    let by_start =
-        |v: &mut Vec<usize>| v.sort_by_key(|&i| (spans[i].start_unix_ns, spans[i].span_id));
+    let by_start = |v: &mut Vec<usize>| {
+        v.sort_by_key(|&i| (spans[i].start.start_unix_ns, spans[i].start.span_id))
+    };
     by_start(&mut roots);
     for c in children.values_mut() {
         by_start(c);
@@ -156,8 +157,10 @@ fn layout(spans: &[FinishedSpan]) -> Vec<usize> {
             continue;
         }
         let (a, b) = (
-            spans[i].start_unix_ns,
-            spans[i].finish_unix_ns.max(spans[i].start_unix_ns + 1),
+            spans[i].start.start_unix_ns,
+            spans[i]
+                .finish_unix_ns
+                .max(spans[i].start.start_unix_ns + 1),
         );
         let mut r = min_row;
         loop {
@@ -183,7 +186,11 @@ fn layout(spans: &[FinishedSpan]) -> Vec<usize> {
 /// duration and start offset, a time scale, and the parent and children of the span under the
 /// pointer highlighted.
 pub fn svg(spans: &[FinishedSpan]) -> String {
-    let t0 = spans.iter().map(|s| s.start_unix_ns).min().unwrap_or(0);
+    let t0 = spans
+        .iter()
+        .map(|s| s.start.start_unix_ns)
+        .min()
+        .unwrap_or(0);
     let t1 = spans
         .iter()
         .map(|s| s.finish_unix_ns)
@@ -234,19 +241,19 @@ function rel(evt, on) {{
         w = WIDTH,
     );
     // The header: which trace, from which call, how long, how many spans, how many failed.
-    let ids: std::collections::HashSet<u64> = spans.iter().map(|s| s.span_id).collect();
+    let ids: std::collections::HashSet<u64> = spans.iter().map(|s| s.start.span_id).collect();
     let root = spans
         .iter()
-        .filter(|s| s.parent_id.is_none_or(|p| !ids.contains(&p)))
-        .min_by_key(|s| (s.start_unix_ns, s.span_id));
+        .filter(|s| s.start.parent_id.is_none_or(|p| !ids.contains(&p)))
+        .min_by_key(|s| (s.start.start_unix_ns, s.start.span_id));
     let failed = spans.iter().filter(|s| s.outcome != Outcome::Ok).count();
     let _ = writeln!(
         out,
         r#"<text class="header" x="0" y="14">trace {} · {} · {} · {} span{}{}</text>"#,
         spans
             .first()
-            .map_or_else(|| "-".to_owned(), |s| format!("{:032x}", s.trace_id)),
-        xml_escape(&root.map_or_else(|| "(no spans)".to_owned(), |r| r.full_name())),
+            .map_or_else(|| "-".to_owned(), |s| format!("{:032x}", s.start.trace_id)),
+        xml_escape(root.map_or("(no spans)", |r| r.start.full_name())),
         fmt_ns((t1 - t0) as f64),
         spans.len(),
         if spans.len() == 1 { "" } else { "s" },
@@ -287,11 +294,11 @@ function rel(evt, on) {{
             Outcome::Canceled => "canceled",
             Outcome::Panic => "panic",
         };
-        let (a, b) = (x(s.start_unix_ns), x(s.finish_unix_ns));
+        let (a, b) = (x(s.start.start_unix_ns), x(s.finish_unix_ns));
         let w = (b - a).max(1.0);
         let y = TOP + rows[i] as f64 * ROW;
-        let name = s.full_name();
-        let took = fmt_ns(s.finish_unix_ns.saturating_sub(s.start_unix_ns) as f64);
+        let name = s.start.full_name();
+        let took = fmt_ns(s.finish_unix_ns.saturating_sub(s.start.start_unix_ns) as f64);
         let outcome = match s.outcome {
             Outcome::Ok => "ok".to_owned(),
             Outcome::Error(k) => format!("error {k}"),
@@ -300,16 +307,20 @@ function rel(evt, on) {{
         };
         let mut tip = format!(
             "{name}\nDuration: {took}\nStarted: +{}\nOutcome: {outcome}",
-            fmt_ns((s.start_unix_ns - t0) as f64),
+            fmt_ns((s.start.start_unix_ns - t0) as f64),
         );
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
         }
-        let parent = s.parent_id.map(|p| format!("{p:016x}")).unwrap_or_default();
+        let parent = s
+            .start
+            .parent_id
+            .map(|p| format!("{p:016x}"))
+            .unwrap_or_default();
         let _ = write!(
             out,
             r#"<g class="span" data-id="{:016x}" data-parent="{parent}" onmouseover="rel(evt, true)" onmouseout="rel(evt, false)"><title>{}</title><rect class="span {class}" x="{a:.2}" y="{y:.1}" width="{w:.2}" height="{h:.1}"/>"#,
-            s.span_id,
+            s.start.span_id,
             xml_escape(&tip),
             h = ROW - 2.0,
         );
@@ -355,22 +366,16 @@ function rel(evt, on) {{
 mod tests {
     use super::*;
 
-    static NO_TAGS: crate::Tags = crate::Tags::empty();
+    static NAMES: std::sync::LazyLock<crate::FuncName> =
+        std::sync::LazyLock::new(|| crate::FuncName::new("s", "f<&>", crate::Tags::default()));
 
     fn span(id: u64, parent: Option<u64>, a: u64, b: u64) -> FinishedSpan {
-        FinishedSpan {
-            trace_id: 1,
-            span_id: id,
-            parent_id: parent,
-            scope: "s",
-            name: "f<&>",
-            tags: &NO_TAGS,
-            start_unix_ns: a,
-            finish_unix_ns: b,
-            outcome: Outcome::Ok,
-            annotations: vec![("k".into(), "\"v\"\u{1}".into())],
-            sampled: false,
-        }
+        FinishedSpan::new(
+            crate::SpanStart::new(1, id, parent, &NAMES, a, false),
+            b,
+            Outcome::Ok,
+            vec![("k".into(), "\"v\"\u{1}".into())],
+        )
     }
 
     #[test]

@@ -55,13 +55,60 @@ impl Tags {
 }
 
 /// A function's full name: `scope.name`, and `{k=v,...}` after it when it has tags.
-pub(crate) fn full_name(scope: &str, name: &str, tags: &Tags) -> String {
+fn full_name(scope: &str, name: &str, tags: &Tags) -> String {
     let mut n = format!("{scope}.{name}");
     if !tags.is_empty() {
         let pairs: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
         n = format!("{n}{{{}}}", pairs.join(","));
     }
     n
+}
+
+/// A function's names, made once when the function is and held for the process's life: a
+/// span points at them, so no name is copied or formatted per span.
+#[derive(Debug)]
+pub struct FuncName {
+    scope: String,
+    name: String,
+    tags: Tags,
+    full_name: String,
+}
+
+impl FuncName {
+    /// The names of the function `name` with `tags` in `scope`.
+    pub fn new(scope: &str, name: &str, tags: Tags) -> FuncName {
+        FuncName {
+            full_name: full_name(scope, name, &tags),
+            scope: scope.to_owned(),
+            name: name.to_owned(),
+            tags,
+        }
+    }
+
+    /// The scope.
+    pub fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    /// The name within the scope.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The function's own tags (empty for most functions).
+    pub fn tags(&self) -> &Tags {
+        &self.tags
+    }
+
+    /// `scope.name`, and `{k=v,...}` after it for a tagged function.
+    pub fn full_name(&self) -> &str {
+        &self.full_name
+    }
+
+    /// Heap bytes the names hold.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.scope.capacity() + self.name.capacity() + self.full_name.capacity()
+    }
 }
 
 /// A measurement and its tags: `measurement,k1=v1,k2=v2` with keys sorted. Every series a

@@ -15,7 +15,7 @@ struct Collector {
 
 impl SpanObserver for Collector {
     fn finish(&self, span: &FinishedSpan) {
-        if span.trace_id == self.trace_id {
+        if span.start.trace_id == self.trace_id {
             self.spans.lock().push(span.clone());
         }
     }
@@ -61,7 +61,7 @@ impl Collecting {
         let mut spans = std::mem::take(&mut *self.collector.spans.lock());
         // Keys are unique, so an unstable sort gives the same order, swapping in place
         // where a stable one would copy these large records about.
-        spans.sort_unstable_by_key(|s| (s.start_unix_ns, s.span_id));
+        spans.sort_unstable_by_key(|s| (s.start.start_unix_ns, s.start.span_id));
         spans
     }
 }

@@ -8,10 +8,11 @@
 //! an observer costs nothing until it asks for something.
 
 use crate::stats::outcome::Outcome;
-use crate::stats::series::Tags;
+use crate::stats::series::{FuncName, Tags};
 
 /// A span that has just started, as observers see it.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct SpanStart {
     /// Trace the span belongs to.
     pub trace_id: u128,
@@ -19,49 +20,88 @@ pub struct SpanStart {
     pub span_id: u64,
     /// The parent span's id (local or remote), or `None` for a root.
     pub parent_id: Option<u64>,
-    /// Scope of the span's function.
-    pub scope: &'static str,
-    /// Name of the span's function within its scope.
-    pub name: &'static str,
-    /// The function's own tags (empty for most functions).
-    pub tags: &'static Tags,
+    /// The names of the span's function, held by the function for the process's life.
+    pub func: &'static FuncName,
     /// Start, in nanoseconds since the Unix epoch.
     pub start_unix_ns: u64,
-    /// Whether the trace is sampled for export.
-    pub sampled: bool,
-}
-
-/// A finished, recorded span.
-#[derive(Clone, Debug)]
-pub struct FinishedSpan {
-    /// Trace the span belongs to.
-    pub trace_id: u128,
-    /// The span's id.
-    pub span_id: u64,
-    /// The parent span's id, or `None` for a root.
-    pub parent_id: Option<u64>,
-    /// Scope of the span's function.
-    pub scope: &'static str,
-    /// Name of the span's function within its scope.
-    pub name: &'static str,
-    /// The function's own tags (empty for most functions).
-    pub tags: &'static Tags,
-    /// Start, in nanoseconds since the Unix epoch.
-    pub start_unix_ns: u64,
-    /// Finish, in nanoseconds since the Unix epoch.
-    pub finish_unix_ns: u64,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Annotations made with [`annotate`](crate::trace::annotate) while it was current, in order.
-    pub annotations: Vec<(String, String)>,
     /// Whether the trace is sampled for export (exporters send only these).
     pub sampled: bool,
 }
 
-impl FinishedSpan {
+impl SpanStart {
+    /// A span start, for code that makes spans of its own (tests of an exporter, a bridge).
+    pub fn new(
+        trace_id: u128,
+        span_id: u64,
+        parent_id: Option<u64>,
+        func: &'static FuncName,
+        start_unix_ns: u64,
+        sampled: bool,
+    ) -> SpanStart {
+        SpanStart {
+            trace_id,
+            span_id,
+            parent_id,
+            func,
+            start_unix_ns,
+            sampled,
+        }
+    }
+
+    /// Scope of the span's function.
+    pub fn scope(&self) -> &'static str {
+        self.func.scope()
+    }
+
+    /// Name of the span's function within its scope.
+    pub fn name(&self) -> &'static str {
+        self.func.name()
+    }
+
+    /// The function's own tags (empty for most functions).
+    pub fn tags(&self) -> &'static Tags {
+        self.func.tags()
+    }
+
     /// `scope.name`, and `{k=v,...}` for a tagged function (as [`Func::full_name`](crate::Func::full_name)).
-    pub fn full_name(&self) -> String {
-        crate::stats::series::full_name(self.scope, self.name, self.tags)
+    pub fn full_name(&self) -> &'static str {
+        self.func.full_name()
+    }
+}
+
+/// A finished, recorded span: how it started, and how it ended.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct FinishedSpan {
+    /// Ids, function, start and sampling, as the span started.
+    pub start: SpanStart,
+    /// Finish, in nanoseconds since the Unix epoch.
+    pub finish_unix_ns: u64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Annotations made with [`annotate`](crate::annotate) while it was current, in order.
+    pub annotations: Vec<(String, String)>,
+}
+
+impl FinishedSpan {
+    /// A finished span, for code that makes spans of its own.
+    pub fn new(
+        start: SpanStart,
+        finish_unix_ns: u64,
+        outcome: Outcome,
+        annotations: Vec<(String, String)>,
+    ) -> FinishedSpan {
+        FinishedSpan {
+            start,
+            finish_unix_ns,
+            outcome,
+            annotations,
+        }
+    }
+
+    /// Nanoseconds from start to finish.
+    pub fn duration_ns(&self) -> u64 {
+        self.finish_unix_ns.saturating_sub(self.start.start_unix_ns)
     }
 }
 
@@ -79,7 +119,7 @@ impl FinishedSpan {
 ///
 /// impl monkit::SpanObserver for Names {
 ///     fn finish(&self, span: &monkit::FinishedSpan) {
-///         self.0.lock().unwrap().push(span.full_name());
+///         self.0.lock().unwrap().push(span.start.full_name().to_owned());
 ///     }
 /// }
 ///

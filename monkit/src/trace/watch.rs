@@ -382,10 +382,10 @@ fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
     let mut children: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut at = None;
     for (i, s) in all.iter().enumerate() {
-        if s.span_id == root {
+        if s.start.span_id == root {
             at = Some(i);
         }
-        if let Some(p) = s.parent_id {
+        if let Some(p) = s.start.parent_id {
             children.entry(p).or_default().push(i);
         }
     }
@@ -393,15 +393,15 @@ fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
     let mut todo: Vec<usize> = at.into_iter().collect();
     let mut seen = std::collections::HashSet::new();
     while let Some(i) = todo.pop() {
-        if !seen.insert(all[i].span_id) {
+        if !seen.insert(all[i].start.span_id) {
             continue;
         }
         out.push(all[i].clone());
-        if let Some(c) = children.get(&all[i].span_id) {
+        if let Some(c) = children.get(&all[i].start.span_id) {
             todo.extend(c);
         }
     }
-    out.sort_by_key(|s| (s.start_unix_ns, s.span_id));
+    out.sort_by_key(|s| (s.start.start_unix_ns, s.start.span_id));
     out
 }
 
@@ -417,7 +417,7 @@ impl SpanObserver for Watchers {
             return;
         }
         let mut sinks = self.sinks.lock();
-        let Some(sink) = sinks.get_mut(&span.trace_id) else {
+        let Some(sink) = sinks.get_mut(&span.start.trace_id) else {
             return;
         };
         if sink.spans.len() < MAX_SPANS_PER_TRACE {
@@ -425,10 +425,10 @@ impl SpanObserver for Watchers {
         } else {
             sink.dropped += 1;
         }
-        if let Some(waiting) = sink.roots.remove(&span.span_id) {
-            let spans = subtree(&sink.spans, span.span_id);
+        if let Some(waiting) = sink.roots.remove(&span.start.span_id) {
+            let spans = subtree(&sink.spans, span.start.span_id);
             if sink.roots.is_empty() {
-                sinks.remove(&span.trace_id);
+                sinks.remove(&span.start.trace_id);
                 self.capturing.store(sinks.len(), Ordering::Relaxed);
             }
             drop(sinks);
