@@ -168,14 +168,17 @@ impl Pipeline {
         format: impl Format,
     ) -> Result<Exporter, ConfigError> {
         if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
-            return Err(ConfigError(format!(
-                "{} endpoint {:?} is not an http:// URL",
-                self.name, self.endpoint
-            )));
+            return Err(ConfigError::new(
+                format!("{} endpoint", self.name),
+                &self.endpoint,
+                "an http:// URL",
+            ));
         }
         if self.endpoint.starts_with("https://") {
-            return Err(ConfigError(
-                "https endpoints need TLS, which this build does not include; use http://".into(),
+            return Err(ConfigError::new(
+                format!("{} endpoint", self.name),
+                &self.endpoint,
+                "an http:// URL (https needs TLS, which this build does not include)",
             ));
         }
         let scope = registry.scope(&format!("monkit_{}", self.name));
@@ -199,7 +202,13 @@ impl Pipeline {
         let thread = std::thread::Builder::new()
             .name(format!("monkit-{}", inner.config.name))
             .spawn(move || worker.run())
-            .map_err(|e| ConfigError(format!("cannot start the sender thread: {e}")))?;
+            .map_err(|e| {
+                ConfigError::new(
+                    format!("monkit-{} thread", inner.config.name),
+                    e.to_string(),
+                    "a thread the system can start",
+                )
+            })?;
         registry.set_sampler(inner.config.sampler);
         let observer = Some(registry.observe(inner.clone()));
         Ok(Exporter {

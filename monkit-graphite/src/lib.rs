@@ -158,9 +158,11 @@ impl Builder {
             match i.parse::<f64>() {
                 Ok(s) if s.is_finite() && s > 0.0 => b = b.interval(Duration::from_secs_f64(s)),
                 _ => {
-                    return Some(Err(ConfigError(format!(
-                        "MONKIT_GRAPHITE_INTERVAL={i:?} is not a positive number of seconds"
-                    ))))
+                    return Some(Err(ConfigError::new(
+                        "MONKIT_GRAPHITE_INTERVAL",
+                        i,
+                        "a positive number of seconds",
+                    )))
                 }
             }
         }
@@ -197,10 +199,11 @@ impl Builder {
     /// Starts pushing `registry`'s stats from a background thread.
     pub fn install(self, registry: &Registry) -> Result<Reporter, ConfigError> {
         if self.addr.to_socket_addrs().is_err() {
-            return Err(ConfigError(format!(
-                "Graphite address {:?} is not host:port",
-                self.addr
-            )));
+            return Err(ConfigError::new(
+                "graphite address",
+                &self.addr,
+                "host:port",
+            ));
         }
         let scope = registry.scope("monkit_graphite");
         let shared = Arc::new(Shared {
@@ -222,7 +225,13 @@ impl Builder {
         let thread = std::thread::Builder::new()
             .name("monkit-graphite".into())
             .spawn(move || worker.run())
-            .map_err(|e| ConfigError(format!("cannot start the reporter thread: {e}")))?;
+            .map_err(|e| {
+                ConfigError::new(
+                    "monkit-graphite thread",
+                    e.to_string(),
+                    "a thread the system can start",
+                )
+            })?;
         Ok(Reporter {
             shared,
             thread: Some(thread),

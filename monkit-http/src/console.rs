@@ -9,7 +9,7 @@
 //! so no number is computed in two places; the two only format them.
 
 // Durations and numbers read as in the trace SVG; the script's `fmtNs` and `sig3` say the same.
-use monkit::render::trace::{fmt_ns, significant as sig3, xml_escape as esc};
+use monkit::render::format::{duration as fmt_ns, significant as sig3, xml_escape as esc};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::fmt::Write;

@@ -27,7 +27,7 @@ pub mod propagation;
 mod server;
 mod trim;
 
-pub use listen::{serve_connections, EnvError, ServeOptions, TraceBudget};
+pub use listen::{serve_connections, ConfigError, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};
 pub use propagation::{Traced, TracedClient, MAX_NAMES};
 pub use server::{serve, serve_with, Server};

@@ -89,7 +89,7 @@ impl Default for ServeOptions {
     }
 }
 
-pub use monkit::EnvError;
+pub use monkit::ConfigError;
 
 /// The longest duration a setting may name.
 const LONGEST_SETTING: Duration = Duration::from_secs(24 * 3600);
@@ -101,34 +101,35 @@ impl ServeOptions {
     /// (positive counts), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
     /// (see [`monkit::render::prometheus::Options::from_env`]). A variable that is set but
     /// cannot be read is an error, never ignored.
-    pub fn from_env() -> Result<ServeOptions, EnvError> {
+    pub fn from_env() -> Result<ServeOptions, ConfigError> {
         let mut o = Self::from_vars(|k| std::env::var(k).ok())?;
         o.prometheus = monkit::render::prometheus::Options::from_env()?;
         Ok(o)
     }
 
-    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, EnvError> {
+    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, ConfigError> {
         let mut o = ServeOptions::default();
-        let duration = |name: &'static str, into: &mut Duration| -> Result<(), EnvError> {
+        let duration = |name: &'static str, into: &mut Duration| -> Result<(), ConfigError> {
             if let Some(v) = var(name) {
-                *into = crate::duration::parse(&v, LONGEST_SETTING).ok_or(EnvError {
-                    var: name,
-                    value: v,
-                    expected: "a positive duration such as 10s or 500ms",
-                })?;
+                *into = crate::duration::parse(&v, LONGEST_SETTING).ok_or(ConfigError::new(
+                    name,
+                    v,
+                    "a positive duration such as 10s or 500ms",
+                ))?;
             }
             Ok(())
         };
         duration("MONKIT_HTTP_HEADER_TIMEOUT", &mut o.header_timeout)?;
         duration("MONKIT_HTTP_IDLE_TIMEOUT", &mut o.idle_timeout)?;
         duration("MONKIT_TRACE_MAX_TIMEOUT", &mut o.trace.max_timeout)?;
-        let count = |name: &'static str, into: &mut usize| -> Result<(), EnvError> {
+        let count = |name: &'static str, into: &mut usize| -> Result<(), ConfigError> {
             if let Some(v) = var(name) {
-                *into = v.trim().parse().ok().filter(|&n| n > 0).ok_or(EnvError {
-                    var: name,
-                    value: v,
-                    expected: "a positive whole number",
-                })?;
+                *into = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(ConfigError::new(name, v, "a positive whole number"))?;
             }
             Ok(())
         };
@@ -490,7 +491,7 @@ mod tests {
         assert_eq!(o.trace.max_per_client, 2);
         assert_eq!(o.idle_timeout, ServeOptions::default().idle_timeout);
         let e = ServeOptions::from_vars(vars(&[("MONKIT_TRACE_MAX_WATCHERS", "0")])).unwrap_err();
-        assert_eq!(e.var, "MONKIT_TRACE_MAX_WATCHERS");
+        assert_eq!(e.setting, "MONKIT_TRACE_MAX_WATCHERS");
         assert!(e.to_string().contains("positive whole number"), "{e}");
         let e = ServeOptions::from_vars(vars(&[("MONKIT_HTTP_IDLE_TIMEOUT", "soon")])).unwrap_err();
         assert!(

@@ -79,9 +79,11 @@ impl Builder {
             match rate.parse::<f64>() {
                 Ok(r) if (0.0..=1.0).contains(&r) => b = b.sample_rate(r),
                 _ => {
-                    return Some(Err(ConfigError(format!(
-                        "MONKIT_ZIPKIN_SAMPLE_RATE={rate:?} is not a number in 0..=1"
-                    ))))
+                    return Some(Err(ConfigError::new(
+                        "MONKIT_ZIPKIN_SAMPLE_RATE",
+                        rate,
+                        "a number in 0..=1",
+                    )))
                 }
             }
         }
@@ -89,9 +91,11 @@ impl Builder {
             match q.parse::<usize>() {
                 Ok(n) if n > 0 => b = b.queue_capacity(n),
                 _ => {
-                    return Some(Err(ConfigError(format!(
-                        "MONKIT_ZIPKIN_QUEUE={q:?} is not a positive number of spans"
-                    ))))
+                    return Some(Err(ConfigError::new(
+                        "MONKIT_ZIPKIN_QUEUE",
+                        q,
+                        "a positive number of spans",
+                    )))
                 }
             }
         }
@@ -100,9 +104,11 @@ impl Builder {
                 "json" => b = b.proto3(false),
                 "proto3" => b = b.proto3(true),
                 _ => {
-                    return Some(Err(ConfigError(format!(
-                        "MONKIT_ZIPKIN_ENCODING={e:?}: expected json or proto3"
-                    ))))
+                    return Some(Err(ConfigError::new(
+                        "MONKIT_ZIPKIN_ENCODING",
+                        e,
+                        "json or proto3",
+                    )))
                 }
             }
         }

@@ -7,20 +7,9 @@
 //! a compare of the root's random id), by the incoming flag for a trace continued from another
 //! process, or on demand by `/trace/sample`.
 
-pub use crate::trace::hub::Sampler;
+pub use crate::trace::sampler::Sampler;
 
-/// A configuration problem an exporter or reporter found (a bad endpoint, a malformed
-/// variable), saying what and why.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConfigError(pub String);
-
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use crate::util::settings::ConfigError;
 
 /// Annotation keys with a meaning for exporters (the rest become plain tags).
 pub mod keys {

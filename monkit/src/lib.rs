@@ -95,13 +95,15 @@ pub use trace::annotate::{
     annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
     MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
 };
-pub use trace::hub::{ObserverHandle, Sampler, TraceWatcher};
+pub use trace::hub::{ObserverHandle, TraceWatcher};
 pub use trace::observe::{FinishedSpan, SpanObserver, SpanStart};
+pub use trace::sampler::Sampler;
 pub use trace::span::{current_span, FutureExt, InSpan, SpanRef};
 pub use trace::values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
 pub use trace::watch::{Captured, WatchError, WatchSpec};
 pub use util::clock::Tick;
-pub use util::settings::EnvError;
+#[allow(deprecated)]
+pub use util::settings::{ConfigError, EnvError};
 
 /// Number of the default registry's watchers waiting for a match right now.
 pub fn armed_watchers() -> usize {

@@ -46,7 +46,7 @@ impl Call {
         let hub = &*func.hub;
         let (trace_id, span_id, mut flags) = if parent.trace_id == 0 {
             let (t, s) = root_ids();
-            (t, s, hub.root_flags(s))
+            (t, s, hub.sampler.root_flags(s))
         } else {
             (
                 parent.trace_id,

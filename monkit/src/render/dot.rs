@@ -1,10 +1,10 @@
 //! The call graph in Graphviz dot: a box per function labelled with its stats, an edge per
 //! caller → callee, and an `entry` node pointing at every entry point.
 
+use crate::render::format;
 use crate::{Func, FuncStats};
 use std::collections::HashSet;
 use std::fmt::Write;
-use std::time::Duration;
 
 /// Escapes text for a double-quoted dot string.
 pub(crate) fn escape(s: &str) -> String {
@@ -22,10 +22,7 @@ pub(crate) fn escape(s: &str) -> String {
 }
 
 fn dur(ns: Option<f64>) -> String {
-    ns.map_or_else(
-        || "-".to_owned(),
-        |v| format!("{:.1?}", Duration::from_nanos(v.max(0.0).round() as u64)),
-    )
+    ns.map_or_else(|| "-".to_owned(), format::duration)
 }
 
 /// The dot graph of `funcs`. Functions never called appear as grey boxes.

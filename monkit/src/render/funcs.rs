@@ -1,9 +1,9 @@
 //! The functions page: every function with its callers, counts and time quantiles.
 
+use crate::render::format::exact_duration as dur;
 use crate::{Func, FuncStats, Registry, Snapshot};
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
-use std::time::Duration;
 
 /// Quantiles shown for success and failure times.
 pub const QUANTILES: [f64; 8] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 1.0];
@@ -15,10 +15,6 @@ pub fn read(registry: &Registry) -> Vec<(Func, FuncStats)> {
         .into_iter()
         .map(|f| (f, f.stats()))
         .collect()
-}
-
-fn dur(ns: f64) -> String {
-    format!("{:?}", Duration::from_nanos(ns.max(0.0).round() as u64))
 }
 
 fn times_text(out: &mut String, title: &str, s: &Snapshot) {

@@ -2,6 +2,7 @@
 
 pub mod dot;
 pub mod fields;
+pub mod format;
 pub mod funcs;
 pub mod json;
 pub mod prometheus;

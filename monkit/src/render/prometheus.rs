@@ -14,6 +14,7 @@
 
 use crate::registry::walk::Item;
 use crate::render::fields::{FieldKind, FUNC_FIELDS};
+use crate::render::format;
 use crate::stats::reading::Reading;
 use crate::{Registry, Snapshot, Tags};
 use std::collections::BTreeMap;
@@ -63,13 +64,15 @@ impl Options {
     /// The defaults, changed by `MONKIT_PROMETHEUS_BUCKETS` (comma-separated seconds, e.g.
     /// `0.001,0.01,0.1,1`) and `MONKIT_PROMETHEUS_SUMMARIES` (`1`/`true`). A value that cannot
     /// be read is an error naming it.
-    pub fn from_env() -> Result<Options, crate::EnvError> {
+    pub fn from_env() -> Result<Options, crate::ConfigError> {
         let mut o = Options::default();
         if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_BUCKETS") {
-            let bad = || crate::EnvError {
-                var: "MONKIT_PROMETHEUS_BUCKETS",
-                value: v.clone(),
-                expected: "bucket bounds in seconds separated by commas, such as 0.01,0.1,1",
+            let bad = || {
+                crate::ConfigError::new(
+                    "MONKIT_PROMETHEUS_BUCKETS",
+                    v.clone(),
+                    "bucket bounds in seconds separated by commas, such as 0.01,0.1,1",
+                )
             };
             let mut b = Vec::new();
             for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -87,11 +90,11 @@ impl Options {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" | "" => false,
                 _ => {
-                    return Err(crate::EnvError {
-                        var: "MONKIT_PROMETHEUS_SUMMARIES",
-                        value: v,
-                        expected: "1 or 0",
-                    })
+                    return Err(crate::ConfigError::new(
+                        "MONKIT_PROMETHEUS_SUMMARIES",
+                        v,
+                        "1 or 0",
+                    ))
                 }
             };
         }
@@ -302,18 +305,6 @@ struct Where<'a> {
     extra: &'a [(&'a str, &'a str)],
 }
 
-fn fmt_value(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v == f64::NEG_INFINITY {
-        "-Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
 fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStats) {
     // The function's own tags are labels beside `scope` and `name`.
     let none = f.tags();
@@ -457,7 +448,12 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
             match v {
                 Value::Plain(x) => {
                     let suffix = if f.ty == Type::Counter { "_total" } else { "" };
-                    line(&mut out, suffix, &labels_text(labels, None), &fmt_value(*x));
+                    line(
+                        &mut out,
+                        suffix,
+                        &labels_text(labels, None),
+                        &format::prometheus_value(*x),
+                    );
                 }
                 Value::Summary {
                     quantiles,
@@ -467,15 +463,15 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
                     for (q, x) in quantiles {
                         let qs = format!("{q}");
                         let l = labels_text(labels, Some(("quantile", &qs)));
-                        line(&mut out, "", &l, &fmt_value(*x));
+                        line(&mut out, "", &l, &format::prometheus_value(*x));
                     }
                     let l = labels_text(labels, None);
-                    line(&mut out, "_sum", &l, &fmt_value(*sum));
+                    line(&mut out, "_sum", &l, &format::prometheus_value(*sum));
                     line(&mut out, "_count", &l, count);
                 }
                 Value::Histogram { classic, native } => {
                     for (le, n) in classic {
-                        let les = fmt_value(*le);
+                        let les = format::prometheus_value(*le);
                         line(
                             &mut out,
                             "_bucket",
@@ -486,7 +482,7 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
                     let l = labels_text(labels, Some(("le", "+Inf")));
                     line(&mut out, "_bucket", &l, &native.count);
                     let l = labels_text(labels, None);
-                    line(&mut out, "_sum", &l, &fmt_value(native.sum));
+                    line(&mut out, "_sum", &l, &format::prometheus_value(native.sum));
                     line(&mut out, "_count", &l, &native.count);
                 }
             }

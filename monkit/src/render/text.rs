@@ -1,5 +1,6 @@
 //! The Go monkit text format: one `<series key> <field>=<value>` line per stat.
 
+use crate::render::format;
 use crate::stats::series::escape_field;
 use crate::Registry;
 use std::fmt::Write;
@@ -8,7 +9,12 @@ use std::fmt::Write;
 pub fn stats(registry: &Registry) -> String {
     let mut out = String::new();
     registry.stats(|key, field, value| {
-        let _ = writeln!(out, "{key} {}={}", escape_field(field), fmt_value(value));
+        let _ = writeln!(
+            out,
+            "{key} {}={}",
+            escape_field(field),
+            format::value(value)
+        );
     });
     out
 }
@@ -37,14 +43,4 @@ pub fn parse_line(line: &str) -> Option<(String, String, f64)> {
     let rest: String = chars.collect();
     let (field, value) = rest.rsplit_once('=')?;
     Some((key, field.to_owned(), value.parse().ok()?))
-}
-
-/// Formats a value the way the line format wants: integers without a fraction, other values
-/// in the shortest form that reads back exactly.
-pub fn fmt_value(v: f64) -> String {
-    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
-    }
 }

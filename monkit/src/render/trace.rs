@@ -1,5 +1,6 @@
 //! A captured trace as JSON, and as an SVG timeline.
 
+use crate::render::format::{duration as fmt_ns, fmt_in, unit_for, xml_escape};
 use crate::{FinishedSpan, Outcome};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -46,68 +47,6 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
             })
             .collect(),
     )
-}
-
-/// `s` escaped for XML and HTML text and attribute values (control characters, not allowed in
-/// XML 1.0, become spaces).
-pub fn xml_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A duration of `ns` nanoseconds in the unit that suits it, with at most three significant
-/// digits ("870 ns", "1.25 ms", "12.3 s"): never "0.000ns".
-///
-/// ```
-/// assert_eq!(monkit::render::trace::fmt_ns(1_250_000.0), "1.25 ms");
-/// ```
-pub fn fmt_ns(ns: f64) -> String {
-    fmt_in(ns, unit_for(ns))
-}
-
-/// (nanoseconds per unit, name) for a span of `ns`.
-fn unit_for(ns: f64) -> (f64, &'static str) {
-    match ns {
-        n if n >= 1e9 => (1e9, "s"),
-        n if n >= 1e6 => (1e6, "ms"),
-        n if n >= 1e3 => (1e3, "µs"),
-        _ => (1.0, "ns"),
-    }
-}
-
-fn fmt_in(ns: f64, (per, name): (f64, &str)) -> String {
-    format!("{} {name}", significant(ns / per))
-}
-
-/// `v` with at most three significant digits and no trailing zeros ("1.5", "12.3", "870").
-pub fn significant(v: f64) -> String {
-    let digits = match v.abs() {
-        v if v >= 100.0 || v == 0.0 => 0,
-        v if v >= 10.0 => 1,
-        _ => 2,
-    };
-    let mut t = format!("{v:.digits$}");
-    if t.contains('.') {
-        while t.ends_with('0') {
-            t.pop();
-        }
-        if t.ends_with('.') {
-            t.pop();
-        }
-    }
-    t
 }
 
 /// A tick step of 1, 2 or 5 times a power of ten giving about eight ticks over `span_ns`.

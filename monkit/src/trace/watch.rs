@@ -15,7 +15,8 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::Waker;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// Most trace-id watchers one registry holds at once.
 pub(crate) const TRACE_SLOTS: usize = 64;
@@ -110,10 +111,10 @@ pub enum Captured {
 
 /// Where a capture is handed over: to a blocking waiter or to an async one.
 #[derive(Default)]
-pub(crate) struct Shared {
-    pub(crate) result: Mutex<Option<Captured>>,
-    pub(crate) waker: Mutex<Option<Waker>>,
-    pub(crate) cv: Condvar,
+struct Shared {
+    result: Mutex<Option<Captured>>,
+    waker: Mutex<Option<Waker>>,
+    cv: Condvar,
 }
 
 impl Shared {
@@ -143,10 +144,32 @@ pub(crate) struct Entry {
     late: bool,
     trace: Option<(u128, usize)>,
     sample: bool,
-    pub(crate) shared: Arc<Shared>,
+    shared: Arc<Shared>,
 }
 
 impl Entry {
+    /// Blocks until the capture is ready or `timeout` passes.
+    pub(crate) fn wait(&self, timeout: Duration) -> Option<Captured> {
+        let deadline = Instant::now() + timeout;
+        let mut r = self.shared.result.lock();
+        while r.is_none() {
+            if self.shared.cv.wait_until(&mut r, deadline).timed_out() {
+                break;
+            }
+        }
+        r.take()
+    }
+
+    /// The capture if it is ready; otherwise `cx` is woken when it is.
+    pub(crate) fn poll(&self, cx: &mut Context<'_>) -> Poll<Captured> {
+        // Register the waker before looking, so a delivery in between is not missed.
+        *self.shared.waker.lock() = Some(cx.waker().clone());
+        match self.shared.result.lock().take() {
+            Some(c) => Poll::Ready(c),
+            None => Poll::Pending,
+        }
+    }
+
     fn matches(&self, func_id: u32, trace_id: u128) -> bool {
         let func_ok = self.regex.is_none() || self.funcs.lock().iter().any(|f| f.id == func_id);
         let trace_ok = self.trace.is_none_or(|(t, _)| t == trace_id);

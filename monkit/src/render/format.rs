@@ -1,0 +1,99 @@
+//! How the read side writes values: numbers in the line format and in Prometheus, durations
+//! for people (three significant digits in a unit that suits them) and for Go monkit's `/funcs`
+//! text (exact), and text escaped for XML and HTML. Every renderer, and the console, writes
+//! through these, so a number reads the same on every page.
+
+use std::time::Duration;
+
+/// Formats a value the way the line format wants: integers without a fraction, other values
+/// in the shortest form that reads back exactly.
+pub fn value(v: f64) -> String {
+    if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}
+
+/// A sample value as the Prometheus text formats write it: `NaN`, `+Inf`, `-Inf`, otherwise
+/// the shortest form that reads back exactly.
+pub fn prometheus_value(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else if v == f64::NEG_INFINITY {
+        "-Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+/// `s` escaped for XML and HTML text and attribute values (control characters, not allowed in
+/// XML 1.0, become spaces).
+pub fn xml_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // Control characters are not allowed in XML 1.0.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A duration of `ns` nanoseconds in the unit that suits it, with at most three significant
+/// digits ("870 ns", "1.25 ms", "12.3 s"): never "0.000ns".
+///
+/// ```
+/// assert_eq!(monkit::render::format::duration(1_250_000.0), "1.25 ms");
+/// ```
+pub fn duration(ns: f64) -> String {
+    fmt_in(ns, unit_for(ns))
+}
+
+/// (nanoseconds per unit, name) for a span of `ns`.
+pub(crate) fn unit_for(ns: f64) -> (f64, &'static str) {
+    match ns {
+        n if n >= 1e9 => (1e9, "s"),
+        n if n >= 1e6 => (1e6, "ms"),
+        n if n >= 1e3 => (1e3, "µs"),
+        _ => (1.0, "ns"),
+    }
+}
+
+/// `ns` in the unit `unit_for` chose (so every tick of an axis reads in one unit).
+pub(crate) fn fmt_in(ns: f64, (per, name): (f64, &str)) -> String {
+    format!("{} {name}", significant(ns / per))
+}
+
+/// `v` with at most three significant digits and no trailing zeros ("1.5", "12.3", "870").
+pub fn significant(v: f64) -> String {
+    let digits = match v.abs() {
+        v if v >= 100.0 || v == 0.0 => 0,
+        v if v >= 10.0 => 1,
+        _ => 2,
+    };
+    let mut t = format!("{v:.digits$}");
+    if t.contains('.') {
+        while t.ends_with('0') {
+            t.pop();
+        }
+        if t.ends_with('.') {
+            t.pop();
+        }
+    }
+    t
+}
+
+/// `ns` nanoseconds, exact, as Go monkit's `/funcs` text writes durations (`684.581µs`,
+/// `1.5s`).
+pub fn exact_duration(ns: f64) -> String {
+    format!("{:?}", Duration::from_nanos(ns.max(0.0).round() as u64))
+}
