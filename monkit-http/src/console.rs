@@ -5,8 +5,9 @@
 //! filterable, refreshes it and the span tree from `/funcs/json` and `/ps/json` every few
 //! seconds, and shows "trace next call" results from `/trace/svg` in place.
 //!
-//! Both the server's first rendering and the script's refreshes read the same JSON values,
-//! so no number is computed in two places; the two only format them.
+//! The markup is written here alone: the first rendering and every refresh
+//! (`/console/fragment`, which the script swaps in) come from the same functions over the
+//! same JSON values, so the page and its refreshes cannot disagree.
 
 // Durations and numbers read as in the trace SVG; the script's `fmtNs` and `sig3` say the same.
 use monkit::render::format::{duration as fmt_ns, significant as sig3, xml_escape as esc};
@@ -187,25 +188,12 @@ fn ps_tree(out: &mut String, spans: &[Value]) {
     sorted.sort_by(|a, b| num(&b["elapsed_ns"]).total_cmp(&num(&a["elapsed_ns"])));
     out.push_str("<ul>");
     for s in sorted {
-        let func = &s["func"];
-        let name = if func.is_null() {
-            "(unknown function)".to_owned()
-        } else {
-            let tags = tags_text(&func["tags"]);
-            format!(
-                "{}.{}{}",
-                func["scope"].as_str().unwrap_or_default(),
-                func["name"].as_str().unwrap_or_default(),
-                if tags.is_empty() {
-                    String::new()
-                } else {
-                    format!("{{{tags}}}")
-                }
-            )
-        };
+        let name = s["func"]["full_name"]
+            .as_str()
+            .unwrap_or("(unknown function)");
         let mut label = format!(
             r#"<span class="fn">{}</span> <span class="el">{}</span>"#,
-            esc(&name),
+            esc(name),
             esc(&fmt_ns(num(&s["elapsed_ns"])))
         );
         if s["orphaned"].as_bool() == Some(true) {
@@ -247,6 +235,36 @@ fn count_spans(spans: &[Value]) -> usize {
         .sum()
 }
 
+/// The running spans' part of the page: their tree, or a line saying there are none.
+fn running(out: &mut String, ps: &[Value]) {
+    if ps.is_empty() {
+        out.push_str("<p><em>No spans running.</em></p>");
+    } else {
+        ps_tree(out, ps);
+    }
+}
+
+fn status(funcs: &[Value], ps: &[Value]) -> String {
+    format!(
+        "{} functions, {} spans running",
+        funcs.len(),
+        count_spans(ps)
+    )
+}
+
+/// The parts of the page that change, rendered as the page renders them, for the script's
+/// refresh: `{"rows": <tbody rows>, "running": <span tree>, "status": <text>}`. The script
+/// only swaps them in, so every row and span is written here alone.
+pub(crate) fn fragment(funcs: &Value, ps: &Value) -> Value {
+    let funcs = funcs.as_array().map_or(&[][..], Vec::as_slice);
+    let ps = ps.as_array().map_or(&[][..], Vec::as_slice);
+    let mut rows = String::with_capacity(funcs.len() * 1024);
+    func_rows(&mut rows, funcs);
+    let mut tree = String::new();
+    running(&mut tree, ps);
+    serde_json::json!({"rows": rows, "running": tree, "status": status(funcs, ps)})
+}
+
 /// The console page, from `/funcs/json`'s and `/ps/json`'s values; `links` are the plain
 /// pages (path, what).
 pub(crate) fn page(funcs: &Value, ps: &Value, links: &[(&str, &str)]) -> String {
@@ -267,10 +285,9 @@ pub(crate) fn page(funcs: &Value, ps: &Value, links: &[(&str, &str)]) -> String 
 <body>
 <header>
 <h1>monkit</h1>
-<p id="status" aria-live="polite">{} functions, {} spans running. <noscript>Static view: reload the page for fresh numbers.</noscript></p>
+<p aria-live="polite"><span id="status">{}.</span> <noscript>Static view: reload the page for fresh numbers.</noscript></p>
 <nav aria-label="Plain pages"><ul>"#,
-        funcs.len(),
-        count_spans(ps),
+        esc(&status(funcs, ps)),
     );
     for (path, what) in links {
         let _ = write!(
@@ -312,11 +329,7 @@ pub(crate) fn page(funcs: &Value, ps: &Value, links: &[(&str, &str)]) -> String 
 <h2 id="running-h">Running now</h2>
 <div id="ps" class="tree">"#,
     );
-    if ps.is_empty() {
-        out.push_str("<p><em>No spans running.</em></p>");
-    } else {
-        ps_tree(&mut out, ps);
-    }
+    running(&mut out, ps);
     let _ = write!(
         out,
         r#"</div>
@@ -357,5 +370,29 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("No spans running"));
+    }
+
+    #[test]
+    fn refreshes_carry_the_page_markup() {
+        let funcs = json!([{
+            "id": 3, "package": "s", "name": "f", "full_name": "s.f{a=1,b=2}",
+            "tags": {"a": "1", "b": "2"}, "parent_ids": [], "entry": true,
+            "current": 1, "highwater": 1, "errors_total": 0, "panics": 0, "errors": {},
+            "success_times": {}, "failure_times": {}
+        }]);
+        let ps = json!([{
+            "id": "00000000000000aa", "elapsed_ns": 1000, "children": [],
+            "func": {"scope": "s", "name": "f", "tags": {"a": "1", "b": "2"},
+                     "full_name": "s.f{a=1,b=2}"}
+        }]);
+        let html = page(&funcs, &ps, &[]);
+        let part = fragment(&funcs, &ps);
+        for key in ["rows", "running"] {
+            let piece = part[key].as_str().unwrap();
+            assert!(html.contains(piece), "{key} differs from the page: {piece}");
+        }
+        // The span tree names a tagged function as the core does.
+        assert!(part["running"].as_str().unwrap().contains(">s.f{a=1,b=2}<"));
+        assert_eq!(part["status"], "1 functions, 1 spans running");
     }
 }

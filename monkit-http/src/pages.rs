@@ -87,6 +87,7 @@ enum MetricsFormat {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Plain {
     Index,
+    ConsoleFragment,
     StatsText,
     StatsJson,
     FuncsText,
@@ -285,6 +286,7 @@ impl Pages {
         let path = req.uri().path();
         let page = match path {
             "/" => Plain::Index,
+            "/console/fragment" => Plain::ConsoleFragment,
             "/stats" | "/stats/" | "/stats/text" => Plain::StatsText,
             "/stats/json" => Plain::StatsJson,
             "/funcs" | "/funcs/" | "/funcs/text" => Plain::FuncsText,
@@ -369,6 +371,14 @@ impl Pages {
                     &render::ps::json(&reg.running_spans()),
                     INDEX,
                 ),
+            ),
+            Plain::ConsoleFragment => (
+                JSON,
+                crate::console::fragment(
+                    &render::funcs::json(&render::funcs::read(reg)),
+                    &render::ps::json(&reg.running_spans()),
+                )
+                .to_string(),
             ),
             Plain::StatsText => (TEXT, render::text::stats(reg)),
             Plain::StatsJson => (JSON, render::json::stats(reg).to_string()),

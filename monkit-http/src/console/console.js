@@ -1,5 +1,6 @@
-// The console's behaviour: sorting, filtering, refreshing from the JSON pages, tracing the
-// next call in place. The page works without it as a plain table.
+// The console's behaviour: sorting, filtering, refreshing with the rows the server renders,
+// tracing the next call in place. It writes no markup of its own: the page works without it
+// as a plain table.
 (function () {
   "use strict";
   var REFRESH_MS = 5000;
@@ -22,81 +23,6 @@
   Array.prototype.forEach.call(table.tHead.rows[1].cells, function (th) { heads.push(th); });
   var sort = { col: 0, dir: 1 };
   var tracing = null;
-
-  function esc(s) {
-    return String(s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-  // Three significant digits at most, no trailing zeros (as the server formats them).
-  function sig3(v) {
-    var a = Math.abs(v);
-    var t = v.toFixed(a >= 100 || a === 0 ? 0 : a >= 10 ? 1 : 2);
-    if (t.indexOf(".") >= 0) t = t.replace(/0+$/, "").replace(/\.$/, "");
-    return t;
-  }
-  function fmtNs(ns) {
-    if (ns >= 1e9) return sig3(ns / 1e9) + " s";
-    if (ns >= 1e6) return sig3(ns / 1e6) + " ms";
-    if (ns >= 1e3) return sig3(ns / 1e3) + " µs";
-    return sig3(ns) + " ns";
-  }
-  function tagsText(tags) {
-    return Object.keys(tags || {}).map(function (k) { return k + "=" + tags[k]; }).join(", ");
-  }
-  function reEscape(s) {
-    return s.replace(/[\\.+*?()|[\]{}^$#&\-~]/g, "\\$&");
-  }
-  function traceHref(full) {
-    return "/trace/svg?regex=" + encodeURIComponent("^" + reEscape(full) + "$") +
-      "&timeout=" + encodeURIComponent(traceTimeout.value);
-  }
-  function cell(v, text) {
-    if (v === undefined || v === null) return '<td class="n" data-v="">–</td>';
-    return '<td class="n" data-v="' + v + '">' + esc(text(v)) + "</td>";
-  }
-  function errorsText(f) {
-    var kinds = Object.keys(f.errors || {}).sort(function (a, b) {
-      return f.errors[b] - f.errors[a] || (a < b ? -1 : a > b ? 1 : 0);
-    });
-    var parts = kinds.map(function (k) { return k + " " + f.errors[k]; });
-    if (f.panics > 0) parts.push("panic " + f.panics);
-    return parts.length ? parts.join(" · ") : "0";
-  }
-  function nameList(ids, names, entry) {
-    var shownNames = ids.map(function (i) { return names[i]; }).filter(Boolean).sort();
-    var out = entry ? "<li><em>(entry point)</em></li>" : "";
-    if (!shownNames.length && !entry) out += "<li><em>none seen</em></li>";
-    shownNames.forEach(function (n) { out += "<li>" + esc(n) + "</li>"; });
-    return out;
-  }
-  function q(times, key) {
-    return times && times.quantiles ? times.quantiles[key] : undefined;
-  }
-  function rowsHtml(funcs, open) {
-    var names = {}, callees = {};
-    funcs.forEach(function (f) { names[f.id] = f.full_name; });
-    funcs.forEach(function (f) {
-      (f.parent_ids || []).forEach(function (p) { (callees[p] = callees[p] || []).push(f.id); });
-    });
-    return funcs.map(function (f) {
-      var failed = (f.errors_total || 0) + (f.panics || 0);
-      var h = '<tr data-id="' + f.id + '" data-full="' + esc(f.full_name) + '"><td class="name"><details' +
-        (open[f.id] ? " open" : "") + "><summary>" + esc(f.name) + '</summary><div class="detail"><h3>Called by</h3><ul>' +
-        nameList(f.parent_ids || [], names, f.entry) + "</ul><h3>Calls</h3><ul>" +
-        nameList(callees[f.id] || [], names, false) + '</ul><p><a class="trace" href="' +
-        esc(traceHref(f.full_name)) + '">Trace next call</a> (waits up to ' + esc(traceTimeout.value) +
-        ")</p></div></details></td>" +
-        '<td class="scope">' + esc(f.package) + '</td><td class="tags">' + esc(tagsText(f.tags)) + "</td>" +
-        cell(f.calls_per_second, sig3) +
-        cell(f.current, String) + cell(f.highwater, String) +
-        '<td class="errors' + (failed > 0 ? " bad" : "") + '" data-v="' + failed + '">' + esc(errorsText(f)) + "</td>";
-      ["success_times", "failure_times"].forEach(function (t) {
-        ["0.50", "0.90", "0.99"].forEach(function (k) { h += cell(q(f[t], k), fmtNs); });
-      });
-      return h + "</tr>";
-    }).join("\n");
-  }
 
   // Sorting and filtering: applied after every refresh, so neither is lost.
   function key(row, col) {
@@ -147,54 +73,37 @@
   filter.addEventListener("input", apply);
   filter.parentNode.hidden = false;
 
-  // The running spans, longest-running first; collapsed subtrees stay collapsed.
-  function psHtml(spans, closed) {
-    spans = spans.slice().sort(function (a, b) { return b.elapsed_ns - a.elapsed_ns; });
-    return "<ul>" + spans.map(function (s) {
-      var f = s.func;
-      var tags = f ? tagsText(f.tags) : "";
-      var name = f ? f.scope + "." + f.name + (tags ? "{" + tags + "}" : "") : "(unknown function)";
-      var label = '<span class="fn">' + esc(name) + '</span> <span class="el">' + esc(fmtNs(s.elapsed_ns)) + "</span>";
-      if (s.orphaned) label += ' <span class="tag">orphaned</span>';
-      if (s.remote_parent) label += ' <span class="tag">remote parent</span>';
-      (s.annotations || []).forEach(function (a) {
-        label += ' <span class="note">' + esc(a[0]) + "=" + esc(a[1]) + "</span>";
-      });
-      if (s.children && s.children.length) {
-        return '<li data-id="' + esc(s.id) + '"><details' + (closed[s.id] ? "" : " open") + "><summary>" +
-          label + "</summary>" + psHtml(s.children, closed) + "</details></li>";
-      }
-      return '<li data-id="' + esc(s.id) + '" class="leaf">' + label + "</li>";
-    }).join("") + "</ul>";
-  }
-  function countSpans(spans) {
-    return spans.reduce(function (n, s) { return n + 1 + countSpans(s.children || []); }, 0);
-  }
-
   var refreshing = false;
+  // The server renders the rows and the span tree (/console/fragment, the same markup as the
+  // page); the script swaps them in and keeps what the reader opened, closed, sorted and typed.
   function refresh() {
     // A slow server (a big registry) never gets a second refresh on top of the first.
     if (document.hidden || refreshing) return;
     refreshing = true;
-    Promise.all([fetch("/funcs/json"), fetch("/ps/json")]).then(function (rs) {
-      rs.forEach(function (r) { if (!r.ok) throw new Error(r.url + ": " + r.status); });
-      return Promise.all(rs.map(function (r) { return r.json(); }));
-    }).then(function (pages) {
-      var funcs = pages[0], spans = pages[1];
+    fetch("/console/fragment").then(function (r) {
+      if (!r.ok) throw new Error(r.url + ": " + r.status);
+      return r.json();
+    }).then(function (part) {
       var open = {};
       Array.prototype.forEach.call(tbody.querySelectorAll("tr"), function (r) {
         var d = r.querySelector("details");
         if (d && d.open) open[r.getAttribute("data-id")] = true;
       });
-      tbody.innerHTML = rowsHtml(funcs, open);
+      tbody.innerHTML = part.rows;
+      Array.prototype.forEach.call(tbody.querySelectorAll("tr"), function (r) {
+        var d = r.querySelector("details");
+        if (d && open[r.getAttribute("data-id")]) d.open = true;
+      });
       apply();
       var closed = {};
       Array.prototype.forEach.call(psBox.querySelectorAll("li > details:not([open])"), function (d) {
         closed[d.parentNode.getAttribute("data-id")] = true;
       });
-      psBox.innerHTML = spans.length ? psHtml(spans, closed) : "<p><em>No spans running.</em></p>";
-      status.textContent = funcs.length + " functions, " + countSpans(spans) + " spans running · updated " +
-        new Date().toLocaleTimeString();
+      psBox.innerHTML = part.running;
+      Array.prototype.forEach.call(psBox.querySelectorAll("li > details"), function (d) {
+        if (closed[d.parentNode.getAttribute("data-id")]) d.open = false;
+      });
+      status.textContent = part.status + " · updated " + new Date().toLocaleTimeString();
     }).catch(function (e) {
       status.textContent = "Refresh failed (" + e.message + "); trying again in " + REFRESH_MS / 1000 + " s.";
     }).then(function () { refreshing = false; });
@@ -211,7 +120,13 @@
       }
     });
   };
-  function startTrace(full) {
+  // The row's link names the function; the wait is the one chosen on the page.
+  function traceHref(link) {
+    var u = new URL(link, window.location.href);
+    u.searchParams.set("timeout", traceTimeout.value);
+    return u.pathname + u.search;
+  }
+  function startTrace(full, link) {
     if (tracing) tracing.abort();
     var ctl = new AbortController();
     tracing = ctl;
@@ -220,7 +135,7 @@
     traceView.textContent = "";
     traceStatus.textContent = "Waiting up to " + traceTimeout.value + " for the next call of " + full + "…";
     traceBox.scrollIntoView({ block: "nearest" });
-    fetch(traceHref(full), { signal: ctl.signal }).then(function (r) {
+    fetch(traceHref(link), { signal: ctl.signal }).then(function (r) {
       return r.text().then(function (body) { return { r: r, body: body }; });
     }).then(function (res) {
       if (tracing !== ctl) return;
@@ -250,7 +165,7 @@
     var a = e.target.closest ? e.target.closest("a.trace") : null;
     if (!a) return;
     e.preventDefault();
-    startTrace(a.closest("tr").getAttribute("data-full"));
+    startTrace(a.closest("tr").getAttribute("data-full"), a.getAttribute("href"));
   });
 
   apply();

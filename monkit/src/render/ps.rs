@@ -79,7 +79,8 @@ pub fn text(spans: &[LiveSpan]) -> String {
     out
 }
 
-/// Trees of running spans as JSON: `[{id, trace_id, parent_id, func, start, elapsed_ns,
+/// Trees of running spans as JSON: `[{id, trace_id, parent_id, func: {scope, name, tags,
+/// full_name}, start, elapsed_ns,
 /// orphaned, remote_parent, annotations: [[k, v]...], children: [...]}]`, ids in lowercase hex.
 pub fn json(spans: &[LiveSpan]) -> Value {
     let (roots, children) = forest(spans);
@@ -108,6 +109,7 @@ pub fn json(spans: &[LiveSpan]) -> Value {
                 "scope": f.scope(),
                 "name": f.name(),
                 "tags": crate::render::trace::tags_json(f.tags()),
+                "full_name": f.full_name(),
             })),
             "start": s.start_unix_ns(),
             "elapsed_ns": s.elapsed().as_nanos() as u64,
