@@ -244,7 +244,7 @@ mod workflows {
     /// signal's child workflow continues the trace the signal carries.
     #[monkit::task(tags(workflow_type = "order"))]
     pub async fn order_run(store: Arc<Store>, signals: &mut mpsc::Receiver<Order>) -> bool {
-        use monkit::FutureExt;
+        use monkit::trace::InSpanExt;
         for _ in 0..SIGNALS_PER_RUN {
             let Some(o) = signals.recv().await else {
                 return false;

@@ -151,7 +151,7 @@ impl Proxy {
         }
         let route = route_of(req.uri().path());
         // A value of the whole trace: every span after this one can read it.
-        monkit::trace_set("route", route);
+        monkit::trace::trace_set("route", route);
         let resp = match tokio::time::timeout(UPSTREAM_TIMEOUT, self.forward(req)).await {
             Ok(Ok(r)) => r,
             Ok(Err(e)) => plain(e.status(), format!("{e}\n")),

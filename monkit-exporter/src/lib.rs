@@ -8,11 +8,11 @@
 //! queue, or dropped and counted when it is full. The exporter's own counts are monkit stats of
 //! the scope `monkit_<name>`: `spans_sent`, `spans_dropped`, `spans_failed`,
 //! `batches_retried`.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 use crossbeam_queue::ArrayQueue;
 use monkit::export::Sampler;
-use monkit::{FinishedSpan, Meter, ObserverHandle, Registry, SpanObserver};
+use monkit::{stats::Meter, trace::ObserverHandle, FinishedSpan, Registry, SpanObserver};
 use parking::Parker;
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -410,10 +410,20 @@ impl Inner {
 }
 
 /// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
+#[must_use = "dropping the Exporter flushes it and stops exporting"]
 pub struct Exporter {
     inner: Arc<Inner>,
     observer: Option<ObserverHandle>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Exporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Exporter")
+            .field("name", &self.inner.config.name)
+            .field("endpoint", &self.inner.config.endpoint)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Exporter {

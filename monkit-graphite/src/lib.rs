@@ -23,9 +23,9 @@
 //! connect or write is dropped and counted, and the next connection attempt backs off (from 1 s
 //! doubling to 1 min). Its counts are monkit stats of the scope `monkit_graphite`:
 //! `pushes_sent`, `pushes_failed`, `lines_sent`.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-use monkit::{Meter, Registry, SeriesKey};
+use monkit::{stats::Meter, stats::SeriesKey, Registry};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -338,9 +338,16 @@ impl Worker {
 }
 
 /// The running reporter. [`Reporter::shutdown`] (or drop) pushes once more and stops.
+#[must_use = "dropping the Reporter stops the pushes"]
 pub struct Reporter {
     shared: Arc<Shared>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Reporter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reporter").finish_non_exhaustive()
+    }
 }
 
 impl Reporter {
@@ -371,7 +378,7 @@ impl Drop for Reporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monkit::Tags;
+    use monkit::stats::Tags;
 
     #[test]
     fn paths() {

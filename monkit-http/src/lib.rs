@@ -17,7 +17,7 @@
 //! | `/funcs`, `/funcs/text`, `/funcs/json`, `/funcs/dot` | every function, its callers and stats; the dot page is a Graphviz call graph |
 //! | `/ps`, `/ps/text`, `/ps/json`, `/ps/dot` | the spans running now, as trees, with elapsed time and annotations; orphans marked |
 //! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 when the scraper asks for it) |
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod console;
 mod duration;

@@ -31,6 +31,7 @@ use tokio::sync::{watch, Semaphore};
 /// # let _ = options;
 /// ```
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ServeOptions {
     /// A client must send each request's headers within this time, counted from when the
     /// server starts waiting for them (so it also closes a keep-alive connection left idle
@@ -55,6 +56,7 @@ pub struct ServeOptions {
 /// budget, clients that ask for long traces could use up every connection and lock the other
 /// pages out. Requests past the budget get `429 Too Many Requests` at once.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct TraceBudget {
     /// Trace requests waiting at once, over all clients. Default 32, half the registry's
     /// trace-id watcher slots and a small share of [`ServeOptions::max_connections`].

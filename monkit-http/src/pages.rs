@@ -6,7 +6,7 @@ use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use monkit::render;
-use monkit::{Captured, Registry, WatchSpec};
+use monkit::{trace::Captured, trace::WatchSpec, Registry};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -39,6 +39,15 @@ pub struct Pages {
     shared: Arc<Shared>,
     /// The client, when known (the server knows it; a service mounted elsewhere may not).
     client: Option<IpAddr>,
+}
+
+impl std::fmt::Debug for Pages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pages")
+            .field("registry", &self.registry)
+            .field("client", &self.client)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Renderings running at once, over all pages; more requests for other pages wait their turn.
@@ -125,11 +134,8 @@ fn bad(msg: String) -> Refusal {
 
 /// The query of a trace page.
 fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<Page, Refusal> {
-    let mut spec = WatchSpec {
-        preselect: true,
-        sample: format == TraceFormat::Sample,
-        ..WatchSpec::default()
-    };
+    let mut spec = WatchSpec::default().with_preselect(true);
+    spec.sample = format == TraceFormat::Sample;
     let mut timeout = DEFAULT_TRACE_TIMEOUT;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
         match k.as_ref() {
@@ -569,7 +575,9 @@ impl Pages {
             Ok(w) => w,
             Err(e) => {
                 let status = match e {
-                    monkit::WatchError::TooManyTraceWatchers => StatusCode::TOO_MANY_REQUESTS,
+                    monkit::trace::WatchError::TooManyTraceWatchers => {
+                        StatusCode::TOO_MANY_REQUESTS
+                    }
                     _ => StatusCode::BAD_REQUEST,
                 };
                 return error(status, e);
@@ -604,6 +612,10 @@ impl Pages {
                     ),
                 }
             }
+            (other, _) => error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("a capture this page cannot show: {other:?}"),
+            ),
         }
     }
 }

@@ -8,7 +8,7 @@
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::{Request, Response};
 use monkit::export::keys;
-use monkit::{annotate, current_span, Func, FutureExt, Outcome, Registry, SpanRef};
+use monkit::{annotate, current_span, trace::InSpanExt, Func, Outcome, Registry, SpanRef};
 use parking_lot::RwLock;
 use std::collections::HashMap;
 use std::future::Future;
@@ -121,6 +121,14 @@ pub struct Traced<S> {
     route: RouteFn,
 }
 
+impl<S> std::fmt::Debug for Traced<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Traced")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S> Traced<S> {
     /// Wraps `inner`, its span functions in scope `http_server` of `registry`, naming spans by
     /// [`default_route`]. Cheap enough to build per connection: the name cap is the scope's.
@@ -209,6 +217,14 @@ where
 pub struct TracedClient {
     b3: bool,
     names: Arc<Names>,
+}
+
+impl std::fmt::Debug for TracedClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TracedClient")
+            .field("b3", &self.b3)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TracedClient {

@@ -8,10 +8,19 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use tokio::sync::watch;
 
 /// A running monitoring server. Dropping it stops the server.
+#[must_use = "dropping the Server stops it"]
 pub struct Server {
     addr: SocketAddr,
     stop: watch::Sender<bool>,
     thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Server {

@@ -33,11 +33,9 @@ fn status(url: &str) -> u16 {
 
 #[test]
 fn hostile_clients() {
-    let opts = monkit_http::ServeOptions {
-        header_timeout: Duration::from_secs(1),
-        max_connections: 2048,
-        ..Default::default()
-    };
+    let mut opts = monkit_http::ServeOptions::default();
+    opts.header_timeout = Duration::from_secs(1);
+    opts.max_connections = 2048;
     let srv =
         monkit_http::serve_with(monkit::default_registry().clone(), "127.0.0.1:0", opts).unwrap();
     let addr = srv.local_addr();

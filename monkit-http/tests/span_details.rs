@@ -7,7 +7,7 @@ mod peers;
 mod common;
 
 use common::{find, get};
-use monkit::FutureExt;
+use monkit::trace::InSpanExt;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -42,7 +42,7 @@ async fn child_task(started: tokio::sync::oneshot::Sender<()>) {
 
 #[test]
 fn tags_args_annotations_and_orphans_on_the_pages() {
-    monkit::set_process_tags(&[("service", "span-details")]).unwrap();
+    monkit::registry::set_process_tags(&[("service", "span-details")]).unwrap();
     let srv = monkit_http::serve(monkit::default_registry().clone(), "127.0.0.1:0").unwrap();
     let base = format!("http://{}", srv.local_addr());
 
@@ -92,7 +92,7 @@ fn tags_args_annotations_and_orphans_on_the_pages() {
     assert!(get(&format!("{base}/funcs/dot")).contains("greet{kind=greet,tier=gold}"));
 
     // Arguments and annotations on a running span that nobody records.
-    let held_before = monkit::annotated_spans();
+    let held_before = monkit::trace::annotated_spans();
     let (release, hold) = mpsc::channel();
     let t = std::thread::spawn(move || login("ann", "hunter2", 3, &hold));
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
@@ -100,7 +100,7 @@ fn tags_args_annotations_and_orphans_on_the_pages() {
         let ps: Vec<serde_json::Value> =
             serde_json::from_str(&get(&format!("{base}/ps/json"))).unwrap();
         if let Some(n) = find(&ps, "login")
-            .filter(|n| n["annotations"].as_array().unwrap().len() >= monkit::MAX_NOTES)
+            .filter(|n| n["annotations"].as_array().unwrap().len() >= monkit::trace::MAX_NOTES)
         {
             break n.clone();
         }
@@ -108,21 +108,21 @@ fn tags_args_annotations_and_orphans_on_the_pages() {
         std::thread::sleep(Duration::from_millis(10));
     };
     let notes = login_span["annotations"].as_array().unwrap();
-    assert_eq!(notes.len(), monkit::MAX_NOTES, "bounded per span");
+    assert_eq!(notes.len(), monkit::trace::MAX_NOTES, "bounded per span");
     assert_eq!(
         notes[0],
         serde_json::json!(["args", "user=\"ann\", attempt=3, hold=Receiver { .. }"])
     );
     assert!(!login_span.to_string().contains("hunter2"), "skipped");
     assert_eq!(notes[1], serde_json::json!(["step", "checking\nagain"]));
-    assert!(monkit::annotations_dropped() >= 100 + 2 - monkit::MAX_NOTES as u64);
+    assert!(monkit::trace::annotations_dropped() >= 100 + 2 - monkit::trace::MAX_NOTES as u64);
     let text = get(&format!("{base}/ps"));
     assert!(text.contains("  args: user=\"ann\""), "{text}");
     assert!(text.contains("  step: checking\\nagain"), "{text}");
     release.send(()).unwrap();
     t.join().unwrap();
     assert_eq!(
-        monkit::annotated_spans(),
+        monkit::trace::annotated_spans(),
         held_before,
         "a finished span's notes are gone"
     );

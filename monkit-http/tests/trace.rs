@@ -5,7 +5,7 @@
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 
-use monkit::FutureExt;
+use monkit::trace::InSpanExt;
 use serde_json::Value;
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -203,7 +203,7 @@ fn trace_pages() {
     assert!(u128::from_str_radix(id, 16).unwrap() != 0);
 
     // Many concurrent watchers (as many as one client may have), each answered.
-    let baseline = monkit::armed_watchers();
+    let baseline = monkit::registry::armed_watchers();
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..16)
             .map(|i: u64| {
@@ -243,7 +243,7 @@ fn trace_pages() {
         .call()
         .is_err());
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while monkit::armed_watchers() > baseline {
+    while monkit::registry::armed_watchers() > baseline {
         assert!(
             std::time::Instant::now() < deadline,
             "watcher still armed after the client left"

@@ -104,14 +104,10 @@ async fn trace_watchers_cannot_lock_the_pages_out() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_client_gets_its_share_only() {
     let reg = registry();
-    let options = monkit_http::ServeOptions {
-        trace: monkit_http::TraceBudget {
-            max_watchers: 5,
-            max_per_client: 3,
-            max_timeout: Duration::from_secs(60),
-        },
-        ..Default::default()
-    };
+    let mut options = monkit_http::ServeOptions::default();
+    options.trace.max_watchers = 5;
+    options.trace.max_per_client = 3;
+    options.trace.max_timeout = Duration::from_secs(60);
     let srv = monkit_http::serve_with(reg.clone(), "127.0.0.1:0", options).unwrap();
     let addr = srv.local_addr();
     let watch = "/trace/json?regex=never_runs&timeout=60s";
@@ -164,10 +160,8 @@ async fn a_client_that_stops_reading_is_let_go() {
             .func(&format!("function_with_a_longish_name_{i}"))
             .task(|| ());
     }
-    let options = monkit_http::ServeOptions {
-        idle_timeout: Duration::from_millis(500),
-        ..Default::default()
-    };
+    let mut options = monkit_http::ServeOptions::default();
+    options.idle_timeout = Duration::from_millis(500);
     let srv = monkit_http::serve_with(reg, "127.0.0.1:0", options).unwrap();
     let addr = srv.local_addr();
     let mut page_body = Vec::new();
@@ -210,11 +204,9 @@ async fn a_client_that_stops_reading_is_let_go() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_and_idle_ones_closed() {
     let reg = monkit::Registry::new();
-    let options = monkit_http::ServeOptions {
-        max_connections: 4,
-        header_timeout: Duration::from_secs(2),
-        ..Default::default()
-    };
+    let mut options = monkit_http::ServeOptions::default();
+    options.max_connections = 4;
+    options.header_timeout = Duration::from_secs(2);
     let srv = monkit_http::serve_with(reg, "127.0.0.1:0", options).unwrap();
     let addr = srv.local_addr();
 

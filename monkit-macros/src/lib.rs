@@ -1,5 +1,7 @@
 //! The `#[monkit::task]` attribute. Use it through the `monkit` crate.
 
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned};

@@ -2,7 +2,7 @@
 //! message types (`opentelemetry-proto`).
 
 use monkit::export::keys;
-use monkit::{FinishedSpan, Outcome};
+use monkit::FinishedSpan;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope, KeyValue};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -23,7 +23,7 @@ fn kv(key: &str, value: &str) -> KeyValue {
 /// The resource all spans of a process share: `service.name` and the process-wide tags.
 pub fn resource(service_name: &str) -> Resource {
     let mut attributes = vec![kv("service.name", service_name)];
-    for (k, v) in monkit::process_tags().iter() {
+    for (k, v) in monkit::registry::process_tags().iter() {
         if k != "service.name" {
             attributes.push(kv(k, v));
         }
@@ -60,12 +60,7 @@ pub fn span(s: &FinishedSpan) -> Span {
             attributes.push(kv(k, v));
         }
     }
-    let failed = match s.outcome {
-        Outcome::Ok => None,
-        Outcome::Error(k) => Some(k),
-        Outcome::Panic => Some("panic"),
-        Outcome::Canceled => Some("canceled"),
-    };
+    let failed = s.outcome.failure_kind();
     let status = match failed {
         None => Status::default(),
         Some(why) => {

@@ -25,7 +25,7 @@
 //! Queueing, batching, retries and stats are those of `monkit-exporter`, the same as
 //! monkit-zipkin's: the program never waits for the collector, and the counts are monkit stats
 //! of the scope `monkit_otlp`.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod builder;
 pub mod encode;

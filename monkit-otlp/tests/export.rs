@@ -78,8 +78,11 @@ fn handle(n: u32) {
 
 /// Both tests set the same process tags before anything reads them (whichever runs first).
 fn set_tags() {
-    let _ = monkit::set_process_tags(&[("instance", "otlp-test")]);
-    assert_eq!(monkit::process_tags().get("instance"), Some("otlp-test"));
+    let _ = monkit::registry::set_process_tags(&[("instance", "otlp-test")]);
+    assert_eq!(
+        monkit::registry::process_tags().get("instance"),
+        Some("otlp-test")
+    );
 }
 
 fn hex(v: &Value) -> String {

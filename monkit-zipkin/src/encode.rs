@@ -1,7 +1,7 @@
 //! monkit spans as Zipkin v2 JSON spans.
 
 use monkit::export::keys;
-use monkit::{FinishedSpan, Outcome};
+use monkit::FinishedSpan;
 use serde_json::{json, Map, Value};
 
 /// A Zipkin endpoint: who recorded the spans.
@@ -79,17 +79,8 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
             }
         }
     }
-    match span.outcome {
-        Outcome::Ok => {}
-        Outcome::Error(k) => {
-            tags.insert("error".into(), json!(k));
-        }
-        Outcome::Panic => {
-            tags.insert("error".into(), json!("panic"));
-        }
-        Outcome::Canceled => {
-            tags.insert("error".into(), json!("canceled"));
-        }
+    if let Some(k) = span.outcome.failure_kind() {
+        tags.insert("error".into(), json!(k));
     }
     let mut m = Map::new();
     m.insert(
@@ -124,14 +115,14 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use monkit::SpanStart;
+    use monkit::{Outcome, SpanStart};
 
     #[test]
     fn fields() {
-        let func = Box::leak(Box::new(monkit::FuncName::new(
+        let func = Box::leak(Box::new(monkit::stats::FuncName::new(
             "svc",
             "GET /x",
-            monkit::Tags::default(),
+            monkit::stats::Tags::default(),
         )));
         let start = SpanStart::new(0xabc, 0x12, Some(0x34), func, 1_500_000_000_123_456, true);
         let s = FinishedSpan::new(

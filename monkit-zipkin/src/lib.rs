@@ -23,7 +23,7 @@
 //! and by interval), retries connection errors and 5xx with exponential backoff and jitter,
 //! and gives up on 4xx with a logged reason. Its own counts are monkit stats under the scope
 //! `monkit_zipkin`: `spans_sent`, `spans_dropped`, `spans_failed`, `batches_retried`.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 mod encode;
 mod exporter;

@@ -4,7 +4,7 @@
 //! recording a span. Run with `cargo bench -p monkit --bench overhead`; compare within one run.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use monkit::Tick;
+use monkit::stats::Tick;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -307,13 +307,13 @@ fn contention(c: &mut Criterion) {
     }
     let reg = monkit::default_registry();
     let handle = reg.observe(Arc::new(Drop_));
-    reg.set_sampler(monkit::Sampler::Always);
+    reg.set_sampler(monkit::trace::Sampler::Always);
     for threads in [1usize, 2] {
         g.bench_with_input(BenchmarkId::new("exported", threads), &threads, |b, &t| {
             b.iter_custom(|iters| threaded(t, iters, mk_sync))
         });
     }
-    reg.set_sampler(monkit::Sampler::Never);
+    reg.set_sampler(monkit::trace::Sampler::Never);
     handle.remove();
     g.finish();
 }
@@ -331,7 +331,7 @@ fn capture(c: &mut Criterion) {
     g.bench_function("no_watcher", |b| b.iter(|| mk_sync(black_box(1))));
     {
         let _w = monkit::default_registry()
-            .watch(monkit::WatchSpec::regex("bench_never_called"))
+            .watch(monkit::trace::WatchSpec::regex("bench_never_called"))
             .unwrap();
         g.bench_function("watcher_on_other_fn", |b| b.iter(|| mk_sync(black_box(1))));
     }
@@ -407,7 +407,7 @@ async fn mk_leaf(x: u64) -> u64 {
 
 #[monkit::task]
 async fn mk_fan_out(fan: u64) -> u64 {
-    use monkit::FutureExt as _;
+    use monkit::trace::InSpanExt as _;
     let parent = monkit::current_span();
     let tasks: Vec<_> = (0..fan)
         .map(|i| tokio::spawn(mk_leaf(i).in_span_opt(parent)))

@@ -41,6 +41,14 @@ pub struct MonkitLayer {
     funcs: RwLock<HashMap<usize, &'static FuncInner>>,
 }
 
+impl std::fmt::Debug for MonkitLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MonkitLayer")
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Default for MonkitLayer {
     fn default() -> Self {
         MonkitLayer::new()

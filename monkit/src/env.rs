@@ -13,7 +13,7 @@
 //! program uses.
 
 use crate::stats::series::{SeriesKey, Tags};
-use crate::{Registry, StatSource};
+use crate::{stats::StatSource, Registry};
 use std::sync::OnceLock;
 use std::time::Instant;
 

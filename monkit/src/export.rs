@@ -1,7 +1,7 @@
 //! What exporters need from the core: the sampler for new traces, and the annotation keys
 //! with a meaning for exporters. Exporters themselves are [`SpanObserver`](crate::SpanObserver)s
 //! registered on a registry ([`Registry::observe`](crate::Registry::observe)), and send only
-//! spans whose [`FinishedSpan::sampled`](crate::FinishedSpan::sampled) is set.
+//! spans whose [`SpanStart::sampled`](crate::SpanStart::sampled) is set.
 //!
 //! A trace is sampled when its root is: by the [`Sampler`] for a new root (one relaxed load and
 //! a compare of the root's random id), by the incoming flag for a trace continued from another

@@ -50,13 +50,15 @@ fn heads(src: &str) -> BTreeSet<String> {
     out
 }
 
-/// The names lib.rs re-exports at the crate root, each with the layer it comes from
-/// (`pub use stats::counter::Counter;` maps `Counter` to `stats`).
-fn root_names(lib: &str, layers: &BTreeSet<String>) -> BTreeMap<String, String> {
+/// The names `src` re-exports, each with the layer it comes from: in lib.rs,
+/// `pub use stats::counter::Counter;` maps `Counter` to `stats`; in a folder's mod.rs,
+/// `pub use crate::call::func::Func;` maps `Func` to `call` and `pub use counter::Counter;`
+/// to the folder itself (`here`).
+fn reexports(src: &str, layers: &BTreeSet<String>, here: Option<&str>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     // Join each `pub use` statement onto one line first: rustfmt wraps long groups.
     let mut stmt = String::new();
-    for line in lib.lines() {
+    for line in src.lines() {
         let t = line.trim();
         if stmt.is_empty() && !t.starts_with("pub use ") {
             continue;
@@ -66,12 +68,18 @@ fn root_names(lib: &str, layers: &BTreeSet<String>) -> BTreeMap<String, String> 
         if !t.ends_with(';') {
             continue;
         }
-        let body = stmt["pub use ".len()..]
+        let full = stmt["pub use ".len()..]
             .trim()
             .trim_end_matches(';')
             .to_owned();
         stmt.clear();
-        let Some(layer) = body.split("::").next().filter(|l| layers.contains(*l)) else {
+        let body = full.strip_prefix("crate::").unwrap_or(&full).to_owned();
+        let first = body.split("::").next().unwrap_or("");
+        let layer = if layers.contains(first) {
+            first
+        } else if let Some(h) = here.filter(|_| !full.starts_with("crate::")) {
+            h
+        } else {
             continue;
         };
         let tail = body.rsplit_once("::").map_or(body.as_str(), |(_, t)| t);
@@ -112,14 +120,38 @@ fn files(dir: &Path, out: &mut Vec<(String, String)>) {
     }
 }
 
-/// The layer graph of the crate in `src_dir`.
-fn graph(src_dir: &Path) -> Graph {
-    let layers: BTreeSet<String> = LAYERS
+/// Every layer's name.
+fn layer_names() -> BTreeSet<String> {
+    LAYERS
         .iter()
         .flat_map(|r| r.iter().map(|s| s.to_string()))
-        .collect();
+        .collect()
+}
+
+/// The crate root's names, each with the layer that defines it: lib.rs says which layer a
+/// name comes through, and that layer's mod.rs, where it re-exports, says where it lives.
+fn root_names(src_dir: &Path, layers: &BTreeSet<String>) -> BTreeMap<String, String> {
     let lib = std::fs::read_to_string(src_dir.join("lib.rs")).unwrap();
-    let roots = root_names(&lib, &layers);
+    let mut roots = reexports(&lib, layers, None);
+    let facades: BTreeMap<String, BTreeMap<String, String>> = layers
+        .iter()
+        .filter_map(|l| {
+            let m = std::fs::read_to_string(src_dir.join(l).join("mod.rs")).ok()?;
+            Some((l.clone(), reexports(&m, layers, Some(l))))
+        })
+        .collect();
+    for (name, layer) in roots.iter_mut() {
+        if let Some(home) = facades.get(layer.as_str()).and_then(|f| f.get(name)) {
+            *layer = home.clone();
+        }
+    }
+    roots
+}
+
+/// The layer graph of the crate in `src_dir`.
+fn graph(src_dir: &Path) -> Graph {
+    let layers = layer_names();
+    let roots = root_names(src_dir, &layers);
     let mut g = Graph::new();
     for layer in &layers {
         let mut all = Vec::new();
@@ -175,14 +207,11 @@ fn each_layer_uses_only_the_layers_below() {
         g["call"].contains_key("trace") && g["render"].contains_key("registry"),
         "the reader misses edges: {g:?}"
     );
-    // `crate::Func` (a root re-export) is found as the `call` layer.
-    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
-    let layers = LAYERS
-        .iter()
-        .flat_map(|r| r.iter().map(|s| s.to_string()))
-        .collect();
-    let roots = root_names(&lib, &layers);
-    assert!(roots.len() > 20, "read too few root names: {roots:?}");
+    // `crate::Func` (a root name, through the `registry` facade) is found where it lives.
+    let roots = root_names(&src, &layer_names());
+    assert!(roots.len() > 15, "read too few root names: {roots:?}");
+    assert_eq!(roots["Func"], "call", "{roots:?}");
+    assert_eq!(roots["Scope"], "registry", "{roots:?}");
     let bad = upward(&g);
     assert!(
         bad.is_empty(),
@@ -196,12 +225,20 @@ fn the_check_finds_upward_and_cyclic_uses() {
         .iter()
         .map(|s| s.to_string())
         .collect();
-    let roots = root_names(
+    let roots = reexports(
         "pub use trace::span::{current_span, SpanRef};\npub use stats::counter::Counter as C;",
         &layers,
+        None,
     );
     assert_eq!(roots["SpanRef"], "trace");
     assert_eq!(roots["C"], "stats");
+    let facade = reexports(
+        "pub use crate::util::x::Y;\npub use counter::{Counter, Meter};",
+        &layers,
+        Some("stats"),
+    );
+    assert_eq!(facade["Y"], "util");
+    assert_eq!(facade["Meter"], "stats");
     assert_eq!(
         heads("use crate::{stats::X, SpanRef}; fn f() { crate::util::g() } // crate::trace"),
         ["SpanRef", "stats", "util"]

@@ -35,7 +35,7 @@
 //! A call reads the clock twice and updates a handful of atomics, almost all on a cache line
 //! of the calling thread's own shard; it takes no lock and allocates nothing in steady state.
 //! Even the running count is kept per thread, so a highwater read across threads is an upper
-//! bound; [`set_exact_highwater`] trades that scaling for an exact one.
+//! bound; [`set_exact_highwater`](stats::set_exact_highwater) trades that scaling for an exact one.
 //!
 //! # Shape
 //! A call's whole life is in one module (`call`): ids, context, sampling, watchers, `/ps`, the
@@ -43,19 +43,20 @@
 //! [`Registry`] holds beside its trace watchers. A registry owns its scopes, sources, refusals,
 //! sampler, observers and watchers; `#[monkit::task]` functions always live in
 //! [`default_registry`]. Renderers read through one walk ([`Registry::read`],
-//! [`Registry::stats`]) and one list of a function's fields ([`FuncStats::fields`]).
+//! [`Registry::stats`]) and one list of a function's fields ([`FuncStats::fields`](registry::FuncStats::fields)).
 //!
 //! # Recent window
 //! Quantiles (`rmin r10 r50 r90 r99 rmax ravg`) cover the last one to two epochs of
-//! [`recent_window`] (default 2^35 ns ≈ 34 s, so 34–69 s); count, sum, min and max are
+//! [`recent_window`](stats::recent_window) (default 2^35 ns ≈ 34 s, so 34–69 s); count, sum, min and max are
 //! cumulative and exact.
-#![warn(missing_docs)]
+#![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 // The layers, in dependency order: each uses only those before it (`layering.rs` checks).
+// `util` and `call` are the crate's own; the others are public modules of chosen names.
 mod call;
-mod registry;
-mod stats;
-mod trace;
+pub mod registry;
+pub mod stats;
+pub mod trace;
 mod util;
 // The read side, and the add-ons built on everything.
 #[cfg(feature = "tracing")]
@@ -70,44 +71,34 @@ mod layering;
 #[cfg(all(test, loom))]
 mod loom_tests;
 
-pub use call::func::FuncGuard;
-pub use call::func::{Func, FuncStats, Location};
-pub use call::live::{running_spans, LiveSpan};
-pub use registry::caps::{MAX_FUNCS, MAX_TAG_SETS};
-pub use registry::process_tags::{process_tags, set_process_tags, AlreadySet};
-pub use registry::registry::default_registry;
-pub use registry::registry::{collect_trace, collect_trace_async};
-pub use registry::registry::{Registry, Transformer};
-pub use registry::scope::Scope;
-pub use registry::walk::Item;
-pub use stats::counter::Counter;
-pub use stats::dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
-pub use stats::meter::Meter;
-pub use stats::outcome::Outcome;
-pub use stats::outcome::{type_kind, ErrorKind};
-pub use stats::raw::{Aggregate, RawVal};
-pub use stats::reading::Reading;
-pub use stats::running::set_exact_highwater;
-pub use stats::series::{FuncName, SeriesKey, Tags};
-pub use stats::source::{Chain, DeltaTransform, DiffMeter, StatSource};
-pub use stats::val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
-pub use trace::annotate::{
-    annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
-    MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
+// What a user touches daily; the rest is in `stats`, `trace` and `registry`.
+pub use registry::{
+    collect_trace, collect_trace_async, default_registry, Func, FuncGuard, Registry, Scope,
 };
-pub use trace::hub::{ObserverHandle, TraceWatcher};
-pub use trace::observe::{FinishedSpan, SpanObserver, SpanStart};
-pub use trace::sampler::Sampler;
-pub use trace::span::{current_span, FutureExt, InSpan, SpanRef};
-pub use trace::values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
-pub use trace::watch::{Captured, WatchError, WatchSpec};
-pub use util::clock::Tick;
+pub use stats::{ErrorKind, Outcome, TimerGuard};
+pub use trace::{annotate, current_span, FinishedSpan, SpanObserver, SpanRef, SpanStart};
 #[allow(deprecated)]
 pub use util::settings::{ConfigError, EnvError};
 
-/// Number of the default registry's watchers waiting for a match right now.
-pub fn armed_watchers() -> usize {
-    default_registry().armed_watchers()
+/// The names most code wants, in one glob: `use monkit::prelude::*;`.
+///
+/// ```
+/// use monkit::prelude::*;
+///
+/// static MON: Scope = scope!();
+///
+/// #[task]
+/// async fn work() -> u32 { 2 }
+///
+/// let parent = current_span();
+/// let _fut = work().in_span_opt(parent);
+/// MON.meter("hits").mark(1);
+/// ```
+pub mod prelude {
+    pub use crate::scope;
+    pub use crate::task;
+    pub use crate::trace::InSpanExt;
+    pub use crate::{annotate, current_span, default_registry, ErrorKind, Scope};
 }
 
 /// Instruments a function: see the crate documentation.

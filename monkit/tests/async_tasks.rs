@@ -1,9 +1,9 @@
 //! Async `#[task]`s: spans across awaits and worker threads, cancellation.
 
-use monkit::{default_registry, FutureExt, Outcome};
+use monkit::{default_registry, trace::InSpanExt, Outcome};
 use std::time::Duration;
 
-fn stats(name: &str) -> monkit::FuncStats {
+fn stats(name: &str) -> monkit::registry::FuncStats {
     default_registry()
         .func_by_name(&format!("async_tasks.{name}"))
         .unwrap_or_else(|| panic!("{name} not registered"))

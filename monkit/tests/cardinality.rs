@@ -22,15 +22,18 @@ fn tag_values_are_capped_and_refusals_counted() {
             }
         }
     });
-    assert_eq!(series, monkit::MAX_TAG_SETS + 1);
+    assert_eq!(series, monkit::registry::MAX_TAG_SETS + 1);
     // No value is lost: the refused ones are in the overflow series.
     assert_eq!(total, 100_000.0);
-    assert_eq!(overflow, Some((100_000 - monkit::MAX_TAG_SETS) as f64));
+    assert_eq!(
+        overflow,
+        Some((100_000 - monkit::registry::MAX_TAG_SETS) as f64)
+    );
     let refused = reg
         .scope("monkit")
         .meter_with("cardinality_refused", &[("source", "card.bytes")])
         .total();
-    assert_eq!(refused, (100_000 - monkit::MAX_TAG_SETS) as u64);
+    assert_eq!(refused, (100_000 - monkit::registry::MAX_TAG_SETS) as u64);
     // Refusals are the registry's own: the default registry saw none of them.
     let mut leaked = 0;
     monkit::default_registry().stats(|k, _, _| {
@@ -41,10 +44,10 @@ fn tag_values_are_capped_and_refusals_counted() {
     assert_eq!(leaked, 0);
 
     // Functions made by name are capped too.
-    for i in 0..(monkit::MAX_FUNCS + 50) {
+    for i in 0..(monkit::registry::MAX_FUNCS + 50) {
         s.func(&format!("f{i}")).task(|| ());
     }
-    assert_eq!(s.funcs().len(), monkit::MAX_FUNCS + 1);
+    assert_eq!(s.funcs().len(), monkit::registry::MAX_FUNCS + 1);
     let other = s.funcs().into_iter().find(|f| f.name() == "other").unwrap();
     assert_eq!(other.stats().successes, 50);
 }
@@ -55,10 +58,10 @@ fn tag_values_are_capped_and_refusals_counted() {
 fn refusals_past_the_cap_do_not_recurse() {
     let reg = Registry::new();
     let s = reg.scope("many");
-    for i in 0..monkit::MAX_FUNCS {
+    for i in 0..monkit::registry::MAX_FUNCS {
         s.func(&format!("f{i}"));
     }
-    let extra = monkit::MAX_TAG_SETS + 500;
+    let extra = monkit::registry::MAX_TAG_SETS + 500;
     for i in 0..extra {
         s.func(&format!("new{i}")).task(|| ());
     }
@@ -72,7 +75,7 @@ fn refusals_past_the_cap_do_not_recurse() {
             }
         }
     });
-    assert_eq!(sources, monkit::MAX_TAG_SETS + 1);
+    assert_eq!(sources, monkit::registry::MAX_TAG_SETS + 1);
     assert_eq!(total, extra as f64);
     assert_eq!(other, 500.0);
 }
@@ -83,7 +86,7 @@ fn refusals_past_the_cap_do_not_recurse() {
 fn tagged_functions_are_capped_per_name() {
     let reg = Registry::new();
     let s = reg.scope("wf");
-    for i in 0..monkit::MAX_TAG_SETS + 20 {
+    for i in 0..monkit::registry::MAX_TAG_SETS + 20 {
         let id = format!("w{i}");
         s.func_with("run", &[("workflow", &id)]).task(|| ());
     }
@@ -96,7 +99,7 @@ fn tagged_functions_are_capped_per_name() {
         .into_iter()
         .filter(|f| f.name() == "run")
         .collect();
-    assert_eq!(runs.len(), monkit::MAX_TAG_SETS + 1);
+    assert_eq!(runs.len(), monkit::registry::MAX_TAG_SETS + 1);
     let over = runs
         .iter()
         .find(|f| f.tags().get("monkit_overflow") == Some("true"))

@@ -9,7 +9,7 @@ fn reference(sorted: &[f64], q: f64) -> f64 {
     sorted[rank - 1]
 }
 
-fn check(values: &mut [f64], snap: &monkit::Snapshot) {
+fn check(values: &mut [f64], snap: &monkit::stats::Snapshot) {
     values.sort_by(|a, b| a.partial_cmp(b).unwrap());
     for q in [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0] {
         let want = reference(values, q);

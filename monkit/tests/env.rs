@@ -96,12 +96,12 @@ fn custom_sources() {
     finished.mark(7);
     s.chain(
         "inflight",
-        monkit::DiffMeter::new("inflight", &[], started.clone(), finished.clone()),
+        monkit::stats::DiffMeter::new("inflight", &[], started.clone(), finished.clone()),
     );
     s.chain(
         "deltas",
-        monkit::DeltaTransform::new(
-            monkit::DiffMeter::new("started_delta", &[], started.clone(), s.meter("zero")),
+        monkit::stats::DeltaTransform::new(
+            monkit::stats::DiffMeter::new("started_delta", &[], started.clone(), s.meter("zero")),
             &["total"],
         ),
     );

@@ -20,7 +20,7 @@ fn rendezvous(inside: &Barrier, hold: &Barrier) {
 
 #[test]
 fn exact_mode_counts_the_true_maximum() {
-    monkit::set_exact_highwater(true);
+    monkit::stats::set_exact_highwater(true);
     common::threads::one_at_a_time(4, 1000, turn_taker);
     let s = default_registry()
         .func_by_name("exact_highwater.turn_taker")

@@ -1,7 +1,7 @@
 //! Span observers: several at once on one registry, beside a watcher, all see the same spans;
 //! and two private registries share nothing.
 
-use monkit::{Captured, FinishedSpan, Registry, SpanObserver, SpanStart, WatchSpec};
+use monkit::{trace::Captured, trace::WatchSpec, FinishedSpan, Registry, SpanObserver, SpanStart};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,7 +142,7 @@ fn private_registries_share_nothing() {
 
     // Refusals are counted where they happen.
     let s = r1.scope("card");
-    for i in 0..(monkit::MAX_TAG_SETS + 3) {
+    for i in 0..(monkit::registry::MAX_TAG_SETS + 3) {
         s.meter_with("m", &[("i", &i.to_string())]).mark(1);
     }
     let refused = |r: &Registry| {
@@ -159,7 +159,7 @@ fn private_registries_share_nothing() {
     // A watcher of one registry neither matches nor is armed in the other.
     assert!(matches!(
         r2.watch(WatchSpec::regex("shared_name\\.work")),
-        Err(monkit::WatchError::MatchesNothing { .. })
+        Err(monkit::trace::WatchError::MatchesNothing { .. })
     ));
     let w = r1.watch(WatchSpec::regex("shared_name\\.work")).unwrap();
     assert_eq!((r1.armed_watchers(), r2.armed_watchers()), (1, 0));

@@ -23,7 +23,7 @@ fn soaked(i: u64) -> Result<u64, std::fmt::Error> {
 fn memory_stays_flat_across_rotations() {
     // Epochs of about a millisecond: a second of calls is a thousand rotations, the same
     // churn as weeks at the default window.
-    monkit::set_recent_window(Duration::from_millis(1));
+    monkit::stats::set_recent_window(Duration::from_millis(1));
     let vals = monkit::default_registry().scope("soak").int_val("v", &[]);
     let run = |n: u64| {
         for i in 0..n {
@@ -54,7 +54,7 @@ fn memory_stays_flat_across_rotations() {
         .stats();
     assert_eq!(s.successes + s.errors_total, (rounds + 1) * 200_000);
     assert_eq!(s.current, 0);
-    monkit::set_recent_window(Duration::from_secs(34));
+    monkit::stats::set_recent_window(Duration::from_secs(34));
 }
 
 #[test]
@@ -64,7 +64,7 @@ fn thread_exits_with_a_span_open() {
     std::thread::spawn(move || {
         // A guard that is never dropped: the call never ends.
         std::mem::forget(f.guard());
-        assert!(monkit::running_spans()
+        assert!(monkit::registry::running_spans()
             .iter()
             .any(|s| s.func().map(|f| f.name()) == Some("abandoned")));
     })
@@ -72,7 +72,7 @@ fn thread_exits_with_a_span_open() {
     .unwrap();
     // The thread is gone: its stack is no longer listed; the stats say one call is running
     // (it never ended) and every page still renders.
-    assert!(!monkit::running_spans()
+    assert!(!monkit::registry::running_spans()
         .iter()
         .any(|s| s.func().map(|f| f.name()) == Some("abandoned")));
     let s = f.stats();
@@ -82,6 +82,6 @@ fn thread_exits_with_a_span_open() {
         monkit::render::text::stats(reg).contains("function,name=abandoned,scope=soak current=1")
     );
     let _ = monkit::render::prometheus::render(reg, false);
-    let _ = monkit::render::ps::text(&monkit::running_spans());
+    let _ = monkit::render::ps::text(&monkit::registry::running_spans());
     let _ = monkit::render::dot::dot(&monkit::render::funcs::read(reg));
 }

@@ -1,6 +1,6 @@
 //! Meter and counter resets, raw values and registry-wide transformers.
 
-use monkit::{Aggregate, Registry, SeriesKey};
+use monkit::{stats::Aggregate, stats::SeriesKey, Registry};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

@@ -21,7 +21,7 @@ impl SpanObserver for Seen {
     fn finish(&self, span: &FinishedSpan) {
         self.0.lock().unwrap().push((
             span.start.name().to_owned(),
-            monkit::trace_values(span.start.trace_id),
+            monkit::trace::trace_values(span.start.trace_id),
         ));
     }
 }
@@ -34,36 +34,39 @@ fn values_of_the_whole_trace() {
     let scope = reg.scope("tv");
     let (root, child, other) = (scope.func("root"), scope.func("child"), scope.func("other"));
     root.task(|| {
-        assert!(monkit::trace_set("tenant", "acme"));
+        assert!(monkit::trace::trace_set("tenant", "acme"));
         let here = monkit::current_span().unwrap();
         // Another thread, parented explicitly: the same trace, the same values.
         std::thread::scope(|s| {
             s.spawn(|| {
                 here.in_scope(|| {
                     child.task(|| {
-                        assert_eq!(monkit::trace_get("tenant").as_deref(), Some("acme"));
-                        assert!(monkit::trace_set("step", 2));
+                        assert_eq!(monkit::trace::trace_get("tenant").as_deref(), Some("acme"));
+                        assert!(monkit::trace::trace_set("step", 2));
                     })
                 })
             });
         });
-        assert_eq!(monkit::trace_get("step").as_deref(), Some("2"));
+        assert_eq!(monkit::trace::trace_get("step").as_deref(), Some("2"));
         // Bounded: past the limit, new keys are refused and old ones still change.
-        for i in 2..monkit::MAX_TRACE_VALUES {
-            assert!(monkit::trace_set(&format!("k{i}"), i));
+        for i in 2..monkit::trace::MAX_TRACE_VALUES {
+            assert!(monkit::trace::trace_set(&format!("k{i}"), i));
         }
-        assert!(!monkit::trace_set("one_too_many", 1));
-        assert!(monkit::trace_set("tenant", "acme2"));
+        assert!(!monkit::trace::trace_set("one_too_many", 1));
+        assert!(monkit::trace::trace_set("tenant", "acme2"));
     });
     // Another trace sees none of it.
-    other.task(|| assert_eq!(monkit::trace_get("tenant"), None));
-    assert!(!monkit::trace_set("outside", 1), "no trace outside a span");
+    other.task(|| assert_eq!(monkit::trace::trace_get("tenant"), None));
+    assert!(
+        !monkit::trace::trace_set("outside", 1),
+        "no trace outside a span"
+    );
 
     let seen = seen.0.lock().unwrap();
     let at = |name: &str| seen.iter().find(|(n, _)| n == name).unwrap().1.clone();
     assert!(at("child").contains(&("tenant".into(), "acme".into())));
     let root_vals = at("root");
-    assert_eq!(root_vals.len(), monkit::MAX_TRACE_VALUES);
+    assert_eq!(root_vals.len(), monkit::trace::MAX_TRACE_VALUES);
     assert!(root_vals.contains(&("tenant".into(), "acme2".into())));
     assert!(at("other").is_empty());
 }
@@ -75,9 +78,9 @@ fn values_go_with_their_root() {
     let mut id = 0;
     for _ in 0..1000 {
         f.task(|| {
-            monkit::trace_set("x", 1);
+            monkit::trace::trace_set("x", 1);
             id = monkit::current_span().unwrap().trace_id();
         });
-        assert!(monkit::trace_values(id).is_empty());
+        assert!(monkit::trace::trace_values(id).is_empty());
     }
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 fn recent_window_rotates() {
     // Epochs of 10-20 ms (a power of two of clock ticks): values from two epochs ago fall out of the quantiles but not out of
     // the cumulative fields.
-    monkit::set_recent_window(Duration::from_millis(10));
-    let w = monkit::recent_window();
+    monkit::stats::set_recent_window(Duration::from_millis(10));
+    let w = monkit::stats::recent_window();
     assert!(
         w >= Duration::from_millis(10) && w < Duration::from_millis(21),
         "{w:?}"
@@ -31,5 +31,5 @@ fn recent_window_rotates() {
     let s = iv.snapshot();
     assert_eq!(s.window_count(), 0);
     assert_eq!(s.quantile(0.5), None);
-    monkit::set_recent_window(Duration::from_secs(34));
+    monkit::stats::set_recent_window(Duration::from_secs(34));
 }

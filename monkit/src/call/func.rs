@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 /// Source location of a function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Location {
     /// `module_path!()` of the function.
     pub module: &'static str,
@@ -342,11 +343,12 @@ impl FuncInner {
 
 /// A point-in-time read of a function's stats.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct FuncStats {
     /// Calls running now.
     pub current: i64,
     /// Most calls ever running at once: exact while the calls stay on one thread (or with
-    /// [`set_exact_highwater`](crate::set_exact_highwater)), otherwise an upper bound (the
+    /// [`set_exact_highwater`](crate::stats::set_exact_highwater)), otherwise an upper bound (the
     /// sum of each thread shard's own peak).
     pub highwater: i64,
     /// Calls that returned successfully.
@@ -504,7 +506,15 @@ impl Func {
 }
 
 /// A running call of a [`Func`], ended on drop.
+#[must_use = "dropping the FuncGuard ends the call at once"]
 pub struct FuncGuard(SyncCall);
+impl std::fmt::Debug for FuncGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FuncGuard")
+            .field("func", &self.0.func_name())
+            .finish_non_exhaustive()
+    }
+}
 
 impl FuncGuard {
     /// Ends the call as failed with `kind`.

@@ -181,13 +181,27 @@ impl Call {
 /// [`finish`](SyncCall::finish), it ends as a panic while unwinding and as a success otherwise.
 /// Also what `#[task]` expands to (as `TaskGuard`), so no wrapper moves it around.
 #[doc(hidden)]
+#[must_use = "dropping the call ends it at once"]
 pub struct SyncCall {
     call: Call,
     prev: SpanRef,
     pos: StackPos,
 }
 
+impl std::fmt::Debug for SyncCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncCall")
+            .field("func", &self.func_name())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SyncCall {
+    /// The full name of the function called.
+    pub(crate) fn func_name(&self) -> &'static str {
+        self.call.func.names.full_name()
+    }
+
     #[inline(always)]
     pub(crate) fn start(func: &'static FuncInner) -> SyncCall {
         let prev = current_raw();

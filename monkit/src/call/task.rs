@@ -125,6 +125,12 @@ where
 #[doc(hidden)]
 pub struct Classify<'a, T>(pub &'a T);
 
+impl<T> std::fmt::Debug for Classify<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Classify")
+    }
+}
+
 #[doc(hidden)]
 pub trait ViaErrorKind {
     fn monkit_outcome(&self) -> Outcome;

@@ -11,3 +11,13 @@ pub(crate) mod registry;
 pub(crate) mod scope;
 pub(crate) mod site;
 pub(crate) mod walk;
+
+pub use crate::call::func::{Func, FuncGuard, FuncStats, Location};
+pub use crate::call::live::{running_spans, LiveSpan};
+pub use caps::{MAX_FUNCS, MAX_TAG_SETS};
+pub use process_tags::{process_tags, set_process_tags, AlreadySet, ENV as PROCESS_TAGS_ENV};
+pub use registry::{
+    armed_watchers, collect_trace, collect_trace_async, default_registry, Registry, Transformer,
+};
+pub use scope::Scope;
+pub use walk::Item;

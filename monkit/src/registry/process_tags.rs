@@ -26,9 +26,9 @@ impl std::error::Error for AlreadySet {}
 /// `MONKIT_TAGS`, or none), they no longer change.
 ///
 /// ```
-/// monkit::set_process_tags(&[("service", "checkout"), ("instance", "a1")]).unwrap();
-/// assert_eq!(monkit::process_tags().get("service"), Some("checkout"));
-/// assert!(monkit::set_process_tags(&[("service", "x")]).is_err());
+/// monkit::registry::set_process_tags(&[("service", "checkout"), ("instance", "a1")]).unwrap();
+/// assert_eq!(monkit::registry::process_tags().get("service"), Some("checkout"));
+/// assert!(monkit::registry::set_process_tags(&[("service", "x")]).is_err());
 /// ```
 pub fn set_process_tags(tags: &[(&str, &str)]) -> Result<(), AlreadySet> {
     TAGS.set(Tags::new(tags)).map_err(|_| AlreadySet)

@@ -14,7 +14,7 @@ use crate::trace::collect::Collecting;
 use crate::trace::hub::{Hub, ObserverHandle, TraceWatcher};
 use crate::trace::observe::{FinishedSpan, SpanObserver};
 use crate::trace::sampler::Sampler;
-use crate::trace::span::{enter_ctx, FutureExt};
+use crate::trace::span::{enter_ctx, InSpanExt};
 use crate::trace::watch::{WatchError, WatchSpec};
 use parking_lot::RwLock;
 use std::collections::BTreeMap;
@@ -138,8 +138,8 @@ impl Registry {
     /// let reg = monkit::Registry::new();
     /// reg.scope("app").meter("hits").mark(3);
     /// // Drop rates, rename totals.
-    /// reg.add_transformer(std::sync::Arc::new(|key: &monkit::SeriesKey, field: &str, v: f64,
-    ///     next: &mut dyn FnMut(&monkit::SeriesKey, &str, f64)| {
+    /// reg.add_transformer(std::sync::Arc::new(|key: &monkit::stats::SeriesKey, field: &str, v: f64,
+    ///     next: &mut dyn FnMut(&monkit::stats::SeriesKey, &str, f64)| {
     ///     match field {
     ///         "rate" => {}
     ///         "total" => next(key, "count", v),
@@ -191,10 +191,10 @@ impl Registry {
     /// fn inner() {}
     ///
     /// let w = monkit::default_registry()
-    ///     .watch(monkit::WatchSpec::regex("handle_http"))
+    ///     .watch(monkit::trace::WatchSpec::regex("handle_http"))
     ///     .unwrap();
     /// std::thread::spawn(handle_http);
-    /// let Some(monkit::Captured::Trace(spans)) = w.wait(std::time::Duration::from_secs(10))
+    /// let Some(monkit::trace::Captured::Trace(spans)) = w.wait(std::time::Duration::from_secs(10))
     /// else { panic!("no trace") };
     /// assert_eq!(spans.len(), 2);
     /// ```
@@ -248,7 +248,7 @@ static DEFAULT: LazyLock<Registry> = LazyLock::new(|| {
     r
 });
 
-/// The process-wide registry: `#[monkit::task]` functions and [`scope!`](crate::registry::scope!)
+/// The process-wide registry: `#[monkit::task]` functions and [`scope!`](crate::scope!)
 /// scopes live here.
 pub fn default_registry() -> &'static Registry {
     &DEFAULT
@@ -275,4 +275,9 @@ pub fn collect_trace<R>(work: impl FnOnce() -> R) -> (R, Vec<FinishedSpan>) {
 /// with every span it finished.
 pub async fn collect_trace_async<F: Future>(work: F) -> (F::Output, Vec<FinishedSpan>) {
     default_registry().collect_trace_async(work).await
+}
+
+/// Number of the default registry's watchers waiting for a match right now.
+pub fn armed_watchers() -> usize {
+    default_registry().armed_watchers()
 }

@@ -27,8 +27,23 @@ pub struct FuncSite {
     func: OnceLock<&'static FuncInner>,
 }
 
+impl std::fmt::Debug for FuncSite {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FuncSite")
+            .field("module", &self.module)
+            .field("fn_name", &self.fn_name)
+            .finish_non_exhaustive()
+    }
+}
+
 #[doc(hidden)]
 pub struct SiteRef(pub &'static FuncSite);
+impl std::fmt::Debug for SiteRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("SiteRef").field(self.0).finish()
+    }
+}
+
 inventory::collect!(SiteRef);
 
 impl FuncSite {

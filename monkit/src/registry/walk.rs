@@ -10,6 +10,7 @@ use crate::stats::series::{SeriesKey, Tags};
 
 /// One thing a walk finds in a scope.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Item<'a> {
     /// A function and its stats.
     Func(Func, &'a FuncStats),

@@ -2,7 +2,7 @@
 //! caller → callee, and an `entry` node pointing at every entry point.
 
 use crate::render::format;
-use crate::{Func, FuncStats};
+use crate::{registry::FuncStats, Func};
 use std::collections::HashSet;
 use std::fmt::Write;
 

@@ -1,7 +1,7 @@
 //! The functions page: every function with its callers, counts and time quantiles.
 
 use crate::render::format::exact_duration as dur;
-use crate::{Func, FuncStats, Registry, Snapshot};
+use crate::{registry::FuncStats, stats::Snapshot, Func, Registry};
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 
@@ -97,7 +97,7 @@ fn times_json(s: &Snapshot) -> Value {
 
 /// Every function as JSON; durations in nanoseconds.
 pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
-    let window_s = crate::recent_window_span().as_secs_f64();
+    let window_s = crate::stats::recent_window_span().as_secs_f64();
     Value::Array(
         funcs
             .iter()

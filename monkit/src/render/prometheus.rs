@@ -16,7 +16,7 @@ use crate::registry::walk::Item;
 use crate::render::fields::{FieldKind, FUNC_FIELDS};
 use crate::render::format;
 use crate::stats::reading::Reading;
-use crate::{Registry, Snapshot, Tags};
+use crate::{stats::Snapshot, stats::Tags, Registry};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -40,6 +40,7 @@ pub const DEFAULT_BUCKETS: [f64; 11] = [
 
 /// How durations are exposed.
 #[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
 pub struct Options {
     /// Upper bounds (seconds) of the classic `le` buckets. Default [`DEFAULT_BUCKETS`]. A
     /// bucket's count is exact when its bound is a power of 2^(1/64) (1, 2, 0.5, ...); for
@@ -132,7 +133,7 @@ enum Value {
     Histogram {
         /// (upper bound in seconds, cumulative count), +Inf not included.
         classic: Vec<(f64, u64)>,
-        native: crate::Histogram,
+        native: crate::stats::Histogram,
     },
 }
 
@@ -305,7 +306,7 @@ struct Where<'a> {
     extra: &'a [(&'a str, &'a str)],
 }
 
-fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::FuncStats) {
+fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::registry::FuncStats) {
     // The function's own tags are labels beside `scope` and `name`.
     let none = f.tags();
     let l = labels(scope, none, &[("name", f.name())]);

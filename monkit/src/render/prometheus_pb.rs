@@ -129,7 +129,7 @@ pub(crate) enum Sample<'a> {
     },
     Histogram {
         classic: &'a [(f64, u64)],
-        native: &'a crate::Histogram,
+        native: &'a crate::stats::Histogram,
     },
 }
 
@@ -168,7 +168,7 @@ fn spans(buckets: &[(i32, u64)]) -> (Vec<BucketSpan>, Vec<i64>) {
     (spans, deltas)
 }
 
-fn histogram(classic: &[(f64, u64)], h: &crate::Histogram) -> Histogram {
+fn histogram(classic: &[(f64, u64)], h: &crate::stats::Histogram) -> Histogram {
     let (positive_span, positive_delta) = spans(&h.positive);
     let (negative_span, negative_delta) = spans(&h.negative);
     Histogram {
@@ -181,8 +181,8 @@ fn histogram(classic: &[(f64, u64)], h: &crate::Histogram) -> Histogram {
                 upper_bound: Some(le),
             })
             .collect(),
-        schema: Some(crate::Histogram::SCHEMA),
-        zero_threshold: Some(crate::Histogram::ZERO_THRESHOLD),
+        schema: Some(crate::stats::Histogram::SCHEMA),
+        zero_threshold: Some(crate::stats::Histogram::ZERO_THRESHOLD),
         zero_count: Some(h.zero_count),
         negative_span,
         negative_delta,

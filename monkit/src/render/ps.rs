@@ -2,7 +2,7 @@
 //! whose parent was a span of this process that has finished is *orphaned* (it outlived the
 //! call that started it, as a spawned task can), and is marked so.
 
-use crate::LiveSpan;
+use crate::registry::LiveSpan;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;

@@ -16,7 +16,7 @@ fn outcome_json(o: &Outcome) -> Value {
 }
 
 /// Tags as a JSON object.
-pub(crate) fn tags_json(t: &crate::Tags) -> Value {
+pub(crate) fn tags_json(t: &crate::stats::Tags) -> Value {
     Value::Object(
         t.iter()
             .map(|(k, v)| (k.to_owned(), Value::from(v)))
@@ -305,8 +305,9 @@ function rel(evt, on) {{
 mod tests {
     use super::*;
 
-    static NAMES: std::sync::LazyLock<crate::FuncName> =
-        std::sync::LazyLock::new(|| crate::FuncName::new("s", "f<&>", crate::Tags::default()));
+    static NAMES: std::sync::LazyLock<crate::stats::FuncName> = std::sync::LazyLock::new(|| {
+        crate::stats::FuncName::new("s", "f<&>", crate::stats::Tags::default())
+    });
 
     fn span(id: u64, parent: Option<u64>, a: u64, b: u64) -> FinishedSpan {
         FinishedSpan::new(

@@ -21,6 +21,13 @@ pub(crate) struct CounterInner {
 /// ```
 #[derive(Clone)]
 pub struct Counter(pub(crate) Arc<CounterInner>);
+impl std::fmt::Debug for Counter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Counter")
+            .field("value", &self.value())
+            .finish()
+    }
+}
 
 impl Counter {
     pub(crate) fn new() -> Counter {

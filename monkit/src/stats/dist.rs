@@ -206,6 +206,7 @@ impl DistShard {
 
 /// A point-in-time read of a distribution.
 #[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
 pub struct Snapshot {
     /// Values observed since creation.
     pub count: u64,

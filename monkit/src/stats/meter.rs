@@ -39,6 +39,13 @@ pub(crate) struct MeterInner {
 /// ```
 #[derive(Clone)]
 pub struct Meter(pub(crate) Arc<MeterInner>);
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter")
+            .field("total", &self.total())
+            .finish()
+    }
+}
 
 impl Meter {
     pub(crate) fn new() -> Meter {

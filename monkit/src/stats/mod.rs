@@ -1,5 +1,5 @@
 //! The numbers: lock-free counts, running counts, histograms and distributions that a call or
-//! a source writes; what every source reads as ([`Reading`](reading::Reading)); series keys
+//! a source writes; what every source reads as ([`Reading`]); series keys
 //! and tags; how a call ended.
 //!
 //! Uses: `util`.
@@ -15,3 +15,15 @@ pub(crate) mod running;
 pub(crate) mod series;
 pub(crate) mod source;
 pub(crate) mod val;
+
+pub use crate::util::clock::Tick;
+pub use counter::Counter;
+pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
+pub use meter::Meter;
+pub use outcome::{type_kind, ErrorKind, Outcome};
+pub use raw::{Aggregate, RawVal};
+pub use reading::Reading;
+pub use running::set_exact_highwater;
+pub use series::{FuncName, SeriesKey, Tags};
+pub use source::{Chain, DeltaTransform, DiffMeter, StatSource};
+pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};

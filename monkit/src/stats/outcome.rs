@@ -2,6 +2,7 @@
 
 /// How a call ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Outcome {
     /// Returned successfully.
     Ok,
@@ -17,6 +18,17 @@ impl Outcome {
     /// Whether the call failed (error, panic or cancellation).
     pub fn is_failure(&self) -> bool {
         !matches!(self, Outcome::Ok)
+    }
+
+    /// What a failure is called where one name is wanted (an exporter's `error` tag): the
+    /// error's kind, `panic` or `canceled`; `None` for a success.
+    pub fn failure_kind(&self) -> Option<&'static str> {
+        match self {
+            Outcome::Ok => None,
+            Outcome::Error(k) => Some(k),
+            Outcome::Panic => Some("panic"),
+            Outcome::Canceled => Some("canceled"),
+        }
     }
 }
 

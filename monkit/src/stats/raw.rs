@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 /// What a [`RawVal`] reports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Aggregate {
     /// The last value observed (field `recent`).
     Recent,
@@ -48,7 +49,7 @@ pub(crate) struct RawInner {
 /// [`Scope::raw_val`](crate::Scope::raw_val).
 ///
 /// ```
-/// use monkit::Aggregate::*;
+/// use monkit::stats::Aggregate::*;
 /// static MON: monkit::Scope = monkit::scope!();
 /// let queue = MON.raw_val("queue_depth", &[], &[Recent, Max]);
 /// queue.observe(3.0);
@@ -58,6 +59,11 @@ pub(crate) struct RawInner {
 /// ```
 #[derive(Clone)]
 pub struct RawVal(pub(crate) Arc<RawInner>);
+impl std::fmt::Debug for RawVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawVal").finish_non_exhaustive()
+    }
+}
 
 /// Folds `v` into `a` (f64 bits) with `pick`, lock-free.
 fn fold(a: &AtomicU64, v: f64, pick: impl Fn(f64, f64) -> f64) {

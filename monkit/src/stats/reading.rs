@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 /// A source's values, read at one moment.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Reading {
     /// A [`Meter`]: events per second over the last minute, and the total.
     Meter {
@@ -45,7 +46,7 @@ pub enum Reading {
     },
     /// A gauge's value.
     Gauge(f64),
-    /// A [`RawVal`](crate::RawVal)'s chosen aggregates: `(field, value)`.
+    /// A [`RawVal`](crate::stats::RawVal)'s chosen aggregates: `(field, value)`.
     Raw(Vec<(&'static str, f64)>),
     /// A custom source's stats: `(series key, field, value)`.
     Custom(Vec<(SeriesKey, String, f64)>),

@@ -36,8 +36,8 @@ static EXACT_MODE: AtomicBool = AtomicBool::new(false);
 /// in the environment sets `true` when the first function is registered.
 ///
 /// ```
-/// monkit::set_exact_highwater(true);
-/// # monkit::set_exact_highwater(false);
+/// monkit::stats::set_exact_highwater(true);
+/// # monkit::stats::set_exact_highwater(false);
 /// ```
 pub fn set_exact_highwater(exact: bool) {
     EXACT_MODE.store(exact, Ordering::Relaxed);

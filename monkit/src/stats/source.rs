@@ -2,7 +2,7 @@
 //! struct, the difference of two meters, and totals turned into deltas.
 
 use crate::stats::series::{SeriesKey, Tags};
-use crate::Meter;
+use crate::stats::Meter;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 
@@ -12,9 +12,9 @@ use std::collections::HashMap;
 /// ```
 /// struct Pool { size: usize }
 ///
-/// impl monkit::StatSource for Pool {
-///     fn stats(&self, cb: &mut dyn FnMut(&monkit::SeriesKey, &str, f64)) {
-///         let key = monkit::SeriesKey::new("pool", monkit::Tags::default());
+/// impl monkit::stats::StatSource for Pool {
+///     fn stats(&self, cb: &mut dyn FnMut(&monkit::stats::SeriesKey, &str, f64)) {
+///         let key = monkit::stats::SeriesKey::new("pool", monkit::stats::Tags::default());
 ///         cb(&key, "size", self.size as f64);
 ///     }
 /// }
@@ -30,6 +30,13 @@ pub trait StatSource: Send + Sync {
 /// Several sources as one, in order.
 #[derive(Default)]
 pub struct Chain(Vec<Box<dyn StatSource>>);
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain")
+            .field("sources", &self.0.len())
+            .finish()
+    }
+}
 
 impl Chain {
     /// An empty chain.
@@ -73,6 +80,12 @@ pub struct DiffMeter {
     b: Meter,
 }
 
+impl std::fmt::Debug for DiffMeter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiffMeter").finish_non_exhaustive()
+    }
+}
+
 impl DiffMeter {
     /// `a - b`, reported as the series `name` with `tags`.
     pub fn new(name: &str, tags: &[(&str, &str)], a: Meter, b: Meter) -> DiffMeter {
@@ -101,6 +114,14 @@ pub struct DeltaTransform<S> {
     inner: S,
     fields: Vec<String>,
     last: Mutex<HashMap<(SeriesKey, String), f64>>,
+}
+
+impl<S> std::fmt::Debug for DeltaTransform<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeltaTransform")
+            .field("fields", &self.fields)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: StatSource> DeltaTransform<S> {

@@ -15,6 +15,13 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct IntVal(pub(crate) Arc<Dist<i64>>);
+impl std::fmt::Debug for IntVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntVal")
+            .field("count", &self.snapshot().count)
+            .finish()
+    }
+}
 
 impl IntVal {
     pub(crate) fn new() -> Self {
@@ -34,6 +41,13 @@ impl IntVal {
 /// A distribution of floats; the sum is kept as a float (never truncated).
 #[derive(Clone)]
 pub struct FloatVal(pub(crate) Arc<Dist<f64>>);
+impl std::fmt::Debug for FloatVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FloatVal")
+            .field("count", &self.snapshot().count)
+            .finish()
+    }
+}
 
 impl FloatVal {
     pub(crate) fn new() -> Self {
@@ -53,6 +67,13 @@ impl FloatVal {
 /// A distribution of durations, kept in nanoseconds and reported in seconds.
 #[derive(Clone)]
 pub struct DurationVal(pub(crate) Arc<Dist<u64>>);
+impl std::fmt::Debug for DurationVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurationVal")
+            .field("count", &self.snapshot().count)
+            .finish()
+    }
+}
 
 impl DurationVal {
     pub(crate) fn new() -> Self {
@@ -83,6 +104,13 @@ impl DurationVal {
 /// ```
 #[derive(Clone)]
 pub struct Timer(pub(crate) DurationVal);
+impl std::fmt::Debug for Timer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Timer")
+            .field("count", &self.snapshot().count)
+            .finish()
+    }
+}
 
 impl Timer {
     /// Starts timing; the elapsed time is recorded when the guard drops (or at `stop`).
@@ -100,9 +128,16 @@ impl Timer {
 }
 
 /// A running [`Timer`] measurement.
+#[must_use = "dropping the TimerGuard records the time at once"]
 pub struct TimerGuard<'a> {
     timer: &'a Timer,
     t0: Tick,
+}
+
+impl std::fmt::Debug for TimerGuard<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimerGuard").finish_non_exhaustive()
+    }
 }
 
 impl TimerGuard<'_> {
@@ -133,6 +168,15 @@ pub(crate) struct BoolShard {
 /// A distribution of booleans: `disposition` (trues − falses), `false`, `true`, `recent`.
 #[derive(Clone)]
 pub struct BoolVal(pub(crate) Arc<Sharded<BoolShard>>);
+impl std::fmt::Debug for BoolVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (trues, falses, _) = self.counts();
+        f.debug_struct("BoolVal")
+            .field("trues", &trues)
+            .field("falses", &falses)
+            .finish()
+    }
+}
 
 impl BoolVal {
     pub(crate) fn new() -> Self {

@@ -14,3 +14,14 @@ pub(crate) mod sampler;
 pub(crate) mod span;
 pub(crate) mod values;
 pub(crate) mod watch;
+
+pub use annotate::{
+    annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
+    MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
+};
+pub use hub::{ObserverHandle, TraceWatcher};
+pub use observe::{FinishedSpan, SpanObserver, SpanStart};
+pub use sampler::Sampler;
+pub use span::{current_span, InSpan, InSpanExt, SpanRef};
+pub use values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
+pub use watch::{Captured, WatchError, WatchSpec};

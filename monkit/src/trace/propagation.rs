@@ -87,6 +87,7 @@ impl Injector for http::HeaderMap {
 
 /// A trace context read from a carrier.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Incoming {
     /// The trace.
     pub trace_id: u128,

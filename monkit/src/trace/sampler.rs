@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Which new traces are sampled for export. A trace continued from another process keeps the
 /// sampled flag it came with (parent-based), and `/trace/sample` forces one.
 #[derive(Clone, Copy, Debug, PartialEq)]
+#[non_exhaustive]
 pub enum Sampler {
     /// Every new trace.
     Always,

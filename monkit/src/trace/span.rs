@@ -21,7 +21,7 @@ pub(crate) const NOTED: u8 = 4;
 pub(crate) const LOCAL_ROOT: u8 = 8;
 
 /// The identity of a span, cheap to copy and to send to another thread or task to parent work
-/// there (see [`SpanRef::in_scope`] and [`FutureExt::in_span`]).
+/// there (see [`SpanRef::in_scope`] and [`InSpanExt::in_span`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct SpanRef {
     pub(crate) trace_id: u128,
@@ -165,7 +165,7 @@ pub(crate) fn root_ids() -> (u128, u64) {
 
 pin_project_lite::pin_project! {
     /// Runs a future with `span` as the current span on every poll. Made by
-    /// [`FutureExt::in_span`].
+    /// [`InSpanExt::in_span`].
     #[derive(Debug)]
     pub struct InSpan<F> {
         #[pin]
@@ -186,7 +186,7 @@ impl<F: Future> Future for InSpan<F> {
 /// Parent a future's spans explicitly, for work spawned onto another task or thread.
 ///
 /// ```
-/// use monkit::FutureExt;
+/// use monkit::trace::InSpanExt;
 /// # async fn work() {}
 /// # async fn demo() {
 /// let parent = monkit::current_span();
@@ -194,13 +194,13 @@ impl<F: Future> Future for InSpan<F> {
 /// # handle.await
 /// # }
 /// ```
-pub trait FutureExt: Future + Sized {
+pub trait InSpanExt: Future + Sized {
     /// Polls `self` with `span` as the current span.
     fn in_span(self, span: SpanRef) -> InSpan<Self> {
         InSpan { inner: self, span }
     }
 
-    /// Like [`FutureExt::in_span`], keeping the empty context when `span` is `None`.
+    /// Like [`InSpanExt::in_span`], keeping the empty context when `span` is `None`.
     fn in_span_opt(self, span: Option<SpanRef>) -> InSpan<Self> {
         InSpan {
             inner: self,
@@ -209,7 +209,7 @@ pub trait FutureExt: Future + Sized {
     }
 }
 
-impl<F: Future> FutureExt for F {}
+impl<F: Future> InSpanExt for F {}
 
 #[cfg(test)]
 mod tests {

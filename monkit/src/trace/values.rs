@@ -31,15 +31,15 @@ fn shard(trace_id: u128) -> &'static Mutex<Values> {
 /// ```
 /// #[monkit::task]
 /// fn request() {
-///     monkit::trace_set("tenant", "acme");
+///     monkit::trace::trace_set("tenant", "acme");
 ///     handler();
 /// }
 /// #[monkit::task]
 /// fn handler() {
-///     assert_eq!(monkit::trace_get("tenant").as_deref(), Some("acme"));
+///     assert_eq!(monkit::trace::trace_get("tenant").as_deref(), Some("acme"));
 /// }
 /// request();
-/// assert_eq!(monkit::trace_get("tenant"), None);
+/// assert_eq!(monkit::trace::trace_get("tenant"), None);
 /// ```
 pub fn trace_set(key: &str, value: impl std::fmt::Display) -> bool {
     let cur = current_raw();

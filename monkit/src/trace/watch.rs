@@ -31,6 +31,7 @@ pub(crate) const MAX_SPANS_PER_TRACE: usize = 100_000;
 
 /// What a watcher waits for.
 #[derive(Clone, Debug, Default)]
+#[non_exhaustive]
 pub struct WatchSpec {
     /// Regex over function full names (`scope.name`).
     pub regex: Option<String>,
@@ -52,10 +53,38 @@ impl WatchSpec {
             ..WatchSpec::default()
         }
     }
+
+    /// A spec capturing the next span of the trace `trace_id`.
+    pub fn trace(trace_id: u128) -> WatchSpec {
+        WatchSpec {
+            trace_id: Some(trace_id),
+            ..WatchSpec::default()
+        }
+    }
+
+    /// Only spans of the trace `trace_id` as well.
+    pub fn in_trace(mut self, trace_id: u128) -> WatchSpec {
+        self.trace_id = Some(trace_id);
+        self
+    }
+
+    /// Whether the regex is matched once now against the registered functions (see
+    /// [`WatchSpec::preselect`](#structfield.preselect)).
+    pub fn with_preselect(mut self, preselect: bool) -> WatchSpec {
+        self.preselect = preselect;
+        self
+    }
+
+    /// Marks the matching trace as sampled for exporters instead of capturing it.
+    pub fn sampling(mut self) -> WatchSpec {
+        self.sample = true;
+        self
+    }
 }
 
 /// Why a watcher could not be set up. The texts follow Go monkit's.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WatchError {
     /// Neither a regex nor a trace id.
     NothingToWatch,
@@ -101,6 +130,7 @@ impl std::error::Error for WatchError {}
 
 /// What a watcher got.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub enum Captured {
     /// The finished spans of the matching call's subtree, sorted by start; the first is the
     /// matching call.
