@@ -43,6 +43,12 @@ echo "test-all: cargo fmt --check, clippy -D warnings"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "test-all: the docs build clean, every feature on"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
+
+echo "test-all: every library crate packages and builds from its package alone"
+cargo package --workspace --exclude monkit-examples --allow-dirty
+
 echo "test-all: every test, long ones included, peers required"
 MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
 

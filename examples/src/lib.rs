@@ -1,5 +1,11 @@
 //! Examples live under `examples/`; this is what they share.
 
+/// Sends the libraries' log lines (a collector that fails, a listener out of file
+/// descriptors) to stderr, warnings and errors unless `RUST_LOG` says otherwise.
+pub fn init_logging() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+}
+
 /// Starts what the environment asks for: `None` when `from_env` found nothing to do, the
 /// started thing otherwise, and on any configuration or start error a line on stderr
 /// naming `program`, and exit status 2 (a service with a bad setting should not half-start).

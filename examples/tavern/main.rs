@@ -385,6 +385,7 @@ fn env_addr(var: &str, default: &str) -> SocketAddr {
 
 #[tokio::main]
 async fn main() {
+    monkit_examples::init_logging();
     let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
     monkit::env::register(monkit::default_registry());

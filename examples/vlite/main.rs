@@ -277,6 +277,7 @@ fn env_addr(var: &str, default: &str) -> SocketAddr {
 
 #[tokio::main]
 async fn main() {
+    monkit_examples::init_logging();
     // Every `tracing` span (ours, hyper's, a library's) becomes a monkit function.
     {
         use tracing_subscriber::layer::SubscriberExt;

@@ -268,7 +268,7 @@ fn log(name: &str, last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
             .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     {
-        eprintln!("monkit-{name}: {msg} (further messages within 10 s are not shown; see the monkit_{name} stats)");
+        log::warn!("monkit-{name}: {msg} (further messages within 10 s are not shown; see the monkit_{name} stats)");
     }
 }
 

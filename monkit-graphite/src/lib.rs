@@ -305,7 +305,7 @@ impl Worker {
                     .last_log
                     .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
                 {
-                    eprintln!(
+                    log::warn!(
                         "monkit-graphite: push to {} failed: {e} (next attempt in {:?}; see the monkit_graphite stats)",
                         self.config.addr, self.backoff
                     );

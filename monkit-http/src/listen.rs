@@ -24,10 +24,8 @@ use tokio::sync::{watch, Semaphore};
 /// share of a thread, memory and file descriptors.
 ///
 /// ```
-/// let options = monkit_http::ServeOptions {
-///     max_connections: 256,
-///     ..Default::default()
-/// };
+/// let mut options = monkit_http::ServeOptions::default();
+/// options.max_connections = 256;
 /// # let _ = options;
 /// ```
 #[derive(Clone, Debug)]
@@ -447,7 +445,7 @@ impl AcceptErrors {
                 0 => String::new(),
                 n => format!(" ({n} more since the last line)"),
             };
-            eprintln!("monkit-http: accepting on {addr} failed: {e}{more}");
+            log::error!("monkit-http: accepting on {addr} failed: {e}{more}");
             self.last_log = Some(Instant::now());
             self.unlogged = 0;
         }

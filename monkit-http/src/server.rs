@@ -53,7 +53,7 @@ impl Drop for Server {
 ///
 /// Bind to a loopback address (`127.0.0.1:9000`) unless you mean to publish your program's
 /// internals: anyone who can reach the port can read every page. Binding elsewhere is allowed
-/// but is said on stderr.
+/// but is logged as a warning (the `log` crate).
 pub fn serve(registry: Registry, addr: impl ToSocketAddrs) -> io::Result<Server> {
     serve_with(registry, addr, ServeOptions::default())
 }
@@ -68,7 +68,7 @@ pub fn serve_with(
     std_listener.set_nonblocking(true)?;
     let addr = std_listener.local_addr()?;
     if !addr.ip().is_loopback() {
-        eprintln!("monkit-http: serving on {addr}, which is not a loopback address: anyone who can reach it can read every page");
+        log::warn!("monkit-http: serving on {addr}, which is not a loopback address: anyone who can reach it can read every page");
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -83,7 +83,7 @@ pub fn serve_with(
                 let listener = match tokio::net::TcpListener::from_std(std_listener) {
                     Ok(l) => l,
                     Err(e) => {
-                        eprintln!("monkit-http: cannot listen on {addr}: {e}");
+                        log::error!("monkit-http: cannot listen on {addr}: {e}");
                         return;
                     }
                 };

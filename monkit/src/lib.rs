@@ -37,13 +37,24 @@
 //! Even the running count is kept per thread, so a highwater read across threads is an upper
 //! bound; [`set_exact_highwater`](stats::set_exact_highwater) trades that scaling for an exact one.
 //!
-//! # Shape
-//! A call's whole life is in one module (`call`): ids, context, sampling, watchers, `/ps`, the
-//! stats update and the hand-off of recorded spans to [`SpanObserver`]s, any number of which a
-//! [`Registry`] holds beside its trace watchers. A registry owns its scopes, sources, refusals,
-//! sampler, observers and watchers; `#[monkit::task]` functions always live in
-//! [`default_registry`]. Renderers read through one walk ([`Registry::read`],
-//! [`Registry::stats`]) and one list of a function's fields ([`FuncStats::fields`](registry::FuncStats::fields)).
+//! # Map
+//! The source folders are the architecture, each using only those above it:
+//!
+//! | folder | holds | public as |
+//! |---|---|---|
+//! | `util/` | plumbing that knows nothing of monkit: clock, slots, shards, the setting error | [`ConfigError`] |
+//! | `stats/` | the numbers a call or a source writes: running counts, histograms, distributions, meters, counters, values, readings, tags | [`stats`] |
+//! | `trace/` | spans and who sees them: ids and context, annotations, trace values, observers, sampler, watchers, propagation | [`trace`] |
+//! | `call/` | the hot path: a function's record, one call from begin to end, the `#[task]` shells, the `/ps` slots | through [`registry`] |
+//! | `registry/` | the model: registries, scopes, caps, `#[task]` sites and the default registry, process tags, the walk | [`registry`] |
+//! | `render/` | the read side: the field table, formatting, every format | [`render`] |
+//!
+//! and add-ons over all of them: [`env`](mod@env) (process stats), [`export`] (what exporters need),
+//! `bridge` (the `tracing` layer, feature `tracing`). A call's whole life is in
+//! `call/lifecycle.rs`: ids, context, sampling, watchers, `/ps`, the stats update and the
+//! hand-off of recorded spans to [`SpanObserver`]s. Renderers read through one walk
+//! ([`Registry::read`], [`Registry::stats`]) and one list of a function's fields
+//! ([`FuncStats::fields`](registry::FuncStats::fields)).
 //!
 //! # Recent window
 //! Quantiles (`rmin r10 r50 r90 r99 rmax ravg`) cover the last one to two epochs of
@@ -53,17 +64,24 @@
 
 // The layers, in dependency order: each uses only those before it (`layering.rs` checks).
 // `util` and `call` are the crate's own; the others are public modules of chosen names.
-mod call;
-pub mod registry;
-pub mod stats;
-pub mod trace;
-mod util;
-// The read side, and the add-ons built on everything.
+// A blank line between each keeps rustfmt from sorting them.
+mod util; // plumbing
+
+pub mod stats; // the numbers
+
+pub mod trace; // spans and who sees them
+
+mod call; // the hot path
+
+pub mod registry; // the model
+
+pub mod render; // the read side
+
+// Add-ons over everything.
 #[cfg(feature = "tracing")]
 pub mod bridge;
 pub mod env;
 pub mod export;
-pub mod render;
 pub use trace::propagation;
 
 #[cfg(test)]

@@ -48,7 +48,7 @@ fn parse(v: &str) -> Tags {
     for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
             Some((k, val)) if !k.trim().is_empty() => t.set(k.trim(), val.trim()),
-            _ => eprintln!("monkit: {ENV}: skipping {pair:?}, expected key=value"),
+            _ => log::warn!("{ENV}: skipping {pair:?}, expected key=value"),
         }
     }
     t
