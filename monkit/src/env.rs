@@ -12,8 +12,9 @@
 //! executable's crc. Reading takes a few file reads on the reading thread, never a lock the
 //! program uses.
 
+use crate::registry::Registry;
 use crate::stats::series::{SeriesKey, Tags};
-use crate::{stats::StatSource, Registry};
+use crate::stats::StatSource;
 use std::sync::OnceLock;
 use std::time::Instant;
 

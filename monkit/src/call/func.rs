@@ -470,7 +470,7 @@ impl Func {
 
     /// Runs `f` as one call, counting an `Err` as an error of the kind `E` names.
     #[inline]
-    pub fn task_result<T, E: crate::ErrorKind>(
+    pub fn task_result<T, E: crate::stats::outcome::ErrorKind>(
         &self,
         f: impl FnOnce() -> Result<T, E>,
     ) -> Result<T, E> {

@@ -224,8 +224,10 @@ pub struct LiveSpan {
 
 impl LiveSpan {
     /// The span's function.
-    pub fn func(&self) -> Option<crate::Func> {
-        self.func.checked_sub(1).and_then(crate::Func::by_id)
+    pub fn func(&self) -> Option<crate::call::func::Func> {
+        self.func
+            .checked_sub(1)
+            .and_then(crate::call::func::Func::by_id)
     }
 
     /// Whether its parent is a span of another process (a trace continued from headers).

@@ -135,7 +135,7 @@ impl<T> std::fmt::Debug for Classify<'_, T> {
 pub trait ViaErrorKind {
     fn monkit_outcome(&self) -> Outcome;
 }
-impl<T, E: crate::ErrorKind> ViaErrorKind for &&Classify<'_, Result<T, E>> {
+impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&Classify<'_, Result<T, E>> {
     #[inline(always)]
     fn monkit_outcome(&self) -> Outcome {
         match self.0 {

@@ -1,8 +1,8 @@
 //! The call graph in Graphviz dot: a box per function labelled with its stats, an edge per
 //! caller → callee, and an `entry` node pointing at every entry point.
 
+use crate::registry::{Func, FuncStats};
 use crate::render::format;
-use crate::{registry::FuncStats, Func};
 use std::collections::HashSet;
 use std::fmt::Write;
 

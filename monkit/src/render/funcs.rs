@@ -1,7 +1,8 @@
 //! The functions page: every function with its callers, counts and time quantiles.
 
+use crate::registry::{Func, FuncStats, Registry};
 use crate::render::format::exact_duration as dur;
-use crate::{registry::FuncStats, stats::Snapshot, Func, Registry};
+use crate::stats::Snapshot;
 use serde_json::{json, Map, Value};
 use std::fmt::Write;
 

@@ -1,6 +1,6 @@
 //! JSON renderings of the stats.
 
-use crate::Registry;
+use crate::registry::Registry;
 use serde_json::{json, Value};
 
 /// Every stat as `[[measurement, {tags}, field, value], ...]`, the Go `/stats/json` shape.

@@ -13,10 +13,11 @@
 //! here, as `*_recent_seconds` summaries. Other value distributions are summaries.
 
 use crate::registry::walk::Item;
+use crate::registry::Registry;
 use crate::render::fields::{FieldKind, FUNC_FIELDS};
 use crate::render::format;
 use crate::stats::reading::Reading;
-use crate::{stats::Snapshot, stats::Tags, Registry};
+use crate::stats::{Snapshot, Tags};
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
@@ -65,11 +66,11 @@ impl Options {
     /// The defaults, changed by `MONKIT_PROMETHEUS_BUCKETS` (comma-separated seconds, e.g.
     /// `0.001,0.01,0.1,1`) and `MONKIT_PROMETHEUS_SUMMARIES` (`1`/`true`). A value that cannot
     /// be read is an error naming it.
-    pub fn from_env() -> Result<Options, crate::ConfigError> {
+    pub fn from_env() -> Result<Options, crate::util::settings::ConfigError> {
         let mut o = Options::default();
         if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_BUCKETS") {
             let bad = || {
-                crate::ConfigError::new(
+                crate::util::settings::ConfigError::new(
                     "MONKIT_PROMETHEUS_BUCKETS",
                     v.clone(),
                     "bucket bounds in seconds separated by commas, such as 0.01,0.1,1",
@@ -91,7 +92,7 @@ impl Options {
                 "1" | "true" | "yes" => true,
                 "0" | "false" | "no" | "" => false,
                 _ => {
-                    return Err(crate::ConfigError::new(
+                    return Err(crate::util::settings::ConfigError::new(
                         "MONKIT_PROMETHEUS_SUMMARIES",
                         v,
                         "1 or 0",
@@ -306,7 +307,12 @@ struct Where<'a> {
     extra: &'a [(&'a str, &'a str)],
 }
 
-fn function(fam: &mut Families, scope: &str, f: crate::Func, s: &crate::registry::FuncStats) {
+fn function(
+    fam: &mut Families,
+    scope: &str,
+    f: crate::call::func::Func,
+    s: &crate::registry::FuncStats,
+) {
     // The function's own tags are labels beside `scope` and `name`.
     let none = f.tags();
     let l = labels(scope, none, &[("name", f.name())]);

@@ -1,8 +1,8 @@
 //! The Go monkit text format: one `<series key> <field>=<value>` line per stat.
 
+use crate::registry::Registry;
 use crate::render::format;
 use crate::stats::series::escape_field;
-use crate::Registry;
 use std::fmt::Write;
 
 /// Every stat of `registry` as text lines, in the registry's sorted order.

@@ -1,7 +1,8 @@
 //! A captured trace as JSON, and as an SVG timeline.
 
 use crate::render::format::{duration as fmt_ns, fmt_in, unit_for, xml_escape};
-use crate::{FinishedSpan, Outcome};
+use crate::stats::Outcome;
+use crate::trace::FinishedSpan;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -311,7 +312,7 @@ mod tests {
 
     fn span(id: u64, parent: Option<u64>, a: u64, b: u64) -> FinishedSpan {
         FinishedSpan::new(
-            crate::SpanStart::new(1, id, parent, &NAMES, a, false),
+            crate::trace::observe::SpanStart::new(1, id, parent, &NAMES, a, false),
             b,
             Outcome::Ok,
             vec![("k".into(), "\"v\"\u{1}".into())],

@@ -6,7 +6,7 @@
 //! Parsing is strict and never fails the carrier's work: a malformed value is ignored and the
 //! receiver starts a fresh trace. Unsampled traces still propagate their ids, flag off.
 
-use crate::SpanRef;
+use crate::trace::span::SpanRef;
 use std::collections::{BTreeMap, HashMap};
 
 /// Something trace context can be read from: string keys to string values. Keys are the
