@@ -15,13 +15,6 @@ use std::time::Duration;
 /// ```
 #[derive(Clone)]
 pub struct IntVal(pub(crate) Arc<Dist<i64>>);
-impl std::fmt::Debug for IntVal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IntVal")
-            .field("count", &self.snapshot().count)
-            .finish()
-    }
-}
 
 impl IntVal {
     pub(crate) fn new() -> Self {
@@ -41,13 +34,6 @@ impl IntVal {
 /// A distribution of floats; the sum is kept as a float (never truncated).
 #[derive(Clone)]
 pub struct FloatVal(pub(crate) Arc<Dist<f64>>);
-impl std::fmt::Debug for FloatVal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FloatVal")
-            .field("count", &self.snapshot().count)
-            .finish()
-    }
-}
 
 impl FloatVal {
     pub(crate) fn new() -> Self {
@@ -67,13 +53,6 @@ impl FloatVal {
 /// A distribution of durations, kept in nanoseconds and reported in seconds.
 #[derive(Clone)]
 pub struct DurationVal(pub(crate) Arc<Dist<u64>>);
-impl std::fmt::Debug for DurationVal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DurationVal")
-            .field("count", &self.snapshot().count)
-            .finish()
-    }
-}
 
 impl DurationVal {
     pub(crate) fn new() -> Self {
@@ -104,13 +83,6 @@ impl DurationVal {
 /// ```
 #[derive(Clone)]
 pub struct Timer(pub(crate) DurationVal);
-impl std::fmt::Debug for Timer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Timer")
-            .field("count", &self.snapshot().count)
-            .finish()
-    }
-}
 
 impl Timer {
     /// Starts timing; the elapsed time is recorded when the guard drops (or at `stop`).
@@ -126,6 +98,21 @@ impl Timer {
         self.0.snapshot()
     }
 }
+
+/// `Debug` for the distribution handles: the count of values seen (a snapshot's worth of
+/// reading, so a `{:?}` never holds a lock for long).
+macro_rules! debug_by_count {
+    ($($ty:ident),*) => {$(
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("count", &self.snapshot().count)
+                    .finish()
+            }
+        }
+    )*};
+}
+debug_by_count!(IntVal, FloatVal, DurationVal, Timer);
 
 /// A running [`Timer`] measurement.
 #[must_use = "dropping the TimerGuard records the time at once"]
