@@ -27,9 +27,9 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   # The official OpenTelemetry protobuf classes, to decode what the OTLP exporter sends.
-  echo "test-all: installing opentelemetry-proto with pip"
-  python3 -m pip install -q --disable-pip-version-check opentelemetry-proto protobuf 2>/dev/null \
-    || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto protobuf
+  echo "test-all: installing opentelemetry-proto and aiohttp (the W3C Trace Context suite's) with pip"
+  python3 -m pip install -q --disable-pip-version-check opentelemetry-proto protobuf aiohttp 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto protobuf aiohttp
   # The W3C Nu HTML checker, from npm, into the build tree (the console test finds it there).
   if ! command -v npm >/dev/null; then
     $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null

@@ -16,8 +16,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 pub use monkit::propagation::{
-    baggage, combined_tracestate, format_traceparent, parse_b3_multi, parse_b3_single,
-    parse_traceparent, set_baggage, valid_tracestate, Extractor, Incoming, Injector,
+    baggage, baggage_value, combined_tracestate, format_traceparent, parse_b3_multi,
+    parse_b3_single, parse_traceparent, set_baggage, valid_tracestate, Extractor, Incoming,
+    Injector,
 };
 
 /// Reads the trace context of a request's headers (see [`monkit::propagation::extract`]).
@@ -181,7 +182,7 @@ where
         let path = req.uri().path().to_owned();
         let func = self.names.func(&method, &(self.route)(&path));
         let parent = match &incoming {
-            Some(i) => Some(SpanRef::remote(i.trace_id, i.parent_id, i.sampled)),
+            Some(i) => Some(i.parent()),
             None => current_span(),
         };
         let tracestate = incoming.and_then(|i| i.tracestate);
@@ -198,7 +199,7 @@ where
             if let Ok(resp) = &mut r {
                 annotate(keys::HTTP_STATUS_CODE, resp.status().as_u16());
                 if let Some(me) = me {
-                    let tp = format_traceparent(me.trace_id(), me.span_id(), me.is_sampled());
+                    let tp = format_traceparent(me.trace_id(), me.span_id(), me.w3c_flags());
                     if let Ok(v) = HeaderValue::from_str(&tp) {
                         resp.headers_mut()
                             .insert(HeaderName::from_static("traceresponse"), v);

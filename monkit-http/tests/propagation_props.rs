@@ -11,16 +11,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(2000))]
 
     #[test]
-    fn traceparent_round_trips(trace in 1u128.., parent in 1u64.., sampled: bool) {
-        let tp = format_traceparent(trace, parent, sampled);
+    fn traceparent_round_trips(trace in 1u128.., parent in 1u64.., flags in 0u8..4) {
+        let tp = format_traceparent(trace, parent, flags);
         prop_assert_eq!(tp.len(), 55);
-        prop_assert_eq!(parse_traceparent(&tp), Some((trace, parent, sampled)));
+        prop_assert_eq!(parse_traceparent(&tp), Some((trace, parent, flags)));
     }
 
     #[test]
-    fn traceparent_mutations_are_safe(trace in 1u128.., parent in 1u64.., sampled: bool,
+    fn traceparent_mutations_are_safe(trace in 1u128.., parent in 1u64.., flags in 0u8..4,
                                       at in 0usize..55, c in any::<char>()) {
-        let tp = format_traceparent(trace, parent, sampled);
+        let tp = format_traceparent(trace, parent, flags);
         let mut chars: Vec<char> = tp.chars().collect();
         // Writing the same character back is no mutation.
         prop_assume!(chars[at] != c);

@@ -130,7 +130,8 @@ fn two_services_one_trace() {
     let b_response = resp.into_string().unwrap();
     let a_trace = &a_response[3..35];
     assert_eq!(&b_response[3..35], a_trace, "B continued A's trace");
-    assert!(a_response.ends_with("-01") && b_response.ends_with("-01"));
+    // Sampled (01), and random (02): every trace monkit starts has a random id.
+    assert!(a_response.ends_with("-03") && b_response.ends_with("-03"));
 
     assert!(exporter.flush(Duration::from_secs(10)));
     let bodies = recv.bodies.lock().clone();

@@ -3,7 +3,7 @@
 
 use crate::trace::hub::Hub;
 use crate::trace::observe::{FinishedSpan, SpanObserver};
-use crate::trace::span::{new_trace_id, SpanRef, RECORDED};
+use crate::trace::span::{new_trace_id, SpanRef, RANDOM, RECORDED};
 use parking_lot::Mutex;
 use std::sync::Arc;
 
@@ -42,7 +42,7 @@ impl Collecting {
             trace_id,
             span_id: 0,
             func: 0,
-            flags: RECORDED,
+            flags: RECORDED | RANDOM,
         };
         (
             Collecting {

@@ -23,5 +23,7 @@ pub use hub::{ObserverHandle, TraceWatcher};
 pub use observe::{FinishedSpan, SpanObserver, SpanStart};
 pub use sampler::Sampler;
 pub use span::{current_span, InSpan, InSpanExt, SpanRef};
-pub use values::{trace_get, trace_set, trace_values, MAX_TRACE_VALUES};
+pub use values::{
+    contexts_dropped, trace_get, trace_set, trace_values, MAX_TRACE_CONTEXTS, MAX_TRACE_VALUES,
+};
 pub use watch::{Captured, WatchError, WatchSpec};

@@ -5,8 +5,16 @@
 //!
 //! Parsing is strict and never fails the carrier's work: a malformed value is ignored and the
 //! receiver starts a fresh trace. Unsampled traces still propagate their ids, flag off.
+//!
+//! What is met: W3C Trace Context Level 2 (the `random` flag read, kept and sent, and set on
+//! every trace monkit starts; repeated `traceparent` lines are invalid; `tracestate` checked
+//! member by member against the key and value grammar and its 32-member and 512-character
+//! limits), and W3C Baggage (members with properties and percent-encoded values, at least 64
+//! members and 8192 bytes passed on). A continued trace's `tracestate` and `baggage` go out
+//! again on every request the trace makes from this process ([`inject`]).
 
 use crate::trace::span::SpanRef;
+use crate::trace::values;
 use std::collections::{BTreeMap, HashMap};
 
 /// Something trace context can be read from: string keys to string values. Keys are the
@@ -95,8 +103,13 @@ pub struct Incoming {
     pub parent_id: u64,
     /// Whether the caller sampled the trace.
     pub sampled: bool,
-    /// W3C `tracestate`, passed on as it came (if well-formed).
+    /// Whether the caller says the trace id is random (W3C Level 2).
+    pub random: bool,
+    /// W3C `tracestate`, its lines combined into one and checked member by member (`None`
+    /// when there was none or it was not well-formed).
     pub tracestate: Option<String>,
+    /// W3C `baggage`, its well-formed members (`None` when there were none).
+    pub baggage: Option<String>,
 }
 
 fn hex_u64(s: &str) -> Option<u64> {
@@ -115,23 +128,30 @@ fn hex_u128(s: &str) -> Option<u128> {
     .flatten()
 }
 
+/// HTTP's optional whitespace (RFC 9110 section 5.6.3): spaces and tabs.
+fn trim_ows(s: &str) -> &str {
+    s.trim_matches([' ', '\t'])
+}
+
 /// Parses a W3C `traceparent`: `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`,
-/// lowercase, ids not all zero. A later version is read by its first four fields, as the
-/// specification asks; version `ff` is invalid. Returns (trace id, parent id, sampled).
-pub fn parse_traceparent(v: &str) -> Option<(u128, u64, bool)> {
+/// lowercase, ids not all zero, optional whitespace around it. A later version is read by its
+/// first four fields, as the specification asks; version `ff` is invalid. Returns (trace id,
+/// parent id, trace flags): flag `01` is sampled, `02` random.
+pub fn parse_traceparent(v: &str) -> Option<(u128, u64, u8)> {
+    let v = trim_ows(v);
     let b = v.as_bytes();
     if b.len() < 55 || b[2] != b'-' || b[35] != b'-' || b[52] != b'-' {
         return None;
     }
-    let version = u8::from_str_radix(v.get(0..2)?, 16).ok()?;
-    if version == 0xff
-        || !v[0..2]
-            .bytes()
+    let lower_hex = |s: &str| {
+        s.bytes()
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    {
+    };
+    if !lower_hex(&v[0..2]) {
         return None;
     }
-    if version == 0 && b.len() != 55 {
+    let version = u8::from_str_radix(&v[0..2], 16).ok()?;
+    if version == 0xff || (version == 0 && b.len() != 55) {
         return None;
     }
     if version > 0 && b.len() > 55 && b[55] != b'-' {
@@ -140,50 +160,86 @@ pub fn parse_traceparent(v: &str) -> Option<(u128, u64, bool)> {
     let trace = hex_u128(&v[3..35]).filter(|&t| t != 0)?;
     let parent = hex_u64(&v[36..52]).filter(|&p| p != 0)?;
     let flags = &v[53..55];
-    if !flags
-        .bytes()
-        .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
-    {
+    if !lower_hex(flags) {
         return None;
     }
-    let flags = u8::from_str_radix(flags, 16).ok()?;
-    Some((trace, parent, flags & 1 == 1))
+    Some((trace, parent, u8::from_str_radix(flags, 16).ok()?))
 }
 
-/// A `traceparent` value for a span.
-pub fn format_traceparent(trace_id: u128, span_id: u64, sampled: bool) -> String {
-    format!(
-        "00-{trace_id:032x}-{span_id:016x}-{:02x}",
-        u8::from(sampled)
-    )
+/// A `traceparent` value: version `00`, and of `flags` the bits this version defines
+/// (`01` sampled, `02` random).
+pub fn format_traceparent(trace_id: u128, span_id: u64, flags: u8) -> String {
+    format!("00-{trace_id:032x}-{span_id:016x}-{:02x}", flags & 0x03)
 }
 
-/// Whether a `tracestate` is well-formed enough to pass on: at most 32 comma-separated
-/// `key=value` members of printable ASCII, at most 512 bytes.
+/// Most members a `tracestate` holds (W3C); one with more is invalid whole.
+pub const MAX_TRACESTATE_MEMBERS: usize = 32;
+/// Longest combined `tracestate` passed on; past it, members over 128 characters go first,
+/// then members from the end, as the specification says.
+pub const MAX_TRACESTATE_LEN: usize = 512;
+
+/// A `tracestate` key: a lowercase letter or digit, then up to 255 of lowercase letters,
+/// digits and `_ - * / @` (a multi-tenant key is `tenant@system`).
+fn tracestate_key(k: &str) -> bool {
+    let b = k.as_bytes();
+    !b.is_empty()
+        && b.len() <= 256
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b[1..]
+            .iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-*/@".contains(c))
+}
+
+/// A `tracestate` value: 1 to 256 printable ASCII characters but `,` and `=`, not ending in
+/// a space.
+fn tracestate_value(v: &str) -> bool {
+    let b = v.as_bytes();
+    !b.is_empty()
+        && b.len() <= 256
+        && b.iter()
+            .all(|c| (0x20..=0x7e).contains(c) && *c != b',' && *c != b'=')
+        && b[b.len() - 1] != b' '
+}
+
+/// The members of `tracestate` lines read as one list: empty members skipped, each member
+/// checked, later duplicates of a key dropped. `None` when a member is malformed or there are
+/// more than [`MAX_TRACESTATE_MEMBERS`].
+fn tracestate_members<'a>(lines: impl IntoIterator<Item = &'a str>) -> Option<Vec<&'a str>> {
+    let mut out: Vec<&str> = Vec::new();
+    for m in lines.into_iter().flat_map(|l| l.split(',')).map(trim_ows) {
+        if m.is_empty() {
+            continue;
+        }
+        let (k, v) = m.split_once('=')?;
+        if !tracestate_key(k) || !tracestate_value(v) {
+            return None;
+        }
+        if !out.iter().any(|o| o.split('=').next() == Some(k)) {
+            out.push(m);
+        }
+    }
+    (out.len() <= MAX_TRACESTATE_MEMBERS).then_some(out)
+}
+
+/// Whether a `tracestate` is well-formed: members of the key and value grammar, at most
+/// [`MAX_TRACESTATE_MEMBERS`] of them, at least one.
 pub fn valid_tracestate(v: &str) -> bool {
-    let members: Vec<&str> = v
-        .split(',')
-        .map(str::trim)
-        .filter(|m| !m.is_empty())
-        .collect();
-    v.len() <= 512
-        && !members.is_empty()
-        && members.len() <= 32
-        && members.iter().all(|m| match m.split_once('=') {
-            Some((k, val)) => {
-                !k.is_empty()
-                    && k.len() <= 256
-                    && k.bytes().all(|c| {
-                        c.is_ascii_lowercase() || c.is_ascii_digit() || b"_-*/@".contains(&c)
-                    })
-                    && !val.is_empty()
-                    && val.len() <= 256
-                    && val
-                        .bytes()
-                        .all(|c| (0x20..=0x7e).contains(&c) && c != b',' && c != b'=')
-            }
-            None => false,
-        })
+    tracestate_members([v]).is_some_and(|m| !m.is_empty())
+}
+
+/// Every `tracestate` header of a carrier joined into one list, as W3C Trace Context says
+/// several must be read; `None` when there is none or the whole is not well-formed. Past
+/// [`MAX_TRACESTATE_LEN`] characters it is cut as the specification says.
+pub fn combined_tracestate(h: &impl Extractor) -> Option<String> {
+    let mut members = tracestate_members(h.get_all("tracestate"))?;
+    let len = |m: &[&str]| m.iter().map(|s| s.len()).sum::<usize>() + m.len().saturating_sub(1);
+    while len(&members) > MAX_TRACESTATE_LEN {
+        match members.iter().rposition(|m| m.len() > 128) {
+            Some(i) => members.remove(i),
+            None => members.pop().unwrap_or_default(),
+        };
+    }
+    (!members.is_empty()).then(|| members.join(","))
 }
 
 /// A B3 trace id: 16 or 32 lowercase hex.
@@ -236,43 +292,36 @@ pub fn parse_b3_multi(h: &impl Extractor) -> Option<(u128, u64, Option<bool>)> {
 }
 
 /// Reads the trace context of a carrier: `traceparent` first, then single `b3`, then
-/// multi-header B3. `None` (start a fresh trace) when none is present and well-formed.
+/// multi-header B3. `None` (start a fresh trace) when none is present and well-formed; two
+/// `traceparent` lines are one invalid value.
 pub fn extract(h: &impl Extractor) -> Option<Incoming> {
-    let get = |n: &str| h.get(n);
-    if let Some((trace_id, parent_id, sampled)) = get("traceparent").and_then(parse_traceparent) {
+    let tps = h.get_all("traceparent");
+    let w3c = match tps.as_slice() {
+        [one] => parse_traceparent(one),
+        _ => None,
+    };
+    if let Some((trace_id, parent_id, flags)) = w3c {
         return Some(Incoming {
             trace_id,
             parent_id,
-            sampled,
+            sampled: flags & 1 != 0,
+            random: flags & 2 != 0,
             tracestate: combined_tracestate(h),
+            baggage: baggage_value(h),
         });
     }
-    let (trace_id, parent_id, sampled) = get("b3")
+    let (trace_id, parent_id, sampled) = h
+        .get("b3")
         .and_then(parse_b3_single)
         .or_else(|| parse_b3_multi(h))?;
     Some(Incoming {
         trace_id,
         parent_id,
         sampled: sampled.unwrap_or(false),
+        random: false,
         tracestate: None,
+        baggage: baggage_value(h),
     })
-}
-
-/// Every `tracestate` header of a request joined into one list, as W3C Trace Context says
-/// several must be read; `None` when there is none or the whole is not well-formed.
-pub fn combined_tracestate(h: &impl Extractor) -> Option<String> {
-    let mut all = String::new();
-    for v in h.get_all("tracestate") {
-        let v = v.trim();
-        if v.is_empty() {
-            continue;
-        }
-        if !all.is_empty() {
-            all.push(',');
-        }
-        all.push_str(v);
-    }
-    valid_tracestate(&all).then_some(all)
 }
 
 /// The trace headers `inject` writes or removes: both B3 forms and W3C.
@@ -285,30 +334,38 @@ pub(crate) const B3_HEADERS: [&str; 6] = [
     "x-b3-flags",
 ];
 
-/// Writes the context of `span` into a carrier: `traceparent` always, B3 multi-header
+/// Writes the context of `span` into a carrier: `traceparent` always (with its sampled and
+/// random flags), `tracestate` and `baggage` as the trace arrived with them, B3 multi-header
 /// too when `b3`.
 ///
-/// Whatever trace context the headers already held is replaced, not added to, so a proxy
+/// Whatever trace context the carrier already held is replaced, not added to, so a proxy
 /// passing its caller's headers on never forwards a second context naming the caller's span:
-/// `b3` and `X-B3-*` headers are removed (unless `b3` writes its own), and `tracestate` is
-/// kept, its several headers combined into one, only when it is well-formed and came with a
-/// `traceparent` of the same trace.
+/// `b3` and `X-B3-*` headers are removed (unless `b3` writes its own). The carrier's own
+/// `tracestate` lines are kept, combined into one, only when well-formed and beside a
+/// `traceparent` of the same trace; otherwise the trace's incoming `tracestate` goes out. The
+/// carrier's own `baggage` is kept; without one, the trace's incoming baggage goes out.
 pub fn inject<C: Extractor + Injector>(h: &mut C, span: SpanRef, b3: bool) {
-    let same_trace = h
-        .get("traceparent")
-        .and_then(parse_traceparent)
-        .is_some_and(|(t, _, _)| t == span.trace_id());
-    let tracestate = same_trace.then(|| combined_tracestate(h)).flatten();
+    let same_trace = matches!(
+        h.get_all("traceparent").as_slice(),
+        [one] if parse_traceparent(one).is_some_and(|(t, _, _)| t == span.trace_id())
+    );
+    let carried = same_trace.then(|| combined_tracestate(h)).flatten();
+    let (state, bag) = values::context(span.trace_id());
     h.remove("tracestate");
-    if let Some(t) = tracestate {
+    if let Some(t) = carried.or_else(|| state.map(|s| s.to_string())) {
         h.set("tracestate", t);
+    }
+    if h.get("baggage").is_none() {
+        if let Some(b) = bag {
+            h.set("baggage", b.to_string());
+        }
     }
     for name in B3_HEADERS {
         h.remove(name);
     }
     h.set(
         "traceparent",
-        format_traceparent(span.trace_id(), span.span_id(), span.is_sampled()),
+        format_traceparent(span.trace_id(), span.span_id(), span.w3c_flags()),
     );
     if b3 {
         let pairs = [
@@ -325,12 +382,76 @@ pub fn inject<C: Extractor + Injector>(h: &mut C, span: SpanRef, b3: bool) {
     }
 }
 
-/// Longest `baggage` value read, in bytes (the W3C limit).
-const MAX_BAGGAGE: usize = 8192;
+/// Most bytes of `baggage` passed on (W3C Baggage: at least 8192 must be); members past it
+/// are dropped from the end.
+pub const MAX_BAGGAGE_BYTES: usize = 8192;
+/// Most `baggage` members passed on (W3C Baggage: at least 64 must be).
+pub const MAX_BAGGAGE_MEMBERS: usize = 180;
+
+/// An RFC 9110 token: a baggage key or property name.
+fn token(k: &str) -> bool {
+    !k.is_empty()
+        && k.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
+}
+
+/// A baggage value: baggage-octets (printable ASCII but space, `"`, `,`, `;` and `\`), with
+/// `%XX` escapes for the rest.
+fn baggage_octets(v: &str) -> bool {
+    v.bytes()
+        .all(|c| c == 0x21 || (0x23..=0x7e).contains(&c) && !b",;\\".contains(&c))
+}
+
+/// One member `key=value[;property[=value]...]`: its key and value, or `None` if malformed.
+fn baggage_member(m: &str) -> Option<(&str, &str)> {
+    let mut parts = m.split(';');
+    let (k, v) = parts.next()?.split_once('=')?;
+    let (k, v) = (trim_ows(k), trim_ows(v));
+    if !token(k) || !baggage_octets(v) {
+        return None;
+    }
+    for p in parts {
+        let p = trim_ows(p);
+        let ok = match p.split_once('=') {
+            Some((pk, pv)) => token(trim_ows(pk)) && baggage_octets(trim_ows(pv)),
+            None => token(p),
+        };
+        if !ok {
+            return None;
+        }
+    }
+    Some((k, v))
+}
+
+/// The well-formed members of every `baggage` line, in order, within the limits.
+fn baggage_members(h: &impl Extractor) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    for m in h.get_all("baggage").into_iter().flat_map(|l| l.split(',')) {
+        let m = trim_ows(m);
+        if m.is_empty() || baggage_member(m).is_none() {
+            continue;
+        }
+        let more = m.len() + usize::from(!out.is_empty());
+        if out.len() == MAX_BAGGAGE_MEMBERS || bytes + more > MAX_BAGGAGE_BYTES {
+            break;
+        }
+        bytes += more;
+        out.push(m);
+    }
+    out
+}
+
+/// The carrier's `baggage` as one value of its well-formed members, properties kept (what
+/// [`inject`] passes on); `None` when it has none.
+pub fn baggage_value(h: &impl Extractor) -> Option<String> {
+    let m = baggage_members(h);
+    (!m.is_empty()).then(|| m.join(","))
+}
 
 /// The W3C `baggage` entries of a carrier whose keys are in `allow` (baggage comes from
 /// outside: only keys the program asks for are read), values percent-decoded, properties
-/// after `;` dropped. Malformed members are skipped; a value over 8192 bytes is ignored.
+/// after `;` dropped. Malformed members are skipped; the first of a repeated key wins.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -342,36 +463,41 @@ const MAX_BAGGAGE: usize = 8192;
 /// );
 /// ```
 pub fn baggage(h: &impl Extractor, allow: &[&str]) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let all = h.get_all("baggage");
-    if all.iter().map(|v| v.len()).sum::<usize>() > MAX_BAGGAGE {
-        return out;
-    }
-    for member in all.iter().flat_map(|v| v.split(',')) {
-        let value_part = member.split(';').next().unwrap_or("");
-        let Some((k, v)) = value_part.split_once('=') else {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for m in baggage_members(h) {
+        let Some((k, v)) = baggage_member(m) else {
             continue;
         };
-        let k = k.trim();
-        if k.is_empty() || !allow.contains(&k) || out.iter().any(|(o, _)| o == k) {
+        if !allow.contains(&k) || out.iter().any(|(o, _)| o == k) {
             continue;
         }
-        if let Some(v) = percent_decode(v.trim()) {
+        if let Some(v) = percent_decode(v) {
             out.push((k.to_owned(), v));
         }
     }
     out
 }
 
-/// Writes `entries` as the W3C `baggage` value, percent-encoding what must be.
-pub fn set_baggage(h: &mut impl Injector, entries: &[(&str, &str)]) {
+/// Sets `entries` in the carrier's W3C `baggage`, percent-encoding values as needed. The
+/// other members stay: those the carrier holds, or, when it holds none, those the current
+/// span's trace arrived with; an entry replaces a member of the same key.
+pub fn set_baggage<C: Extractor + Injector>(h: &mut C, entries: &[(&str, &str)]) {
     if entries.is_empty() {
         return;
     }
-    let members: Vec<String> = entries
-        .iter()
-        .map(|(k, v)| format!("{k}={}", percent_encode(v)))
-        .collect();
+    let mut members: Vec<String> = baggage_members(h).into_iter().map(str::to_owned).collect();
+    if members.is_empty() {
+        if let Some(b) = crate::trace::span::current_span().and_then(|s| s.baggage()) {
+            members = b.split(',').map(str::to_owned).collect();
+        }
+    }
+    for (k, v) in entries {
+        if !token(k) {
+            continue;
+        }
+        members.retain(|m| baggage_member(m).is_none_or(|(mk, _)| mk != *k));
+        members.push(format!("{k}={}", percent_encode(v)));
+    }
     h.set("baggage", members.join(","));
 }
 
@@ -405,9 +531,18 @@ fn percent_encode(v: &str) -> String {
 }
 
 impl Incoming {
-    /// The parent context to start the receiving span under.
+    /// The parent context to start the receiving span under: the caller's ids and flags. The
+    /// `tracestate` and `baggage` it came with are kept for the trace until its local root
+    /// ends, so every request the trace makes from here carries them on ([`inject`]).
     pub fn parent(&self) -> SpanRef {
-        SpanRef::remote(self.trace_id, self.parent_id, self.sampled)
+        let flags = u8::from(self.sampled) | (u8::from(self.random) << 1);
+        let span = SpanRef::remote_with_flags(self.trace_id, self.parent_id, flags);
+        values::set_context(
+            span.trace_id(),
+            self.tracestate.as_deref(),
+            self.baggage.as_deref(),
+        );
+        span
     }
 }
 
@@ -525,10 +660,10 @@ mod tests {
         let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         assert_eq!(
             parse_traceparent(tp),
-            Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, true))
+            Some((0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, 1))
         );
         assert_eq!(
-            format_traceparent(0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, true),
+            format_traceparent(0x4bf92f3577b34da6a3ce929d0e0e4736, 0x00f067aa0ba902b7, 1),
             tp
         );
         for bad in [
@@ -547,6 +682,183 @@ mod tests {
             parse_traceparent("01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00-x")
                 .is_some()
         );
+    }
+
+    #[test]
+    fn level_2_random_flag_is_kept_and_sent() {
+        let h = headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02",
+        )]);
+        let i = extract(&h).unwrap();
+        assert!(i.random && !i.sampled);
+        let parent = i.parent();
+        assert!(parent.is_random() && !parent.is_sampled());
+        assert_eq!(parent.w3c_flags(), 2);
+        let mut out = Multi::default();
+        inject(&mut out, parent, false);
+        assert!(out.get("traceparent").unwrap().ends_with("-02"));
+        // Bits this version does not define are not passed on.
+        let h = headers(&[(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-ff",
+        )]);
+        assert_eq!(extract(&h).unwrap().parent().w3c_flags(), 3);
+    }
+
+    #[test]
+    fn repeated_traceparent_is_invalid() {
+        let h = headers(&[
+            ("traceparent", TP),
+            (
+                "traceparent",
+                "00-4bf92f3577b34da6a3ce929d0e0e4737-00f067aa0ba902b7-01",
+            ),
+        ]);
+        assert_eq!(extract(&h), None);
+        // Whitespace around a single one is not.
+        let h = headers(&[(
+            "traceparent",
+            " \t00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01\t",
+        )]);
+        assert_eq!(extract(&h).unwrap().trace_id, TRACE);
+    }
+
+    #[test]
+    fn tracestate_grammar() {
+        for good in [
+            "foo=1",
+            "foo@=1,bar=2",
+            "foo@@bar=1",
+            "t@vvvvvvvvvvvvvvv=1",
+            "0a=x y",
+            "foo=1 , bar=2\t,\tbaz=3",
+            "a=!\"#$%&'()*+-./0123456789:;<>?@ABCXYZ[\\]^_`abcxyz{|}~",
+        ] {
+            assert!(valid_tracestate(good), "{good}");
+        }
+        for bad in [
+            "@foo=1",
+            "foo =1",
+            "FOO=1",
+            "foo.bar=1",
+            "foo=bar=baz",
+            "foo=",
+            "=1",
+            "foo=1,2",
+            "",
+        ] {
+            assert!(!valid_tracestate(bad), "{bad:?}");
+        }
+        assert!(valid_tracestate(&format!("{}=1", "z".repeat(256))));
+        assert!(!valid_tracestate(&format!("{}=1", "z".repeat(257))));
+        assert!(valid_tracestate(&format!("a={}", "v".repeat(256))));
+        assert!(!valid_tracestate(&format!("a={}", "v".repeat(257))));
+        let members = |n: usize| {
+            (1..=n)
+                .map(|i| format!("k{i}=v"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        assert!(valid_tracestate(&members(32)));
+        assert!(!valid_tracestate(&members(33)));
+        // Later duplicates of a key go; empty lines and members are nothing.
+        let h = headers(&[
+            ("tracestate", "foo=1,foo=2"),
+            ("tracestate", ""),
+            ("tracestate", "bar=3,,foo=4"),
+        ]);
+        assert_eq!(combined_tracestate(&h).as_deref(), Some("foo=1,bar=3"));
+        // Over 512 characters: long members first, then from the end.
+        let long = format!("big={}", "x".repeat(200));
+        let mut lines = vec![long.clone()];
+        lines.extend((0..40).map(|i| format!("m{i:02}={}", "y".repeat(6))));
+        let joined = lines[..30].join(",");
+        let h = Multi(vec![("tracestate".into(), joined)]);
+        let cut = combined_tracestate(&h).unwrap();
+        assert!(
+            cut.len() <= MAX_TRACESTATE_LEN && !cut.contains("big="),
+            "{cut}"
+        );
+        assert!(cut.starts_with("m00="));
+    }
+
+    #[test]
+    fn tracestate_and_baggage_go_out_with_their_trace() {
+        let h = headers(&[
+            // A trace of its own: the store is process-wide, and tests run side by side.
+            (
+                "traceparent",
+                "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+            ),
+            ("tracestate", "rojo=00f067aa0ba902b7"),
+            ("tracestate", "congo=t61rcWkgMzE"),
+            ("baggage", "tenant=acme;p=1, user=a%20b"),
+        ]);
+        let parent = extract(&h).unwrap().parent();
+        // A new request of the trace (no headers of its own) carries both on.
+        let child = SpanRef::remote(parent.trace_id(), 0x77, true);
+        let mut out = Multi::default();
+        inject(&mut out, child, false);
+        assert_eq!(
+            out.get("tracestate"),
+            Some("rojo=00f067aa0ba902b7,congo=t61rcWkgMzE")
+        );
+        assert_eq!(out.get("baggage"), Some("tenant=acme;p=1,user=a%20b"));
+        // Another trace gets neither.
+        let mut other = Multi::default();
+        inject(&mut other, SpanRef::remote(TRACE, 0x77, true), false);
+        assert_eq!(other.get("tracestate"), None);
+        assert_eq!(other.get("baggage"), None);
+        crate::trace::values::end_trace(parent.trace_id());
+        let mut after = Multi::default();
+        inject(&mut after, child, false);
+        assert_eq!(
+            after.get("tracestate"),
+            None,
+            "gone with the trace's local root"
+        );
+    }
+
+    #[test]
+    fn baggage_by_the_spec() {
+        // 64 members of 8192 bytes in all pass whole; members past the limits are dropped.
+        let value = "v".repeat(8192 / 64 - 5);
+        let all: Vec<String> = (0..64).map(|i| format!("k{i:02}={value}")).collect();
+        let joined = all.join(",");
+        assert!(joined.len() <= MAX_BAGGAGE_BYTES, "{}", joined.len());
+        let h = Multi(vec![("baggage".into(), joined.clone())]);
+        assert_eq!(baggage_value(&h).as_deref(), Some(joined.as_str()));
+        let too_many = (0..200)
+            .map(|i| format!("k{i}=v"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let h = Multi(vec![("baggage".into(), too_many)]);
+        assert_eq!(
+            baggage_value(&h).unwrap().split(',').count(),
+            MAX_BAGGAGE_MEMBERS
+        );
+        // Properties, percent-encoding, malformed members skipped.
+        let h = headers(&[(
+            "baggage",
+            "a=1;prop;q = x , bad key=2, c=%E2%9C%93, d=\"quoted\", e=3",
+        )]);
+        assert_eq!(
+            baggage_value(&h).as_deref(),
+            Some("a=1;prop;q = x,c=%E2%9C%93,e=3")
+        );
+        assert_eq!(
+            baggage(&h, &["a", "c", "e"]),
+            vec![
+                ("a".to_owned(), "1".to_owned()),
+                ("c".to_owned(), "\u{2713}".to_owned()),
+                ("e".to_owned(), "3".to_owned())
+            ]
+        );
+        // Setting an entry keeps the others and replaces its own key.
+        let mut h = headers(&[("baggage", "a=1,b=2")]);
+        set_baggage(&mut h, &[("b", "x y"), ("c", "3")]);
+        assert_eq!(h.get("baggage"), Some("a=1,b=x%20y,c=3"));
     }
 
     #[test]

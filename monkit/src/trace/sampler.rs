@@ -1,7 +1,7 @@
 //! Which new traces are sampled for export: one threshold compared with a new root's random
 //! span id, so deciding costs one relaxed load and a compare.
 
-use crate::trace::span::SAMPLED;
+use crate::trace::span::{RANDOM, SAMPLED};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Which new traces are sampled for export. A trace continued from another process keeps the
@@ -36,14 +36,15 @@ impl RootSampler {
         self.threshold.store(t, Ordering::Relaxed);
     }
 
-    /// The flags a new root with this span id gets from sampling.
+    /// The flags a new root with this span id gets: sampled or not, and random (its trace id
+    /// is, see `span.rs`).
     #[inline(always)]
     pub(crate) fn root_flags(&self, span_id: u64) -> u8 {
         let t = self.threshold.load(Ordering::Relaxed);
         if t != 0 && span_id <= t {
-            SAMPLED
+            SAMPLED | RANDOM
         } else {
-            0
+            RANDOM
         }
     }
 }

@@ -17,8 +17,15 @@ pub(crate) const SAMPLED: u8 = 2;
 /// Flag of one span, never inherited: it holds annotations (see `annotate.rs`).
 pub(crate) const NOTED: u8 = 4;
 /// Flag of one span, never inherited: its parent is no span of this process, so its end
-/// ends the trace here (see `trace_values.rs`).
+/// ends the trace here (see `values.rs`).
 pub(crate) const LOCAL_ROOT: u8 = 8;
+/// Flag: the trace id is random (W3C Trace Context Level 2 `random` trace flag), as every
+/// trace monkit starts is; kept and passed on for a trace continued with it.
+pub(crate) const RANDOM: u8 = 16;
+
+/// The W3C trace-flags bits: sampled (bit 0) and random (bit 1).
+const W3C_SAMPLED: u8 = 1;
+const W3C_RANDOM: u8 = 2;
 
 /// The identity of a span, cheap to copy and to send to another thread or task to parent work
 /// there (see [`SpanRef::in_scope`] and [`InSpanExt::in_span`]).
@@ -35,15 +42,30 @@ impl SpanRef {
     /// A context continuing a trace that started elsewhere (another process): spans started
     /// under it belong to `trace_id` and have `parent_span_id` as parent.
     pub fn remote(trace_id: u128, parent_span_id: u64, sampled: bool) -> SpanRef {
+        SpanRef::remote_with_flags(trace_id, parent_span_id, u8::from(sampled))
+    }
+
+    /// [`SpanRef::remote`] with the caller's W3C trace flags (`01` sampled, `02` random; other
+    /// bits have no meaning yet and are dropped). A trace id of 0 starts a fresh, random one.
+    pub fn remote_with_flags(trace_id: u128, parent_span_id: u64, w3c_flags: u8) -> SpanRef {
+        let mut flags = 0;
+        if w3c_flags & W3C_SAMPLED != 0 {
+            flags |= SAMPLED;
+        }
+        if w3c_flags & W3C_RANDOM != 0 {
+            flags |= RANDOM;
+        }
+        let trace_id = if trace_id == 0 {
+            flags |= RANDOM;
+            new_trace_id()
+        } else {
+            trace_id
+        };
         SpanRef {
-            trace_id: if trace_id == 0 {
-                new_trace_id()
-            } else {
-                trace_id
-            },
+            trace_id,
             span_id: parent_span_id,
             func: 0,
-            flags: if sampled { SAMPLED } else { 0 },
+            flags,
         }
     }
 
@@ -65,6 +87,36 @@ impl SpanRef {
     /// Whether spans of this trace are being recorded.
     pub fn is_recorded(&self) -> bool {
         self.flags & RECORDED != 0
+    }
+
+    /// Whether the trace id is random (W3C Level 2): true for every trace monkit starts, and
+    /// for a continued trace whose caller said so.
+    pub fn is_random(&self) -> bool {
+        self.flags & RANDOM != 0
+    }
+
+    /// The W3C trace-flags byte of this context: sampled (`01`) and random (`02`).
+    pub fn w3c_flags(&self) -> u8 {
+        let mut f = 0;
+        if self.is_sampled() {
+            f |= W3C_SAMPLED;
+        }
+        if self.is_random() {
+            f |= W3C_RANDOM;
+        }
+        f
+    }
+
+    /// The W3C `tracestate` this span's trace arrived with, which outgoing requests of the
+    /// trace carry on (`None` for a trace that started here or came without one).
+    pub fn tracestate(&self) -> Option<std::sync::Arc<str>> {
+        crate::trace::values::context(self.trace_id).0
+    }
+
+    /// The W3C `baggage` this span's trace arrived with, which outgoing requests of the trace
+    /// carry on.
+    pub fn baggage(&self) -> Option<std::sync::Arc<str>> {
+        crate::trace::values::context(self.trace_id).1
     }
 
     /// Runs `f` with this span as the current one, so spans started inside are its children.

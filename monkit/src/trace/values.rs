@@ -1,25 +1,47 @@
-//! Values of a whole trace (Go monkit's `Trace.Set`/`Get`): set from any span of the trace
-//! in this process, read from any other and by observers, gone when the trace's local root
-//! span ends.
+//! What a whole trace holds in this process beside its ids: the values set with
+//! [`trace_set`] (Go monkit's `Trace.Set`/`Get`), and the W3C `tracestate` and `baggage` it
+//! arrived with, which every outgoing request of the trace carries on. All of it is set from
+//! any span of the trace, read from any other and by observers, and gone when the trace's
+//! local root span ends.
 //!
 //! Kept by trace id in a sharded process-wide map. Calls that start a trace here check one
-//! shared counter when they end, so traces without values cost nothing more.
+//! shared counter when they end, so traces without values or context cost nothing more.
 
 use crate::trace::span::current_raw;
 // A process-wide static: std's atomics, as loom cannot build its own in a `const`.
 use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, LazyLock};
 
 /// Most values one trace holds; setting another key past it is refused (see [`trace_set`]).
 pub const MAX_TRACE_VALUES: usize = 32;
 
+/// Most traces holding an incoming `tracestate` or `baggage` at once; past it a new trace's
+/// are not kept (counted by [`contexts_dropped`]) and its ids still propagate. Entries go
+/// when their local root ends, so only a program that continues contexts and never runs a
+/// span under them could reach it.
+pub const MAX_TRACE_CONTEXTS: usize = 8192;
+
 const SHARDS: usize = 16;
-type Values = HashMap<u128, Vec<(String, String)>>;
+
+/// One trace's entry.
+#[derive(Default)]
+struct Entry {
+    values: Vec<(String, String)>,
+    /// The incoming W3C `tracestate`, already checked and combined.
+    tracestate: Option<Arc<str>>,
+    /// The incoming W3C `baggage`, already checked.
+    baggage: Option<Arc<str>>,
+}
+
+type Values = HashMap<u128, Entry>;
 static VALUES: LazyLock<[Mutex<Values>; SHARDS]> = LazyLock::new(Default::default);
-/// Traces holding values now: a trace's root checks the map only when this is not 0.
+/// Traces holding values or context now: a trace's root checks the map only when this is not 0.
 static LIVE: AtomicUsize = AtomicUsize::new(0);
+/// Traces holding an incoming context now, for [`MAX_TRACE_CONTEXTS`].
+static CONTEXTS: AtomicUsize = AtomicUsize::new(0);
+static CONTEXTS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 fn shard(trace_id: u128) -> &'static Mutex<Values> {
     &VALUES[(trace_id as u64 >> 9) as usize % SHARDS]
@@ -50,7 +72,7 @@ pub fn trace_set(key: &str, value: impl std::fmt::Display) -> bool {
     let key = crate::trace::annotate::bounded_key(key);
     let mut map = shard(cur.trace_id).lock();
     let fresh = !map.contains_key(&cur.trace_id);
-    let vals = map.entry(cur.trace_id).or_default();
+    let vals = &mut map.entry(cur.trace_id).or_default().values;
     if let Some(i) = vals.iter().position(|(k, _)| *k == key) {
         vals[i].1 = value;
     } else if vals.len() < MAX_TRACE_VALUES {
@@ -72,6 +94,7 @@ pub fn trace_get(key: &str) -> Option<String> {
     }
     let map = shard(cur.trace_id).lock();
     map.get(&cur.trace_id)?
+        .values
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.clone())
@@ -86,8 +109,52 @@ pub fn trace_values(trace_id: u128) -> Vec<(String, String)> {
     shard(trace_id)
         .lock()
         .get(&trace_id)
-        .cloned()
+        .map(|e| e.values.clone())
         .unwrap_or_default()
+}
+
+/// Keeps the W3C context a trace arrived with (either may be absent) until its local root
+/// ends. `false` when [`MAX_TRACE_CONTEXTS`] traces hold one already (counted).
+pub(crate) fn set_context(trace_id: u128, tracestate: Option<&str>, baggage: Option<&str>) -> bool {
+    if tracestate.is_none() && baggage.is_none() {
+        return true;
+    }
+    let mut map = shard(trace_id).lock();
+    let fresh = !map.contains_key(&trace_id);
+    let e = map.entry(trace_id).or_default();
+    let had = e.tracestate.is_some() || e.baggage.is_some();
+    if !had && CONTEXTS.load(Ordering::Relaxed) >= MAX_TRACE_CONTEXTS {
+        if fresh {
+            map.remove(&trace_id);
+        }
+        CONTEXTS_DROPPED.fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    e.tracestate = tracestate.map(Arc::from);
+    e.baggage = baggage.map(Arc::from);
+    if !had {
+        CONTEXTS.fetch_add(1, Ordering::Relaxed);
+    }
+    if fresh {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+    }
+    true
+}
+
+/// The W3C `tracestate` and `baggage` the trace `trace_id` arrived with, if it holds them.
+pub(crate) fn context(trace_id: u128) -> (Option<Arc<str>>, Option<Arc<str>>) {
+    if LIVE.load(Ordering::Relaxed) == 0 {
+        return (None, None);
+    }
+    match shard(trace_id).lock().get(&trace_id) {
+        Some(e) => (e.tracestate.clone(), e.baggage.clone()),
+        None => (None, None),
+    }
+}
+
+/// Incoming contexts not kept because [`MAX_TRACE_CONTEXTS`] traces held one already.
+pub fn contexts_dropped() -> u64 {
+    CONTEXTS_DROPPED.load(Ordering::Relaxed)
 }
 
 /// Whether any trace holds values (the one check a root's end makes).
@@ -100,7 +167,10 @@ pub(crate) fn any() -> bool {
 #[cold]
 #[inline(never)]
 pub(crate) fn end_trace(trace_id: u128) {
-    if shard(trace_id).lock().remove(&trace_id).is_some() {
+    if let Some(e) = shard(trace_id).lock().remove(&trace_id) {
         LIVE.fetch_sub(1, Ordering::Relaxed);
+        if e.tracestate.is_some() || e.baggage.is_some() {
+            CONTEXTS.fetch_sub(1, Ordering::Relaxed);
+        }
     }
 }
