@@ -1,13 +1,18 @@
 //! The sending side of monkit's span exporters (Zipkin, OTLP), written once: a bounded
 //! lock-free queue filled by instrumented threads, drained in batches by one background thread
-//! that POSTs them, retrying connection errors and 5xx with exponential backoff and jitter,
-//! giving up on 4xx with a logged reason, optionally gzip-compressed. The wire format is the
-//! caller's ([`Format`]).
+//! that POSTs them, optionally gzip-compressed. The wire format is the caller's ([`Format`]).
+//!
+//! Collectors are obeyed as the OTLP specification says: connection errors and `429`, `502`,
+//! `503` and `504` are retried, after the `Retry-After` the collector asked for (seconds or an
+//! HTTP date, at most [`MAX_RETRY_AFTER`]) or else with exponential backoff and jitter drawn
+//! from a per-process random seed (so a fleet does not retry in step); every other status is
+//! permanent, logged and counted (`batches_refused`). A response body is read to at most
+//! [`MAX_RESPONSE_BODY`] bytes; past that the connection is dropped.
 //!
 //! The instrumented program never waits: a finished span of a sampled trace is pushed onto the
 //! queue, or dropped and counted when it is full. The exporter's own counts are monkit stats of
 //! the scope `monkit_<name>`: `spans_sent`, `spans_dropped`, `spans_failed`,
-//! `batches_retried`.
+//! `batches_retried`, `batches_refused`.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
 use crossbeam_queue::ArrayQueue;
@@ -18,6 +23,12 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Longest `Retry-After` obeyed; a collector asking for more is retried after this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Most bytes of a collector's response read (an error's text); the rest is never read.
+pub const MAX_RESPONSE_BODY: u64 = 64 * 1024;
 
 /// How a batch of spans goes on the wire.
 pub trait Format: Send + Sync + 'static {
@@ -76,14 +87,15 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Sends to `endpoint` as the exporter `name` (its thread `monkit-<name>`, its stats scope
-    /// `monkit_<name>`), sampling every new trace, with a queue of 4,096 spans, batches of up
+    /// `monkit_<name>`), sampling every new trace and keeping a caller's flag for a continued
+    /// one (OpenTelemetry's default, `parentbased_always_on`), with a queue of 4,096 spans, batches of up
     /// to 256 spans or every second, a 5 s request timeout and up to 5 retries backing off
     /// from 100 ms to 10 s, uncompressed.
     pub fn new(name: &'static str, endpoint: &str) -> Pipeline {
         Pipeline {
             name,
             endpoint: endpoint.to_owned(),
-            sampler: Sampler::Always,
+            sampler: Sampler::ParentBased(1.0),
             queue_capacity: 4096,
             batch_size: 256,
             batch_interval: Duration::from_secs(1),
@@ -102,19 +114,19 @@ impl Pipeline {
     }
 
     /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
-    /// still decide for theirs.
+    /// still decide for theirs (parent-based). [`Pipeline::sampler`] chooses otherwise.
     pub fn sample_rate(mut self, rate: f64) -> Pipeline {
-        self.sampler = if rate >= 1.0 {
-            Sampler::Always
-        } else if rate <= 0.0 || rate.is_nan() {
-            Sampler::Never
+        let rate = if rate.is_nan() {
+            0.0
         } else {
-            Sampler::Fraction(rate)
+            rate.clamp(0.0, 1.0)
         };
+        self.sampler = Sampler::ParentBased(rate);
         self
     }
 
-    /// The sampler for new traces.
+    /// The sampler: [`Sampler::Always`], `Never` and `Fraction` decide every trace here,
+    /// ignoring a caller's flag; [`Sampler::ParentBased`] keeps it.
     pub fn sampler(mut self, s: Sampler) -> Pipeline {
         self.sampler = s;
         self
@@ -188,6 +200,7 @@ impl Pipeline {
             dropped: scope.meter("spans_dropped"),
             failed: scope.meter("spans_failed"),
             retried: scope.meter("batches_retried"),
+            refused: scope.meter("batches_refused"),
             parker: Parker::default(),
             stop: AtomicBool::new(false),
             abandon: AtomicBool::new(false),
@@ -227,6 +240,7 @@ struct Inner {
     dropped: Meter,
     failed: Meter,
     retried: Meter,
+    refused: Meter,
     parker: Parker,
     stop: AtomicBool,
     /// Shutdown ran out of time: drop (and count) what is left instead of sending it.
@@ -249,7 +263,22 @@ impl SpanObserver for Inner {
     }
 }
 
-/// A small xorshift for jitter; quality does not matter, independence from other senders does.
+/// A seed no other process shares: std's per-process random hash keys, the thread and the
+/// clock, so exporters across a fleet draw different jitter.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    );
+    h.write_u32(std::process::id());
+    h.finish() | 1
+}
+
+/// A small xorshift for jitter, in 0.5..1.5; quality does not matter, independence from other
+/// senders does (see [`random_seed`]).
 fn jitter(seed: &mut u64) -> f64 {
     *seed ^= *seed << 13;
     *seed ^= *seed >> 7;
@@ -274,7 +303,9 @@ fn log(name: &str, last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
 
 enum Sent {
     Ok,
-    Retry(String),
+    /// Worth another try: why, and how long the collector asked us to wait.
+    Retry(String, Option<Duration>),
+    /// Refused for good.
     GiveUp(String),
 }
 
@@ -283,7 +314,7 @@ impl Inner {
         let agent = ureq::AgentBuilder::new()
             .timeout(self.config.timeout)
             .build();
-        let mut seed = (Instant::now().elapsed().as_nanos() as u64) ^ 0x9e37_79b9_7f4a_7c15 | 1;
+        let mut seed = random_seed();
         let mut oldest: Option<Instant> = None;
         loop {
             if self.abandon.load(Ordering::Acquire) {
@@ -345,6 +376,7 @@ impl Inner {
                     return;
                 }
                 Sent::GiveUp(why) => {
+                    self.refused.mark(1);
                     log(
                         self.config.name,
                         &self.last_log,
@@ -356,12 +388,13 @@ impl Inner {
                     );
                     break;
                 }
-                Sent::Retry(why)
+                Sent::Retry(why, after)
                     if attempt < self.config.max_retries
                         && !self.abandon.load(Ordering::Acquire) =>
                 {
                     self.retried.mark(1);
-                    let wait = backoff.mul_f64(jitter(seed));
+                    // The collector's own word first; our backoff when it gave none.
+                    let wait = after.unwrap_or_else(|| backoff.mul_f64(jitter(seed)));
                     backoff = (backoff * 2).min(self.config.max_backoff);
                     // Stop waiting early when a shutdown runs out of time.
                     let until = Instant::now() + wait;
@@ -371,7 +404,7 @@ impl Inner {
                     }
                     let _ = why;
                 }
-                Sent::Retry(why) => {
+                Sent::Retry(why, _) => {
                     log(
                         self.config.name,
                         &self.last_log,
@@ -398,15 +431,57 @@ impl Inner {
             req = req.set(k, v);
         }
         match req.send_bytes(body) {
-            Ok(_) => Sent::Ok,
-            Err(ureq::Error::Status(code, r)) if (400..500).contains(&code) => {
-                let text = r.into_string().unwrap_or_default();
-                Sent::GiveUp(format!("HTTP {code}: {}", text.trim()))
+            Ok(r) => {
+                // Read (a bounded part of) the body, so the connection can be used again.
+                let _ = read_bounded(r);
+                Sent::Ok
             }
-            Err(ureq::Error::Status(code, _)) => Sent::Retry(format!("HTTP {code}")),
-            Err(e) => Sent::Retry(e.to_string()),
+            Err(ureq::Error::Status(code, r)) => {
+                let after = r
+                    .header("retry-after")
+                    .and_then(|v| retry_after(v, std::time::SystemTime::now()));
+                let text = read_bounded(r);
+                let why = format!("HTTP {code}: {}", text.trim());
+                if retryable(code) {
+                    Sent::Retry(why, after)
+                } else {
+                    Sent::GiveUp(why)
+                }
+            }
+            Err(e) => Sent::Retry(e.to_string(), None),
         }
     }
+}
+
+/// The statuses the OTLP specification says to retry; every other one is permanent.
+fn retryable(code: u16) -> bool {
+    matches!(code, 429 | 502 | 503 | 504)
+}
+
+/// At most [`MAX_RESPONSE_BODY`] bytes of a response, as text; a longer body is left unread
+/// and its connection dropped with the response.
+fn read_bounded(r: ureq::Response) -> String {
+    use std::io::Read;
+    let mut buf = Vec::new();
+    let _ = r
+        .into_reader()
+        .take(MAX_RESPONSE_BODY)
+        .read_to_end(&mut buf);
+    buf.truncate(4096);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// The wait a `Retry-After` value asks for (RFC 9110 section 10.2.3): whole seconds, or an
+/// HTTP date, from `now`; at most [`MAX_RETRY_AFTER`]. `None` when it is neither.
+pub fn retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
+    let v = v.trim();
+    let wait = if let Ok(s) = v.parse::<u64>() {
+        Duration::from_secs(s)
+    } else {
+        let at = httpdate::parse_http_date(v).ok()?;
+        at.duration_since(now).unwrap_or(Duration::ZERO)
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
@@ -486,13 +561,14 @@ macro_rules! pipeline_settings {
     ($builder:ty) => {
         impl $builder {
             /// Samples this fraction (0..=1) of new traces; incoming sampled flags and
-            /// `/trace/sample` still decide for theirs.
+            /// `/trace/sample` still decide for theirs (parent-based).
             pub fn sample_rate(mut self, rate: f64) -> Self {
                 self.pipeline = self.pipeline.sample_rate(rate);
                 self
             }
 
-            /// The sampler for new traces.
+            /// The sampler: `Always`, `Never` and `Fraction` decide every trace here, ignoring
+            /// a caller's flag; `ParentBased` keeps it.
             pub fn sampler(mut self, s: monkit::export::Sampler) -> Self {
                 self.pipeline = self.pipeline.sampler(s);
                 self
@@ -536,4 +612,46 @@ macro_rules! pipeline_settings {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    #[test]
+    fn retry_after_in_seconds_or_as_a_date() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(retry_after("5", now), Some(Duration::from_secs(5)));
+        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
+        // Capped, and a date in the past is now.
+        assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "-1", "soon", "1.5"] {
+            assert_eq!(retry_after(bad, SystemTime::now()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_pushback_is_retried() {
+        for code in [429, 502, 503, 504] {
+            assert!(retryable(code), "{code}");
+        }
+        for code in [400, 401, 403, 404, 413, 500, 501] {
+            assert!(!retryable(code), "{code}");
+        }
+    }
+
+    #[test]
+    fn seeds_differ_between_senders() {
+        let seeds: std::collections::HashSet<u64> = (0..16).map(|_| random_seed()).collect();
+        assert_eq!(seeds.len(), 16);
+    }
 }

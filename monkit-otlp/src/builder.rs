@@ -1,5 +1,6 @@
 //! Configuration: in code, or from the standard `OTEL_*` variables.
 
+use monkit::export::Sampler;
 use monkit::{FinishedSpan, Registry};
 use monkit_exporter::{ConfigError, Exporter, Pipeline};
 use opentelemetry_proto::tonic::resource::v1::Resource;
@@ -118,10 +119,15 @@ impl Builder {
                 Some(_) => Err(()),
             };
             match s.as_str() {
-                "always_on" | "parentbased_always_on" => b = b.sample_rate(1.0),
-                "always_off" | "parentbased_always_off" => b = b.sample_rate(0.0),
+                // Only the parent-based samplers let a caller's flag decide: a client must not
+                // be able to raise the export volume of `always_off` or `traceidratio`.
+                "always_on" => b = b.sampler(Sampler::Always),
+                "always_off" => b = b.sampler(Sampler::Never),
+                "parentbased_always_on" => b = b.sampler(Sampler::ParentBased(1.0)),
+                "parentbased_always_off" => b = b.sampler(Sampler::ParentBased(0.0)),
                 "traceidratio" | "parentbased_traceidratio" => match ratio() {
-                    Ok(r) => b = b.sample_rate(r),
+                    Ok(r) if s == "traceidratio" => b = b.sampler(Sampler::Fraction(r)),
+                    Ok(r) => b = b.sampler(Sampler::ParentBased(r)),
                     Err(()) => {
                         return err(
                             "OTEL_TRACES_SAMPLER_ARG",

@@ -233,3 +233,33 @@ fn a_panicking_observer_is_caught_and_counted() {
         .stats();
     assert_eq!((f.successes, f.panics), (1, 0));
 }
+
+/// A caller's sampled flag decides only under a parent-based sampler: `Never` and
+/// `Fraction` decide a continued trace themselves, by its id, whatever the caller sent.
+#[test]
+fn a_caller_cannot_force_sampling() {
+    use monkit::trace::Sampler;
+    let reg = monkit::Registry::new();
+    let f = reg.scope("s").func("served");
+    let sampled_in = |trace: u128| {
+        let parent = monkit::SpanRef::remote(trace, 0x42, true);
+        parent.in_scope(|| f.task(|| monkit::current_span().unwrap().is_sampled()))
+    };
+    // The default keeps the caller's flag (so a sampled trace stays sampled downstream).
+    assert!(sampled_in(7));
+    reg.set_sampler(Sampler::Never);
+    assert!(
+        !sampled_in(7),
+        "always_off exported a caller's sampled trace"
+    );
+    reg.set_sampler(Sampler::ParentBased(0.0));
+    assert!(sampled_in(7));
+    // A ratio decides by the trace id's low half, the same in every process.
+    reg.set_sampler(Sampler::Fraction(0.5));
+    let low = 1u128 << 64 | 1;
+    let high = 1u128 << 64 | u128::from(u64::MAX - 1);
+    assert!(sampled_in(low) && !sampled_in(high));
+    // And samples a caller's unsampled trace when the id says so.
+    let parent = monkit::SpanRef::remote(low, 0x42, false);
+    assert!(parent.in_scope(|| f.task(|| monkit::current_span().unwrap().is_sampled())));
+}

@@ -57,7 +57,7 @@ impl Call {
         if parent.func == 0 {
             flags |= LOCAL_ROOT;
             if parent.span_id != 0 {
-                flags |= Self::continued(func, trace_id);
+                flags = Self::continued(func, trace_id, flags);
             }
         }
         let t0 = Tick::now();
@@ -76,15 +76,17 @@ impl Call {
         (span, t0, entered)
     }
 
-    /// A span continuing a trace from a carrier: recorded if this registry is capturing the
-    /// trace (the carrier can only say whether it is sampled).
+    /// A span continuing a trace from a carrier: sampled as the registry's sampler says of a
+    /// caller's flag, and recorded if this registry is capturing the trace (the carrier can
+    /// only say whether it is sampled).
     #[cold]
     #[inline(never)]
-    fn continued(func: &'static FuncInner, trace_id: u128) -> u8 {
+    fn continued(func: &'static FuncInner, trace_id: u128, flags: u8) -> u8 {
+        let flags = func.hub.sampler.continued_flags(trace_id, flags);
         if func.hub.watchers.capturing(trace_id) {
-            RECORDED
+            flags | RECORDED
         } else {
-            0
+            flags
         }
     }
 

@@ -233,8 +233,8 @@ impl Registry {
         self.0.hub.observers()
     }
 
-    /// Sets which new traces of this registry's functions are sampled for export (default:
-    /// [`Sampler::Never`]).
+    /// Sets which traces of this registry's functions are sampled for export (default:
+    /// [`Sampler::ParentBased`]`(0.0)`: none of its own, a sampled caller's stays sampled).
     pub fn set_sampler(&self, s: Sampler) {
         self.0.hub.set_sampler(s)
     }
