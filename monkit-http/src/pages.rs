@@ -132,6 +132,112 @@ fn bad(msg: String) -> Refusal {
     }
 }
 
+/// The format `/metrics` answers `Accept` with, by RFC 9110 section 12.5.1: media types
+/// compared without regard to case, each format given the quality of the most specific range
+/// that matches it (`q=0` is "not this"), the highest quality served, ties going to the range
+/// listed first (and, through one range such as `*/*`, to text). A malformed `q` counts as 1. No `Accept` at all is the text format; `None`
+/// when every format is refused.
+fn negotiate_metrics(accept: &[&str]) -> Option<MetricsFormat> {
+    // In the order preferred when a client likes several equally through one range (`*/*`).
+    const OFFERS: [(MetricsFormat, &str, Option<&str>); 3] = [
+        (MetricsFormat::Text, "text/plain", None),
+        (
+            MetricsFormat::OpenMetrics,
+            "application/openmetrics-text",
+            None,
+        ),
+        (
+            MetricsFormat::Protobuf,
+            "application/vnd.google.protobuf",
+            Some("io.prometheus.client.metricfamily"),
+        ),
+    ];
+    struct Range {
+        typ: String,
+        sub: String,
+        proto: Option<String>,
+        q: f32,
+        at: usize,
+    }
+    let mut ranges = Vec::new();
+    for item in accept.iter().flat_map(|v| v.split(',')) {
+        let mut parts = item.split(';');
+        let Some((typ, sub)) = parts.next().and_then(|m| m.trim().split_once('/')) else {
+            continue;
+        };
+        let (mut q, mut proto) = (1.0f32, None);
+        for p in parts {
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"');
+            match k.trim().to_ascii_lowercase().as_str() {
+                "q" => {
+                    q = v
+                        .parse()
+                        .ok()
+                        .filter(|q: &f32| (0.0..=1.0).contains(q))
+                        .unwrap_or(1.0)
+                }
+                "proto" => proto = Some(v.to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        ranges.push(Range {
+            typ: typ.trim().to_ascii_lowercase(),
+            sub: sub.trim().to_ascii_lowercase(),
+            proto,
+            q,
+            at: ranges.len(),
+        });
+    }
+    if ranges.is_empty() {
+        return Some(MetricsFormat::Text);
+    }
+    // Per offer: (quality, position of the range that gave it), from its most specific match.
+    let mut best: Option<(MetricsFormat, f32, usize)> = None;
+    for (format, media, needs_proto) in OFFERS {
+        let (t, st) = media.split_once('/').unwrap_or((media, ""));
+        let matched = ranges
+            .iter()
+            .filter_map(|r| {
+                let specificity = match (r.typ.as_str(), r.sub.as_str()) {
+                    ("*", "*") => 1,
+                    (rt, "*") if rt == t => 2,
+                    (rt, rs) if rt == t && rs == st => 3,
+                    _ => return None,
+                };
+                // The protobuf format is only this one message: a range naming another is no match.
+                if specificity == 3
+                    && needs_proto.is_some()
+                    && r.proto.as_deref().is_some_and(|p| Some(p) != needs_proto)
+                {
+                    return None;
+                }
+                Some((specificity, r))
+            })
+            .max_by_key(|(s, r)| (*s, std::cmp::Reverse(r.at)));
+        let Some((specificity, r)) = matched else {
+            continue;
+        };
+        // The protobuf format is served only to a client that asks for it by name.
+        if needs_proto.is_some() && specificity < 3 {
+            continue;
+        }
+        if r.q <= 0.0 {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((_, q, at)) => r.q > q || (r.q == q && r.at < at),
+        };
+        if better {
+            best = Some((format, r.q, r.at));
+        }
+    }
+    best.map(|(f, _, _)| f)
+}
+
 /// The query of a trace page.
 fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<Page, Refusal> {
     let mut spec = WatchSpec::default().with_preselect(true);
@@ -320,18 +426,19 @@ impl Pages {
                     .iter()
                     .filter_map(|v| v.to_str().ok())
                     .collect();
-                let asks = |what: &str| accept.iter().any(|v| v.contains(what));
-                Plain::Metrics(
-                    if asks("application/vnd.google.protobuf")
-                        && asks("io.prometheus.client.MetricFamily")
-                    {
-                        MetricsFormat::Protobuf
-                    } else if asks("application/openmetrics-text") {
-                        MetricsFormat::OpenMetrics
-                    } else {
-                        MetricsFormat::Text
-                    },
-                )
+                match negotiate_metrics(&accept) {
+                    Some(f) => Plain::Metrics(f),
+                    None => {
+                        return Err(Refusal {
+                            status: StatusCode::NOT_ACCEPTABLE,
+                            msg: "no acceptable format: /metrics serves text/plain (Prometheus \
+                                  text 0.0.4), application/openmetrics-text and \
+                                  application/vnd.google.protobuf \
+                                  (proto=io.prometheus.client.MetricFamily)"
+                                .into(),
+                        })
+                    }
+                }
             }
             _ => {
                 return Err(Refusal {
@@ -633,6 +740,58 @@ impl<B: Send + 'static> hyper::service::Service<Request<B>> for Pages {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn metrics_format_by_q_value() {
+        use MetricsFormat::*;
+        let f = |a: &[&str]| negotiate_metrics(a);
+        assert_eq!(f(&[]), Some(Text));
+        assert_eq!(f(&["*/*"]), Some(Text));
+        assert_eq!(
+            f(&["application/openmetrics-text;q=0, text/plain;q=1"]),
+            Some(Text)
+        );
+        assert_eq!(
+            f(&["text/plain;q=0.5, application/openmetrics-text;q=0.9"]),
+            Some(OpenMetrics)
+        );
+        assert_eq!(
+            f(&["Application/OpenMetrics-Text; version=1.0.0"]),
+            Some(OpenMetrics)
+        );
+        // Ties go to the range listed first.
+        assert_eq!(
+            f(&["application/openmetrics-text", "text/plain"]),
+            Some(OpenMetrics)
+        );
+        assert_eq!(f(&["text/plain, application/openmetrics-text"]), Some(Text));
+        let pb = "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited";
+        assert_eq!(
+            f(&[&format!(
+                "{pb};q=0.7,application/openmetrics-text;version=1.0.0;q=0.5,text/plain;q=0.1"
+            )]),
+            Some(Protobuf)
+        );
+        assert_eq!(f(&[&format!("{pb};q=0, text/plain;q=0.1")]), Some(Text));
+        assert_eq!(
+            f(&["application/vnd.google.protobuf;proto=other.Message"]),
+            None
+        );
+        // Refusing everything is a 406; a malformed q counts as 1.
+        assert_eq!(
+            f(&["text/plain;q=0, application/openmetrics-text;q=0"]),
+            None
+        );
+        assert_eq!(f(&["image/png"]), None);
+        assert_eq!(
+            f(&["application/openmetrics-text;q=abc, text/plain;q=0.5"]),
+            Some(OpenMetrics)
+        );
+        assert_eq!(
+            f(&["text/*;q=0.2, application/openmetrics-text;q=0.1"]),
+            Some(Text)
+        );
+    }
+
     use super::*;
     use proptest::prelude::*;
 

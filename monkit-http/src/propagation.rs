@@ -34,7 +34,12 @@ pub fn inject(h: &mut HeaderMap, span: SpanRef, b3: bool) {
 
 /// Most distinct span names one scope of server or client spans holds, however many wrappers
 /// feed it (a server often builds one per connection); past this, names become
-/// `<METHOD> other` so paths cannot grow the function table without bound.
+/// `<METHOD> other` so paths cannot grow the function table without bound. Each refusal is
+/// counted (`cardinality_refused` in scope `monkit`), the folded span is annotated with the
+/// route it stands for (`http.route.folded`), and the last quarter of the room goes only to
+/// names asked for repeatedly (see `monkit::Scope::func_within`), so junk paths sent first do
+/// not keep real routes out. Route templates (the tower layer's `MatchedPath`, or
+/// [`Traced::with_route`]) are the real fix.
 pub const MAX_NAMES: usize = 256;
 
 /// The methods that name their own spans; any other method is `OTHER`, so a client inventing
@@ -67,24 +72,24 @@ impl Names {
         }
     }
 
-    fn func(&self, method: &str, what: &str) -> Func {
+    /// The function of `method what`, and whether it is the scope's stand-in `<METHOD>
+    /// other` (the name table was full): the caller then says on the span which route it holds.
+    fn func(&self, method: &str, what: &str) -> (Func, bool) {
         let method = method_name(method);
         let name = format!("{method} {what}");
         if let Some(f) = self.funcs.read().get(&name) {
-            return *f;
+            return (*f, false);
         }
-        let f = match self.scope.find_func(&name) {
-            Some(f) => f,
-            None if self.scope.func_count() >= MAX_NAMES => {
-                return self.scope.func(&format!("{method} other"));
+        let fallback = format!("{method} other");
+        let f = self.scope.func_within(&name, MAX_NAMES, &fallback);
+        let folded = f.name() == fallback && name != fallback;
+        if !folded {
+            let mut cache = self.funcs.write();
+            if cache.len() < MAX_NAMES {
+                cache.insert(name, f);
             }
-            None => self.scope.func(&name),
-        };
-        let mut cache = self.funcs.write();
-        if cache.len() < MAX_NAMES {
-            cache.insert(name, f);
         }
-        f
+        (f, folded)
     }
 }
 
@@ -180,7 +185,8 @@ where
         let incoming = extract(req.headers());
         let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
-        let func = self.names.func(&method, &(self.route)(&path));
+        let route = (self.route)(&path);
+        let (func, folded) = self.names.func(&method, &route);
         let parent = match &incoming {
             Some(i) => Some(i.parent()),
             None => current_span(),
@@ -191,6 +197,9 @@ where
             annotate(keys::SPAN_KIND, "server");
             annotate(keys::HTTP_METHOD, &method);
             annotate(keys::HTTP_PATH, &path);
+            if folded {
+                annotate("http.route.folded", &route);
+            }
             if let Some(ts) = &tracestate {
                 annotate("w3c.tracestate", ts);
             }
@@ -274,7 +283,7 @@ impl TracedClient {
             .trim_end_matches(']')
             .to_owned();
         let port = parsed.as_ref().and_then(|a| a.port_u16());
-        let func = self.names.func(req.method().as_str(), &host);
+        let (func, _) = self.names.func(req.method().as_str(), &host);
         let b3 = self.b3;
         let work = async move {
             annotate(keys::SPAN_KIND, "client");

@@ -15,3 +15,10 @@ pub(crate) const OVERFLOW_TAG: &str = "monkit_overflow";
 /// [`MAX_TAG_SETS`] refusing sources, refusals count under `source=other`.
 pub(crate) const REFUSALS_SCOPE: &str = "monkit";
 pub(crate) const REFUSALS: &str = "cardinality_refused";
+/// [`Scope::func_within`](crate::Scope::func_within) keeps this fraction (1/4) of its room
+/// for names asked for repeatedly.
+pub(crate) const FUNC_WITHIN_RESERVED: usize = 4;
+/// Askings that earn a name a reserved place.
+pub(crate) const FUNC_WITHIN_ADMIT_AFTER: u32 = 8;
+/// Most names counted while waiting for a reserved place.
+pub(crate) const FUNC_WITHIN_CANDIDATES: usize = 4096;

@@ -1,7 +1,10 @@
 //! Scopes: named groups of functions and stat sources, usually one per module.
 
 use crate::call::func::{Func, FuncInner, Location};
-use crate::registry::caps::{MAX_FUNCS, MAX_TAG_SETS, OVERFLOW_TAG, REFUSALS, REFUSALS_SCOPE};
+use crate::registry::caps::{
+    FUNC_WITHIN_ADMIT_AFTER, FUNC_WITHIN_CANDIDATES, FUNC_WITHIN_RESERVED, MAX_FUNCS, MAX_TAG_SETS,
+    OVERFLOW_TAG, REFUSALS, REFUSALS_SCOPE,
+};
 use crate::registry::registry::{default_registry, RegistryInner, Transformer};
 use crate::registry::walk;
 use crate::stats::counter::Counter;
@@ -10,7 +13,7 @@ use crate::stats::reading::{Custom, Gauge, Readable};
 use crate::stats::series::{SeriesKey, Tags};
 use crate::stats::val::{BoolVal, DurationVal, FloatVal, IntVal, Timer};
 use crate::trace::hub::Hub;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, OnceLock, Weak};
@@ -114,6 +117,29 @@ impl Scope {
     /// ```
     pub fn func_with(&self, name: &str, tags: &[(&str, &str)]) -> Func {
         Func(self.inner().func_capped(name, tags))
+    }
+
+    /// The untagged function `name` for a name that outside input chooses (a request's route),
+    /// with room for at most `limit` functions in the scope: past that, `fallback` stands in
+    /// for every new name and each refusal is counted (`cardinality_refused{source=<scope>.
+    /// <fallback>}` in scope `monkit`). The last quarter of the room is not first come, first
+    /// served: a name gets a place there only once it has been asked for 8 times, so a flood
+    /// of one-off junk names cannot take the places of real ones that arrive later.
+    ///
+    /// ```
+    /// let reg = monkit::Registry::new();
+    /// let s = reg.scope("http_server");
+    /// for i in 0..10 {
+    ///     s.func_within(&format!("GET /junk{i}"), 4, "GET other");
+    /// }
+    /// assert_eq!(s.func_within("GET /junk9", 4, "GET other").name(), "GET other");
+    /// for _ in 0..8 {
+    ///     s.func_within("GET /users", 4, "GET other");
+    /// }
+    /// assert_eq!(s.func_within("GET /users", 4, "GET other").name(), "GET /users");
+    /// ```
+    pub fn func_within(&self, name: &str, limit: usize, fallback: &str) -> Func {
+        Func(self.inner().func_within(name, limit.max(1), fallback))
     }
 
     /// The untagged function `name` if this scope has it already (never makes one).
@@ -259,6 +285,8 @@ pub(crate) struct ScopeInner {
     /// The same functions by a hash of name and tags that needs no allocation to compute, so
     /// `func_with` finds an existing function without building its key.
     by_hash: RwLock<HashMap<u64, Vec<&'static FuncInner>>>,
+    /// Names asked for by [`Scope::func_within`] past its free share, and how often.
+    candidates: Mutex<HashMap<String, u32>>,
 }
 
 /// A hash of a function's name and tags, the same whatever the order of the tags.
@@ -295,7 +323,46 @@ impl ScopeInner {
             tag_sets: RwLock::new(HashMap::new()),
             funcs: RwLock::new(BTreeMap::new()),
             by_hash: RwLock::new(HashMap::new()),
+            candidates: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// See [`Scope::func_within`].
+    pub(crate) fn func_within(
+        &self,
+        name: &str,
+        limit: usize,
+        fallback: &str,
+    ) -> &'static FuncInner {
+        if let Some(f) = self.find_func(name) {
+            return f;
+        }
+        // The stand-in takes no place of its own.
+        let count = self.func_count() - usize::from(self.find_func(fallback).is_some());
+        let free = limit - limit / FUNC_WITHIN_RESERVED;
+        let admit = count < free
+            || (count < limit && {
+                let mut c = self.candidates.lock();
+                if c.len() >= FUNC_WITHIN_CANDIDATES && !c.contains_key(name) {
+                    // Names seen once (a flood of junk) go first; what recurs stays counted.
+                    c.retain(|_, n| *n > 1);
+                    if c.len() >= FUNC_WITHIN_CANDIDATES {
+                        c.clear();
+                    }
+                }
+                let n = c.entry(name.to_owned()).or_insert(0);
+                *n += 1;
+                let seen = *n;
+                if seen >= FUNC_WITHIN_ADMIT_AFTER {
+                    c.remove(name);
+                }
+                seen >= FUNC_WITHIN_ADMIT_AFTER
+            });
+        if admit {
+            return self.func_inner(name, Tags::default(), None);
+        }
+        self.refused(fallback);
+        self.func_inner(fallback, Tags::default(), None)
     }
 
     /// The function `name` with `tags`, made on first use.
