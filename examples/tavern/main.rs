@@ -418,8 +418,8 @@ async fn main() {
     let (orders, signals) = mpsc::channel(64);
     tokio::spawn(workflows::order_workflow(store.clone(), signals));
     let app = Arc::new(App { store, orders });
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
+    let listener = monkit_http::bind(listen, &options)
+        .and_then(tokio::net::TcpListener::from_std)
         .unwrap_or_else(|e| {
             eprintln!("tavern: cannot listen on {listen}: {e}");
             std::process::exit(1)
@@ -435,6 +435,13 @@ async fn main() {
         p if p.starts_with("/customers/") => "/customers/{name}".to_owned(),
         p => p.to_owned(),
     });
-    monkit_http::serve_connections(listener, options, |_| svc.clone(), std::future::pending())
-        .await;
+    monkit_http::serve_connections(
+        listener,
+        options,
+        |_| svc.clone(),
+        monkit_http::until_shutdown(),
+    )
+    .await;
+    // SIGTERM or Ctrl-C: every exporter has sent what it held; the rest stops as main returns.
+    println!("tavern: stopped");
 }

@@ -335,10 +335,12 @@ async fn main() {
                 eprintln!("vlite: cannot serve monitoring pages on {monitor}: {e}");
                 std::process::exit(1)
             });
-    let listener = TcpListener::bind(listen).await.unwrap_or_else(|e| {
-        eprintln!("vlite: cannot listen on {listen}: {e}");
-        std::process::exit(1)
-    });
+    let listener = monkit_http::bind(listen, &options)
+        .and_then(TcpListener::from_std)
+        .unwrap_or_else(|e| {
+            eprintln!("vlite: cannot listen on {listen}: {e}");
+            std::process::exit(1)
+        });
     println!(
         "vlite: proxy on http://{} -> {target}",
         listener.local_addr().unwrap()
@@ -357,6 +359,13 @@ async fn main() {
             async move { proxy.handle(req).await }
         }),
     );
-    monkit_http::serve_connections(listener, options, |_| svc.clone(), std::future::pending())
-        .await;
+    monkit_http::serve_connections(
+        listener,
+        options,
+        |_| svc.clone(),
+        monkit_http::until_shutdown(),
+    )
+    .await;
+    // SIGTERM or Ctrl-C: every exporter has sent what it held; the rest stops as main returns.
+    println!("vlite: stopped");
 }

@@ -208,13 +208,18 @@ impl Pipeline {
             flush_done: AtomicU64::new(0),
             done: Parker::default(),
             last_log: AtomicU64::new(0),
+            thread_gone: AtomicBool::new(false),
             format: Box::new(format),
             config: self,
         });
         let worker = inner.clone();
         let thread = std::thread::Builder::new()
             .name(format!("monkit-{}", inner.config.name))
-            .spawn(move || worker.run())
+            .spawn(move || {
+                worker.run();
+                worker.thread_gone.store(true, Ordering::Release);
+                worker.done.wake();
+            })
             .map_err(|e| {
                 ConfigError::new(
                     format!("monkit-{} thread", inner.config.name),
@@ -224,6 +229,8 @@ impl Pipeline {
             })?;
         registry.set_sampler(inner.config.sampler);
         let observer = Some(registry.observe(inner.clone()));
+        let flusher: Arc<dyn monkit::export::Flush> = inner.clone();
+        monkit::export::register_flush(Arc::downgrade(&flusher));
         Ok(Exporter {
             inner,
             observer,
@@ -249,6 +256,24 @@ struct Inner {
     flush_done: AtomicU64,
     done: Parker,
     last_log: AtomicU64,
+    /// The sender thread has returned: a flush has nobody to wait for.
+    thread_gone: AtomicBool,
+}
+
+impl monkit::export::Flush for Inner {
+    fn flush(&self, deadline: Instant) -> bool {
+        let ticket = self.flush_asked.fetch_add(1, Ordering::AcqRel) + 1;
+        self.parker.wake();
+        while self.flush_done.load(Ordering::Acquire) < ticket {
+            let now = Instant::now();
+            if now >= deadline || self.thread_gone.load(Ordering::Acquire) {
+                return false;
+            }
+            self.done
+                .wait((deadline - now).min(Duration::from_millis(20)));
+        }
+        true
+    }
 }
 
 impl SpanObserver for Inner {
@@ -504,19 +529,7 @@ impl std::fmt::Debug for Exporter {
 impl Exporter {
     /// Sends everything queued now; returns whether it finished within `timeout`.
     pub fn flush(&self, timeout: Duration) -> bool {
-        let ticket = self.inner.flush_asked.fetch_add(1, Ordering::AcqRel) + 1;
-        self.inner.parker.wake();
-        let deadline = Instant::now() + timeout;
-        while self.inner.flush_done.load(Ordering::Acquire) < ticket {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            self.inner
-                .done
-                .wait((deadline - now).min(Duration::from_millis(20)));
-        }
-        true
+        monkit::export::Flush::flush(&*self.inner, Instant::now() + timeout)
     }
 
     /// Spans waiting in the queue.
@@ -546,9 +559,11 @@ impl Exporter {
 }
 
 impl Drop for Exporter {
+    /// Sends what is queued, waiting at most `MONKIT_SHUTDOWN_TIMEOUT` (5 s by default).
     fn drop(&mut self) {
         if self.thread.is_some() {
-            self.stop(Duration::from_secs(5));
+            let timeout = monkit::export::shutdown_timeout().unwrap_or(Duration::from_secs(5));
+            self.stop(timeout);
         }
     }
 }

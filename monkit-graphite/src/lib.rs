@@ -209,7 +209,10 @@ impl Builder {
         let shared = Arc::new(Shared {
             stop: AtomicBool::new(false),
             wake: (Mutex::new(false), Condvar::new()),
+            pushes: (Mutex::new(0), Condvar::new()),
         });
+        let flusher: Arc<dyn monkit::export::Flush> = shared.clone();
+        monkit::export::register_flush(Arc::downgrade(&flusher));
         let worker = Worker {
             config: self,
             registry: registry.clone(),
@@ -241,8 +244,39 @@ impl Builder {
 
 struct Shared {
     stop: AtomicBool,
-    /// Set and notified to cut the wait short (shutdown).
+    /// Set and notified to cut the wait short (a flush, a shutdown).
     wake: (Mutex<bool>, Condvar),
+    /// Pushes finished (sent or failed), and notified after each, for flushes.
+    pushes: (Mutex<u64>, Condvar),
+}
+
+impl Shared {
+    fn wake_now(&self) {
+        let (lock, cv) = &self.wake;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        cv.notify_all();
+    }
+}
+
+/// A flush pushes now and waits for that push.
+impl monkit::export::Flush for Shared {
+    fn flush(&self, deadline: Instant) -> bool {
+        let (lock, cv) = &self.pushes;
+        let mut done = lock.lock().unwrap_or_else(|e| e.into_inner());
+        let want = *done + 1;
+        self.wake_now();
+        while *done < want {
+            let now = Instant::now();
+            if now >= deadline || self.stop.load(Ordering::Acquire) {
+                return false;
+            }
+            done = cv
+                .wait_timeout(done, deadline - now)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|e| e.into_inner().0);
+        }
+        true
+    }
 }
 
 struct Worker {
@@ -263,6 +297,9 @@ impl Worker {
         loop {
             let stopping = self.wait();
             self.push();
+            let (lock, cv) = &self.shared.pushes;
+            *lock.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+            cv.notify_all();
             if stopping {
                 return;
             }
@@ -358,9 +395,7 @@ impl Reporter {
 
     fn stop(&mut self) {
         self.shared.stop.store(true, Ordering::Release);
-        let (lock, cv) = &self.shared.wake;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cv.notify_all();
+        self.shared.wake_now();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }

@@ -25,9 +25,11 @@ mod listen;
 mod pages;
 pub mod propagation;
 mod server;
+mod shutdown;
 mod trim;
 
-pub use listen::{serve_connections, ConfigError, ServeOptions, TraceBudget};
+pub use listen::{bind, serve_connections, ConfigError, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};
 pub use propagation::{Traced, TracedClient, MAX_NAMES};
 pub use server::{serve, serve_with, Server};
+pub use shutdown::until_shutdown;

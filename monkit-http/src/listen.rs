@@ -8,9 +8,10 @@
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -18,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 /// Limits that keep hostile or broken clients from costing the program more than a bounded
 /// share of a thread, memory and file descriptors.
@@ -39,8 +40,16 @@ pub struct ServeOptions {
     /// long is closed: a client that stops reading its response cannot pin the response in
     /// memory. Default 30 s.
     pub idle_timeout: Duration,
-    /// Connections served at once; further clients wait in the listen backlog. Default 1024.
+    /// Connections served at once. At the cap a new connection takes the place of the one idle
+    /// the longest (no request being answered); when none is idle it is answered `503` and
+    /// closed at once, never left waiting in the backlog. Default 1024.
     pub max_connections: usize,
+    /// Connections one client address may hold at once; past it, that address's longest-idle
+    /// connection makes room, or the new one gets `503`. Default 256, a quarter of the cap.
+    pub max_connections_per_address: usize,
+    /// The listen backlog asked of the system for listeners this crate binds ([`bind`],
+    /// [`serve_with`](crate::serve_with)). Default 1024.
+    pub backlog: u32,
     /// Trace watchers the pages hold open at once, and per client (see [`TraceBudget`]).
     pub trace: TraceBudget,
     /// How `/metrics` exposes durations: classic buckets, summaries (see
@@ -83,6 +92,8 @@ impl Default for ServeOptions {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             max_connections: 1024,
+            max_connections_per_address: 256,
+            backlog: 1024,
             trace: TraceBudget::default(),
             prometheus: monkit::render::prometheus::Options::default(),
         }
@@ -97,7 +108,8 @@ const LONGEST_SETTING: Duration = Duration::from_secs(24 * 3600);
 impl ServeOptions {
     /// The defaults, changed by whichever of these variables are set: `MONKIT_HTTP_HEADER_TIMEOUT`,
     /// `MONKIT_HTTP_IDLE_TIMEOUT`, `MONKIT_TRACE_MAX_TIMEOUT` (durations such as `10s`, `500ms`),
-    /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`
+    /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS`,
+    /// `MONKIT_HTTP_BACKLOG`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`
     /// (positive counts), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
     /// (see [`monkit::render::prometheus::Options::from_env`]). A variable that is set but
     /// cannot be read is an error, never ignored.
@@ -134,6 +146,13 @@ impl ServeOptions {
             Ok(())
         };
         count("MONKIT_HTTP_MAX_CONNECTIONS", &mut o.max_connections)?;
+        count(
+            "MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
+            &mut o.max_connections_per_address,
+        )?;
+        let mut backlog = o.backlog as usize;
+        count("MONKIT_HTTP_BACKLOG", &mut backlog)?;
+        o.backlog = backlog.min(u32::MAX as usize) as u32;
         count("MONKIT_TRACE_MAX_WATCHERS", &mut o.trace.max_watchers)?;
         count("MONKIT_TRACE_MAX_PER_CLIENT", &mut o.trace.max_per_client)?;
         Ok(o)
@@ -179,19 +198,13 @@ pub async fn serve_connections<M, S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let slots = Arc::new(Semaphore::new(options.max_connections.max(1)));
+    let table = Arc::new(Conns::new(&options));
     let (stop, stopped) = watch::channel(false);
     let local = listener.local_addr().ok();
     let mut errors = AcceptErrors::new(local);
     tokio::pin!(shutdown);
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = slots.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+        // Always accepting: a client past the cap is told so at once, not left in the backlog.
         let accepted = tokio::select! {
             _ = &mut shutdown => break,
             c = listener.accept() => c,
@@ -211,15 +224,132 @@ pub async fn serve_connections<M, S, B>(
                 continue;
             }
         };
+        let Some(place) = table.admit(peer.ip()) else {
+            tokio::spawn(refuse(stream));
+            continue;
+        };
         let svc = service(peer);
         let stopped = stopped.clone();
         let options = options.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            connection(stream, svc, &options, stopped).await;
+            connection(stream, svc, &options, stopped, &place).await;
         });
     }
     let _ = stop.send(true);
+}
+
+/// Binds a listener for [`serve_connections`] with the backlog `options` asks for (the
+/// system's default, 128 on Linux for std's listeners, is soon full under a flood).
+pub fn bind(addr: SocketAddr, options: &ServeOptions) -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(
+        socket2::Domain::for_address(addr),
+        socket2::Type::STREAM,
+        Some(socket2::Protocol::TCP),
+    )?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(options.backlog.min(i32::MAX as u32) as i32)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+/// The answer to a connection past the cap: `503`, then closed.
+async fn refuse(mut stream: TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\n\
+        retry-after: 1\r\ncontent-type: text/plain\r\ncontent-length: 32\r\n\r\n\
+        too many connections; try again\n";
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(BUSY)).await;
+    let _ = stream.shutdown().await;
+}
+
+/// The connections being served: how many, from which addresses, and how to close one.
+struct Conns {
+    max: usize,
+    per_address: usize,
+    next_id: AtomicU64,
+    live: parking_lot::Mutex<Live>,
+}
+
+#[derive(Default)]
+struct Live {
+    by_id: HashMap<u64, (IpAddr, Arc<Activity>, Arc<tokio::sync::Notify>)>,
+    by_address: HashMap<IpAddr, usize>,
+}
+
+/// A connection's place in the table, given back when dropped.
+struct Place {
+    table: Arc<Conns>,
+    id: u64,
+    activity: Arc<Activity>,
+    /// Notified when the table needs the place for a newer connection.
+    evict: Arc<tokio::sync::Notify>,
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        let mut live = self.table.live.lock();
+        if let Some((addr, _, _)) = live.by_id.remove(&self.id) {
+            if let Some(n) = live.by_address.get_mut(&addr) {
+                *n -= 1;
+                if *n == 0 {
+                    live.by_address.remove(&addr);
+                }
+            }
+        }
+    }
+}
+
+impl Conns {
+    fn new(options: &ServeOptions) -> Conns {
+        Conns {
+            max: options.max_connections.max(1),
+            per_address: options.max_connections_per_address.max(1),
+            next_id: AtomicU64::new(0),
+            live: parking_lot::Mutex::new(Live::default()),
+        }
+    }
+
+    /// A place for a connection from `addr`: a free one, or the place of the connection idle
+    /// the longest (of that address, when it is the address's share that is full), which is
+    /// told to close. `None` when nothing is idle.
+    fn admit(self: &Arc<Self>, addr: IpAddr) -> Option<Place> {
+        let mut live = self.live.lock();
+        let mine = live.by_address.get(&addr).copied().unwrap_or(0);
+        let total = live.by_id.len();
+        if mine >= self.per_address || total >= self.max {
+            let only_mine = mine >= self.per_address;
+            let victim = live
+                .by_id
+                .iter()
+                .filter(|(_, (a, act, _))| {
+                    (!only_mine || *a == addr) && act.in_flight.load(Ordering::Relaxed) == 0
+                })
+                .max_by_key(|(_, (_, act, _))| act.idle_for())
+                .map(|(id, _)| *id);
+            let victim = victim?;
+            // Its place is ours now; its task closes it and finds its entry gone.
+            if let Some((a, _, evict)) = live.by_id.remove(&victim) {
+                if let Some(n) = live.by_address.get_mut(&a) {
+                    *n -= 1;
+                }
+                evict.notify_one();
+            }
+        }
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let activity = Arc::new(Activity::new());
+        let evict = Arc::new(tokio::sync::Notify::new());
+        live.by_id
+            .insert(id, (addr, activity.clone(), evict.clone()));
+        *live.by_address.entry(addr).or_insert(0) += 1;
+        Some(Place {
+            table: self.clone(),
+            id,
+            activity,
+            evict,
+        })
+    }
 }
 
 /// Serves one connection until it ends, times out idle, or the server stops.
@@ -228,6 +358,7 @@ async fn connection<S, B>(
     svc: S,
     options: &ServeOptions,
     mut stopped: watch::Receiver<bool>,
+    place: &Place,
 ) where
     S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
@@ -237,7 +368,7 @@ async fn connection<S, B>(
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let _ = stream.set_nodelay(true);
-    let activity = Arc::new(Activity::new());
+    let activity = place.activity.clone();
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
@@ -263,6 +394,8 @@ async fn connection<S, B>(
                 let _ = tokio::time::timeout(Duration::from_secs(1), conn.as_mut()).await;
                 return;
             }
+            // A newer connection took this idle one's place.
+            _ = place.evict.notified() => return,
             _ = tick.tick() => {
                 if activity.idle_for() >= idle {
                     return;

@@ -64,8 +64,18 @@ pub fn serve_with(
     addr: impl ToSocketAddrs,
     options: ServeOptions,
 ) -> io::Result<Server> {
-    let std_listener = std::net::TcpListener::bind(addr)?;
-    std_listener.set_nonblocking(true)?;
+    let mut last = io::Error::new(io::ErrorKind::InvalidInput, "no address to listen on");
+    let mut bound = None;
+    for a in addr.to_socket_addrs()? {
+        match crate::bind(a, &options) {
+            Ok(l) => {
+                bound = Some(l);
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let std_listener = bound.ok_or(last)?;
     let addr = std_listener.local_addr()?;
     if !addr.ip().is_loopback() {
         log::warn!("monkit-http: serving on {addr}, which is not a loopback address: anyone who can reach it can read every page");

@@ -203,7 +203,7 @@ async fn a_client_that_stops_reading_is_let_go() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_are_capped_and_idle_ones_closed() {
-    let reg = monkit::Registry::new();
+    let reg = registry();
     let mut options = monkit_http::ServeOptions::default();
     options.max_connections = 4;
     options.header_timeout = Duration::from_secs(2);
@@ -228,26 +228,70 @@ async fn connections_are_capped_and_idle_ones_closed() {
         t.elapsed()
     );
 
-    // Four silent clients fill the cap; a fifth waits until the header timeout frees a slot.
+    // Four silent clients fill the cap; a fifth takes the place of the one idle longest and
+    // is answered at once, never left waiting in the backlog.
     let mut silent = Vec::new();
     for _ in 0..4 {
         silent.push(TcpStream::connect(addr).await.unwrap());
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let t = Instant::now();
     let mut fifth = ask(Ipv4Addr::LOCALHOST, addr, "/stats").await;
     assert_eq!(
-        status_within(&mut fifth, Duration::from_millis(800)).await,
-        None,
-        "served past the cap"
-    );
-    assert_eq!(
-        status_within(&mut fifth, Duration::from_secs(5)).await,
+        status_within(&mut fifth, Duration::from_secs(1)).await,
         Some(200)
     );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    let mut byte = [0u8; 1];
+    let closed = tokio::time::timeout(Duration::from_secs(2), silent[0].read(&mut byte)).await;
     assert!(
-        t.elapsed() >= Duration::from_millis(1500),
-        "{:?}",
-        t.elapsed()
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the oldest idle connection was not closed: {closed:?}"
+    );
+    drop(silent);
+    drop(fifth);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Four connections each answering a waiting trace request: none is idle, so a fifth is
+    // told 503 at once.
+    let mut busy = Vec::new();
+    for i in 0..4 {
+        busy.push(ask(Ipv4Addr::new(127, 0, 0, 2 + i), addr, WATCH).await);
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t = Instant::now();
+    let mut more = ask(Ipv4Addr::LOCALHOST, addr, "/stats").await;
+    assert_eq!(
+        status_within(&mut more, Duration::from_secs(1)).await,
+        Some(503)
+    );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    drop(busy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_gets_its_share_of_connections() {
+    let reg = registry();
+    let mut options = monkit_http::ServeOptions::default();
+    options.max_connections = 8;
+    options.max_connections_per_address = 2;
+    let srv = monkit_http::serve_with(reg, "127.0.0.1:0", options).unwrap();
+    let addr = srv.local_addr();
+    // One address holds its share with two trace requests; a third from it is refused...
+    let hog = Ipv4Addr::new(127, 0, 0, 9);
+    let _a = ask(hog, addr, WATCH).await;
+    let _b = ask(hog, addr, WATCH).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut third = ask(hog, addr, "/stats").await;
+    assert_eq!(
+        status_within(&mut third, Duration::from_secs(1)).await,
+        Some(503)
+    );
+    // ...while another address is served.
+    let mut other = ask(Ipv4Addr::new(127, 0, 0, 10), addr, "/stats").await;
+    assert_eq!(
+        status_within(&mut other, Duration::from_secs(1)).await,
+        Some(200)
     );
 }

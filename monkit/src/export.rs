@@ -1,15 +1,75 @@
-//! What exporters need from the core: the sampler for new traces, and the annotation keys
-//! with a meaning for exporters. Exporters themselves are [`SpanObserver`](crate::SpanObserver)s
+//! What exporters need from the core: the sampler for new traces, the annotation keys with a
+//! meaning for exporters, and one place to flush them all before the program exits. Exporters themselves are [`SpanObserver`](crate::SpanObserver)s
 //! registered on a registry ([`Registry::observe`](crate::Registry::observe)), and send only
 //! spans whose [`SpanStart::sampled`](crate::SpanStart::sampled) is set.
 //!
 //! A trace is sampled when its root is: by the [`Sampler`] for a new root (one relaxed load and
 //! a compare of the root's random id), by the incoming flag for a trace continued from another
-//! process, or on demand by `/trace/sample`.
+//! process when the sampler is parent-based ([`Sampler::ParentBased`]), or on demand by
+//! `/trace/sample`.
 
 pub use crate::trace::sampler::Sampler;
 
 pub use crate::util::settings::ConfigError;
+
+use parking_lot::Mutex;
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+/// What holds telemetry still to be sent: an exporter's queue, a push reporter's next push.
+/// Exporters and reporters register themselves ([`register_flush`]) when installed, so that
+/// one call ([`flush_all`]) sends everything a program holds before it exits.
+pub trait Flush: Send + Sync {
+    /// Sends what is held now, waiting at most until `deadline`; whether all of it went.
+    fn flush(&self, deadline: Instant) -> bool;
+}
+
+static FLUSHERS: Mutex<Vec<Weak<dyn Flush>>> = Mutex::new(Vec::new());
+
+/// Registers `f` for [`flush_all`] for as long as it lives (a dropped one is forgotten).
+pub fn register_flush(f: Weak<dyn Flush>) {
+    let mut all = FLUSHERS.lock();
+    all.retain(|w| w.strong_count() > 0);
+    all.push(f);
+}
+
+/// Flushes every registered exporter and reporter, all within `timeout` together; whether
+/// every one finished in time.
+pub fn flush_all(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    // Taken out of the lock, so a flush that registers or drops another cannot deadlock.
+    let live: Vec<Arc<dyn Flush>> = FLUSHERS.lock().iter().filter_map(Weak::upgrade).collect();
+    let mut all_done = true;
+    for f in live {
+        all_done &= f.flush(deadline);
+    }
+    all_done
+}
+
+/// The variable that says how long a shutdown may spend flushing.
+pub const SHUTDOWN_TIMEOUT_ENV: &str = "MONKIT_SHUTDOWN_TIMEOUT";
+
+/// How long a shutdown may spend sending what is queued: `MONKIT_SHUTDOWN_TIMEOUT` (seconds,
+/// or a number with `ms` or `s`), 5 s when unset. An exporter's drop waits this long too.
+pub fn shutdown_timeout() -> Result<Duration, ConfigError> {
+    match std::env::var(SHUTDOWN_TIMEOUT_ENV) {
+        Err(_) => Ok(Duration::from_secs(5)),
+        Ok(v) => parse_timeout(&v).ok_or_else(|| {
+            ConfigError::new(SHUTDOWN_TIMEOUT_ENV, v, "a duration such as 5, 5s or 500ms")
+        }),
+    }
+}
+
+fn parse_timeout(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let (num, scale) = if let Some(ms) = v.strip_suffix("ms") {
+        (ms, 1e-3)
+    } else {
+        (v.strip_suffix('s').unwrap_or(v), 1.0)
+    };
+    let secs = num.trim().parse::<f64>().ok()? * scale;
+    (secs.is_finite() && (0.0..=3600.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+}
 
 /// Annotation keys with a meaning for exporters (the rest become plain tags).
 pub mod keys {
@@ -29,4 +89,37 @@ pub mod keys {
     pub const HTTP_PATH: &str = "http.path";
     /// The HTTP response status code.
     pub const HTTP_STATUS_CODE: &str = "http.status_code";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("5"), Some(Duration::from_secs(5)));
+        assert_eq!(parse_timeout("2.5s"), Some(Duration::from_millis(2500)));
+        assert_eq!(parse_timeout("500ms"), Some(Duration::from_millis(500)));
+        for bad in ["", "-1", "soon", "5h", "1e9"] {
+            assert_eq!(parse_timeout(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn flush_all_reaches_every_live_flusher() {
+        struct Counting(std::sync::atomic::AtomicU32);
+        impl Flush for Counting {
+            fn flush(&self, _: Instant) -> bool {
+                self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                true
+            }
+        }
+        let a = Arc::new(Counting(Default::default()));
+        let gone = Arc::new(Counting(Default::default()));
+        register_flush(Arc::downgrade(&a) as Weak<dyn Flush>);
+        register_flush(Arc::downgrade(&gone) as Weak<dyn Flush>);
+        drop(gone);
+        assert!(flush_all(Duration::from_secs(1)));
+        assert_eq!(a.0.load(std::sync::atomic::Ordering::Relaxed), 1);
+    }
 }
