@@ -5,64 +5,10 @@
 mod common;
 
 use common::*;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-struct Vlite {
-    proxy: SocketAddr,
-    mon: String,
-    pid: u32,
-    stderr: Arc<Mutex<Vec<String>>>,
-    _child: Killed,
-}
-
-/// Starts vlite (forwarding to `target`, or its own upstream), with `env`, and at most
-/// `nofile` open files when given.
-fn vlite(target: Option<&str>, env: &[(&str, &str)], nofile: Option<u32>) -> Vlite {
-    let (proxy_port, mon_port) = (free_port(), free_port());
-    let mut cmd = match nofile {
-        Some(n) => {
-            let mut c = Command::new("sh");
-            c.arg("-c")
-                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                .arg(example("vlite"));
-            c
-        }
-        None => Command::new(example("vlite")),
-    };
-    cmd.args(target)
-        .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
-        .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
-        .envs(env.iter().copied())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd
-        .spawn()
-        .expect("the vlite example is built by cargo test");
-    let stderr = Arc::new(Mutex::new(Vec::new()));
-    {
-        let lines = stderr.clone();
-        let pipe = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
-                lines.lock().unwrap().push(l);
-            }
-        });
-    }
-    let v = Vlite {
-        proxy: format!("127.0.0.1:{proxy_port}").parse().unwrap(),
-        mon: format!("http://127.0.0.1:{mon_port}"),
-        pid: child.id(),
-        stderr,
-        _child: Killed(child),
-    };
-    wait_for(&format!("{}/", v.mon));
-    wait_for(&format!("http://{}/", v.proxy));
-    v
-}
 
 /// Sends raw bytes; what came back until the server closed or `wait` passed.
 fn raw(addr: SocketAddr, req: &[u8], wait: Duration) -> String {

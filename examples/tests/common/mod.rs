@@ -5,9 +5,11 @@
 #[path = "../../../testsupport/peers.rs"]
 pub mod peers;
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Kills the child process when the test ends, pass or fail.
@@ -141,4 +143,58 @@ impl Drop for Prometheus {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A running vlite process: its proxy and monitoring addresses, pid and stderr lines.
+pub struct Vlite {
+    pub proxy: SocketAddr,
+    pub mon: String,
+    pub pid: u32,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+    pub child: Killed,
+}
+
+/// Starts vlite (forwarding to `target`, or its own upstream), with `env`, and at most
+/// `nofile` open files when given.
+pub fn vlite(target: Option<&str>, env: &[(&str, &str)], nofile: Option<u32>) -> Vlite {
+    let (proxy_port, mon_port) = (free_port(), free_port());
+    let mut cmd = match nofile {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(example("vlite"));
+            c
+        }
+        None => Command::new(example("vlite")),
+    };
+    cmd.args(target)
+        .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
+        .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = cmd
+        .spawn()
+        .expect("the vlite example is built by cargo test");
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    {
+        let lines = stderr.clone();
+        let pipe = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for l in BufReader::new(pipe).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(l);
+            }
+        });
+    }
+    let v = Vlite {
+        proxy: format!("127.0.0.1:{proxy_port}").parse().unwrap(),
+        mon: format!("http://127.0.0.1:{mon_port}"),
+        pid: child.id(),
+        stderr,
+        child: Killed(child),
+    };
+    wait_for(&format!("{}/", v.mon));
+    wait_for(&format!("http://{}/", v.proxy));
+    v
 }
