@@ -107,6 +107,12 @@ fn a_collector_that_pushes_back_is_obeyed() {
     );
     let seen = sink.seen.lock().unwrap().clone();
     let at: Vec<f64> = seen.iter().map(|r| r["at"].as_f64().unwrap()).collect();
+    eprintln!(
+        "pushback: {} requests, {:.2} s and {:.2} s between the first three",
+        seen.len(),
+        at[1] - at[0],
+        at[2] - at[1]
+    );
     // Asked to come back in 2 s, twice: it did, and only then.
     assert!(at[1] - at[0] >= 1.9 && at[2] - at[1] >= 1.9, "{seen:?}");
     assert!(
@@ -138,6 +144,7 @@ fn an_endless_error_body_is_not_read() {
     );
     let seen = sink.seen.lock().unwrap().clone();
     let sent = seen[0]["sent"].as_u64().unwrap();
+    eprintln!("endless body: {sent} bytes written before the exporter hung up");
     // 64 KiB read, then the connection dropped (socket buffers hold a few MB more at most).
     assert!(
         sent < 16 << 20,
@@ -284,6 +291,7 @@ fn junk_paths_do_not_keep_real_routes_out() {
             <= 257
     );
     let refused = stat(&v, &["cardinality_refused", "http_server.GET"], "total").unwrap_or(0.0);
+    eprintln!("400 junk paths: {refused} refusals counted, the late route named");
     assert!(refused >= 400.0 - 256.0, "refusals counted: {refused}");
 }
 
@@ -309,6 +317,10 @@ fn the_pages_answer_under_a_connection_flood() {
     std::thread::sleep(Duration::from_millis(200));
     let t = Instant::now();
     let stats = get(&format!("{}/stats", v.mon));
+    eprintln!(
+        "2,000 idle connections held: /stats answered in {:?}",
+        t.elapsed()
+    );
     assert!(
         t.elapsed() < Duration::from_secs(1),
         "/stats took {:?}",
