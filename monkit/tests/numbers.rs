@@ -23,6 +23,15 @@ fn durations_print_as_exact_decimals() {
         assert!(text.contains(&want), "{want} missing in:\n{text}");
     }
     assert!(!text.contains("0000000"), "float noise in:\n{text}");
+    // The recent mean too is a whole number of nanoseconds: at most nine decimals.
+    let ravg = text
+        .lines()
+        .find_map(|l| l.split("ravg=").nth(1))
+        .expect("ravg");
+    assert!(
+        ravg.split('.').nth(1).is_none_or(|d| d.len() <= 9),
+        "ravg={ravg} in:\n{text}"
+    );
 
     let json = monkit::render::json::stats(&reg).to_string();
     assert!(json.contains("\"min\",0.000116457]"), "{json}");
@@ -62,7 +71,7 @@ proptest! {
         for q in ["r10", "r50", "r90", "r99", "ravg"] {
             prop_assert!(f[q] >= lo && f[q] <= hi, "{} = {} outside [{}, {}]", q, f[q], lo, hi);
         }
-        for q in ["rmin", "r10", "r50", "r90", "r99", "rmax"] {
+        for q in ["rmin", "r10", "r50", "r90", "r99", "rmax", "ravg"] {
             prop_assert_eq!(f[q].fract(), 0.0, "{} = {} is not an integer", q, f[q]);
         }
     }

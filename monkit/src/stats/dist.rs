@@ -345,12 +345,14 @@ impl Snapshot {
     }
 
     /// Mean of the recent window (from bucket midpoints), never outside the window's smallest
-    /// and largest quantile.
+    /// and largest quantile; a whole number for integer values and durations (nanoseconds), as
+    /// every other figure of theirs is, so it prints exactly.
     pub fn window_avg(&self) -> Option<f64> {
         let lo = self.quantile(0.0)?;
         let hi = self.quantile(1.0)?;
         let avg =
             self.window.iter().map(|&(v, n)| v * n as f64).sum::<f64>() / self.window_count as f64;
+        let avg = if self.integral { avg.round() } else { avg };
         Some(avg.clamp(lo, hi))
     }
 
