@@ -1,5 +1,5 @@
 //! A loopback HTTP sink for exporter tests: stores each POST's headers and body for the
-//! official decoders, and answers as told (ok, 500, slow). Not a collector.
+//! official decoders, and answers as told (ok, 500, 503, slow). Not a collector.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +11,7 @@ use std::time::Duration;
 pub const OK: u8 = 0;
 pub const FAIL_500: u8 = 1;
 pub const SLOW: u8 = 2;
+pub const FAIL_503: u8 = 3;
 
 /// One stored request: its headers (lower-cased names) and body.
 pub type Stored = (Vec<(String, String)>, Vec<u8>);
@@ -59,6 +60,7 @@ pub fn sink(path: &str) -> Sink {
                     r.read_exact(&mut body).unwrap();
                     let status = match m.load(Ordering::Relaxed) {
                         FAIL_500 => "500 Internal Server Error",
+                        FAIL_503 => "503 Service Unavailable",
                         SLOW => {
                             std::thread::sleep(Duration::from_secs(3));
                             "200 OK"

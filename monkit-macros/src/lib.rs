@@ -228,11 +228,20 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             (&&&::monkit::__private::Classify(#value)).monkit_outcome()
         }}
     };
+    // What an `Err` says, kept for recorded spans only (formatted at their end, not here).
+    let describe = |value: TokenStream2| {
+        quote! {{
+            #[allow(unused_imports)]
+            use ::monkit::__private::{ViaDisplay as _, ViaNoText as _};
+            (&&::monkit::__private::Describe(#value)).monkit_error()
+        }}
+    };
 
     let body = if sig.asyncness.is_some() {
         match &ret_ty {
             Some(ret) => {
                 let outcome = classify(quote!(__monkit_ret));
+                let text = describe(quote!(__monkit_ret));
                 quote! {
                     #site
                     __MONKIT_SITE.future(
@@ -247,6 +256,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                             #block
                         },
                         |__monkit_ret: &#ret| #outcome,
+                        |__monkit_ret: &#ret| #text,
                     )
                     .await
                 }
@@ -256,6 +266,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 __MONKIT_SITE.future(
                     async move { #args #block },
                     |_| ::monkit::__private::Outcome::Ok,
+                    ::monkit::__private::no_text,
                 )
                 .await
             },
@@ -264,13 +275,14 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
         match &ret_ty {
             Some(ret) => {
                 let outcome = classify(quote!(&__monkit_ret));
+                let text = describe(quote!(&__monkit_ret));
                 quote! {
                     #site
                     let __monkit_guard = __MONKIT_SITE.enter();
                     #args
                     #[allow(clippy::redundant_closure_call)]
                     let __monkit_ret: #ret = (|| -> #ret #block)();
-                    __monkit_guard.finish(#outcome);
+                    __monkit_guard.finish_with(#outcome, #text);
                     __monkit_ret
                 }
             }

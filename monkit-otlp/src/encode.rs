@@ -66,7 +66,8 @@ pub fn span(s: &FinishedSpan) -> Span {
         Some(why) => {
             attributes.push(kv("error.type", why));
             Status {
-                message: why.to_owned(),
+                // What the error said, where the span kept it; else its kind.
+                message: s.error.clone().unwrap_or_else(|| why.to_owned()),
                 code: status::StatusCode::Error as i32,
             }
         }

@@ -10,7 +10,7 @@ mod sink;
 
 use monkit::{FinishedSpan, SpanObserver};
 use serde_json::Value;
-use sink::{sink, FAIL_500, OK, SLOW};
+use sink::{sink, FAIL_503, OK, SLOW};
 use std::net::TcpListener;
 use std::process::Command;
 use std::sync::atomic::Ordering;
@@ -178,7 +178,7 @@ fn spans_decoded_by_the_official_classes_and_faults() {
         }
     }
 
-    // Faults. Failing with 500: retried, then sent once it recovers.
+    // Faults. Pushed back with 503: retried, then sent once it recovers.
     let stat = |name: &str| -> f64 {
         let mut v = 0.0;
         reg.stats(|k, f, x| {
@@ -188,11 +188,11 @@ fn spans_decoded_by_the_official_classes_and_faults() {
         });
         v
     };
-    s.mode.store(FAIL_500, Ordering::Relaxed);
+    s.mode.store(FAIL_503, Ordering::Relaxed);
     let before = s.got.lock().unwrap().len();
     handle(9);
     std::thread::sleep(Duration::from_millis(600));
-    assert!(stat("batches_retried") >= 1.0, "retried on 500");
+    assert!(stat("batches_retried") >= 1.0, "retried on 503");
     s.mode.store(OK, Ordering::Relaxed);
     assert!(exporter.flush(Duration::from_secs(20)));
     assert!(

@@ -79,8 +79,18 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
             }
         }
     }
+    // Zipkin's `error` tag says what went wrong: the error's text where the span kept it (the
+    // kind then goes as `error.type`), else the kind.
     if let Some(k) = span.outcome.failure_kind() {
-        tags.insert("error".into(), json!(k));
+        match &span.error {
+            Some(text) => {
+                tags.insert("error".into(), json!(text));
+                tags.insert("error.type".into(), json!(k));
+            }
+            None => {
+                tags.insert("error".into(), json!(k));
+            }
+        }
     }
     let mut m = Map::new();
     m.insert(
@@ -153,5 +163,15 @@ mod tests {
         assert_eq!(v["tags"]["error"], "timeout");
         assert_eq!(v["tags"]["http.status_code"], "504");
         assert!(v["tags"].get("span.kind").is_none());
+        // With the error's text: that is the `error` tag, the kind `error.type`.
+        let v = encode(
+            &s.with_error("upstream took 30 s"),
+            &Endpoint {
+                service_name: "a".into(),
+                ..Endpoint::default()
+            },
+        );
+        assert_eq!(v["tags"]["error"], "upstream took 30 s");
+        assert_eq!(v["tags"]["error.type"], "timeout");
     }
 }

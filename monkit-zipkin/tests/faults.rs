@@ -64,7 +64,7 @@ fn faulty_collectors() {
         t.elapsed()
     );
 
-    // Answering 500: retried, then counted as failed.
+    // Answering 500: permanent (only 429, 502, 503 and 504 are retried), counted as failed.
     let recv = common::receiver();
     recv.mode.store(common::FAIL_500, Ordering::Relaxed);
     let failed0 = meter("spans_failed");

@@ -92,6 +92,40 @@ impl MonkitLayer {
 struct Bridged {
     call: AsyncCall,
     failed: Option<&'static str>,
+    /// What the ERROR event said (its `error` field, else its message), for recorded spans.
+    text: Option<String>,
+}
+
+/// Reads an event's `error` field, or else its message.
+#[derive(Default)]
+struct ErrorText {
+    error: Option<String>,
+    message: Option<String>,
+}
+
+impl tracing_core::field::Visit for ErrorText {
+    fn record_debug(&mut self, field: &tracing_core::Field, value: &dyn std::fmt::Debug) {
+        let text = || {
+            crate::trace::annotate::display_within(
+                &format_args!("{value:?}"),
+                crate::trace::MAX_ERROR_TEXT,
+            )
+        };
+        match field.name() {
+            "error" => self.error = Some(text()),
+            "message" => self.message = Some(text()),
+            _ => {}
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing_core::Field, value: &str) {
+        let text = || crate::trace::annotate::display_within(&value, crate::trace::MAX_ERROR_TEXT);
+        match field.name() {
+            "error" => self.error = Some(text()),
+            "message" => self.message = Some(text()),
+            _ => {}
+        }
+    }
 }
 
 thread_local! {
@@ -128,6 +162,7 @@ where
         span.extensions_mut().insert(Bridged {
             call: AsyncCall::start(func, parent),
             failed: None,
+            text: None,
         });
     }
 
@@ -158,6 +193,12 @@ where
         if let Some(span) = ctx.event_span(event) {
             if let Some(b) = span.extensions_mut().get_mut::<Bridged>() {
                 b.failed = Some(ERROR_EVENT_KIND);
+                let s = b.call.span();
+                if s.is_recorded() || s.is_sampled() {
+                    let mut t = ErrorText::default();
+                    event.record(&mut t);
+                    b.text = t.error.or(t.message);
+                }
             }
         }
     }
@@ -167,6 +208,8 @@ where
         let Some(b) = span.extensions_mut().remove::<Bridged>() else {
             return;
         };
-        b.call.finish(b.failed.map_or(Outcome::Ok, Outcome::Error));
+        let text = b.text.as_ref().map(|t| t as &dyn std::fmt::Display);
+        b.call
+            .finish(b.failed.map_or(Outcome::Ok, Outcome::Error), text);
     }
 }

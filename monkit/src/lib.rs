@@ -130,7 +130,8 @@ pub use monkit_macros::task;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::task::{
-        Classify, TaskFuture, TaskGuard, ViaAny, ViaErrorKind, ViaTypeName,
+        no_text, Classify, Describe, TaskFuture, TaskGuard, ViaAny, ViaDisplay, ViaErrorKind,
+        ViaNoText, ViaTypeName,
     };
     pub use crate::registry::site::{FuncSite, SiteRef};
     pub use crate::stats::outcome::Outcome;

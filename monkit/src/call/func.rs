@@ -4,7 +4,7 @@
 //! The stats only: how a call starts and ends (ids, context, recording) is `call.rs`.
 
 use crate::call::lifecycle::SyncCall;
-use crate::call::task::TaskFuture;
+use crate::call::task::{no_text, TaskFuture};
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{self, Entered, Running, ShardRunning};
@@ -491,7 +491,7 @@ impl Func {
 
     /// Wraps a future as one call of this function (canceled if dropped unfinished).
     pub fn future<F: Future>(&self, fut: F) -> impl Future<Output = F::Output> {
-        TaskFuture::new(self.0, fut, |_: &F::Output| Outcome::Ok)
+        TaskFuture::new(self.0, fut, |_: &F::Output| Outcome::Ok, no_text)
     }
 
     /// Wraps a future as one call of this function whose outcome `classify` decides from the
@@ -501,7 +501,7 @@ impl Func {
         F: Future,
         C: Fn(&F::Output) -> Outcome,
     {
-        TaskFuture::new(self.0, fut, classify)
+        TaskFuture::new(self.0, fut, classify, no_text)
     }
 }
 

@@ -16,13 +16,14 @@ use crate::call::live::{self, AsyncSlot, StackPos};
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
-use crate::trace::observe::{FinishedSpan, SpanStart};
+use crate::trace::observe::{FinishedSpan, SpanStart, MAX_ERROR_TEXT};
 use crate::trace::span::{
     current_raw, new_span_id, root_ids, set_current, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
 };
 use crate::trace::values;
 use crate::util::clock::Tick;
 use crate::util::sync::Ordering;
+use std::fmt::Display;
 
 /// The state every call carries: its function, span, parent and start.
 struct Call {
@@ -145,13 +146,13 @@ impl Call {
         }
     }
 
-    /// Ends the call; `noted` when its span was annotated.
+    /// Ends the call; `noted` when its span was annotated, `error` what a returned error says.
     #[inline(always)]
-    fn end(&self, outcome: Outcome, noted: bool) {
+    fn end(&self, outcome: Outcome, noted: bool, error: Option<&dyn Display>) {
         let t1 = Tick::now();
         self.func.finish(self.entered, self.t0, t1, outcome);
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
-            self.hand_off(t1, outcome);
+            self.hand_off(t1, outcome, error);
         } else if noted {
             Self::forget_notes(self.span.span_id);
         }
@@ -169,12 +170,17 @@ impl Call {
     /// Hands the finished span of a recorded trace to the registry's observers.
     #[cold]
     #[inline(never)]
-    fn hand_off(&self, t1: Tick, outcome: Outcome) {
-        self.func.hub.finished(&FinishedSpan {
+    fn hand_off(&self, t1: Tick, outcome: Outcome, error: Option<&dyn Display>) {
+        let hub = &self.func.hub;
+        let error = error
+            .filter(|_| outcome.is_failure() && hub.error_text.load(Ordering::Relaxed))
+            .map(|e| annotate::display_within(e, MAX_ERROR_TEXT));
+        hub.finished(&FinishedSpan {
             start: self.start(),
             finish_unix_ns: t1.unix_nanos(),
             outcome,
             annotations: annotate::take(self.span.span_id),
+            error,
         });
     }
 }
@@ -225,26 +231,36 @@ impl SyncCall {
     /// Ends the call with `outcome`.
     #[inline(always)]
     pub fn finish(self, outcome: Outcome) {
-        self.complete(outcome);
+        self.finish_with(outcome, None);
+    }
+
+    /// Ends the call with `outcome`, and what the error said if it returned one (kept only for
+    /// a recorded span).
+    #[inline(always)]
+    pub fn finish_with(self, outcome: Outcome, error: Option<&dyn Display>) {
+        self.complete(outcome, error);
         std::mem::forget(self);
     }
 
     #[inline(always)]
-    fn complete(&self, outcome: Outcome) {
+    fn complete(&self, outcome: Outcome, error: Option<&dyn Display>) {
         live::pop(self.pos);
         let noted = current_raw().flags & NOTED != 0;
-        self.call.end(outcome, noted);
+        self.call.end(outcome, noted, error);
         set_current(self.prev);
     }
 }
 
 impl Drop for SyncCall {
     fn drop(&mut self) {
-        self.complete(if std::thread::panicking() {
-            Outcome::Panic
-        } else {
-            Outcome::Ok
-        });
+        self.complete(
+            if std::thread::panicking() {
+                Outcome::Panic
+            } else {
+                Outcome::Ok
+            },
+            None,
+        );
     }
 }
 
@@ -286,8 +302,8 @@ impl AsyncCall {
     }
 
     #[inline(always)]
-    pub(crate) fn finish(self, outcome: Outcome) {
+    pub(crate) fn finish(self, outcome: Outcome, error: Option<&dyn Display>) {
         let noted = self.call.span.flags & NOTED != 0;
-        self.call.end(outcome, noted);
+        self.call.end(outcome, noted, error);
     }
 }

@@ -8,6 +8,7 @@ use crate::call::func::FuncInner;
 use crate::call::lifecycle::{AsyncCall, SyncCall};
 use crate::stats::outcome::Outcome;
 use crate::trace::span::{current_raw, set_current, SpanRef};
+use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -22,38 +23,44 @@ pin_project_lite::pin_project! {
     /// (whichever thread polls), and ends when the inner future completes, panics, or is
     /// dropped unfinished (`canceled`).
     #[doc(hidden)]
-    pub struct TaskFuture<F, C> {
+    pub struct TaskFuture<F, C, D> {
         func: &'static FuncInner,
         call: Option<AsyncCall>,
         classify: C,
+        describe: D,
         #[pin]
         inner: F,
     }
 
-    impl<F, C> PinnedDrop for TaskFuture<F, C> {
+    impl<F, C, D> PinnedDrop for TaskFuture<F, C, D> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(c) = this.project().call.take() {
-                c.finish(if std::thread::panicking() {
-                    Outcome::Panic
-                } else {
-                    Outcome::Canceled
-                });
+                c.finish(
+                    if std::thread::panicking() {
+                        Outcome::Panic
+                    } else {
+                        Outcome::Canceled
+                    },
+                    None,
+                );
             }
         }
     }
 }
 
-impl<F, C> TaskFuture<F, C>
+impl<F, C, D> TaskFuture<F, C, D>
 where
     F: Future,
     C: Fn(&F::Output) -> Outcome,
+    D: Fn(&F::Output) -> Option<&dyn Display>,
 {
     #[inline(always)]
-    pub(crate) fn new(func: &'static FuncInner, inner: F, classify: C) -> Self {
+    pub(crate) fn new(func: &'static FuncInner, inner: F, classify: C, describe: D) -> Self {
         TaskFuture {
             func,
             call: None,
             classify,
+            describe,
             inner,
         }
     }
@@ -75,24 +82,26 @@ impl Drop for PollGuard<'_> {
         }
         if self.armed {
             if let Some(c) = self.call.take() {
-                c.finish(Outcome::Panic);
+                c.finish(Outcome::Panic, None);
             }
         }
         set_current(self.prev);
     }
 }
 
-impl<F, C> Future for TaskFuture<F, C>
+impl<F, C, D> Future for TaskFuture<F, C, D>
 where
     F: Future,
     C: Fn(&F::Output) -> Outcome,
+    D: Fn(&F::Output) -> Option<&dyn Display>,
 {
     type Output = F::Output;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let (func, call, classify) = (*this.func, this.call, this.classify);
+        let (func, call, classify, describe) =
+            (*this.func, this.call, this.classify, this.describe);
         let prev = current_raw();
         let span = match call {
             Some(c) => c.span(),
@@ -110,7 +119,7 @@ where
         match polled {
             Poll::Ready(out) => {
                 if let Some(c) = call.take() {
-                    c.finish(classify(&out));
+                    c.finish(classify(&out), describe(&out));
                 }
                 Poll::Ready(out)
             }
@@ -168,4 +177,47 @@ impl<T> ViaAny for Classify<'_, T> {
     fn monkit_outcome(&self) -> Outcome {
         Outcome::Ok
     }
+}
+
+/// Finds what a returned error says, by the same autoderef specialization as [`Classify`]: an
+/// `Err` whose type is `Display` gives its text, anything else nothing. Used as
+/// `(&&Describe(&value)).monkit_error()`.
+#[doc(hidden)]
+pub struct Describe<'a, T>(pub &'a T);
+
+impl<T> std::fmt::Debug for Describe<'_, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Describe")
+    }
+}
+
+#[doc(hidden)]
+pub trait ViaDisplay<'a> {
+    fn monkit_error(&self) -> Option<&'a dyn Display>;
+}
+impl<'a, T, E: Display> ViaDisplay<'a> for &Describe<'a, Result<T, E>> {
+    #[inline(always)]
+    fn monkit_error(&self) -> Option<&'a dyn Display> {
+        match self.0 {
+            Ok(_) => None,
+            Err(e) => Some(e),
+        }
+    }
+}
+
+#[doc(hidden)]
+pub trait ViaNoText<'a> {
+    fn monkit_error(&self) -> Option<&'a dyn Display>;
+}
+impl<'a, T> ViaNoText<'a> for Describe<'a, T> {
+    #[inline(always)]
+    fn monkit_error(&self) -> Option<&'a dyn Display> {
+        None
+    }
+}
+
+/// What a future's output says when nothing can be said.
+#[doc(hidden)]
+pub fn no_text<T>(_: &T) -> Option<&dyn Display> {
+    None
 }

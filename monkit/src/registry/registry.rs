@@ -233,6 +233,16 @@ impl Registry {
         self.0.hub.observers()
     }
 
+    /// Whether recorded spans keep the text of the error a call returned (`FinishedSpan::error`,
+    /// shown in traces and sent by exporters). On by default; turn it off for a program whose
+    /// errors may hold secrets. Unrecorded calls never format their errors either way.
+    pub fn set_error_text(&self, on: bool) {
+        self.0
+            .hub
+            .error_text
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// Sets which traces of this registry's functions are sampled for export (default:
     /// [`Sampler::ParentBased`]`(0.0)`: none of its own, a sampled caller's stays sampled).
     pub fn set_sampler(&self, s: Sampler) {

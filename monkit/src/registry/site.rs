@@ -78,12 +78,13 @@ impl FuncSite {
     /// Wraps an async `#[task]` body as one call of the function, its outcome decided by
     /// `classify`.
     #[inline(always)]
-    pub fn future<F, C>(&'static self, inner: F, classify: C) -> TaskFuture<F, C>
+    pub fn future<F, C, D>(&'static self, inner: F, classify: C, describe: D) -> TaskFuture<F, C, D>
     where
         F: Future,
         C: Fn(&F::Output) -> Outcome,
+        D: Fn(&F::Output) -> Option<&dyn std::fmt::Display>,
     {
-        TaskFuture::new(self.func(), inner, classify)
+        TaskFuture::new(self.func(), inner, classify, describe)
     }
 
     /// The function's stats, registered in the default registry on first use.

@@ -41,6 +41,7 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
                     "duration_ns": s.finish_unix_ns.saturating_sub(s.start.start_unix_ns),
                     "outcome": outcome_json(&s.outcome),
                     "err": match s.outcome { Outcome::Error(k) => Some(k), _ => None },
+                    "error_text": s.error,
                     "panicked": s.outcome == Outcome::Panic,
                     "canceled": s.outcome == Outcome::Canceled,
                     "annotations": s.annotations.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
@@ -249,6 +250,9 @@ function rel(evt, on) {{
             "{name}\nDuration: {took}\nStarted: +{}\nOutcome: {outcome}",
             fmt_ns((s.start.start_unix_ns - t0) as f64),
         );
+        if let Some(e) = &s.error {
+            let _ = write!(tip, "\nError: {e}");
+        }
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
         }

@@ -93,12 +93,17 @@ impl Write for Capped {
 
 /// `value`'s `Display` form, cut to [`MAX_VALUE`] bytes without formatting past it.
 pub(crate) fn bounded_display(value: &dyn std::fmt::Display) -> String {
+    display_within(value, MAX_VALUE)
+}
+
+/// `value` as text, cut to `max` bytes on a character boundary (formatting stops there).
+pub(crate) fn display_within(value: &dyn std::fmt::Display, max: usize) -> String {
     let mut v = Capped {
         out: String::new(),
-        max: MAX_VALUE,
+        max,
     };
     let _ = write!(v, "{value}");
-    bounded(v.out, MAX_VALUE)
+    bounded(v.out, max)
 }
 
 /// A key cut to [`MAX_KEY`] bytes.

@@ -9,7 +9,7 @@ use crate::trace::span::{SpanRef, RECORDED};
 use crate::trace::watch::{Captured, Entry, WatchError, WatchSpec, Watchable, Watchers};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub(crate) struct Hub {
     pub(crate) sampler: RootSampler,
     observers: Observers,
     pub(crate) watchers: Arc<Watchers>,
+    /// Whether recorded spans keep their error's text.
+    pub(crate) error_text: AtomicBool,
 }
 
 impl Default for Hub {
@@ -31,6 +33,7 @@ impl Default for Hub {
             sampler: RootSampler::default(),
             observers: Observers::with(watchers.clone()),
             watchers,
+            error_text: AtomicBool::new(true),
         }
     }
 }

@@ -20,7 +20,7 @@ pub use annotate::{
     MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
 };
 pub use hub::{ObserverHandle, TraceWatcher};
-pub use observe::{FinishedSpan, SpanObserver, SpanStart};
+pub use observe::{FinishedSpan, SpanObserver, SpanStart, MAX_ERROR_TEXT};
 pub use sampler::Sampler;
 pub use span::{current_span, InSpan, InSpanExt, SpanRef};
 pub use values::{

@@ -81,7 +81,14 @@ pub struct FinishedSpan {
     pub outcome: Outcome,
     /// Annotations made with [`annotate`](crate::annotate) while it was current, in order.
     pub annotations: Vec<(String, String)>,
+    /// What the error said (its `Display`), for a call that returned one: at most
+    /// [`MAX_ERROR_TEXT`] bytes, cut on a character boundary. Made only for recorded spans, and
+    /// not at all once [`Registry::set_error_text`](crate::Registry::set_error_text) is off.
+    pub error: Option<String>,
 }
+
+/// Longest error text a span keeps, in bytes.
+pub const MAX_ERROR_TEXT: usize = 256;
 
 impl FinishedSpan {
     /// A finished span, for code that makes spans of its own.
@@ -96,7 +103,17 @@ impl FinishedSpan {
             finish_unix_ns,
             outcome,
             annotations,
+            error: None,
         }
+    }
+
+    /// The same span with the error's text (cut to [`MAX_ERROR_TEXT`] bytes).
+    pub fn with_error(mut self, text: &str) -> FinishedSpan {
+        self.error = Some(crate::trace::annotate::display_within(
+            &text,
+            MAX_ERROR_TEXT,
+        ));
+        self
     }
 
     /// Nanoseconds from start to finish.
