@@ -47,9 +47,10 @@ echo "test-all: the docs build clean, every feature on"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 echo "test-all: every library crate packages and builds from its package alone"
-# Cargo unpacks the packages it verifies into its registry cache under their own names; an
-# unpacking left by an earlier run of the same version would be built instead of this one.
-rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/monkit*-0.1.0 \
+# Cargo keeps the packages it verifies (target/package, and unpacked in its registry cache)
+# under their own names; what an earlier run of the same version left would be built instead
+# of this one.
+rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/monkit*-0.1.0 \
   "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/monkit*-0.1.0.crate
 cargo package --workspace --exclude monkit-examples --allow-dirty
 

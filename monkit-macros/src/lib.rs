@@ -224,8 +224,10 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     let classify = |value: TokenStream2| {
         quote! {{
             #[allow(unused_imports)]
-            use ::monkit::__private::{ViaAny as _, ViaErrorKind as _, ViaTypeName as _};
-            (&&&::monkit::__private::Classify(#value)).monkit_outcome()
+            use ::monkit::__private::{
+                ViaAny as _, ViaErrorKind as _, ViaStdError as _, ViaTypeName as _,
+            };
+            (&&&&::monkit::__private::Classify(#value)).monkit_outcome()
         }}
     };
     // What an `Err` says, kept for recorded spans only (formatted at their end, not here).

@@ -131,7 +131,7 @@ pub use monkit_macros::task;
 pub mod __private {
     pub use crate::call::task::{
         no_text, Classify, Describe, TaskFuture, TaskGuard, ViaAny, ViaDisplay, ViaErrorKind,
-        ViaNoText, ViaTypeName,
+        ViaNoText, ViaStdError, ViaTypeName,
     };
     pub use crate::registry::site::{FuncSite, SiteRef};
     pub use crate::stats::outcome::Outcome;

@@ -56,7 +56,7 @@ async fn async_spans_across_threads() {
     let (total, spans) = monkit::collect_trace_async(parent()).await;
     assert_eq!(total, 106);
     let s = stats("child");
-    assert_eq!((s.successes, s.errors), (3, vec![("TimedOut", 1)]));
+    assert_eq!((s.successes, s.errors), (3, vec![("timed_out", 1)]));
     let p = default_registry()
         .func_by_name("async_tasks.parent")
         .unwrap();
@@ -70,7 +70,7 @@ async fn async_spans_across_threads() {
     }
     let errs = spans
         .iter()
-        .filter(|s| s.outcome == Outcome::Error("TimedOut"))
+        .filter(|s| s.outcome == Outcome::Error("timed_out"))
         .count();
     assert_eq!(errs, 1);
 }

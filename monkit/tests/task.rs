@@ -166,7 +166,7 @@ fn errors_are_counted_by_kind() {
     plain(false).unwrap();
     assert_eq!(func("task.plain").stats().errors, vec![("PlainError", 1)]);
     io_fail().unwrap_err();
-    assert_eq!(func("task.io_fail").stats().errors, vec![("NotFound", 1)]);
+    assert_eq!(func("task.io_fail").stats().errors, vec![("not_found", 1)]);
     assert_eq!(parse_sum("1", "2").unwrap(), 3);
     parse_sum("1", "x").unwrap_err();
     let s = func("task.parse_sum").stats();
@@ -353,6 +353,6 @@ fn func_without_attribute() {
     f.guard().fail("custom");
     let s = f.stats();
     assert_eq!(s.successes, 2);
-    assert_eq!(s.errors, vec![("TimedOut", 1), ("custom", 1)]);
+    assert_eq!(s.errors, vec![("custom", 1), ("timed_out", 1)]);
     assert_eq!(f.full_name(), "task.closure_work");
 }

@@ -129,8 +129,10 @@ where
 }
 
 /// Picks an [`Outcome`] for a return value by autoderef specialization: `Result<_, E>` with
-/// `E: ErrorKind` names the error by the trait, other `Result`s by the error's type name,
-/// anything else is a success. Used as `(&&&Classify(&value)).monkit_outcome()`.
+/// `E: ErrorKind` names the error by the trait, with `E: std::error::Error` by the kind
+/// handlers and built-ins (`error_kind_of`) or else its type name, other `Result`s by the
+/// error's type name, anything else is a success. Used as
+/// `(&&&&Classify(&value)).monkit_outcome()`.
 #[doc(hidden)]
 pub struct Classify<'a, T>(pub &'a T);
 
@@ -144,7 +146,7 @@ impl<T> std::fmt::Debug for Classify<'_, T> {
 pub trait ViaErrorKind {
     fn monkit_outcome(&self) -> Outcome;
 }
-impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&Classify<'_, Result<T, E>> {
+impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&&Classify<'_, Result<T, E>> {
     #[inline(always)]
     fn monkit_outcome(&self) -> Outcome {
         match self.0 {
@@ -152,6 +154,26 @@ impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&Classify<'_, Res
             Err(e) => Outcome::Error(e.error_kind()),
         }
     }
+}
+
+#[doc(hidden)]
+pub trait ViaStdError {
+    fn monkit_outcome(&self) -> Outcome;
+}
+impl<T, E: std::error::Error + 'static> ViaStdError for &&Classify<'_, Result<T, E>> {
+    #[inline(always)]
+    fn monkit_outcome(&self) -> Outcome {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(failure_kind_of(e)),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn failure_kind_of<E: std::error::Error + 'static>(e: &E) -> &'static str {
+    crate::stats::outcome::error_kind_of(e).unwrap_or_else(crate::stats::outcome::type_kind::<E>)
 }
 
 #[doc(hidden)]

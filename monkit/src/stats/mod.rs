@@ -20,7 +20,9 @@ pub use crate::util::clock::Tick;
 pub use counter::Counter;
 pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
 pub use meter::Meter;
-pub use outcome::{type_kind, ErrorKind, Outcome};
+pub use outcome::{
+    add_error_kind_handler, error_kind_of, type_kind, ErrorKind, KindHandler, Outcome,
+};
 pub use raw::{Aggregate, RawVal};
 pub use reading::Reading;
 pub use running::set_exact_highwater;

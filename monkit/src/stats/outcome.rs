@@ -57,29 +57,145 @@ pub trait ErrorKind {
 
 impl ErrorKind for std::io::Error {
     fn error_kind(&self) -> &'static str {
-        use std::io::ErrorKind as K;
-        match self.kind() {
-            K::NotFound => "NotFound",
-            K::PermissionDenied => "PermissionDenied",
-            K::ConnectionRefused => "ConnectionRefused",
-            K::ConnectionReset => "ConnectionReset",
-            K::ConnectionAborted => "ConnectionAborted",
-            K::NotConnected => "NotConnected",
-            K::AddrInUse => "AddrInUse",
-            K::AddrNotAvailable => "AddrNotAvailable",
-            K::BrokenPipe => "BrokenPipe",
-            K::AlreadyExists => "AlreadyExists",
-            K::WouldBlock => "WouldBlock",
-            K::InvalidInput => "InvalidInput",
-            K::InvalidData => "InvalidData",
-            K::TimedOut => "TimedOut",
-            K::WriteZero => "WriteZero",
-            K::Interrupted => "Interrupted",
-            K::Unsupported => "Unsupported",
-            K::UnexpectedEof => "UnexpectedEof",
-            K::OutOfMemory => "OutOfMemory",
-            _ => "io::Error",
+        io_kind(self.kind())
+    }
+}
+
+/// An `io::ErrorKind` as an error kind: its name in snake case (`not_found`, `timed_out`).
+fn io_kind(k: std::io::ErrorKind) -> &'static str {
+    use std::io::ErrorKind as K;
+    match k {
+        K::NotFound => "not_found",
+        K::PermissionDenied => "permission_denied",
+        K::ConnectionRefused => "connection_refused",
+        K::ConnectionReset => "connection_reset",
+        K::ConnectionAborted => "connection_aborted",
+        K::NotConnected => "not_connected",
+        K::AddrInUse => "addr_in_use",
+        K::AddrNotAvailable => "addr_not_available",
+        K::BrokenPipe => "broken_pipe",
+        K::AlreadyExists => "already_exists",
+        K::WouldBlock => "would_block",
+        K::InvalidInput => "invalid_input",
+        K::InvalidData => "invalid_data",
+        K::TimedOut => "timed_out",
+        K::WriteZero => "write_zero",
+        K::Interrupted => "interrupted",
+        K::Unsupported => "unsupported",
+        K::UnexpectedEof => "unexpected_eof",
+        K::OutOfMemory => "out_of_memory",
+        _ => "io_error",
+    }
+}
+
+/// A handler naming the kind of errors of types the program cannot implement [`ErrorKind`]
+/// on (another crate's), as Go monkit's `AddErrorNameHandler`: `None` when it does not know
+/// the error. See [`add_error_kind_handler`].
+pub type KindHandler = fn(&(dyn std::error::Error + 'static)) -> Option<&'static str>;
+
+static HANDLERS: std::sync::RwLock<Vec<KindHandler>> = std::sync::RwLock::new(Vec::new());
+static ANY_HANDLER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Adds a handler that names error kinds, consulted for every error whose type has no
+/// [`ErrorKind`] impl (and for each error of its source chain), before the built-ins.
+///
+/// ```
+/// #[derive(Debug)]
+/// struct Theirs(u16);
+/// impl std::fmt::Display for Theirs {
+///     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { write!(f, "code {}", self.0) }
+/// }
+/// impl std::error::Error for Theirs {}
+///
+/// monkit::stats::add_error_kind_handler(|e| {
+///     e.downcast_ref::<Theirs>().map(|t| if t.0 == 404 { "not_found" } else { "theirs" })
+/// });
+/// #[monkit::task]
+/// fn call() -> Result<(), Theirs> { Err(Theirs(404)) }
+/// let _ = call();
+/// let f = monkit::default_registry().funcs().into_iter().find(|f| f.name().ends_with("call")).unwrap();
+/// assert_eq!(f.stats().errors, vec![("not_found", 1)]);
+/// ```
+pub fn add_error_kind_handler(h: KindHandler) {
+    HANDLERS.write().unwrap_or_else(|e| e.into_inner()).push(h);
+    ANY_HANDLER.store(true, std::sync::atomic::Ordering::Release);
+}
+
+/// The kind of an error whose type has no [`ErrorKind`] impl, looked up in this order, for
+/// the error and then each error of its source chain, the first answer winning: the handlers
+/// added with [`add_error_kind_handler`] (in the order added), then the built-ins
+/// (`std::io::Error` by its `io::ErrorKind`; with the feature `hyper`, `hyper::Error` by its
+/// cause). `None` when nothing knows it (the caller then names it by its type).
+pub fn error_kind_of(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    let mut cur = Some(e);
+    // A bounded walk: a source chain that loops cannot hang the call.
+    for _ in 0..16 {
+        let err = cur?;
+        if ANY_HANDLER.load(std::sync::atomic::Ordering::Acquire) {
+            let handlers = HANDLERS.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(k) = handlers.iter().find_map(|h| h(err)) {
+                return Some(k);
+            }
         }
+        if let Some(k) = built_in_kind(err) {
+            return Some(k);
+        }
+        cur = err.source();
+    }
+    None
+}
+
+fn built_in_kind(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
+    if let Some(io) = e.downcast_ref::<std::io::Error>() {
+        return Some(io_kind(io.kind()));
+    }
+    #[cfg(feature = "hyper")]
+    if let Some(h) = e.downcast_ref::<hyper::Error>() {
+        return Some(if h.is_timeout() {
+            "timeout"
+        } else if h.is_parse() {
+            "parse"
+        } else if h.is_incomplete_message() {
+            "incomplete_message"
+        } else if h.is_canceled() {
+            "canceled"
+        } else if h.is_closed() {
+            "closed"
+        } else if h.is_body_write_aborted() {
+            "body_write_aborted"
+        } else if h.is_user() {
+            "user"
+        } else {
+            "hyper_error"
+        });
+    }
+    None
+}
+
+/// A boxed error names its kind by what it holds: see [`error_kind_of`].
+impl ErrorKind for dyn std::error::Error + 'static {
+    fn error_kind(&self) -> &'static str {
+        error_kind_of(self).unwrap_or("error")
+    }
+}
+
+impl ErrorKind for dyn std::error::Error + Send + 'static {
+    fn error_kind(&self) -> &'static str {
+        error_kind_of(self).unwrap_or("error")
+    }
+}
+
+impl ErrorKind for dyn std::error::Error + Send + Sync + 'static {
+    fn error_kind(&self) -> &'static str {
+        error_kind_of(self).unwrap_or("error")
+    }
+}
+
+/// An `anyhow::Error` names its kind by the errors of its chain: see [`error_kind_of`].
+#[cfg(feature = "anyhow")]
+impl ErrorKind for anyhow::Error {
+    fn error_kind(&self) -> &'static str {
+        error_kind_of(self.as_ref()).unwrap_or("error")
     }
 }
 
@@ -101,8 +217,9 @@ impl ErrorKind for std::fmt::Error {
     }
 }
 
-/// The default kind of an error type that does not implement [`ErrorKind`]: its type name
-/// without module path or generic arguments (`my::DbError<T>` → `DbError`).
+/// The default kind of an error type that does not implement [`ErrorKind`] and that no
+/// handler or built-in knows ([`error_kind_of`]): its type name without module path or
+/// generic arguments (`my::DbError<T>` → `DbError`).
 pub fn type_kind<E: ?Sized>() -> &'static str {
     short_type_name(std::any::type_name::<E>())
 }

@@ -1,0 +1,105 @@
+//! Error kinds of types a program cannot implement `ErrorKind` on: io errors by their kind,
+//! boxed and chained errors by what they hold, kind handlers, and the type name last.
+
+use monkit::stats::add_error_kind_handler;
+use std::io;
+
+#[derive(Debug)]
+struct Wrapper(io::Error);
+impl std::fmt::Display for Wrapper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("wrapped")
+    }
+}
+impl std::error::Error for Wrapper {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[derive(Debug)]
+struct Unknown;
+impl std::fmt::Display for Unknown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unknown")
+    }
+}
+impl std::error::Error for Unknown {}
+
+#[derive(Debug)]
+struct Coded(u16);
+impl std::fmt::Display for Coded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "code {}", self.0)
+    }
+}
+impl std::error::Error for Coded {}
+
+#[monkit::task]
+fn io_fail() -> Result<(), io::Error> {
+    Err(io::Error::from(io::ErrorKind::ConnectionRefused))
+}
+
+#[monkit::task]
+fn boxed_fail() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    Err(Box::new(io::Error::from(io::ErrorKind::TimedOut)))
+}
+
+#[monkit::task]
+fn chained_fail() -> Result<(), Wrapper> {
+    Err(Wrapper(io::Error::from(io::ErrorKind::NotFound)))
+}
+
+#[monkit::task]
+fn unknown_fail() -> Result<(), Unknown> {
+    Err(Unknown)
+}
+
+#[monkit::task]
+fn coded_fail() -> Result<(), Coded> {
+    Err(Coded(503))
+}
+
+#[cfg(feature = "anyhow")]
+#[monkit::task]
+fn anyhow_fail() -> anyhow::Result<()> {
+    Err(anyhow::Error::new(io::Error::from(io::ErrorKind::PermissionDenied)).context("opening"))
+}
+
+fn kinds(name: &str) -> Vec<(&'static str, u64)> {
+    monkit::default_registry()
+        .funcs()
+        .into_iter()
+        .find(|f| f.name() == name)
+        .unwrap()
+        .stats()
+        .errors
+}
+
+#[test]
+fn foreign_errors_are_named_by_what_they_are() {
+    add_error_kind_handler(|e| {
+        e.downcast_ref::<Coded>().map(|c| {
+            if c.0 >= 500 {
+                "server_error"
+            } else {
+                "client_error"
+            }
+        })
+    });
+    let _ = io_fail();
+    let _ = boxed_fail();
+    let _ = chained_fail();
+    let _ = unknown_fail();
+    let _ = coded_fail();
+    assert_eq!(kinds("io_fail"), vec![("connection_refused", 1)]);
+    assert_eq!(kinds("boxed_fail"), vec![("timed_out", 1)]);
+    assert_eq!(kinds("chained_fail"), vec![("not_found", 1)]);
+    assert_eq!(kinds("unknown_fail"), vec![("Unknown", 1)]);
+    assert_eq!(kinds("coded_fail"), vec![("server_error", 1)]);
+    #[cfg(feature = "anyhow")]
+    {
+        let _ = anyhow_fail();
+        assert_eq!(kinds("anyhow_fail"), vec![("permission_denied", 1)]);
+    }
+}
