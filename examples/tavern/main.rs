@@ -389,6 +389,11 @@ async fn main() {
     let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
     monkit::env::register(monkit::default_registry());
+    monkit::env::register_build(monkit::default_registry(), env!("CARGO_PKG_VERSION"));
+    monkit::env::register_tokio(
+        monkit::default_registry(),
+        tokio::runtime::Handle::current(),
+    );
     // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003), and
     // sampled traces to a tracing backend when OTEL_EXPORTER_OTLP_ENDPOINT is.
     let registry = monkit::default_registry();

@@ -285,6 +285,11 @@ async fn main() {
         tracing::subscriber::set_global_default(subscriber).expect("one global subscriber");
     }
     monkit::env::register(monkit::default_registry());
+    monkit::env::register_build(monkit::default_registry(), env!("CARGO_PKG_VERSION"));
+    monkit::env::register_tokio(
+        monkit::default_registry(),
+        tokio::runtime::Handle::current(),
+    );
     let registry = monkit::default_registry();
     let _zipkin = monkit_examples::start_from_env(
         "vlite",

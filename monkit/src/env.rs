@@ -148,3 +148,75 @@ fn linux(f: &mut dyn FnMut(&str, f64)) {
         f("open_fds", d.count().saturating_sub(1) as f64);
     }
 }
+
+/// Adds the build's version to `registry` (under scope `env`): the series
+/// `build,scope=env,version=<version>` with `value=1`, so dashboards can tell which build of a
+/// service they look at (`env!("CARGO_PKG_VERSION")` is the usual argument).
+pub fn register_build(registry: &Registry, version: &str) {
+    registry
+        .scope("env")
+        .gauge("build", &[("version", version)], || 1.0);
+}
+
+/// Adds the stats of a tokio runtime to `registry` (under scope `env`), read fresh at every
+/// walk from tokio's stable runtime metrics: the series `tokio_runtime,scope=env` with
+/// `workers`, `alive_tasks`, `global_queue_depth`, `busy_seconds` and `park_count` (the last
+/// two summed over the workers), and one `tokio_worker,scope=env,worker=<n>` per worker with
+/// its own `busy_seconds` and `park_count`. Reading takes no lock the runtime's tasks use.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// monkit::env::register_tokio(monkit::default_registry(), tokio::runtime::Handle::current());
+/// # }
+/// ```
+#[cfg(feature = "tokio")]
+pub fn register_tokio(registry: &Registry, runtime: tokio::runtime::Handle) {
+    registry.scope("env").chain(
+        "tokio_runtime",
+        Tokio {
+            metrics: runtime.metrics(),
+            key: SeriesKey::new("tokio_runtime", Tags::default()),
+        },
+    );
+}
+
+#[cfg(feature = "tokio")]
+struct Tokio {
+    metrics: tokio::runtime::RuntimeMetrics,
+    key: SeriesKey,
+}
+
+#[cfg(feature = "tokio")]
+impl StatSource for Tokio {
+    fn stats(&self, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
+        let m = &self.metrics;
+        let workers = m.num_workers();
+        let mut busy = std::time::Duration::ZERO;
+        let mut parks = 0u64;
+        let mut each = Vec::with_capacity(workers);
+        for w in 0..workers {
+            let (b, p) = (m.worker_total_busy_duration(w), m.worker_park_count(w));
+            busy += b;
+            parks += p;
+            each.push((b, p));
+        }
+        cb(&self.key, "workers", workers as f64);
+        cb(&self.key, "alive_tasks", m.num_alive_tasks() as f64);
+        cb(
+            &self.key,
+            "global_queue_depth",
+            m.global_queue_depth() as f64,
+        );
+        cb(&self.key, "busy_seconds", busy.as_nanos() as f64 / 1e9);
+        cb(&self.key, "park_count", parks as f64);
+        for (w, (b, p)) in each.into_iter().enumerate() {
+            let key = SeriesKey::new(
+                "tokio_worker",
+                Tags::new(&[("worker", w.to_string().as_str())]),
+            );
+            cb(&key, "busy_seconds", b.as_nanos() as f64 / 1e9);
+            cb(&key, "park_count", p as f64);
+        }
+    }
+}
