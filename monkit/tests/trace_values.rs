@@ -84,3 +84,30 @@ fn values_go_with_their_root() {
         assert!(monkit::trace::trace_values(id).is_empty());
     }
 }
+
+/// Values of any type travel with the trace like strings, under the same bound.
+#[test]
+fn typed_values_share_the_trace_and_its_bound() {
+    use monkit::trace::{trace_get_any, trace_set, trace_set_any, MAX_TRACE_VALUES};
+    #[derive(Clone, Debug, PartialEq)]
+    struct Deadline(std::time::Duration);
+    let f = monkit::default_registry().scope("typed").func("root");
+    f.task(|| {
+        assert!(trace_set_any(
+            "deadline",
+            Deadline(std::time::Duration::from_millis(250))
+        ));
+        let here = monkit::current_span().unwrap();
+        let seen =
+            std::thread::spawn(move || here.in_scope(|| trace_get_any::<Deadline>("deadline")))
+                .join()
+                .unwrap();
+        assert_eq!(seen, Some(Deadline(std::time::Duration::from_millis(250))));
+        for i in 1..MAX_TRACE_VALUES {
+            assert!(trace_set(&format!("k{i}"), i), "{i}");
+        }
+        assert!(!trace_set_any("one_too_many", 1u8), "past the bound");
+    });
+    // Gone with the trace.
+    assert_eq!(monkit::trace::trace_get_any::<Deadline>("deadline"), None);
+}

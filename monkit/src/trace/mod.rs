@@ -24,6 +24,7 @@ pub use observe::{FinishedSpan, SpanObserver, SpanStart, MAX_ERROR_TEXT};
 pub use sampler::Sampler;
 pub use span::{current_span, InSpan, InSpanExt, SpanRef};
 pub use values::{
-    contexts_dropped, trace_get, trace_set, trace_values, MAX_TRACE_CONTEXTS, MAX_TRACE_VALUES,
+    contexts_dropped, trace_get, trace_get_any, trace_set, trace_set_any, trace_values,
+    MAX_TRACE_CONTEXTS, MAX_TRACE_VALUES,
 };
 pub use watch::{Captured, WatchError, WatchSpec};

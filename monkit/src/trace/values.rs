@@ -10,6 +10,7 @@
 use crate::trace::span::current_raw;
 // A process-wide static: std's atomics, as loom cannot build its own in a `const`.
 use parking_lot::Mutex;
+use std::any::Any;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -29,6 +30,8 @@ const SHARDS: usize = 16;
 #[derive(Default)]
 struct Entry {
     values: Vec<(String, String)>,
+    /// Values of other types ([`trace_set_any`]), by name; they count against the same bound.
+    typed: Vec<(String, Arc<dyn Any + Send + Sync>)>,
     /// The incoming W3C `tracestate`, already checked and combined.
     tracestate: Option<Arc<str>>,
     /// The incoming W3C `baggage`, already checked.
@@ -72,10 +75,12 @@ pub fn trace_set(key: &str, value: impl std::fmt::Display) -> bool {
     let key = crate::trace::annotate::bounded_key(key);
     let mut map = shard(cur.trace_id).lock();
     let fresh = !map.contains_key(&cur.trace_id);
-    let vals = &mut map.entry(cur.trace_id).or_default().values;
+    let e = map.entry(cur.trace_id).or_default();
+    let held = e.values.len() + e.typed.len();
+    let vals = &mut e.values;
     if let Some(i) = vals.iter().position(|(k, _)| *k == key) {
         vals[i].1 = value;
-    } else if vals.len() < MAX_TRACE_VALUES {
+    } else if held < MAX_TRACE_VALUES {
         vals.push((key, value));
     } else {
         return false;
@@ -111,6 +116,65 @@ pub fn trace_values(trace_id: u128) -> Vec<(String, String)> {
         .get(&trace_id)
         .map(|e| e.values.clone())
         .unwrap_or_default()
+}
+
+/// Sets `key` to a value of any type for the current trace (a tenant struct, a deadline, an
+/// `Arc` of shared state): read back with [`trace_get_any`] from any span of the trace. The
+/// same bound as [`trace_set`] holds (both kinds together); `false` when there is no current
+/// span or the trace holds [`MAX_TRACE_VALUES`] other keys.
+///
+/// ```
+/// #[derive(Clone, Debug, PartialEq)]
+/// struct Tenant { id: u32 }
+///
+/// #[monkit::task]
+/// fn request() {
+///     monkit::trace::trace_set_any("tenant", Tenant { id: 7 });
+///     handler();
+/// }
+/// #[monkit::task]
+/// fn handler() {
+///     assert_eq!(monkit::trace::trace_get_any::<Tenant>("tenant"), Some(Tenant { id: 7 }));
+///     assert_eq!(monkit::trace::trace_get_any::<u64>("tenant"), None, "another type");
+/// }
+/// request();
+/// ```
+pub fn trace_set_any<T: Any + Clone + Send + Sync>(key: &str, value: T) -> bool {
+    let cur = current_raw();
+    if cur.trace_id == 0 {
+        return false;
+    }
+    let key = crate::trace::annotate::bounded_key(key);
+    let mut map = shard(cur.trace_id).lock();
+    let fresh = !map.contains_key(&cur.trace_id);
+    let e = map.entry(cur.trace_id).or_default();
+    let held = e.values.len() + e.typed.len();
+    let value: Arc<dyn Any + Send + Sync> = Arc::new(value);
+    if let Some(i) = e.typed.iter().position(|(k, _)| *k == key) {
+        e.typed[i].1 = value;
+    } else if held < MAX_TRACE_VALUES {
+        e.typed.push((key, value));
+    } else {
+        return false;
+    }
+    if fresh {
+        LIVE.fetch_add(1, Ordering::Relaxed);
+    }
+    true
+}
+
+/// The value of `key` in the current trace, if it was set with [`trace_set_any`] as a `T`.
+pub fn trace_get_any<T: Any + Clone + Send + Sync>(key: &str) -> Option<T> {
+    let cur = current_raw();
+    if cur.trace_id == 0 || LIVE.load(Ordering::Relaxed) == 0 {
+        return None;
+    }
+    let map = shard(cur.trace_id).lock();
+    map.get(&cur.trace_id)?
+        .typed
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, v)| v.downcast_ref::<T>().cloned())
 }
 
 /// Keeps the W3C context a trace arrived with (either may be absent) until its local root
