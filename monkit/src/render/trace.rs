@@ -63,13 +63,17 @@ fn tick_step(span_ns: f64) -> f64 {
 }
 
 const WIDTH: f64 = 1200.0;
+/// The narrowest bar drawn, in pixels: a 1 µs span in a 20 ms trace stays visible and clickable
+/// for its tooltip, and the layout keeps that much room for it on its row.
+const MIN_BAR: f64 = 4.0;
 const ROW: f64 = 18.0;
 /// Below the header line and the time axis.
 const TOP: f64 = 58.0;
 
 /// Rows: a span goes on the first row below its parent's where it overlaps nothing, so nested
-/// spans sit under their parents and overlapping ones on separate rows.
-fn layout(spans: &[FinishedSpan]) -> Vec<usize> {
+/// spans sit under their parents and overlapping ones on separate rows. A span takes at least
+/// `min_ns` of its row (what the narrowest bar covers), so no drawn bar hides another.
+fn layout(spans: &[FinishedSpan], min_ns: u64) -> Vec<usize> {
     let index: HashMap<u64, usize> = spans
         .iter()
         .enumerate()
@@ -101,7 +105,7 @@ fn layout(spans: &[FinishedSpan]) -> Vec<usize> {
             spans[i].start.start_unix_ns,
             spans[i]
                 .finish_unix_ns
-                .max(spans[i].start.start_unix_ns + 1),
+                .max(spans[i].start.start_unix_ns + min_ns.max(1)),
         );
         let mut r = min_row;
         loop {
@@ -139,7 +143,7 @@ pub fn svg(spans: &[FinishedSpan]) -> String {
         .unwrap_or(t0)
         .max(t0 + 1);
     let span_ns = (t1 - t0) as f64;
-    let rows = layout(spans);
+    let rows = layout(spans, (span_ns * MIN_BAR / WIDTH).ceil() as u64);
     let nrows = rows
         .iter()
         .copied()
@@ -236,7 +240,7 @@ function rel(evt, on) {{
             Outcome::Panic => "panic",
         };
         let (a, b) = (x(s.start.start_unix_ns), x(s.finish_unix_ns));
-        let w = (b - a).max(1.0);
+        let w = (b - a).max(MIN_BAR);
         let y = TOP + rows[i] as f64 * ROW;
         let name = s.start.full_name();
         let took = fmt_ns(s.finish_unix_ns.saturating_sub(s.start.start_unix_ns) as f64);
@@ -331,13 +335,50 @@ mod tests {
             span(3, Some(1), 20, 60), // overlaps 2
             span(4, Some(1), 70, 90), // fits beside 2
         ];
-        assert_eq!(layout(&spans), vec![0, 1, 2, 1]);
+        assert_eq!(layout(&spans, 1), vec![0, 1, 2, 1]);
         let svg = svg(&spans);
         assert!(svg.contains("f&lt;&amp;&gt;"));
         assert!(!svg.contains('\u{1}'));
         assert!(
             svg.contains("· s.f&lt;&amp;&gt; · 100 ns · 4 spans</text>"),
             "{svg}"
+        );
+    }
+
+    /// Every span of a trace is drawn where it can be seen: 1 µs spans inside a 20 ms root
+    /// each get a bar of at least the minimum width, and no two bars of one row overlap.
+    #[test]
+    fn every_span_is_drawn_visibly() {
+        let mut spans = vec![span(1, None, 0, 20_000_000)];
+        for i in 0..40u64 {
+            // One microsecond each, five microseconds apart: far narrower than a pixel.
+            let at = 1_000_000 + i * 5_000;
+            spans.push(span(10 + i, Some(1), at, at + 1_000));
+        }
+        let svg = svg(&spans);
+        let bars: Vec<(f64, f64, f64)> = svg
+            .split("<rect class=\"span ")
+            .skip(1)
+            .map(|r| {
+                let attr = |name: &str| -> f64 {
+                    let v = r.split(&format!("{name}=\"")).nth(1).unwrap();
+                    v[..v.find('"').unwrap()].parse().unwrap()
+                };
+                (attr("x"), attr("y"), attr("width"))
+            })
+            .collect();
+        assert_eq!(bars.len(), spans.len(), "a bar per span");
+        assert!(bars.iter().all(|b| b.2 >= MIN_BAR), "{bars:?}");
+        for (i, a) in bars.iter().enumerate() {
+            for b in &bars[i + 1..] {
+                let same_row = (a.1 - b.1).abs() < 0.01;
+                let overlap = a.0 < b.0 + b.2 - 0.01 && b.0 < a.0 + a.2 - 0.01;
+                assert!(!(same_row && overlap), "{a:?} hides {b:?}");
+            }
+        }
+        assert!(
+            svg.contains("41 spans</text>"),
+            "the header counts what is drawn"
         );
     }
 
