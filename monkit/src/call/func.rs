@@ -517,6 +517,12 @@ impl std::fmt::Debug for FuncGuard {
 }
 
 impl FuncGuard {
+    /// Annotates this call's span, whichever span is current (a child's, say): like
+    /// [`annotate`](crate::annotate) on it.
+    pub fn annotate(&self, key: &str, value: impl std::fmt::Display) {
+        crate::trace::annotate::annotate_span(self.0.span_id(), key, &value);
+    }
+
     /// Ends the call as failed with `kind`.
     pub fn fail(self, kind: &'static str) {
         self.0.finish(Outcome::Error(kind))

@@ -153,7 +153,7 @@ impl Call {
         self.func.finish(self.entered, self.t0, t1, outcome);
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
             self.hand_off(t1, outcome, error);
-        } else if noted {
+        } else if noted || annotate::foreign_pending() {
             Self::forget_notes(self.span.span_id);
         }
         if self.span.flags & LOCAL_ROOT != 0 && values::any() {
@@ -205,6 +205,11 @@ impl std::fmt::Debug for SyncCall {
 }
 
 impl SyncCall {
+    /// The call's span id.
+    pub(crate) fn span_id(&self) -> u64 {
+        self.call.span.span_id
+    }
+
     /// The full name of the function called.
     pub(crate) fn func_name(&self) -> &'static str {
         self.call.func.names.full_name()

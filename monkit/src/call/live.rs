@@ -267,3 +267,38 @@ pub fn running_spans() -> Vec<LiveSpan> {
     }
     out
 }
+
+/// Whether the span `span_id` is running now (listed in `/ps`).
+fn is_running(span_id: u64) -> bool {
+    span_id != 0 && running_spans().iter().any(|s| s.span_id == span_id)
+}
+
+/// Annotates the running span `span`, from any thread or task (not only as the current span):
+/// shown in `/ps` at once and handed with the span to observers when it ends, like
+/// [`annotate`](crate::annotate). `false`, and nothing kept, when the span is not running now
+/// (finished already, or not listed in `/ps`: past 64 nested calls on a thread).
+///
+/// ```
+/// #[monkit::task]
+/// fn job() {
+///     let me = monkit::current_span().unwrap();
+///     std::thread::spawn(move || monkit::registry::annotate_span(me, "progress", "half"))
+///         .join()
+///         .unwrap();
+/// }
+/// let ((), spans) = monkit::collect_trace(job);
+/// assert_eq!(spans[0].annotations, vec![("progress".into(), "half".into())]);
+/// ```
+pub fn annotate_span(span: SpanRef, key: &str, value: impl std::fmt::Display) -> bool {
+    let id = span.span_id;
+    if !is_running(id) {
+        return false;
+    }
+    crate::trace::annotate::annotate_span(id, key, &value);
+    // It may have ended between the look and the note: then nobody would take the note.
+    if !is_running(id) {
+        drop(crate::trace::annotate::take(id));
+        return false;
+    }
+    true
+}

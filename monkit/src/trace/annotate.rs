@@ -56,6 +56,12 @@ static DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new
 /// a recorded span's end reads this one line, written only by annotating threads, and locks
 /// nothing.
 static HELD: AtomicUsize = AtomicUsize::new(0);
+/// Spans annotated through a handle (not as the current span) that still hold notes: while
+/// any does, a call that ends unrecorded looks for its notes here, since the annotating thread
+/// could not mark the call's own context.
+static FOREIGN: AtomicUsize = AtomicUsize::new(0);
+static FOREIGN_IDS: LazyLock<Mutex<std::collections::HashSet<u64>>> =
+    LazyLock::new(Default::default);
 
 fn shard(span_id: u64) -> &'static Mutex<Notes> {
     &NOTES[(span_id >> 7) as usize % SHARDS].0
@@ -146,6 +152,32 @@ pub fn annotate(key: &str, value: impl std::fmt::Display) {
     }
 }
 
+/// Adds a note to the span `span_id` from anywhere (another thread, a handle): the span's end
+/// finds it although its own context was never marked. The caller knows the span runs.
+pub(crate) fn annotate_span(span_id: u64, key: &str, value: &dyn std::fmt::Display) {
+    let (key, value) = (bounded_key(key), bounded_display(value));
+    let mut notes = shard(span_id).lock();
+    if FOREIGN_IDS.lock().insert(span_id) {
+        FOREIGN.fetch_add(1, Ordering::Relaxed);
+    }
+    let mine = notes.entry(span_id).or_insert_with(|| {
+        HELD.fetch_add(1, Ordering::Relaxed);
+        Vec::new()
+    });
+    if mine.len() >= MAX_NOTES {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    mine.push((key, value));
+}
+
+/// Whether some span holds notes made through a handle (the one check an unrecorded call's
+/// end makes besides its own flag).
+#[inline(always)]
+pub(crate) fn foreign_pending() -> bool {
+    FOREIGN.load(Ordering::Relaxed) != 0
+}
+
 /// Annotations dropped because their span already held [`MAX_NOTES`].
 pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
@@ -165,6 +197,9 @@ pub(crate) fn take(span_id: u64) -> Vec<(String, String)> {
     let mine = notes.remove(&span_id);
     if mine.is_some() {
         HELD.fetch_sub(1, Ordering::Relaxed);
+        if FOREIGN.load(Ordering::Relaxed) != 0 && FOREIGN_IDS.lock().remove(&span_id) {
+            FOREIGN.fetch_sub(1, Ordering::Relaxed);
+        }
     }
     mine.unwrap_or_default()
 }
