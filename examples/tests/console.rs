@@ -431,3 +431,80 @@ fn console_html_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A trace of many small calls of one function, captured from the console: the calls are one
+/// labelled band, every span is in the picture, clicking the band shows them, and the view
+/// zooms with the wheel and pans by dragging.
+#[test]
+fn trace_bands_open_and_the_view_zooms() {
+    if !have_browser() {
+        return;
+    }
+    let v = vlite();
+    let shots = shots();
+    let b = Browser::start(true);
+    b.goto(&format!("{}/", v.mon));
+    b.wait_until(
+        "the script set the table up",
+        Duration::from_secs(10),
+        "return !document.querySelector('.tools').hidden;",
+    );
+    b.run(
+        "var r = document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"]'); r.querySelector('details').open = true; r.querySelector('a.trace').click();",
+        json!([]),
+    );
+    b.wait_until(
+        "the watcher is waiting",
+        Duration::from_secs(5),
+        "return document.getElementById('trace-status').textContent.indexOf('Waiting') === 0;",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, url) = (stop.clone(), format!("{}/batch", v.proxy));
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                get(&url);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let label = b.wait_until(
+        "the band in place",
+        Duration::from_secs(20),
+        "var t = document.querySelector('#trace-view svg g.band text.label'); return t ? t.textContent : null;",
+    );
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
+    let label = label.as_str().unwrap();
+    assert!(
+        label.starts_with("×60 calls of vlite.lookup_item, "),
+        "{label}"
+    );
+    // Every span of the trace is in the picture: as many bars as the header counts.
+    let counted = b.run(
+        "var svg = document.querySelector('#trace-view svg'); var h = svg.querySelector('text.header').textContent; return [svg.querySelectorAll('rect.span').length, parseInt(h.split(' · ')[3], 10), svg.querySelectorAll('g[data-member][visibility=\"hidden\"]').length];",
+        json!([]),
+    );
+    assert_eq!(counted[0], counted[1], "bars and header: {counted}");
+    assert!(counted[2].as_u64().unwrap() >= 60, "{counted}");
+    b.screenshot(&shots.join("4-band.png"));
+    // Opened: the members show, and the picture grows to hold them.
+    let opened = b.run(
+        "var svg = document.querySelector('#trace-view svg'); var h0 = svg.getAttribute('height'); svg.querySelector('g.band').dispatchEvent(new MouseEvent('click', {bubbles: true})); return [h0, svg.getAttribute('height'), svg.querySelectorAll('g[data-member][visibility=\"visible\"]').length];",
+        json!([]),
+    );
+    let h0: f64 = opened[0].as_str().unwrap().parse().unwrap();
+    let h1: f64 = opened[1].as_str().unwrap().parse().unwrap();
+    assert!(h1 > h0, "{opened}");
+    assert!(opened[2].as_u64().unwrap() >= 60, "{opened}");
+    b.screenshot(&shots.join("5-band-open.png"));
+    // The wheel zooms in around the pointer; a drag pans.
+    let zoom = b.run(
+        "var svg = document.querySelector('#trace-view svg'); var r = svg.getBoundingClientRect(); var w0 = svg.viewBox.baseVal.width; svg.dispatchEvent(new WheelEvent('wheel', {deltaY: -100, clientX: r.left + r.width / 2, clientY: r.top + 30, bubbles: true, cancelable: true})); var w1 = svg.viewBox.baseVal.width; var x1 = svg.viewBox.baseVal.x; svg.dispatchEvent(new MouseEvent('mousedown', {clientX: r.left + 300, clientY: r.top + 30, bubbles: true})); svg.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + 200, clientY: r.top + 30, bubbles: true})); window.dispatchEvent(new MouseEvent('mouseup', {bubbles: true})); return [w0, w1, x1, svg.viewBox.baseVal.x];",
+        json!([]),
+    );
+    let f = |i: usize| zoom[i].as_f64().unwrap();
+    assert!(f(1) < f(0), "zoomed in: {zoom}");
+    assert!(f(3) > f(2), "panned right: {zoom}");
+    b.screenshot(&shots.join("6-zoomed.png"));
+}

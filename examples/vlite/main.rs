@@ -234,7 +234,14 @@ fn route_of(path: &str) -> &'static str {
     }
 }
 
-/// The built-in upstream: answers `/` with a greeting, `/slow` after 20 ms, `/fail` with a 500.
+/// One small lookup, called many times by `/batch`.
+#[monkit::task]
+fn lookup_item(i: u64) -> Option<u64> {
+    (i % 7 != 0).then_some(i * 2)
+}
+
+/// The built-in upstream: answers `/` with a greeting, `/slow` after 20 ms, `/fail` with a 500,
+/// `/batch` after 60 small lookups.
 #[monkit::task]
 async fn upstream(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match req.uri().path() {
@@ -246,6 +253,11 @@ async fn upstream(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infal
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed on purpose\n".to_owned(),
         ),
+        "/batch" => {
+            // Many small calls of one function: a trace draws them as one band.
+            let found = (0..60).filter(|&i| lookup_item(i).is_some()).count();
+            (StatusCode::OK, format!("found {found} of 60 items\n"))
+        }
         p => (
             StatusCode::OK,
             format!("hello from the upstream, you asked for {p}\n"),

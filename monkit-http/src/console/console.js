@@ -126,6 +126,42 @@
     u.searchParams.set("timeout", traceTimeout.value);
     return u.pathname + u.search;
   }
+  // A band's spans, shown or hidden again (the SVG's own handler, which inlining does not run).
+  window.band = function (evt) {
+    var g = evt.currentTarget, k = g.getAttribute("data-band"), svg = g.ownerSVGElement, show = null;
+    Array.prototype.forEach.call(svg.querySelectorAll('g[data-member="' + k + '"]'), function (m) {
+      if (show === null) show = m.getAttribute("visibility") === "hidden";
+      m.setAttribute("visibility", show ? "visible" : "hidden");
+    });
+    var vb = svg.viewBox.baseVal, h = svg.getAttribute("data-full-height");
+    svg.setAttribute("height", h);
+    svg.setAttribute("viewBox", vb.x + " " + vb.y + " " + vb.width + " " + h);
+  };
+  // Zoom with the wheel around the pointer, pan by dragging: only the SVG's viewBox moves.
+  function zoomable(svg) {
+    var full = svg.viewBox.baseVal.width, drag = null;
+    function show(x, w) {
+      var vb = svg.viewBox.baseVal;
+      x = Math.min(Math.max(0, x), full - w);
+      svg.setAttribute("viewBox", x + " " + vb.y + " " + w + " " + vb.height);
+    }
+    svg.addEventListener("wheel", function (e) {
+      e.preventDefault();
+      var vb = svg.viewBox.baseVal, r = svg.getBoundingClientRect();
+      var at = vb.x + (e.clientX - r.left) / r.width * vb.width;
+      var w = Math.min(full, Math.max(full / 1000, vb.width * (e.deltaY < 0 ? 0.8 : 1.25)));
+      show(at - (at - vb.x) * w / vb.width, w);
+    }, { passive: false });
+    svg.addEventListener("mousedown", function (e) {
+      drag = { x: e.clientX, vx: svg.viewBox.baseVal.x };
+    });
+    window.addEventListener("mouseup", function () { drag = null; });
+    svg.addEventListener("mousemove", function (e) {
+      if (!drag) return;
+      var vb = svg.viewBox.baseVal, r = svg.getBoundingClientRect();
+      show(drag.vx - (e.clientX - drag.x) / r.width * vb.width, vb.width);
+    });
+  }
   function startTrace(full, link) {
     if (tracing) tracing.abort();
     var ctl = new AbortController();
@@ -151,7 +187,9 @@
       var doc = new DOMParser().parseFromString(res.body, "image/svg+xml");
       var svg = doc.documentElement;
       if (svg.nodeName !== "svg") throw new Error("the trace page did not answer with SVG");
-      traceView.appendChild(document.importNode(svg, true));
+      var shown = document.importNode(svg, true);
+      traceView.appendChild(shown);
+      zoomable(shown);
       traceStatus.textContent = "Trace of " + full + ", captured " + new Date().toLocaleTimeString() + ".";
     }).catch(function (e) {
       if (tracing === ctl) { tracing = null; traceCancel.disabled = true; }

@@ -51,6 +51,19 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
     )
 }
 
+/// `n` with commas between thousands (`1,000`).
+fn group_thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// A tick step of 1, 2 or 5 times a power of ten giving about eight ticks over `span_ns`.
 fn tick_step(span_ns: f64) -> f64 {
     let raw = (span_ns / 8.0).max(1.0);
@@ -70,43 +83,52 @@ const ROW: f64 = 18.0;
 /// Below the header line and the time axis.
 const TOP: f64 = 58.0;
 
+/// What the layout places: an id, its parent's id, and where it starts and ends.
+type Item = (u64, Option<u64>, u64, u64);
+
 /// Rows: a span goes on the first row below its parent's where it overlaps nothing, so nested
 /// spans sit under their parents and overlapping ones on separate rows. A span takes at least
 /// `min_ns` of its row (what the narrowest bar covers), so no drawn bar hides another.
+#[cfg(test)]
 fn layout(spans: &[FinishedSpan], min_ns: u64) -> Vec<usize> {
-    let index: HashMap<u64, usize> = spans
+    let items: Vec<Item> = spans
         .iter()
-        .enumerate()
-        .map(|(i, s)| (s.start.span_id, i))
+        .map(|s| {
+            (
+                s.start.span_id,
+                s.start.parent_id,
+                s.start.start_unix_ns,
+                s.finish_unix_ns,
+            )
+        })
         .collect();
+    layout_items(&items, min_ns)
+}
+
+/// [`layout`] of any items.
+fn layout_items(items: &[Item], min_ns: u64) -> Vec<usize> {
+    let index: HashMap<u64, usize> = items.iter().enumerate().map(|(i, s)| (s.0, i)).collect();
     let mut children: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut roots = Vec::new();
-    for (i, s) in spans.iter().enumerate() {
-        match s.start.parent_id.and_then(|p| index.get(&p)) {
+    for (i, s) in items.iter().enumerate() {
+        match s.1.and_then(|p| index.get(&p)) {
             Some(&p) if p != i => children.entry(p).or_default().push(i),
             _ => roots.push(i),
         }
     }
-    let by_start = |v: &mut Vec<usize>| {
-        v.sort_by_key(|&i| (spans[i].start.start_unix_ns, spans[i].start.span_id))
-    };
+    let by_start = |v: &mut Vec<usize>| v.sort_by_key(|&i| (items[i].2, items[i].0));
     by_start(&mut roots);
     for c in children.values_mut() {
         by_start(c);
     }
-    let mut row = vec![usize::MAX; spans.len()];
+    let mut row = vec![usize::MAX; items.len()];
     let mut busy: Vec<Vec<(u64, u64)>> = Vec::new();
     let mut stack: Vec<(usize, usize)> = roots.iter().rev().map(|&r| (r, 0)).collect();
     while let Some((i, min_row)) = stack.pop() {
         if row[i] != usize::MAX {
             continue;
         }
-        let (a, b) = (
-            spans[i].start.start_unix_ns,
-            spans[i]
-                .finish_unix_ns
-                .max(spans[i].start.start_unix_ns + min_ns.max(1)),
-        );
+        let (a, b) = (items[i].2, items[i].3.max(items[i].2 + min_ns.max(1)));
         let mut r = min_row;
         loop {
             if r == busy.len() {
@@ -126,10 +148,85 @@ fn layout(spans: &[FinishedSpan], min_ns: u64) -> Vec<usize> {
     row
 }
 
+/// Siblings of one function in a row at least this long are drawn as one band.
+const BAND_MIN: usize = 50;
+
+/// A run of similar siblings drawn as one band: its members' indexes, in start order.
+struct Band {
+    parent: Option<u64>,
+    members: Vec<usize>,
+}
+
+/// The runs of [`BAND_MIN`] or more consecutive siblings calling one function, and for every
+/// span the band it is hidden in (a member, or a member's descendant).
+fn bands(spans: &[FinishedSpan]) -> (Vec<Band>, Vec<Option<usize>>) {
+    let mut children: HashMap<Option<u64>, Vec<usize>> = HashMap::new();
+    for (i, s) in spans.iter().enumerate() {
+        children.entry(s.start.parent_id).or_default().push(i);
+    }
+    let mut out = Vec::new();
+    for (parent, kids) in &mut children {
+        kids.sort_by_key(|&i| (spans[i].start.start_unix_ns, spans[i].start.span_id));
+        let mut run: Vec<usize> = Vec::new();
+        let mut flush = |run: &mut Vec<usize>| {
+            if run.len() >= BAND_MIN {
+                out.push(Band {
+                    parent: *parent,
+                    members: std::mem::take(run),
+                });
+            }
+            run.clear();
+        };
+        for &i in kids.iter() {
+            let same = run.last().is_some_and(|&j| {
+                spans[j].start.func.full_name() == spans[i].start.func.full_name()
+            });
+            if !same {
+                flush(&mut run);
+            }
+            run.push(i);
+        }
+        flush(&mut run);
+    }
+    out.sort_by_key(|b| spans[b.members[0]].start.start_unix_ns);
+    let mut hidden = vec![None; spans.len()];
+    let index: HashMap<u64, usize> = spans
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.start.span_id, i))
+        .collect();
+    for (k, b) in out.iter().enumerate() {
+        for &m in &b.members {
+            hidden[m] = Some(k);
+        }
+    }
+    // Descendants of members go with them (a few passes settle any depth, in start order).
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..spans.len() {
+            if hidden[i].is_none() {
+                if let Some(k) = spans[i]
+                    .start
+                    .parent_id
+                    .and_then(|p| index.get(&p))
+                    .and_then(|&p| hidden[p])
+                {
+                    hidden[i] = Some(k);
+                    changed = true;
+                }
+            }
+        }
+    }
+    (out, hidden)
+}
+
 /// A self-contained SVG 1.1 timeline: a bar per span on a time axis, coloured by outcome
 /// (ok blue, error orange, canceled yellow, panic red), a tooltip with name, annotations,
 /// duration and start offset, a time scale, and the parent and children of the span under the
-/// pointer highlighted.
+/// pointer highlighted. Every bar is at least a few pixels wide; a run of 50 or more sibling
+/// calls of one function is one labelled band ("×1,000 calls of db.get, 4.2 ms total") whose
+/// spans are drawn below, hidden until it is clicked.
 pub fn svg(spans: &[FinishedSpan]) -> String {
     let t0 = spans
         .iter()
@@ -143,20 +240,69 @@ pub fn svg(spans: &[FinishedSpan]) -> String {
         .unwrap_or(t0)
         .max(t0 + 1);
     let span_ns = (t1 - t0) as f64;
-    let rows = layout(spans, (span_ns * MIN_BAR / WIDTH).ceil() as u64);
-    let nrows = rows
+    let min_ns = (span_ns * MIN_BAR / WIDTH).ceil() as u64;
+    // Visible: every span not in a band, and one bar per band; a band's spans are laid out
+    // below all of them, hidden until the band is opened.
+    let (bands, hidden) = bands(spans);
+    let band_id = |k: usize| u64::MAX - k as u64;
+    let mut items: Vec<Item> = Vec::new();
+    let mut item_of = vec![usize::MAX; spans.len()];
+    for (i, s) in spans.iter().enumerate() {
+        if hidden[i].is_none() {
+            item_of[i] = items.len();
+            items.push((
+                s.start.span_id,
+                s.start.parent_id,
+                s.start.start_unix_ns,
+                s.finish_unix_ns,
+            ));
+        }
+    }
+    let band_item = items.len();
+    for (k, b) in bands.iter().enumerate() {
+        let first = &spans[b.members[0]];
+        let last = b
+            .members
+            .iter()
+            .map(|&m| spans[m].finish_unix_ns)
+            .max()
+            .unwrap_or(0);
+        items.push((band_id(k), b.parent, first.start.start_unix_ns, last));
+    }
+    let vis_rows = layout_items(&items, min_ns);
+    let nrows = vis_rows.iter().copied().max().map_or(1, |r| r + 1);
+    let hidden_items: Vec<usize> = (0..spans.len()).filter(|&i| hidden[i].is_some()).collect();
+    let hid: Vec<Item> = hidden_items
         .iter()
-        .copied()
-        .filter(|&r| r != usize::MAX)
-        .max()
-        .map_or(1, |r| r + 1);
+        .map(|&i| {
+            let s = &spans[i];
+            (
+                s.start.span_id,
+                s.start.parent_id,
+                s.start.start_unix_ns,
+                s.finish_unix_ns,
+            )
+        })
+        .collect();
+    let hid_rows = layout_items(&hid, min_ns);
+    let mut rows = vec![0usize; spans.len()];
+    for (i, r) in rows.iter_mut().enumerate() {
+        if item_of[i] != usize::MAX {
+            *r = vis_rows[item_of[i]];
+        }
+    }
+    for (j, &i) in hidden_items.iter().enumerate() {
+        rows[i] = nrows + hid_rows[j];
+    }
+    let all_rows = nrows + hid_rows.iter().copied().max().map_or(0, |r| r + 1);
     let height = TOP + nrows as f64 * ROW + 20.0;
+    let full_height = TOP + all_rows as f64 * ROW + 20.0;
     let x = |t: u64| (t.saturating_sub(t0)) as f64 / span_ns * WIDTH;
     let mut out = String::new();
     let _ = write!(
         out,
         r##"<?xml version="1.0" encoding="UTF-8"?>
-<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{w}" height="{height}" viewBox="0 0 {w} {height}" font-family="monospace" font-size="11">
+<svg xmlns="http://www.w3.org/2000/svg" version="1.1" width="{w}" height="{height}" viewBox="0 0 {w} {height}" data-full-height="{full_height}" font-family="monospace" font-size="11">
 <style type="text/css"><![CDATA[
 rect.span {{ stroke: #333; stroke-width: 0.5; }}
 rect.ok {{ fill: #6fa8dc; }} rect.error {{ fill: #f6a04d; stroke: #b00000; stroke-width: 2; }}
@@ -166,6 +312,8 @@ g.span:hover rect.span {{ stroke: #000; stroke-width: 2; }}
 rect.related {{ stroke: #000; stroke-width: 2; stroke-dasharray: 3 2; }}
 text.label {{ pointer-events: none; }} text.failed {{ fill: #700000; font-weight: bold; }}
 text.header {{ font-size: 13px; }}
+rect.band {{ fill: #b4a7d6; stroke: #351c75; stroke-width: 1; cursor: pointer; }}
+rect.band.failed {{ stroke: #b00000; stroke-width: 2; }}
 ]]></style>
 <script type="text/ecmascript"><![CDATA[
 function rel(evt, on) {{
@@ -180,8 +328,21 @@ function rel(evt, on) {{
     }}
   }}
 }}
+function band(evt) {{
+  var k = evt.currentTarget.getAttribute('data-band'), svg = document.documentElement;
+  var all = document.getElementsByTagName('g'), show = null;
+  for (var i = 0; i < all.length; i++) {{
+    if (all[i].getAttribute('data-member') === k) {{
+      if (show === null) show = all[i].getAttribute('visibility') === 'hidden';
+      all[i].setAttribute('visibility', show ? 'visible' : 'hidden');
+    }}
+  }}
+  var h = svg.getAttribute('data-full-height');
+  svg.setAttribute('height', h);
+  svg.setAttribute('viewBox', '0 0 {w} ' + h);
+}}
 ]]></script>
-<rect x="0" y="0" width="{w}" height="{height}" fill="#ffffff"/>
+<rect x="0" y="0" width="{w}" height="{full_height}" fill="#ffffff"/>
 "##,
         w = WIDTH,
     );
@@ -265,9 +426,13 @@ function rel(evt, on) {{
             .parent_id
             .map(|p| format!("{p:016x}"))
             .unwrap_or_default();
+        let member = match hidden[i] {
+            Some(k) => format!(r#" data-member="{k}" visibility="hidden""#),
+            None => String::new(),
+        };
         let _ = write!(
             out,
-            r#"<g class="span" data-id="{:016x}" data-parent="{parent}" onmouseover="rel(evt, true)" onmouseout="rel(evt, false)"><title>{}</title><rect class="span {class}" x="{a:.2}" y="{y:.1}" width="{w:.2}" height="{h:.1}"/>"#,
+            r#"<g class="span" data-id="{:016x}" data-parent="{parent}"{member} onmouseover="rel(evt, true)" onmouseout="rel(evt, false)"><title>{}</title><rect class="span {class}" x="{a:.2}" y="{y:.1}" width="{w:.2}" height="{h:.1}"/>"#,
             s.start.span_id,
             xml_escape(&tip),
             h = ROW - 2.0,
@@ -305,6 +470,46 @@ function rel(evt, on) {{
             );
         }
         out.push_str("</g>\n");
+    }
+    for (k, band) in bands.iter().enumerate() {
+        let (_, _, a0, b0) = items[band_item + k];
+        let (a, b) = (x(a0), x(b0));
+        let w = (b - a).max(MIN_BAR);
+        let y = TOP + vis_rows[band_item + k] as f64 * ROW;
+        let n = band.members.len();
+        let name = spans[band.members[0]].start.full_name();
+        let total: u64 = band
+            .members
+            .iter()
+            .map(|&m| {
+                spans[m]
+                    .finish_unix_ns
+                    .saturating_sub(spans[m].start.start_unix_ns)
+            })
+            .sum();
+        let failed = band
+            .members
+            .iter()
+            .filter(|&&m| spans[m].outcome != Outcome::Ok)
+            .count();
+        let mut label = format!(
+            "×{} calls of {name}, {} total",
+            group_thousands(n),
+            fmt_ns(total as f64)
+        );
+        if failed > 0 {
+            let _ = write!(label, ", {failed} failed");
+        }
+        let _ = writeln!(
+            out,
+            r#"<g class="band" data-band="{k}" onclick="band(evt)"><title>{} (click to show them)</title><rect class="band{}" x="{a:.2}" y="{y:.1}" width="{w:.2}" height="{h:.1}"/><text class="label" x="{:.2}" y="{:.1}">{}</text></g>"#,
+            xml_escape(&label),
+            if failed > 0 { " failed" } else { "" },
+            a + 2.0,
+            y + ROW - 6.0,
+            xml_escape(&label),
+            h = ROW - 2.0,
+        );
     }
     out.push_str("</svg>\n");
     out
@@ -380,6 +585,33 @@ mod tests {
             svg.contains("41 spans</text>"),
             "the header counts what is drawn"
         );
+    }
+
+    /// 2,000 sibling calls of one function are one labelled band; every span is still in the
+    /// SVG (drawn hidden below, shown when the band is clicked), counted in the header.
+    #[test]
+    fn runs_of_similar_siblings_are_one_band() {
+        let mut spans = vec![span(1, None, 0, 30_000_000)];
+        for i in 0..2000u64 {
+            let at = 1_000 + i * 10_000;
+            spans.push(span(10 + i, Some(1), at, at + 2_000));
+        }
+        let svg = svg(&spans);
+        assert_eq!(svg.matches("<rect class=\"span ").count(), spans.len());
+        assert_eq!(svg.matches(r#"visibility="hidden""#).count(), 2000);
+        assert_eq!(svg.matches(r#"<g class="band""#).count(), 1);
+        assert!(
+            svg.contains("×2,000 calls of s.f&lt;&amp;&gt;, 4 ms total</text>"),
+            "{}",
+            &svg[svg.len() - 800..]
+        );
+        assert!(svg.contains("2001 spans</text>"));
+        // Collapsed, the picture is two rows high; opened, tall enough for the members.
+        let h = |attr: &str| -> f64 {
+            let v = svg.split(&format!(" {attr}=\"")).nth(1).unwrap();
+            v[..v.find('"').unwrap()].parse().unwrap()
+        };
+        assert!(h("height") < 120.0 && h("data-full-height") > h("height"));
     }
 
     #[test]
