@@ -103,3 +103,40 @@ fn foreign_errors_are_named_by_what_they_are() {
         assert_eq!(kinds("anyhow_fail"), vec![("permission_denied", 1)]);
     }
 }
+
+#[cfg(feature = "tonic")]
+#[monkit::task]
+fn grpc_fail() -> Result<(), tonic::Status> {
+    Err(tonic::Status::unavailable("the worker is gone"))
+}
+
+#[cfg(feature = "reqwest")]
+#[monkit::task]
+async fn fetch_closed(url: &str) -> Result<String, reqwest::Error> {
+    reqwest::get(url).await?.text().await
+}
+
+#[cfg(feature = "tonic")]
+#[test]
+fn grpc_statuses_by_their_code() {
+    let _ = grpc_fail();
+    assert_eq!(kinds("grpc_fail"), vec![("unavailable", 1)]);
+}
+
+#[cfg(feature = "reqwest")]
+#[test]
+fn reqwest_errors_by_their_cause() {
+    // A port nobody listens on: the connection is refused.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let r = rt.block_on(fetch_closed(&format!("http://127.0.0.1:{port}/")));
+    assert!(r.is_err());
+    assert_eq!(kinds("fetch_closed"), vec![("connect", 1)]);
+}

@@ -124,8 +124,9 @@ pub fn add_error_kind_handler(h: KindHandler) {
 /// The kind of an error whose type has no [`ErrorKind`] impl, looked up in this order, for
 /// the error and then each error of its source chain, the first answer winning: the handlers
 /// added with [`add_error_kind_handler`] (in the order added), then the built-ins
-/// (`std::io::Error` by its `io::ErrorKind`; with the feature `hyper`, `hyper::Error` by its
-/// cause). `None` when nothing knows it (the caller then names it by its type).
+/// (`std::io::Error` by its `io::ErrorKind`; with features, `hyper::Error` and `reqwest::Error`
+/// by their cause and `tonic::Status` by its code). `None` when nothing knows it (the caller
+/// then names it by its type).
 pub fn error_kind_of(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     let mut cur = Some(e);
     // A bounded walk: a source chain that loops cannot hang the call.
@@ -169,7 +170,67 @@ fn built_in_kind(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
             "hyper_error"
         });
     }
+    #[cfg(feature = "tonic")]
+    if let Some(s) = e.downcast_ref::<tonic::Status>() {
+        return Some(grpc_kind(s.code()));
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(r) = e.downcast_ref::<reqwest::Error>() {
+        return Some(if r.is_timeout() {
+            "timeout"
+        } else if r.is_connect() {
+            "connect"
+        } else if let Some(s) = r.status() {
+            match s.as_u16() {
+                400..=499 => "http_4xx",
+                _ => "http_5xx",
+            }
+        } else if r.is_redirect() {
+            "redirect"
+        } else if r.is_body() {
+            "body"
+        } else if r.is_decode() {
+            "decode"
+        } else if r.is_builder() {
+            "builder"
+        } else {
+            "request"
+        });
+    }
     None
+}
+
+/// A gRPC status code as an error kind: its name in snake case.
+#[cfg(feature = "tonic")]
+fn grpc_kind(c: tonic::Code) -> &'static str {
+    use tonic::Code as C;
+    match c {
+        C::Ok => "ok",
+        C::Cancelled => "cancelled",
+        C::Unknown => "unknown",
+        C::InvalidArgument => "invalid_argument",
+        C::DeadlineExceeded => "deadline_exceeded",
+        C::NotFound => "not_found",
+        C::AlreadyExists => "already_exists",
+        C::PermissionDenied => "permission_denied",
+        C::ResourceExhausted => "resource_exhausted",
+        C::FailedPrecondition => "failed_precondition",
+        C::Aborted => "aborted",
+        C::OutOfRange => "out_of_range",
+        C::Unimplemented => "unimplemented",
+        C::Internal => "internal",
+        C::Unavailable => "unavailable",
+        C::DataLoss => "data_loss",
+        C::Unauthenticated => "unauthenticated",
+    }
+}
+
+/// A `tonic::Status` names its kind by its gRPC code (feature `tonic`).
+#[cfg(feature = "tonic")]
+impl ErrorKind for tonic::Status {
+    fn error_kind(&self) -> &'static str {
+        grpc_kind(self.code())
+    }
 }
 
 /// A boxed error names its kind by what it holds: see [`error_kind_of`].
