@@ -50,6 +50,34 @@ fn vlite() -> Vlite {
     v
 }
 
+/// Clicks "Trace next call" of the proxy's handler, sends `url` requests until `shown` (a
+/// script) returns something, and returns that.
+fn trace_handle_while(b: &Browser, url: &str, shown: &str) -> Value {
+    b.run(
+        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace').click();",
+        json!([]),
+    );
+    b.wait_until(
+        "the watcher is waiting",
+        Duration::from_secs(5),
+        "return document.getElementById('trace-status').textContent.indexOf('Waiting') === 0;",
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let traffic = {
+        let (stop, url) = (stop.clone(), url.to_owned());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                get(&url);
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        })
+    };
+    let got = b.wait_until("the trace in place", Duration::from_secs(20), shown);
+    stop.store(true, Ordering::Relaxed);
+    traffic.join().unwrap();
+    got
+}
+
 fn have_browser() -> bool {
     peers::have("chromium", "chromium") && peers::have("chromedriver", "chromium-driver")
 }
@@ -239,32 +267,11 @@ fn console_in_a_real_browser() {
     let detail = detail.as_str().unwrap();
     assert!(detail.contains("http_server.GET /hello"), "{detail}");
     assert!(detail.contains("vlite.Proxy::forward"), "{detail}");
-    b.run(
-        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace').click();",
-        json!([]),
-    );
-    b.wait_until(
-        "the watcher is waiting",
-        Duration::from_secs(5),
-        "return document.getElementById('trace-status').textContent.indexOf('Waiting') === 0;",
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let traffic = {
-        let (stop, url) = (stop.clone(), format!("{}/hello", v.proxy));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                get(&url);
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        })
-    };
-    let header = b.wait_until(
-        "the trace SVG in place",
-        Duration::from_secs(20),
+    let header = trace_handle_while(
+        &b,
+        &format!("{}/hello", v.proxy),
         "var t = document.querySelector('#trace-view svg text.header'); return t ? t.textContent : null;",
     );
-    stop.store(true, Ordering::Relaxed);
-    traffic.join().unwrap();
     let header = header.as_str().unwrap();
     assert!(header.starts_with("trace "), "{header}");
     assert!(header.contains("vlite.Proxy::handle"), "{header}");
@@ -450,31 +457,14 @@ fn trace_bands_open_and_the_view_zooms() {
         "return !document.querySelector('.tools').hidden;",
     );
     b.run(
-        "var r = document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"]'); r.querySelector('details').open = true; r.querySelector('a.trace').click();",
+        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] details').open = true;",
         json!([]),
     );
-    b.wait_until(
-        "the watcher is waiting",
-        Duration::from_secs(5),
-        "return document.getElementById('trace-status').textContent.indexOf('Waiting') === 0;",
-    );
-    let stop = Arc::new(AtomicBool::new(false));
-    let traffic = {
-        let (stop, url) = (stop.clone(), format!("{}/batch", v.proxy));
-        std::thread::spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                get(&url);
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        })
-    };
-    let label = b.wait_until(
-        "the band in place",
-        Duration::from_secs(20),
+    let label = trace_handle_while(
+        &b,
+        &format!("{}/batch", v.proxy),
         "var t = document.querySelector('#trace-view svg g.band text.label'); return t ? t.textContent : null;",
     );
-    stop.store(true, Ordering::Relaxed);
-    traffic.join().unwrap();
     let label = label.as_str().unwrap();
     assert!(
         label.starts_with("×60 calls of vlite.lookup_item, "),

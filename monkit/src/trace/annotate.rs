@@ -134,17 +134,8 @@ pub fn annotate(key: &str, value: impl std::fmt::Display) {
         return;
     }
     let (key, value) = (bounded_key(key), bounded_display(&value));
-    {
-        let mut notes = shard(cur.span_id).lock();
-        let mine = notes.entry(cur.span_id).or_insert_with(|| {
-            HELD.fetch_add(1, Ordering::Relaxed);
-            Vec::new()
-        });
-        if mine.len() >= MAX_NOTES {
-            DROPPED.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        mine.push((key, value));
+    if !push(&mut shard(cur.span_id).lock(), cur.span_id, key, value) {
+        return;
     }
     if cur.flags & NOTED == 0 {
         cur.flags |= NOTED;
@@ -160,15 +151,22 @@ pub(crate) fn annotate_span(span_id: u64, key: &str, value: &dyn std::fmt::Displ
     if FOREIGN_IDS.lock().insert(span_id) {
         FOREIGN.fetch_add(1, Ordering::Relaxed);
     }
+    push(&mut notes, span_id, key, value);
+}
+
+/// Adds one note to a span's list in its (locked) shard; `false` when the span holds
+/// [`MAX_NOTES`] already (the note is dropped and counted).
+fn push(notes: &mut Notes, span_id: u64, key: String, value: String) -> bool {
     let mine = notes.entry(span_id).or_insert_with(|| {
         HELD.fetch_add(1, Ordering::Relaxed);
         Vec::new()
     });
     if mine.len() >= MAX_NOTES {
         DROPPED.fetch_add(1, Ordering::Relaxed);
-        return;
+        return false;
     }
     mine.push((key, value));
+    true
 }
 
 /// Whether some span holds notes made through a handle (the one check an unrecorded call's
