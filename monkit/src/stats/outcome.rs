@@ -234,23 +234,20 @@ impl ErrorKind for tonic::Status {
 }
 
 /// A boxed error names its kind by what it holds: see [`error_kind_of`].
-impl ErrorKind for dyn std::error::Error + 'static {
-    fn error_kind(&self) -> &'static str {
-        error_kind_of(self).unwrap_or("error")
-    }
+macro_rules! dyn_error_kind {
+    ($($t:ty),*) => {$(
+        impl ErrorKind for $t {
+            fn error_kind(&self) -> &'static str {
+                error_kind_of(self).unwrap_or("error")
+            }
+        }
+    )*};
 }
-
-impl ErrorKind for dyn std::error::Error + Send + 'static {
-    fn error_kind(&self) -> &'static str {
-        error_kind_of(self).unwrap_or("error")
-    }
-}
-
-impl ErrorKind for dyn std::error::Error + Send + Sync + 'static {
-    fn error_kind(&self) -> &'static str {
-        error_kind_of(self).unwrap_or("error")
-    }
-}
+dyn_error_kind!(
+    dyn std::error::Error + 'static,
+    dyn std::error::Error + Send + 'static,
+    dyn std::error::Error + Send + Sync + 'static
+);
 
 /// An `anyhow::Error` names its kind by the errors of its chain: see [`error_kind_of`].
 #[cfg(feature = "anyhow")]
