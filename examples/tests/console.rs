@@ -9,38 +9,30 @@ mod common;
 #[path = "../../testsupport/webdriver.rs"]
 mod webdriver;
 
-use common::{example, free_port, get, peers, wait_for, Killed};
+use common::{example, get, peers};
 use serde_json::{json, Value};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use webdriver::Browser;
 
+/// A vlite (the shared starter) that has already served some traffic: ten greetings and
+/// five failures; its proxy as a URL.
 struct Vlite {
-    _child: Killed,
     proxy: String,
     mon: String,
+    _vlite: common::Vlite,
 }
 
 fn vlite() -> Vlite {
-    let (proxy_port, mon_port) = (free_port(), free_port());
-    let child = Killed(
-        Command::new(example("vlite"))
-            .env("VLITE_LISTEN", format!("127.0.0.1:{proxy_port}"))
-            .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("the vlite example is built by cargo test"),
-    );
+    let started = common::vlite(None, &[], None);
     let v = Vlite {
-        _child: child,
-        proxy: format!("http://127.0.0.1:{proxy_port}"),
-        mon: format!("http://127.0.0.1:{mon_port}"),
+        proxy: format!("http://{}", started.proxy),
+        mon: started.mon.clone(),
+        _vlite: started,
     };
-    wait_for(&format!("{}/", v.mon));
-    wait_for(&format!("{}/", v.proxy));
     for _ in 0..10 {
         get(&format!("{}/hello", v.proxy));
     }
