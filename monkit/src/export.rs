@@ -10,7 +10,7 @@
 
 pub use crate::trace::sampler::Sampler;
 
-pub use crate::util::settings::ConfigError;
+pub use crate::util::settings::{parse_duration, ConfigError};
 
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
@@ -55,20 +55,18 @@ pub fn shutdown_timeout() -> Result<Duration, ConfigError> {
     match std::env::var(SHUTDOWN_TIMEOUT_ENV) {
         Err(_) => Ok(Duration::from_secs(5)),
         Ok(v) => parse_timeout(&v).ok_or_else(|| {
-            ConfigError::new(SHUTDOWN_TIMEOUT_ENV, v, "a duration such as 5, 5s or 500ms")
+            ConfigError::new(
+                SHUTDOWN_TIMEOUT_ENV,
+                v,
+                "a duration of at most 1h, such as 5, 5s or 500ms",
+            )
         }),
     }
 }
 
+/// A shutdown timeout: a duration of at most an hour.
 fn parse_timeout(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    let (num, scale) = if let Some(ms) = v.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else {
-        (v.strip_suffix('s').unwrap_or(v), 1.0)
-    };
-    let secs = num.trim().parse::<f64>().ok()? * scale;
-    (secs.is_finite() && (0.0..=3600.0).contains(&secs)).then(|| Duration::from_secs_f64(secs))
+    parse_duration(v).filter(|d| *d <= Duration::from_secs(3600))
 }
 
 /// Annotation keys with a meaning for exporters (the rest become plain tags).
