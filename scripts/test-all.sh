@@ -47,12 +47,14 @@ echo "test-all: the docs build clean, every feature on"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --all-features --no-deps
 
 echo "test-all: every library crate packages and builds from its package alone"
-# Cargo keeps the packages it verifies (target/package, and unpacked in its registry cache)
-# under their own names; what an earlier run of the same version left would be built instead
-# of this one.
-rm -rf target/package "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/monkit*-0.1.0 \
+# Cargo takes the packages it verifies for registry crates, which it never rebuilds for a
+# change of source alone: what an earlier run of the same version left (unpacked, or built)
+# would be used instead of this code. So they are made and built in a target of their own,
+# emptied first, and cargo's unpackings of our own crates go too.
+rm -rf target/package-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/monkit*-0.1.0 \
   "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/monkit*-0.1.0.crate
-cargo package --workspace --exclude monkit-examples --allow-dirty
+CARGO_TARGET_DIR="$PWD/target/package-check" \
+  cargo package --workspace --exclude monkit-examples --allow-dirty
 
 echo "test-all: every test, long ones included, peers required"
 MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
