@@ -87,6 +87,20 @@ pub mod keys {
     pub const HTTP_PATH: &str = "http.path";
     /// The HTTP response status code.
     pub const HTTP_STATUS_CODE: &str = "http.status_code";
+    /// The route template that matched the request (`/users/{id}`).
+    pub const HTTP_ROUTE: &str = "http.route";
+    /// The host a client request went to.
+    pub const SERVER_ADDRESS: &str = "server.address";
+    /// The kind of failure, where a span failed (`http_5xx`, `connect`, `not_found`...).
+    pub const ERROR_TYPE: &str = "error.type";
+    /// The remote procedure call system (`grpc`).
+    pub const RPC_SYSTEM: &str = "rpc.system";
+    /// The full name of the called service (`tavern.v1.Worker`).
+    pub const RPC_SERVICE: &str = "rpc.service";
+    /// The called method (`Poll`).
+    pub const RPC_METHOD: &str = "rpc.method";
+    /// The gRPC status code a call ended with, as a number.
+    pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
 }
 
 #[cfg(test)]

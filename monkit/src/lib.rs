@@ -91,7 +91,8 @@ mod loom_tests;
 
 // What a user touches daily; the rest is in `stats`, `trace` and `registry`.
 pub use registry::{
-    collect_trace, collect_trace_async, default_registry, Func, FuncGuard, Registry, Scope,
+    collect_trace, collect_trace_async, default_registry, Func, FuncGuard, OpenCall, Registry,
+    Scope,
 };
 pub use stats::{ErrorKind, Outcome, TimerGuard};
 pub use trace::{annotate, current_span, FinishedSpan, SpanObserver, SpanRef, SpanStart};

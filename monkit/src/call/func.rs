@@ -3,7 +3,8 @@
 //!
 //! The stats only: how a call starts and ends (ids, context, recording) is `call.rs`.
 
-use crate::call::lifecycle::SyncCall;
+use crate::call::lifecycle::{AsyncCall, SyncCall};
+use crate::call::open::OpenCall;
 use crate::call::task::{no_text, TaskFuture};
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::outcome::Outcome;
@@ -487,6 +488,16 @@ impl Func {
     #[inline]
     pub fn guard(&self) -> FuncGuard {
         FuncGuard(SyncCall::start(self.0))
+    }
+
+    /// Begins one call that ends when its [`OpenCall`] is finished (or dropped, as
+    /// `canceled`), for work whose end is not a return: a response body still streaming, a
+    /// callback. Its parent is `parent` (a remote caller's span, say), or the current span
+    /// when `None`; `Some(SpanRef::default())` makes it a root.
+    #[inline]
+    pub fn open(&self, parent: Option<crate::trace::span::SpanRef>) -> OpenCall {
+        let parent = parent.unwrap_or_else(crate::trace::span::current_raw);
+        OpenCall::new(AsyncCall::start(self.0, parent))
     }
 
     /// Wraps a future as one call of this function (canceled if dropped unfinished).

@@ -1,5 +1,5 @@
 //! The hot path: a function's record that every call writes (`func`), one call from begin to
-//! end (`lifecycle`), the shells `#[task]` and `Func::task` expand to (`task`), and the `/ps` slots
+//! end (`lifecycle`), the shells `#[task]` and `Func::task` expand to (`task`), a call carried by its owner (`open`), and the `/ps` slots
 //! of running calls (`live`).
 //!
 //! Uses: `util`, `stats`, `trace`.
@@ -7,4 +7,5 @@
 pub(crate) mod func;
 pub(crate) mod lifecycle;
 pub(crate) mod live;
+pub(crate) mod open;
 pub(crate) mod task;

@@ -21,7 +21,8 @@ pub use counter::Counter;
 pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
 pub use meter::Meter;
 pub use outcome::{
-    add_error_kind_handler, error_kind_of, type_kind, ErrorKind, KindHandler, Outcome,
+    add_error_kind_handler, error_kind_of, grpc_code_kind, type_kind, ErrorKind, KindHandler,
+    Outcome,
 };
 pub use raw::{Aggregate, RawVal};
 pub use reading::Reading;

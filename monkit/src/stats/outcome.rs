@@ -200,29 +200,43 @@ fn built_in_kind(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
     None
 }
 
-/// A gRPC status code as an error kind: its name in snake case.
+/// A gRPC status code as an error kind: its name in snake case (`5` is `not_found`, `14`
+/// `unavailable`); a code outside the 17 the protocol defines is `unknown`, as gRPC reads it.
+///
+/// ```
+/// assert_eq!(monkit::stats::grpc_code_kind(4), "deadline_exceeded");
+/// assert_eq!(monkit::stats::grpc_code_kind(99), "unknown");
+/// ```
+pub fn grpc_code_kind(code: i32) -> &'static str {
+    const NAMES: [&str; 17] = [
+        "ok",
+        "cancelled",
+        "unknown",
+        "invalid_argument",
+        "deadline_exceeded",
+        "not_found",
+        "already_exists",
+        "permission_denied",
+        "resource_exhausted",
+        "failed_precondition",
+        "aborted",
+        "out_of_range",
+        "unimplemented",
+        "internal",
+        "unavailable",
+        "data_loss",
+        "unauthenticated",
+    ];
+    usize::try_from(code)
+        .ok()
+        .and_then(|c| NAMES.get(c))
+        .copied()
+        .unwrap_or("unknown")
+}
+
 #[cfg(feature = "tonic")]
 fn grpc_kind(c: tonic::Code) -> &'static str {
-    use tonic::Code as C;
-    match c {
-        C::Ok => "ok",
-        C::Cancelled => "cancelled",
-        C::Unknown => "unknown",
-        C::InvalidArgument => "invalid_argument",
-        C::DeadlineExceeded => "deadline_exceeded",
-        C::NotFound => "not_found",
-        C::AlreadyExists => "already_exists",
-        C::PermissionDenied => "permission_denied",
-        C::ResourceExhausted => "resource_exhausted",
-        C::FailedPrecondition => "failed_precondition",
-        C::Aborted => "aborted",
-        C::OutOfRange => "out_of_range",
-        C::Unimplemented => "unimplemented",
-        C::Internal => "internal",
-        C::Unavailable => "unavailable",
-        C::DataLoss => "data_loss",
-        C::Unauthenticated => "unauthenticated",
-    }
+    grpc_code_kind(c as i32)
 }
 
 /// A `tonic::Status` names its kind by its gRPC code (feature `tonic`).

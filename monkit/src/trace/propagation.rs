@@ -93,6 +93,36 @@ impl Injector for http::HeaderMap {
     }
 }
 
+/// gRPC metadata as a carrier (feature `tonic`): its ASCII entries, keys lowercase as gRPC
+/// sends them.
+#[cfg(feature = "tonic")]
+impl Extractor for tonic::metadata::MetadataMap {
+    fn get(&self, key: &str) -> Option<&str> {
+        tonic::metadata::MetadataMap::get(self, key).and_then(|v| v.to_str().ok())
+    }
+    fn get_all(&self, key: &str) -> Vec<&str> {
+        tonic::metadata::MetadataMap::get_all(self, key)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
+    }
+}
+
+#[cfg(feature = "tonic")]
+impl Injector for tonic::metadata::MetadataMap {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(k), Ok(v)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            value.parse::<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>(),
+        ) {
+            self.insert(k, v);
+        }
+    }
+    fn remove(&mut self, key: &str) {
+        tonic::metadata::MetadataMap::remove(self, key);
+    }
+}
+
 /// A trace context read from a carrier.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
