@@ -139,6 +139,16 @@ impl Ending {
     }
 }
 
+impl Drop for Ending {
+    /// A body dropped before its end: a trailers-only answer (its status in the head) that
+    /// the reader did not poll to the end ended with that status; any other was cut off.
+    fn drop(&mut self) {
+        if self.head.is_some() {
+            self.finish(None);
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A gRPC response body whose end (its trailers, its last frame, or an error) ends the
     /// call; dropped before that, the call is `canceled`.
