@@ -17,6 +17,7 @@ PACKAGES=(
   protobuf-compiler                       # protoc: the official zipkin.proto, compiled in a test
   chromium chromium-driver                # the console, driven in a real headless browser
   default-jre-headless                    # Java for the W3C Nu HTML checker (vnu-jar, npm)
+  nghttp2-client curl                     # h2load and curl --http2-prior-knowledge: HTTP/2
 )
 
 if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
@@ -27,9 +28,11 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   # The official OpenTelemetry protobuf classes, to decode what the OTLP exporter sends.
-  echo "test-all: installing opentelemetry-proto and aiohttp (the W3C Trace Context suite's) with pip"
-  python3 -m pip install -q --disable-pip-version-check opentelemetry-proto protobuf aiohttp 2>/dev/null \
-    || python3 -m pip install -q --disable-pip-version-check --break-system-packages opentelemetry-proto protobuf aiohttp
+  # grpcio and grpcio-tools: a real gRPC client, its stubs compiled from tavern's .proto.
+  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools)
+  echo "test-all: installing ${PIP_PACKAGES[*]} with pip"
+  python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"
   # The W3C Nu HTML checker, from npm, into the build tree (the console test finds it there).
   if ! command -v npm >/dev/null; then
     $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
@@ -58,6 +61,8 @@ CARGO_TARGET_DIR="$PWD/target/package-check" \
 
 echo "test-all: every test, long ones included, peers required"
 MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
+# The tower layers' own tests need their features (axum, grpc, reqwest).
+MONKIT_REQUIRE_PEERS=1 cargo test -p monkit-tower --all-features -- --include-ignored
 
 echo "test-all: instructions per call under valgrind, against their budgets"
 MONKIT_REQUIRE_PEERS=1 cargo bench -p monkit --bench instructions

@@ -1,5 +1,5 @@
-//! An accept loop with limits, for the monitoring pages and for any HTTP/1 server a program
-//! runs beside them.
+//! An accept loop with limits, for the monitoring pages and for any HTTP/1.1 or HTTP/2 server
+//! a program runs beside them.
 //!
 //! hyper serves one connection; what a listening socket needs around that (a connection cap,
 //! header and idle timeouts, backing off when the process runs out of file descriptors,
@@ -7,7 +7,7 @@
 
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
@@ -52,6 +52,16 @@ pub struct ServeOptions {
     pub backlog: u32,
     /// Trace watchers the pages hold open at once, and per client (see [`TraceBudget`]).
     pub trace: TraceBudget,
+    /// HTTP/2 requests (streams) one connection may have open at once; past it the client
+    /// must wait (a peer that opens more is refused them). Default 256.
+    pub max_concurrent_streams: u32,
+    /// The largest request head, in bytes of HTTP/2 header list (names, values and 32 bytes
+    /// per field), a client may send; a larger one is refused. Default 64 KiB.
+    pub max_header_list_size: u32,
+    /// How often an HTTP/2 connection with no frames sends a PING, and how long it waits for
+    /// the answer before closing: a peer that vanished costs at most this. Default 20 s and
+    /// 20 s.
+    pub keep_alive: (Duration, Duration),
     /// How `/metrics` exposes durations: classic buckets, summaries (see
     /// [`monkit::render::prometheus::Options`]).
     pub prometheus: monkit::render::prometheus::Options,
@@ -96,6 +106,9 @@ impl Default for ServeOptions {
             backlog: 1024,
             trace: TraceBudget::default(),
             prometheus: monkit::render::prometheus::Options::default(),
+            max_concurrent_streams: 256,
+            max_header_list_size: 64 * 1024,
+            keep_alive: (Duration::from_secs(20), Duration::from_secs(20)),
         }
     }
 }
@@ -109,8 +122,9 @@ impl ServeOptions {
     /// The defaults, changed by whichever of these variables are set: `MONKIT_HTTP_HEADER_TIMEOUT`,
     /// `MONKIT_HTTP_IDLE_TIMEOUT`, `MONKIT_TRACE_MAX_TIMEOUT` (durations such as `10s`, `500ms`),
     /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS`,
-    /// `MONKIT_HTTP_BACKLOG`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`
-    /// (positive counts), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
+    /// `MONKIT_HTTP_BACKLOG`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`,
+    /// `MONKIT_HTTP2_MAX_STREAMS`, `MONKIT_HTTP2_MAX_HEADER_LIST_SIZE` (positive counts),
+    /// `MONKIT_HTTP2_KEEP_ALIVE` (a duration, for both the interval and the timeout), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
     /// (see [`monkit::render::prometheus::Options::from_env`]). A variable that is set but
     /// cannot be read is an error, never ignored.
     pub fn from_env() -> Result<ServeOptions, ConfigError> {
@@ -155,14 +169,25 @@ impl ServeOptions {
         o.backlog = backlog.min(u32::MAX as usize) as u32;
         count("MONKIT_TRACE_MAX_WATCHERS", &mut o.trace.max_watchers)?;
         count("MONKIT_TRACE_MAX_PER_CLIENT", &mut o.trace.max_per_client)?;
+        let mut streams = o.max_concurrent_streams as usize;
+        count("MONKIT_HTTP2_MAX_STREAMS", &mut streams)?;
+        o.max_concurrent_streams = streams.min(u32::MAX as usize) as u32;
+        let mut list = o.max_header_list_size as usize;
+        count("MONKIT_HTTP2_MAX_HEADER_LIST_SIZE", &mut list)?;
+        o.max_header_list_size = list.min(u32::MAX as usize) as u32;
+        let mut keep_alive = o.keep_alive.0;
+        duration("MONKIT_HTTP2_KEEP_ALIVE", &mut keep_alive)?;
+        o.keep_alive = (keep_alive, keep_alive);
         Ok(o)
     }
 }
 
-/// Serves HTTP/1 connections accepted from `listener` until `shutdown` completes, with the
-/// limits of `options`: at most `max_connections` at once, the header and idle timeouts, and
-/// on accept errors (out of file descriptors, say) a growing pause of up to one second
-/// instead of a busy loop, with at most one log line per second on stderr.
+/// Serves HTTP/1.1 and HTTP/2 connections accepted from `listener` until `shutdown`
+/// completes (HTTP/2 by prior knowledge, as gRPC clients and `curl --http2-prior-knowledge`
+/// speak it; each connection's first bytes say which), with the limits of `options`: at most
+/// `max_connections` at once, the header and idle timeouts, HTTP/2's stream, header-size and
+/// keep-alive limits, and on accept errors (out of file descriptors, say) a growing pause of up
+/// to one second instead of a busy loop, with at most one log line per second on stderr.
 ///
 /// `service` makes the service for each connection from the client's address.
 ///
@@ -377,10 +402,18 @@ async fn connection<S, B>(
         inner: svc,
         activity: activity.clone(),
     };
-    let mut builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
+        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(options.header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .max_header_list_size(options.max_header_list_size)
+        .keep_alive_interval(Some(options.keep_alive.0))
+        .keep_alive_timeout(options.keep_alive.1);
     let conn = builder.serve_connection(io, svc);
     tokio::pin!(conn);
     let idle = options.idle_timeout.max(Duration::from_millis(1));

@@ -187,6 +187,62 @@ impl ClientLayer {
     }
 }
 
+impl ClientLayer {
+    /// Sends one request with `send` (any client's send function) as this layer's call: the
+    /// same span, context and outcome as the layer's service, without a tower stack.
+    ///
+    /// ```
+    /// # async fn demo() {
+    /// let layer = monkit_tower::ClientLayer::new(monkit::default_registry());
+    /// let req = http::Request::get("http://127.0.0.1:1/").body(()).unwrap();
+    /// let r = layer
+    ///     .send(req, |req| async move {
+    ///         assert!(req.headers().contains_key("traceparent"));
+    ///         Ok::<_, std::io::Error>(http::Response::new(()))
+    ///     })
+    ///     .await;
+    /// # r.unwrap(); }
+    /// ```
+    pub async fn send<B, RB, E, F, Fut>(&self, req: Request<B>, send: F) -> Result<Response<RB>, E>
+    where
+        F: FnOnce(Request<B>) -> Fut,
+        Fut: Future<Output = Result<Response<RB>, E>>,
+        E: std::error::Error + 'static,
+    {
+        let (mut call, req) = begin_client(&self.config, req);
+        let out = {
+            use monkit::trace::InSpanExt;
+            let span = call.span();
+            call.enter(|| send(req)).in_span(span).await
+        };
+        match &out {
+            Ok(resp) => finish_status(call, resp.status(), self.config.fail_4xx),
+            Err(e) => finish_error(call, e),
+        }
+        out
+    }
+}
+
+/// Opens the call of an outgoing request and injects its context.
+fn begin_client<B>(config: &ClientConfig, mut req: Request<B>) -> (OpenCall, Request<B>) {
+    let host = req
+        .headers()
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let route = req.extensions().get::<ClientRoute>().copied();
+    let (func, target) = config.func(req.method().as_str(), req.uri(), host, route);
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let call = open_client_call(
+        func,
+        &target,
+        method.as_str(),
+        &path,
+        req.headers_mut(),
+        config.b3,
+    );
+    (call, req)
+}
+
 impl<S> tower_layer::Layer<S> for ClientLayer {
     type Service = ClientService<S>;
     fn layer(&self, inner: S) -> ClientService<S> {
@@ -217,24 +273,8 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok());
-        let route = req.extensions().get::<ClientRoute>().copied();
-        let (func, target) = self
-            .config
-            .func(req.method().as_str(), req.uri(), host, route);
-        let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-        let mut call = open_client_call(
-            func,
-            &target,
-            method.as_str(),
-            &path,
-            req.headers_mut(),
-            self.config.b3,
-        );
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (mut call, req) = begin_client(&self.config, req);
         let inner = &mut self.inner;
         let fut = call.enter(|| inner.call(req));
         ClientFuture {
