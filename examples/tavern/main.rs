@@ -9,8 +9,13 @@
 //! curl -s localhost:8081/customers/ann
 //! ```
 //!
-//! The API listens on 127.0.0.1:8081 (`TAVERN_LISTEN`), the monitoring pages on
-//! 127.0.0.1:9001 (`TAVERN_MONITOR`). `examples/tavern/prometheus.yml` scrapes it and
+//! The API is axum on 127.0.0.1:8081 (`TAVERN_LISTEN`), HTTP/1.1 and HTTP/2, instrumented by
+//! one `monkit_tower::ServerLayer`; the monitoring pages are on 127.0.0.1:9001
+//! (`TAVERN_MONITOR`). Activities run on workers that take them from the service over gRPC
+//! (`tavern.v1.Worker` on 127.0.0.1:50051, `TAVERN_GRPC`; `proto/tavern.proto`), as Cadence
+//! and Temporal workers do: `TAVERN_WORKERS` of them (default 2) run inside this process,
+//! and any gRPC client may poll too. A greeting's trace runs from the HTTP request through
+//! the workflow and over gRPC into the worker's activity and its report back. `examples/tavern/prometheus.yml` scrapes it and
 //! `examples/tavern/grafana-dashboard.json` charts it.
 //!
 //! Every workflow run is also counted as the function `workflow` tagged with its type and
@@ -21,13 +26,16 @@
 //! HTTP request shows the child workflow's activities too. With `OTEL_EXPORTER_OTLP_ENDPOINT`
 //! set (and the other standard `OTEL_*` variables), sampled traces are exported over OTLP.
 
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use axum::{Json, Router};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
 /// The customer store, shared by activities.
@@ -86,6 +94,19 @@ mod activities {
                 ActivityError::Underage => "underage",
                 ActivityError::Transient => "transient",
                 ActivityError::BadInput => "bad_input",
+            }
+        }
+    }
+
+    impl ActivityError {
+        /// The error an error kind names (as a worker reports it back); an unknown kind is
+        /// `bad_input`.
+        pub fn from_kind(kind: &str) -> ActivityError {
+            match kind {
+                "unknown_customer" => ActivityError::UnknownCustomer,
+                "underage" => ActivityError::Underage,
+                "transient" => ActivityError::Transient,
+                _ => ActivityError::BadInput,
             }
         }
     }
@@ -216,12 +237,18 @@ mod workflows {
     /// The `order` workflow continues as new after this many signals.
     pub const SIGNALS_PER_RUN: usize = 5;
 
-    /// Greets a customer and records them.
+    /// Greets a customer (the greeting runs on a worker, over gRPC) and records them.
     #[monkit::task]
-    pub async fn greet(store: Arc<Store>, name: String, age: u32) -> Result<String, ActivityError> {
-        let msg =
-            activities::with_retries("greet_customer", 3, || activities::greet_customer(&name))
-                .await?;
+    pub async fn greet(
+        store: Arc<Store>,
+        queue: Arc<super::worker::Queue>,
+        name: String,
+        age: u32,
+    ) -> Result<String, ActivityError> {
+        let msg = activities::with_retries("greet_customer", 3, || {
+            queue.dispatch("greet_customer", &name)
+        })
+        .await?;
         activities::update_customer_store(&store, &name, age).await?;
         Ok(msg)
     }
@@ -271,18 +298,16 @@ mod workflows {
     }
 }
 
+mod worker;
+
+/// What the API's handlers share.
 struct App {
     store: Arc<Store>,
+    queue: Arc<worker::Queue>,
     orders: mpsc::Sender<Order>,
 }
 
-fn reply(status: StatusCode, v: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    r
-}
+type Reply = (StatusCode, Json<Value>);
 
 fn status_of(e: &activities::ActivityError) -> StatusCode {
     match e {
@@ -293,86 +318,103 @@ fn status_of(e: &activities::ActivityError) -> StatusCode {
     }
 }
 
-async fn api(
-    app: Arc<App>,
-    req: Request<hyper::body::Incoming>,
-) -> Result<Response<Full<Bytes>>, hyper::Error> {
-    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
-    let domain = req
-        .headers()
+fn failed(e: &activities::ActivityError) -> Reply {
+    (status_of(e), Json(json!({ "error": e.to_string() })))
+}
+
+/// The workflow domain of a request: the `X-Tavern-Domain` header, `default` without one.
+fn domain_of(headers: &HeaderMap) -> String {
+    headers
         .get("x-tavern-domain")
         .and_then(|v| v.to_str().ok())
         .filter(|d| !d.is_empty() && d.len() <= 64)
         .unwrap_or("default")
-        .to_owned();
-    let baggage = monkit::propagation::baggage(req.headers(), &BAGGAGE);
-    annotate_baggage(&baggage);
-    let body = req.into_body().collect().await?.to_bytes();
-    let input: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let resp = match (method, path.as_str()) {
-        (Method::POST, "/greet") => {
-            let name = input["name"].as_str().unwrap_or("").to_owned();
-            let age = input["age"].as_u64().unwrap_or(0) as u32;
-            let run = workflows::greet(app.store.clone(), name, age);
-            match workflows::run("greet", &domain, run).await {
-                Ok(msg) => reply(StatusCode::OK, json!({ "message": msg })),
-                Err(e) => reply(status_of(&e), json!({ "error": e.to_string() })),
-            }
-        }
-        (Method::POST, "/order") => {
-            let (tx, rx) = oneshot::channel();
-            // The signal's headers: this request's trace context and its allowed baggage.
-            let mut headers = HashMap::new();
-            if let Some(here) = monkit::current_span() {
-                monkit::propagation::inject(&mut headers, here, false);
-            }
-            let kept: Vec<(&str, &str)> = baggage
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str()))
-                .collect();
-            monkit::propagation::set_baggage(&mut headers, &kept);
-            let order = Order {
-                customer: input["customer"].as_str().unwrap_or("").to_owned(),
-                item: input["item"].as_str().unwrap_or("ale").to_owned(),
-                domain,
-                headers,
-                reply: tx,
-            };
-            if app.orders.send(order).await.is_err() {
-                reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": "order workflow stopped" }),
-                )
-            } else {
-                match rx.await {
-                    Ok(Ok(msg)) => reply(StatusCode::OK, json!({ "order": msg })),
-                    Ok(Err(e)) => reply(status_of(&e), json!({ "error": e.to_string() })),
-                    Err(_) => reply(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        json!({ "error": "dropped" }),
-                    ),
-                }
-            }
-        }
-        (Method::GET, p) if p.starts_with("/customers/") => {
-            let name = &p["/customers/".len()..];
-            match app.store.customers.lock().unwrap().get(name) {
-                Some(c) => reply(
-                    StatusCode::OK,
-                    json!({ "name": name, "age": c.age, "greeted": c.greeted, "orders": c.orders }),
-                ),
-                None => reply(
-                    StatusCode::NOT_FOUND,
-                    json!({ "error": "unknown_customer" }),
-                ),
-            }
-        }
-        _ => reply(
-            StatusCode::NOT_FOUND,
-            json!({ "error": format!("no route {path}") }),
-        ),
+        .to_owned()
+}
+
+/// The body as JSON, or null: a bad body is the workflow's bad input, not a framework error.
+fn input_of(body: &Bytes) -> Value {
+    serde_json::from_slice(body).unwrap_or(Value::Null)
+}
+
+async fn greet(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Reply {
+    let input = input_of(&body);
+    let name = input["name"].as_str().unwrap_or("").to_owned();
+    let age = input["age"].as_u64().unwrap_or(0) as u32;
+    let run = workflows::greet(app.store.clone(), app.queue.clone(), name, age);
+    match workflows::run("greet", &domain_of(&headers), run).await {
+        Ok(msg) => (StatusCode::OK, Json(json!({ "message": msg }))),
+        Err(e) => failed(&e),
+    }
+}
+
+async fn order(State(app): State<Arc<App>>, headers: HeaderMap, body: Bytes) -> Reply {
+    let input = input_of(&body);
+    let (tx, rx) = oneshot::channel();
+    // The signal's headers: this request's trace context and its allowed baggage.
+    let mut signal = HashMap::new();
+    if let Some(here) = monkit::current_span() {
+        monkit::propagation::inject(&mut signal, here, false);
+    }
+    let baggage = monkit::propagation::baggage(&headers, &BAGGAGE);
+    let kept: Vec<(&str, &str)> = baggage
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    monkit::propagation::set_baggage(&mut signal, &kept);
+    let order = Order {
+        customer: input["customer"].as_str().unwrap_or("").to_owned(),
+        item: input["item"].as_str().unwrap_or("ale").to_owned(),
+        domain: domain_of(&headers),
+        headers: signal,
+        reply: tx,
     };
-    Ok(resp)
+    let unavailable = |why: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "error": why })),
+        )
+    };
+    if app.orders.send(order).await.is_err() {
+        return unavailable("order workflow stopped");
+    }
+    match rx.await {
+        Ok(Ok(msg)) => (StatusCode::OK, Json(json!({ "order": msg }))),
+        Ok(Err(e)) => failed(&e),
+        Err(_) => unavailable("dropped"),
+    }
+}
+
+async fn customer(State(app): State<Arc<App>>, Path(name): Path<String>) -> Reply {
+    match app.store.customers.lock().unwrap().get(&name) {
+        Some(c) => (
+            StatusCode::OK,
+            Json(json!({ "name": name, "age": c.age, "greeted": c.greeted, "orders": c.orders })),
+        ),
+        None => (
+            StatusCode::NOT_FOUND,
+            Json(json!({ "error": "unknown_customer" })),
+        ),
+    }
+}
+
+async fn no_route(uri: axum::http::Uri) -> Reply {
+    (
+        StatusCode::NOT_FOUND,
+        Json(json!({ "error": format!("no route {}", uri.path()) })),
+    )
+}
+
+/// The API: axum routes, one layer for monkit (route templates as span names, the caller's
+/// trace and allowed baggage continued).
+fn api(app: Arc<App>) -> Router {
+    Router::new()
+        .route("/greet", post(greet))
+        .route("/order", post(order))
+        .route("/customers/{name}", get(customer))
+        .fallback(no_route)
+        .with_state(app)
+        .layer(monkit_tower::ServerLayer::new(monkit::default_registry()).with_baggage(&BAGGAGE))
 }
 
 fn env_addr(var: &str, default: &str) -> SocketAddr {
@@ -383,20 +425,35 @@ fn env_addr(var: &str, default: &str) -> SocketAddr {
     })
 }
 
+/// A listener on `addr` with the backlog `options` asks for, or the process ends saying why.
+fn listen(what: &str, addr: SocketAddr, options: &monkit_http::ServeOptions) -> TcpListener {
+    monkit_http::bind(addr, options)
+        .and_then(TcpListener::from_std)
+        .unwrap_or_else(|e| {
+            eprintln!("tavern: cannot listen for {what} on {addr}: {e}");
+            std::process::exit(1)
+        })
+}
+
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
-    let listen = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
+    let listen_addr = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
-    monkit::env::register(monkit::default_registry());
-    monkit::env::register_build(monkit::default_registry(), env!("CARGO_PKG_VERSION"));
-    monkit::env::register_tokio(
-        monkit::default_registry(),
-        tokio::runtime::Handle::current(),
-    );
+    let grpc_addr = env_addr("TAVERN_GRPC", "127.0.0.1:50051");
+    let workers: usize = match std::env::var("TAVERN_WORKERS") {
+        Err(_) => 2,
+        Ok(v) => v.parse().unwrap_or_else(|_| {
+            eprintln!("tavern: TAVERN_WORKERS={v:?} is not a count");
+            std::process::exit(2)
+        }),
+    };
+    let registry = monkit::default_registry();
+    monkit::env::register(registry);
+    monkit::env::register_build(registry, env!("CARGO_PKG_VERSION"));
+    monkit::env::register_tokio(registry, tokio::runtime::Handle::current());
     // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003), and
     // sampled traces to a tracing backend when OTEL_EXPORTER_OTLP_ENDPOINT is.
-    let registry = monkit::default_registry();
     let _graphite = monkit_examples::start_from_env(
         "tavern",
         "pushing stats to Graphite",
@@ -413,37 +470,52 @@ async fn main() {
         eprintln!("tavern: {e}");
         std::process::exit(2)
     });
-    let server =
-        monkit_http::serve_with(monkit::default_registry().clone(), monitor, options.clone())
-            .unwrap_or_else(|e| {
-                eprintln!("tavern: cannot serve monitoring pages on {monitor}: {e}");
-                std::process::exit(1)
-            });
-    let store = Arc::new(Store::default());
-    let (orders, signals) = mpsc::channel(64);
-    tokio::spawn(workflows::order_workflow(store.clone(), signals));
-    let app = Arc::new(App { store, orders });
-    let listener = monkit_http::bind(listen, &options)
-        .and_then(tokio::net::TcpListener::from_std)
+    let server = monkit_http::serve_with(registry.clone(), monitor, options.clone())
         .unwrap_or_else(|e| {
-            eprintln!("tavern: cannot listen on {listen}: {e}");
+            eprintln!("tavern: cannot serve monitoring pages on {monitor}: {e}");
             std::process::exit(1)
         });
-    println!("tavern: API on http://{}", listener.local_addr().unwrap());
+    let store = Arc::new(Store::default());
+    let queue = Arc::new(worker::Queue::default());
+    let (orders, signals) = mpsc::channel(64);
+    tokio::spawn(workflows::order_workflow(store.clone(), signals));
+
+    let api_listener = listen("the API", listen_addr, &options);
+    let grpc_listener = listen("gRPC", grpc_addr, &options);
+    let grpc_local = grpc_listener.local_addr().unwrap();
+    println!(
+        "tavern: API on http://{}",
+        api_listener.local_addr().unwrap()
+    );
+    println!("tavern: gRPC (tavern.v1.Worker) on {grpc_local}");
     println!("tavern: monitoring on http://{}/", server.local_addr());
-    // Span names by route, so customer names do not become function names.
-    let svc = monkit_http::Traced::new(
-        monkit::default_registry(),
-        hyper::service::service_fn(move |req| api(app.clone(), req)),
-    )
-    .with_route(|path| match path {
-        p if p.starts_with("/customers/") => "/customers/{name}".to_owned(),
-        p => p.to_owned(),
-    });
+    for i in 0..workers {
+        tokio::spawn(worker::run(grpc_local, format!("tavern-worker-{i}")));
+    }
+
+    // The gRPC service, served by the same accept loop (HTTP/2, with its limits).
+    let grpc = tower_layer::Layer::layer(
+        &monkit_tower::GrpcServerLayer::new(registry),
+        worker::worker_server::WorkerServer::new(queue.clone()),
+    );
+    let grpc = hyper_util::service::TowerToHyperService::new(grpc);
+    let grpc_options = options.clone();
+    tokio::spawn(monkit_http::serve_connections(
+        grpc_listener,
+        grpc_options,
+        move |_| grpc.clone(),
+        monkit_http::until_shutdown(),
+    ));
+
+    let api = hyper_util::service::TowerToHyperService::new(api(Arc::new(App {
+        store,
+        queue,
+        orders,
+    })));
     monkit_http::serve_connections(
-        listener,
+        api_listener,
         options,
-        |_| svc.clone(),
+        |_| api.clone(),
         monkit_http::until_shutdown(),
     )
     .await;

@@ -179,12 +179,15 @@ where
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
-        let this = self.project();
-        let polled = this.inner.poll_frame(cx);
+        let mut this = self.project();
+        let polled = this.inner.as_mut().poll_frame(cx);
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(t) = frame.trailers_ref() {
                     this.ending.finish(Some(t));
+                } else if this.inner.is_end_stream() {
+                    // The last frame: the reader will not poll again.
+                    this.ending.finish(None);
                 }
             }
             Poll::Ready(Some(Err(_))) => {
@@ -202,8 +205,8 @@ where
     }
 
     fn is_end_stream(&self) -> bool {
-        // Until the call has ended, the end is read by one more poll, which ends it.
-        self.ending.call.is_none() && self.inner.is_end_stream()
+        // The inner body's own answer: a trailers-only response must stay one HEADERS frame.
+        self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -233,6 +236,7 @@ impl<F, RB, E> Future for GrpcFuture<F>
 where
     F: Future<Output = Result<Response<RB>, E>>,
     E: Into<BoxError>,
+    RB: Body,
 {
     type Output = Result<Response<GrpcBody<RB>>, BoxError>;
 
@@ -249,7 +253,11 @@ where
         let call = this.call.take();
         Poll::Ready(match out.map_err(Into::into) {
             Ok(resp) => {
-                let ending = Ending::new(call, &resp);
+                let mut ending = Ending::new(call, &resp);
+                if resp.body().is_end_stream() {
+                    // A trailers-only answer: its body is never polled.
+                    ending.finish(None);
+                }
                 Ok(resp.map(|inner| GrpcBody { inner, ending }))
             }
             Err(e) => {
@@ -316,6 +324,7 @@ pub struct GrpcServerService<S> {
 impl<S, B, RB> tower_service::Service<Request<B>> for GrpcServerService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<RB>>,
+    RB: Body,
     S::Error: Into<BoxError>,
 {
     type Response = Response<GrpcBody<RB>>;
@@ -394,6 +403,7 @@ pub struct GrpcClientService<S> {
 impl<S, B, RB> tower_service::Service<Request<B>> for GrpcClientService<S>
 where
     S: tower_service::Service<Request<B>, Response = Response<RB>>,
+    RB: Body,
     S::Error: Into<BoxError>,
 {
     type Response = Response<GrpcBody<RB>>;
