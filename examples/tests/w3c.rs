@@ -23,13 +23,16 @@ fn suite() -> Option<PathBuf> {
 }
 
 /// Starts the service; it is ready once it accepts connections.
-fn service(forward_headers: bool) -> (Killed, u16) {
+fn service(forward_headers: bool, reqwest: bool) -> (Killed, u16) {
     let port = free_port();
     let mut cmd = Command::new(example("tracecontext"));
     cmd.env("TRACECONTEXT_LISTEN", format!("127.0.0.1:{port}"))
         .stdout(Stdio::null());
     if forward_headers {
         cmd.arg("--forward-headers");
+    }
+    if reqwest {
+        cmd.arg("--reqwest");
     }
     let child = Killed(
         cmd.spawn()
@@ -71,20 +74,24 @@ fn the_official_suite_passes_at_level_2() {
     if !peers::have_python(&["aiohttp"], "python3-aiohttp (or aiohttp from pip)") {
         return;
     }
-    for forward in [false, true] {
-        let (_svc, port) = service(forward);
-        for strict in [2, 1] {
+    // Callbacks through monkit_http::TracedClient at both strictness levels, then through
+    // reqwest with monkit_tower::ReqwestMiddleware.
+    let shapes = [(false, false), (true, false), (false, true), (true, true)];
+    for (forward, reqwest) in shapes {
+        let (_svc, port) = service(forward, reqwest);
+        let levels: &[u8] = if reqwest { &[2] } else { &[2, 1] };
+        for &strict in levels {
             let (ok, text) = run_suite(&dir, port, strict);
             let ran = text
                 .lines()
                 .find(|l| l.starts_with("Ran "))
                 .unwrap_or("no tests ran");
             eprintln!(
-                "W3C Trace Context, forwarding headers {forward}, STRICT_LEVEL {strict}: {ran}"
+                "W3C Trace Context, forwarding headers {forward}, reqwest {reqwest}, STRICT_LEVEL {strict}: {ran}"
             );
             assert!(
                 ok,
-                "the suite failed (forwarding headers: {forward}, STRICT_LEVEL={strict}):\n{text}"
+                "the suite failed (forwarding headers: {forward}, reqwest: {reqwest}, STRICT_LEVEL={strict}):\n{text}"
             );
             let count: usize = ran
                 .split_whitespace()

@@ -1,6 +1,7 @@
 //! The service the official W3C Trace Context test suite drives, built on monkit the way a
 //! user would: a hyper server wrapped in `monkit_http::Traced`, callbacks sent through
-//! `monkit_http::TracedClient`.
+//! `monkit_http::TracedClient`, or with `--reqwest` through a reqwest client with
+//! `monkit_tower::ReqwestMiddleware`.
 //!
 //! The harness POSTs a JSON list of `{"url": ..., "arguments": [...]}` to `/test`; for each,
 //! the service POSTs `arguments` as JSON to `url`, while handling the request, so the
@@ -8,6 +9,7 @@
 //!
 //!     cargo run --example tracecontext                      # new requests
 //!     cargo run --example tracecontext -- --forward-headers # a proxy: the caller's headers go on
+//!     cargo run --example tracecontext -- --reqwest         # either, sent by reqwest
 //!
 //! `TRACECONTEXT_LISTEN` (default `127.0.0.1:5000`) says where it listens; it prints the
 //! address once it does.
@@ -42,6 +44,8 @@ const NOT_FORWARDED: [&str; 10] = [
 
 struct Service {
     client: monkit_http::TracedClient,
+    /// Set with `--reqwest`: callbacks go through this instead.
+    reqwest: Option<reqwest_middleware::ClientWithMiddleware>,
     forward_headers: bool,
 }
 
@@ -53,6 +57,22 @@ impl Service {
         arguments: &Value,
         incoming: &hyper::HeaderMap,
     ) -> Result<(), String> {
+        if let Some(client) = &self.reqwest {
+            let mut req = client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(arguments.to_string());
+            if self.forward_headers {
+                for (k, v) in incoming {
+                    if !NOT_FORWARDED.contains(&k.as_str()) {
+                        req = req.header(k, v);
+                    }
+                }
+            }
+            let resp = req.send().await.map_err(|e| e.to_string())?;
+            resp.bytes().await.map_err(|e| e.to_string())?;
+            return Ok(());
+        }
         let uri: hyper::Uri = url.parse().map_err(|e| format!("{url}: {e}"))?;
         let host = uri.host().ok_or("no host")?.to_owned();
         let port = uri.port_u16().unwrap_or(80);
@@ -126,6 +146,13 @@ async fn main() {
     monkit_examples::init_logging();
     let listen = std::env::var("TRACECONTEXT_LISTEN").unwrap_or_else(|_| "127.0.0.1:5000".into());
     let forward_headers = std::env::args().any(|a| a == "--forward-headers");
+    let reqwest = std::env::args().any(|a| a == "--reqwest").then(|| {
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(monkit_tower::ReqwestMiddleware::new(
+                monkit::default_registry(),
+            ))
+            .build()
+    });
     let listener = TcpListener::bind(&listen).await.unwrap_or_else(|e| {
         eprintln!("tracecontext: cannot listen on {listen}: {e}");
         std::process::exit(1)
@@ -141,6 +168,7 @@ async fn main() {
     );
     let service = Arc::new(Service {
         client: monkit_http::TracedClient::new(monkit::default_registry()),
+        reqwest,
         forward_headers,
     });
     let svc = monkit_http::Traced::new(
