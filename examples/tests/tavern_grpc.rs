@@ -287,3 +287,81 @@ fn h2load_50000_requests_over_100_streams() {
         "RSS grew from {before} KiB to {after} KiB over 50,000 requests"
     );
 }
+
+#[test]
+fn bad_grpc_input_gets_clear_answers() {
+    if !peers::have("curl", "curl") {
+        return;
+    }
+    let t = tavern(0);
+    // A real Poll request (worker "x", wait_ms 10) as one gRPC frame.
+    let frame = [0u8, 0, 0, 0, 5, 0x0a, 0x01, b'x', 0x10, 0x0a];
+    let body = std::env::temp_dir().join(format!("tavern-poll-{}.bin", std::process::id()));
+    std::fs::write(&body, frame).unwrap();
+    let url = format!("http://{}/tavern.v1.Worker/Poll", t.grpc);
+    let call = |extra: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--http2-prior-knowledge",
+                "-o",
+                "/dev/null",
+                "-D",
+                "-",
+            ])
+            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
+            .args(extra)
+            .arg("--data-binary")
+            .arg(format!("@{}", body.display()))
+            .arg(&url)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_lowercase(),
+        )
+    };
+    let (code, head) = call(&["-H", "grpc-timeout: zzz"]);
+    assert_eq!(code, Some(0), "{head}");
+    assert!(
+        head.starts_with("http/2 200"),
+        "an invalid grpc-timeout is ignored: {head}"
+    );
+    let (code, head) = call(&["-H", "traceparent: 00-zzzz-not-a-context"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        head.contains("grpc-status: 0"),
+        "a bad traceparent starts a fresh trace: {head}"
+    );
+    let junk = format!("x-junk: {}", "j".repeat(100 * 1024));
+    let (_, head) = call(&["-H", &junk]);
+    assert!(
+        !head.contains("grpc-status: 0"),
+        "100 KiB of metadata is refused: {head}"
+    );
+    // Nothing of that broke the server, and only real calls were counted.
+    let (code, head) = call(&[]);
+    assert_eq!(code, Some(0));
+    assert!(head.contains("grpc-status: 0"), "{head}");
+    let poll = func(&t.mon, "grpc_server.tavern.v1.Worker/Poll").unwrap();
+    assert_eq!(poll["successes"], 3, "{poll}");
+    assert_eq!(poll["current"], 0);
+    // A path that is no gRPC method names no function.
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["-H", "content-type: application/grpc", "-d", ""])
+        .arg(format!("http://{}/../../etc/passwd%00", t.grpc))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let funcs = get(&format!("{}/funcs/json", t.mon));
+    assert!(!funcs.contains("passwd"), "{funcs}");
+    let _ = std::fs::remove_file(&body);
+}

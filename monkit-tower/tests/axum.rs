@@ -47,6 +47,10 @@ fn app(reg: &Registry) -> Router {
                 "late"
             }),
         )
+        .route(
+            "/upload",
+            axum::routing::post(|body: axum::body::Bytes| async move { body.len().to_string() }),
+        )
         .layer(monkit_tower::ServerLayer::new(reg))
 }
 
@@ -182,4 +186,38 @@ async fn unmatched_paths_cannot_grow_the_table() {
     assert!(server.len() <= monkit_tower::MAX_NAMES, "{}", server.len());
     let total: u64 = server.iter().map(|f| f.stats().total()).sum();
     assert_eq!(total, 10_000, "every request counted somewhere");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cut_off_mid_body_ends_its_call() {
+    let reg = Registry::new();
+    let addr = serve(app(&reg)).await;
+    use tokio::io::AsyncWriteExt;
+    for _ in 0..20 {
+        let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+        s.write_all(
+            b"POST /upload HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n0123456789",
+        )
+        .await
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(s);
+    }
+    let f = loop {
+        if let Some(f) = func(&reg, "http_server", "POST /upload") {
+            break f;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    for _ in 0..500 {
+        if f.stats().total() == 20 && f.stats().current == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let st = f.stats();
+    assert_eq!((st.total(), st.current, st.panics), (20, 0, 0), "{st:?}");
+    // The server still answers whole requests.
+    let (status, _, body) = get_with(format!("http://{addr}/users/5"), vec![]).await;
+    assert_eq!((status, body.as_str()), (200, "user 5"));
 }
