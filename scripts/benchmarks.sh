@@ -43,3 +43,29 @@ for label, g1, n1, g2, n2 in rows:
     print(f"| {label} | {a:.1f} ns ({n1}) | {b:.1f} ns ({n2}) | {a / b:.2f}x |")
 PY
 cargo bench -p monkit --bench instructions 2>/dev/null | grep -E "^(case|[a-z]+ +[0-9])"
+
+# The tower layers on an axum handler: monkit's ServerLayer beside tower-http's TraceLayer and a
+# metrics middleware, timed, then counted exactly.
+cargo bench -p monkit-tower --features axum --bench layers -- --noplot >/dev/null
+python3 - <<'PY'
+import json, os
+base = "target/criterion/server_layer"
+def median(name):
+    p = os.path.join(base, name, "new", "estimates.json")
+    return json.load(open(p))["median"]["point_estimate"] if os.path.exists(p) else None
+none, floor = median("none"), median("pass_through")
+print("| per request | time | over no layer | over a pass-through layer |")
+print("|---|---|---|---|")
+over = {}
+for v in ["none", "pass_through", "monkit", "tower_http_trace", "metrics_middleware"]:
+    t = median(v)
+    if t is None or none is None:
+        continue
+    over[v] = t - none
+    print(f"| {v} | {t:.0f} ns | {t - none:.0f} ns | {t - floor:.0f} ns |")
+if over.get("monkit"):
+    for peer in ["tower_http_trace", "metrics_middleware"]:
+        if over.get(peer):
+            print(f"monkit's overhead / {peer}'s: {over['monkit'] / over[peer]:.2f}x")
+PY
+cargo bench -p monkit-tower --features axum --bench layers -- --instructions 2>/dev/null | tail -6

@@ -117,12 +117,14 @@ pub(crate) fn open_client_call(
     b3: bool,
 ) -> OpenCall {
     let mut call = func.open(None);
-    call.enter(|| {
-        annotate(keys::SPAN_KIND, "client");
-        annotate(keys::HTTP_METHOD, method);
-        annotate(keys::HTTP_PATH, path);
-        target.annotate();
-    });
+    if call.span().is_kept() {
+        call.enter(|| {
+            annotate(keys::SPAN_KIND, "client");
+            annotate(keys::HTTP_METHOD, method);
+            annotate(keys::HTTP_PATH, path);
+            target.annotate();
+        });
+    }
     inject(headers, call.span(), b3);
     call
 }
@@ -306,10 +308,15 @@ impl<F> std::fmt::Debug for ClientFuture<F> {
 
 /// Ends a client call for an answer with `status`.
 pub(crate) fn finish_status(mut call: OpenCall, status: http::StatusCode, fail_4xx: bool) {
-    call.enter(|| annotate(keys::HTTP_STATUS_CODE, status.as_u16()));
+    let kept = call.span().is_kept();
+    if kept {
+        call.enter(|| annotate(keys::HTTP_STATUS_CODE, status.as_u16()));
+    }
     let outcome = status_outcome(status, fail_4xx);
     if let Outcome::Error(kind) = outcome {
-        call.enter(|| annotate(keys::ERROR_TYPE, kind));
+        if kept {
+            call.enter(|| annotate(keys::ERROR_TYPE, kind));
+        }
         call.finish_with(outcome, Some(&StatusLine(status)));
     } else {
         call.finish(outcome);
@@ -319,7 +326,9 @@ pub(crate) fn finish_status(mut call: OpenCall, status: http::StatusCode, fail_4
 /// Ends a client call that got no answer.
 pub(crate) fn finish_error(mut call: OpenCall, e: &(dyn std::error::Error + 'static)) {
     let kind = transport_kind(e);
-    call.enter(|| annotate(keys::ERROR_TYPE, kind));
+    if call.span().is_kept() {
+        call.enter(|| annotate(keys::ERROR_TYPE, kind));
+    }
     call.finish_with(Outcome::Error(kind), Some(&e));
 }
 

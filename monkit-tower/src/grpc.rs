@@ -28,20 +28,17 @@ pub fn grpc_method(path: &str) -> Option<(&str, &str)> {
 
 /// The function of a gRPC path: `package.Service/Method`, or `unknown` for a path that is not
 /// a gRPC method (no name is made of it).
-fn func_of(names: &Names, path: &str) -> (Func, Option<(String, String)>) {
+fn func_of(names: &Names, path: &str) -> Func {
     match grpc_method(path) {
-        Some((s, m)) => {
-            let (f, _) = names.func("", &path[1..]);
-            (f, Some((s.to_owned(), m.to_owned())))
-        }
-        None => (names.func("", "unknown").0, None),
+        Some(_) => names.func("", &path[1..]).0,
+        None => names.func("", "unknown").0,
     }
 }
 
 /// Notes what is called on the current span.
-fn note_rpc(method: &Option<(String, String)>) {
+fn note_rpc(path: &str) {
     annotate(keys::RPC_SYSTEM, "grpc");
-    if let Some((s, m)) = method {
+    if let Some((s, m)) = grpc_method(path) {
         annotate(keys::RPC_SERVICE, s);
         annotate(keys::RPC_METHOD, m);
     }
@@ -102,20 +99,24 @@ impl Ending {
         let Some(mut call) = self.call.take() else {
             return;
         };
+        let kept = call.span().is_kept();
+        let mut note = |k: &str, v: &dyn std::fmt::Display| {
+            if kept {
+                call.enter(|| annotate(k, v));
+            }
+        };
         let status = trailers
             .and_then(|t| status_of(t).map(|c| (c, message_of(t))))
             .or_else(|| self.head.take());
         match (status, self.http) {
             (Some((0, _)), _) => {
-                call.enter(|| annotate(keys::RPC_GRPC_STATUS_CODE, 0));
+                note(keys::RPC_GRPC_STATUS_CODE, &0);
                 call.finish(Outcome::Ok);
             }
             (Some((code, message)), _) => {
                 let kind = monkit::stats::grpc_code_kind(code);
-                call.enter(|| {
-                    annotate(keys::RPC_GRPC_STATUS_CODE, code);
-                    annotate(keys::ERROR_TYPE, kind);
-                });
+                note(keys::RPC_GRPC_STATUS_CODE, &code);
+                note(keys::ERROR_TYPE, &kind);
                 let text = message.unwrap_or_else(|| kind.to_owned());
                 call.finish_with(Outcome::Error(kind), Some(&text));
             }
@@ -125,7 +126,7 @@ impl Ending {
                 } else {
                     "http_4xx"
                 };
-                call.enter(|| annotate(keys::HTTP_STATUS_CODE, http.as_u16()));
+                note(keys::HTTP_STATUS_CODE, &http.as_u16());
                 call.finish_with(Outcome::Error(kind), Some(&crate::server::StatusLine(http)));
             }
             // The stream ended with no status: the protocol reads that as UNKNOWN.
@@ -336,13 +337,16 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        let (func, method) = func_of(&self.layer.names, req.uri().path());
+        let func = func_of(&self.layer.names, req.uri().path());
         let mut call = open_server_call(func, req.headers());
         let inner = &mut self.inner;
         let baggage = &self.layer.baggage;
+        let kept = call.span().is_kept();
         let fut = call.enter(|| {
-            note_rpc(&method);
-            note_baggage(req.headers(), baggage);
+            if kept {
+                note_rpc(req.uri().path());
+                note_baggage(req.headers(), baggage);
+            }
             inner.call(req)
         });
         GrpcFuture {
@@ -415,7 +419,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let (func, method) = func_of(&self.config.names, req.uri().path());
+        let func = func_of(&self.config.names, req.uri().path());
         let target = Target::of(req.uri(), None);
         let path = req.uri().path().to_owned();
         let mut call = open_client_call(
@@ -427,8 +431,11 @@ where
             self.config.b3,
         );
         let inner = &mut self.inner;
+        let kept = call.span().is_kept();
         let fut = call.enter(|| {
-            note_rpc(&method);
+            if kept {
+                note_rpc(req.uri().path());
+            }
             inner.call(req)
         });
         GrpcFuture {

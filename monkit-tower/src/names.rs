@@ -3,7 +3,7 @@
 
 use monkit::{Func, Registry};
 use parking_lot::RwLock;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Most distinct span names one scope of request spans holds, however many layers feed it (a
 /// server often builds one service per connection); past this, names become `<METHOD> other`.
@@ -60,7 +60,8 @@ pub fn default_route(path: &str) -> String {
 
 /// Functions by span name: a layer's own cache in front of its scope, with the cap kept by
 /// the scope's function count (shared by every layer of that scope). Keyed by prefix, then by
-/// the rest, so a hit looks both up as they came, building no string.
+/// the rest, so a hit looks both up as they came, building no string. Fx hashing: the table
+/// is capped, so colliding names chosen by a client cost at most a scan of a bounded bucket.
 pub(crate) struct Names {
     scope: monkit::Scope,
     funcs: RwLock<HashMap<String, HashMap<String, Func>>>,
@@ -78,7 +79,7 @@ impl Names {
     pub(crate) fn new(registry: &Registry, scope: &str) -> Names {
         Names {
             scope: registry.scope(scope),
-            funcs: RwLock::new(HashMap::new()),
+            funcs: RwLock::new(HashMap::default()),
         }
     }
 

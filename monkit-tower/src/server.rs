@@ -5,7 +5,7 @@ use crate::names::{default_route, method_name, Names};
 use http::header::{HeaderName, HeaderValue};
 use http::{HeaderMap, Request, Response, StatusCode};
 use monkit::export::keys;
-use monkit::propagation::{baggage, extract, format_traceparent};
+use monkit::propagation::{baggage, extract};
 use monkit::{annotate, OpenCall, Outcome, Registry};
 use std::future::Future;
 use std::pin::Pin;
@@ -133,27 +133,30 @@ impl<S> std::fmt::Debug for ServerService<S> {
 /// Begins the call of one request: names it, continues the caller's trace, notes what the
 /// request is; then `call` makes the inner future with the call's span current.
 fn begin<B, F>(c: &Config, req: Request<B>, call: impl FnOnce(Request<B>) -> F) -> ServerFuture<F> {
-    let path = req.uri().path().to_owned();
+    let path = req.uri().path();
     let template = matched_path(&req);
-    let route = match (&template, &c.route) {
-        (Some(t), _) => t.clone(),
-        (None, Some(f)) => f(&path),
-        (None, None) => default_route(&path),
+    let route: std::borrow::Cow<'_, str> = match (template, &c.route) {
+        (Some(t), _) => t.into(),
+        (None, Some(f)) => f(path).into(),
+        (None, None) => default_route(path).into(),
     };
-    let method = req.method().clone();
-    let (func, folded) = c.names.func(method_name(method.as_str()), &route);
+    let (func, folded) = c.names.func(method_name(req.method().as_str()), &route);
     let mut open = open_server_call(func, req.headers());
-    let call_fut = open.enter(|| {
-        annotate(keys::HTTP_METHOD, &method);
-        annotate(keys::HTTP_PATH, &path);
-        if template.is_some() {
-            annotate(keys::HTTP_ROUTE, &route);
-        } else if folded {
-            annotate("http.route.folded", &route);
-        }
-        note_baggage(req.headers(), &c.baggage);
-        call(req)
-    });
+    // What the request was, for whoever sees the finished span; nothing when nobody will.
+    if open.span().is_kept() {
+        open.enter(|| {
+            annotate(keys::HTTP_METHOD, req.method());
+            annotate(keys::HTTP_PATH, path);
+            if template.is_some() {
+                annotate(keys::HTTP_ROUTE, &route);
+            } else if folded {
+                annotate("http.route.folded", &route);
+            }
+            note_baggage(req.headers(), &c.baggage);
+        });
+    }
+    drop(route);
+    let call_fut = open.enter(|| call(req));
     ServerFuture {
         inner: call_fut,
         call: Some(open),
@@ -164,15 +167,32 @@ fn begin<B, F>(c: &Config, req: Request<B>, call: impl FnOnce(Request<B>) -> F) 
 /// Opens the SERVER call of `func` under the caller's context in `headers` (or the current
 /// span when they carry none), noting the span kind and the caller's `tracestate`.
 pub(crate) fn open_server_call(func: monkit::Func, headers: &HeaderMap) -> OpenCall {
-    let incoming = extract(headers);
+    let incoming = if carries_context(headers) {
+        extract(headers)
+    } else {
+        None
+    };
     let mut open = func.open(incoming.as_ref().map(|i| i.parent()));
-    open.enter(|| {
-        annotate(keys::SPAN_KIND, "server");
-        if let Some(ts) = incoming.as_ref().and_then(|i| i.tracestate.as_deref()) {
-            annotate("w3c.tracestate", ts);
-        }
-    });
+    if open.span().is_kept() {
+        open.enter(|| {
+            annotate(keys::SPAN_KIND, "server");
+            if let Some(ts) = incoming.as_ref().and_then(|i| i.tracestate.as_deref()) {
+                annotate("w3c.tracestate", ts);
+            }
+        });
+    }
     open
+}
+
+/// Whether `headers` hold any trace context header: the common case of none is told by three
+/// lookups of names known in advance, without parsing a name per lookup.
+fn carries_context(headers: &HeaderMap) -> bool {
+    static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+    static B3: HeaderName = HeaderName::from_static("b3");
+    static B3_TRACE_ID: HeaderName = HeaderName::from_static("x-b3-traceid");
+    headers.contains_key(&TRACEPARENT)
+        || headers.contains_key(&B3)
+        || headers.contains_key(&B3_TRACE_ID)
 }
 
 /// Notes the allowed baggage entries of `headers` on the current span.
@@ -187,14 +207,14 @@ pub(crate) fn note_baggage(headers: &HeaderMap, allow: &[String]) {
 }
 
 #[cfg(feature = "axum")]
-fn matched_path<B>(req: &Request<B>) -> Option<String> {
+fn matched_path<B>(req: &Request<B>) -> Option<&str> {
     req.extensions()
         .get::<axum::extract::MatchedPath>()
-        .map(|m| m.as_str().to_owned())
+        .map(|m| m.as_str())
 }
 
 #[cfg(not(feature = "axum"))]
-fn matched_path<B>(_: &Request<B>) -> Option<String> {
+fn matched_path<B>(_: &Request<B>) -> Option<&str> {
     None
 }
 
@@ -231,20 +251,44 @@ pub(crate) fn status_outcome(status: StatusCode, fail_4xx: bool) -> Outcome {
 /// the status's outcome (and the status line as the error's text).
 pub(crate) fn finish_response<RB>(mut call: OpenCall, resp: &mut Response<RB>, fail_4xx: bool) {
     let status = resp.status();
-    call.enter(|| annotate(keys::HTTP_STATUS_CODE, status.as_u16()));
     let me = call.span();
+    if me.is_kept() {
+        call.enter(|| annotate(keys::HTTP_STATUS_CODE, status.as_u16()));
+    }
     if me.trace_id() != 0 {
-        let tp = format_traceparent(me.trace_id(), me.span_id(), me.w3c_flags());
-        if let Ok(v) = HeaderValue::from_str(&tp) {
-            resp.headers_mut()
-                .insert(HeaderName::from_static("traceresponse"), v);
-        }
+        static TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
+        resp.headers_mut()
+            .insert(TRACERESPONSE.clone(), traceparent_value(me));
     }
     let outcome = status_outcome(status, fail_4xx);
     if outcome.is_failure() {
         call.finish_with(outcome, Some(&StatusLine(status)));
     } else {
         call.finish(outcome);
+    }
+}
+
+/// The `traceparent` form of `span` as a header value, written straight into its bytes.
+fn traceparent_value(span: monkit::SpanRef) -> HeaderValue {
+    let mut b = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    let t = span.trace_id();
+    hex_into(&mut b[3..19], (t >> 64) as u64);
+    hex_into(&mut b[19..35], t as u64);
+    hex_into(&mut b[36..52], span.span_id());
+    let f = span.w3c_flags();
+    b[53] = HEX[usize::from(f >> 4)];
+    b[54] = HEX[usize::from(f & 0xf)];
+    // Hex digits and dashes are always a valid value.
+    HeaderValue::from_bytes(&b).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// `v` as 16 lowercase hex digits into `out`.
+fn hex_into(out: &mut [u8], v: u64) {
+    for (i, byte) in v.to_be_bytes().iter().enumerate() {
+        out[2 * i] = HEX[usize::from(byte >> 4)];
+        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
     }
 }
 
@@ -304,5 +348,25 @@ where
             }
         }
         Poll::Ready(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn traceparent_values_are_the_w3c_form() {
+        let span = monkit::SpanRef::remote_with_flags(
+            0x0af7651916cd43dd8448eb211c80319c,
+            0xb7ad6b7169203331,
+            3,
+        );
+        assert_eq!(
+            super::traceparent_value(span).to_str().unwrap(),
+            monkit::propagation::format_traceparent(
+                span.trace_id(),
+                span.span_id(),
+                span.w3c_flags()
+            )
+        );
     }
 }

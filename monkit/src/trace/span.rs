@@ -89,6 +89,13 @@ impl SpanRef {
         self.flags & RECORDED != 0
     }
 
+    /// Whether this span goes to observers when it ends (its trace is sampled for export, or
+    /// recorded for a capture): notes that matter only on a finished span can be skipped when
+    /// it does not.
+    pub fn is_kept(&self) -> bool {
+        self.flags & (SAMPLED | RECORDED) != 0
+    }
+
     /// Whether the trace id is random (W3C Level 2): true for every trace monkit starts, and
     /// for a continued trace whose caller said so.
     pub fn is_random(&self) -> bool {
