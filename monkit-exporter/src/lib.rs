@@ -6,7 +6,9 @@
 //! `503` and `504` are retried, after the `Retry-After` the collector asked for (seconds or an
 //! HTTP date, at most [`MAX_RETRY_AFTER`]) or else with exponential backoff and jitter drawn
 //! from a per-process random seed (so a fleet does not retry in step); every other status is
-//! permanent, logged and counted (`batches_refused`). A response body is read to at most
+//! permanent, logged and counted (`batches_refused`), as is a TLS failure (a certificate the
+//! roots or the collector's name refuse; feature `tls`, on by default, with Mozilla's roots or
+//! the CA of [`Pipeline::tls_ca`], and a client certificate for mutual TLS). A response body is read to at most
 //! [`MAX_RESPONSE_BODY`] bytes; past that the connection is dropped.
 //!
 //! The instrumented program never waits: a finished span of a sampled trace is pushed onto the
@@ -68,6 +70,18 @@ mod parking {
 
 pub use monkit::export::ConfigError;
 
+#[cfg(feature = "tls")]
+mod tls;
+
+/// Where an exporter's TLS material comes from: PEM files.
+#[derive(Clone, Debug, Default)]
+struct TlsFiles {
+    /// The CA certificates that may sign the collector's certificate, instead of Mozilla's.
+    ca: Option<std::path::PathBuf>,
+    /// The client's certificate chain and private key, for mutual TLS.
+    client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+}
+
 /// Where and how often to send, and how hard to try.
 #[derive(Clone, Debug)]
 pub struct Pipeline {
@@ -83,6 +97,7 @@ pub struct Pipeline {
     max_backoff: Duration,
     gzip: bool,
     headers: Vec<(String, String)>,
+    tls: TlsFiles,
 }
 
 impl Pipeline {
@@ -105,6 +120,7 @@ impl Pipeline {
             max_backoff: Duration::from_secs(10),
             gzip: false,
             headers: Vec::new(),
+            tls: TlsFiles::default(),
         }
     }
 
@@ -172,8 +188,27 @@ impl Pipeline {
         self
     }
 
+    /// For an `https://` endpoint: trusts only the CA certificates in this PEM file (a private
+    /// CA's), instead of Mozilla's roots (feature `tls`).
+    pub fn tls_ca(mut self, pem: impl Into<std::path::PathBuf>) -> Pipeline {
+        self.tls.ca = Some(pem.into());
+        self
+    }
+
+    /// For an `https://` endpoint: presents this certificate chain and private key (PEM
+    /// files), for a collector that asks for mutual TLS (feature `tls`).
+    pub fn tls_client_cert(
+        mut self,
+        cert_pem: impl Into<std::path::PathBuf>,
+        key_pem: impl Into<std::path::PathBuf>,
+    ) -> Pipeline {
+        self.tls.client = Some((cert_pem.into(), key_pem.into()));
+        self
+    }
+
     /// Starts the sender thread, registers the exporter as a span observer of `registry` and
-    /// sets that registry's sampler.
+    /// sets that registry's sampler. An `https://` endpoint's certificate files are read here:
+    /// a missing or malformed one is a `ConfigError` naming it.
     pub fn install(
         self,
         registry: &Registry,
@@ -186,13 +221,16 @@ impl Pipeline {
                 "an http:// URL",
             ));
         }
+        #[cfg(not(feature = "tls"))]
         if self.endpoint.starts_with("https://") {
             return Err(ConfigError::new(
                 format!("{} endpoint", self.name),
                 &self.endpoint,
-                "an http:// URL (https needs TLS, which this build does not include)",
+                "an http:// URL (https needs the feature `tls` of monkit-exporter)",
             ));
         }
+        #[cfg(feature = "tls")]
+        let tls = self.tls.config(self.name)?;
         let scope = registry.scope(&format!("monkit_{}", self.name));
         let inner = Arc::new(Inner {
             queue: ArrayQueue::new(self.queue_capacity),
@@ -210,6 +248,8 @@ impl Pipeline {
             last_log: AtomicU64::new(0),
             thread_gone: AtomicBool::new(false),
             format: Box::new(format),
+            #[cfg(feature = "tls")]
+            tls,
             config: self,
         });
         let worker = inner.clone();
@@ -241,6 +281,8 @@ impl Pipeline {
 
 struct Inner {
     config: Pipeline,
+    #[cfg(feature = "tls")]
+    tls: Arc<rustls::ClientConfig>,
     format: Box<dyn Format>,
     queue: ArrayQueue<FinishedSpan>,
     sent: Meter,
@@ -336,9 +378,10 @@ enum Sent {
 
 impl Inner {
     fn run(&self) {
-        let agent = ureq::AgentBuilder::new()
-            .timeout(self.config.timeout)
-            .build();
+        let agent = ureq::AgentBuilder::new().timeout(self.config.timeout);
+        #[cfg(feature = "tls")]
+        let agent = agent.tls_config(self.tls.clone());
+        let agent = agent.build();
         let mut seed = random_seed();
         let mut oldest: Option<Instant> = None;
         loop {
@@ -473,7 +516,14 @@ impl Inner {
                     Sent::GiveUp(why)
                 }
             }
-            Err(e) => Sent::Retry(e.to_string(), None),
+            Err(e) => {
+                // A certificate the collector's name or our roots refuse stays refused.
+                #[cfg(feature = "tls")]
+                if let Some(why) = tls::tls_failure(&e) {
+                    return Sent::GiveUp(why);
+                }
+                Sent::Retry(e.to_string(), None)
+            }
         }
     }
 }
@@ -623,6 +673,24 @@ macro_rules! pipeline_settings {
             /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
             pub fn gzip(mut self, on: bool) -> Self {
                 self.pipeline = self.pipeline.gzip(on);
+                self
+            }
+
+            /// For an `https://` endpoint: trusts only the CA certificates of this PEM file
+            /// instead of Mozilla's roots.
+            pub fn tls_ca(mut self, pem: impl Into<std::path::PathBuf>) -> Self {
+                self.pipeline = self.pipeline.tls_ca(pem);
+                self
+            }
+
+            /// For an `https://` endpoint: presents this client certificate chain and key
+            /// (PEM files), for mutual TLS.
+            pub fn tls_client_cert(
+                mut self,
+                cert_pem: impl Into<std::path::PathBuf>,
+                key_pem: impl Into<std::path::PathBuf>,
+            ) -> Self {
+                self.pipeline = self.pipeline.tls_client_cert(cert_pem, key_pem);
                 self
             }
         }

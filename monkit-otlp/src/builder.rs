@@ -111,6 +111,40 @@ impl Builder {
                 }
             }
         }
+        if let Some((_, ca)) = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            ],
+            get,
+        ) {
+            b = b.tls_ca(ca);
+        }
+        let cert = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+            ],
+            get,
+        );
+        let key = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+            ],
+            get,
+        );
+        match (cert, key) {
+            (Some((_, c)), Some((_, k))) => b = b.tls_client_cert(c, k),
+            (None, None) => {}
+            (Some((n, v)), None) | (None, Some((n, v))) => {
+                return err(
+                    &n,
+                    &v,
+                    "set with its pair: a client certificate needs OTEL_EXPORTER_OTLP_CLIENT_KEY and a key OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                )
+            }
+        }
         let arg = var(&["OTEL_TRACES_SAMPLER_ARG"], get).map(|(_, a)| a);
         if let Some((n, s)) = var(&["OTEL_TRACES_SAMPLER"], get) {
             let ratio = || match arg.as_deref().map(str::parse::<f64>) {

@@ -19,8 +19,11 @@
 //! `/v1/traces` added), `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` (`always_on`,
 //! `always_off`, `traceidratio`, and their `parentbased_` forms, which monkit's sampling
 //! already is) with `OTEL_TRACES_SAMPLER_ARG`, `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION`
-//! (`gzip`), `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` (`k=v,...`) and
-//! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (only `http/protobuf`).
+//! (`gzip`), `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` (`k=v,...`),
+//! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (only `http/protobuf`), and for an `https://`
+//! endpoint `OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE` (the CA's PEM file, instead of Mozilla's
+//! roots) and `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE` with
+//! `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_KEY` (mutual TLS).
 //!
 //! Queueing, batching, retries and stats are those of `monkit-exporter`, the same as
 //! monkit-zipkin's: the program never waits for the collector, and the counts are monkit stats

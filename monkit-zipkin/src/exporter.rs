@@ -68,7 +68,10 @@ impl Builder {
 
     /// From `MONKIT_ZIPKIN_ENDPOINT` (required: `None` without it), `MONKIT_ZIPKIN_SERVICE_NAME`,
     /// `MONKIT_ZIPKIN_SAMPLE_RATE`, `MONKIT_ZIPKIN_QUEUE`, `MONKIT_ZIPKIN_ENCODING` (`json`
-    /// or `proto3`) and `MONKIT_ZIPKIN_GZIP` (`1`). A malformed value is an error.
+    /// or `proto3`), `MONKIT_ZIPKIN_GZIP` (`1`), and for an `https://` endpoint
+    /// `MONKIT_ZIPKIN_CERTIFICATE` (a CA's PEM file, instead of Mozilla's roots),
+    /// `MONKIT_ZIPKIN_CLIENT_CERTIFICATE` and `MONKIT_ZIPKIN_CLIENT_KEY` (mutual TLS). A
+    /// malformed value is an error.
     pub fn from_env() -> Option<Result<Builder, ConfigError>> {
         let endpoint = std::env::var("MONKIT_ZIPKIN_ENDPOINT").ok()?;
         let mut b = Builder::new(&endpoint);
@@ -114,6 +117,26 @@ impl Builder {
         }
         if let Ok(g) = std::env::var("MONKIT_ZIPKIN_GZIP") {
             b = b.gzip(matches!(g.as_str(), "1" | "true" | "yes"));
+        }
+        if let Ok(ca) = std::env::var("MONKIT_ZIPKIN_CERTIFICATE") {
+            b = b.tls_ca(ca);
+        }
+        let cert = std::env::var("MONKIT_ZIPKIN_CLIENT_CERTIFICATE").ok();
+        let key = std::env::var("MONKIT_ZIPKIN_CLIENT_KEY").ok();
+        match (cert, key) {
+            (Some(c), Some(k)) => b = b.tls_client_cert(c, k),
+            (None, None) => {}
+            (c, k) => {
+                let (name, value) = match c {
+                    Some(c) => ("MONKIT_ZIPKIN_CLIENT_CERTIFICATE", c),
+                    None => ("MONKIT_ZIPKIN_CLIENT_KEY", k.unwrap_or_default()),
+                };
+                return Some(Err(ConfigError::new(
+                    name,
+                    value,
+                    "set with its pair (MONKIT_ZIPKIN_CLIENT_CERTIFICATE and MONKIT_ZIPKIN_CLIENT_KEY)",
+                )));
+            }
         }
         Some(Ok(b))
     }

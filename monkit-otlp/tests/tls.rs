@@ -1,0 +1,281 @@
+//! The OTLP exporter over https and mutual TLS, to a Python `ssl` sink with certificates made
+//! here by `openssl`: spans arrive and are decoded by the official OpenTelemetry classes; a
+//! wrong CA, a name that does not match and a missing client certificate are refused, counted
+//! and never retried; a missing certificate file is a clear error when the exporter is built.
+
+#[path = "../../testsupport/peers.rs"]
+mod peers;
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// A CA, and a certificate it signs for `subject_alt` (and a client one): files in `dir`.
+fn pki(dir: &Path, ca: &str, leaf: &str, subject_alt: &str) {
+    if !dir.join(format!("{ca}.pem")).exists() {
+        openssl(
+            dir,
+            &[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={ca}"),
+                "-keyout",
+                &format!("{ca}.key"),
+                "-out",
+                &format!("{ca}.pem"),
+            ],
+        );
+    }
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            &format!("/CN={leaf}"),
+            "-keyout",
+            &format!("{leaf}.key"),
+            "-out",
+            &format!("{leaf}.csr"),
+        ],
+    );
+    std::fs::write(
+        dir.join(format!("{leaf}.ext")),
+        format!("subjectAltName={subject_alt}\n"),
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &format!("{leaf}.csr"),
+            "-CA",
+            &format!("{ca}.pem"),
+            "-CAkey",
+            &format!("{ca}.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &format!("{leaf}.ext"),
+            "-out",
+            &format!("{leaf}.pem"),
+        ],
+    );
+}
+
+struct Sink {
+    child: Child,
+    port: u16,
+    lines: Arc<Mutex<Vec<Value>>>,
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn sink(dir: &Path, cert: &str, client_ca: Option<&str>) -> Sink {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../testsupport/tls_sink.py");
+    let mut child = Command::new("python3")
+        .arg(script)
+        .arg(dir.join(format!("{cert}.pem")))
+        .arg(dir.join(format!("{cert}.key")))
+        .args(client_ca.map(|c| dir.join(format!("{c}.pem"))))
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    out.read_line(&mut first).unwrap();
+    let port = first
+        .trim()
+        .strip_prefix("listening ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("sink said {first:?}"));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let keep = lines.clone();
+    std::thread::spawn(move || {
+        for l in out.lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&l) {
+                keep.lock().unwrap().push(v);
+            }
+        }
+    });
+    Sink { child, port, lines }
+}
+
+/// The exporter's counts in `reg`: (sent, failed, refused batches, retried batches).
+fn counts(reg: &monkit::Registry) -> (f64, f64, f64, f64) {
+    let (mut sent, mut failed, mut refused, mut retried) = (0.0, 0.0, 0.0, 0.0);
+    reg.stats(|k, f, v| {
+        if f == "total" {
+            match k.measurement.as_str() {
+                "spans_sent" => sent = v,
+                "spans_failed" => failed = v,
+                "batches_refused" => refused = v,
+                "batches_retried" => retried = v,
+                _ => {}
+            }
+        }
+    });
+    (sent, failed, refused, retried)
+}
+
+/// Sends three spans through an exporter `configure` makes; the registry, once flushed.
+fn export(
+    url: &str,
+    configure: impl FnOnce(monkit_otlp::Builder) -> monkit_otlp::Builder,
+) -> monkit::Registry {
+    let reg = monkit::Registry::new();
+    let exporter = configure(monkit_otlp::Builder::new(url))
+        .batch(3, Duration::from_millis(20))
+        .retries(2, Duration::from_millis(10), Duration::from_millis(20))
+        .install(&reg)
+        .unwrap();
+    let f = reg.scope("tls").func("work");
+    for _ in 0..3 {
+        f.task(|| ());
+    }
+    exporter.shutdown(Duration::from_secs(10));
+    reg
+}
+
+fn decode(body_b64: &str) -> Vec<Value> {
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(body_b64)
+        .unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/otlp_decode.py");
+    let out = peers::pipe(Command::new("python3").arg(script), &body);
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("monkit-otlp-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
+    if !peers::have("openssl", "openssl")
+        || !peers::have_python(
+            &["opentelemetry.proto.collector.trace.v1.trace_service_pb2"],
+            "opentelemetry-proto (pip)",
+        )
+    {
+        return;
+    }
+    let d = dir();
+    pki(&d, "ca", "server", "IP:127.0.0.1,DNS:localhost");
+    pki(&d, "ca", "client", "DNS:client");
+    pki(&d, "ca", "elsewhere", "DNS:elsewhere.test");
+    pki(&d, "other_ca", "stranger", "IP:127.0.0.1");
+    let ca = d.join("ca.pem");
+
+    // https with the private CA.
+    let s = sink(&d, "server", None);
+    let url = format!("https://127.0.0.1:{}/v1/traces", s.port);
+    let reg = export(&url, |b| b.tls_ca(&ca));
+    assert_eq!(counts(&reg).0, 3.0, "sent over https");
+    let got = s.lines.lock().unwrap().clone();
+    let spans: Vec<Value> = got
+        .iter()
+        .filter_map(|l| l["body"].as_str())
+        .flat_map(decode)
+        .collect();
+    assert_eq!(spans.len(), 3, "{got:?}");
+    assert!(spans.iter().all(|s| s["name"] == "tls.work"));
+
+    // The same sink, but trusting another CA: refused for good, never retried.
+    let reg = export(&url, |b| b.tls_ca(d.join("other_ca.pem")));
+    let (sent, failed, refused, retried) = counts(&reg);
+    assert_eq!((sent, failed, retried), (0.0, 3.0, 0.0));
+    assert!(refused >= 1.0);
+    // Mozilla's roots do not know a private CA either.
+    let reg = export(&url, |b| b);
+    assert_eq!(counts(&reg).0, 0.0);
+    assert_eq!(counts(&reg).1, 3.0);
+    drop(s);
+
+    // A certificate for another name.
+    let s = sink(&d, "elsewhere", None);
+    let reg = export(&format!("https://127.0.0.1:{}/v1/traces", s.port), |b| {
+        b.tls_ca(&ca)
+    });
+    assert_eq!(
+        (counts(&reg).0, counts(&reg).1, counts(&reg).3),
+        (0.0, 3.0, 0.0)
+    );
+    drop(s);
+
+    // Mutual TLS: with the client certificate, and without it.
+    let s = sink(&d, "server", Some("ca"));
+    let url = format!("https://127.0.0.1:{}/v1/traces", s.port);
+    let reg = export(&url, |b| {
+        b.tls_ca(&ca)
+            .tls_client_cert(d.join("client.pem"), d.join("client.key"))
+    });
+    assert_eq!(counts(&reg).0, 3.0, "sent over mutual TLS");
+    let clients: Vec<Value> = s
+        .lines
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l["body"].is_string())
+        .map(|l| l["client"].clone())
+        .collect();
+    assert!(
+        clients
+            .iter()
+            .all(|c| c.as_str().is_some_and(|c| c.contains("commonName=client"))),
+        "{clients:?}"
+    );
+    let reg = export(&url, |b| b.tls_ca(&ca));
+    assert_eq!(counts(&reg).0, 0.0, "no client certificate, no entry");
+    assert_eq!(counts(&reg).1, 3.0);
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+#[test]
+fn missing_or_malformed_files_are_named_when_building() {
+    let d = dir();
+    let e = monkit_otlp::Builder::new("https://127.0.0.1:1/v1/traces")
+        .tls_ca(d.join("no-such-ca.pem"))
+        .install(&monkit::Registry::new())
+        .unwrap_err();
+    assert!(e.to_string().contains("no-such-ca.pem"), "{e}");
+    std::fs::write(d.join("junk.pem"), "not a certificate\n").unwrap();
+    let e = monkit_otlp::Builder::new("https://127.0.0.1:1/v1/traces")
+        .tls_ca(d.join("junk.pem"))
+        .install(&monkit::Registry::new())
+        .unwrap_err();
+    assert!(e.to_string().contains("junk.pem"), "{e}");
+    assert!(e.to_string().contains("CERTIFICATE"), "{e}");
+}
