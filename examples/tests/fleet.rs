@@ -21,6 +21,7 @@ fn tavern() -> Tavern {
     let child = Command::new(example("tavern"))
         .env("TAVERN_LISTEN", format!("127.0.0.1:{api_port}"))
         .env("TAVERN_MONITOR", format!("127.0.0.1:{mon_port}"))
+        .env("TAVERN_GRPC", format!("127.0.0.1:{}", free_port()))
         .stdout(Stdio::null())
         .spawn()
         .expect("the tavern example is built by cargo test");

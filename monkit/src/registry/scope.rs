@@ -182,6 +182,12 @@ impl Scope {
         self.inner().source(name, tags, Counter::new)
     }
 
+    /// The float gauge `name` with tags: a value the program sets (under the tag-set cap).
+    pub fn float_gauge(&self, name: &str, tags: &[(&str, &str)]) -> crate::stats::FloatGauge {
+        self.inner()
+            .source(name, tags, crate::stats::FloatGauge::new)
+    }
+
     /// The integer distribution `name` with tags.
     pub fn int_val(&self, name: &str, tags: &[(&str, &str)]) -> IntVal {
         self.inner().source(name, tags, IntVal::new)

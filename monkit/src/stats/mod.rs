@@ -6,6 +6,7 @@
 
 pub(crate) mod counter;
 pub(crate) mod dist;
+pub(crate) mod gauge;
 pub(crate) mod hist;
 pub(crate) mod meter;
 pub(crate) mod outcome;
@@ -19,6 +20,7 @@ pub(crate) mod val;
 pub use crate::util::clock::Tick;
 pub use counter::Counter;
 pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
+pub use gauge::FloatGauge;
 pub use meter::Meter;
 pub use outcome::{
     add_error_kind_handler, error_kind_of, grpc_code_kind, type_kind, ErrorKind, KindHandler,

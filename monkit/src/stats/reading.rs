@@ -121,6 +121,9 @@ readable!(Counter, |c| Reading::Counter {
     high: c.high(),
     low: c.low()
 });
+readable!(crate::stats::gauge::FloatGauge, |g| Reading::Gauge(
+    g.value()
+));
 readable!(IntVal, |v| Reading::Values(v.snapshot()));
 readable!(crate::stats::raw::RawVal, |v| Reading::Raw(v.fields()));
 readable!(FloatVal, |v| Reading::Values(v.snapshot()));
