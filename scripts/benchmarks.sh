@@ -69,3 +69,6 @@ if over.get("monkit"):
             print(f"monkit's overhead / {peer}'s: {over['monkit'] / over[peer]:.2f}x")
 PY
 cargo bench -p monkit-tower --features axum --bench layers -- --instructions 2>/dev/null | tail -6
+
+# The metrics facade: monkit's recorder beside metrics-exporter-prometheus's.
+cargo bench -p monkit-metrics --bench recorder -- --noplot 2>/dev/null | grep -E "^metrics_facade|time:"

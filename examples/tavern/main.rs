@@ -452,6 +452,10 @@ async fn main() {
     monkit::env::register(registry);
     monkit::env::register_build(registry, env!("CARGO_PKG_VERSION"));
     monkit::env::register_tokio(registry, tokio::runtime::Handle::current());
+    // Whatever records through the `metrics` facade lands in this registry too.
+    if monkit_metrics::Recorder::new(registry).install().is_err() {
+        eprintln!("tavern: another metrics recorder is installed; facade metrics go there");
+    }
     // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003), and
     // sampled traces to a tracing backend when OTEL_EXPORTER_OTLP_ENDPOINT is.
     let _graphite = monkit_examples::start_from_env(

@@ -93,7 +93,11 @@ impl Queue {
                 input: input.to_owned(),
                 headers,
             });
+            // Through the `metrics` facade, as a library would record: monkit-metrics puts
+            // these in scope `tavern` beside the rest.
+            metrics::gauge!("tavern.queue_depth").set(tasks.len() as f64);
         }
+        metrics::counter!("tavern.tasks_scheduled", "activity" => activity.to_owned()).increment(1);
         self.arrived.notify_one();
         let result = tokio::time::timeout(ACTIVITY_TIMEOUT, rx).await;
         self.waiting.lock().unwrap().remove(&task_id);
@@ -117,7 +121,13 @@ impl worker_server::Worker for Arc<Queue> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             let notified = self.arrived.notified();
-            if let Some(t) = self.tasks.lock().unwrap().pop_front() {
+            let next = {
+                let mut tasks = self.tasks.lock().unwrap();
+                let t = tasks.pop_front();
+                metrics::gauge!("tavern.queue_depth").set(tasks.len() as f64);
+                t
+            };
+            if let Some(t) = next {
                 return Ok(tonic::Response::new(t));
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {

@@ -16,7 +16,7 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         Command::new(example("tavern"))
             .env("TAVERN_LISTEN", format!("127.0.0.1:{api_port}"))
             .env("TAVERN_MONITOR", format!("127.0.0.1:{mon_port}"))
-        .env("TAVERN_GRPC", format!("127.0.0.1:{}", free_port()))
+            .env("TAVERN_GRPC", format!("127.0.0.1:{}", free_port()))
             .stdout(Stdio::null())
             .spawn()
             .expect("the tavern example is built by cargo test"),

@@ -114,6 +114,13 @@ fn a_greeting_trace_crosses_grpc_to_the_worker_and_back() {
             .any(|e| e["id"] == c["parent_id"])));
     // Poll is each worker's own trace, never this one.
     assert!(all("grpc_server", "tavern.v1.Worker/Poll").is_empty());
+    // What the queue recorded through the `metrics` facade is in /stats.
+    let stats = get(&format!("{}/stats", t.mon));
+    assert!(
+        stats.contains("tasks_scheduled,activity=greet_customer,scope=tavern total="),
+        "{stats}"
+    );
+    assert!(stats.contains("queue_depth,scope=tavern value="), "{stats}");
 }
 
 #[test]

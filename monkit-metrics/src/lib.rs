@@ -15,8 +15,9 @@
 //!   (`metrics` by default, [`Recorder::scope`]). Labels are tags.
 //! - **What**: a counter is a monkit [`Meter`](monkit::stats::Meter) (total and rate), a gauge a
 //!   [`FloatGauge`](monkit::stats::FloatGauge), a histogram a
-//!   [`FloatVal`](monkit::stats::FloatVal): a distribution with the core's native buckets, so it
-//!   is exact in `/metrics` native and classic and in every push.
+//!   [`HistogramVal`](monkit::stats::HistogramVal): a distribution with the core's native
+//!   buckets, shown in `/metrics` as a histogram (native buckets exact, classic at the
+//!   configured bounds) and with its quantiles in `/stats` and every push.
 //! - **Bounds**: label sets are under the registry's tag-set cap; past it, values go to the
 //!   `overflow` series and the refusal is counted, as for the core's own sources.
 //! - **Help**: `describe_*` text is kept ([`Recorder::description`]) for the pages to show.
@@ -31,7 +32,7 @@ use metrics::{
     SharedString, Unit,
 };
 use metrics_util::registry::{Registry as Handles, Storage};
-use monkit::stats::{FloatGauge, FloatVal, Meter};
+use monkit::stats::{FloatGauge, HistogramVal, Meter};
 use monkit::Registry;
 use parking_lot::RwLock;
 use std::collections::HashMap;
@@ -74,7 +75,7 @@ impl GaugeFn for GaugeCell {
 
 /// A histogram: a monkit float distribution.
 #[derive(Clone)]
-struct ValFn(FloatVal);
+struct ValFn(HistogramVal);
 
 impl HistogramFn for ValFn {
     fn record(&self, v: f64) {
@@ -111,12 +112,14 @@ impl Storage<Key> for Sources {
 
     fn gauge(&self, key: &Key) -> Self::Gauge {
         let (scope, name, tags) = self.place(key);
-        Arc::new(GaugeCell(self.registry.scope(scope).float_gauge(name, &tags)))
+        Arc::new(GaugeCell(
+            self.registry.scope(scope).float_gauge(name, &tags),
+        ))
     }
 
     fn histogram(&self, key: &Key) -> Self::Histogram {
         let (scope, name, tags) = self.place(key);
-        Arc::new(ValFn(self.registry.scope(scope).float_val(name, &tags)))
+        Arc::new(ValFn(self.registry.scope(scope).histogram_val(name, &tags)))
     }
 }
 
@@ -129,8 +132,12 @@ pub struct Description {
     pub unit: Option<Unit>,
 }
 
-/// The `metrics` recorder that writes into a monkit registry. See the crate doc.
-pub struct Recorder {
+/// The `metrics` recorder that writes into a monkit registry. See the crate doc. Clones share
+/// one recorder (keep one to read descriptions after installing another).
+#[derive(Clone)]
+pub struct Recorder(Arc<Inner>);
+
+struct Inner {
     handles: Handles<Key, Sources>,
     descriptions: RwLock<HashMap<String, Description>>,
 }
@@ -138,7 +145,7 @@ pub struct Recorder {
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Recorder")
-            .field("scope", &self.handles.storage().scope)
+            .field("scope", &self.0.handles.storage().scope)
             .finish_non_exhaustive()
     }
 }
@@ -146,23 +153,23 @@ impl std::fmt::Debug for Recorder {
 impl Recorder {
     /// A recorder writing into `registry`, names without a dot in scope [`DEFAULT_SCOPE`].
     pub fn new(registry: &Registry) -> Recorder {
-        Recorder {
-            handles: Handles::new(Sources {
-                registry: registry.clone(),
-                scope: DEFAULT_SCOPE.to_owned(),
-            }),
-            descriptions: RwLock::new(HashMap::new()),
-        }
+        Recorder::with_scope(registry, DEFAULT_SCOPE)
     }
 
-    /// Puts names without a dot in scope `scope` instead.
-    pub fn scope(mut self, scope: &str) -> Recorder {
-        let registry = self.handles.storage().registry.clone();
-        self.handles = Handles::new(Sources {
-            registry,
-            scope: scope.to_owned(),
-        });
-        self
+    fn with_scope(registry: &Registry, scope: &str) -> Recorder {
+        Recorder(Arc::new(Inner {
+            handles: Handles::new(Sources {
+                registry: registry.clone(),
+                scope: scope.to_owned(),
+            }),
+            descriptions: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// A recorder like this one that puts names without a dot in scope `scope` instead (what
+    /// this one recorded stays where it is).
+    pub fn scope(self, scope: &str) -> Recorder {
+        Recorder::with_scope(&self.0.handles.storage().registry, scope)
     }
 
     /// Makes this the process's global `metrics` recorder; an error when one is set already.
@@ -172,11 +179,11 @@ impl Recorder {
 
     /// What `describe_counter!`, `describe_gauge!` or `describe_histogram!` said of `name`.
     pub fn description(&self, name: &str) -> Option<Description> {
-        self.descriptions.read().get(name).cloned()
+        self.0.descriptions.read().get(name).cloned()
     }
 
     fn describe(&self, key: KeyName, unit: Option<Unit>, text: SharedString) {
-        self.descriptions.write().insert(
+        self.0.descriptions.write().insert(
             key.as_str().to_owned(),
             Description {
                 text: text.into_owned(),
@@ -200,17 +207,20 @@ impl metrics::Recorder for Recorder {
     }
 
     fn register_counter(&self, key: &Key, _: &Metadata<'_>) -> Counter {
-        self.handles
+        self.0
+            .handles
             .get_or_create_counter(key, |c| Counter::from_arc(c.clone()))
     }
 
     fn register_gauge(&self, key: &Key, _: &Metadata<'_>) -> Gauge {
-        self.handles
+        self.0
+            .handles
             .get_or_create_gauge(key, |g| Gauge::from_arc(g.clone()))
     }
 
     fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
-        self.handles
+        self.0
+            .handles
             .get_or_create_histogram(key, |h| Histogram::from_arc(h.clone()))
     }
 }

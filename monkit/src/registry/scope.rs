@@ -211,6 +211,12 @@ impl Scope {
             .source(name, tags, || crate::stats::RawVal::new(aggregates))
     }
 
+    /// The histogram `name` with tags: a float distribution `/metrics` shows as buckets.
+    pub fn histogram_val(&self, name: &str, tags: &[(&str, &str)]) -> crate::stats::HistogramVal {
+        self.inner()
+            .source(name, tags, crate::stats::HistogramVal::new)
+    }
+
     /// The duration distribution `name` with tags (reported in seconds).
     pub fn duration_val(&self, name: &str, tags: &[(&str, &str)]) -> DurationVal {
         self.inner().source(name, tags, DurationVal::new)

@@ -368,6 +368,9 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading)
         Reading::Values(s) => {
             fam.summary(&base, "A monkit value distribution (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1.0);
         }
+        Reading::Histogram(s) => {
+            fam.durations(&base, "A monkit histogram.", Where { scope: sname, tags, extra: &[] }, s);
+        }
         Reading::Durations(s) => {
             let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
             fam.durations(&n, "A monkit duration distribution in seconds.", Where { scope: sname, tags, extra: &[] }, s);

@@ -31,4 +31,4 @@ pub use reading::Reading;
 pub use running::set_exact_highwater;
 pub use series::{FuncName, SeriesKey, Tags};
 pub use source::{Chain, DeltaTransform, DiffMeter, StatSource};
-pub use val::{BoolVal, DurationVal, FloatVal, IntVal, Timer, TimerGuard};
+pub use val::{BoolVal, DurationVal, FloatVal, HistogramVal, IntVal, Timer, TimerGuard};

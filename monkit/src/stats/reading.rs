@@ -33,6 +33,8 @@ pub enum Reading {
     },
     /// An [`IntVal`] or [`FloatVal`] distribution.
     Values(Snapshot),
+    /// A [`HistogramVal`](crate::stats::HistogramVal): values exposed as histogram buckets.
+    Histogram(Snapshot),
     /// A [`DurationVal`] or [`Timer`] distribution, in nanoseconds.
     Durations(Snapshot),
     /// A [`BoolVal`]: counts of each value and the most recent one.
@@ -66,7 +68,7 @@ impl Reading {
                 cb("low", *low as f64);
                 cb("value", *value as f64);
             }
-            Reading::Values(s) => s.fields(1.0, cb),
+            Reading::Values(s) | Reading::Histogram(s) => s.fields(1.0, cb),
             Reading::Durations(s) => s.fields(1e9, cb),
             Reading::Bools {
                 trues,
@@ -127,6 +129,9 @@ readable!(crate::stats::gauge::FloatGauge, |g| Reading::Gauge(
 readable!(IntVal, |v| Reading::Values(v.snapshot()));
 readable!(crate::stats::raw::RawVal, |v| Reading::Raw(v.fields()));
 readable!(FloatVal, |v| Reading::Values(v.snapshot()));
+readable!(crate::stats::val::HistogramVal, |v| Reading::Histogram(
+    v.snapshot()
+));
 readable!(DurationVal, |v| Reading::Durations(v.snapshot()));
 readable!(Timer, |v| Reading::Durations(v.snapshot()));
 readable!(BoolVal, |v| {

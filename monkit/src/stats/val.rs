@@ -50,6 +50,27 @@ impl FloatVal {
     }
 }
 
+/// A distribution of floats exposed as a histogram: the same distribution as [`FloatVal`], but
+/// `/metrics` shows its buckets (native, and classic at the configured bounds) instead of
+/// quantiles, as the `metrics` facade's histograms expect.
+#[derive(Clone)]
+pub struct HistogramVal(pub(crate) Arc<Dist<f64>>);
+
+impl HistogramVal {
+    pub(crate) fn new() -> Self {
+        HistogramVal(Arc::new(Dist::new()))
+    }
+    /// Records a value.
+    #[inline]
+    pub fn observe(&self, v: f64) {
+        self.0.observe(v)
+    }
+    /// Reads the distribution.
+    pub fn snapshot(&self) -> Snapshot {
+        self.0.snapshot()
+    }
+}
+
 /// A distribution of durations, kept in nanoseconds and reported in seconds.
 #[derive(Clone)]
 pub struct DurationVal(pub(crate) Arc<Dist<u64>>);
@@ -112,7 +133,7 @@ macro_rules! debug_by_count {
         }
     )*};
 }
-debug_by_count!(IntVal, FloatVal, DurationVal, Timer);
+debug_by_count!(IntVal, FloatVal, HistogramVal, DurationVal, Timer);
 
 /// A running [`Timer`] measurement.
 #[must_use = "dropping the TimerGuard records the time at once"]
