@@ -270,6 +270,25 @@ fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<Page, Refusa
                     }
                 }
             }
+            "min_duration" => {
+                let d = parse_duration(&v).ok_or_else(|| {
+                    bad(format!(
+                        "min_duration expected to be a duration such as 50ms or 2s: {v:?}"
+                    ))
+                })?;
+                spec = spec.min_duration(d);
+            }
+            "outcome" => {
+                let ok = !v.is_empty()
+                    && v.len() <= 64
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+                if !ok {
+                    return Err(bad(format!(
+                        "outcome expected to be error, panic, canceled, failure or an error kind: {v:?}"
+                    )));
+                }
+                spec = spec.outcome(monkit::trace::OutcomeMatch::parse(&v));
+            }
             "timeout" => {
                 timeout = parse_duration(&v).ok_or_else(|| {
                     bad(format!(

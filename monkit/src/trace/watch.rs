@@ -42,6 +42,104 @@ pub struct WatchSpec {
     pub preselect: bool,
     /// Mark the matching trace as sampled (for exporters) instead of capturing it.
     pub sample: bool,
+    /// Only a call that ended this way qualifies: the next call that was slow enough, or
+    /// failed, rather than the next call. While the watcher waits, every call of the matching
+    /// functions is recorded tentatively (at most [`MAX_TENTATIVE`] at once per watcher, each
+    /// with at most [`MAX_TENTATIVE_SPANS`] spans; the rest are counted in
+    /// [`tentative_skipped`]) and dropped when it does not qualify.
+    pub condition: Option<Condition>,
+}
+
+/// Most calls one conditional watcher records tentatively at once.
+pub const MAX_TENTATIVE: usize = 16;
+/// Most spans one tentative capture keeps (the root's subtree); the rest are dropped.
+pub const MAX_TENTATIVE_SPANS: usize = 4096;
+
+static TENTATIVE_SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+/// Calls of watched functions not recorded tentatively because their watcher already held
+/// [`MAX_TENTATIVE`] calls: the bound on what a conditional watch costs.
+pub fn tentative_skipped() -> u64 {
+    TENTATIVE_SKIPPED.load(Ordering::Relaxed)
+}
+
+/// How a call must have ended to qualify: see [`Condition::outcome`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum OutcomeMatch {
+    /// Returned an error (of any kind).
+    Error,
+    /// Panicked.
+    Panic,
+    /// Was dropped unfinished.
+    Canceled,
+    /// Any of those.
+    Failure,
+    /// Returned an error of this kind.
+    Kind(String),
+}
+
+impl OutcomeMatch {
+    /// The words of `/trace/*?outcome=`: `error`, `panic`, `canceled`, `failure`, or an error
+    /// kind.
+    pub fn parse(s: &str) -> OutcomeMatch {
+        match s {
+            "error" => OutcomeMatch::Error,
+            "panic" => OutcomeMatch::Panic,
+            "canceled" | "cancelled" => OutcomeMatch::Canceled,
+            "failure" => OutcomeMatch::Failure,
+            kind => OutcomeMatch::Kind(kind.to_owned()),
+        }
+    }
+
+    /// Whether `o` is such an ending.
+    pub fn holds(&self, o: &crate::stats::outcome::Outcome) -> bool {
+        use crate::stats::outcome::Outcome as O;
+        match (self, o) {
+            (OutcomeMatch::Error, O::Error(_)) => true,
+            (OutcomeMatch::Panic, O::Panic) => true,
+            (OutcomeMatch::Canceled, O::Canceled) => true,
+            (OutcomeMatch::Failure, o) => o.is_failure(),
+            (OutcomeMatch::Kind(k), O::Error(e)) => k == e,
+            _ => false,
+        }
+    }
+}
+
+/// The predicate over a finished call of [`Condition::predicate`].
+pub type SpanPredicate = Arc<dyn Fn(&FinishedSpan) -> bool + Send + Sync>;
+
+/// What a finished call must satisfy to be captured (every part given must hold).
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub struct Condition {
+    /// It lasted at least this long.
+    pub min_duration: Option<Duration>,
+    /// It ended this way.
+    pub outcome: Option<OutcomeMatch>,
+    /// It satisfies this (any test over the finished call's span).
+    pub predicate: Option<SpanPredicate>,
+}
+
+impl std::fmt::Debug for Condition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Condition")
+            .field("min_duration", &self.min_duration)
+            .field("outcome", &self.outcome)
+            .field("predicate", &self.predicate.is_some())
+            .finish()
+    }
+}
+
+impl Condition {
+    /// Whether the finished call `span` qualifies.
+    pub fn holds(&self, span: &FinishedSpan) -> bool {
+        let lasted =
+            Duration::from_nanos(span.finish_unix_ns.saturating_sub(span.start.start_unix_ns));
+        self.min_duration.is_none_or(|d| lasted >= d)
+            && self.outcome.as_ref().is_none_or(|o| o.holds(&span.outcome))
+            && self.predicate.as_ref().is_none_or(|p| p(span))
+    }
 }
 
 impl WatchSpec {
@@ -78,6 +176,33 @@ impl WatchSpec {
     /// Marks the matching trace as sampled for exporters instead of capturing it.
     pub fn sampling(mut self) -> WatchSpec {
         self.sample = true;
+        self
+    }
+
+    /// Captures only a call that lasted at least `d`.
+    pub fn min_duration(mut self, d: Duration) -> WatchSpec {
+        self.condition
+            .get_or_insert_with(Condition::default)
+            .min_duration = Some(d);
+        self
+    }
+
+    /// Captures only a call that ended as `o` says.
+    pub fn outcome(mut self, o: OutcomeMatch) -> WatchSpec {
+        self.condition
+            .get_or_insert_with(Condition::default)
+            .outcome = Some(o);
+        self
+    }
+
+    /// Captures only a call for which `p` holds, given its finished span.
+    pub fn matching(
+        mut self,
+        p: impl Fn(&FinishedSpan) -> bool + Send + Sync + 'static,
+    ) -> WatchSpec {
+        self.condition
+            .get_or_insert_with(Condition::default)
+            .predicate = Some(Arc::new(p));
         self
     }
 }
@@ -175,6 +300,12 @@ pub(crate) struct Entry {
     trace: Option<(u128, usize)>,
     sample: bool,
     shared: Arc<Shared>,
+    condition: Option<Condition>,
+    /// Calls recorded tentatively for the condition and not finished yet.
+    pending: AtomicUsize,
+    /// A conditional watcher got its call: it records no more (its counts are given back when
+    /// its handle goes).
+    delivered: AtomicBool,
 }
 
 impl Entry {
@@ -201,10 +332,21 @@ impl Entry {
     }
 
     fn matches(&self, func_id: u32, trace_id: u128) -> bool {
+        if self.delivered.load(Ordering::Relaxed) {
+            return false;
+        }
         let func_ok = self.regex.is_none() || self.funcs.lock().iter().any(|f| f.id == func_id);
         let trace_ok = self.trace.is_none_or(|(t, _)| t == trace_id);
         func_ok && trace_ok
     }
+}
+
+/// Who waits for a capture root's subtree.
+enum Waiter {
+    /// A watcher that takes it whatever it holds.
+    Fixed(Arc<Shared>),
+    /// A conditional watcher: it takes it if the root qualifies.
+    Tentative(Arc<Entry>),
 }
 
 /// The recorded spans of one trace, kept while somebody waits for a subtree of it.
@@ -212,7 +354,10 @@ impl Entry {
 struct Sink {
     spans: Vec<FinishedSpan>,
     /// Capture roots (span id) and who waits for each subtree.
-    roots: HashMap<u64, Vec<Arc<Shared>>>,
+    roots: HashMap<u64, Vec<Waiter>>,
+    /// Roots with a fixed waiter: while there is none, the sink keeps at most
+    /// [`MAX_TENTATIVE_SPANS`].
+    fixed: usize,
     dropped: u64,
 }
 
@@ -304,6 +449,9 @@ impl Watchers {
             trace,
             sample: spec.sample,
             shared: Arc::default(),
+            condition: spec.condition.clone().filter(|_| !spec.sample),
+            pending: AtomicUsize::new(0),
+            delivered: AtomicBool::new(false),
         });
         // Under the write lock, so a function registered meanwhile is seen exactly once.
         let mut all = self.entries.write();
@@ -407,6 +555,19 @@ impl Watchers {
             .collect();
         let mut flags = 0;
         for e in hits {
+            if e.condition.is_some() {
+                if e.delivered.load(Ordering::Relaxed) {
+                    continue;
+                }
+                if e.pending.fetch_add(1, Ordering::Relaxed) >= MAX_TENTATIVE {
+                    e.pending.fetch_sub(1, Ordering::Relaxed);
+                    TENTATIVE_SKIPPED.fetch_add(1, Ordering::Relaxed);
+                    continue;
+                }
+                flags |= RECORDED;
+                self.wait_for(span, Waiter::Tentative(e));
+                continue;
+            }
             if !self.disarm(&e, hot) {
                 continue;
             }
@@ -415,18 +576,21 @@ impl Watchers {
                 e.shared.deliver(Captured::Sampled(span.trace_id));
             } else {
                 flags |= RECORDED;
-                let mut sinks = self.sinks.lock();
-                sinks
-                    .entry(span.trace_id)
-                    .or_default()
-                    .roots
-                    .entry(span.span_id)
-                    .or_default()
-                    .push(e.shared.clone());
-                self.capturing.store(sinks.len(), Ordering::Relaxed);
+                self.wait_for(span, Waiter::Fixed(e.shared.clone()));
             }
         }
         flags
+    }
+
+    /// Keeps the spans of `span`'s trace until `span` finishes, for `w`.
+    fn wait_for(&self, span: &SpanRef, w: Waiter) {
+        let mut sinks = self.sinks.lock();
+        let sink = sinks.entry(span.trace_id).or_default();
+        if matches!(w, Waiter::Fixed(_)) {
+            sink.fixed += 1;
+        }
+        sink.roots.entry(span.span_id).or_default().push(w);
+        self.capturing.store(sinks.len(), Ordering::Relaxed);
     }
 }
 
@@ -473,21 +637,53 @@ impl SpanObserver for Watchers {
         let Some(sink) = sinks.get_mut(&span.start.trace_id) else {
             return;
         };
-        if sink.spans.len() < MAX_SPANS_PER_TRACE {
+        let cap = if sink.fixed > 0 {
+            MAX_SPANS_PER_TRACE
+        } else {
+            MAX_TENTATIVE_SPANS
+        };
+        if sink.spans.len() < cap {
             sink.spans.push(span.clone());
         } else {
             sink.dropped += 1;
         }
-        if let Some(waiting) = sink.roots.remove(&span.start.span_id) {
-            let spans = subtree(&sink.spans, span.start.span_id);
-            if sink.roots.is_empty() {
-                sinks.remove(&span.start.trace_id);
-                self.capturing.store(sinks.len(), Ordering::Relaxed);
+        let Some(waiting) = sink.roots.remove(&span.start.span_id) else {
+            return;
+        };
+        // Who takes this subtree: fixed waiters, and conditional ones whose condition holds
+        // (the first to claim a watcher wins it).
+        let mut takers = Vec::new();
+        for w in waiting {
+            match w {
+                Waiter::Fixed(s) => {
+                    sink.fixed -= 1;
+                    takers.push(s);
+                }
+                Waiter::Tentative(e) => {
+                    e.pending.fetch_sub(1, Ordering::Relaxed);
+                    let holds = e.condition.as_ref().is_some_and(|c| c.holds(span));
+                    if holds
+                        && e.delivered
+                            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        takers.push(e.shared.clone());
+                    }
+                }
             }
-            drop(sinks);
-            for w in waiting {
-                w.deliver(Captured::Trace(spans.clone()));
-            }
+        }
+        let spans = if takers.is_empty() {
+            Vec::new()
+        } else {
+            subtree(&sink.spans, span.start.span_id)
+        };
+        if sink.roots.is_empty() {
+            sinks.remove(&span.start.trace_id);
+            self.capturing.store(sinks.len(), Ordering::Relaxed);
+        }
+        drop(sinks);
+        for w in takers {
+            w.deliver(Captured::Trace(spans.clone()));
         }
     }
 }

@@ -1,0 +1,136 @@
+//! Capture by condition: a watcher that waits for the next call that was slow enough or ended
+//! a given way gets that call's whole tree, not the next call; what it records while waiting is
+//! bounded; and once it has its call, nothing more is recorded.
+
+use monkit::trace::{Captured, OutcomeMatch, WatchSpec};
+use monkit::{Outcome, Registry};
+use std::time::Duration;
+
+fn capture(w: monkit::trace::TraceWatcher) -> Vec<monkit::FinishedSpan> {
+    match w.wait(Duration::from_secs(10)) {
+        Some(Captured::Trace(t)) => t,
+        other => panic!("no capture: {other:?}"),
+    }
+}
+
+#[test]
+fn the_next_slow_call_not_the_next_call() {
+    let reg = Registry::new();
+    let scope = reg.scope("cond");
+    let (work, step) = (scope.func("work"), scope.func("step"));
+    let w = reg
+        .watch(WatchSpec::regex("cond.work").min_duration(Duration::from_millis(30)))
+        .unwrap();
+    let run = |ms: u64, tag: u64| {
+        work.task(|| {
+            step.task(|| monkit::annotate("tag", tag));
+            std::thread::sleep(Duration::from_millis(ms));
+        })
+    };
+    for i in 0..5 {
+        run(1, i); // fast: recorded tentatively, then dropped
+    }
+    let t = std::thread::spawn(move || capture(w));
+    std::thread::sleep(Duration::from_millis(50));
+    run(40, 99); // the slow one
+    run(40, 100); // another slow one: the watcher has its call already
+    let spans = t.join().unwrap();
+    assert_eq!(spans[0].start.func.full_name(), "cond.work");
+    let lasted = spans[0].finish_unix_ns - spans[0].start.start_unix_ns;
+    assert!(lasted >= 30_000_000, "{lasted} ns");
+    let step_span = spans
+        .iter()
+        .find(|s| s.start.func.full_name() == "cond.step")
+        .expect("the whole tree");
+    assert_eq!(step_span.start.parent_id, Some(spans[0].start.span_id));
+    assert_eq!(
+        step_span.annotations,
+        vec![("tag".to_owned(), "99".to_owned())]
+    );
+    assert_eq!(spans.len(), 2);
+}
+
+#[test]
+fn the_next_failure_of_a_kind() {
+    let reg = Registry::new();
+    let f = reg.scope("cond").func("io");
+    let w = reg
+        .watch(WatchSpec::regex("cond.io").outcome(OutcomeMatch::Kind("timeout".into())))
+        .unwrap();
+    let fail = |kind: &'static str| {
+        let g = f.guard();
+        g.annotate("kind", kind);
+        g.fail(kind);
+    };
+    f.task(|| ());
+    fail("refused");
+    fail("timeout");
+    let spans = capture(w);
+    assert_eq!(spans.len(), 1);
+    assert_eq!(spans[0].outcome, Outcome::Error("timeout"));
+
+    // Any failure, by a predicate too.
+    let w = reg
+        .watch(
+            WatchSpec::regex("cond.io")
+                .outcome(OutcomeMatch::Failure)
+                .matching(|s| {
+                    s.annotations
+                        .iter()
+                        .any(|(k, v)| k == "kind" && v == "late")
+                }),
+        )
+        .unwrap();
+    fail("early");
+    f.task(|| ());
+    fail("late");
+    let spans = capture(w);
+    assert_eq!(
+        spans[0].annotations,
+        vec![("kind".to_owned(), "late".to_owned())]
+    );
+}
+
+/// Counts the spans a registry's observers are given.
+struct Count(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl monkit::SpanObserver for Count {
+    fn finish(&self, _: &monkit::FinishedSpan) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn tentative_recording_is_bounded_and_stops() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let reg = Registry::new();
+    reg.set_sampler(monkit::trace::Sampler::Never);
+    let outer = reg.scope("bound").func("outer");
+    let w = reg
+        .watch(WatchSpec::regex("bound.outer").min_duration(Duration::from_secs(3600)))
+        .unwrap();
+    let before = monkit::trace::tentative_skipped();
+    // More calls open at once (nested) than one watcher records: the rest are skipped and
+    // counted. Guards end innermost first.
+    let guards: Vec<_> = (0..monkit::trace::MAX_TENTATIVE + 8)
+        .map(|_| outer.guard())
+        .collect();
+    for g in guards.into_iter().rev() {
+        drop(g);
+    }
+    assert!(monkit::trace::tentative_skipped() >= before + 8);
+    assert!(monkit::current_span().is_none());
+    drop(w);
+    // With the watcher gone, calls are not recorded at all.
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _o = reg.observe(std::sync::Arc::new(Count(seen.clone())));
+    outer.task(|| ());
+    assert_eq!(seen.load(Relaxed), 0);
+    // And a new conditional watcher records (and delivers) again: nothing was left pending.
+    let w = reg
+        .watch(WatchSpec::regex("bound.outer").min_duration(Duration::from_millis(1)))
+        .unwrap();
+    outer.task(|| std::thread::sleep(Duration::from_millis(2)));
+    assert_eq!(capture(w).len(), 1);
+    assert!(seen.load(Relaxed) >= 1, "the capture was recorded");
+}
