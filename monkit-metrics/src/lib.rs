@@ -13,9 +13,9 @@
 //! - **Where**: a name with a dot is split at its first one into scope and name
 //!   (`sqlx.queries` is `queries` in scope `sqlx`); any other name goes to the recorder's scope
 //!   (`metrics` by default, [`Recorder::scope`]). Labels are tags.
-//! - **What**: a counter is a monkit [`Meter`](monkit::stats::Meter) (total and rate), a gauge a
-//!   [`FloatGauge`](monkit::stats::FloatGauge), a histogram a
-//!   [`HistogramVal`](monkit::stats::HistogramVal): a distribution with the core's native
+//! - **What**: a counter is a monkit [`Meter`] (total and rate), a gauge a
+//!   [`FloatGauge`], a histogram a
+//!   [`HistogramVal`]: a distribution with the core's native
 //!   buckets, shown in `/metrics` as a histogram (native buckets exact, classic at the
 //!   configured bounds) and with its quantiles in `/stats` and every push.
 //! - **Bounds**: label sets are under the registry's tag-set cap; past it, values go to the
