@@ -29,7 +29,7 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   # The official OpenTelemetry protobuf classes, to decode what the OTLP exporter sends.
   # grpcio and grpcio-tools: a real gRPC client, its stubs compiled from tavern's .proto.
-  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools)
+  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools prometheus-client)
   echo "test-all: installing ${PIP_PACKAGES[*]} with pip"
   python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"

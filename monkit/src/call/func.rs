@@ -7,6 +7,7 @@ use crate::call::lifecycle::{AsyncCall, SyncCall};
 use crate::call::open::OpenCall;
 use crate::call::task::{no_text, TaskFuture};
 use crate::stats::dist::{DistShard, Snapshot};
+use crate::stats::exemplar::{Exemplar, Exemplars};
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{self, Entered, Running, ShardRunning};
 use crate::stats::series::{FuncName, Tags};
@@ -182,6 +183,8 @@ pub(crate) struct FuncInner {
     pub(crate) parents: Parents,
     /// Armed trace watchers selecting this function.
     pub(crate) watched: AtomicU32,
+    /// Exemplars of recorded calls: successes, failures (made at the first).
+    exemplars: [OnceBox<Exemplars>; 2],
 }
 
 static FUNCS: RwLock<Vec<&'static FuncInner>> = RwLock::new(Vec::new());
@@ -213,6 +216,7 @@ impl FuncInner {
             errors: ErrorKinds::default(),
             parents: Parents::default(),
             watched: AtomicU32::new(0),
+            exemplars: Default::default(),
         }));
         all.push(f);
         drop(all);
@@ -249,6 +253,22 @@ impl FuncInner {
     /// A call counted by [`FuncInner::enter`] ended at `t1`: takes it off the running count
     /// and records its duration and outcome.
     #[inline(always)]
+    /// Notes a recorded call of `ns` nanoseconds as its bucket's exemplar.
+    #[cold]
+    pub(crate) fn note_exemplar(
+        &self,
+        outcome: Outcome,
+        ns: u64,
+        trace_id: u128,
+        span_id: u64,
+        unix_nanos: u64,
+    ) {
+        let i = usize::from(outcome.is_failure());
+        self.exemplars[i]
+            .get_or_init(Exemplars::default)
+            .note(ns, trace_id, span_id, unix_nanos);
+    }
+
     pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
         let (shard, lane) = self.shards.local();
         if lane.idx as Entered == entered {
@@ -322,6 +342,14 @@ impl FuncInner {
         }
         s.success_times = Snapshot::of::<u64>(self.shards.iter().map(|s| &s.success));
         s.failure_times = Snapshot::of::<u64>(self.shards.iter().filter_map(|s| s.failure.get()));
+        let ex = |i: usize| {
+            self.exemplars[i]
+                .get()
+                .map(Exemplars::snapshot)
+                .unwrap_or_default()
+        };
+        s.success_exemplars = ex(0);
+        s.failure_exemplars = ex(1);
         s
     }
 
@@ -368,6 +396,10 @@ pub struct FuncStats {
     pub success_times: Snapshot,
     /// Durations of failed calls (errors, panics, cancellations), in nanoseconds.
     pub failure_times: Snapshot,
+    /// Recorded successful calls, at most one per histogram bucket (the latest), by value.
+    pub success_exemplars: Vec<Exemplar>,
+    /// Recorded failed calls, likewise.
+    pub failure_exemplars: Vec<Exemplar>,
 }
 
 impl FuncStats {

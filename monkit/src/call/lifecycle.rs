@@ -172,6 +172,13 @@ impl Call {
     #[inline(never)]
     fn hand_off(&self, t1: Tick, outcome: Outcome, error: Option<&dyn Display>) {
         let hub = &self.func.hub;
+        self.func.note_exemplar(
+            outcome,
+            self.t0.nanos_until(t1),
+            self.span.trace_id,
+            self.span.span_id,
+            t1.unix_nanos(),
+        );
         let error = error
             .filter(|_| outcome.is_failure() && hub.error_text.load(Ordering::Relaxed))
             .map(|e| annotate::display_within(e, MAX_ERROR_TEXT));

@@ -135,6 +135,8 @@ enum Value {
         /// (upper bound in seconds, cumulative count), +Inf not included.
         classic: Vec<(f64, u64)>,
         native: crate::stats::Histogram,
+        /// Recorded calls, by value (OpenMetrics text puts each on its bucket's line).
+        exemplars: Vec<crate::stats::Exemplar>,
     },
 }
 
@@ -279,7 +281,14 @@ impl Families {
 
     /// A duration distribution: a histogram named `name` (`<x>_seconds`), and with
     /// summaries on, a summary of the recent window named `<x>_recent_seconds`.
-    fn durations(&mut self, name: &str, help: &str, at: Where<'_>, s: &Snapshot) {
+    fn durations(
+        &mut self,
+        name: &str,
+        help: &str,
+        at: Where<'_>,
+        s: &Snapshot,
+        exemplars: &[crate::stats::Exemplar],
+    ) {
         let native = s.histogram();
         let classic = self
             .options
@@ -288,9 +297,14 @@ impl Families {
             .map(|&le| (le, native.count_at_most(le)))
             .collect();
         let l = labels(at.scope, at.tags, at.extra);
-        self.family(name, Type::Histogram, help)
-            .metrics
-            .push((l, Value::Histogram { classic, native }));
+        self.family(name, Type::Histogram, help).metrics.push((
+            l,
+            Value::Histogram {
+                classic,
+                native,
+                exemplars: exemplars.to_vec(),
+            },
+        ));
         if self.options.summaries {
             let base = name.strip_suffix("_seconds").unwrap_or(name);
             let help = format!("{help} Quantiles over the recent window.");
@@ -341,13 +355,22 @@ fn function(
         );
     }
     let help = "Duration of calls of the function in seconds, by outcome.";
-    for (kind, times) in [("success", &s.success_times), ("failure", &s.failure_times)] {
+    for (kind, times, exemplars) in [
+        ("success", &s.success_times, &s.success_exemplars),
+        ("failure", &s.failure_times, &s.failure_exemplars),
+    ] {
         let at = Where {
             scope,
             tags: none,
             extra: &[("name", f.name()), ("kind", kind)],
         };
-        fam.durations("monkit_function_duration_seconds", help, at, times);
+        fam.durations(
+            "monkit_function_duration_seconds",
+            help,
+            at,
+            times,
+            exemplars,
+        );
     }
 }
 
@@ -369,11 +392,11 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading)
             fam.summary(&base, "A monkit value distribution (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1.0);
         }
         Reading::Histogram(s) => {
-            fam.durations(&base, "A monkit histogram.", Where { scope: sname, tags, extra: &[] }, s);
+            fam.durations(&base, "A monkit histogram.", Where { scope: sname, tags, extra: &[] }, s, &[]);
         }
         Reading::Durations(s) => {
             let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
-            fam.durations(&n, "A monkit duration distribution in seconds.", Where { scope: sname, tags, extra: &[] }, s);
+            fam.durations(&n, "A monkit duration distribution in seconds.", Where { scope: sname, tags, extra: &[] }, s, &[]);
         }
         Reading::Bools { trues, falses, .. } => {
             fam.sample(&format!("{base}_true"), Type::Counter, "Observations of true.", l.clone(), *trues as f64);
@@ -479,18 +502,34 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
                     line(&mut out, "_sum", &l, &format::prometheus_value(*sum));
                     line(&mut out, "_count", &l, count);
                 }
-                Value::Histogram { classic, native } => {
+                Value::Histogram {
+                    classic,
+                    native,
+                    exemplars,
+                } => {
+                    // OpenMetrics only: each bucket's line ends with its latest exemplar.
+                    let shown = |below: f64, le: f64| {
+                        if !openmetrics {
+                            return String::new();
+                        }
+                        crate::stats::in_bucket(exemplars, below, le)
+                            .map(exemplar_text)
+                            .unwrap_or_default()
+                    };
+                    let mut below = f64::NEG_INFINITY;
                     for (le, n) in classic {
                         let les = format::prometheus_value(*le);
-                        line(
-                            &mut out,
-                            "_bucket",
-                            &labels_text(labels, Some(("le", &les))),
-                            n,
-                        );
+                        let l = labels_text(labels, Some(("le", &les)));
+                        let _ = writeln!(out, "{name}_bucket{{{l}}} {n}{}", shown(below, *le));
+                        below = *le;
                     }
                     let l = labels_text(labels, Some(("le", "+Inf")));
-                    line(&mut out, "_bucket", &l, &native.count);
+                    let _ = writeln!(
+                        out,
+                        "{name}_bucket{{{l}}} {}{}",
+                        native.count,
+                        shown(below, f64::INFINITY)
+                    );
                     let l = labels_text(labels, None);
                     line(&mut out, "_sum", &l, &format::prometheus_value(native.sum));
                     line(&mut out, "_count", &l, &native.count);
@@ -502,6 +541,18 @@ pub fn render_with(registry: &Registry, openmetrics: bool, options: &Options) ->
         out.push_str("# EOF\n");
     }
     out
+}
+
+/// ` # {trace_id="..",span_id=".."} value timestamp`: an exemplar on an OpenMetrics line.
+fn exemplar_text(e: &crate::stats::Exemplar) -> String {
+    format!(
+        " # {{trace_id=\"{:032x}\",span_id=\"{:016x}\"}} {} {}.{:03}",
+        e.trace_id,
+        e.span_id,
+        format::prometheus_value(e.value),
+        e.unix_nanos / 1_000_000_000,
+        e.unix_nanos / 1_000_000 % 1000
+    )
 }
 
 /// Renders every stat of `registry` in the protobuf exposition format (length-delimited
@@ -539,9 +590,15 @@ pub fn render_protobuf(registry: &Registry, options: &Options) -> Vec<u8> {
                             sum: *sum,
                             count: *count,
                         },
-                        Value::Histogram { classic, native } => {
-                            crate::render::prometheus_pb::Sample::Histogram { classic, native }
-                        }
+                        Value::Histogram {
+                            classic,
+                            native,
+                            exemplars,
+                        } => crate::render::prometheus_pb::Sample::Histogram {
+                            classic,
+                            native,
+                            exemplars,
+                        },
                     };
                     (l.as_slice(), value)
                 })

@@ -45,11 +45,31 @@ struct Summary {
 }
 
 #[derive(Clone, PartialEq, Message)]
+struct Timestamp {
+    #[prost(int64, tag = "1")]
+    seconds: i64,
+    #[prost(int32, tag = "2")]
+    nanos: i32,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Exemplar {
+    #[prost(message, repeated, tag = "1")]
+    label: Vec<LabelPair>,
+    #[prost(double, optional, tag = "2")]
+    value: Option<f64>,
+    #[prost(message, optional, tag = "3")]
+    timestamp: Option<Timestamp>,
+}
+
+#[derive(Clone, PartialEq, Message)]
 struct Bucket {
     #[prost(uint64, optional, tag = "1")]
     cumulative_count: Option<u64>,
     #[prost(double, optional, tag = "2")]
     upper_bound: Option<f64>,
+    #[prost(message, optional, tag = "3")]
+    exemplar: Option<Exemplar>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -82,6 +102,8 @@ struct Histogram {
     positive_span: Vec<BucketSpan>,
     #[prost(sint64, repeated, packed = "false", tag = "13")]
     positive_delta: Vec<i64>,
+    #[prost(message, repeated, tag = "16")]
+    exemplars: Vec<Exemplar>,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -130,6 +152,7 @@ pub(crate) enum Sample<'a> {
     Histogram {
         classic: &'a [(f64, u64)],
         native: &'a crate::stats::Histogram,
+        exemplars: &'a [crate::stats::Exemplar],
     },
 }
 
@@ -168,17 +191,46 @@ fn spans(buckets: &[(i32, u64)]) -> (Vec<BucketSpan>, Vec<i64>) {
     (spans, deltas)
 }
 
-fn histogram(classic: &[(f64, u64)], h: &crate::stats::Histogram) -> Histogram {
+/// An exemplar as the exposition carries it: trace and span ids as labels.
+fn exemplar(e: &crate::stats::Exemplar) -> Exemplar {
+    let label = |name: &str, value: String| LabelPair {
+        name: Some(name.to_owned()),
+        value: Some(value),
+    };
+    Exemplar {
+        label: vec![
+            label("trace_id", format!("{:032x}", e.trace_id)),
+            label("span_id", format!("{:016x}", e.span_id)),
+        ],
+        value: Some(e.value),
+        timestamp: Some(Timestamp {
+            seconds: (e.unix_nanos / 1_000_000_000) as i64,
+            nanos: (e.unix_nanos % 1_000_000_000) as i32,
+        }),
+    }
+}
+
+fn histogram(
+    classic: &[(f64, u64)],
+    h: &crate::stats::Histogram,
+    exemplars: &[crate::stats::Exemplar],
+) -> Histogram {
     let (positive_span, positive_delta) = spans(&h.positive);
     let (negative_span, negative_delta) = spans(&h.negative);
+    let mut below = f64::NEG_INFINITY;
     Histogram {
         sample_count: Some(h.count),
         sample_sum: Some(h.sum),
         bucket: classic
             .iter()
-            .map(|&(le, n)| Bucket {
-                cumulative_count: Some(n),
-                upper_bound: Some(le),
+            .map(|&(le, n)| {
+                let ex = crate::stats::in_bucket(exemplars, below, le).map(exemplar);
+                below = le;
+                Bucket {
+                    cumulative_count: Some(n),
+                    upper_bound: Some(le),
+                    exemplar: ex,
+                }
             })
             .collect(),
         schema: Some(crate::stats::Histogram::SCHEMA),
@@ -188,6 +240,7 @@ fn histogram(classic: &[(f64, u64)], h: &crate::stats::Histogram) -> Histogram {
         negative_delta,
         positive_span,
         positive_delta,
+        exemplars: exemplars.iter().map(exemplar).collect(),
     }
 }
 
@@ -230,9 +283,11 @@ pub(crate) fn encode<'a>(families: impl Iterator<Item = Family<'a>>) -> Vec<u8> 
                                 .collect(),
                         })
                     }
-                    Sample::Histogram { classic, native } => {
-                        m.histogram = Some(histogram(classic, native))
-                    }
+                    Sample::Histogram {
+                        classic,
+                        native,
+                        exemplars,
+                    } => m.histogram = Some(histogram(classic, native, exemplars)),
                 }
                 m
             })
