@@ -70,8 +70,11 @@ mod parking {
 
 pub use monkit::export::ConfigError;
 
+mod tail;
 #[cfg(feature = "tls")]
 mod tls;
+
+pub use tail::{MAX_PENDING_SPANS, MAX_PENDING_TRACES};
 
 /// Where an exporter's TLS material comes from: PEM files.
 #[derive(Clone, Debug, Default)]
@@ -98,6 +101,7 @@ pub struct Pipeline {
     gzip: bool,
     headers: Vec<(String, String)>,
     tls: TlsFiles,
+    tail: tail::TailRule,
 }
 
 impl Pipeline {
@@ -121,6 +125,7 @@ impl Pipeline {
             gzip: false,
             headers: Vec::new(),
             tls: TlsFiles::default(),
+            tail: tail::TailRule::default(),
         }
     }
 
@@ -206,6 +211,52 @@ impl Pipeline {
         self
     }
 
+    /// Tail sampling: also exports every whole trace whose local root lasted at least
+    /// `min_duration`, or (with `errors`) in which some span failed, though head sampling did
+    /// not pick it. Every trace is then recorded while it runs (each span costs a hand-off to
+    /// the exporter); at most [`MAX_PENDING_TRACES`] wait for their root at once, with at most
+    /// [`MAX_PENDING_SPANS`] spans each, and what does not fit is counted
+    /// (`tail_overflowed`), as are the traces kept (`tail_kept`) and let go (`tail_dropped`).
+    pub fn tail_sampling(mut self, min_duration: Option<Duration>, errors: bool) -> Pipeline {
+        self.tail = tail::TailRule {
+            min_duration,
+            errors,
+        };
+        self
+    }
+
+    /// [`Pipeline::tail_sampling`] from `MONKIT_TAIL_MIN_DURATION` (a duration such as `250ms`)
+    /// and `MONKIT_TAIL_ERRORS` (`1` or `true`), when set.
+    pub fn tail_from_env(self) -> Result<Pipeline, ConfigError> {
+        self.tail_from_vars(&|k| std::env::var(k).ok())
+    }
+
+    /// [`Pipeline::tail_from_env`] over any source of variables.
+    #[doc(hidden)]
+    pub fn tail_from_vars(
+        mut self,
+        get: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Pipeline, ConfigError> {
+        if let Some(v) = get("MONKIT_TAIL_MIN_DURATION") {
+            let d = monkit::export::parse_duration(&v).ok_or_else(|| {
+                ConfigError::new(
+                    "MONKIT_TAIL_MIN_DURATION",
+                    &v,
+                    "a duration such as 250ms or 2s",
+                )
+            })?;
+            self.tail.min_duration = Some(d);
+        }
+        if let Some(v) = get("MONKIT_TAIL_ERRORS") {
+            self.tail.errors = match v.trim() {
+                "1" | "true" | "yes" => true,
+                "0" | "false" | "no" | "" => false,
+                _ => return Err(ConfigError::new("MONKIT_TAIL_ERRORS", &v, "1 or 0")),
+            };
+        }
+        Ok(self)
+    }
+
     /// Starts the sender thread, registers the exporter as a span observer of `registry` and
     /// sets that registry's sampler. An `https://` endpoint's certificate files are read here:
     /// a missing or malformed one is a `ConfigError` naming it.
@@ -239,6 +290,10 @@ impl Pipeline {
             failed: scope.meter("spans_failed"),
             retried: scope.meter("batches_retried"),
             refused: scope.meter("batches_refused"),
+            tail_kept: scope.meter("tail_kept"),
+            tail_dropped: scope.meter("tail_dropped"),
+            tail_overflowed: scope.meter("tail_overflowed"),
+            pending: self.tail.is_on().then(|| tail::Pending::new(self.tail)),
             parker: Parker::default(),
             stop: AtomicBool::new(false),
             abandon: AtomicBool::new(false),
@@ -290,6 +345,11 @@ struct Inner {
     failed: Meter,
     retried: Meter,
     refused: Meter,
+    tail_kept: Meter,
+    tail_dropped: Meter,
+    tail_overflowed: Meter,
+    /// Traces waiting for their local root, with tail sampling on.
+    pending: Option<tail::Pending>,
     parker: Parker,
     stop: AtomicBool,
     /// Shutdown ran out of time: drop (and count) what is left instead of sending it.
@@ -318,14 +378,51 @@ impl monkit::export::Flush for Inner {
     }
 }
 
+impl Inner {
+    /// Queues a span to send; never blocks: a full queue drops the span.
+    fn enqueue(&self, span: FinishedSpan) {
+        if self.queue.push(span).is_err() {
+            self.dropped.mark(1);
+        }
+    }
+}
+
 impl SpanObserver for Inner {
+    fn chooses_traces(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    /// With tail sampling, every trace is recorded: how it turns out decides.
+    fn new_trace(&self, _root: &monkit::SpanStart) -> bool {
+        self.pending.is_some()
+    }
+
+    fn start(&self, span: &monkit::SpanStart) {
+        if let Some(p) = &self.pending {
+            if !span.sampled && !p.started(span) {
+                self.tail_overflowed.mark(1);
+            }
+        }
+    }
+
     fn finish(&self, span: &FinishedSpan) {
-        if !span.start.sampled {
+        if span.start.sampled {
+            self.enqueue(span.clone());
             return;
         }
-        // Never blocks: a full queue drops the span.
-        if self.queue.push(span.clone()).is_err() {
-            self.dropped.mark(1);
+        let Some(p) = &self.pending else {
+            return;
+        };
+        match p.finished(span) {
+            tail::Decision::Wait => {}
+            tail::Decision::Export(spans) => {
+                self.tail_kept.mark(1);
+                for s in spans {
+                    self.enqueue(s);
+                }
+            }
+            tail::Decision::Drop { overflowed: true } => self.tail_overflowed.mark(1),
+            tail::Decision::Drop { overflowed: false } => self.tail_dropped.mark(1),
         }
     }
 }
@@ -673,6 +770,18 @@ macro_rules! pipeline_settings {
             /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
             pub fn gzip(mut self, on: bool) -> Self {
                 self.pipeline = self.pipeline.gzip(on);
+                self
+            }
+
+            /// Tail sampling: also exports whole traces whose local root lasted at least
+            /// `min_duration`, or (with `errors`) in which a span failed (see
+            /// `monkit_exporter::Pipeline::tail_sampling`).
+            pub fn tail_sampling(
+                mut self,
+                min_duration: Option<std::time::Duration>,
+                errors: bool,
+            ) -> Self {
+                self.pipeline = self.pipeline.tail_sampling(min_duration, errors);
                 self
             }
 

@@ -145,6 +145,10 @@ impl Builder {
                 )
             }
         }
+        b.pipeline = match b.pipeline.tail_from_vars(get) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
         let arg = var(&["OTEL_TRACES_SAMPLER_ARG"], get).map(|(_, a)| a);
         if let Some((n, s)) = var(&["OTEL_TRACES_SAMPLER"], get) {
             let ratio = || match arg.as_deref().map(str::parse::<f64>) {

@@ -118,6 +118,10 @@ impl Builder {
         if let Ok(g) = std::env::var("MONKIT_ZIPKIN_GZIP") {
             b = b.gzip(matches!(g.as_str(), "1" | "true" | "yes"));
         }
+        b.pipeline = match b.pipeline.tail_from_env() {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
         if let Ok(ca) = std::env::var("MONKIT_ZIPKIN_CERTIFICATE") {
             b = b.tls_ca(ca);
         }

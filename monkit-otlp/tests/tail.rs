@@ -1,0 +1,119 @@
+//! Tail sampling over OTLP: with head sampling off, whole traces go out when their root ran
+//! long or some span failed, and only those; decoded by the official OpenTelemetry classes.
+
+#[path = "../../testsupport/peers.rs"]
+mod peers;
+#[path = "../../testsupport/sink.rs"]
+mod sink;
+
+use monkit::export::Sampler;
+use serde_json::Value;
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::Duration;
+
+fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/otlp_decode.py");
+    let gz = headers
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "gzip");
+    let out = peers::pipe(
+        Command::new("python3")
+            .arg(script)
+            .args(gz.then_some("--gzip")),
+        body,
+    );
+    assert!(out.status.success(), "{out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn meter(reg: &monkit::Registry, name: &str) -> f64 {
+    let mut v = 0.0;
+    reg.stats(|k, f, x| {
+        if f == "total" && k.measurement == name {
+            v = x;
+        }
+    });
+    v
+}
+
+#[test]
+fn slow_or_failed_traces_go_out_whole_and_only_they() {
+    if !peers::have_python(
+        &["opentelemetry.proto.collector.trace.v1.trace_service_pb2"],
+        "opentelemetry-proto (pip)",
+    ) {
+        return;
+    }
+    let s = sink::sink("/v1/traces");
+    let reg = monkit::Registry::new();
+    let exporter = monkit_otlp::Builder::new(&s.url)
+        .sampler(Sampler::Never)
+        .tail_sampling(Some(Duration::from_millis(25)), true)
+        .batch(64, Duration::from_millis(20))
+        .install(&reg)
+        .unwrap();
+    let scope = reg.scope("tail");
+    let (root, child) = (scope.func("root"), scope.func("child"));
+    let mut wanted = HashSet::new();
+    for i in 0..12 {
+        let g = root.guard();
+        let trace = monkit::current_span().unwrap().trace_id();
+        match i {
+            3 => {
+                // Slow: the root runs past the threshold.
+                child.task(|| ());
+                std::thread::sleep(Duration::from_millis(30));
+                wanted.insert(trace);
+            }
+            7 => {
+                // Fast, but a child failed.
+                child.guard().fail("refused");
+                wanted.insert(trace);
+            }
+            _ => child.task(|| ()),
+        }
+        drop(g);
+    }
+    assert!(exporter.flush(Duration::from_secs(10)));
+    let spans: Vec<Value> = s
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(h, b)| decode(h, b))
+        .collect();
+    let traces: HashSet<u128> = spans
+        .iter()
+        .map(|sp| u128::from_str_radix(sp["trace_id"].as_str().unwrap(), 16).unwrap())
+        .collect();
+    assert_eq!(traces, wanted, "exactly the slow and the failed trace");
+    assert_eq!(spans.len(), 4, "each whole: root and child");
+    assert_eq!(meter(&reg, "tail_kept"), 2.0);
+    assert_eq!(meter(&reg, "tail_dropped"), 10.0);
+    exporter.shutdown(Duration::from_secs(5));
+}
+
+#[test]
+fn the_variables_set_it_and_bad_values_are_named() {
+    let base = monkit_exporter::Pipeline::new("t", "http://127.0.0.1:1/");
+    let vars = |pairs: &'static [(&'static str, &'static str)]| {
+        move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_owned())
+    };
+    assert!(base
+        .clone()
+        .tail_from_vars(&vars(&[
+            ("MONKIT_TAIL_MIN_DURATION", "250ms"),
+            ("MONKIT_TAIL_ERRORS", "1")
+        ]))
+        .is_ok());
+    let e = base
+        .clone()
+        .tail_from_vars(&vars(&[("MONKIT_TAIL_MIN_DURATION", "soon")]))
+        .unwrap_err();
+    assert_eq!(e.setting, "MONKIT_TAIL_MIN_DURATION");
+    let e = base
+        .tail_from_vars(&vars(&[("MONKIT_TAIL_ERRORS", "maybe")]))
+        .unwrap_err();
+    assert_eq!(e.setting, "MONKIT_TAIL_ERRORS");
+}
