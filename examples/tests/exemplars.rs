@@ -154,6 +154,25 @@ print(n)
         found.len(),
         exported.len()
     );
+    // /funcs/json lists each function's exemplars too, and they are exported traces as well.
+    let funcs: Vec<Value> =
+        serde_json::from_str(&common::get(&format!("{}/funcs/json", v.mon))).unwrap();
+    let listed: Vec<String> = funcs
+        .iter()
+        .flat_map(|f| {
+            f["success_exemplars"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|e| e["trace_id"].as_str().map(str::to_owned))
+        .collect();
+    assert!(!listed.is_empty());
+    let exported = exported_trace_ids(&s);
+    assert!(
+        listed.iter().all(|t| exported.contains(t)),
+        "every listed exemplar's trace was exported"
+    );
     let missing: Vec<&String> = found.iter().filter(|t| !exported.contains(*t)).collect();
     assert!(
         missing.is_empty(),

@@ -43,6 +43,52 @@ pub(crate) fn trace_href(full_name: &str, format: &str) -> String {
     format!("/trace/{format}?regex={q}&timeout={TRACE_TIMEOUT}")
 }
 
+/// The exemplar of `exemplars` in the same histogram bucket as `q_ns` (within a bucket's
+/// width, 1.1%), if any: the call that stands for that quantile.
+fn exemplar_at(exemplars: &Value, q_ns: f64) -> Option<&Value> {
+    exemplars.as_array()?.iter().find(|e| {
+        let v = num(&e["value_ns"]);
+        v > 0.0 && q_ns > 0.0 && (v / q_ns).log2().abs() <= 1.0 / 64.0
+    })
+}
+
+/// A quantile cell: linked to its exemplar's trace when there is one (through `link`, an
+/// outside viewer's URL template, or else the ids on hover).
+fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &Value, link: Option<&str>) {
+    let Some(q) = v else {
+        cell(out, "n", None, fmt_ns);
+        return;
+    };
+    let Some(e) = exemplar_at(exemplars, q) else {
+        cell(out, "n", Some(q), fmt_ns);
+        return;
+    };
+    let trace = e["trace_id"].as_str().unwrap_or_default();
+    let title = format!(
+        "exemplar: trace {trace}, span {}, {}",
+        e["span_id"].as_str().unwrap_or_default(),
+        fmt_ns(num(&e["value_ns"]))
+    );
+    let inner = match link {
+        Some(t) => format!(
+            r#"<a class="exemplar" href="{}" title="{}">{}</a>"#,
+            esc(&t.replace("{trace_id}", trace)),
+            esc(&title),
+            esc(&fmt_ns(q))
+        ),
+        None => format!(
+            r#"<span class="exemplar" title="{}">{}</span>"#,
+            esc(&title),
+            esc(&fmt_ns(q))
+        ),
+    };
+    let _ = write!(
+        out,
+        r#"<td class="n" data-v="{q}" data-trace="{}">{inner}</td>"#,
+        esc(trace)
+    );
+}
+
 /// One numeric cell: the JSON value in `data-v` (what sorting and the tests read), formatted
 /// text inside.
 fn cell(out: &mut String, class: &str, v: Option<f64>, text: impl FnOnce(f64) -> String) {
@@ -120,7 +166,7 @@ fn name_list(out: &mut String, ids: &[u64], names: &HashMap<u64, &str>, entry: b
     }
 }
 
-fn func_rows(out: &mut String, funcs: &[Value]) {
+fn func_rows(out: &mut String, funcs: &[Value], link: Option<&str>) {
     let (names, callees) = graph(funcs);
     let mut sorted: Vec<&Value> = funcs.iter().collect();
     sorted.sort_by(|a, b| {
@@ -152,10 +198,26 @@ fn func_rows(out: &mut String, funcs: &[Value]) {
             &names,
             false,
         );
+        let next = trace_href(full, "svg");
+        // The next call slower than the current p99 (of successes), and the next failure.
+        let slow = quantile(&f["success_times"], "0.99")
+            .filter(|p| *p > 0.0)
+            .map(|p| {
+                format!(
+                    r#" · <a class="trace" href="{}">next slower than p99 ({})</a>"#,
+                    esc(&format!(
+                        "{next}&min_duration={}us",
+                        (p / 1e3).ceil() as u64
+                    )),
+                    esc(&fmt_ns(p))
+                )
+            })
+            .unwrap_or_default();
         let _ = write!(
             out,
-            r#"</ul><p><a class="trace" href="{}">Trace next call</a> (waits up to {TRACE_TIMEOUT})</p></div></details></td>"#,
-            esc(&trace_href(full, "svg")),
+            r#"</ul><p>Trace <a class="trace" href="{}">next call</a>{slow} · <a class="trace" href="{}">next failure</a> (each waits up to {TRACE_TIMEOUT})</p></div></details></td>"#,
+            esc(&next),
+            esc(&format!("{next}&outcome=failure")),
         );
         let _ = write!(
             out,
@@ -173,9 +235,13 @@ fn func_rows(out: &mut String, funcs: &[Value]) {
             if failed > 0.0 { " bad" } else { "" },
             esc(&errors_text(f)),
         );
-        for times in ["success_times", "failure_times"] {
-            for q in ["0.50", "0.90", "0.99"] {
-                cell(out, "n", quantile(&f[times], q), fmt_ns);
+        for (times, exemplars) in [
+            ("success_times", "success_exemplars"),
+            ("failure_times", "failure_exemplars"),
+        ] {
+            cell(out, "n", quantile(&f[times], "0.50"), fmt_ns);
+            for q in ["0.90", "0.99"] {
+                quantile_cell(out, quantile(&f[times], q), &f[exemplars], link);
             }
         }
         out.push_str("</tr>\n");
@@ -255,11 +321,11 @@ fn status(funcs: &[Value], ps: &[Value]) -> String {
 /// The parts of the page that change, rendered as the page renders them, for the script's
 /// refresh: `{"rows": <tbody rows>, "running": <span tree>, "status": <text>}`. The script
 /// only swaps them in, so every row and span is written here alone.
-pub(crate) fn fragment(funcs: &Value, ps: &Value) -> Value {
+pub(crate) fn fragment(funcs: &Value, ps: &Value, link: Option<&str>) -> Value {
     let funcs = funcs.as_array().map_or(&[][..], Vec::as_slice);
     let ps = ps.as_array().map_or(&[][..], Vec::as_slice);
     let mut rows = String::with_capacity(funcs.len() * 1024);
-    func_rows(&mut rows, funcs);
+    func_rows(&mut rows, funcs, link);
     let mut tree = String::new();
     running(&mut tree, ps);
     serde_json::json!({"rows": rows, "running": tree, "status": status(funcs, ps)})
@@ -267,7 +333,12 @@ pub(crate) fn fragment(funcs: &Value, ps: &Value) -> Value {
 
 /// The console page, from `/funcs/json`'s and `/ps/json`'s values; `links` are the plain
 /// pages (path, what).
-pub(crate) fn page(funcs: &Value, ps: &Value, links: &[(&str, &str)]) -> String {
+pub(crate) fn page(
+    funcs: &Value,
+    ps: &Value,
+    links: &[(&str, &str)],
+    trace_link: Option<&str>,
+) -> String {
     let funcs = funcs.as_array().map_or(&[][..], Vec::as_slice);
     let ps = ps.as_array().map_or(&[][..], Vec::as_slice);
     let mut out = String::with_capacity(8192 + funcs.len() * 1024);
@@ -314,7 +385,7 @@ pub(crate) fn page(funcs: &Value, ps: &Value, links: &[(&str, &str)]) -> String 
 <tbody>
 "#,
     );
-    func_rows(&mut out, funcs);
+    func_rows(&mut out, funcs, trace_link);
     out.push_str(
         r#"</tbody>
 </table>
@@ -350,6 +421,46 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn quantiles_link_to_their_exemplars_and_rows_offer_conditional_traces() {
+        let funcs = json!([{
+            "id": 0, "package": "s", "name": "f", "full_name": "s.f",
+            "tags": {}, "parent_ids": [], "entry": true, "calls_per_second": 1.0,
+            "current": 0, "highwater": 1, "errors_total": 0, "panics": 0, "errors": {},
+            "success_times": {"quantiles": {"0.50": 1000, "0.90": 2_000_000, "0.99": 40_000_000}},
+            "success_exemplars": [
+                {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
+                 "value_ns": 40_100_000, "unix_nanos": 1},
+                {"trace_id": "ffffffffffffffffffffffffffffffff", "span_id": "0000000000000001",
+                 "value_ns": 9_000_000, "unix_nanos": 2}
+            ],
+            "failure_times": {}
+        }]);
+        let html = page(
+            &funcs,
+            &json!([]),
+            &[],
+            Some("https://tempo.example/trace/{trace_id}"),
+        );
+        assert!(
+            html.contains(r#"<a class="exemplar" href="https://tempo.example/trace/0af7651916cd43dd8448eb211c80319c""#),
+            "the p99 cell links its exemplar: {html}"
+        );
+        assert!(
+            !html.contains("tempo.example/trace/ffff"),
+            "an exemplar of another bucket is not the p90's"
+        );
+        let plain = page(&funcs, &json!([]), &[], None);
+        assert!(plain.contains(
+            r#"<span class="exemplar" title="exemplar: trace 0af7651916cd43dd8448eb211c80319c"#
+        ));
+        assert!(
+            plain.contains("&amp;min_duration=40000us"),
+            "next slower than p99: {plain}"
+        );
+        assert!(plain.contains("&amp;outcome=failure"), "next failure");
+    }
+
+    #[test]
     fn escapes_and_formats() {
         let funcs = json!([{
             "id": 0, "package": "s", "name": "f<b>", "full_name": "s.f<b>{k=v}",
@@ -359,7 +470,7 @@ mod tests {
             "success_times": {"quantiles": {"0.50": 1500, "0.90": 2_000_000, "0.99": 3_000_000_000u64}},
             "failure_times": {}
         }]);
-        let html = page(&funcs, &json!([]), &[("/stats", "stats")]);
+        let html = page(&funcs, &json!([]), &[("/stats", "stats")], None);
         assert!(html.contains("<summary>f&lt;b&gt;</summary>"));
         assert!(html.contains(r#"data-v="1500">1.5 µs<"#), "{html}");
         assert!(html.contains(r#"data-v="2000000">2 ms<"#));
@@ -385,8 +496,8 @@ mod tests {
             "func": {"scope": "s", "name": "f", "tags": {"a": "1", "b": "2"},
                      "full_name": "s.f{a=1,b=2}"}
         }]);
-        let html = page(&funcs, &ps, &[]);
-        let part = fragment(&funcs, &ps);
+        let html = page(&funcs, &ps, &[], None);
+        let part = fragment(&funcs, &ps, None);
         for key in ["rows", "running"] {
             let piece = part[key].as_str().unwrap();
             assert!(html.contains(piece), "{key} differs from the page: {piece}");

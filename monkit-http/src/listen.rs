@@ -62,6 +62,9 @@ pub struct ServeOptions {
     /// the answer before closing: a peer that vanished costs at most this. Default 20 s and
     /// 20 s.
     pub keep_alive: (Duration, Duration),
+    /// Where the console links an exemplar's trace: a URL with `{trace_id}` in it (an
+    /// outside trace viewer). Default none: exemplars show their ids on hover.
+    pub trace_link: Option<String>,
     /// How `/metrics` exposes durations: classic buckets, summaries (see
     /// [`monkit::render::prometheus::Options`]).
     pub prometheus: monkit::render::prometheus::Options,
@@ -109,6 +112,7 @@ impl Default for ServeOptions {
             max_concurrent_streams: 256,
             max_header_list_size: 64 * 1024,
             keep_alive: (Duration::from_secs(20), Duration::from_secs(20)),
+            trace_link: None,
         }
     }
 }
@@ -124,7 +128,8 @@ impl ServeOptions {
     /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS`,
     /// `MONKIT_HTTP_BACKLOG`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`,
     /// `MONKIT_HTTP2_MAX_STREAMS`, `MONKIT_HTTP2_MAX_HEADER_LIST_SIZE` (positive counts),
-    /// `MONKIT_HTTP2_KEEP_ALIVE` (a duration, for both the interval and the timeout), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
+    /// `MONKIT_HTTP2_KEEP_ALIVE` (a duration, for both the interval and the timeout),
+    /// `MONKIT_TRACE_LINK` (an `http://` or `https://` URL with `{trace_id}` in it), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
     /// (see [`monkit::render::prometheus::Options::from_env`]). A variable that is set but
     /// cannot be read is an error, never ignored.
     pub fn from_env() -> Result<ServeOptions, ConfigError> {
@@ -178,6 +183,19 @@ impl ServeOptions {
         let mut keep_alive = o.keep_alive.0;
         duration("MONKIT_HTTP2_KEEP_ALIVE", &mut keep_alive)?;
         o.keep_alive = (keep_alive, keep_alive);
+        if let Some(v) = var("MONKIT_TRACE_LINK") {
+            let ok = (v.starts_with("http://") || v.starts_with("https://"))
+                && v.contains("{trace_id}")
+                && !v.contains(['"', '<', '>', ' ']);
+            if !ok {
+                return Err(ConfigError::new(
+                    "MONKIT_TRACE_LINK",
+                    v,
+                    "an http:// or https:// URL with {trace_id} in it",
+                ));
+            }
+            o.trace_link = Some(v);
+        }
         Ok(o)
     }
 }

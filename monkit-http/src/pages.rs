@@ -57,6 +57,8 @@ pub const RENDERS_AT_ONCE: usize = 2;
 struct Shared {
     budget: TraceBudget,
     prometheus: render::prometheus::Options,
+    /// Where the console links an exemplar's trace (`{trace_id}` replaced), if anywhere.
+    trace_link: Option<String>,
     /// Trace requests waiting now: in all, and per client.
     watching: Mutex<(usize, HashMap<IpAddr, usize>)>,
     /// Requests waiting for a rendering that is under way, by page.
@@ -396,12 +398,23 @@ impl Pages {
             shared: Arc::new(Shared {
                 budget,
                 prometheus,
+                trace_link: None,
                 watching: Mutex::new((0, HashMap::new())),
                 rendering: Mutex::new(HashMap::new()),
                 render_slots: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
             }),
             client: None,
         }
+    }
+
+    /// Links the console's exemplars to an outside trace viewer: `template` with
+    /// `{trace_id}` replaced by the exemplar's trace id (32 hex digits), for example
+    /// `https://tempo.example/trace/{trace_id}` (see `MONKIT_TRACE_LINK`).
+    pub fn with_trace_link(mut self, template: Option<String>) -> Pages {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.trace_link = template;
+        }
+        self
     }
 
     /// The same pages, answering `client` (whose trace requests count against its share of
@@ -487,7 +500,9 @@ impl Pages {
         Ok(Page::Plain(page))
     }
 
-    fn render(reg: &Registry, page: Plain, prom: &render::prometheus::Options) -> Rendered {
+    fn render(reg: &Registry, page: Plain, shared: &Shared) -> Rendered {
+        let prom = &shared.prometheus;
+        let link = shared.trace_link.as_deref();
         if let Plain::Metrics(MetricsFormat::Protobuf) = page {
             return Rendered {
                 status: StatusCode::OK,
@@ -502,6 +517,7 @@ impl Pages {
                     &render::funcs::json(&render::funcs::read(reg)),
                     &render::ps::json(&reg.running_spans()),
                     INDEX,
+                    link,
                 ),
             ),
             Plain::ConsoleFragment => (
@@ -509,6 +525,7 @@ impl Pages {
                 crate::console::fragment(
                     &render::funcs::json(&render::funcs::read(reg)),
                     &render::ps::json(&reg.running_spans()),
+                    link,
                 )
                 .to_string(),
             ),
@@ -565,9 +582,11 @@ impl Pages {
             let shared = self.shared.clone();
             tokio::spawn(async move {
                 let slot = shared.render_slots.clone().acquire_owned().await;
-                let prom = shared.prometheus.clone();
-                let r = tokio::task::spawn_blocking(move || Pages::render(&registry, page, &prom))
-                    .await;
+                let for_render = shared.clone();
+                let r = tokio::task::spawn_blocking(move || {
+                    Pages::render(&registry, page, &for_render)
+                })
+                .await;
                 drop(slot);
                 let r = r.unwrap_or_else(|e| Rendered {
                     status: StatusCode::INTERNAL_SERVER_ERROR,

@@ -85,7 +85,8 @@ pub fn serve_with(
         .thread_name("monkit-http")
         .build()?;
     let (stop, stopped) = watch::channel(false);
-    let pages = Pages::with_options(registry, options.trace.clone(), options.prometheus.clone());
+    let pages = Pages::with_options(registry, options.trace.clone(), options.prometheus.clone())
+        .with_trace_link(options.trace_link.clone());
     let thread = std::thread::Builder::new()
         .name("monkit-http".into())
         .spawn(move || {

@@ -77,6 +77,20 @@ pub fn text(funcs: &[(Func, FuncStats)]) -> String {
 /// The JSON page's quantiles: Go monkit's, and p99 (the console's tail column).
 const JSON_QUANTILES: [f64; 9] = [0.0, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 1.0];
 
+/// Exemplars as `/funcs/json` lists them: ids in hex, the value in nanoseconds.
+fn exemplars_json(all: &[crate::stats::Exemplar]) -> Value {
+    all.iter()
+        .map(|e| {
+            json!({
+                "trace_id": format!("{:032x}", e.trace_id),
+                "span_id": format!("{:016x}", e.span_id),
+                "value_ns": (e.value * 1e9).round(),
+                "unix_nanos": e.unix_nanos,
+            })
+        })
+        .collect()
+}
+
 fn times_json(s: &Snapshot) -> Value {
     let mut q = Map::new();
     for p in JSON_QUANTILES {
@@ -126,6 +140,8 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "errors_total": s.errors_total,
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),
+                    "success_exemplars": exemplars_json(&s.success_exemplars),
+                    "failure_exemplars": exemplars_json(&s.failure_exemplars),
                     // Calls finished in the recent window (about the last minute), per second.
                     "calls_per_second": (s.success_times.window_count()
                         + s.failure_times.window_count()) as f64
