@@ -8,8 +8,8 @@
 use crate::stats::hist::{Bucketed, Slot};
 use parking_lot::Mutex;
 
-/// Most buckets one histogram keeps an exemplar for; past it, the oldest goes.
-pub const MAX_EXEMPLARS: usize = 128;
+/// Most exemplars one histogram keeps (one per cell of its table).
+pub const MAX_EXEMPLARS: usize = 256;
 
 /// One recorded call, as a histogram bucket remembers it.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -24,43 +24,45 @@ pub struct Exemplar {
     pub unix_nanos: u64,
 }
 
-/// The exemplars of one histogram, by native bucket key.
-#[derive(Default)]
+/// Cells of the exemplar table: a power of two, indexed by bucket key.
+const CELLS: usize = 256;
+
+/// The exemplars of one histogram: a direct-mapped table of the latest call per native
+/// bucket, so noting one is a lock and a store whatever the table holds. Buckets whose keys
+/// differ by a multiple of 256 (durations a factor of 16 apart) share a cell, the later call
+/// winning.
 pub(crate) struct Exemplars {
-    by_bucket: Mutex<Vec<(Slot, Exemplar)>>,
+    cells: Mutex<Box<[Option<(Slot, Exemplar)>; CELLS]>>,
+}
+
+impl Default for Exemplars {
+    fn default() -> Self {
+        Exemplars {
+            cells: Mutex::new(Box::new([None; CELLS])),
+        }
+    }
 }
 
 impl Exemplars {
     /// Notes a call of `ns` nanoseconds.
     pub(crate) fn note(&self, ns: u64, trace_id: u128, span_id: u64, unix_nanos: u64) {
         let slot = ns.slot();
+        let key = match slot {
+            Slot::Pos(k) | Slot::Neg(k) => k,
+            Slot::Zero => 0,
+        };
         let e = Exemplar {
             trace_id,
             span_id,
             value: ns as f64 / 1e9,
             unix_nanos,
         };
-        let mut all = self.by_bucket.lock();
-        if let Some(x) = all.iter_mut().find(|(s, _)| *s == slot) {
-            x.1 = e;
-            return;
-        }
-        if all.len() >= MAX_EXEMPLARS {
-            if let Some(oldest) = all
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, (_, x))| x.unix_nanos)
-                .map(|(i, _)| i)
-            {
-                all.swap_remove(oldest);
-            }
-        }
-        all.push((slot, e));
+        self.cells.lock()[key.rem_euclid(CELLS as i32) as usize] = Some((slot, e));
     }
 
     /// Every exemplar, by value.
     pub(crate) fn snapshot(&self) -> Vec<Exemplar> {
-        let mut v: Vec<Exemplar> = self.by_bucket.lock().iter().map(|x| x.1).collect();
+        let mut v: Vec<Exemplar> = self.cells.lock().iter().flatten().map(|x| x.1).collect();
         v.sort_by(|a, b| a.value.total_cmp(&b.value));
         v
     }
