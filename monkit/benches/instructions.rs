@@ -20,6 +20,12 @@ fn mk_recorded(x: u64) -> u64 {
     black_box(x)
 }
 
+#[monkit::task]
+#[inline(never)]
+fn mk_watched(x: u64) -> u64 {
+    black_box(x)
+}
+
 /// Chooses every trace of `mk_recorded` and drops what it is given: the cost of recording.
 struct RecordAll;
 
@@ -37,13 +43,16 @@ impl SpanObserver for RecordAll {
 
 /// (case, budget in instructions per call). Budgets sit about 10% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 6] = [
+const CASES: [(&str, u64); 7] = [
     ("bare", 13),
     ("sync", 415),
     ("err", 490),
     ("async", 557),
     ("tagged", 415),
     ("recorded", 1410),
+    // Every call of a function a conditional watcher waits on is recorded tentatively,
+    // then let go: what `/trace/json?min_duration=` costs while it waits.
+    ("cond_watched", 4100),
 ];
 
 fn err(x: u64) -> u64 {
@@ -63,8 +72,17 @@ fn run(case: &str, n: u64) {
         "async" => async_once,
         "tagged" => mk_tagged,
         "recorded" => mk_recorded,
+        "cond_watched" => mk_watched,
         _ => panic!("unknown case {case}"),
     };
+    let _watch = (case == "cond_watched").then(|| {
+        monkit::default_registry()
+            .watch(
+                monkit::trace::WatchSpec::regex("mk_watched")
+                    .min_duration(std::time::Duration::from_secs(3600)),
+            )
+            .unwrap()
+    });
     let _keep = (case == "recorded")
         .then(|| monkit::default_registry().observe(std::sync::Arc::new(RecordAll)));
     // Warm-up: first calls register, allocate shards and buckets, calibrate the clock.
