@@ -5,6 +5,8 @@
 //! trace ids the sink received.
 
 mod common;
+#[path = "../../testsupport/otlp.rs"]
+mod otlp;
 #[path = "../../testsupport/sink.rs"]
 mod sink;
 
@@ -16,26 +18,10 @@ use std::time::{Duration, Instant};
 
 /// The trace ids of every span the sink holds, read by the official OTLP classes.
 fn exported_trace_ids(s: &sink::Sink) -> HashSet<String> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../monkit-otlp/tests/tools/otlp_decode.py"
-    );
     let mut ids = HashSet::new();
     for (headers, body) in s.got.lock().unwrap().iter() {
-        let gz = headers
-            .iter()
-            .any(|(k, v)| k == "content-encoding" && v == "gzip");
-        let out = peers::pipe(
-            Command::new("python3")
-                .arg(script)
-                .args(gz.then_some("--gzip")),
-            body,
-        );
-        assert!(out.status.success(), "{out:?}");
-        let spans: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        for sp in spans {
-            let t = sp["trace_id"].as_str().unwrap().to_owned();
-            ids.insert(t);
+        for sp in otlp::decode(headers, body) {
+            ids.insert(sp["trace_id"].as_str().unwrap().to_owned());
         }
     }
     ids

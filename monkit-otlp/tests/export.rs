@@ -3,39 +3,22 @@
 //! how it behaves when the collector is down, failing or slow. The receiving end is a sink
 //! that stores request bodies for the decoder, not a collector.
 
+#[path = "../../testsupport/otlp.rs"]
+mod otlp;
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 #[path = "../../testsupport/sink.rs"]
 mod sink;
 
+use otlp::decode;
+
 use monkit::{FinishedSpan, SpanObserver};
 use serde_json::Value;
 use sink::{sink, FAIL_503, OK, SLOW};
 use std::net::TcpListener;
-use std::process::Command;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The official classes' reading of one body.
-fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/otlp_decode.py");
-    let gz = headers
-        .iter()
-        .any(|(k, v)| k == "content-encoding" && v == "gzip");
-    let out = peers::pipe(
-        Command::new("python3")
-            .arg(script)
-            .args(gz.then_some("--gzip")),
-        body,
-    );
-    assert!(
-        out.status.success(),
-        "the official decoder refused the body: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// Keeps what the program itself saw of every recorded span.
 #[derive(Default)]

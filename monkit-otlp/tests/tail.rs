@@ -1,31 +1,19 @@
 //! Tail sampling over OTLP: with head sampling off, whole traces go out when their root ran
 //! long or some span failed, and only those; decoded by the official OpenTelemetry classes.
 
+#[path = "../../testsupport/otlp.rs"]
+mod otlp;
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 #[path = "../../testsupport/sink.rs"]
 mod sink;
 
+use otlp::decode;
+
 use monkit::export::Sampler;
 use serde_json::Value;
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
-
-fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/otlp_decode.py");
-    let gz = headers
-        .iter()
-        .any(|(k, v)| k == "content-encoding" && v == "gzip");
-    let out = peers::pipe(
-        Command::new("python3")
-            .arg(script)
-            .args(gz.then_some("--gzip")),
-        body,
-    );
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 fn meter(reg: &monkit::Registry, name: &str) -> f64 {
     let mut v = 0.0;

@@ -30,6 +30,19 @@ mod names;
 mod reqwest;
 mod server;
 
+/// Polls `inner` with `call`'s span current (as is, when the call has ended): what every
+/// layer's future does on each poll.
+fn poll_entered<F: std::future::Future>(
+    call: &mut Option<monkit::OpenCall>,
+    inner: std::pin::Pin<&mut F>,
+    cx: &mut std::task::Context<'_>,
+) -> std::task::Poll<F::Output> {
+    match call.as_mut() {
+        Some(c) => c.enter(|| inner.poll(cx)),
+        None => inner.poll(cx),
+    }
+}
+
 pub use client::{BoxError, ClientFuture, ClientLayer, ClientRoute, ClientService};
 #[cfg(feature = "grpc")]
 pub use grpc::{

@@ -333,11 +333,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let inner = this.inner;
-        let polled = match this.call.as_mut() {
-            Some(c) => c.enter(|| inner.poll(cx)),
-            None => inner.poll(cx),
-        };
+        let polled = crate::poll_entered(this.call, this.inner, cx);
         let Poll::Ready(mut out) = polled else {
             return Poll::Pending;
         };

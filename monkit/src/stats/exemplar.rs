@@ -32,8 +32,11 @@ const CELLS: usize = 256;
 /// differ by a multiple of 256 (durations a factor of 16 apart) share a cell, the later call
 /// winning.
 pub(crate) struct Exemplars {
-    cells: Mutex<Box<[Option<(Slot, Exemplar)>; CELLS]>>,
+    cells: Mutex<Box<Table>>,
 }
+
+/// The cells: the bucket each holds and its latest call.
+type Table = [Option<(Slot, Exemplar)>; CELLS];
 
 impl Default for Exemplars {
     fn default() -> Self {

@@ -1,0 +1,31 @@
+//! Reading what an OTLP exporter sent: the official OpenTelemetry classes (PyPI
+//! `opentelemetry-proto`, through `monkit-otlp/tests/tools/otlp_decode.py`) decode each stored
+//! body into JSON spans. Included by the tests of several crates with `#[path]`; needs the
+//! `peers` module beside it.
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::process::Command;
+
+/// The official classes' reading of one body (gzip-compressed when its headers say so).
+pub fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../monkit-otlp/tests/tools/otlp_decode.py"
+    );
+    let gz = headers
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "gzip");
+    let out = super::peers::pipe(
+        Command::new("python3")
+            .arg(script)
+            .args(gz.then_some("--gzip")),
+        body,
+    );
+    assert!(
+        out.status.success(),
+        "the official decoder refused the body: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
