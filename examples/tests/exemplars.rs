@@ -159,6 +159,33 @@ print(n)
         listed.iter().all(|t| exported.contains(t)),
         "every listed exemplar's trace was exported"
     );
+    // The server spans carry OpenTelemetry's stable HTTP keys, the status code as an integer,
+    // and the resource the SDK keys and this process's instance id.
+    let all: Vec<Value> = s
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .flat_map(|(h, b)| otlp::decode(h, b))
+        .collect();
+    let server = all
+        .iter()
+        .find(|sp| sp["name"] == "http_server.GET /slow")
+        .expect("a server span");
+    assert_eq!(
+        server["attributes"]["http.request.method"], "GET",
+        "{server}"
+    );
+    assert_eq!(server["attributes"]["url.path"], "/slow");
+    assert_eq!(
+        server["attributes"]["http.response.status_code"], 200,
+        "typed: {server}"
+    );
+    assert_eq!(server["kind"], 2, "SPAN_KIND_SERVER");
+    assert_eq!(server["resource"]["telemetry.sdk.language"], "rust");
+    assert!(server["resource"]["service.instance.id"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     let missing: Vec<&String> = found.iter().filter(|t| !exported.contains(*t)).collect();
     assert!(
         missing.is_empty(),

@@ -11,6 +11,8 @@ use prost::Message;
 pub struct Builder {
     pipeline: Pipeline,
     service_name: String,
+    /// More resource attributes (`OTEL_RESOURCE_ATTRIBUTES`).
+    resource: Vec<(String, String)>,
 }
 
 monkit_exporter::pipeline_settings!(Builder);
@@ -38,6 +40,36 @@ fn var(names: &[&str], get: &dyn Fn(&str) -> Option<String>) -> Option<(String, 
     })
 }
 
+/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, values percent-decoded
+/// (W3C Baggage's octets); `None` when a pair is malformed.
+fn resource_attributes(v: &str) -> Option<Vec<(String, String)>> {
+    let decode = |s: &str| -> Option<String> {
+        let b = s.as_bytes();
+        let mut out = Vec::with_capacity(b.len());
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' {
+                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            } else {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+        String::from_utf8(out).ok()
+    };
+    v.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| {
+            let (k, val) = p.split_once('=')?;
+            let k = k.trim();
+            (!k.is_empty()).then_some(())?;
+            Some((decode(k)?, decode(val.trim())?))
+        })
+        .collect()
+}
+
 impl Builder {
     /// An exporter POSTing to `endpoint`, the full URL of the traces resource (for example
     /// `http://127.0.0.1:4318/v1/traces`), sampling every new trace, with the queue, batch and
@@ -49,6 +81,7 @@ impl Builder {
                 .ok()
                 .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
                 .unwrap_or_else(|| "unknown_service".into()),
+            resource: Vec::new(),
         }
     }
 
@@ -59,6 +92,12 @@ impl Builder {
     }
 
     fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Option<Result<Builder, ConfigError>> {
+        // The SDK switched off: no exporter, whatever else is set.
+        if var(&["OTEL_SDK_DISABLED"], get)
+            .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
         let endpoint = match var(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], get) {
             Some((_, e)) => e,
             None => {
@@ -68,8 +107,32 @@ impl Builder {
         };
         let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
         let mut b = Builder::new(&endpoint);
+        if let Some((n, attrs)) = var(&["OTEL_RESOURCE_ATTRIBUTES"], get) {
+            match resource_attributes(&attrs) {
+                Some(a) => {
+                    if let Some((_, name)) = a.iter().find(|(k, _)| k == "service.name") {
+                        b = b.service_name(name);
+                    }
+                    b.resource = a;
+                }
+                None => return err(&n, &attrs, "expected key=value pairs separated by commas"),
+            }
+        }
+        // OTEL_SERVICE_NAME wins over a service.name in the attributes.
         if let Some((_, name)) = var(&["OTEL_SERVICE_NAME"], get) {
             b = b.service_name(&name);
+        }
+        if let Some((n, t)) = var(
+            &[
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+                "OTEL_EXPORTER_OTLP_TIMEOUT",
+            ],
+            get,
+        ) {
+            match t.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => b = b.timeout(std::time::Duration::from_millis(ms)),
+                _ => return err(&n, &t, "expected a positive number of milliseconds"),
+            }
         }
         if let Some((n, p)) = var(
             &[
@@ -196,7 +259,7 @@ impl Builder {
     /// sets that registry's sampler.
     pub fn install(self, registry: &Registry) -> Result<Exporter, ConfigError> {
         let format = Protobuf {
-            resource: crate::encode::resource(&self.service_name),
+            resource: crate::encode::resource(&self.service_name, &self.resource),
         };
         self.pipeline.install(registry, format)
     }
@@ -205,6 +268,42 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sdk_disabled_resource_attributes_and_timeout() {
+        assert!(from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ])
+        .is_none());
+        let b = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "service.name=shop,deployment.environment=prod%20eu, k8s.pod.name=a",
+            ),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(b.service_name, "shop");
+        assert!(b
+            .resource
+            .contains(&("deployment.environment".into(), "prod eu".into())));
+        assert!(b.resource.contains(&("k8s.pod.name".into(), "a".into())));
+        for (k, v) in [
+            ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
+            ("OTEL_RESOURCE_ATTRIBUTES", "k=%zz"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "soon"),
+        ] {
+            let pairs: &'static [(&'static str, &'static str)] = Box::leak(Box::new([
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
+                (k, v),
+            ]));
+            let e = from(pairs).unwrap().unwrap_err();
+            assert_eq!(e.setting, k, "{e}");
+        }
+    }
 
     fn from(
         pairs: &'static [(&'static str, &'static str)],

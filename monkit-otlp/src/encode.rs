@@ -20,16 +20,57 @@ fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
-/// The resource all spans of a process share: `service.name` and the process-wide tags.
-pub fn resource(service_name: &str) -> Resource {
-    let mut attributes = vec![kv("service.name", service_name)];
-    for (k, v) in monkit::registry::process_tags().iter() {
-        if k != "service.name" {
+/// An annotation as an attribute: typed where its key's values are numbers (status codes,
+/// ports), a string otherwise; monkit's peer keys under OpenTelemetry's names.
+fn attribute(key: &str, value: &str) -> KeyValue {
+    let key = match key {
+        keys::PEER_IPV4 | keys::PEER_IPV6 => "network.peer.address",
+        keys::PEER_PORT => "network.peer.port",
+        keys::PEER_SERVICE => "peer.service",
+        k => k,
+    };
+    if keys::INTEGER_KEYS.contains(&key) || key == "network.peer.port" {
+        if let Ok(n) = value.parse::<i64>() {
+            return KeyValue {
+                key: key.to_owned(),
+                value: Some(AnyValue {
+                    value: Some(any_value::Value::IntValue(n)),
+                }),
+                ..KeyValue::default()
+            };
+        }
+    }
+    kv(key, value)
+}
+
+/// The resource all spans of a process share: `service.name`, `service.instance.id` (this
+/// process), the `telemetry.sdk.*` keys, then `extra` (`OTEL_RESOURCE_ATTRIBUTES`) and the
+/// process-wide tags, each key once, the first given winning.
+pub fn resource(service_name: &str, extra: &[(String, String)]) -> Resource {
+    let instance = format!(
+        "{}-{}",
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_owned())
+            .unwrap_or_else(|_| "host".into()),
+        std::process::id()
+    );
+    let mut attributes = vec![
+        kv("service.name", service_name),
+        kv("service.instance.id", &instance),
+        kv("telemetry.sdk.name", "monkit"),
+        kv("telemetry.sdk.language", "rust"),
+        kv("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    let tags = monkit::registry::process_tags();
+    let more = extra
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .chain(tags.iter());
+    for (k, v) in more {
+        if !attributes.iter().any(|a| a.key == k) {
             attributes.push(kv(k, v));
         }
     }
-    attributes.push(kv("telemetry.sdk.name", "monkit"));
-    attributes.push(kv("telemetry.sdk.language", "rust"));
     Resource {
         attributes,
         ..Resource::default()
@@ -57,7 +98,7 @@ pub fn span(s: &FinishedSpan) -> Span {
                 _ => span::SpanKind::Internal,
             };
         } else {
-            attributes.push(kv(k, v));
+            attributes.push(attribute(k, v));
         }
     }
     let failed = s.outcome.failure_kind();

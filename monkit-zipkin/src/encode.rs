@@ -75,7 +75,7 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
                 has_remote = true;
             }
             _ => {
-                tags.insert(k.clone(), json!(v));
+                tags.insert(keys::zipkin_name(k).to_owned(), json!(v));
             }
         }
     }

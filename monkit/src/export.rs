@@ -81,12 +81,13 @@ pub mod keys {
     pub const PEER_PORT: &str = "peer.port";
     /// The remote peer's service name.
     pub const PEER_SERVICE: &str = "peer.service";
-    /// The HTTP method.
-    pub const HTTP_METHOD: &str = "http.method";
-    /// The HTTP path.
-    pub const HTTP_PATH: &str = "http.path";
-    /// The HTTP response status code.
-    pub const HTTP_STATUS_CODE: &str = "http.status_code";
+    /// The HTTP method (OpenTelemetry's stable name; Zipkin's `http.method`).
+    pub const HTTP_METHOD: &str = "http.request.method";
+    /// The HTTP path (OpenTelemetry's stable name; Zipkin's `http.path`).
+    pub const HTTP_PATH: &str = "url.path";
+    /// The HTTP response status code (OpenTelemetry's stable name; Zipkin's
+    /// `http.status_code`).
+    pub const HTTP_STATUS_CODE: &str = "http.response.status_code";
     /// The route template that matched the request (`/users/{id}`).
     pub const HTTP_ROUTE: &str = "http.route";
     /// The host a client request went to.
@@ -101,6 +102,25 @@ pub mod keys {
     pub const RPC_METHOD: &str = "rpc.method";
     /// The gRPC status code a call ended with, as a number.
     pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
+
+    /// The keys whose values are integers, which exporters with typed attributes send as
+    /// such.
+    pub const INTEGER_KEYS: [&str; 4] = [
+        HTTP_STATUS_CODE,
+        RPC_GRPC_STATUS_CODE,
+        PEER_PORT,
+        "server.port",
+    ];
+
+    /// Zipkin's own name of an annotation key, where its conventions name it otherwise.
+    pub fn zipkin_name(key: &str) -> &str {
+        match key {
+            HTTP_METHOD => "http.method",
+            HTTP_PATH => "http.path",
+            HTTP_STATUS_CODE => "http.status_code",
+            other => other,
+        }
+    }
 }
 
 #[cfg(test)]
