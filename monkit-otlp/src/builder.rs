@@ -88,7 +88,9 @@ impl Builder {
     /// From the standard `OTEL_*` variables (see the crate doc): `None` when no endpoint is
     /// set; a value that cannot be used is an error naming it.
     pub fn from_env() -> Option<Result<Builder, ConfigError>> {
-        Self::from_vars(&|k| std::env::var(k).ok())
+        let b = Self::from_vars(&|k| std::env::var(k).ok())?;
+        // The formats trace context crosses processes in, as the SDK's variable says.
+        Some(monkit::propagation::propagators_from_env().and(b))
     }
 
     fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Option<Result<Builder, ConfigError>> {

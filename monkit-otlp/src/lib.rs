@@ -23,7 +23,11 @@
 //! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (only `http/protobuf`), and for an `https://`
 //! endpoint `OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE` (the CA's PEM file, instead of Mozilla's
 //! roots) and `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE` with
-//! `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_KEY` (mutual TLS).
+//! `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_KEY` (mutual TLS), `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`
+//! (milliseconds), `OTEL_RESOURCE_ATTRIBUTES` (`k=v,...`, percent-decoded), `OTEL_SDK_DISABLED`
+//! (`true`: no exporter), `OTEL_PROPAGATORS` (`tracecontext`, `baggage`, `b3`, `b3multi`,
+//! `none`: what trace context crosses processes in) and `MONKIT_TAIL_MIN_DURATION`,
+//! `MONKIT_TAIL_ERRORS` (tail sampling).
 //!
 //! Queueing, batching, retries and stats are those of `monkit-exporter`, the same as
 //! monkit-zipkin's: the program never waits for the collector, and the counts are monkit stats

@@ -165,6 +165,18 @@ fn export(
     reg
 }
 
+/// The sink's lines once they hold a body (its output is read on another thread).
+fn bodies(s: &Sink) -> Vec<Value> {
+    for _ in 0..500 {
+        let lines = s.lines.lock().unwrap().clone();
+        if lines.iter().any(|l| l["body"].is_string()) {
+            return lines;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("the sink printed no body")
+}
+
 fn decode(body_b64: &str) -> Vec<Value> {
     use base64::Engine;
     let body = base64::engine::general_purpose::STANDARD
@@ -204,7 +216,7 @@ fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
     let url = format!("https://127.0.0.1:{}/v1/traces", s.port);
     let reg = export(&url, |b| b.tls_ca(&ca));
     assert_eq!(counts(&reg).0, 3.0, "sent over https");
-    let got = s.lines.lock().unwrap().clone();
+    let got = bodies(&s);
     let spans: Vec<Value> = got
         .iter()
         .filter_map(|l| l["body"].as_str())
@@ -243,10 +255,7 @@ fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
             .tls_client_cert(d.join("client.pem"), d.join("client.key"))
     });
     assert_eq!(counts(&reg).0, 3.0, "sent over mutual TLS");
-    let clients: Vec<Value> = s
-        .lines
-        .lock()
-        .unwrap()
+    let clients: Vec<Value> = bodies(&s)
         .iter()
         .filter(|l| l["body"].is_string())
         .map(|l| l["client"].clone())

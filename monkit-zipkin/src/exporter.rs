@@ -118,6 +118,9 @@ impl Builder {
         if let Ok(g) = std::env::var("MONKIT_ZIPKIN_GZIP") {
             b = b.gzip(matches!(g.as_str(), "1" | "true" | "yes"));
         }
+        if let Err(e) = monkit::propagation::propagators_from_env() {
+            return Some(Err(e));
+        }
         b.pipeline = match b.pipeline.tail_from_env() {
             Ok(p) => p,
             Err(e) => return Some(Err(e)),

@@ -321,36 +321,141 @@ pub fn parse_b3_multi(h: &impl Extractor) -> Option<(u128, u64, Option<bool>)> {
     Some((trace, span, if debug { Some(true) } else { sampled }))
 }
 
+/// Which trace-context formats [`extract`] reads and [`inject`] writes (OpenTelemetry's
+/// `OTEL_PROPAGATORS`): `tracecontext` (W3C `traceparent` and `tracestate`), `baggage` (W3C),
+/// `b3` (the single `b3` header), `b3multi` (`X-B3-*`), or `none`. Unset, monkit reads all of
+/// them and writes W3C Trace Context and Baggage (B3 multi-header too where a caller asks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Propagators(u8);
+
+const PROP_SET: u8 = 1 << 7;
+
+impl Propagators {
+    /// W3C Trace Context.
+    pub const TRACECONTEXT: Propagators = Propagators(1);
+    /// W3C Baggage.
+    pub const BAGGAGE: Propagators = Propagators(2);
+    /// Zipkin's single `b3` header.
+    pub const B3: Propagators = Propagators(4);
+    /// Zipkin's `X-B3-*` headers.
+    pub const B3_MULTI: Propagators = Propagators(8);
+
+    /// The formats of an `OTEL_PROPAGATORS` value (comma-separated names); `None` when a name
+    /// is not one monkit knows (`xray`, `jaeger`, `ottrace` are not).
+    pub fn parse(list: &str) -> Option<Propagators> {
+        let mut bits = PROP_SET;
+        for name in list.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            bits |= match name {
+                "tracecontext" => 1,
+                "baggage" => 2,
+                "b3" => 4,
+                "b3multi" => 8,
+                "none" => 0,
+                _ => return None,
+            };
+        }
+        Some(Propagators(bits))
+    }
+
+    fn has(self, p: Propagators) -> bool {
+        self.0 & PROP_SET == 0 || self.0 & p.0 != 0
+    }
+
+    /// Whether writing `p` was asked for explicitly (so `inject`'s own defaults do not apply).
+    fn set(self) -> bool {
+        self.0 & PROP_SET != 0
+    }
+}
+
+static PROPAGATORS: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+static FROM_ENV: std::sync::Once = std::sync::Once::new();
+
+/// Uses `p` for every [`extract`] and [`inject`] of the process from now on.
+pub fn set_propagators(p: Propagators) {
+    FROM_ENV.call_once(|| {});
+    PROPAGATORS.store(p.0, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Reads `OTEL_PROPAGATORS` (the exporters' `from_env` call this): an error naming the value
+/// when it lists a format monkit does not know; unset, nothing changes.
+pub fn propagators_from_env() -> Result<(), crate::util::settings::ConfigError> {
+    let Ok(v) = std::env::var("OTEL_PROPAGATORS") else {
+        return Ok(());
+    };
+    match Propagators::parse(&v) {
+        Some(p) => {
+            set_propagators(p);
+            Ok(())
+        }
+        None => Err(crate::util::settings::ConfigError::new(
+            "OTEL_PROPAGATORS",
+            v,
+            "a comma-separated list of tracecontext, baggage, b3, b3multi or none",
+        )),
+    }
+}
+
+/// The formats in use: set, or read from `OTEL_PROPAGATORS` once (an unknown name there is
+/// logged and the defaults kept).
+fn propagators() -> Propagators {
+    FROM_ENV.call_once(|| {
+        if let Ok(v) = std::env::var("OTEL_PROPAGATORS") {
+            match Propagators::parse(&v) {
+                Some(p) => PROPAGATORS.store(p.0, std::sync::atomic::Ordering::Relaxed),
+                None => log::warn!("monkit: OTEL_PROPAGATORS={v:?} names a format monkit does not know; using tracecontext,baggage"),
+            }
+        }
+    });
+    Propagators(PROPAGATORS.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 /// Reads the trace context of a carrier: `traceparent` first, then single `b3`, then
 /// multi-header B3. `None` (start a fresh trace) when none is present and well-formed; two
 /// `traceparent` lines are one invalid value.
 pub fn extract(h: &impl Extractor) -> Option<Incoming> {
-    let tps = h.get_all("traceparent");
-    let w3c = match tps.as_slice() {
-        [one] => parse_traceparent(one),
-        _ => None,
+    let p = propagators();
+    let bag = || {
+        if p.has(Propagators::BAGGAGE) {
+            baggage_value(h)
+        } else {
+            None
+        }
     };
-    if let Some((trace_id, parent_id, flags)) = w3c {
-        return Some(Incoming {
-            trace_id,
-            parent_id,
-            sampled: flags & 1 != 0,
-            random: flags & 2 != 0,
-            tracestate: combined_tracestate(h),
-            baggage: baggage_value(h),
-        });
+    if p.has(Propagators::TRACECONTEXT) {
+        let tps = h.get_all("traceparent");
+        let w3c = match tps.as_slice() {
+            [one] => parse_traceparent(one),
+            _ => None,
+        };
+        if let Some((trace_id, parent_id, flags)) = w3c {
+            return Some(Incoming {
+                trace_id,
+                parent_id,
+                sampled: flags & 1 != 0,
+                random: flags & 2 != 0,
+                tracestate: combined_tracestate(h),
+                baggage: bag(),
+            });
+        }
     }
-    let (trace_id, parent_id, sampled) = h
-        .get("b3")
-        .and_then(parse_b3_single)
-        .or_else(|| parse_b3_multi(h))?;
+    let single = || {
+        p.has(Propagators::B3)
+            .then(|| h.get("b3").and_then(parse_b3_single))
+            .flatten()
+    };
+    let multi = || {
+        p.has(Propagators::B3_MULTI)
+            .then(|| parse_b3_multi(h))
+            .flatten()
+    };
+    let (trace_id, parent_id, sampled) = single().or_else(multi)?;
     Some(Incoming {
         trace_id,
         parent_id,
         sampled: sampled.unwrap_or(false),
         random: false,
         tracestate: None,
-        baggage: baggage_value(h),
+        baggage: bag(),
     })
 }
 
@@ -375,6 +480,16 @@ pub(crate) const B3_HEADERS: [&str; 6] = [
 /// `traceparent` of the same trace; otherwise the trace's incoming `tracestate` goes out. The
 /// carrier's own `baggage` is kept; without one, the trace's incoming baggage goes out.
 pub fn inject<C: Extractor + Injector>(h: &mut C, span: SpanRef, b3: bool) {
+    let p = propagators();
+    let w3c = p.has(Propagators::TRACECONTEXT);
+    let with_baggage = p.has(Propagators::BAGGAGE);
+    // Unset, B3 multi-header goes out where the caller asks; set, as the list says.
+    let multi = if p.set() {
+        p.has(Propagators::B3_MULTI)
+    } else {
+        b3
+    };
+    let single = p.set() && p.has(Propagators::B3);
     let same_trace = matches!(
         h.get_all("traceparent").as_slice(),
         [one] if parse_traceparent(one).is_some_and(|(t, _, _)| t == span.trace_id())
@@ -382,10 +497,12 @@ pub fn inject<C: Extractor + Injector>(h: &mut C, span: SpanRef, b3: bool) {
     let carried = same_trace.then(|| combined_tracestate(h)).flatten();
     let (state, bag) = values::context(span.trace_id());
     h.remove("tracestate");
-    if let Some(t) = carried.or_else(|| state.map(|s| s.to_string())) {
-        h.set("tracestate", t);
+    if w3c {
+        if let Some(t) = carried.or_else(|| state.map(|s| s.to_string())) {
+            h.set("tracestate", t);
+        }
     }
-    if h.get("baggage").is_none() {
+    if with_baggage && h.get("baggage").is_none() {
         if let Some(b) = bag {
             h.set("baggage", b.to_string());
         }
@@ -393,11 +510,26 @@ pub fn inject<C: Extractor + Injector>(h: &mut C, span: SpanRef, b3: bool) {
     for name in B3_HEADERS {
         h.remove(name);
     }
-    h.set(
-        "traceparent",
-        format_traceparent(span.trace_id(), span.span_id(), span.w3c_flags()),
-    );
-    if b3 {
+    if w3c {
+        h.set(
+            "traceparent",
+            format_traceparent(span.trace_id(), span.span_id(), span.w3c_flags()),
+        );
+    } else {
+        h.remove("traceparent");
+    }
+    if single {
+        h.set(
+            "b3",
+            format!(
+                "{:032x}-{:016x}-{}",
+                span.trace_id(),
+                span.span_id(),
+                if span.is_sampled() { "1" } else { "0" }
+            ),
+        );
+    }
+    if multi {
         let pairs = [
             ("x-b3-traceid", format!("{:032x}", span.trace_id())),
             ("x-b3-spanid", format!("{:016x}", span.span_id())),
