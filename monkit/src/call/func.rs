@@ -319,14 +319,18 @@ impl FuncInner {
 
     pub(crate) fn stats(&self) -> FuncStats {
         let (mut current, mut highwater) = self.running.read();
+        // Peaks of more than one place add up to an upper bound, not the truth.
+        let mut places = usize::from(highwater > 0);
         for sh in self.shards.iter() {
             let (c, h) = sh.running.read();
             current += c;
             highwater += h;
+            places += usize::from(h > 0);
         }
         let mut s = FuncStats {
             current: current.max(0),
             highwater: highwater.max(current),
+            highwater_bound: places > 1,
             errors: self.errors.list(),
             ..FuncStats::default()
         };
@@ -382,6 +386,9 @@ pub struct FuncStats {
     /// [`set_exact_highwater`](crate::stats::set_exact_highwater)), otherwise an upper bound (the
     /// sum of each thread shard's own peak).
     pub highwater: i64,
+    /// Whether `highwater` is only an upper bound: calls ran on more than one thread shard, and
+    /// their peaks were added. `false` when it is exact.
+    pub highwater_bound: bool,
     /// Calls that returned successfully.
     pub successes: u64,
     /// Calls that returned an error or were canceled.

@@ -45,6 +45,9 @@ pub fn counts(s: &FuncStats) -> String {
     for (i, (name, v)) in s.fields().iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(out, "{sep}{name}: {v}");
+        if *name == "highwater" && s.highwater_bound {
+            out.push_str(" (upper bound)");
+        }
     }
     out
 }
@@ -138,6 +141,7 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "parent_ids": s.parents,
                     "entry": s.entry,
                     "errors_total": s.errors_total,
+                    "highwater_bound": s.highwater_bound,
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),
                     "success_exemplars": exemplars_json(&s.success_exemplars),
