@@ -40,9 +40,9 @@ fn var(names: &[&str], get: &dyn Fn(&str) -> Option<String>) -> Option<(String, 
     })
 }
 
-/// `OTEL_RESOURCE_ATTRIBUTES`: `key=value` pairs separated by commas, values percent-decoded
-/// (W3C Baggage's octets); `None` when a pair is malformed.
-fn resource_attributes(v: &str) -> Option<Vec<(String, String)>> {
+/// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated
+/// by commas, percent-decoded (W3C Baggage's octets); `None` when a pair is malformed.
+fn key_values(v: &str) -> Option<Vec<(String, String)>> {
     let decode = |s: &str| -> Option<String> {
         let b = s.as_bytes();
         let mut out = Vec::with_capacity(b.len());
@@ -110,7 +110,7 @@ impl Builder {
         let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
         let mut b = Builder::new(&endpoint);
         if let Some((n, attrs)) = var(&["OTEL_RESOURCE_ATTRIBUTES"], get) {
-            match resource_attributes(&attrs) {
+            match key_values(&attrs) {
                 Some(a) => {
                     if let Some((_, name)) = a.iter().find(|(k, _)| k == "service.name") {
                         b = b.service_name(name);
@@ -167,13 +167,13 @@ impl Builder {
             ],
             get,
         ) {
-            for pair in h.split(',').filter(|p| !p.trim().is_empty()) {
-                match pair.split_once('=') {
-                    Some((k, v)) if !k.trim().is_empty() => {
-                        b.pipeline = b.pipeline.header(k.trim(), v.trim())
+            match key_values(&h) {
+                Some(pairs) => {
+                    for (k, v) in pairs {
+                        b.pipeline = b.pipeline.header(&k, &v);
                     }
-                    _ => return err(&n, &h, "expected key=value pairs separated by commas"),
                 }
+                None => return err(&n, &h, "expected key=value pairs separated by commas"),
             }
         }
         if let Some((_, ca)) = var(
@@ -270,6 +270,19 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn header_values_are_percent_decoded() {
+        let kv = key_values("Authorization=Basic%20dXNlcjpwYXNz, x-tenant = acme").unwrap();
+        assert_eq!(
+            kv,
+            vec![
+                ("Authorization".to_owned(), "Basic dXNlcjpwYXNz".to_owned()),
+                ("x-tenant".to_owned(), "acme".to_owned())
+            ]
+        );
+        assert!(key_values("bad%").is_none());
+    }
 
     #[test]
     fn sdk_disabled_resource_attributes_and_timeout() {
