@@ -72,3 +72,6 @@ cargo bench -p monkit-tower --features axum --bench layers -- --instructions 2>/
 
 # The metrics facade: monkit's recorder beside metrics-exporter-prometheus's.
 cargo bench -p monkit-metrics --bench recorder -- --noplot 2>/dev/null | grep -E "^metrics_facade|time:"
+
+# The OTLP exporter's thread: spans per second sent (gzip, 512-span batches), queue memory.
+cargo bench -p monkit-otlp --bench throughput 2>/dev/null | grep -E "exporter thread|queue of"
