@@ -470,6 +470,13 @@ async fn main() {
         monkit_otlp::Builder::from_env(),
         |b| b.install(registry),
     );
+    // And every stat over OTLP metrics, from the same standard variables.
+    let _otlp_metrics = monkit_examples::start_from_env(
+        "tavern",
+        "exporting metrics over OTLP",
+        monkit_otlp::MetricsBuilder::from_env(),
+        |b| b.install(registry),
+    );
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
         eprintln!("tavern: {e}");
         std::process::exit(2)

@@ -39,10 +39,13 @@ fn exemplars_lead_from_the_histogram_to_exported_traces() {
         return;
     }
     let s = sink::sink("/v1/traces");
+    let m = sink::sink("/v1/metrics");
     let v = vlite(
         None,
         &[
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &s.url),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &m.url),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "500"),
             ("OTEL_TRACES_SAMPLER", "always_on"),
         ],
         None,
@@ -186,6 +189,41 @@ print(n)
     assert!(server["resource"]["service.instance.id"]
         .as_str()
         .is_some_and(|s| !s.is_empty()));
+    // vlite pushes its stats over OTLP metrics too, from the standard variables.
+    let (h, b) = m
+        .got
+        .lock()
+        .unwrap()
+        .last()
+        .cloned()
+        .expect("a metrics push");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../monkit-otlp/tests/tools/otlp_metrics_decode.py"
+    );
+    let gz = h
+        .iter()
+        .any(|(k, v)| k == "content-encoding" && v == "gzip");
+    let out = peers::pipe(
+        Command::new("python3")
+            .arg(script)
+            .args(gz.then_some("--gzip")),
+        &b,
+    );
+    assert!(out.status.success(), "{out:?}");
+    let metrics: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let calls = metrics
+        .iter()
+        .find(|m| m["name"] == "monkit.function.calls")
+        .expect("function calls");
+    assert!(
+        calls["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["attributes"]["name"] == "GET /slow"),
+        "{calls}"
+    );
     let missing: Vec<&String> = found.iter().filter(|t| !exported.contains(*t)).collect();
     assert!(
         missing.is_empty(),

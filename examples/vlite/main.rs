@@ -317,6 +317,13 @@ async fn main() {
         monkit_otlp::Builder::from_env(),
         |b| b.install(registry),
     );
+    // And every stat over OTLP metrics, from the same standard variables.
+    let _otlp_metrics = monkit_examples::start_from_env(
+        "vlite",
+        "exporting metrics over OTLP",
+        monkit_otlp::MetricsBuilder::from_env(),
+        |b| b.install(registry),
+    );
     // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003).
     let _graphite = monkit_examples::start_from_env(
         "vlite",

@@ -76,6 +76,24 @@ mod tls;
 
 pub use tail::{MAX_PENDING_SPANS, MAX_PENDING_TRACES};
 
+/// An HTTP agent for another sender of an exporter crate (OTLP metrics): the request timeout,
+/// and for `https://` the same TLS as the span pipeline (`ca` instead of Mozilla's roots, a
+/// client certificate and key for mutual TLS). `name` names the sender in errors.
+#[doc(hidden)]
+pub fn http_agent(
+    name: &str,
+    timeout: Duration,
+    ca: Option<std::path::PathBuf>,
+    client: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> Result<ureq::Agent, ConfigError> {
+    let agent = ureq::AgentBuilder::new().timeout(timeout);
+    #[cfg(feature = "tls")]
+    let agent = agent.tls_config(TlsFiles { ca, client }.config(name)?);
+    #[cfg(not(feature = "tls"))]
+    let _ = (name, ca, client);
+    Ok(agent.build())
+}
+
 /// Where an exporter's TLS material comes from: PEM files.
 #[derive(Clone, Debug, Default)]
 struct TlsFiles {

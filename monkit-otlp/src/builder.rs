@@ -70,6 +70,125 @@ fn key_values(v: &str) -> Option<Vec<(String, String)>> {
         .collect()
 }
 
+/// What the trace and metrics exporters read alike from the `OTEL_*` variables: the
+/// signal's own form of each (`OTEL_EXPORTER_OTLP_<SIGNAL>_...`) first, then the shared one.
+pub(crate) struct Common {
+    pub(crate) endpoint: String,
+    pub(crate) service_name: Option<String>,
+    pub(crate) resource: Vec<(String, String)>,
+    pub(crate) timeout: Option<std::time::Duration>,
+    pub(crate) gzip: bool,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) ca: Option<String>,
+    pub(crate) client: Option<(String, String)>,
+}
+
+impl Common {
+    /// `None` without an endpoint, or with `OTEL_SDK_DISABLED=true`; `path` is the resource
+    /// added to `OTEL_EXPORTER_OTLP_ENDPOINT`.
+    pub(crate) fn from_vars(
+        get: &dyn Fn(&str) -> Option<String>,
+        signal: &str,
+        path: &str,
+    ) -> Option<Result<Common, ConfigError>> {
+        // The SDK switched off: no exporter, whatever else is set.
+        if var(&["OTEL_SDK_DISABLED"], get)
+            .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"))
+        {
+            return None;
+        }
+        let names = |what: &str| {
+            [
+                format!("OTEL_EXPORTER_OTLP_{signal}_{what}"),
+                format!("OTEL_EXPORTER_OTLP_{what}"),
+            ]
+        };
+        let pick = |what: &str| {
+            let [own, shared] = names(what);
+            var(&[own.as_str(), shared.as_str()], get)
+        };
+        let endpoint = match var(&[names("ENDPOINT")[0].as_str()], get) {
+            Some((_, e)) => e,
+            None => {
+                let (_, base) = var(&["OTEL_EXPORTER_OTLP_ENDPOINT"], get)?;
+                format!("{}/{path}", base.trim_end_matches('/'))
+            }
+        };
+        let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
+        let mut c = Common {
+            endpoint,
+            service_name: None,
+            resource: Vec::new(),
+            timeout: None,
+            gzip: false,
+            headers: Vec::new(),
+            ca: None,
+            client: None,
+        };
+        if let Some((n, attrs)) = var(&["OTEL_RESOURCE_ATTRIBUTES"], get) {
+            match key_values(&attrs) {
+                Some(a) => {
+                    c.service_name = a
+                        .iter()
+                        .find(|(k, _)| k == "service.name")
+                        .map(|(_, v)| v.clone());
+                    c.resource = a;
+                }
+                None => return err(&n, &attrs, "expected key=value pairs separated by commas"),
+            }
+        }
+        // OTEL_SERVICE_NAME wins over a service.name in the attributes.
+        if let Some((_, name)) = var(&["OTEL_SERVICE_NAME"], get) {
+            c.service_name = Some(name);
+        }
+        if let Some((n, t)) = pick("TIMEOUT") {
+            match t.trim().parse::<u64>() {
+                Ok(ms) if ms > 0 => c.timeout = Some(std::time::Duration::from_millis(ms)),
+                _ => return err(&n, &t, "expected a positive number of milliseconds"),
+            }
+        }
+        if let Some((n, p)) = pick("PROTOCOL") {
+            if p != "http/protobuf" {
+                return err(&n, &p, "only http/protobuf is supported");
+            }
+        }
+        if let Some((n, z)) = pick("COMPRESSION") {
+            match z.as_str() {
+                "gzip" => c.gzip = true,
+                "none" => c.gzip = false,
+                _ => return err(&n, &z, "expected gzip or none"),
+            }
+        }
+        if let Some((n, h)) = pick("HEADERS") {
+            match key_values(&h) {
+                Some(pairs) => c.headers = pairs,
+                None => return err(&n, &h, "expected key=value pairs separated by commas"),
+            }
+        }
+        c.ca = pick("CERTIFICATE").map(|(_, v)| v);
+        match (pick("CLIENT_CERTIFICATE"), pick("CLIENT_KEY")) {
+            (Some((_, cert)), Some((_, key))) => c.client = Some((cert, key)),
+            (None, None) => {}
+            (Some((n, v)), None) | (None, Some((n, v))) => {
+                return err(
+                    &n,
+                    &v,
+                    "set with its pair: a client certificate needs OTEL_EXPORTER_OTLP_CLIENT_KEY and a key OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+                )
+            }
+        }
+        Some(Ok(c))
+    }
+}
+
+/// The service name when none is given: the executable's name.
+pub(crate) fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown_service".into())
+}
+
 impl Builder {
     /// An exporter POSTing to `endpoint`, the full URL of the traces resource (for example
     /// `http://127.0.0.1:4318/v1/traces`), sampling every new trace, with the queue, batch and
@@ -77,10 +196,7 @@ impl Builder {
     pub fn new(endpoint: &str) -> Builder {
         Builder {
             pipeline: Pipeline::new("otlp", endpoint),
-            service_name: std::env::current_exe()
-                .ok()
-                .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-                .unwrap_or_else(|| "unknown_service".into()),
+            service_name: default_service_name(),
             resource: Vec::new(),
         }
     }
@@ -94,121 +210,28 @@ impl Builder {
     }
 
     fn from_vars(get: &dyn Fn(&str) -> Option<String>) -> Option<Result<Builder, ConfigError>> {
-        // The SDK switched off: no exporter, whatever else is set.
-        if var(&["OTEL_SDK_DISABLED"], get)
-            .is_some_and(|(_, v)| v.trim().eq_ignore_ascii_case("true"))
-        {
-            return None;
-        }
-        let endpoint = match var(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], get) {
-            Some((_, e)) => e,
-            None => {
-                let (_, base) = var(&["OTEL_EXPORTER_OTLP_ENDPOINT"], get)?;
-                format!("{}/v1/traces", base.trim_end_matches('/'))
-            }
+        let c = match Common::from_vars(get, "TRACES", "v1/traces")? {
+            Ok(c) => c,
+            Err(e) => return Some(Err(e)),
         };
         let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
-        let mut b = Builder::new(&endpoint);
-        if let Some((n, attrs)) = var(&["OTEL_RESOURCE_ATTRIBUTES"], get) {
-            match key_values(&attrs) {
-                Some(a) => {
-                    if let Some((_, name)) = a.iter().find(|(k, _)| k == "service.name") {
-                        b = b.service_name(name);
-                    }
-                    b.resource = a;
-                }
-                None => return err(&n, &attrs, "expected key=value pairs separated by commas"),
-            }
+        let mut b = Builder::new(&c.endpoint);
+        if let Some(name) = &c.service_name {
+            b = b.service_name(name);
         }
-        // OTEL_SERVICE_NAME wins over a service.name in the attributes.
-        if let Some((_, name)) = var(&["OTEL_SERVICE_NAME"], get) {
-            b = b.service_name(&name);
+        b.resource = c.resource;
+        if let Some(t) = c.timeout {
+            b = b.timeout(t);
         }
-        if let Some((n, t)) = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-                "OTEL_EXPORTER_OTLP_TIMEOUT",
-            ],
-            get,
-        ) {
-            match t.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => b = b.timeout(std::time::Duration::from_millis(ms)),
-                _ => return err(&n, &t, "expected a positive number of milliseconds"),
-            }
+        b = b.gzip(c.gzip);
+        for (k, v) in &c.headers {
+            b.pipeline = b.pipeline.header(k, v);
         }
-        if let Some((n, p)) = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-            ],
-            get,
-        ) {
-            if p != "http/protobuf" {
-                return err(&n, &p, "only http/protobuf is supported");
-            }
-        }
-        if let Some((n, c)) = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-                "OTEL_EXPORTER_OTLP_COMPRESSION",
-            ],
-            get,
-        ) {
-            match c.as_str() {
-                "gzip" => b = b.gzip(true),
-                "none" => b = b.gzip(false),
-                _ => return err(&n, &c, "expected gzip or none"),
-            }
-        }
-        if let Some((n, h)) = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-                "OTEL_EXPORTER_OTLP_HEADERS",
-            ],
-            get,
-        ) {
-            match key_values(&h) {
-                Some(pairs) => {
-                    for (k, v) in pairs {
-                        b.pipeline = b.pipeline.header(&k, &v);
-                    }
-                }
-                None => return err(&n, &h, "expected key=value pairs separated by commas"),
-            }
-        }
-        if let Some((_, ca)) = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-                "OTEL_EXPORTER_OTLP_CERTIFICATE",
-            ],
-            get,
-        ) {
+        if let Some(ca) = c.ca {
             b = b.tls_ca(ca);
         }
-        let cert = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-                "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-            ],
-            get,
-        );
-        let key = var(
-            &[
-                "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-                "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-            ],
-            get,
-        );
-        match (cert, key) {
-            (Some((_, c)), Some((_, k))) => b = b.tls_client_cert(c, k),
-            (None, None) => {}
-            (Some((n, v)), None) | (None, Some((n, v))) => {
-                return err(
-                    &n,
-                    &v,
-                    "set with its pair: a client certificate needs OTEL_EXPORTER_OTLP_CLIENT_KEY and a key OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-                )
-            }
+        if let Some((cert, key)) = c.client {
+            b = b.tls_client_cert(cert, key);
         }
         b.pipeline = match b.pipeline.tail_from_vars(get) {
             Ok(p) => p,

@@ -29,6 +29,13 @@
 //! `none`: what trace context crosses processes in) and `MONKIT_TAIL_MIN_DURATION`,
 //! `MONKIT_TAIL_ERRORS` (tail sampling).
 //!
+//! Metrics go too, with [`MetricsBuilder`] (`/v1/metrics` every `OTEL_METRIC_EXPORT_INTERVAL`,
+//! 60 s by default): function calls by outcome as monotonic Sums, running and highwater as
+//! Gauges, durations as ExponentialHistograms (scale 6) taken from the native buckets one for
+//! one, with exemplars; every source as a Sum, Gauge or ExponentialHistogram; tags as
+//! attributes; cumulative, or delta with
+//! `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta`.
+//!
 //! Queueing, batching, retries and stats are those of `monkit-exporter`, the same as
 //! monkit-zipkin's: the program never waits for the collector, and the counts are monkit stats
 //! of the scope `monkit_otlp`.
@@ -36,6 +43,10 @@
 
 mod builder;
 pub mod encode;
+mod metrics;
+mod push;
 
 pub use builder::Builder;
+pub use metrics::Temporality;
 pub use monkit_exporter::{ConfigError, Exporter};
+pub use push::{MetricsBuilder, MetricsExporter};
