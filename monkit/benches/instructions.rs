@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{bare, mk_async, mk_err, mk_sync, mk_tagged, poll_once};
+use common::{bare, bare_async, mk_async, mk_err, mk_sync, mk_tagged, poll_once};
 use monkit::{FinishedSpan, SpanObserver, SpanStart};
 use std::hint::black_box;
 use std::process::Command;
@@ -43,8 +43,10 @@ impl SpanObserver for RecordAll {
 
 /// (case, budget in instructions per call). Budgets sit about 10% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 7] = [
+const CASES: [(&str, u64); 8] = [
     ("bare", 13),
+    // The async floor: an uninstrumented async fn polled once the same way.
+    ("bare_async", 13),
     ("sync", 415),
     ("err", 490),
     ("async", 557),
@@ -63,6 +65,10 @@ fn async_once(x: u64) -> u64 {
     poll_once(mk_async(x))
 }
 
+fn bare_async_once(x: u64) -> u64 {
+    poll_once(bare_async(x))
+}
+
 fn run(case: &str, n: u64) {
     // Chosen once, so the loop costs the same in every case.
     let one: fn(u64) -> u64 = match case {
@@ -70,6 +76,7 @@ fn run(case: &str, n: u64) {
         "sync" => mk_sync,
         "err" => err,
         "async" => async_once,
+        "bare_async" => bare_async_once,
         "tagged" => mk_tagged,
         "recorded" => mk_recorded,
         "cond_watched" => mk_watched,

@@ -37,6 +37,11 @@ pub fn mk_err(x: u64) -> Result<u64, std::fmt::Error> {
     }
 }
 
+/// The async floor: the same future without instrumentation, polled the same way.
+pub async fn bare_async(x: u64) -> u64 {
+    black_box(x)
+}
+
 #[monkit::task]
 pub async fn mk_async(x: u64) -> u64 {
     black_box(x)
