@@ -1,24 +1,33 @@
 //! Reading what an OTLP exporter sent: the official OpenTelemetry classes (PyPI
-//! `opentelemetry-proto`, through `monkit-otlp/tests/tools/otlp_decode.py`) decode each stored
-//! body into JSON spans. Included by the tests of several crates with `#[path]`; needs the
-//! `peers` module beside it.
+//! `opentelemetry-proto`, through the scripts in `monkit-otlp/tests/tools/`) decode each stored
+//! body into JSON spans or metrics. Included by the tests of several crates with `#[path]`;
+//! needs the `peers` module beside it.
 #![allow(dead_code)]
 
 use serde_json::Value;
 use std::process::Command;
 
-/// The official classes' reading of one body (gzip-compressed when its headers say so).
+/// The official classes' reading of one traces body (gzip-compressed when its headers say so).
 pub fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../monkit-otlp/tests/tools/otlp_decode.py"
+    run("otlp_decode.py", headers, body)
+}
+
+/// The official classes' reading of one metrics body.
+pub fn decode_metrics(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
+    run("otlp_metrics_decode.py", headers, body)
+}
+
+fn run(tool: &str, headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
+    let script = format!(
+        "{}/../monkit-otlp/tests/tools/{tool}",
+        env!("CARGO_MANIFEST_DIR")
     );
     let gz = headers
         .iter()
         .any(|(k, v)| k == "content-encoding" && v == "gzip");
     let out = super::peers::pipe(
         Command::new("python3")
-            .arg(script)
+            .arg(&script)
             .args(gz.then_some("--gzip")),
         body,
     );

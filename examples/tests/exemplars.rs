@@ -197,21 +197,7 @@ print(n)
         .last()
         .cloned()
         .expect("a metrics push");
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../monkit-otlp/tests/tools/otlp_metrics_decode.py"
-    );
-    let gz = h
-        .iter()
-        .any(|(k, v)| k == "content-encoding" && v == "gzip");
-    let out = peers::pipe(
-        Command::new("python3")
-            .arg(script)
-            .args(gz.then_some("--gzip")),
-        &b,
-    );
-    assert!(out.status.success(), "{out:?}");
-    let metrics: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let metrics = otlp::decode_metrics(&h, &b);
     let calls = metrics
         .iter()
         .find(|m| m["name"] == "monkit.function.calls")

@@ -45,6 +45,30 @@ struct Out {
     metrics: BTreeMap<String, Metric>,
 }
 
+impl Out {
+    /// The metric `name`, made with `data` (no points yet) the first time.
+    fn entry(
+        &mut self,
+        name: &str,
+        unit: &str,
+        help: &str,
+        data: impl FnOnce() -> metric::Data,
+    ) -> &mut metric::Data {
+        let m = self
+            .metrics
+            .entry(name.to_owned())
+            .or_insert_with(|| Metric {
+                name: name.to_owned(),
+                description: help.to_owned(),
+                unit: unit.to_owned(),
+                data: Some(data()),
+                ..Metric::default()
+            });
+        m.data
+            .get_or_insert_with(|| metric::Data::Gauge(Gauge::default()))
+    }
+}
+
 fn attrs(scope: &str, tags: &monkit::stats::Tags, extra: &[(&str, &str)]) -> Vec<KeyValue> {
     let mut a = vec![kv("monkit.scope", scope)];
     for (k, v) in tags.iter() {
@@ -122,40 +146,24 @@ impl Ctx<'_> {
         };
         let p = self.point(a, v, self.start_for_sums());
         let temporality = self.temporality();
-        let m = out
-            .metrics
-            .entry(name.to_owned())
-            .or_insert_with(|| Metric {
-                name: name.to_owned(),
-                description: help.to_owned(),
-                unit: unit.to_owned(),
-                data: Some(metric::Data::Sum(Sum {
-                    data_points: Vec::new(),
-                    aggregation_temporality: temporality,
-                    is_monotonic: true,
-                })),
-                ..Metric::default()
-            });
-        if let Some(metric::Data::Sum(s)) = &mut m.data {
+        if let metric::Data::Sum(s) = out.entry(name, unit, help, || {
+            metric::Data::Sum(Sum {
+                data_points: Vec::new(),
+                aggregation_temporality: temporality,
+                is_monotonic: true,
+            })
+        }) {
             s.data_points.push(p);
         }
     }
 
     fn gauge(&self, out: &mut Out, name: &str, unit: &str, help: &str, a: Vec<KeyValue>, v: f64) {
         let p = self.point(a, v, 0);
-        let m = out
-            .metrics
-            .entry(name.to_owned())
-            .or_insert_with(|| Metric {
-                name: name.to_owned(),
-                description: help.to_owned(),
-                unit: unit.to_owned(),
-                data: Some(metric::Data::Gauge(Gauge {
-                    data_points: Vec::new(),
-                })),
-                ..Metric::default()
-            });
-        if let Some(metric::Data::Gauge(g)) = &mut m.data {
+        if let metric::Data::Gauge(g) = out.entry(name, unit, help, || {
+            metric::Data::Gauge(Gauge {
+                data_points: Vec::new(),
+            })
+        }) {
             g.data_points.push(p);
         }
     }
@@ -202,20 +210,12 @@ impl Ctx<'_> {
             ..ExponentialHistogramDataPoint::default()
         };
         let temporality = self.temporality();
-        let m = out
-            .metrics
-            .entry(name.to_owned())
-            .or_insert_with(|| Metric {
-                name: name.to_owned(),
-                description: help.to_owned(),
-                unit: unit.to_owned(),
-                data: Some(metric::Data::ExponentialHistogram(ExponentialHistogram {
-                    data_points: Vec::new(),
-                    aggregation_temporality: temporality,
-                })),
-                ..Metric::default()
-            });
-        if let Some(metric::Data::ExponentialHistogram(e)) = &mut m.data {
+        if let metric::Data::ExponentialHistogram(e) = out.entry(name, unit, help, || {
+            metric::Data::ExponentialHistogram(ExponentialHistogram {
+                data_points: Vec::new(),
+                aggregation_temporality: temporality,
+            })
+        }) {
             e.data_points.push(p);
         }
     }

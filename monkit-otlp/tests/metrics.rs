@@ -2,43 +2,22 @@
 //! Sums, the duration ExponentialHistogram equal to the native buckets read at the same moment
 //! (scale 6, index = key - 1), exemplars, sources, and delta temporality.
 
+#[path = "../../testsupport/otlp.rs"]
+mod otlp;
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 #[path = "../../testsupport/sink.rs"]
 mod sink;
 
 use serde_json::Value;
-use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn decode(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/tools/otlp_metrics_decode.py"
-    );
-    let gz = headers
-        .iter()
-        .any(|(k, v)| k == "content-encoding" && v == "gzip");
-    let out = peers::pipe(
-        Command::new("python3")
-            .arg(script)
-            .args(gz.then_some("--gzip")),
-        body,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 /// The newest request the sink holds once it holds `n`, decoded.
 fn nth(s: &sink::Sink, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some((h, b)) = s.got.lock().unwrap().get(n - 1).cloned() {
-            return decode(&h, &b);
+            return otlp::decode_metrics(&h, &b);
         }
         assert!(Instant::now() < deadline, "fewer than {n} pushes");
         std::thread::sleep(Duration::from_millis(10));
