@@ -43,22 +43,7 @@ fn var(names: &[&str], get: &dyn Fn(&str) -> Option<String>) -> Option<(String, 
 /// `OTEL_RESOURCE_ATTRIBUTES` and `OTEL_EXPORTER_OTLP_HEADERS`: `key=value` pairs separated
 /// by commas, percent-decoded (W3C Baggage's octets); `None` when a pair is malformed.
 fn key_values(v: &str) -> Option<Vec<(String, String)>> {
-    let decode = |s: &str| -> Option<String> {
-        let b = s.as_bytes();
-        let mut out = Vec::with_capacity(b.len());
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'%' {
-                let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            } else {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-        String::from_utf8(out).ok()
-    };
+    let decode = monkit::propagation::percent_decode;
     v.split(',')
         .filter(|p| !p.trim().is_empty())
         .map(|p| {

@@ -270,26 +270,10 @@ pub(crate) fn finish_response<RB>(mut call: OpenCall, resp: &mut Response<RB>, f
 
 /// The `traceparent` form of `span` as a header value, written straight into its bytes.
 fn traceparent_value(span: monkit::SpanRef) -> HeaderValue {
-    let mut b = *b"00-00000000000000000000000000000000-0000000000000000-00";
-    let t = span.trace_id();
-    hex_into(&mut b[3..19], (t >> 64) as u64);
-    hex_into(&mut b[19..35], t as u64);
-    hex_into(&mut b[36..52], span.span_id());
-    let f = span.w3c_flags();
-    b[53] = HEX[usize::from(f >> 4)];
-    b[54] = HEX[usize::from(f & 0xf)];
+    let b =
+        monkit::propagation::traceparent_bytes(span.trace_id(), span.span_id(), span.w3c_flags());
     // Hex digits and dashes are always a valid value.
     HeaderValue::from_bytes(&b).unwrap_or_else(|_| HeaderValue::from_static(""))
-}
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
-
-/// `v` as 16 lowercase hex digits into `out`.
-fn hex_into(out: &mut [u8], v: u64) {
-    for (i, byte) in v.to_be_bytes().iter().enumerate() {
-        out[2 * i] = HEX[usize::from(byte >> 4)];
-        out[2 * i + 1] = HEX[usize::from(byte & 0xf)];
-    }
 }
 
 /// `503 Service Unavailable`: a status as an error's text.

@@ -199,7 +199,26 @@ pub fn parse_traceparent(v: &str) -> Option<(u128, u64, u8)> {
 /// A `traceparent` value: version `00`, and of `flags` the bits this version defines
 /// (`01` sampled, `02` random).
 pub fn format_traceparent(trace_id: u128, span_id: u64, flags: u8) -> String {
-    format!("00-{trace_id:032x}-{span_id:016x}-{:02x}", flags & 0x03)
+    let b = traceparent_bytes(trace_id, span_id, flags);
+    // Hex digits and dashes only.
+    String::from_utf8_lossy(&b).into_owned()
+}
+
+/// A `traceparent` value as its 55 bytes, written without formatting machinery (what a
+/// server answering every request with `traceresponse` wants).
+pub fn traceparent_bytes(trace_id: u128, span_id: u64, flags: u8) -> [u8; 55] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut b = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    let mut put = |at: usize, bytes: &[u8]| {
+        for (i, byte) in bytes.iter().enumerate() {
+            b[at + 2 * i] = HEX[usize::from(byte >> 4)];
+            b[at + 2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+    };
+    put(3, &trace_id.to_be_bytes());
+    put(36, &span_id.to_be_bytes());
+    put(53, &[flags & 0x03]);
+    b
 }
 
 /// Most members a `tracestate` holds (W3C); one with more is invalid whole.
@@ -663,7 +682,9 @@ pub fn set_baggage<C: Extractor + Injector>(h: &mut C, entries: &[(&str, &str)])
     h.set("baggage", members.join(","));
 }
 
-fn percent_decode(v: &str) -> Option<String> {
+/// Percent-decodes `v` (`%XX` escapes, as W3C Baggage and OpenTelemetry's key-value
+/// variables write them); `None` when an escape is malformed or the result is not UTF-8.
+pub fn percent_decode(v: &str) -> Option<String> {
     let b = v.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
