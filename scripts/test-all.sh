@@ -28,8 +28,10 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >/dev/null
   # The official OpenTelemetry protobuf classes, to decode what the OTLP exporter sends.
-  # grpcio and grpcio-tools: a real gRPC client, its stubs compiled from tavern's .proto.
-  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools prometheus-client)
+  # grpcio and grpcio-tools: a real gRPC client, its stubs compiled from tavern's .proto, and
+  # with the official OTLP service classes a gRPC collector sink; grpcio-status: google.rpc
+  # statuses with RetryInfo, to push back as a collector does.
+  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools grpcio-status prometheus-client)
   echo "test-all: installing ${PIP_PACKAGES[*]} with pip"
   python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"
@@ -61,8 +63,9 @@ CARGO_TARGET_DIR="$PWD/target/package-check" \
 
 echo "test-all: every test, long ones included, peers required"
 MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
-# The tower layers' own tests need their features (axum, grpc, reqwest).
+# The tower layers' own tests need their features (axum, grpc, reqwest), and OTLP/gRPC its.
 MONKIT_REQUIRE_PEERS=1 cargo test -p monkit-tower --all-features -- --include-ignored
+MONKIT_REQUIRE_PEERS=1 cargo test -p monkit-otlp --all-features -- --include-ignored
 
 echo "test-all: instructions per call under valgrind, against their budgets"
 MONKIT_REQUIRE_PEERS=1 cargo bench -p monkit --bench instructions

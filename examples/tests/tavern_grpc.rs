@@ -5,46 +5,10 @@
 
 mod common;
 
-use common::{example, free_port, get, peers, post, wait_for, Killed};
+use common::{get, peers, post, tavern};
 use serde_json::Value;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-struct Tavern {
-    _child: Killed,
-    pid: u32,
-    api: String,
-    mon: String,
-    grpc: String,
-}
-
-fn tavern(workers: usize) -> Tavern {
-    let (api, mon, grpc) = (free_port(), free_port(), free_port());
-    let child = Command::new(example("tavern"))
-        .env("TAVERN_LISTEN", format!("127.0.0.1:{api}"))
-        .env("TAVERN_MONITOR", format!("127.0.0.1:{mon}"))
-        .env("TAVERN_GRPC", format!("127.0.0.1:{grpc}"))
-        .env("TAVERN_WORKERS", workers.to_string())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("the tavern example is built by cargo test");
-    let t = Tavern {
-        pid: child.id(),
-        _child: Killed(child),
-        api: format!("http://127.0.0.1:{api}"),
-        mon: format!("http://127.0.0.1:{mon}"),
-        grpc: format!("127.0.0.1:{grpc}"),
-    };
-    wait_for(&format!("{}/", t.mon));
-    // The API answers 404 for an unknown customer: any answer means it is up.
-    for _ in 0..300 {
-        match ureq::get(&format!("{}/customers/nobody", t.api)).call() {
-            Ok(_) | Err(ureq::Error::Status(..)) => return t,
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-    panic!("the API never answered")
-}
 
 /// The function `full_name` in `/funcs/json`.
 fn func(mon: &str, full_name: &str) -> Option<Value> {
@@ -54,7 +18,7 @@ fn func(mon: &str, full_name: &str) -> Option<Value> {
 
 #[test]
 fn a_greeting_trace_crosses_grpc_to_the_worker_and_back() {
-    let t = tavern(2);
+    let t = tavern(&[("TAVERN_WORKERS", "2")]);
     // The route's function exists once it was called: a first greeting, then the traced one.
     assert_eq!(
         post(&format!("{}/greet", t.api), r#"{"name":"bo","age":30}"#).0,
@@ -128,7 +92,7 @@ fn a_python_grpc_client_calls_tavern_with_its_trace() {
     if !peers::have_python(&["grpc", "grpc_tools"], "grpcio grpcio-tools (PyPI)") {
         return;
     }
-    let t = tavern(0);
+    let t = tavern(&[("TAVERN_WORKERS", "0")]);
     let dir = std::env::temp_dir().join(format!("tavern-grpc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let proto_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tavern/proto");
@@ -212,7 +176,7 @@ fn the_api_speaks_http2() {
     if !peers::have("curl", "curl") {
         return;
     }
-    let t = tavern(1);
+    let t = tavern(&[("TAVERN_WORKERS", "1")]);
     let out = Command::new("curl")
         .args([
             "-s",
@@ -253,7 +217,7 @@ fn h2load_50000_requests_over_100_streams() {
     if !peers::have("h2load", "nghttp2-client") {
         return;
     }
-    let t = tavern(1);
+    let t = tavern(&[("TAVERN_WORKERS", "1")]);
     assert_eq!(
         post(&format!("{}/greet", t.api), r#"{"name":"ann","age":34}"#).0,
         200
@@ -300,7 +264,7 @@ fn bad_grpc_input_gets_clear_answers() {
     if !peers::have("curl", "curl") {
         return;
     }
-    let t = tavern(0);
+    let t = tavern(&[("TAVERN_WORKERS", "0")]);
     // A real Poll request (worker "x", wait_ms 10) as one gRPC frame.
     let frame = [0u8, 0, 0, 0, 5, 0x0a, 0x01, b'x', 0x10, 0x0a];
     let body = std::env::temp_dir().join(format!("tavern-poll-{}.bin", std::process::id()));

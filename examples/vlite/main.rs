@@ -310,7 +310,8 @@ async fn main() {
         |b| b.install(registry),
     );
     // With OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) set, sampled traces go over
-    // OTLP/HTTP too, beside Zipkin: each exporter is one more span observer.
+    // OTLP too, beside Zipkin (OTLP/HTTP, or gRPC with OTEL_EXPORTER_OTLP_PROTOCOL=grpc): each
+    // exporter is one more span observer.
     let _otlp = monkit_examples::start_from_env(
         "vlite",
         "exporting sampled traces over OTLP",

@@ -1,6 +1,8 @@
 //! The sending side of monkit's span exporters (Zipkin, OTLP), written once: a bounded
 //! lock-free queue filled by instrumented threads, drained in batches by one background thread
-//! that POSTs them, optionally gzip-compressed. The wire format is the caller's ([`Format`]).
+//! that sends them, optionally gzip-compressed. The wire format is the caller's ([`Format`]),
+//! and so is the carrier: HTTP POSTs by default ([`Http`]), any [`Transport`] (monkit-otlp's
+//! gRPC) with [`Pipeline::install_with`].
 //!
 //! Collectors are obeyed as the OTLP specification says: connection errors and `429`, `502`,
 //! `503` and `504` are retried, after the `Retry-After` the collector asked for (seconds or an
@@ -8,8 +10,8 @@
 //! from a per-process random seed (so a fleet does not retry in step); every other status is
 //! permanent, logged and counted (`batches_refused`), as is a TLS failure (a certificate the
 //! roots or the collector's name refuse; feature `tls`, on by default, with Mozilla's roots or
-//! the CA of [`Pipeline::tls_ca`], and a client certificate for mutual TLS). A response body is read to at most
-//! [`MAX_RESPONSE_BODY`] bytes; past that the connection is dropped.
+//! the CA of [`Pipeline::tls_ca`], and a client certificate for mutual TLS). A response body
+//! is read to at most [`MAX_RESPONSE_BODY`] bytes; past that the connection is dropped.
 //!
 //! The instrumented program never waits: a finished span of a sampled trace is pushed onto the
 //! queue, or dropped and counted when it is full. The exporter's own counts are monkit stats of
@@ -21,7 +23,6 @@ use crossbeam_queue::ArrayQueue;
 use monkit::export::Sampler;
 use monkit::{stats::Meter, trace::ObserverHandle, FinishedSpan, Registry, SpanObserver};
 use parking::Parker;
-use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,29 +71,17 @@ mod parking {
 
 pub use monkit::export::ConfigError;
 
+mod http;
+mod send;
 mod tail;
 #[cfg(feature = "tls")]
 mod tls;
 
+pub use http::{retry_after, Http};
+pub use send::{Delivery, Sender, Sent, Transport};
 pub use tail::{MAX_PENDING_SPANS, MAX_PENDING_TRACES};
-
-/// An HTTP agent for another sender of an exporter crate (OTLP metrics): the request timeout,
-/// and for `https://` the same TLS as the span pipeline (`ca` instead of Mozilla's roots, a
-/// client certificate and key for mutual TLS). `name` names the sender in errors.
-#[doc(hidden)]
-pub fn http_agent(
-    name: &str,
-    timeout: Duration,
-    ca: Option<std::path::PathBuf>,
-    client: Option<(std::path::PathBuf, std::path::PathBuf)>,
-) -> Result<ureq::Agent, ConfigError> {
-    let agent = ureq::AgentBuilder::new().timeout(timeout);
-    #[cfg(feature = "tls")]
-    let agent = agent.tls_config(TlsFiles { ca, client }.config(name)?);
-    #[cfg(not(feature = "tls"))]
-    let _ = (name, ca, client);
-    Ok(agent.build())
-}
+#[cfg(feature = "tls")]
+pub use tls::tls_failure;
 
 /// Where an exporter's TLS material comes from: PEM files.
 #[derive(Clone, Debug, Default)]
@@ -150,6 +139,44 @@ impl Pipeline {
     /// The endpoint requests go to.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The exporter's name (its thread `monkit-<name>`, its stats scope `monkit_<name>`).
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The request timeout ([`Pipeline::timeout`]).
+    pub fn request_timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether bodies are gzip-compressed ([`Pipeline::gzip`]).
+    pub fn is_gzip(&self) -> bool {
+        self.gzip
+    }
+
+    /// The headers sent with every request ([`Pipeline::header`]).
+    pub fn headers(&self) -> &[(String, String)] {
+        &self.headers
+    }
+
+    /// The TLS client configuration of [`Pipeline::tls_ca`] and [`Pipeline::tls_client_cert`]
+    /// (Mozilla's roots without a CA), for a [`Transport`] that speaks TLS itself; the files are
+    /// read now, and a missing or malformed one is an error naming it.
+    #[cfg(feature = "tls")]
+    pub fn tls_config(&self) -> Result<Arc<rustls::ClientConfig>, ConfigError> {
+        self.tls.config(self.name)
+    }
+
+    /// A [`Sender`] over `transport` with this pipeline's retry rules ([`Pipeline::retries`]).
+    pub fn sender(&self, transport: Box<dyn Transport>) -> Sender {
+        Sender::new(
+            transport,
+            self.max_retries,
+            self.initial_backoff,
+            self.max_backoff,
+        )
     }
 
     /// Samples this fraction (0..=1) of new traces; incoming sampled flags and `/trace/sample`
@@ -276,30 +303,26 @@ impl Pipeline {
     }
 
     /// Starts the sender thread, registers the exporter as a span observer of `registry` and
-    /// sets that registry's sampler. An `https://` endpoint's certificate files are read here:
-    /// a missing or malformed one is a `ConfigError` naming it.
+    /// sets that registry's sampler; batches are POSTed over HTTP ([`Http`]). An `https://`
+    /// endpoint's certificate files are read here: a missing or malformed one is a
+    /// `ConfigError` naming it.
     pub fn install(
         self,
         registry: &Registry,
         format: impl Format,
     ) -> Result<Exporter, ConfigError> {
-        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
-            return Err(ConfigError::new(
-                format!("{} endpoint", self.name),
-                &self.endpoint,
-                "an http:// URL",
-            ));
-        }
-        #[cfg(not(feature = "tls"))]
-        if self.endpoint.starts_with("https://") {
-            return Err(ConfigError::new(
-                format!("{} endpoint", self.name),
-                &self.endpoint,
-                "an http:// URL (https needs the feature `tls` of monkit-exporter)",
-            ));
-        }
-        #[cfg(feature = "tls")]
-        let tls = self.tls.config(self.name)?;
+        let http = Http::new(&self, format.content_type())?;
+        self.install_with(registry, format, Box::new(http))
+    }
+
+    /// [`Pipeline::install`] sending over `transport` instead of HTTP.
+    pub fn install_with(
+        self,
+        registry: &Registry,
+        format: impl Format,
+        transport: Box<dyn Transport>,
+    ) -> Result<Exporter, ConfigError> {
+        let mut sender = self.sender(transport);
         let scope = registry.scope(&format!("monkit_{}", self.name));
         let inner = Arc::new(Inner {
             queue: ArrayQueue::new(self.queue_capacity),
@@ -321,15 +344,13 @@ impl Pipeline {
             last_log: AtomicU64::new(0),
             thread_gone: AtomicBool::new(false),
             format: Box::new(format),
-            #[cfg(feature = "tls")]
-            tls,
             config: self,
         });
         let worker = inner.clone();
         let thread = std::thread::Builder::new()
             .name(format!("monkit-{}", inner.config.name))
             .spawn(move || {
-                worker.run();
+                worker.run(&mut sender);
                 worker.thread_gone.store(true, Ordering::Release);
                 worker.done.wake();
             })
@@ -354,8 +375,6 @@ impl Pipeline {
 
 struct Inner {
     config: Pipeline,
-    #[cfg(feature = "tls")]
-    tls: Arc<rustls::ClientConfig>,
     format: Box<dyn Format>,
     queue: ArrayQueue<FinishedSpan>,
     sent: Meter,
@@ -445,29 +464,6 @@ impl SpanObserver for Inner {
     }
 }
 
-/// A seed no other process shares: std's per-process random hash keys, the thread and the
-/// clock, so exporters across a fleet draw different jitter.
-fn random_seed() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64),
-    );
-    h.write_u32(std::process::id());
-    h.finish() | 1
-}
-
-/// A small xorshift for jitter, in 0.5..1.5; quality does not matter, independence from other
-/// senders does (see [`random_seed`]).
-fn jitter(seed: &mut u64) -> f64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    0.5 + (*seed >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// Logs at most one line every 10 seconds, so a collector that is down cannot flood stderr.
 fn log(name: &str, last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
     let now = std::time::SystemTime::now()
@@ -483,21 +479,8 @@ fn log(name: &str, last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
     }
 }
 
-enum Sent {
-    Ok,
-    /// Worth another try: why, and how long the collector asked us to wait.
-    Retry(String, Option<Duration>),
-    /// Refused for good.
-    GiveUp(String),
-}
-
 impl Inner {
-    fn run(&self) {
-        let agent = ureq::AgentBuilder::new().timeout(self.config.timeout);
-        #[cfg(feature = "tls")]
-        let agent = agent.tls_config(self.tls.clone());
-        let agent = agent.build();
-        let mut seed = random_seed();
+    fn run(&self, sender: &mut Sender) {
         let mut oldest: Option<Instant> = None;
         loop {
             if self.abandon.load(Ordering::Acquire) {
@@ -525,7 +508,7 @@ impl Inner {
                         None => break,
                     }
                 }
-                self.send(&agent, &batch, &mut seed);
+                self.send(sender, &batch);
                 oldest = None;
                 continue;
             }
@@ -543,135 +526,44 @@ impl Inner {
         }
     }
 
-    fn send(&self, agent: &ureq::Agent, batch: &[FinishedSpan], seed: &mut u64) {
-        let mut body = self.format.encode(batch);
-        if self.config.gzip {
-            let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-            // Writing into a Vec cannot fail.
-            let _ = z.write_all(&body);
-            body = z.finish().unwrap_or_default();
-        }
-        let mut backoff = self.config.initial_backoff;
-        for attempt in 0..=self.config.max_retries {
-            match self.post(agent, &body) {
-                Sent::Ok => {
-                    self.sent.mark(batch.len() as u64);
-                    return;
-                }
-                Sent::GiveUp(why) => {
-                    self.refused.mark(1);
-                    log(
-                        self.config.name,
-                        &self.last_log,
-                        format_args!(
-                            "{} spans refused by {}: {why}",
-                            batch.len(),
-                            self.config.endpoint
-                        ),
-                    );
-                    break;
-                }
-                Sent::Retry(why, after)
-                    if attempt < self.config.max_retries
-                        && !self.abandon.load(Ordering::Acquire) =>
-                {
-                    self.retried.mark(1);
-                    // The collector's own word first; our backoff when it gave none.
-                    let wait = after.unwrap_or_else(|| backoff.mul_f64(jitter(seed)));
-                    backoff = (backoff * 2).min(self.config.max_backoff);
-                    // Stop waiting early when a shutdown runs out of time.
-                    let until = Instant::now() + wait;
-                    while Instant::now() < until && !self.abandon.load(Ordering::Acquire) {
-                        self.parker
-                            .wait((until - Instant::now()).min(Duration::from_millis(50)));
-                    }
-                    let _ = why;
-                }
-                Sent::Retry(why, _) => {
-                    log(
-                        self.config.name,
-                        &self.last_log,
-                        format_args!(
-                            "giving up on {} spans after {} retries: {why}",
-                            batch.len(),
-                            self.config.max_retries
-                        ),
-                    );
-                }
+    fn send(&self, sender: &mut Sender, batch: &[FinishedSpan]) {
+        let body = self.format.encode(batch);
+        // Waits between tries (each counted as it begins), cut short when a shutdown runs out
+        // of time.
+        let mut wait = |d: Duration| {
+            self.retried.mark(1);
+            let until = Instant::now() + d;
+            while Instant::now() < until && !self.abandon.load(Ordering::Acquire) {
+                self.parker
+                    .wait((until - Instant::now()).min(Duration::from_millis(50)));
             }
-        }
-        self.failed.mark(batch.len() as u64);
-    }
-
-    fn post(&self, agent: &ureq::Agent, body: &[u8]) -> Sent {
-        let mut req = agent
-            .post(&self.config.endpoint)
-            .set("Content-Type", self.format.content_type());
-        if self.config.gzip {
-            req = req.set("Content-Encoding", "gzip");
-        }
-        for (k, v) in &self.config.headers {
-            req = req.set(k, v);
-        }
-        match req.send_bytes(body) {
-            Ok(r) => {
-                // Read (a bounded part of) the body, so the connection can be used again.
-                let _ = read_bounded(r);
-                Sent::Ok
+            !self.abandon.load(Ordering::Acquire)
+        };
+        let (name, n) = (self.config.name, batch.len());
+        let endpoint = &self.config.endpoint;
+        // A transport that panics (a bug in a dependency) costs this batch, not the thread.
+        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sender.send(&body, &mut wait)
+        }))
+        .unwrap_or_else(|_| Sent::GaveUp {
+            why: "the transport panicked".into(),
+            retries: 0,
+        });
+        match sent {
+            Sent::Ok { .. } => self.sent.mark(n as u64),
+            Sent::Refused { why, .. } => {
+                self.refused.mark(1);
+                self.failed.mark(n as u64);
+                let msg = format_args!("{n} spans refused by {endpoint}: {why}");
+                log(name, &self.last_log, msg);
             }
-            Err(ureq::Error::Status(code, r)) => {
-                let after = r
-                    .header("retry-after")
-                    .and_then(|v| retry_after(v, std::time::SystemTime::now()));
-                let text = read_bounded(r);
-                let why = format!("HTTP {code}: {}", text.trim());
-                if retryable(code) {
-                    Sent::Retry(why, after)
-                } else {
-                    Sent::GiveUp(why)
-                }
-            }
-            Err(e) => {
-                // A certificate the collector's name or our roots refuse stays refused.
-                #[cfg(feature = "tls")]
-                if let Some(why) = tls::tls_failure(&e) {
-                    return Sent::GiveUp(why);
-                }
-                Sent::Retry(e.to_string(), None)
+            Sent::GaveUp { why, retries } => {
+                self.failed.mark(n as u64);
+                let msg = format_args!("giving up on {n} spans after {retries} retries: {why}");
+                log(name, &self.last_log, msg);
             }
         }
     }
-}
-
-/// The statuses the OTLP specification says to retry; every other one is permanent.
-fn retryable(code: u16) -> bool {
-    matches!(code, 429 | 502 | 503 | 504)
-}
-
-/// At most [`MAX_RESPONSE_BODY`] bytes of a response, as text; a longer body is left unread
-/// and its connection dropped with the response.
-fn read_bounded(r: ureq::Response) -> String {
-    use std::io::Read;
-    let mut buf = Vec::new();
-    let _ = r
-        .into_reader()
-        .take(MAX_RESPONSE_BODY)
-        .read_to_end(&mut buf);
-    buf.truncate(4096);
-    String::from_utf8_lossy(&buf).into_owned()
-}
-
-/// The wait a `Retry-After` value asks for (RFC 9110 section 10.2.3): whole seconds, or an
-/// HTTP date, from `now`; at most [`MAX_RETRY_AFTER`]. `None` when it is neither.
-pub fn retry_after(v: &str, now: std::time::SystemTime) -> Option<Duration> {
-    let v = v.trim();
-    let wait = if let Ok(s) = v.parse::<u64>() {
-        Duration::from_secs(s)
-    } else {
-        let at = httpdate::parse_http_date(v).ok()?;
-        at.duration_since(now).unwrap_or(Duration::ZERO)
-    };
-    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
@@ -735,7 +627,8 @@ impl Drop for Exporter {
 
 /// The [`Pipeline`] settings as methods of an exporter's own builder (a struct with a field
 /// `pipeline: Pipeline`), so every exporter offers the same ones with the same words:
-/// `sample_rate`, `sampler`, `queue_capacity`, `batch`, `timeout`, `retries`, `gzip`.
+/// `sample_rate`, `sampler`, `queue_capacity`, `batch`, `timeout`, `retries`, `gzip`,
+/// `header`, `tail_sampling`, `tls_ca`, `tls_client_cert`.
 #[macro_export]
 macro_rules! pipeline_settings {
     ($builder:ty) => {
@@ -791,6 +684,12 @@ macro_rules! pipeline_settings {
                 self
             }
 
+            /// A header sent with every request (an API key, say).
+            pub fn header(mut self, name: &str, value: &str) -> Self {
+                self.pipeline = self.pipeline.header(name, value);
+                self
+            }
+
             /// Tail sampling: also exports whole traces whose local root lasted at least
             /// `min_duration`, or (with `errors`) in which a span failed (see
             /// `monkit_exporter::Pipeline::tail_sampling`).
@@ -822,46 +721,4 @@ macro_rules! pipeline_settings {
             }
         }
     };
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::{SystemTime, UNIX_EPOCH};
-
-    #[test]
-    fn retry_after_in_seconds_or_as_a_date() {
-        let now = UNIX_EPOCH + Duration::from_secs(1_445_412_480);
-        assert_eq!(retry_after("5", now), Some(Duration::from_secs(5)));
-        assert_eq!(retry_after(" 0 ", now), Some(Duration::ZERO));
-        // Capped, and a date in the past is now.
-        assert_eq!(retry_after("86400", now), Some(MAX_RETRY_AFTER));
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now),
-            Some(Duration::from_secs(10))
-        );
-        assert_eq!(
-            retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        for bad in ["", "-1", "soon", "1.5"] {
-            assert_eq!(retry_after(bad, SystemTime::now()), None, "{bad}");
-        }
-    }
-
-    #[test]
-    fn only_pushback_is_retried() {
-        for code in [429, 502, 503, 504] {
-            assert!(retryable(code), "{code}");
-        }
-        for code in [400, 401, 403, 404, 413, 500, 501] {
-            assert!(!retryable(code), "{code}");
-        }
-    }
-
-    #[test]
-    fn seeds_differ_between_senders() {
-        let seeds: std::collections::HashSet<u64> = (0..16).map(|_| random_seed()).collect();
-        assert_eq!(seeds.len(), 16);
-    }
 }

@@ -80,23 +80,20 @@ impl TlsFiles {
 
 /// Whether a failed request failed in TLS itself (the peer's certificate, the handshake):
 /// then retrying cannot help. The reason, if so.
-pub(crate) fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur = Some(e);
     for _ in 0..16 {
         let err = cur?;
         if let Some(t) = err.downcast_ref::<rustls::Error>() {
             return Some(format!("TLS: {t}"));
         }
-        // An io::Error's own source skips the error it wraps: look into it.
-        if let Some(inner) = err
+        // An io::Error's own source skips the error it wraps (often another io::Error, as
+        // connectors nest them): look into it.
+        let wrapped = err
             .downcast_ref::<std::io::Error>()
             .and_then(|io| io.get_ref())
-        {
-            if let Some(t) = inner.downcast_ref::<rustls::Error>() {
-                return Some(format!("TLS: {t}"));
-            }
-        }
-        cur = err.source();
+            .map(|inner| inner as &(dyn std::error::Error + 'static));
+        cur = wrapped.or_else(|| err.source());
     }
     None
 }

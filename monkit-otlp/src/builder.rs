@@ -6,10 +6,55 @@ use monkit_exporter::{ConfigError, Exporter, Pipeline};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
+/// How OTLP goes on the wire (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Protocol {
+    /// Protobuf bodies POSTed over HTTP (`http/protobuf`, port 4318): the default.
+    #[default]
+    HttpProtobuf,
+    /// Unary `Export` calls over gRPC (`grpc`, port 4317; feature `grpc`). The endpoint is
+    /// the collector's `http://host:port` or `https://host:port`; any path is ignored.
+    Grpc,
+}
+
+impl Protocol {
+    /// The transport for `pipeline` sending to `service`, or why there is none.
+    pub(crate) fn transport(
+        self,
+        pipeline: &Pipeline,
+        service: &'static str,
+    ) -> Result<Box<dyn monkit_exporter::Transport>, ConfigError> {
+        match self {
+            Protocol::HttpProtobuf => Ok(Box::new(monkit_exporter::Http::new(
+                pipeline,
+                "application/x-protobuf",
+            )?)),
+            #[cfg(feature = "grpc")]
+            Protocol::Grpc => {
+                let service = match service {
+                    "metrics" => crate::grpc::Service::Metrics,
+                    _ => crate::grpc::Service::Traces,
+                };
+                Ok(Box::new(crate::grpc::Grpc::new(pipeline, service)?))
+            }
+            #[cfg(not(feature = "grpc"))]
+            Protocol::Grpc => {
+                let _ = service;
+                Err(ConfigError::new(
+                    "OTLP protocol",
+                    "grpc",
+                    "http/protobuf (grpc needs the feature `grpc` of monkit-otlp)",
+                ))
+            }
+        }
+    }
+}
+
 /// Configures and installs the OTLP exporter.
 #[derive(Clone, Debug)]
 pub struct Builder {
     pipeline: Pipeline,
+    protocol: Protocol,
     service_name: String,
     /// More resource attributes (`OTEL_RESOURCE_ATTRIBUTES`).
     resource: Vec<(String, String)>,
@@ -59,6 +104,7 @@ fn key_values(v: &str) -> Option<Vec<(String, String)>> {
 /// signal's own form of each (`OTEL_EXPORTER_OTLP_<SIGNAL>_...`) first, then the shared one.
 pub(crate) struct Common {
     pub(crate) endpoint: String,
+    pub(crate) protocol: Protocol,
     pub(crate) service_name: Option<String>,
     pub(crate) resource: Vec<(String, String)>,
     pub(crate) timeout: Option<std::time::Duration>,
@@ -92,16 +138,36 @@ impl Common {
             let [own, shared] = names(what);
             var(&[own.as_str(), shared.as_str()], get)
         };
-        let endpoint = match var(&[names("ENDPOINT")[0].as_str()], get) {
+        let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
+        let protocol = match pick("PROTOCOL") {
+            None => Protocol::HttpProtobuf,
+            Some((_, p)) if p.trim() == "http/protobuf" => Protocol::HttpProtobuf,
+            Some((_, p)) if p.trim() == "grpc" => Protocol::Grpc,
+            Some((n, p)) => return err(&n, &p, "http/protobuf or grpc"),
+        };
+        let mut endpoint = match var(&[names("ENDPOINT")[0].as_str()], get) {
             Some((_, e)) => e,
+            // gRPC names its service itself: the shared endpoint is used as it is.
+            None if protocol == Protocol::Grpc => var(&["OTEL_EXPORTER_OTLP_ENDPOINT"], get)?.1,
             None => {
                 let (_, base) = var(&["OTEL_EXPORTER_OTLP_ENDPOINT"], get)?;
                 format!("{}/{path}", base.trim_end_matches('/'))
             }
         };
-        let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
+        // A gRPC endpoint may be a bare host:port: TLS unless `_INSECURE` says otherwise.
+        if protocol == Protocol::Grpc && !endpoint.contains("://") {
+            let insecure = match pick("INSECURE") {
+                None => false,
+                Some((_, v)) if v.trim().eq_ignore_ascii_case("true") => true,
+                Some((_, v)) if v.trim().eq_ignore_ascii_case("false") => false,
+                Some((n, v)) => return err(&n, &v, "true or false"),
+            };
+            let scheme = if insecure { "http" } else { "https" };
+            endpoint = format!("{scheme}://{}", endpoint.trim());
+        }
         let mut c = Common {
             endpoint,
+            protocol,
             service_name: None,
             resource: Vec::new(),
             timeout: None,
@@ -130,11 +196,6 @@ impl Common {
             match t.trim().parse::<u64>() {
                 Ok(ms) if ms > 0 => c.timeout = Some(std::time::Duration::from_millis(ms)),
                 _ => return err(&n, &t, "expected a positive number of milliseconds"),
-            }
-        }
-        if let Some((n, p)) = pick("PROTOCOL") {
-            if p != "http/protobuf" {
-                return err(&n, &p, "only http/protobuf is supported");
             }
         }
         if let Some((n, z)) = pick("COMPRESSION") {
@@ -181,6 +242,7 @@ impl Builder {
     pub fn new(endpoint: &str) -> Builder {
         Builder {
             pipeline: Pipeline::new("otlp", endpoint),
+            protocol: Protocol::HttpProtobuf,
             service_name: default_service_name(),
             resource: Vec::new(),
         }
@@ -200,7 +262,7 @@ impl Builder {
             Err(e) => return Some(Err(e)),
         };
         let err = |name: &str, v: &str, want: &str| Some(Err(ConfigError::new(name, v, want)));
-        let mut b = Builder::new(&c.endpoint);
+        let mut b = Builder::new(&c.endpoint).protocol(c.protocol);
         if let Some(name) = &c.service_name {
             b = b.service_name(name);
         }
@@ -259,6 +321,13 @@ impl Builder {
         Some(Ok(b))
     }
 
+    /// OTLP/HTTP with protobuf bodies (the default), or gRPC (feature `grpc`; the endpoint is
+    /// then the collector's `http://host:4317` or `https://host:4317`).
+    pub fn protocol(mut self, p: Protocol) -> Builder {
+        self.protocol = p;
+        self
+    }
+
     /// The resource's `service.name`.
     pub fn service_name(mut self, name: &str) -> Builder {
         self.service_name = name.to_owned();
@@ -271,7 +340,8 @@ impl Builder {
         let format = Protobuf {
             resource: crate::encode::resource(&self.service_name, &self.resource),
         };
-        self.pipeline.install(registry, format)
+        let transport = self.protocol.transport(&self.pipeline, "traces")?;
+        self.pipeline.install_with(registry, format, transport)
     }
 }
 
@@ -335,6 +405,44 @@ mod tests {
     }
 
     #[test]
+    fn grpc_from_the_variables() {
+        let b = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ])
+        .unwrap()
+        .unwrap();
+        // gRPC names its own service: the endpoint is used as it is.
+        assert_eq!(b.protocol, Protocol::Grpc);
+        assert_eq!(b.pipeline.endpoint(), "http://h:4317");
+        // The signal's own protocol wins; a bare host:port is TLS unless insecure.
+        let b = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf"),
+            ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "grpc"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(b.pipeline.endpoint(), "https://collector:4317");
+        let b = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "true"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(b.pipeline.endpoint(), "http://collector:4317");
+        let e = from(&[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4317"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "maybe"),
+        ])
+        .unwrap()
+        .unwrap_err();
+        assert_eq!(e.setting, "OTEL_EXPORTER_OTLP_INSECURE");
+    }
+
+    #[test]
     fn standard_variables() {
         assert!(from(&[]).is_none());
         let b = from(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/")])
@@ -352,7 +460,7 @@ mod tests {
         assert_eq!(b.service_name, "shop");
         for bad in [
             ("OTEL_TRACES_SAMPLER", "sometimes"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
             ("OTEL_EXPORTER_OTLP_COMPRESSION", "zstd"),
         ] {
             let pairs: &'static [(&str, &str)] = Box::leak(Box::new([

@@ -1,7 +1,8 @@
-//! Exports the finished spans of sampled monkit traces over OTLP/HTTP: protobuf
-//! `ExportTraceServiceRequest`s POSTed to `/v1/traces`, optionally gzip-compressed, built
-//! with the OpenTelemetry project's own message types (`opentelemetry-proto`). Jaeger, Tempo,
-//! the OpenTelemetry Collector and the vendors behind it take it.
+//! Exports the finished spans of sampled monkit traces over OTLP: protobuf
+//! `ExportTraceServiceRequest`s POSTed to `/v1/traces` (OTLP/HTTP) or sent as gRPC `Export`
+//! calls (feature `grpc`), optionally gzip-compressed, built with the OpenTelemetry project's
+//! own message types (`opentelemetry-proto`). Jaeger, Tempo, the OpenTelemetry Collector and
+//! the vendors behind it take it.
 //!
 //! ```no_run
 //! let exporter = monkit_otlp::Builder::new("http://127.0.0.1:4318/v1/traces")
@@ -20,7 +21,9 @@
 //! `always_off`, `traceidratio`, and their `parentbased_` forms, which monkit's sampling
 //! already is) with `OTEL_TRACES_SAMPLER_ARG`, `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION`
 //! (`gzip`), `OTEL_EXPORTER_OTLP[_TRACES]_HEADERS` (`k=v,...`),
-//! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (only `http/protobuf`), and for an `https://`
+//! `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL` (`http/protobuf`, or `grpc` with the feature `grpc`:
+//! then `OTEL_EXPORTER_OTLP_ENDPOINT` is used as it is, and a bare `host:port` means TLS unless
+//! `OTEL_EXPORTER_OTLP[_TRACES]_INSECURE=true`), and for an `https://`
 //! endpoint `OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE` (the CA's PEM file, instead of Mozilla's
 //! roots) and `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_CERTIFICATE` with
 //! `OTEL_EXPORTER_OTLP[_TRACES]_CLIENT_KEY` (mutual TLS), `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT`
@@ -43,10 +46,12 @@
 
 mod builder;
 pub mod encode;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod metrics;
 mod push;
 
-pub use builder::Builder;
+pub use builder::{Builder, Protocol};
 pub use metrics::Temporality;
 pub use monkit_exporter::{ConfigError, Exporter};
 pub use push::{MetricsBuilder, MetricsExporter};

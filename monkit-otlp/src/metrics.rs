@@ -98,7 +98,7 @@ fn key(name: &str, a: &[KeyValue]) -> String {
 
 struct Ctx<'a> {
     temporality: Temporality,
-    prev: &'a mut Previous,
+    prev: &'a Previous,
     next: Previous,
     start: u64,
     now: u64,
@@ -248,16 +248,17 @@ fn otlp_exemplar(e: &Exemplar) -> OtlpExemplar {
     }
 }
 
-/// Every stat of `registry` now, as one request for `resource`. `prev` holds what the previous
-/// request sent (delta temporality reads and replaces it).
+/// Every stat of `registry` now, as one request for `resource`, and what it sends. `prev` holds
+/// what the last request that went out sent (delta temporality sends the change since then);
+/// the second value takes its place once this one has gone out, so a failed push loses nothing.
 pub(crate) fn request(
     registry: &Registry,
     resource: &Resource,
     temporality: Temporality,
-    prev: &mut Previous,
+    prev: &Previous,
     start: u64,
     now: u64,
-) -> ExportMetricsServiceRequest {
+) -> (ExportMetricsServiceRequest, Previous) {
     let mut out = Out::default();
     let mut ctx = Ctx {
         temporality,
@@ -414,8 +415,8 @@ pub(crate) fn request(
         _ => {}
     });
     ctx.next.at = now;
-    *ctx.prev = ctx.next;
-    ExportMetricsServiceRequest {
+    let next = ctx.next;
+    let req = ExportMetricsServiceRequest {
         resource_metrics: vec![ResourceMetrics {
             resource: Some(resource.clone()),
             scope_metrics: vec![ScopeMetrics {
@@ -429,5 +430,6 @@ pub(crate) fn request(
             }],
             ..ResourceMetrics::default()
         }],
-    }
+    };
+    (req, next)
 }

@@ -3,9 +3,10 @@
 //! every 10 s) and counted (`metrics_failed` in scope `monkit_otlp`); the next push carries the
 //! totals again (cumulative) or what changed since the last one that went out (delta).
 
+use crate::builder::Protocol;
 use crate::metrics::{Previous, Temporality};
 use monkit::Registry;
-use monkit_exporter::ConfigError;
+use monkit_exporter::{ConfigError, Pipeline, Sent, Transport};
 use prost::Message;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,16 +23,13 @@ use std::time::{Duration, Instant};
 /// ```
 #[derive(Clone, Debug)]
 pub struct MetricsBuilder {
-    endpoint: String,
+    /// Where and how to send: endpoint, timeout, headers, gzip, TLS, retries.
+    target: Pipeline,
+    protocol: Protocol,
     interval: Duration,
-    timeout: Duration,
     temporality: Temporality,
     service_name: String,
     resource: Vec<(String, String)>,
-    headers: Vec<(String, String)>,
-    gzip: bool,
-    ca: Option<PathBuf>,
-    client: Option<(PathBuf, PathBuf)>,
 }
 
 impl MetricsBuilder {
@@ -39,16 +37,12 @@ impl MetricsBuilder {
     /// uncompressed, with a 10 s request timeout.
     pub fn new(endpoint: &str) -> MetricsBuilder {
         MetricsBuilder {
-            endpoint: endpoint.to_owned(),
+            target: Pipeline::new("otlp_metrics", endpoint).timeout(Duration::from_secs(10)),
+            protocol: Protocol::HttpProtobuf,
             interval: Duration::from_secs(60),
-            timeout: Duration::from_secs(10),
             temporality: Temporality::Cumulative,
             service_name: crate::builder::default_service_name(),
             resource: Vec::new(),
-            headers: Vec::new(),
-            gzip: false,
-            ca: None,
-            client: None,
         }
     }
 
@@ -71,15 +65,21 @@ impl MetricsBuilder {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
-        let mut b = MetricsBuilder::new(&common.endpoint);
+        let mut b = MetricsBuilder::new(&common.endpoint).protocol(common.protocol);
         b.service_name = common.service_name.unwrap_or(b.service_name);
         b.resource = common.resource;
-        b.headers = common.headers;
-        b.gzip = common.gzip;
-        b.ca = common.ca.map(PathBuf::from);
-        b.client = common.client.map(|(c, k)| (c.into(), k.into()));
+        for (k, v) in &common.headers {
+            b.target = b.target.header(k, v);
+        }
+        b = b.gzip(common.gzip);
+        if let Some(ca) = common.ca {
+            b = b.tls_ca(ca);
+        }
+        if let Some((cert, key)) = common.client {
+            b = b.tls_client_cert(cert, key);
+        }
         if let Some(t) = common.timeout {
-            b.timeout = t;
+            b.target = b.target.timeout(t);
         }
         let err = |n: &str, v: &str, want: &str| Some(Err(ConfigError::new(n, v, want)));
         if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL").filter(|v| !v.trim().is_empty()) {
@@ -105,6 +105,13 @@ impl MetricsBuilder {
         Some(Ok(b))
     }
 
+    /// OTLP/HTTP (the default) or gRPC (feature `grpc`; the endpoint is then the collector's
+    /// `http://host:4317` or `https://host:4317`).
+    pub fn protocol(mut self, p: Protocol) -> Self {
+        self.protocol = p;
+        self
+    }
+
     /// How often to push.
     pub fn interval(mut self, every: Duration) -> Self {
         self.interval = every.max(Duration::from_millis(10));
@@ -125,37 +132,54 @@ impl MetricsBuilder {
 
     /// Compresses request bodies with gzip.
     pub fn gzip(mut self, on: bool) -> Self {
-        self.gzip = on;
+        self.target = self.target.gzip(on);
+        self
+    }
+
+    /// Request timeout (10 s by default).
+    pub fn timeout(mut self, t: Duration) -> Self {
+        self.target = self.target.timeout(t);
+        self
+    }
+
+    /// A header sent with every request (an API key, say).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.target = self.target.header(name, value);
+        self
+    }
+
+    /// Retries of a failed push (connection errors, `429`, `502`-`504`), backing off from
+    /// `initial` to at most `max`; 5 from 100 ms to 10 s by default. A push that still fails
+    /// is counted, and the next one carries its data again.
+    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Self {
+        self.target = self.target.retries(max_retries, initial, max);
         self
     }
 
     /// For an `https://` endpoint: trusts only the CA certificates of this PEM file.
     pub fn tls_ca(mut self, pem: impl Into<PathBuf>) -> Self {
-        self.ca = Some(pem.into());
+        self.target = self.target.tls_ca(pem);
         self
     }
 
     /// For an `https://` endpoint: presents this client certificate and key (mutual TLS).
     pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
-        self.client = Some((cert.into(), key.into()));
+        self.target = self.target.tls_client_cert(cert, key);
         self
     }
 
     /// Starts the pushing thread for `registry`.
     pub fn install(self, registry: &Registry) -> Result<MetricsExporter, ConfigError> {
-        if !(self.endpoint.starts_with("http://") || self.endpoint.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "OTLP metrics endpoint",
-                &self.endpoint,
-                "an http:// or https:// URL",
-            ));
-        }
-        let agent = monkit_exporter::http_agent(
-            "otlp metrics",
-            self.timeout,
-            self.ca.clone(),
-            self.client.clone(),
-        )?;
+        let transport = self.protocol.transport(&self.target, "metrics")?;
+        self.install_with(registry, transport)
+    }
+
+    fn install_with(
+        self,
+        registry: &Registry,
+        transport: Box<dyn Transport>,
+    ) -> Result<MetricsExporter, ConfigError> {
+        let mut sender = self.target.sender(transport);
         let shared = Arc::new(Shared::default());
         let failed = registry.scope("monkit_otlp").meter("metrics_failed");
         let sent = registry.scope("monkit_otlp").meter("metrics_sent");
@@ -169,22 +193,27 @@ impl MetricsBuilder {
                 let mut last_log = None::<Instant>;
                 loop {
                     let stop = s.wait(self.interval);
-                    let req = crate::metrics::request(
+                    let (req, next) = crate::metrics::request(
                         &reg,
                         &resource,
                         self.temporality,
-                        &mut prev,
+                        &prev,
                         start,
                         now_ns(),
                     );
-                    match post(&agent, &self, &req.encode_to_vec()) {
-                        Ok(()) => sent.mark(1),
-                        Err(why) => {
+                    // Retries wait on the stop signal: a shutdown ends them.
+                    let mut wait = |d: Duration| !s.wait(d);
+                    match sender.send(&req.encode_to_vec(), &mut wait) {
+                        Sent::Ok { .. } => {
+                            prev = next;
+                            sent.mark(1);
+                        }
+                        Sent::Refused { why, .. } | Sent::GaveUp { why, .. } => {
                             failed.mark(1);
                             if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
                                 log::warn!(
                                     "monkit-otlp: metrics push to {} failed: {why}",
-                                    self.endpoint
+                                    self.target.endpoint()
                                 );
                                 last_log = Some(Instant::now());
                             }
@@ -213,29 +242,6 @@ fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
-}
-
-fn post(agent: &ureq::Agent, b: &MetricsBuilder, body: &[u8]) -> Result<(), String> {
-    let mut req = agent
-        .post(&b.endpoint)
-        .set("Content-Type", "application/x-protobuf");
-    for (k, v) in &b.headers {
-        req = req.set(k, v);
-    }
-    let body = if b.gzip {
-        use std::io::Write;
-        let mut z = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let _ = z.write_all(body);
-        req = req.set("Content-Encoding", "gzip");
-        z.finish().unwrap_or_default()
-    } else {
-        body.to_vec()
-    };
-    match req.send_bytes(&body) {
-        Ok(_) => Ok(()),
-        Err(ureq::Error::Status(code, _)) => Err(format!("HTTP {code}")),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// The stop signal the pushing thread waits on between pushes.
@@ -312,17 +318,17 @@ mod tests {
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(b.endpoint, "http://h:4318/v1/metrics");
+        assert_eq!(b.target.endpoint(), "http://h:4318/v1/metrics");
         assert_eq!(b.interval, Duration::from_secs(5));
         assert_eq!(b.temporality, Temporality::Delta);
-        assert!(b.gzip);
+        assert!(b.target.is_gzip());
         let own = from(&[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
             ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:1/x"),
         ])
         .unwrap()
         .unwrap();
-        assert_eq!(own.endpoint, "http://m:1/x");
+        assert_eq!(own.target.endpoint(), "http://m:1/x");
         for (k, v) in [
             ("OTEL_METRIC_EXPORT_INTERVAL", "often"),
             (

@@ -5,128 +5,29 @@
 
 #[path = "../../testsupport/peers.rs"]
 mod peers;
+#[path = "../../testsupport/pki.rs"]
+mod pki;
+
+#[path = "../../testsupport/py_sink.rs"]
+mod py_sink;
+
+use pki::pki;
+use py_sink::PySink;
 
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::Duration;
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "openssl {args:?}: {out:?}");
-}
-
-/// A CA, and a certificate it signs for `subject_alt` (and a client one): files in `dir`.
-fn pki(dir: &Path, ca: &str, leaf: &str, subject_alt: &str) {
-    if !dir.join(format!("{ca}.pem")).exists() {
-        openssl(
-            dir,
-            &[
-                "req",
-                "-x509",
-                "-newkey",
-                "rsa:2048",
-                "-nodes",
-                "-days",
-                "2",
-                "-subj",
-                &format!("/CN={ca}"),
-                "-keyout",
-                &format!("{ca}.key"),
-                "-out",
-                &format!("{ca}.pem"),
-            ],
-        );
-    }
-    openssl(
-        dir,
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            &format!("/CN={leaf}"),
-            "-keyout",
-            &format!("{leaf}.key"),
-            "-out",
-            &format!("{leaf}.csr"),
-        ],
-    );
-    std::fs::write(
-        dir.join(format!("{leaf}.ext")),
-        format!("subjectAltName={subject_alt}\n"),
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &format!("{leaf}.csr"),
-            "-CA",
-            &format!("{ca}.pem"),
-            "-CAkey",
-            &format!("{ca}.key"),
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            &format!("{leaf}.ext"),
-            "-out",
-            &format!("{leaf}.pem"),
-        ],
-    );
-}
-
-struct Sink {
-    child: Child,
-    port: u16,
-    lines: Arc<Mutex<Vec<Value>>>,
-}
-
-impl Drop for Sink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn sink(dir: &Path, cert: &str, client_ca: Option<&str>) -> Sink {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../testsupport/tls_sink.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(dir.join(format!("{cert}.pem")))
-        .arg(dir.join(format!("{cert}.key")))
-        .args(client_ca.map(|c| dir.join(format!("{c}.pem"))))
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    out.read_line(&mut first).unwrap();
-    let port = first
-        .trim()
-        .strip_prefix("listening ")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("sink said {first:?}"));
-    let lines = Arc::new(Mutex::new(Vec::new()));
-    let keep = lines.clone();
-    std::thread::spawn(move || {
-        for l in out.lines().map_while(Result::ok) {
-            if let Ok(v) = serde_json::from_str(&l) {
-                keep.lock().unwrap().push(v);
-            }
-        }
-    });
-    Sink { child, port, lines }
+fn sink(dir: &Path, cert: &str, client_ca: Option<&str>) -> PySink {
+    let files = [
+        dir.join(format!("{cert}.pem")),
+        dir.join(format!("{cert}.key")),
+    ];
+    let ca = client_ca.map(|c| dir.join(format!("{c}.pem")));
+    let args: Vec<&OsStr> = files.iter().chain(&ca).map(|p| p.as_os_str()).collect();
+    PySink::start("tls_sink.py", &args)
 }
 
 /// The exporter's counts in `reg`: (sent, failed, refused batches, retried batches).
@@ -165,16 +66,9 @@ fn export(
     reg
 }
 
-/// The sink's lines once they hold a body (its output is read on another thread).
-fn bodies(s: &Sink) -> Vec<Value> {
-    for _ in 0..500 {
-        let lines = s.lines.lock().unwrap().clone();
-        if lines.iter().any(|l| l["body"].is_string()) {
-            return lines;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    panic!("the sink printed no body")
+/// The sink's lines once they hold a body.
+fn bodies(s: &PySink) -> Vec<Value> {
+    s.wait_for(1, |l| l["body"].is_string())
 }
 
 fn decode(body_b64: &str) -> Vec<Value> {

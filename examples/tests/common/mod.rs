@@ -198,3 +198,42 @@ pub fn vlite(target: Option<&str>, env: &[(&str, &str)], nofile: Option<u32>) ->
     wait_for(&format!("http://{}/", v.proxy));
     v
 }
+
+/// A running tavern process: its API, monitoring and gRPC addresses.
+pub struct Tavern {
+    pub _child: Killed,
+    pub pid: u32,
+    pub api: String,
+    pub mon: String,
+    pub grpc: String,
+}
+
+/// Starts tavern with `env` (two gRPC workers unless `TAVERN_WORKERS` says otherwise) and
+/// waits until its API answers.
+pub fn tavern(env: &[(&str, &str)]) -> Tavern {
+    let (api, mon, grpc) = (free_port(), free_port(), free_port());
+    let child = Command::new(example("tavern"))
+        .env("TAVERN_LISTEN", format!("127.0.0.1:{api}"))
+        .env("TAVERN_MONITOR", format!("127.0.0.1:{mon}"))
+        .env("TAVERN_GRPC", format!("127.0.0.1:{grpc}"))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("the tavern example is built by cargo test");
+    let t = Tavern {
+        pid: child.id(),
+        _child: Killed(child),
+        api: format!("http://127.0.0.1:{api}"),
+        mon: format!("http://127.0.0.1:{mon}"),
+        grpc: format!("127.0.0.1:{grpc}"),
+    };
+    wait_for(&format!("{}/", t.mon));
+    // The API answers 404 for an unknown customer: any answer means it is up.
+    for _ in 0..300 {
+        match ureq::get(&format!("{}/customers/nobody", t.api)).call() {
+            Ok(_) | Err(ureq::Error::Status(..)) => return t,
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    panic!("the API never answered")
+}
