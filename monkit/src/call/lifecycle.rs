@@ -225,18 +225,23 @@ impl SyncCall {
     #[inline(always)]
     pub(crate) fn start(func: &'static FuncInner) -> SyncCall {
         let prev = current_raw();
-        let (span, t0, entered) = Call::open(func, prev);
+        // With no monkit span current, another tracing system's may parent the call.
+        #[cfg(feature = "ambient-parent")]
+        let parent = crate::trace::ambient::or_ambient(prev);
+        #[cfg(not(feature = "ambient-parent"))]
+        let parent = prev;
+        let (span, t0, entered) = Call::open(func, parent);
         set_current(span);
         SyncCall {
             call: Call {
                 func,
                 span,
-                parent_id: prev.span_id,
+                parent_id: parent.span_id,
                 t0,
                 entered,
             },
             prev,
-            pos: live::push(&span, &prev, t0),
+            pos: live::push(&span, &parent, t0),
         }
     }
 
@@ -288,6 +293,8 @@ pub(crate) struct AsyncCall {
 impl AsyncCall {
     #[inline(always)]
     pub(crate) fn start(func: &'static FuncInner, parent: SpanRef) -> AsyncCall {
+        #[cfg(feature = "ambient-parent")]
+        let parent = crate::trace::ambient::or_ambient(parent);
         let (span, t0, entered) = Call::open(func, parent);
         AsyncCall {
             call: Call {

@@ -4,6 +4,8 @@
 //!
 //! Uses: `util`, `stats`.
 
+#[cfg(feature = "ambient-parent")]
+pub(crate) mod ambient;
 pub(crate) mod annotate;
 pub(crate) mod collect;
 pub(crate) mod hub;
@@ -15,6 +17,8 @@ pub(crate) mod span;
 pub(crate) mod values;
 pub(crate) mod watch;
 
+#[cfg(feature = "ambient-parent")]
+pub use ambient::{clear_ambient_parent, set_ambient_parent};
 pub use annotate::{
     annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
     MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
