@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{bare, bare_async, mk_async, mk_err, mk_sync, mk_tagged, poll_once};
+use common::{bare, bare_async, mk_async, mk_err, mk_sync, mk_tagged, poll_once, true_floor};
 use monkit::{FinishedSpan, SpanObserver, SpanStart};
 use std::hint::black_box;
 use std::process::Command;
@@ -43,10 +43,13 @@ impl SpanObserver for RecordAll {
 
 /// (case, budget in instructions per call). Budgets sit about 10% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 8] = [
+const CASES: [(&str, u64); 9] = [
     ("bare", 13),
     // The async floor: an uninstrumented async fn polled once the same way.
     ("bare_async", 13),
+    // The true floor: monkit's bookkeeping by hand, per-thread plain stores and two clock
+    // reads (see `common::true_floor`); what sync and `Err` are read against.
+    ("floor", 110),
     ("sync", 415),
     ("err", 490),
     ("async", 557),
@@ -73,6 +76,7 @@ fn run(case: &str, n: u64) {
     // Chosen once, so the loop costs the same in every case.
     let one: fn(u64) -> u64 = match case {
         "bare" => bare,
+        "floor" => true_floor,
         "sync" => mk_sync,
         "err" => err,
         "async" => async_once,

@@ -11,7 +11,9 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 mod common;
-use common::{bare, mk_args, mk_async, mk_err, mk_sync, mk_tagged, poll_once};
+use common::{
+    bare, ft_node, mk_args, mk_async, mk_err, mk_node, mk_sync, mk_tagged, poll_once, true_floor,
+};
 
 // ---- the measured functions -------------------------------------------------------------
 
@@ -205,6 +207,7 @@ fn sync_calls(c: &mut Criterion) {
         })
     });
     g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
+    g.bench_function("true_floor", |b| b.iter(|| true_floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| mk_sync(black_box(1))));
     g.bench_function("monkit_tagged", |b| b.iter(|| mk_tagged(black_box(1))));
     {
@@ -251,6 +254,7 @@ fn sync_calls(c: &mut Criterion) {
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_secs(1));
     g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
+    g.bench_function("true_floor", |b| b.iter(|| true_floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| mk_err(black_box(1))));
     g.finish();
 
@@ -259,6 +263,7 @@ fn sync_calls(c: &mut Criterion) {
     g.warm_up_time(Duration::from_secs(1));
     g.bench_function("bare", |b| b.iter(|| poll_once(bare_async(black_box(1)))));
     g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
+    g.bench_function("true_floor", |b| b.iter(|| true_floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| poll_once(mk_async(black_box(1)))));
     g.finish();
 }
@@ -373,30 +378,6 @@ fn capture(c: &mut Criterion) {
         })
     });
     g.finish();
-}
-
-#[monkit::task]
-#[inline(never)]
-fn mk_node(depth: u32, fan: u32) -> u64 {
-    let mut n = 1;
-    if depth > 1 {
-        for _ in 0..fan {
-            n += mk_node(depth - 1, fan);
-        }
-    }
-    black_box(n)
-}
-
-#[fastrace::trace]
-#[inline(never)]
-fn ft_node(depth: u32, fan: u32) -> u64 {
-    let mut n = 1;
-    if depth > 1 {
-        for _ in 0..fan {
-            n += ft_node(depth - 1, fan);
-        }
-    }
-    black_box(n)
 }
 
 #[monkit::task]

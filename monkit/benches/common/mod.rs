@@ -58,3 +58,80 @@ pub fn poll_once<F: std::future::Future>(f: F) -> F::Output {
         std::task::Poll::Pending => unreachable!("ready at once"),
     }
 }
+
+/// What a thread keeps of one function by hand in the true floor: running count and peak,
+/// count, sum, max and a bucket of the duration, plain stores to memory only this thread
+/// touches.
+struct FloorState {
+    running: std::cell::Cell<u64>,
+    peak: std::cell::Cell<u64>,
+    count: std::cell::Cell<u64>,
+    sum: std::cell::Cell<u64>,
+    max: std::cell::Cell<u64>,
+    buckets: [std::cell::Cell<u64>; 65],
+}
+
+thread_local! {
+    static FLOOR: FloorState = const {
+        FloorState {
+            running: std::cell::Cell::new(0),
+            peak: std::cell::Cell::new(0),
+            count: std::cell::Cell::new(0),
+            sum: std::cell::Cell::new(0),
+            max: std::cell::Cell::new(0),
+            buckets: [const { std::cell::Cell::new(0) }; 65],
+        }
+    };
+}
+
+/// The true floor: monkit's own bookkeeping done by hand with nothing shared (per-thread plain
+/// stores of running count, peak, count, sum, max and a log2 bucket) and monkit's two clock
+/// reads. No ids, no current span, no `/ps`, no callers, no watchers.
+#[inline(never)]
+pub fn true_floor(x: u64) -> u64 {
+    FLOOR.with(|s| {
+        let running = s.running.get() + 1;
+        s.running.set(running);
+        if running > s.peak.get() {
+            s.peak.set(running);
+        }
+        let t0 = monkit::stats::Tick::now();
+        let r = bare(x);
+        let ns = t0.nanos_until(monkit::stats::Tick::now());
+        s.count.set(s.count.get() + 1);
+        s.sum.set(s.sum.get() + ns);
+        if ns > s.max.get() {
+            s.max.set(ns);
+        }
+        let b = &s.buckets[(64 - ns.leading_zeros()) as usize];
+        b.set(b.get() + 1);
+        s.running.set(running - 1);
+        r
+    })
+}
+
+/// A tree of calls `depth` deep with `fan` children each; the number of calls.
+#[monkit::task]
+#[inline(never)]
+pub fn mk_node(depth: u32, fan: u32) -> u64 {
+    let mut n = 1;
+    if depth > 1 {
+        for _ in 0..fan {
+            n += mk_node(depth - 1, fan);
+        }
+    }
+    black_box(n)
+}
+
+/// [`mk_node`]'s tree as fastrace spans.
+#[fastrace::trace]
+#[inline(never)]
+pub fn ft_node(depth: u32, fan: u32) -> u64 {
+    let mut n = 1;
+    if depth > 1 {
+        for _ in 0..fan {
+            n += ft_node(depth - 1, fan);
+        }
+    }
+    black_box(n)
+}
