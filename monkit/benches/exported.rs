@@ -20,7 +20,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_queue::ArrayQueue;
 use monkit::{FinishedSpan, SpanObserver};
 use opentelemetry::metrics::MeterProvider as _;
-use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+use opentelemetry::trace::TracerProvider as _;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
