@@ -429,6 +429,11 @@ impl SpanObserver for Inner {
         self.pending.is_some()
     }
 
+    /// Only tail sampling needs to see spans start.
+    fn observes_starts(&self) -> bool {
+        self.pending.is_some()
+    }
+
     /// With tail sampling, every trace is recorded: how it turns out decides.
     fn new_trace(&self, _root: &monkit::SpanStart) -> bool {
         self.pending.is_some()

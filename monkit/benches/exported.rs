@@ -33,6 +33,10 @@ struct Queue {
 }
 
 impl SpanObserver for Queue {
+    fn observes_starts(&self) -> bool {
+        false
+    }
+
     fn finish(&self, span: &FinishedSpan) {
         if self.q.push(span.clone()).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);

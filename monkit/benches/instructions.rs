@@ -41,9 +41,22 @@ impl SpanObserver for RecordAll {
     }
 }
 
+/// Every span sampled for export: takes a copy of each finished span, as an exporter's queue
+/// does, and wants no starts.
+struct ExportAll;
+
+impl SpanObserver for ExportAll {
+    fn observes_starts(&self) -> bool {
+        false
+    }
+    fn finish(&self, span: &FinishedSpan) {
+        black_box(span.clone());
+    }
+}
+
 /// (case, budget in instructions per call). Budgets sit about 10% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 9] = [
+const CASES: [(&str, u64); 10] = [
     ("bare", 13),
     // The async floor: an uninstrumented async fn polled once the same way.
     ("bare_async", 13),
@@ -55,6 +68,8 @@ const CASES: [(&str, u64); 9] = [
     ("async", 557),
     ("tagged", 415),
     ("recorded", 1410),
+    // Every trace sampled, every finished span copied for an exporter.
+    ("exported", 980),
     // Every call of a function a conditional watcher waits on is recorded tentatively,
     // then let go: what `/trace/json?min_duration=` costs while it waits.
     ("cond_watched", 4100),
@@ -83,6 +98,7 @@ fn run(case: &str, n: u64) {
         "bare_async" => bare_async_once,
         "tagged" => mk_tagged,
         "recorded" => mk_recorded,
+        "exported" => mk_sync,
         "cond_watched" => mk_watched,
         _ => panic!("unknown case {case}"),
     };
@@ -96,6 +112,10 @@ fn run(case: &str, n: u64) {
     });
     let _keep = (case == "recorded")
         .then(|| monkit::default_registry().observe(std::sync::Arc::new(RecordAll)));
+    let _export = (case == "exported").then(|| {
+        monkit::default_registry().set_sampler(monkit::trace::Sampler::Always);
+        monkit::default_registry().observe(std::sync::Arc::new(ExportAll))
+    });
     // Warm-up: first calls register, allocate shards and buckets, calibrate the clock.
     for i in 0..1000 {
         black_box(one(black_box(i)));

@@ -94,6 +94,9 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn tell_start(func: &'static FuncInner, span: SpanRef, parent_id: u64, t0: Tick) {
+        if !func.hub.want_starts() {
+            return;
+        }
         let call = Call {
             func,
             span,
@@ -136,12 +139,17 @@ impl Call {
     }
 
     fn start(&self) -> SpanStart {
+        self.start_at(self.t0.unix_nanos())
+    }
+
+    /// [`Call::start`] with its Unix time already known.
+    fn start_at(&self, start_unix_ns: u64) -> SpanStart {
         SpanStart {
             trace_id: self.span.trace_id,
             span_id: self.span.span_id,
             parent_id: (self.parent_id != 0).then_some(self.parent_id),
             func: &self.func.names,
-            start_unix_ns: self.t0.unix_nanos(),
+            start_unix_ns,
             sampled: self.span.flags & SAMPLED != 0,
         }
     }
@@ -172,19 +180,22 @@ impl Call {
     #[inline(never)]
     fn hand_off(&self, t1: Tick, outcome: Outcome, error: Option<&dyn Display>) {
         let hub = &self.func.hub;
+        // One conversion to Unix time: the end is the start plus the duration.
+        let (start_ns, took) = (self.t0.unix_nanos(), self.t0.nanos_until(t1));
+        let finish_ns = start_ns + took;
         self.func.note_exemplar(
             outcome,
-            self.t0.nanos_until(t1),
+            took,
             self.span.trace_id,
             self.span.span_id,
-            t1.unix_nanos(),
+            finish_ns,
         );
         let error = error
             .filter(|_| outcome.is_failure() && hub.error_text.load(Ordering::Relaxed))
             .map(|e| annotate::display_within(e, MAX_ERROR_TEXT));
         hub.finished(&FinishedSpan {
-            start: self.start(),
-            finish_unix_ns: t1.unix_nanos(),
+            start: self.start_at(start_ns),
+            finish_unix_ns: finish_ns,
             outcome,
             annotations: annotate::take(self.span.span_id),
             error,

@@ -66,6 +66,11 @@ impl Hub {
         flags
     }
 
+    /// Whether some observer wants span starts (else [`Hub::started`] need not be called).
+    pub(crate) fn want_starts(&self) -> bool {
+        self.observers.want_starts()
+    }
+
     /// A span of a recorded trace started.
     #[cold]
     pub(crate) fn started(&self, span: &SpanStart) {

@@ -164,6 +164,14 @@ pub trait SpanObserver: Send + Sync + 'static {
         false
     }
 
+    /// Whether [`start`](SpanObserver::start) should be called. Read once, when the observer
+    /// is registered; `true` by default. An observer that only needs finished spans (an
+    /// exporter) says `false`, and while no observer wants starts, a starting span costs the
+    /// instrumented thread no look at the observers.
+    fn observes_starts(&self) -> bool {
+        true
+    }
+
     /// A span of a recorded trace starts.
     fn start(&self, _span: &SpanStart) {}
 

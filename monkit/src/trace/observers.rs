@@ -14,12 +14,15 @@ struct Registered {
     id: u64,
     observer: Arc<dyn SpanObserver>,
     chooses: bool,
+    starts: bool,
 }
 
 /// The observers of one registry.
 pub(crate) struct Observers {
     list: ArcSwap<Vec<Registered>>,
     next_id: AtomicU64,
+    /// Observers that want span starts: while none does, starts skip the list.
+    starters: AtomicU64,
     /// Observer hooks that panicked (each was caught; the call went on).
     panics: AtomicU64,
 }
@@ -36,8 +39,10 @@ impl Observers {
     /// A list holding `first` already (the watchers' capture side, id 0).
     pub(crate) fn with(first: Arc<dyn SpanObserver>) -> Observers {
         Observers {
+            starters: AtomicU64::new(u64::from(first.observes_starts())),
             list: ArcSwap::from_pointee(vec![Registered {
                 id: 0,
+                starts: first.observes_starts(),
                 observer: first,
                 chooses: false,
             }]),
@@ -50,12 +55,17 @@ impl Observers {
     pub(crate) fn add(&self, observer: Arc<dyn SpanObserver>) -> (u64, bool) {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let chooses = observer.chooses_traces();
+        let starts = observer.observes_starts();
+        if starts {
+            self.starters.fetch_add(1, Ordering::AcqRel);
+        }
         self.list.rcu(|list| {
             let mut v: Vec<Registered> = list.to_vec();
             v.push(Registered {
                 id,
                 observer: observer.clone(),
                 chooses,
+                starts,
             });
             v
         });
@@ -64,14 +74,18 @@ impl Observers {
 
     /// Removes the observer `id`; whether it chose traces.
     pub(crate) fn remove(&self, id: u64) -> bool {
-        let mut removed_chooser = false;
+        let (mut removed_chooser, mut removed_starter) = (false, false);
         self.list.rcu(|list| {
             removed_chooser = list.iter().any(|r| r.id == id && r.chooses);
+            removed_starter = list.iter().any(|r| r.id == id && r.starts);
             list.iter()
                 .filter(|r| r.id != id)
                 .cloned()
                 .collect::<Vec<_>>()
         });
+        if removed_starter {
+            self.starters.fetch_sub(1, Ordering::AcqRel);
+        }
         removed_chooser
     }
 
@@ -86,9 +100,14 @@ impl Observers {
         any
     }
 
+    /// Whether some observer wants span starts.
+    pub(crate) fn want_starts(&self) -> bool {
+        self.starters.load(Ordering::Relaxed) > 0
+    }
+
     /// A span of a recorded trace started.
     pub(crate) fn started(&self, span: &SpanStart) {
-        for r in self.list.load().iter() {
+        for r in self.list.load().iter().filter(|r| r.starts) {
             self.shielded(|| r.observer.start(span));
         }
     }

@@ -625,6 +625,10 @@ fn subtree(all: &[FinishedSpan], root: u64) -> Vec<FinishedSpan> {
 /// The capture side: keeps the spans of traces somebody waits for, and hands a subtree over
 /// when its root finishes.
 impl SpanObserver for Watchers {
+    fn observes_starts(&self) -> bool {
+        false
+    }
+
     fn finish(&self, span: &FinishedSpan) {
         // Every recorded or sampled span comes here; with no capture under way (nearly
         // always: spans sampled for export), it must not take the lock that captures share.
