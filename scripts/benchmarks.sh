@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo bench -p monkit --bench overhead -- --noplot >/dev/null
+cargo bench -p monkit --bench exported -- --noplot >/dev/null
 python3 - <<'PY'
 import json, os
 base = "target/criterion"
@@ -15,9 +16,10 @@ def median(group, name):
         return None
     return json.load(open(p))["median"]["point_estimate"]
 rows = [
-    ("empty sync fn", "sync_call", "monkit", "sync_call", "floor"),
-    ("`Err` path", "err_call", "monkit", "err_call", "floor"),
-    ("async, polled once", "async_poll_once", "monkit", "async_poll_once", "floor"),
+    ("empty sync fn vs the true floor", "sync_call", "monkit", "sync_call", "true_floor"),
+    ("`Err` path vs the true floor", "err_call", "monkit", "err_call", "true_floor"),
+    ("async, polled once, vs the true floor", "async_poll_once", "monkit", "async_poll_once", "true_floor"),
+    ("empty sync fn vs shared-atomics bookkeeping", "sync_call", "monkit", "sync_call", "floor"),
     ("tagged fn (static tags)", "sync_call", "monkit_tagged", "sync_call", "monkit"),
     ("run-time tagged, handle kept", "sync_call", "monkit_func_with_kept", "sync_call", "monkit"),
     ("run-time tagged, looked up per call", "sync_call", "monkit_func_with_lookup", "sync_call", "monkit"),
@@ -32,6 +34,13 @@ rows = [
     ("recorded span, chains 8 deep", "shapes", "monkit_nested8", "shapes", "fastrace_nested8"),
     ("recorded span, wide fan-out (1+16+256)", "shapes", "monkit_wide", "shapes", "fastrace_wide"),
     ("recorded span, async over a 2-worker tokio runtime", "shapes", "monkit_async_fan_out", "shapes", "fastrace_async_fan_out"),
+    ("every span exported, chains 3 deep, vs fastrace", "exported", "monkit_nested3", "exported", "fastrace_nested3"),
+    ("every span exported, chains 8 deep, vs fastrace", "exported", "monkit_nested8", "exported", "fastrace_nested8"),
+    ("every span exported, wide, vs fastrace", "exported", "monkit_wide", "exported", "fastrace_wide"),
+    ("every span exported, chains 3 deep, vs the OpenTelemetry SDK", "exported", "monkit_nested3", "exported", "otel_sdk_nested3"),
+    ("every span exported, chains 8 deep, vs the OpenTelemetry SDK", "exported", "monkit_nested8", "exported", "otel_sdk_nested8"),
+    ("every span exported, wide, vs the OpenTelemetry SDK", "exported", "monkit_wide", "exported", "otel_sdk_wide"),
+    ("OpenTelemetry SDK metrics (counter + up-down + histogram) vs monkit", "metrics_sdk", "otel_sdk", "metrics_sdk", "monkit"),
 ]
 print("| case | this | against | ratio |")
 print("|---|---|---|---|")

@@ -27,12 +27,20 @@ pub struct Exemplar {
 /// Cells of the exemplar table: a power of two, indexed by bucket key.
 const CELLS: usize = 256;
 
+/// How often one cell takes a newer call: at most once a millisecond, so threads recording
+/// every span of a function do not meet on the table's lock (an exemplar a millisecond old is
+/// as good as the latest to whoever scrapes every few seconds).
+const REFRESH_NS: u64 = 1_000_000;
+
 /// The exemplars of one histogram: a direct-mapped table of the latest call per native
 /// bucket, so noting one is a lock and a store whatever the table holds. Buckets whose keys
 /// differ by a multiple of 256 (durations a factor of 16 apart) share a cell, the later call
-/// winning.
+/// winning. Each cell's time of writing is kept outside the lock too: a call finding its cell
+/// written within [`REFRESH_NS`] reads one shared word and leaves (the cell keeps the call
+/// before it).
 pub(crate) struct Exemplars {
     cells: Mutex<Box<Table>>,
+    written: Box<[std::sync::atomic::AtomicU64; CELLS]>,
 }
 
 /// The cells: the bucket each holds and its latest call.
@@ -42,6 +50,7 @@ impl Default for Exemplars {
     fn default() -> Self {
         Exemplars {
             cells: Mutex::new(Box::new([None; CELLS])),
+            written: Box::new([const { std::sync::atomic::AtomicU64::new(0) }; CELLS]),
         }
     }
 }
@@ -54,13 +63,20 @@ impl Exemplars {
             Slot::Pos(k) | Slot::Neg(k) => k,
             Slot::Zero => 0,
         };
+        let cell = key.rem_euclid(CELLS as i32) as usize;
+        let written = &self.written[cell];
+        let last = written.load(std::sync::atomic::Ordering::Relaxed);
+        if last != 0 && unix_nanos.saturating_sub(last) < REFRESH_NS {
+            return;
+        }
         let e = Exemplar {
             trace_id,
             span_id,
             value: ns as f64 / 1e9,
             unix_nanos,
         };
-        self.cells.lock()[key.rem_euclid(CELLS as i32) as usize] = Some((slot, e));
+        written.store(unix_nanos, std::sync::atomic::Ordering::Relaxed);
+        self.cells.lock()[cell] = Some((slot, e));
     }
 
     /// Every exemplar, by value.
