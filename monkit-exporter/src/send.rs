@@ -179,8 +179,9 @@ mod tests {
         });
         assert_eq!(got, Sent::Ok { retries: 3 });
         assert_eq!(waits[0], Duration::from_millis(700));
-        // 100 ms then 150 ms (capped), each times a jitter in 0.5..1.5.
-        assert!((50..150).contains(&waits[1].as_millis()), "{waits:?}");
+        // The backoff doubled past the collector's wait too: 200 ms capped to 150, each times
+        // a jitter in 0.5..1.5.
+        assert!((75..225).contains(&waits[1].as_millis()), "{waits:?}");
         assert!((75..225).contains(&waits[2].as_millis()), "{waits:?}");
     }
 
