@@ -336,4 +336,14 @@ impl AsyncCall {
         let noted = self.call.span.flags & NOTED != 0;
         self.call.end(outcome, noted, error);
     }
+
+    /// Ends a call dropped before it finished: a panic while unwinding, else canceled.
+    pub(crate) fn finish_dropped(self) {
+        let outcome = if std::thread::panicking() {
+            Outcome::Panic
+        } else {
+            Outcome::Canceled
+        };
+        self.finish(outcome, None);
+    }
 }

@@ -95,14 +95,7 @@ impl OpenCall {
 impl Drop for OpenCall {
     fn drop(&mut self) {
         if let Some(c) = self.call.take() {
-            c.finish(
-                if std::thread::panicking() {
-                    Outcome::Panic
-                } else {
-                    Outcome::Canceled
-                },
-                None,
-            );
+            c.finish_dropped();
         }
     }
 }

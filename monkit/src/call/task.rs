@@ -35,14 +35,7 @@ pin_project_lite::pin_project! {
     impl<F, C, D> PinnedDrop for TaskFuture<F, C, D> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(c) = this.project().call.take() {
-                c.finish(
-                    if std::thread::panicking() {
-                        Outcome::Panic
-                    } else {
-                        Outcome::Canceled
-                    },
-                    None,
-                );
+                c.finish_dropped();
             }
         }
     }
