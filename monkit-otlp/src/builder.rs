@@ -17,12 +17,19 @@ pub enum Protocol {
     Grpc,
 }
 
+/// What an exporter sends: which OTLP service takes it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Signal {
+    Traces,
+    Metrics,
+}
+
 impl Protocol {
-    /// The transport for `pipeline` sending to `service`, or why there is none.
+    /// The transport for `pipeline` sending `signal`, or why there is none.
     pub(crate) fn transport(
         self,
         pipeline: &Pipeline,
-        service: &'static str,
+        signal: Signal,
     ) -> Result<Box<dyn monkit_exporter::Transport>, ConfigError> {
         match self {
             Protocol::HttpProtobuf => Ok(Box::new(monkit_exporter::Http::new(
@@ -30,16 +37,10 @@ impl Protocol {
                 "application/x-protobuf",
             )?)),
             #[cfg(feature = "grpc")]
-            Protocol::Grpc => {
-                let service = match service {
-                    "metrics" => crate::grpc::Service::Metrics,
-                    _ => crate::grpc::Service::Traces,
-                };
-                Ok(Box::new(crate::grpc::Grpc::new(pipeline, service)?))
-            }
+            Protocol::Grpc => Ok(Box::new(crate::grpc::Grpc::new(pipeline, signal)?)),
             #[cfg(not(feature = "grpc"))]
             Protocol::Grpc => {
-                let _ = service;
+                let _ = signal;
                 Err(ConfigError::new(
                     "OTLP protocol",
                     "grpc",
@@ -340,7 +341,7 @@ impl Builder {
         let format = Protobuf {
             resource: crate::encode::resource(&self.service_name, &self.resource),
         };
-        let transport = self.protocol.transport(&self.pipeline, "traces")?;
+        let transport = self.protocol.transport(&self.pipeline, Signal::Traces)?;
         self.pipeline.install_with(registry, format, transport)
     }
 }

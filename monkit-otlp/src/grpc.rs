@@ -10,24 +10,19 @@
 //! then the wait, as a `Retry-After` is over HTTP); every other code, and a TLS failure, is
 //! permanent. A partial success (some spans or points rejected) is logged.
 
+use crate::builder::Signal;
 use monkit_exporter::{ConfigError, Delivery, Pipeline, Transport, MAX_RETRY_AFTER};
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};
 use tonic::{Code, Status};
 
-/// Which OTLP service a body goes to.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Service {
-    Traces,
-    Metrics,
-}
-
-impl Service {
+/// The gRPC side of a signal: its service's method, and what its answer rejected.
+impl Signal {
     fn path(self) -> &'static str {
         match self {
-            Service::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
-            Service::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
+            Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
         }
     }
 
@@ -36,13 +31,13 @@ impl Service {
         use opentelemetry_proto::tonic::collector::{metrics::v1 as m, trace::v1 as t};
         use prost::Message;
         let (n, text) = match self {
-            Service::Traces => {
+            Signal::Traces => {
                 let p = t::ExportTraceServiceResponse::decode(body)
                     .ok()?
                     .partial_success?;
                 (p.rejected_spans, p.error_message)
             }
-            Service::Metrics => {
+            Signal::Metrics => {
                 let p = m::ExportMetricsServiceResponse::decode(body)
                     .ok()?
                     .partial_success?;
@@ -57,7 +52,7 @@ impl Service {
 pub(crate) struct Grpc {
     uri: tonic::transport::Uri,
     endpoint: String,
-    service: Service,
+    service: Signal,
     metadata: MetadataMap,
     timeout: Duration,
     gzip: bool,
@@ -73,7 +68,7 @@ pub(crate) struct Grpc {
 impl Grpc {
     /// The transport for `pipeline`'s endpoint (`http://host:port` or `https://host:port`; a
     /// path is ignored, the service names its own) and `service`.
-    pub(crate) fn new(pipeline: &Pipeline, service: Service) -> Result<Grpc, ConfigError> {
+    pub(crate) fn new(pipeline: &Pipeline, service: Signal) -> Result<Grpc, ConfigError> {
         let endpoint = pipeline.endpoint();
         let bad = |want: String| ConfigError::new("OTLP gRPC endpoint", endpoint, want);
         let uri: tonic::transport::Uri = endpoint

@@ -3,7 +3,7 @@
 //! every 10 s) and counted (`metrics_failed` in scope `monkit_otlp`); the next push carries the
 //! totals again (cumulative) or what changed since the last one that went out (delta).
 
-use crate::builder::Protocol;
+use crate::builder::{Protocol, Signal};
 use crate::metrics::{Previous, Temporality};
 use monkit::Registry;
 use monkit_exporter::{ConfigError, Pipeline, Sent, Transport};
@@ -170,7 +170,7 @@ impl MetricsBuilder {
 
     /// Starts the pushing thread for `registry`.
     pub fn install(self, registry: &Registry) -> Result<MetricsExporter, ConfigError> {
-        let transport = self.protocol.transport(&self.target, "metrics")?;
+        let transport = self.protocol.transport(&self.target, Signal::Metrics)?;
         self.install_with(registry, transport)
     }
 
