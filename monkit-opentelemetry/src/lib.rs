@@ -113,15 +113,13 @@ fn current_otel_parent() -> Option<SpanRef> {
 /// The context an OpenTelemetry span started now should have as its parent: `cx`, or `cx`
 /// with the running `#[task]` call as the parent span when that call is nearer.
 pub fn parent_context(cx: &Context) -> Context {
-    match nearer_monkit_parent(cx) {
-        Some(sc) => cx.with_remote_span_context(sc),
-        None => cx.clone(),
-    }
+    monkit::current_span()
+        .and_then(|m| nearer_parent(m, cx))
+        .unwrap_or_else(|| cx.clone())
 }
 
-/// The current monkit span, when it should parent a span whose context is `cx`.
-fn nearer_monkit_parent(cx: &Context) -> Option<SpanContext> {
-    let m = monkit::current_span()?;
+/// `cx` with the monkit span `m` as its parent, when `m` is nearer than `cx`'s own span.
+fn nearer_parent(m: SpanRef, cx: &Context) -> Option<Context> {
     if m.span_id() == 0 {
         return None;
     }
@@ -142,13 +140,13 @@ fn nearer_monkit_parent(cx: &Context) -> Option<SpanContext> {
     } else {
         TraceFlags::default()
     };
-    Some(SpanContext::new(
+    Some(cx.with_remote_span_context(SpanContext::new(
         TraceId::from_bytes(m.trace_id().to_be_bytes()),
         SpanId::from_bytes(m.span_id().to_be_bytes()),
         flags,
         true,
         TraceState::default(),
-    ))
+    )))
 }
 
 /// Runs `f` with the OpenTelemetry span of `cx` also as monkit's current parent, so
@@ -185,16 +183,15 @@ impl<T: opentelemetry::trace::Tracer> opentelemetry::trace::Tracer for Tracer<T>
     type Span = T::Span;
 
     fn build_with_context(&self, builder: SpanBuilder, parent_cx: &Context) -> T::Span {
-        let span = match nearer_monkit_parent(parent_cx) {
-            Some(sc) => self
-                .inner
-                .build_with_context(builder, &parent_cx.with_remote_span_context(sc)),
+        let Some(m) = monkit::current_span() else {
+            return self.inner.build_with_context(builder, parent_cx);
+        };
+        let span = match nearer_parent(m, parent_cx) {
+            Some(cx) => self.inner.build_with_context(builder, &cx),
             None => self.inner.build_with_context(builder, parent_cx),
         };
-        if let Some(m) = monkit::current_span() {
-            let id = u64::from_be_bytes(span.span_context().span_id().to_bytes());
-            note_inside(id, m.span_id());
-        }
+        let id = u64::from_be_bytes(span.span_context().span_id().to_bytes());
+        note_inside(id, m.span_id());
         span
     }
 
