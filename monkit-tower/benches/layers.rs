@@ -7,6 +7,9 @@
 //! `-- --instructions` it counts instructions per request of each variant under valgrind
 //! instead (exact where the timings move +-25% run to run).
 
+#[path = "../../testsupport/icount.rs"]
+mod icount;
+
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -130,25 +133,13 @@ fn measured(rt: &tokio::runtime::Runtime, app: &Router, n: u64) {
 
 /// Instructions valgrind counted for `n` requests through `variant`.
 fn count(variant: &str, n: u64) -> u64 {
-    let out = std::process::Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--toggle-collect=*measured*",
-        ])
-        .arg(std::env::current_exe().unwrap())
-        .env("MONKIT_LAYER_LOOP", format!("{variant}:{n}"))
-        .output()
-        .expect("valgrind runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "valgrind failed: {err}");
-    err.lines()
-        .find_map(|l| l.split("Collected :").nth(1))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in: {err}"))
+    icount::count("MONKIT_LAYER_LOOP", &format!("{variant}:{n}"))
 }
 
 fn instructions() {
+    if !icount::have_valgrind() {
+        return;
+    }
     const N: u64 = 2_000;
     let per: Vec<(&str, f64)> = VARIANTS
         .iter()

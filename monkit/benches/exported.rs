@@ -15,7 +15,7 @@
 
 mod common;
 
-use common::{bare, ft_node, mk_node, mk_sync};
+use common::{bare, ft_node, mk_node, mk_sync, per_span};
 use criterion::{criterion_group, criterion_main, Criterion};
 use crossbeam_queue::ArrayQueue;
 use monkit::{FinishedSpan, SpanObserver};
@@ -76,16 +76,6 @@ where
         }
         black_box(n)
     })
-}
-
-/// Runs whole trees until about `spans` spans were made; returns the time per span.
-fn per_span(spans: u64, mut batch: impl FnMut() -> u64) -> Duration {
-    let t0 = Instant::now();
-    let mut done = 0;
-    while done < spans {
-        done += batch();
-    }
-    t0.elapsed().mul_f64(spans as f64 / done as f64)
 }
 
 const SHAPES: [(&str, u32, u32); 3] = [("nested3", 3, 1), ("nested8", 8, 1), ("wide", 3, 16)];

@@ -8,11 +8,12 @@
 //! test script runs it), so a regression shows.
 
 mod common;
+#[path = "../../testsupport/icount.rs"]
+mod icount;
 
 use common::{bare, bare_async, mk_async, mk_err, mk_sync, mk_tagged, poll_once, true_floor};
 use monkit::{FinishedSpan, SpanObserver, SpanStart};
 use std::hint::black_box;
-use std::process::Command;
 
 #[monkit::task]
 #[inline(never)]
@@ -134,23 +135,7 @@ fn measured(one: fn(u64) -> u64, n: u64) {
 
 /// Instructions valgrind counted for a whole run of `case` with `n` calls.
 fn count(case: &str, n: u64) -> u64 {
-    let exe = std::env::current_exe().unwrap();
-    let out = Command::new("valgrind")
-        .args([
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            "--toggle-collect=*measured*",
-        ])
-        .arg(&exe)
-        .env("MONKIT_ICOUNT_CASE", format!("{case}:{n}"))
-        .output()
-        .expect("valgrind runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "valgrind failed: {err}");
-    err.lines()
-        .find_map(|l| l.split("Collected :").nth(1))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in: {err}"))
+    icount::count("MONKIT_ICOUNT_CASE", &format!("{case}:{n}"))
 }
 
 fn main() {
@@ -163,16 +148,7 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") {
         return;
     }
-    let have = Command::new("valgrind")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !have {
-        eprintln!("SKIPPED peer missing: valgrind (Debian package valgrind)");
-        assert!(
-            std::env::var("MONKIT_REQUIRE_PEERS").as_deref() != Ok("1"),
-            "valgrind is required (MONKIT_REQUIRE_PEERS=1)"
-        );
+    if !icount::have_valgrind() {
         return;
     }
     const N: u64 = 20_000;

@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    bare, ft_node, mk_args, mk_async, mk_err, mk_node, mk_sync, mk_tagged, poll_once, true_floor,
+    bare, ft_node, mk_args, mk_async, mk_err, mk_node, mk_sync, mk_tagged, per_span, poll_once,
+    true_floor,
 };
 
 // ---- the measured functions -------------------------------------------------------------
@@ -414,16 +415,6 @@ async fn ft_fan_out(fan: u64) -> u64 {
         n += t.await.map_or(0, |_| 1);
     }
     n
-}
-
-/// Runs whole trees until about `spans` spans were recorded; returns the time per span.
-fn per_span(spans: u64, mut batch: impl FnMut() -> u64) -> Duration {
-    let t0 = Instant::now();
-    let mut done = 0;
-    while done < spans {
-        done += batch();
-    }
-    t0.elapsed().mul_f64(spans as f64 / done as f64)
 }
 
 /// A recorded span's cost in each shape of tree, beside fastrace recording the same tree:

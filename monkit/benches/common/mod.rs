@@ -135,3 +135,15 @@ pub fn ft_node(depth: u32, fan: u32) -> u64 {
     }
     black_box(n)
 }
+
+/// Runs whole trees until about `spans` spans were made; returns the time per span.
+pub fn per_span(spans: u64, mut batch: impl FnMut() -> u64) -> std::time::Duration {
+    let t0 = std::time::Instant::now();
+    let mut done = 0;
+    while done < spans {
+        done += batch();
+    }
+    std::time::Instant::now()
+        .duration_since(t0)
+        .mul_f64(spans as f64 / done as f64)
+}
