@@ -70,3 +70,11 @@ impl PySink {
         )
     }
 }
+
+/// The bytes of a line's `body` field, which the sinks print in base64.
+pub fn body(line: &Value) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD
+        .decode(line["body"].as_str().expect("a line with a body"))
+        .expect("base64")
+}

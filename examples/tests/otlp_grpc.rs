@@ -6,39 +6,22 @@
 mod common;
 #[path = "../../testsupport/otlp.rs"]
 mod otlp;
+#[path = "../../testsupport/otlp_grpc.rs"]
+mod otlp_grpc;
 #[path = "../../testsupport/pki.rs"]
 mod pki;
 #[path = "../../testsupport/py_sink.rs"]
 mod py_sink;
 
 use common::{peers, post, tavern, vlite};
-use py_sink::PySink;
+use otlp_grpc::{have_peers, sink};
 use serde_json::Value;
-use std::ffi::OsStr;
-
-fn have_peers() -> bool {
-    peers::have_python(
-        &[
-            "grpc",
-            "grpc_status",
-            "opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc",
-        ],
-        "grpcio, grpcio-status and opentelemetry-proto (pip)",
-    )
-}
-
-fn b64(v: &Value) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(v.as_str().unwrap())
-        .unwrap()
-}
 
 /// Span names, and metric names, of everything the sink was sent.
 fn received(lines: &[Value]) -> (Vec<String>, Vec<String>) {
     let (mut spans, mut metrics) = (Vec::new(), Vec::new());
     for l in lines {
-        let body = b64(&l["body"]);
+        let body = py_sink::body(l);
         if l["signal"] == "traces" {
             spans.extend(
                 otlp::decode(&[], &body)
@@ -70,8 +53,7 @@ fn vlite_exports_over_grpc_with_mutual_tls() {
         "--client-ca".to_owned(),
         p("ca.pem"),
     ];
-    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-    let s = PySink::start("otlp_grpc_sink.py", &args);
+    let s = sink(&args);
     let endpoint = format!("https://127.0.0.1:{}", s.port);
     let (ca, cert, key) = (p("ca.pem"), p("client.pem"), p("client.key"));
     let v = vlite(
@@ -110,7 +92,7 @@ fn tavern_exports_over_grpc_with_gzip() {
     if !have_peers() {
         return;
     }
-    let s = PySink::start("otlp_grpc_sink.py", &[]);
+    let s = sink::<&str>(&[]);
     let endpoint = format!("127.0.0.1:{}", s.port);
     let t = tavern(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
@@ -127,7 +109,7 @@ fn tavern_exports_over_grpc_with_gzip() {
     s.wait_for(1, |l| l["signal"] == "metrics");
     let lines = s.wait_for(1, |l| {
         l["signal"] == "traces"
-            && otlp::decode(&[], &b64(&l["body"])).iter().any(|s| {
+            && otlp::decode(&[], &py_sink::body(l)).iter().any(|s| {
                 s["name"]
                     .as_str()
                     .is_some_and(|n| n.contains("greet_customer"))

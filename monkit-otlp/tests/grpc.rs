@@ -7,6 +7,8 @@
 
 #[path = "../../testsupport/otlp.rs"]
 mod otlp;
+#[path = "../../testsupport/otlp_grpc.rs"]
+mod otlp_grpc;
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 #[path = "../../testsupport/pki.rs"]
@@ -15,27 +17,10 @@ mod pki;
 mod py_sink;
 
 use monkit_otlp::Protocol;
-use py_sink::PySink;
+use otlp_grpc::{have_peers, sink};
 use serde_json::Value;
-use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-fn have_peers() -> bool {
-    peers::have_python(
-        &[
-            "grpc",
-            "grpc_status",
-            "opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc",
-        ],
-        "grpcio, grpcio-status and opentelemetry-proto (pip)",
-    )
-}
-
-fn sink(args: &[&str]) -> PySink {
-    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
-    PySink::start("otlp_grpc_sink.py", &args)
-}
 
 /// A stat's total in `reg`.
 fn total(reg: &monkit::Registry, name: &str) -> f64 {
@@ -72,15 +57,8 @@ fn spans(lines: &[Value]) -> Vec<Value> {
     lines
         .iter()
         .filter(|l| l["signal"] == "traces" && l["answer"] == "ok")
-        .flat_map(|l| otlp::decode(&[], &b64(&l["body"])))
+        .flat_map(|l| otlp::decode(&[], &py_sink::body(l)))
         .collect()
-}
-
-fn b64(v: &Value) -> Vec<u8> {
-    use base64::Engine;
-    base64::engine::general_purpose::STANDARD
-        .decode(v.as_str().unwrap())
-        .unwrap()
 }
 
 #[test]
@@ -88,7 +66,7 @@ fn traces_and_metrics_arrive_with_their_metadata() {
     if !have_peers() {
         return;
     }
-    let s = sink(&[]);
+    let s = sink::<&str>(&[]);
     let url = format!("http://127.0.0.1:{}", s.port);
     for gzip in [false, true] {
         let reg = export(&url, |b| b.gzip(gzip).header("X-Tenant", "acme"));
@@ -118,7 +96,7 @@ fn traces_and_metrics_arrive_with_their_metadata() {
     assert_eq!(total(&reg, "metrics_sent"), 1.0);
     let lines = s.wait_for(1, |l| l["signal"] == "metrics");
     let body = lines.iter().find(|l| l["signal"] == "metrics").unwrap();
-    let metrics = otlp::decode_metrics(&[], &b64(&body["body"]));
+    let metrics = otlp::decode_metrics(&[], &py_sink::body(body));
     let calls: f64 = metrics
         .iter()
         .filter(|m| m["name"] == "monkit.function.calls" && m["monotonic"] == true)

@@ -3,6 +3,8 @@
 //! wrong CA, a name that does not match and a missing client certificate are refused, counted
 //! and never retried; a missing certificate file is a clear error when the exporter is built.
 
+#[path = "../../testsupport/otlp.rs"]
+mod otlp;
 #[path = "../../testsupport/peers.rs"]
 mod peers;
 #[path = "../../testsupport/pki.rs"]
@@ -17,7 +19,6 @@ use py_sink::PySink;
 use serde_json::Value;
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 fn sink(dir: &Path, cert: &str, client_ca: Option<&str>) -> PySink {
@@ -71,17 +72,6 @@ fn bodies(s: &PySink) -> Vec<Value> {
     s.wait_for(1, |l| l["body"].is_string())
 }
 
-fn decode(body_b64: &str) -> Vec<Value> {
-    use base64::Engine;
-    let body = base64::engine::general_purpose::STANDARD
-        .decode(body_b64)
-        .unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/otlp_decode.py");
-    let out = peers::pipe(Command::new("python3").arg(script), &body);
-    assert!(out.status.success(), "{out:?}");
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("monkit-otlp-tls-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
@@ -113,8 +103,8 @@ fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
     let got = bodies(&s);
     let spans: Vec<Value> = got
         .iter()
-        .filter_map(|l| l["body"].as_str())
-        .flat_map(decode)
+        .filter(|l| l["body"].is_string())
+        .flat_map(|l| otlp::decode(&[], &py_sink::body(l)))
         .collect();
     assert_eq!(spans.len(), 3, "{got:?}");
     assert!(spans.iter().all(|s| s["name"] == "tls.work"));
