@@ -63,6 +63,14 @@ impl Http {
 }
 
 impl Transport for Http {
+    fn prepare(&self, body: Vec<u8>) -> Vec<u8> {
+        if self.gzip {
+            gzip(&body)
+        } else {
+            body
+        }
+    }
+
     fn deliver(&mut self, body: &[u8]) -> Delivery {
         let mut req = self
             .agent
@@ -71,12 +79,10 @@ impl Transport for Http {
         for (k, v) in &self.headers {
             req = req.set(k, v);
         }
-        let sent = if self.gzip {
-            req.set("Content-Encoding", "gzip").send_bytes(&gzip(body))
-        } else {
-            req.send_bytes(body)
-        };
-        match sent {
+        if self.gzip {
+            req = req.set("Content-Encoding", "gzip");
+        }
+        match req.send_bytes(body) {
             Ok(r) => {
                 // Read (a bounded part of) the body, so the connection can be used again.
                 let _ = read_bounded(r);

@@ -546,15 +546,7 @@ impl Inner {
         };
         let (name, n) = (self.config.name, batch.len());
         let endpoint = &self.config.endpoint;
-        // A transport that panics (a bug in a dependency) costs this batch, not the thread.
-        let sent = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            sender.send(&body, &mut wait)
-        }))
-        .unwrap_or_else(|_| Sent::GaveUp {
-            why: "the transport panicked".into(),
-            retries: 0,
-        });
-        match sent {
+        match sender.send(body, &mut wait) {
             Sent::Ok { .. } => self.sent.mark(n as u64),
             Sent::Refused { why, .. } => {
                 self.refused.mark(1);

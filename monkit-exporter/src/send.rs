@@ -25,8 +25,13 @@ pub enum Delivery {
 /// Carries request bodies to one collector. It is called only on the exporter's own thread,
 /// so it may block for as long as its timeout allows.
 pub trait Transport: Send + 'static {
-    /// Sends one request body (already encoded; the transport compresses it if it was asked
-    /// to) and says what became of it.
+    /// Makes an encoded body what goes on the wire (compresses it, if the transport was
+    /// asked to), once for all its tries. As it is, by default.
+    fn prepare(&self, body: Vec<u8>) -> Vec<u8> {
+        body
+    }
+
+    /// Sends one prepared request body and says what became of it.
     fn deliver(&mut self, body: &[u8]) -> Delivery;
 }
 
@@ -91,11 +96,22 @@ impl Sender {
 
     /// Delivers `body`, retrying what is worth it. Between tries it calls `wait` with the
     /// time to wait; `wait` returns false to stop trying (a shutdown that ran out of time).
-    pub fn send(&mut self, body: &[u8], wait: &mut dyn FnMut(Duration) -> bool) -> Sent {
+    /// A transport that panics (a bug in a dependency) costs this body, not the caller's
+    /// thread.
+    pub fn send(&mut self, body: Vec<u8>, wait: &mut dyn FnMut(Duration) -> bool) -> Sent {
+        let tries = std::panic::AssertUnwindSafe(|| self.tries(body, wait));
+        std::panic::catch_unwind(tries).unwrap_or_else(|_| Sent::GaveUp {
+            why: "the transport panicked".into(),
+            retries: 0,
+        })
+    }
+
+    fn tries(&mut self, body: Vec<u8>, wait: &mut dyn FnMut(Duration) -> bool) -> Sent {
+        let body = self.transport.prepare(body);
         let mut backoff = self.initial;
         let mut retries = 0;
         loop {
-            match self.transport.deliver(body) {
+            match self.transport.deliver(&body) {
                 Delivery::Sent => return Sent::Ok { retries },
                 Delivery::Refused(why) => return Sent::Refused { why, retries },
                 Delivery::Retry { why, after } => {
@@ -173,7 +189,7 @@ mod tests {
             Duration::from_millis(150),
         );
         let mut waits = Vec::new();
-        let got = s.send(b"x", &mut |d| {
+        let got = s.send(b"x".to_vec(), &mut |d| {
             waits.push(d);
             true
         });
@@ -193,7 +209,7 @@ mod tests {
             Duration::ZERO,
             Duration::ZERO,
         );
-        let got = s.send(b"x", &mut |_| true);
+        let got = s.send(b"x".to_vec(), &mut |_| true);
         assert_eq!(
             got,
             Sent::Refused {
@@ -208,7 +224,7 @@ mod tests {
             Duration::ZERO,
         );
         assert!(matches!(
-            s.send(b"x", &mut |_| true),
+            s.send(b"x".to_vec(), &mut |_| true),
             Sent::GaveUp { retries: 2, .. }
         ));
         // A wait cut short stops at once.
@@ -219,7 +235,7 @@ mod tests {
             Duration::ZERO,
         );
         assert!(matches!(
-            s.send(b"x", &mut |_| false),
+            s.send(b"x".to_vec(), &mut |_| false),
             Sent::GaveUp { retries: 0, .. }
         ));
     }

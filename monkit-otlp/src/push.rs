@@ -203,7 +203,7 @@ impl MetricsBuilder {
                     );
                     // Retries wait on the stop signal: a shutdown ends them.
                     let mut wait = |d: Duration| !s.wait(d);
-                    match sender.send(&req.encode_to_vec(), &mut wait) {
+                    match sender.send(req.encode_to_vec(), &mut wait) {
                         Sent::Ok { .. } => {
                             prev = next;
                             sent.mark(1);
