@@ -250,11 +250,7 @@ impl FuncInner {
         running::EXACT
     }
 
-    /// A call counted by [`FuncInner::enter`] ended at `t1`: takes it off the running count
-    /// and records its duration and outcome.
-    #[inline(always)]
     /// Notes a recorded call of `ns` nanoseconds as its bucket's exemplar.
-    #[cold]
     pub(crate) fn note_exemplar(
         &self,
         outcome: Outcome,
@@ -269,7 +265,9 @@ impl FuncInner {
             .note(ns, trace_id, span_id, unix_nanos);
     }
 
-    // Always inlined: a call of its own costs every call of every function ~20 instructions.
+    /// A call counted by [`FuncInner::enter`] ended at `t1`: takes it off the running count
+    /// and records its duration and outcome. Always inlined: a call of its own costs every
+    /// call of every function ~20 instructions.
     #[inline(always)]
     pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
         let (shard, lane) = self.shards.local();
