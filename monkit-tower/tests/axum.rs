@@ -1,24 +1,13 @@
 //! ServerLayer on a real axum server on a loopback port, driven by a real HTTP client.
 #![cfg(feature = "axum")]
 
+mod common;
+
+use common::{errors, func};
+
 use axum::{extract::Path, http::StatusCode, routing::get, Router};
 use monkit::{Func, Registry};
 use std::time::Duration;
-
-/// The count of error kind `kind` in `f`'s stats.
-fn errors(f: &Func, kind: &str) -> u64 {
-    f.stats()
-        .errors
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(0, |e| e.1)
-}
-
-fn func(reg: &Registry, scope: &str, name: &str) -> Option<Func> {
-    reg.funcs()
-        .into_iter()
-        .find(|f| f.scope() == scope && f.name() == name)
-}
 
 async fn user(Path(id): Path<u32>) -> String {
     format!("user {id}")

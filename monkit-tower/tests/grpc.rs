@@ -3,7 +3,11 @@
 //! call lasts until its body ends, and the trace crossing in metadata.
 #![cfg(feature = "grpc")]
 
-use monkit::{Func, Registry};
+mod common;
+
+use common::{errors, eventually, func};
+
+use monkit::Registry;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic_health::pb::health_client::HealthClient;
@@ -18,31 +22,6 @@ impl monkit::SpanObserver for Seen {
     fn finish(&self, span: &monkit::FinishedSpan) {
         self.0.lock().unwrap().push(span.clone());
     }
-}
-
-fn func(reg: &Registry, scope: &str, name: &str) -> Option<Func> {
-    reg.funcs()
-        .into_iter()
-        .find(|f| f.scope() == scope && f.name() == name)
-}
-
-fn errors(f: &Func, kind: &str) -> u64 {
-    f.stats()
-        .errors
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or(0, |e| e.1)
-}
-
-/// Waits until `f` holds, or fails after 5 s.
-async fn eventually(what: &str, f: impl Fn() -> bool) {
-    for _ in 0..500 {
-        if f() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("never: {what}");
 }
 
 struct Pair {
