@@ -75,3 +75,12 @@ pub fn pipe(cmd: &mut Command, input: &[u8]) -> std::process::Output {
     let _ = c.stdin.take().expect("piped").write_all(input);
     c.wait_with_output().expect("the peer ran")
 }
+
+/// `curl -s --http2-prior-knowledge` with `args`: HTTP/2 without TLS, as the tests speak it.
+pub fn curl_h2<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
+    Command::new("curl")
+        .args(["-s", "--http2-prior-knowledge"])
+        .args(args)
+        .output()
+        .expect("curl runs")
+}

@@ -177,22 +177,15 @@ fn the_api_speaks_http2() {
         return;
     }
     let t = tavern(&[("TAVERN_WORKERS", "1")]);
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--http2-prior-knowledge",
-            "-w",
-            "\n%{http_version} %{http_code}",
-        ])
-        .args([
-            "-H",
-            "content-type: application/json",
-            "-d",
-            r#"{"name":"h2","age":40}"#,
-        ])
-        .arg(format!("{}/greet", t.api))
-        .output()
-        .unwrap();
+    let out = peers::curl_h2(&[
+        "-w",
+        "\n%{http_version} %{http_code}",
+        "-H",
+        "content-type: application/json",
+        "-d",
+        r#"{"name":"h2","age":40}"#,
+        &format!("{}/greet", t.api),
+    ]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let (body, status) = text.rsplit_once('\n').unwrap();
     assert_eq!(status, "2 200", "{text}");
@@ -271,22 +264,12 @@ fn bad_grpc_input_gets_clear_answers() {
     std::fs::write(&body, frame).unwrap();
     let url = format!("http://{}/tavern.v1.Worker/Poll", t.grpc);
     let call = |extra: &[&str]| {
-        let out = Command::new("curl")
-            .args([
-                "-s",
-                "--http2-prior-knowledge",
-                "-o",
-                "/dev/null",
-                "-D",
-                "-",
-            ])
-            .args(["-H", "content-type: application/grpc", "-H", "te: trailers"])
-            .args(extra)
-            .arg("--data-binary")
-            .arg(format!("@{}", body.display()))
-            .arg(&url)
-            .output()
-            .unwrap();
+        let data = format!("@{}", body.display());
+        let mut args = vec!["-o", "/dev/null", "-D", "-"];
+        args.extend(["-H", "content-type: application/grpc", "-H", "te: trailers"]);
+        args.extend(extra);
+        args.extend(["--data-binary", &data, &url]);
+        let out = peers::curl_h2(&args);
         (
             out.status.code(),
             String::from_utf8_lossy(&out.stdout).to_lowercase(),
@@ -318,19 +301,17 @@ fn bad_grpc_input_gets_clear_answers() {
     assert_eq!(poll["successes"], 3, "{poll}");
     assert_eq!(poll["current"], 0);
     // A path that is no gRPC method names no function.
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--http2-prior-knowledge",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(["-H", "content-type: application/grpc", "-d", ""])
-        .arg(format!("http://{}/../../etc/passwd%00", t.grpc))
-        .output()
-        .unwrap();
+    let out = peers::curl_h2(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        "-H",
+        "content-type: application/grpc",
+        "-d",
+        "",
+        &format!("http://{}/../../etc/passwd%00", t.grpc),
+    ]);
     assert_eq!(out.status.code(), Some(0));
     let funcs = get(&format!("{}/funcs/json", t.mon));
     assert!(!funcs.contains("passwd"), "{funcs}");

@@ -72,20 +72,7 @@ fn an_oversized_http2_header_list_is_refused() {
     let server = monkit_http::serve(monkit::default_registry().clone(), "127.0.0.1:0").unwrap();
     let url = format!("http://{}/stats/json", server.local_addr());
     let big = format!("x-big: {}", "a".repeat(100 * 1024));
-    let out = Command::new("curl")
-        .args([
-            "-s",
-            "--http2-prior-knowledge",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-            "-H",
-            &big,
-            &url,
-        ])
-        .output()
-        .unwrap();
+    let out = peers::curl_h2(&["-o", "/dev/null", "-w", "%{http_code}", "-H", &big, &url]);
     let code = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         code != "200",
