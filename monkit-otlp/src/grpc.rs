@@ -162,6 +162,8 @@ impl Transport for Grpc {
         *req.metadata_mut() = self.metadata.clone();
         req.set_timeout(self.timeout);
         let path = http::uri::PathAndQuery::from_static(self.service.path());
+        // The channel's own timeouts bound the connection and the call; this bounds whatever
+        // else could wait (a channel that never becomes ready), so the thread always goes on.
         let limit = self.timeout + Duration::from_secs(1);
         let answer = rt.block_on(async {
             let call = async {

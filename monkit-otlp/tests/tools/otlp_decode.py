@@ -3,24 +3,16 @@
 
 Usage: otlp_decode.py [--gzip] < body
 """
-import gzip
 import json
 import sys
+
+from otlp_common import read_request, value
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 
-def value(v):
-    kind = v.WhichOneof("value")
-    return getattr(v, kind) if kind else None
-
-
 def main():
-    body = sys.stdin.buffer.read()
-    if "--gzip" in sys.argv:
-        body = gzip.decompress(body)
-    req = ExportTraceServiceRequest()
-    req.ParseFromString(body)
+    req = read_request(ExportTraceServiceRequest)
     out = []
     for rs in req.resource_spans:
         resource = {kv.key: value(kv.value) for kv in rs.resource.attributes}

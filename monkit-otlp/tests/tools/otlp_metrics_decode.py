@@ -3,16 +3,12 @@
 
 Usage: otlp_metrics_decode.py [--gzip] < body
 """
-import gzip
 import json
 import sys
 
+from otlp_common import read_request, value
+
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
-
-
-def value(v):
-    kind = v.WhichOneof("value")
-    return getattr(v, kind) if kind else None
 
 
 def attrs(p):
@@ -20,11 +16,7 @@ def attrs(p):
 
 
 def main():
-    body = sys.stdin.buffer.read()
-    if "--gzip" in sys.argv:
-        body = gzip.decompress(body)
-    req = ExportMetricsServiceRequest()
-    req.ParseFromString(body)
+    req = read_request(ExportMetricsServiceRequest)
     out = []
     for rm in req.resource_metrics:
         resource = {kv.key: value(kv.value) for kv in rm.resource.attributes}
