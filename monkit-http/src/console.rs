@@ -227,16 +227,7 @@ fn func_rows(out: &mut String, funcs: &[Value], link: Option<&str>) {
         );
         cell(out, "n", f["calls_per_second"].as_f64(), sig3);
         cell(out, "n", f["current"].as_f64(), |v| format!("{v}"));
-        if f["highwater_bound"].as_bool() == Some(true) {
-            // Calls ran on several threads: the sum of their peaks, at most this many at once.
-            let h = num(&f["highwater"]);
-            let _ = write!(
-                out,
-                r#"<td class="n bound" data-v="{h}" title="an upper bound: calls ran on several threads, whose peaks are added; MONKIT_EXACT_HIGHWATER=1 counts exactly">≤{h}</td>"#
-            );
-        } else {
-            cell(out, "n", f["highwater"].as_f64(), |v| format!("{v}"));
-        }
+        cell(out, "n", f["highwater"].as_f64(), |v| format!("{v}"));
         let failed = num(&f["errors_total"]) + num(&f["panics"]);
         let _ = write!(
             out,

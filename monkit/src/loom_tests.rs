@@ -5,10 +5,11 @@
 use crate::call::func::{ErrorKinds, Parents};
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::hist::Bucketed as _;
-use crate::stats::running::{Running, ShardRunning};
+use crate::stats::running::{Entered, Running, ShardRunning};
 use crate::util::clock::Tick;
 use crate::util::shard::Lane;
 use crate::util::slot::OnceBox;
+use crate::util::sync::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -39,17 +40,17 @@ fn loom_once_box_publishes_one_value() {
 }
 
 #[test]
-fn loom_highwater_is_the_maximum_of_current() {
+fn loom_exact_mode_highwater_is_the_maximum_of_current() {
     model(|| {
         let r = Arc::new(Running::default());
         let r2 = r.clone();
         let t = thread::spawn(move || {
-            let n = r2.enter();
-            r2.exit();
+            let n = r2.enter_exact();
+            r2.exit_exact();
             n
         });
-        let mine = r.enter();
-        r.exit();
+        let mine = r.enter_exact();
+        r.exit_exact();
         let theirs = t.join().unwrap();
         let (current, highwater) = r.read();
         assert_eq!(current, 0);
@@ -57,27 +58,147 @@ fn loom_highwater_is_the_maximum_of_current() {
     });
 }
 
-/// The owner of a shard begins two calls; another thread ends one of them (an async call
-/// resumed there) while the owner ends the other: the count drains to zero and the peak is
-/// never below what really ran at once.
-#[test]
-fn loom_shard_running_count_is_exact_and_peak_bounds_it() {
-    const OWNER: Lane = Lane {
+/// A function's shared count and two shards, as `FuncInner` keeps them.
+#[derive(Default)]
+struct Counted {
+    running: Running,
+    shards: [ShardRunning; 2],
+}
+
+const OWNERS: [Lane; 2] = [
+    Lane {
         idx: 0,
         exclusive: true,
-    };
+    },
+    Lane {
+        idx: 1,
+        exclusive: true,
+    },
+];
+
+impl Counted {
+    fn enter(&self, i: usize) -> Entered {
+        self.running
+            .enter(&self.shards[i], OWNERS[i], || self.shards.iter())
+    }
+
+    fn exit(&self, i: usize, entered: Entered) {
+        self.running
+            .before_exit(entered, &self.shards[i], OWNERS[i], || self.shards.iter());
+        self.shards[i].exit_here(OWNERS[i]);
+    }
+
+    /// (running now, highwater), as `FuncInner::stats` reads them.
+    fn read(&self) -> (i64, i64) {
+        let now: i64 = self.shards.iter().map(|s| s.read().0).sum();
+        (now, self.running.read().1)
+    }
+
+    /// Both shards have run a call before, one at a time: ceilings 1 and 1, highwater 1.
+    fn warmed() -> Counted {
+        let c = Counted::default();
+        for i in 0..2 {
+            let e = c.enter(i);
+            c.exit(i, e);
+        }
+        c
+    }
+}
+
+/// Each thread's call waits inside until both are (and so each knows of the other, as two
+/// calls running at once do when anything passes between them): whatever the interleaving,
+/// the highwater is 2. Run from fresh shards (both calls raise their ceilings) and from warmed
+/// ones (one ceiling lowered: one call only checks, or skips and is caught at its end).
+#[test]
+fn loom_calls_on_two_threads_at_once_read_two() {
+    for warm in [false, true] {
+        model(move || {
+            let c = Arc::new(if warm {
+                Counted::warmed()
+            } else {
+                Counted::default()
+            });
+            let inside = Arc::new(AtomicUsize::new(0));
+            let call = |c: &Counted, inside: &AtomicUsize, i: usize| {
+                let e = c.enter(i);
+                inside.fetch_add(1, Ordering::AcqRel);
+                while inside.load(Ordering::Acquire) < 2 {
+                    thread::yield_now();
+                }
+                c.exit(i, e);
+            };
+            let (c2, inside2) = (c.clone(), inside.clone());
+            let t = thread::spawn(move || call(&c2, &inside2, 1));
+            call(&c, &inside, 0);
+            t.join().unwrap();
+            assert_eq!(
+                c.read(),
+                (0, 2),
+                "warm {warm}: {:?} {:?} {:x}",
+                c.shards[0].read(),
+                c.shards[1].read(),
+                c.running.state()
+            );
+        });
+    }
+}
+
+/// A call on one thread, then (after it) a call on another: the highwater stays 1, from fresh
+/// shards and warmed ones.
+#[test]
+fn loom_calls_one_after_another_on_two_threads_read_one() {
+    for warm in [false, true] {
+        model(move || {
+            let c = Arc::new(if warm {
+                Counted::warmed()
+            } else {
+                Counted::default()
+            });
+            let done = Arc::new(AtomicUsize::new(0));
+            let (c2, done2) = (c.clone(), done.clone());
+            let t = thread::spawn(move || {
+                while done2.load(Ordering::Acquire) == 0 {
+                    thread::yield_now();
+                }
+                let e = c2.enter(1);
+                c2.exit(1, e);
+            });
+            let e = c.enter(0);
+            c.exit(0, e);
+            done.store(1, Ordering::Release);
+            t.join().unwrap();
+            assert_eq!(c.read(), (0, 1));
+        });
+    }
+}
+
+/// The owner of a shard begins two calls; another thread ends one of them (an async call
+/// resumed there) while the owner ends the other: the count drains to zero and the highwater
+/// is what really ran at once.
+#[test]
+fn loom_a_call_ending_on_another_thread_leaves_the_count_exact() {
     model(|| {
-        let r = Arc::new(ShardRunning::default());
-        r.enter(OWNER);
-        let r2 = r.clone();
-        let t = thread::spawn(move || r2.exit_away());
-        r.enter(OWNER);
-        let (mid, peak) = r.read();
-        r.exit_here(OWNER);
+        let c = Arc::new(Counted::default());
+        let first = c.enter(0);
+        let c2 = c.clone();
+        let t = thread::spawn(move || {
+            c2.running
+                .before_exit(first, &c2.shards[1], OWNERS[1], || c2.shards.iter());
+            c2.shards[0].exit_away();
+        });
+        let second = c.enter(0);
+        let (mid, _) = c.read();
+        c.exit(0, second);
         t.join().unwrap();
         assert!((1..=2).contains(&mid));
-        assert!(peak >= mid && peak <= 2);
-        assert_eq!(r.read().0, 0);
+        let (now, high) = c.read();
+        assert_eq!(now, 0);
+        assert!(
+            high >= mid && high <= 2,
+            "{high} {mid} {:?} {:?}",
+            c.shards[0].read(),
+            c.shards[1].read()
+        );
     });
 }
 
@@ -85,18 +206,24 @@ fn loom_shard_running_count_is_exact_and_peak_bounds_it() {
 #[test]
 fn loom_shared_shard_running_count_is_exact() {
     model(|| {
-        let r = Arc::new(ShardRunning::default());
-        let r2 = r.clone();
+        let c = Arc::new(Counted::default());
+        let enter = |c: &Counted| c.running.enter(&c.shards[0], SHARED, || c.shards.iter());
+        let exit = |c: &Counted, e| {
+            c.running
+                .before_exit(e, &c.shards[0], SHARED, || c.shards.iter());
+            c.shards[0].exit_here(SHARED);
+        };
+        let c2 = c.clone();
         let t = thread::spawn(move || {
-            r2.enter(SHARED);
-            r2.exit_here(SHARED);
+            let e = enter(&c2);
+            exit(&c2, e);
         });
-        r.enter(SHARED);
-        r.exit_here(SHARED);
+        let e = enter(&c);
+        exit(&c, e);
         t.join().unwrap();
-        let (now, peak) = r.read();
+        let (now, high) = c.read();
         assert_eq!(now, 0);
-        assert!((1..=2).contains(&peak));
+        assert!((1..=2).contains(&high));
     });
 }
 

@@ -239,14 +239,15 @@ impl FuncInner {
             return self.enter_exact();
         }
         let (shard, lane) = self.shards.local();
-        shard.running.enter(lane);
-        lane.idx as Entered
+        self.running.enter(&shard.running, lane, || {
+            self.shards.iter().map(|s| &s.running)
+        })
     }
 
     #[cold]
     #[inline(never)]
     fn enter_exact(&self) -> Entered {
-        self.running.enter();
+        self.running.enter_exact();
         running::EXACT
     }
 
@@ -271,7 +272,10 @@ impl FuncInner {
     #[inline(always)]
     pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
         let (shard, lane) = self.shards.local();
-        if lane.idx as Entered == entered {
+        self.running.before_exit(entered, &shard.running, lane, || {
+            self.shards.iter().map(|s| &s.running)
+        });
+        if lane.idx == running::shard_of(entered) {
             shard.running.exit_here(lane);
         } else {
             self.exit_elsewhere(entered);
@@ -285,8 +289,8 @@ impl FuncInner {
     #[inline(never)]
     fn exit_elsewhere(&self, entered: Entered) {
         if entered == running::EXACT {
-            self.running.exit();
-        } else if let Some(shard) = self.shards.slot(entered as usize) {
+            self.running.exit_exact();
+        } else if let Some(shard) = self.shards.slot(running::shard_of(entered)) {
             shard.running.exit_away();
         }
     }
@@ -316,19 +320,15 @@ impl FuncInner {
     }
 
     pub(crate) fn stats(&self) -> FuncStats {
-        let (mut current, mut highwater) = self.running.read();
-        // Peaks of more than one place add up to an upper bound, not the truth.
-        let mut places = usize::from(highwater > 0);
+        let (mut current, highwater) = self.running.read();
         for sh in self.shards.iter() {
-            let (c, h) = sh.running.read();
-            current += c;
-            highwater += h;
-            places += usize::from(h > 0);
+            current += sh.running.read().0;
         }
+        #[allow(deprecated)]
         let mut s = FuncStats {
             current: current.max(0),
             highwater: highwater.max(current),
-            highwater_bound: places > 1,
+            highwater_bound: false,
             errors: self.errors.list(),
             ..FuncStats::default()
         };
@@ -380,12 +380,11 @@ impl FuncInner {
 pub struct FuncStats {
     /// Calls running now.
     pub current: i64,
-    /// Most calls ever running at once: exact while the calls stay on one thread (or with
-    /// [`set_exact_highwater`](crate::stats::set_exact_highwater)), otherwise an upper bound (the
-    /// sum of each thread shard's own peak).
+    /// Most calls ever running at once, exact even when calls move between threads (see
+    /// [`set_exact_highwater`](crate::stats::set_exact_highwater) for the one race left).
     pub highwater: i64,
-    /// Whether `highwater` is only an upper bound: calls ran on more than one thread shard, and
-    /// their peaks were added. `false` when it is exact.
+    /// Always `false`: the highwater used to be a sum of per-thread peaks, and this said so.
+    #[deprecated(note = "the highwater is exact now; this is always false")]
     pub highwater_bound: bool,
     /// Calls that returned successfully.
     pub successes: u64,

