@@ -11,7 +11,10 @@ mod common;
 #[path = "../../testsupport/icount.rs"]
 mod icount;
 
-use common::{bare, bare_async, mk_async, mk_err, mk_sync, mk_tagged, poll_once, true_floor};
+use common::{
+    bare, bare_async, bare_async3, mk_async, mk_async3, mk_err, mk_sync, mk_tagged, poll_once,
+    poll_thrice, true_floor,
+};
 use monkit::{FinishedSpan, SpanObserver, SpanStart};
 use std::hint::black_box;
 
@@ -57,7 +60,7 @@ impl SpanObserver for ExportAll {
 
 /// (case, budget in instructions per call). Budgets sit about 10% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 10] = [
+const CASES: [(&str, u64); 12] = [
     ("bare", 13),
     // The async floor: an uninstrumented async fn polled once the same way.
     ("bare_async", 13),
@@ -67,6 +70,9 @@ const CASES: [(&str, u64); 10] = [
     ("sync", 415),
     ("err", 490),
     ("async", 557),
+    // A future that waits twice, polled three times, and its floor.
+    ("bare_async3", 40),
+    ("async3", 700),
     ("tagged", 415),
     ("recorded", 1410),
     // Every trace sampled, every finished span copied for an exporter.
@@ -88,6 +94,14 @@ fn bare_async_once(x: u64) -> u64 {
     poll_once(bare_async(x))
 }
 
+fn async_thrice(x: u64) -> u64 {
+    poll_thrice(mk_async3(x))
+}
+
+fn bare_async_thrice(x: u64) -> u64 {
+    poll_thrice(bare_async3(x))
+}
+
 fn run(case: &str, n: u64) {
     // Chosen once, so the loop costs the same in every case.
     let one: fn(u64) -> u64 = match case {
@@ -97,6 +111,8 @@ fn run(case: &str, n: u64) {
         "err" => err,
         "async" => async_once,
         "bare_async" => bare_async_once,
+        "async3" => async_thrice,
+        "bare_async3" => bare_async_thrice,
         "tagged" => mk_tagged,
         "recorded" => mk_recorded,
         "exported" => mk_sync,

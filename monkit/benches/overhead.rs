@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    bare, ft_node, mk_args, mk_async, mk_err, mk_node, mk_sync, mk_tagged, per_span, poll_once,
-    true_floor,
+    bare, bare_async3, ft_node, mk_args, mk_async, mk_async3, mk_err, mk_node, mk_sync, mk_tagged,
+    per_span, poll_once, poll_thrice, true_floor,
 };
 
 // ---- the measured functions -------------------------------------------------------------
@@ -266,6 +266,18 @@ fn sync_calls(c: &mut Criterion) {
     g.bench_function("floor", |b| b.iter(|| floor(black_box(1))));
     g.bench_function("true_floor", |b| b.iter(|| true_floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| poll_once(mk_async(black_box(1)))));
+    g.finish();
+
+    // A future that waits twice: the span is made current and left at each of its 3 polls.
+    let mut g = c.benchmark_group("async_poll_thrice");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("bare", |b| {
+        b.iter(|| poll_thrice(bare_async3(black_box(1))))
+    });
+    g.bench_function("monkit", |b| {
+        b.iter(|| poll_thrice(mk_async3(black_box(1))))
+    });
     g.finish();
 }
 

@@ -47,6 +47,54 @@ pub async fn mk_async(x: u64) -> u64 {
     black_box(x)
 }
 
+/// Pending twice, then ready: a future that needs three polls.
+pub struct TwoWaits(pub u8);
+
+impl std::future::Future for TwoWaits {
+    type Output = ();
+    #[inline(always)]
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 == 2 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 += 1;
+        std::task::Poll::Pending
+    }
+}
+
+/// The async floor of three polls.
+pub async fn bare_async3(x: u64) -> u64 {
+    TwoWaits(0).await;
+    black_box(x)
+}
+
+#[monkit::task]
+pub async fn mk_async3(x: u64) -> u64 {
+    TwoWaits(0).await;
+    black_box(x)
+}
+
+/// Polls a future until it is ready, three polls (no wake-ups are needed: nothing else runs).
+/// The future is hidden from the optimizer between polls, as a runtime's task is, so the
+/// floor runs its state machine too instead of folding three polls into one.
+#[inline(always)]
+pub fn poll_thrice<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    for _ in 0..2 {
+        if black_box(f.as_mut()).poll(&mut cx).is_ready() {
+            unreachable!("ready only at the third poll");
+        }
+    }
+    match black_box(f.as_mut()).poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => unreachable!("ready at the third poll"),
+    }
+}
+
 /// Polls a future that is ready at once, with no runtime (inlined, as it was when each bench
 /// had its own copy, so the counts measure the call and not this shim).
 #[inline(always)]

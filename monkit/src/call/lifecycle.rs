@@ -328,11 +328,23 @@ impl AsyncCall {
     /// current calls this before restoring the previous context.
     #[inline(always)]
     pub(crate) fn leave(&mut self) {
-        self.call.span.flags |= current_raw().flags & NOTED;
+        // Written only when set: a byte stored into the span on every poll would stall the
+        // next poll's wide load of it (the store cannot be forwarded).
+        let noted = current_raw().flags & NOTED;
+        if noted != 0 {
+            self.call.span.flags |= noted;
+        }
     }
 
     #[inline(always)]
     pub(crate) fn finish(self, outcome: Outcome, error: Option<&dyn Display>) {
+        self.finish_in_place(outcome, error);
+    }
+
+    /// [`AsyncCall::finish`] without moving the call: the owner drops it right after (which
+    /// releases its `/ps` slot).
+    #[inline(always)]
+    pub(crate) fn finish_in_place(&self, outcome: Outcome, error: Option<&dyn Display>) {
         let noted = self.call.span.flags & NOTED != 0;
         self.call.end(outcome, noted, error);
     }

@@ -59,26 +59,20 @@ where
     }
 }
 
-/// Ends the call as panicked if the inner poll unwinds, and restores the caller's context.
-struct PollGuard<'a> {
+/// Only ever dropped while the inner poll unwinds (the normal path forgets it): ends the call
+/// as panicked and restores the caller's context.
+struct Unwinding<'a> {
     call: &'a mut Option<AsyncCall>,
-    prev: SpanRef,
-    /// Still set when the drop comes from unwinding out of the inner poll.
-    armed: bool,
+    prev: &'a SpanRef,
 }
 
-impl Drop for PollGuard<'_> {
-    #[inline(always)]
+impl Drop for Unwinding<'_> {
+    #[cold]
     fn drop(&mut self) {
-        if let Some(c) = self.call.as_mut() {
-            c.leave();
+        if let Some(c) = self.call.take() {
+            c.finish(Outcome::Panic, None);
         }
-        if self.armed {
-            if let Some(c) = self.call.take() {
-                c.finish(Outcome::Panic, None);
-            }
-        }
-        set_current(self.prev);
+        set_current(*self.prev);
     }
 }
 
@@ -93,31 +87,33 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        let (func, call, classify, describe) =
-            (*this.func, this.call, this.classify, this.describe);
+        let call = this.call;
         let prev = current_raw();
         let span = match call {
             Some(c) => c.span(),
-            None => call.insert(AsyncCall::start(func, prev)).span(),
+            None => {
+                // The span from the registers it was made in, not read back from the call
+                // just stored (a wide load of narrow stores stalls).
+                let started = AsyncCall::start(this.func, prev);
+                let span = started.span();
+                *call = Some(started);
+                span
+            }
         };
         set_current(span);
-        let mut guard = PollGuard {
-            call,
-            prev,
-            armed: true,
-        };
+        let unwinding = Unwinding { call, prev: &prev };
         let polled = this.inner.poll(cx);
-        guard.armed = false;
-        drop(guard);
-        match polled {
-            Poll::Ready(out) => {
-                if let Some(c) = call.take() {
-                    c.finish(classify(&out), describe(&out));
-                }
-                Poll::Ready(out)
+        if let Some(c) = unwinding.call.as_mut() {
+            c.leave();
+            if let Poll::Ready(out) = &polled {
+                c.finish_in_place((this.classify)(out), (this.describe)(out));
+                *unwinding.call = None;
             }
-            Poll::Pending => Poll::Pending,
         }
+        set_current(prev);
+        // Not unwinding: the guard's drop is for panics only.
+        std::mem::forget(unwinding);
+        polled
     }
 }
 

@@ -31,8 +31,16 @@ impl<T> OnceBox<T> {
     pub(crate) fn get_or_init(&self, make: impl FnOnce() -> T) -> &T {
         match self.get() {
             Some(v) => v,
-            None => self.init(make()),
+            None => self.init_with(make),
         }
+    }
+
+    /// The value is made here, not in the caller: a large `T` would otherwise take room in
+    /// the caller's stack frame (and stack probes) on every call, though it is made once.
+    #[cold]
+    #[inline(never)]
+    fn init_with(&self, make: impl FnOnce() -> T) -> &T {
+        self.init(make())
     }
 
     #[cold]
