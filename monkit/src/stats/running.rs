@@ -203,7 +203,7 @@ impl Running {
         for s in all {
             let (now, ceiling) = s.read();
             let to = if own.is_some_and(|o| std::ptr::eq(o, s)) {
-                now
+                now.max(0)
             } else if now <= 0 {
                 0
             } else {
