@@ -18,7 +18,7 @@ use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
 use crate::trace::observe::{FinishedSpan, SpanStart, MAX_ERROR_TEXT};
 use crate::trace::span::{
-    current_raw, new_span_id, root_ids, set_current, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
+    current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
 };
 use crate::trace::values;
 use crate::util::clock::Tick;
@@ -82,7 +82,7 @@ impl Call {
     /// only say whether it is sampled).
     #[cold]
     #[inline(never)]
-    fn continued(func: &'static FuncInner, trace_id: u128, flags: u8) -> u8 {
+    fn continued(func: &'static FuncInner, trace_id: u128, flags: Flags) -> Flags {
         let flags = func.hub.sampler.continued_flags(trace_id, flags);
         if func.hub.watchers.capturing(trace_id) {
             flags | RECORDED
@@ -117,7 +117,7 @@ impl Call {
         span_id: u64,
         parent: SpanRef,
         t0: Tick,
-    ) -> u8 {
+    ) -> Flags {
         let span = SpanRef {
             trace_id,
             span_id,

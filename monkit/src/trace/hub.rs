@@ -54,7 +54,7 @@ impl Hub {
         span: &SpanRef,
         root: bool,
         start: impl FnOnce() -> SpanStart,
-    ) -> u8 {
+    ) -> crate::trace::span::Flags {
         let mut flags = 0;
         let armed = self.watchers.armed.load(Ordering::Relaxed);
         if armed > 0 {

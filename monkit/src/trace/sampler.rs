@@ -80,7 +80,7 @@ impl RootSampler {
     /// under a parent-based sampler, else sampled by this process's own decision, made from the
     /// trace id (its low half random) so that processes with one fraction agree.
     #[cold]
-    pub(crate) fn continued_flags(&self, trace_id: u128, flags: u8) -> u8 {
+    pub(crate) fn continued_flags(&self, trace_id: u128, flags: crate::trace::span::Flags) -> crate::trace::span::Flags {
         if self.trust_parent.load(Ordering::Relaxed) {
             return flags;
         }
@@ -96,7 +96,7 @@ impl RootSampler {
     /// The flags a new root with this span id gets: sampled or not, and random (its trace id
     /// is, see `span.rs`).
     #[inline(always)]
-    pub(crate) fn root_flags(&self, span_id: u64) -> u8 {
+    pub(crate) fn root_flags(&self, span_id: u64) -> crate::trace::span::Flags {
         let t = self.threshold.load(Ordering::Relaxed);
         if t != 0 && span_id <= t {
             SAMPLED | RANDOM

@@ -10,18 +10,22 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// A span's flags below. As wide as the padding after them would be, so a copied span moves
+/// whole words (a `u8` left three padding bytes that copies moved one by one).
+pub(crate) type Flags = u32;
+
 /// Flag: spans of this trace are recorded (handed to collectors when they finish).
-pub(crate) const RECORDED: u8 = 1;
+pub(crate) const RECORDED: Flags = 1;
 /// Flag: the trace is sampled for export (propagated to other processes).
-pub(crate) const SAMPLED: u8 = 2;
+pub(crate) const SAMPLED: Flags = 2;
 /// Flag of one span, never inherited: it holds annotations (see `annotate.rs`).
-pub(crate) const NOTED: u8 = 4;
+pub(crate) const NOTED: Flags = 4;
 /// Flag of one span, never inherited: its parent is no span of this process, so its end
 /// ends the trace here (see `values.rs`).
-pub(crate) const LOCAL_ROOT: u8 = 8;
+pub(crate) const LOCAL_ROOT: Flags = 8;
 /// Flag: the trace id is random (W3C Trace Context Level 2 `random` trace flag), as every
 /// trace monkit starts is; kept and passed on for a trace continued with it.
-pub(crate) const RANDOM: u8 = 16;
+pub(crate) const RANDOM: Flags = 16;
 
 /// The W3C trace-flags bits: sampled (bit 0) and random (bit 1).
 const W3C_SAMPLED: u8 = 1;
@@ -35,7 +39,7 @@ pub struct SpanRef {
     pub(crate) span_id: u64,
     /// Function id + 1 of the span's function; 0 for a remote or synthetic parent.
     pub(crate) func: u32,
-    pub(crate) flags: u8,
+    pub(crate) flags: Flags,
 }
 
 impl SpanRef {

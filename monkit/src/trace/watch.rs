@@ -536,7 +536,7 @@ impl Watchers {
         func_watched: bool,
         span: &SpanRef,
         hot: &AtomicUsize,
-    ) -> u8 {
+    ) -> crate::trace::span::Flags {
         let trace_hit = self.trace_watchers.load(Ordering::Relaxed) > 0 && {
             let (hi, lo) = ((span.trace_id >> 64) as u64, span.trace_id as u64);
             self.trace_ids
