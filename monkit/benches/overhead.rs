@@ -303,7 +303,71 @@ fn threaded(threads: usize, iters: u64, f: fn(u64) -> u64) -> Duration {
     })
 }
 
+/// Per-call time of two threads taking strict turns at calling `f`: each call starts on the
+/// other thread than the last, as sequential requests do on a multi-threaded runtime. The
+/// hand-over itself (a spin on one shared counter) is in every case, `bare` included.
+fn taking_turns(iters: u64, f: fn(u64) -> u64) -> Duration {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let turn = AtomicU64::new(0);
+    let t0 = Instant::now();
+    std::thread::scope(|s| {
+        for me in 0..2u64 {
+            let turn = &turn;
+            s.spawn(move || loop {
+                let t = turn.load(Ordering::Acquire);
+                if t >= 2 * iters {
+                    return;
+                }
+                if t % 2 == me {
+                    f(black_box(t));
+                    turn.store(t + 1, Ordering::Release);
+                } else {
+                    std::hint::spin_loop();
+                }
+            });
+        }
+    });
+    t0.elapsed() / 2
+}
+
+#[monkit::task]
+#[inline(never)]
+fn mk_turns(x: u64) -> u64 {
+    black_box(x)
+}
+
+#[monkit::task]
+#[inline(never)]
+fn mk_turns_exact(x: u64) -> u64 {
+    black_box(x)
+}
+
 fn contention(c: &mut Criterion) {
+    let mut g = c.benchmark_group("taking_turns");
+    g.measurement_time(Duration::from_secs(3));
+    g.warm_up_time(Duration::from_secs(1));
+    g.bench_function("bare", |b| b.iter_custom(|iters| taking_turns(iters, bare)));
+    g.bench_function("monkit", |b| {
+        b.iter_custom(|iters| taking_turns(iters, mk_turns))
+    });
+    // One shared count per function instead (`set_exact_highwater(true)`).
+    monkit::stats::set_exact_highwater(true);
+    g.bench_function("monkit_exact", |b| {
+        b.iter_custom(|iters| taking_turns(iters, mk_turns_exact))
+    });
+    monkit::stats::set_exact_highwater(false);
+    g.finish();
+    let hw = |name: &str| {
+        monkit::default_registry()
+            .func_by_name(&format!("overhead.{name}"))
+            .map(|f| f.stats().highwater)
+    };
+    eprintln!(
+        "taking turns: highwater {:?} (exact mode {:?})",
+        hw("mk_turns"),
+        hw("mk_turns_exact")
+    );
+
     let mut g = c.benchmark_group("one_hot_fn");
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_secs(1));

@@ -18,7 +18,8 @@ use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
 use crate::trace::observe::{FinishedSpan, SpanStart, MAX_ERROR_TEXT};
 use crate::trace::span::{
-    current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED, SAMPLED,
+    current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED,
+    SAMPLED,
 };
 use crate::trace::values;
 use crate::util::clock::Tick;

@@ -13,9 +13,13 @@
 //!   ceilings add up to more than the highwater (some shard might be where it never was at the
 //!   same time as the others) reads every shard after a full fence and folds the sum into the
 //!   highwater. Two such calls on different threads cannot both miss each other.
-//! - So that the ceilings come back down, such a check lowers the ceilings of shards with
-//!   nothing running to zero (and its own to its count). Sequential calls that hop between
-//!   threads therefore read a highwater of one, and N calls at once read N.
+//! - So that the ceilings come back down, such a check lowers its own shard's ceiling to its
+//!   count and, at most once a millisecond per function, lowers to zero the ceiling of every
+//!   shard on which no call has begun since the previous such pass (a thread gone, or no
+//!   longer calling the function). Sequential calls that hop between threads
+//!   therefore read a highwater of one, and N calls at once read N; while they keep hopping
+//!   each pays for one check (a fence and a read of the other shards) rather than for raising
+//!   and lowering ceilings on every hop.
 //! - Every change to the ceilings bumps an epoch. A call whose epoch changed before it ended
 //!   checks again at its end: that covers a call that began on the fast path at the very moment
 //!   another shard raised its ceiling, whose count the raiser could not see yet.
@@ -27,6 +31,7 @@
 //! Written here rather than taken from a crate: the shard counters share a cache line with the
 //! function's other per-thread stats, which a general-purpose sharded counter cannot do.
 
+use crate::util::clock::Tick;
 use crate::util::shard::Lane;
 use crate::util::sync::{fence, AtomicI64, AtomicU64, Ordering};
 use std::sync::atomic::AtomicBool;
@@ -39,6 +44,8 @@ pub(crate) const EXACT: Entered = u32::MAX;
 const SHARD_BITS: u32 = 8;
 /// One change of the ceilings, in [`Running::ceilings`].
 const EPOCH: u64 = 1 << 32;
+/// How often, at most, a check looks for shards idle since its last look.
+const IDLE_NS: u64 = 1_000_000;
 
 static EXACT_MODE: AtomicBool = AtomicBool::new(false);
 
@@ -94,6 +101,8 @@ struct Peak {
     /// The sum of the shards' ceilings (low 32 bits) and how often it changed (high 32).
     ceilings: AtomicU64,
     highwater: AtomicI64,
+    /// When (process nanoseconds) the next check may look for idle shards.
+    next_idle_pass: AtomicU64,
 }
 
 #[repr(align(128))]
@@ -192,19 +201,25 @@ impl Running {
             }
             sum += now.max(0);
         }
-        let high = self
-            .peak
-            .highwater
-            .fetch_max(sum, Ordering::Relaxed)
-            .max(sum);
+        // Read first: a locked write to the shared line on every check would bounce it
+        // between the threads that check.
+        let mut high = self.peak.highwater.load(Ordering::Relaxed);
+        if sum > high {
+            high = self
+                .peak
+                .highwater
+                .fetch_max(sum, Ordering::Relaxed)
+                .max(sum);
+        }
         if (self.peak.ceilings.load(Ordering::Acquire) as u32) as i64 <= high {
             return;
         }
+        let idle_pass = self.idle_pass_due();
         for s in all {
             let (now, ceiling) = s.read();
             let to = if own.is_some_and(|o| std::ptr::eq(o, s)) {
                 now.max(0)
-            } else if now <= 0 {
+            } else if idle_pass && s.idle_since_last_pass(now) {
                 0
             } else {
                 continue;
@@ -219,6 +234,18 @@ impl Running {
                     .fetch_add(EPOCH.wrapping_sub((ceiling - to) as u64), Ordering::SeqCst);
             }
         }
+    }
+
+    /// Whether this check is the one, at most every [`IDLE_NS`], that looks for idle shards.
+    fn idle_pass_due(&self) -> bool {
+        let now = Tick::now().process_nanos();
+        let next = self.peak.next_idle_pass.load(Ordering::Relaxed);
+        now >= next
+            && self
+                .peak
+                .next_idle_pass
+                .compare_exchange(next, now + IDLE_NS, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
     }
 
     /// A call of exact mode starts; returns how many run now, this one included. Every value a
@@ -255,39 +282,43 @@ impl Running {
 /// One shard's count, kept in the function's per-thread shard.
 #[derive(Default)]
 pub(crate) struct ShardRunning {
-    /// Calls begun here less calls ended here; written by the shard's owner only (or with
-    /// locked instructions on the shared shard).
-    here: AtomicI64,
+    /// Calls begun here; written by the shard's owner only (or with locked instructions on the
+    /// shared shard). Only ever grows, so a check can tell whether any call began meanwhile.
+    begun: AtomicI64,
+    /// Calls begun here that ended here; written like `begun`.
+    done: AtomicI64,
     /// Calls begun here that ended on another shard; any thread adds to it.
     away: AtomicI64,
-    /// A count `here - away` has not passed since it was set: raised by the owner, lowered by
-    /// any thread's check (see the module).
+    /// A count `begun - done - away` has not passed since it was set: raised by the owner,
+    /// lowered by any thread's check (see the module).
     ceiling: AtomicI64,
+    /// `begun` as the last pass for idle shards saw it (see [`Running::idle_pass_due`]).
+    begun_at_pass: AtomicI64,
 }
 
 impl ShardRunning {
-    /// Counts a call begun on this shard; returns how many run here now (a stale `away` only
-    /// makes it larger).
+    /// Counts a call begun on this shard; returns how many run here now (a stale `done` or
+    /// `away` only makes it larger).
     #[inline(always)]
     fn count_in(&self, lane: Lane) -> i64 {
-        let here = if lane.exclusive {
-            let n = self.here.load(Ordering::Relaxed) + 1;
-            self.here.store(n, Ordering::Relaxed);
+        let begun = if lane.exclusive {
+            let n = self.begun.load(Ordering::Relaxed) + 1;
+            self.begun.store(n, Ordering::Relaxed);
             n
         } else {
-            self.here.fetch_add(1, Ordering::Relaxed) + 1
+            self.begun.fetch_add(1, Ordering::Relaxed) + 1
         };
-        here - self.away.load(Ordering::Relaxed)
+        begun - self.done.load(Ordering::Relaxed) - self.away.load(Ordering::Relaxed)
     }
 
     /// A call begun on this shard ends on it (`lane` is this shard's).
     #[inline(always)]
     pub(crate) fn exit_here(&self, lane: Lane) {
         if lane.exclusive {
-            let n = self.here.load(Ordering::Relaxed) - 1;
-            self.here.store(n, Ordering::Relaxed);
+            let n = self.done.load(Ordering::Relaxed) + 1;
+            self.done.store(n, Ordering::Relaxed);
         } else {
-            self.here.fetch_sub(1, Ordering::Relaxed);
+            self.done.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -298,10 +329,92 @@ impl ShardRunning {
         self.away.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// (running now, ceiling) of this shard.
+    /// (running now, ceiling) of this shard. The ends are read before the beginnings, so a
+    /// call that ends meanwhile is never subtracted without having been added.
     pub(crate) fn read(&self) -> (i64, i64) {
         let away = self.away.load(Ordering::Relaxed);
-        let here = self.here.load(Ordering::Relaxed);
-        (here - away, self.ceiling.load(Ordering::Relaxed))
+        let done = self.done.load(Ordering::Relaxed);
+        let begun = self.begun.load(Ordering::Relaxed);
+        (begun - done - away, self.ceiling.load(Ordering::Relaxed))
+    }
+
+    /// Whether nothing runs here and no call has begun since the previous pass for idle
+    /// shards; notes `begun` for the next pass. Written only by those passes, once a
+    /// millisecond at most, so a busy owner's line is rarely written by others.
+    #[cold]
+    fn idle_since_last_pass(&self, running: i64) -> bool {
+        let begun = self.begun.load(Ordering::Relaxed);
+        let idle = running <= 0 && self.begun_at_pass.load(Ordering::Relaxed) == begun;
+        if !idle {
+            self.begun_at_pass.store(begun, Ordering::Relaxed);
+        }
+        idle
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    const LANES: [Lane; 3] = [
+        Lane {
+            idx: 0,
+            exclusive: true,
+        },
+        Lane {
+            idx: 1,
+            exclusive: true,
+        },
+        Lane {
+            idx: 2,
+            exclusive: true,
+        },
+    ];
+
+    #[derive(Default)]
+    struct Counted {
+        running: Running,
+        shards: [ShardRunning; 3],
+    }
+
+    impl Counted {
+        fn call(&self, i: usize) {
+            let e = self
+                .running
+                .enter(&self.shards[i], LANES[i], || self.shards.iter());
+            self.running
+                .before_exit(e, &self.shards[i], LANES[i], || self.shards.iter());
+            self.shards[i].exit_here(LANES[i]);
+        }
+
+        fn ceilings(&self) -> u32 {
+            self.running.peak.ceilings.load(Ordering::Relaxed) as u32
+        }
+    }
+
+    /// A shard that ran one call and then none keeps its ceiling only until checks have seen
+    /// it idle across a pass for idle shards: calls taking turns on two other shards then stop
+    /// checking (the ceilings add up to the highwater again).
+    #[test]
+    fn an_idle_shard_gives_its_ceiling_back() {
+        let c = Counted::default();
+        c.call(2);
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_millis(50) && c.shards[2].read().1 > 0 {
+            c.call(0);
+            c.call(1);
+        }
+        let all: Vec<_> = c.shards.iter().map(ShardRunning::read).collect();
+        assert_eq!(
+            c.shards[2].read(),
+            (0, 0),
+            "the idle shard's ceiling: {all:?} {}",
+            c.ceilings()
+        );
+        // Turns on two shards: both keep their ceilings (no raising and lowering on every
+        // turn), and the highwater is the truth.
+        assert_eq!(c.ceilings(), 2);
+        assert_eq!(c.running.read().1, 1);
+        assert!(start.elapsed() >= std::time::Duration::from_millis(1));
     }
 }

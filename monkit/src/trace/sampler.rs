@@ -3,7 +3,7 @@
 //! decides for a trace continued from it (parent-based) or this process decides itself, so a
 //! client cannot raise a service's export volume by sending sampled requests.
 
-use crate::trace::span::{RANDOM, SAMPLED};
+use crate::trace::span::{Flags, RANDOM, SAMPLED};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 /// Which traces are sampled for export. `Always`, `Never` and `Fraction` decide every trace
@@ -80,7 +80,7 @@ impl RootSampler {
     /// under a parent-based sampler, else sampled by this process's own decision, made from the
     /// trace id (its low half random) so that processes with one fraction agree.
     #[cold]
-    pub(crate) fn continued_flags(&self, trace_id: u128, flags: crate::trace::span::Flags) -> crate::trace::span::Flags {
+    pub(crate) fn continued_flags(&self, trace_id: u128, flags: Flags) -> Flags {
         if self.trust_parent.load(Ordering::Relaxed) {
             return flags;
         }
@@ -96,7 +96,7 @@ impl RootSampler {
     /// The flags a new root with this span id gets: sampled or not, and random (its trace id
     /// is, see `span.rs`).
     #[inline(always)]
-    pub(crate) fn root_flags(&self, span_id: u64) -> crate::trace::span::Flags {
+    pub(crate) fn root_flags(&self, span_id: u64) -> Flags {
         let t = self.threshold.load(Ordering::Relaxed);
         if t != 0 && span_id <= t {
             SAMPLED | RANDOM
