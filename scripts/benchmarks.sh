@@ -19,6 +19,7 @@ rows = [
     ("empty sync fn vs the true floor", "sync_call", "monkit", "sync_call", "true_floor"),
     ("`Err` path vs the true floor", "err_call", "monkit", "err_call", "true_floor"),
     ("async, polled once, vs the true floor", "async_poll_once", "monkit", "async_poll_once", "true_floor"),
+    ("async, polled three times, vs the true floor", "async_poll_thrice", "monkit", "sync_call", "true_floor"),
     ("empty sync fn vs shared-atomics bookkeeping", "sync_call", "monkit", "sync_call", "floor"),
     ("tagged fn (static tags)", "sync_call", "monkit_tagged", "sync_call", "monkit"),
     ("run-time tagged, handle kept", "sync_call", "monkit_func_with_kept", "sync_call", "monkit"),
@@ -29,6 +30,8 @@ rows = [
     ("fastrace span vs monkit", "sync_call", "fastrace", "sync_call", "monkit"),
     ("2 threads, one hot fn vs 1 thread", "one_hot_fn", "monkit/2", "one_hot_fn", "monkit/1"),
     ("2 threads, every span sampled for export vs 1 thread", "one_hot_fn", "exported/2", "one_hot_fn", "exported/1"),
+    ("2 threads taking turns (each call on the other thread), vs no instrumentation", "taking_turns", "monkit", "taking_turns", "bare"),
+    ("2 threads taking turns, exact mode (one shared count), vs no instrumentation", "taking_turns", "monkit_exact", "taking_turns", "bare"),
     ("recorded span (flat) vs fastrace span", "capture", "recorded_span", "capture", "fastrace_span"),
     ("recorded span, chains 3 deep", "shapes", "monkit_nested3", "shapes", "fastrace_nested3"),
     ("recorded span, chains 8 deep", "shapes", "monkit_nested8", "shapes", "fastrace_nested8"),
@@ -50,8 +53,18 @@ for label, g1, n1, g2, n2 in rows:
         print(f"| {label} | - | - | - |")
         continue
     print(f"| {label} | {a:.1f} ns ({n1}) | {b:.1f} ns ({n2}) | {a / b:.2f}x |")
+
+# Overheads: what instrumentation adds over the same code without it, async against sync.
+def over(group, name, floor_group, floor_name):
+    a, b = median(group, name), median(floor_group, floor_name)
+    return None if a is None or b is None else a - b
+sync = over("sync_call", "monkit", "sync_call", "bare")
+for label, g in [("polled once", "async_poll_once"), ("polled three times", "async_poll_thrice")]:
+    o = over(g, "monkit", g, "bare")
+    if sync and o:
+        print(f"async overhead, {label}: {o:.1f} ns against sync's {sync:.1f} ns: {o / sync:.2f}x")
 PY
-cargo bench -p monkit --bench instructions 2>/dev/null | grep -E "^(case|[a-z]+ +[0-9])"
+cargo bench -p monkit --bench instructions 2>/dev/null | grep -E "^(case|[a-z_0-9]+ +[0-9]|async over)"
 
 # The tower layers on an axum handler: monkit's ServerLayer beside tower-http's TraceLayer and a
 # metrics middleware, timed, then counted exactly.
