@@ -121,6 +121,24 @@ fn not_a_fn(item: TokenStream2) -> TokenStream2 {
     quote!(#err #item)
 }
 
+/// Whether a signature names a lifetime or a reference anywhere (receiver, arguments,
+/// generics, output).
+struct FindLifetime(bool);
+impl<'a> Visit<'a> for FindLifetime {
+    fn visit_lifetime(&mut self, _: &'a syn::Lifetime) {
+        self.0 = true;
+    }
+    fn visit_type_reference(&mut self, _: &'a syn::TypeReference) {
+        self.0 = true;
+    }
+    fn visit_receiver(&mut self, r: &'a syn::Receiver) {
+        if r.reference.is_some() {
+            self.0 = true;
+        }
+        syn::visit::visit_receiver(self, r);
+    }
+}
+
 struct FindImplTrait(bool);
 impl<'a> Visit<'a> for FindImplTrait {
     fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
@@ -239,6 +257,14 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
         }}
     };
 
+    // An `async fn` whose signature holds no lifetime becomes a plain `fn` returning the call's
+    // future itself: one generator fewer to go through on every poll. With a lifetime the
+    // `async fn` stays (its future captures every argument's lifetime, which a returned
+    // `impl Future` on edition 2021 would not without naming them) and awaits the call's future.
+    let mut lifetimes = FindLifetime(false);
+    lifetimes.visit_signature(sig);
+    let direct = sig.asyncness.is_some() && ret_ty.is_some() && !lifetimes.0;
+    let await_it = if direct { quote!() } else { quote!(.await) };
     let body = if sig.asyncness.is_some() {
         match &ret_ty {
             Some(ret) => {
@@ -260,7 +286,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                         |__monkit_ret: &#ret| #outcome,
                         |__monkit_ret: &#ret| #text,
                     )
-                    .await
+                    #await_it
                 }
             }
             None => quote! {
@@ -297,6 +323,15 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 #block
             },
         }
+    };
+    let sig = if direct {
+        let mut plain = sig.clone();
+        plain.asyncness = None;
+        let ret = ret_ty.expect("checked above");
+        plain.output = syn::parse_quote!(-> impl ::core::future::Future<Output = #ret>);
+        plain
+    } else {
+        sig.clone()
     };
     Ok(quote! {
         #(#attrs)*
