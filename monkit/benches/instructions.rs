@@ -69,10 +69,10 @@ const CASES: [(&str, u64); 12] = [
     ("floor", 105),
     ("sync", 400),
     ("err", 475),
-    ("async", 465),
+    ("async", 460),
     // A future that waits twice, polled three times, and its floor.
     ("bare_async3", 68),
-    ("async3", 680),
+    ("async3", 635),
     ("tagged", 400),
     ("recorded", 1270),
     // Every trace sampled, every finished span copied for an exporter.
