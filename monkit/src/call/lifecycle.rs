@@ -18,8 +18,8 @@ use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
 use crate::trace::observe::{FinishedSpan, SpanStart, MAX_ERROR_TEXT};
 use crate::trace::span::{
-    current_flags, current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT,
-    NOTED, RECORDED, SAMPLED,
+    current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED,
+    SAMPLED,
 };
 use crate::trace::values;
 use crate::util::clock::Tick;
@@ -274,7 +274,7 @@ impl SyncCall {
     #[inline(always)]
     fn complete(&self, outcome: Outcome, error: Option<&dyn Display>) {
         live::pop(self.pos);
-        let noted = current_flags() & NOTED != 0;
+        let noted = current_raw().flags & NOTED != 0;
         self.call.end(outcome, noted, error);
         set_current(self.prev);
     }
@@ -331,7 +331,7 @@ impl AsyncCall {
     pub(crate) fn leave(&mut self) {
         // Written only when set: a byte stored into the span on every poll would stall the
         // next poll's wide load of it (the store cannot be forwarded).
-        let noted = current_flags() & NOTED;
+        let noted = current_raw().flags & NOTED;
         if noted != 0 {
             self.call.span.flags |= noted;
         }

@@ -8,7 +8,6 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 /// A span's flags below. As wide as the padding after them would be, so a copied span moves
@@ -142,17 +141,8 @@ impl SpanRef {
     }
 }
 
-/// The thread's current span as four words, each always written and read whole: a span kept as
-/// one value was sometimes stored field by field and loaded back 16 bytes at a time (or the
-/// reverse), and such a load waits for the stores to leave the store buffer (a stall of a few
-/// nanoseconds on each poll of an async call). Atomics, relaxed, are plain moves the compiler
-/// does not merge.
-struct Current([AtomicU64; 4]);
-
 thread_local! {
-    static CURRENT: Current = const {
-        Current([const { AtomicU64::new(0) }; 4])
-    };
+    static CURRENT: Cell<SpanRef> = const { Cell::new(SpanRef { trace_id: 0, span_id: 0, func: 0, flags: 0 }) };
     static RNG: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -165,37 +155,12 @@ pub fn current_span() -> Option<SpanRef> {
 
 #[inline(always)]
 pub(crate) fn current_raw() -> SpanRef {
-    CURRENT.with(|c| {
-        let w = |i: usize| c.0[i].load(Ordering::Relaxed);
-        let last = w(3);
-        SpanRef {
-            trace_id: (u128::from(w(1)) << 64) | u128::from(w(0)),
-            span_id: w(2),
-            func: last as u32,
-            flags: (last >> 32) as Flags,
-        }
-    })
-}
-
-/// The current span's flags alone.
-#[inline(always)]
-pub(crate) fn current_flags() -> Flags {
-    CURRENT.with(|c| (c.0[3].load(Ordering::Relaxed) >> 32) as Flags)
+    CURRENT.with(Cell::get)
 }
 
 #[inline(always)]
 pub(crate) fn set_current(s: SpanRef) {
-    CURRENT.with(|c| {
-        let words = [
-            s.trace_id as u64,
-            (s.trace_id >> 64) as u64,
-            s.span_id,
-            u64::from(s.func) | (u64::from(s.flags) << 32),
-        ];
-        for (cell, w) in c.0.iter().zip(words) {
-            cell.store(w, Ordering::Relaxed);
-        }
-    })
+    CURRENT.with(|c| c.set(s))
 }
 
 /// Restores the previous context on drop.
