@@ -5,7 +5,7 @@
 use crate::call::func::{ErrorKinds, Parents};
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::hist::Bucketed as _;
-use crate::stats::running::{Entered, Running, ShardRunning};
+use crate::stats::running::Running;
 use crate::util::clock::Tick;
 use crate::util::shard::Lane;
 use crate::util::slot::OnceBox;
@@ -58,51 +58,15 @@ fn loom_exact_mode_highwater_is_the_maximum_of_current() {
     });
 }
 
-/// A function's shared count and two shards, as `FuncInner` keeps them.
-#[derive(Default)]
-struct Counted {
-    running: Running,
-    shards: [ShardRunning; 2],
-}
+type Counted = crate::stats::running::Counted<2>;
 
-const OWNERS: [Lane; 2] = [
-    Lane {
-        idx: 0,
-        exclusive: true,
-    },
-    Lane {
-        idx: 1,
-        exclusive: true,
-    },
-];
-
-impl Counted {
-    fn enter(&self, i: usize) -> Entered {
-        self.running
-            .enter(&self.shards[i], OWNERS[i], || self.shards.iter())
-    }
-
-    fn exit(&self, i: usize, entered: Entered) {
-        self.running
-            .before_exit(entered, &self.shards[i], OWNERS[i], || self.shards.iter());
-        self.shards[i].exit_here(OWNERS[i]);
-    }
-
-    /// (running now, highwater), as `FuncInner::stats` reads them.
-    fn read(&self) -> (i64, i64) {
-        let now: i64 = self.shards.iter().map(|s| s.read().0).sum();
-        (now, self.running.read().1)
-    }
-
-    /// Both shards have run a call before, one at a time: ceilings 1 and 1, highwater 1.
-    fn warmed() -> Counted {
-        let c = Counted::default();
-        for i in 0..2 {
-            let e = c.enter(i);
-            c.exit(i, e);
-        }
-        c
-    }
+/// A fresh function, or one whose two shards have each run a call before, one at a time.
+fn fresh_or_warmed(warm: bool) -> Arc<Counted> {
+    Arc::new(if warm {
+        Counted::warmed()
+    } else {
+        Counted::default()
+    })
 }
 
 /// Each thread's call waits inside until both are (and so each knows of the other, as two
@@ -113,11 +77,7 @@ impl Counted {
 fn loom_calls_on_two_threads_at_once_read_two() {
     for warm in [false, true] {
         model(move || {
-            let c = Arc::new(if warm {
-                Counted::warmed()
-            } else {
-                Counted::default()
-            });
+            let c = fresh_or_warmed(warm);
             let inside = Arc::new(AtomicUsize::new(0));
             let call = |c: &Counted, inside: &AtomicUsize, i: usize| {
                 let e = c.enter(i);
@@ -149,11 +109,7 @@ fn loom_calls_on_two_threads_at_once_read_two() {
 fn loom_calls_one_after_another_on_two_threads_read_one() {
     for warm in [false, true] {
         model(move || {
-            let c = Arc::new(if warm {
-                Counted::warmed()
-            } else {
-                Counted::default()
-            });
+            let c = fresh_or_warmed(warm);
             let done = Arc::new(AtomicUsize::new(0));
             let (c2, done2) = (c.clone(), done.clone());
             let t = thread::spawn(move || {
@@ -183,7 +139,7 @@ fn loom_a_call_ending_on_another_thread_leaves_the_count_exact() {
         let c2 = c.clone();
         let t = thread::spawn(move || {
             c2.running
-                .before_exit(first, &c2.shards[1], OWNERS[1], || c2.shards.iter());
+                .before_exit(first, &c2.shards[1], Counted::owner(1), || c2.shards.iter());
             c2.shards[0].exit_away();
         });
         let second = c.enter(0);
@@ -207,12 +163,8 @@ fn loom_a_call_ending_on_another_thread_leaves_the_count_exact() {
 fn loom_shared_shard_running_count_is_exact() {
     model(|| {
         let c = Arc::new(Counted::default());
-        let enter = |c: &Counted| c.running.enter(&c.shards[0], SHARED, || c.shards.iter());
-        let exit = |c: &Counted, e| {
-            c.running
-                .before_exit(e, &c.shards[0], SHARED, || c.shards.iter());
-            c.shards[0].exit_here(SHARED);
-        };
+        let enter = |c: &Counted| c.enter_on(0, SHARED);
+        let exit = |c: &Counted, e| c.exit_on(0, SHARED, e);
         let c2 = c.clone();
         let t = thread::spawn(move || {
             let e = enter(&c2);

@@ -265,7 +265,8 @@ impl Running {
         self.exact.current.fetch_sub(1, Ordering::Relaxed);
     }
 
-    #[cfg(loom)]
+    /// The ceilings' word, for a loom model's failure message.
+    #[cfg(all(loom, test))]
     pub(crate) fn state(&self) -> u64 {
         self.peak.ceilings.load(Ordering::Relaxed)
     }
@@ -352,52 +353,94 @@ impl ShardRunning {
     }
 }
 
+/// A function's shared count and `N` shards, as `FuncInner` keeps them, for the tests here and
+/// the loom models.
+#[cfg(test)]
+pub(crate) struct Counted<const N: usize> {
+    pub(crate) running: Running,
+    pub(crate) shards: [ShardRunning; N],
+}
+
+#[cfg(test)]
+impl<const N: usize> Default for Counted<N> {
+    fn default() -> Self {
+        Counted {
+            running: Running::default(),
+            shards: std::array::from_fn(|_| ShardRunning::default()),
+        }
+    }
+}
+
+// The unit tests and the loom models each use part of it.
+#[cfg(test)]
+#[allow(dead_code)]
+impl<const N: usize> Counted<N> {
+    /// The lane of shard `i`'s owner.
+    pub(crate) fn owner(i: usize) -> Lane {
+        Lane {
+            idx: i,
+            exclusive: true,
+        }
+    }
+
+    /// A call begins on shard `i`, written through `lane`.
+    pub(crate) fn enter_on(&self, i: usize, lane: Lane) -> Entered {
+        self.running
+            .enter(&self.shards[i], lane, || self.shards.iter())
+    }
+
+    /// The call counted as `entered` ends on shard `i`, where it began, written through `lane`.
+    pub(crate) fn exit_on(&self, i: usize, lane: Lane, entered: Entered) {
+        self.running
+            .before_exit(entered, &self.shards[i], lane, || self.shards.iter());
+        self.shards[i].exit_here(lane);
+    }
+
+    pub(crate) fn enter(&self, i: usize) -> Entered {
+        self.enter_on(i, Self::owner(i))
+    }
+
+    pub(crate) fn exit(&self, i: usize, entered: Entered) {
+        self.exit_on(i, Self::owner(i), entered);
+    }
+
+    /// One whole call on shard `i`.
+    pub(crate) fn call(&self, i: usize) {
+        let e = self.enter(i);
+        self.exit(i, e);
+    }
+
+    /// (running now, highwater), as `FuncInner::stats` reads them.
+    pub(crate) fn read(&self) -> (i64, i64) {
+        let now: i64 = self.shards.iter().map(|s| s.read().0).sum();
+        (now, self.running.read().1)
+    }
+
+    /// The sum of the ceilings.
+    pub(crate) fn ceilings(&self) -> u32 {
+        self.running.peak.ceilings.load(Ordering::Relaxed) as u32
+    }
+
+    /// Every shard has run a call before, one at a time.
+    pub(crate) fn warmed() -> Self {
+        let c = Self::default();
+        for i in 0..N {
+            c.call(i);
+        }
+        c
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    const LANES: [Lane; 3] = [
-        Lane {
-            idx: 0,
-            exclusive: true,
-        },
-        Lane {
-            idx: 1,
-            exclusive: true,
-        },
-        Lane {
-            idx: 2,
-            exclusive: true,
-        },
-    ];
-
-    #[derive(Default)]
-    struct Counted {
-        running: Running,
-        shards: [ShardRunning; 3],
-    }
-
-    impl Counted {
-        fn call(&self, i: usize) {
-            let e = self
-                .running
-                .enter(&self.shards[i], LANES[i], || self.shards.iter());
-            self.running
-                .before_exit(e, &self.shards[i], LANES[i], || self.shards.iter());
-            self.shards[i].exit_here(LANES[i]);
-        }
-
-        fn ceilings(&self) -> u32 {
-            self.running.peak.ceilings.load(Ordering::Relaxed) as u32
-        }
-    }
 
     /// A shard that ran one call and then none keeps its ceiling only until checks have seen
     /// it idle across a pass for idle shards: calls taking turns on two other shards then stop
     /// checking (the ceilings add up to the highwater again).
     #[test]
     fn an_idle_shard_gives_its_ceiling_back() {
-        let c = Counted::default();
+        let c = Counted::<3>::default();
         c.call(2);
         let start = std::time::Instant::now();
         while start.elapsed() < std::time::Duration::from_millis(50) && c.shards[2].read().1 > 0 {
