@@ -623,12 +623,14 @@ impl Drop for Exporter {
 }
 
 /// The [`Pipeline`] settings as methods of an exporter's own builder (a struct with a field
-/// `pipeline: Pipeline`), so every exporter offers the same ones with the same words:
-/// `sample_rate`, `sampler`, `queue_capacity`, `batch`, `timeout`, `retries`, `gzip`,
-/// `header`, `tail_sampling`, `tls_ca`, `tls_client_cert`.
+/// `pipeline: Pipeline`), so every span exporter offers the same ones with the same words:
+/// `sample_rate`, `sampler`, `queue_capacity`, `batch`, `tail_sampling`, and the delivery
+/// settings of [`delivery_settings!`].
 #[macro_export]
 macro_rules! pipeline_settings {
     ($builder:ty) => {
+        $crate::delivery_settings!($builder, pipeline);
+
         impl $builder {
             /// Samples this fraction (0..=1) of new traces; incoming sampled flags and
             /// `/trace/sample` still decide for theirs (parent-based).
@@ -657,36 +659,6 @@ macro_rules! pipeline_settings {
                 self
             }
 
-            /// Request timeout.
-            pub fn timeout(mut self, t: std::time::Duration) -> Self {
-                self.pipeline = self.pipeline.timeout(t);
-                self
-            }
-
-            /// Retries of a failed batch (connection errors and 5xx), backing off
-            /// exponentially from `initial` to at most `max`, with jitter.
-            pub fn retries(
-                mut self,
-                max_retries: u32,
-                initial: std::time::Duration,
-                max: std::time::Duration,
-            ) -> Self {
-                self.pipeline = self.pipeline.retries(max_retries, initial, max);
-                self
-            }
-
-            /// Compresses request bodies with gzip (`Content-Encoding: gzip`).
-            pub fn gzip(mut self, on: bool) -> Self {
-                self.pipeline = self.pipeline.gzip(on);
-                self
-            }
-
-            /// A header sent with every request (an API key, say).
-            pub fn header(mut self, name: &str, value: &str) -> Self {
-                self.pipeline = self.pipeline.header(name, value);
-                self
-            }
-
             /// Tail sampling: also exports whole traces whose local root lasted at least
             /// `min_duration`, or (with `errors`) in which a span failed (see
             /// `monkit_exporter::Pipeline::tail_sampling`).
@@ -698,11 +670,56 @@ macro_rules! pipeline_settings {
                 self.pipeline = self.pipeline.tail_sampling(min_duration, errors);
                 self
             }
+        }
+    };
+}
+
+/// How a builder's requests are delivered, as its own methods (the builder holds the
+/// [`Pipeline`] in the field named second): `timeout`, `retries`, `gzip`, `header`, `tls_ca`,
+/// `tls_client_cert`. Span exporters get them through [`pipeline_settings!`]; a builder that
+/// sends something else (OTLP metrics) uses this alone.
+#[macro_export]
+macro_rules! delivery_settings {
+    ($builder:ty, $field:ident) => {
+        impl $builder {
+            /// Request timeout.
+            pub fn timeout(mut self, t: std::time::Duration) -> Self {
+                self.$field = self.$field.timeout(t);
+                self
+            }
+
+            /// Retries of a failed request (connection errors, and the answers a collector
+            /// means to be tried again: HTTP 429 and 502-504, the gRPC codes the OTLP
+            /// specification names), backing off exponentially from `initial` to at most
+            /// `max`, with jitter, or after the collector's own delay; a request that still
+            /// fails is counted.
+            pub fn retries(
+                mut self,
+                max_retries: u32,
+                initial: std::time::Duration,
+                max: std::time::Duration,
+            ) -> Self {
+                self.$field = self.$field.retries(max_retries, initial, max);
+                self
+            }
+
+            /// Compresses request bodies with gzip (`Content-Encoding: gzip`, or gRPC message
+            /// compression).
+            pub fn gzip(mut self, on: bool) -> Self {
+                self.$field = self.$field.gzip(on);
+                self
+            }
+
+            /// A header sent with every request (an API key, say).
+            pub fn header(mut self, name: &str, value: &str) -> Self {
+                self.$field = self.$field.header(name, value);
+                self
+            }
 
             /// For an `https://` endpoint: trusts only the CA certificates of this PEM file
             /// instead of Mozilla's roots.
             pub fn tls_ca(mut self, pem: impl Into<std::path::PathBuf>) -> Self {
-                self.pipeline = self.pipeline.tls_ca(pem);
+                self.$field = self.$field.tls_ca(pem);
                 self
             }
 
@@ -713,7 +730,7 @@ macro_rules! pipeline_settings {
                 cert_pem: impl Into<std::path::PathBuf>,
                 key_pem: impl Into<std::path::PathBuf>,
             ) -> Self {
-                self.pipeline = self.pipeline.tls_client_cert(cert_pem, key_pem);
+                self.$field = self.$field.tls_client_cert(cert_pem, key_pem);
                 self
             }
         }

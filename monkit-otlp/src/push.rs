@@ -8,7 +8,6 @@ use crate::metrics::{Previous, Temporality};
 use monkit::Registry;
 use monkit_exporter::{ConfigError, Pipeline, Sent, Transport};
 use prost::Message;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -21,6 +20,9 @@ use std::time::{Duration, Instant};
 ///     .install(monkit::default_registry())
 ///     .unwrap();
 /// ```
+///
+/// A push that fails after its retries is counted, and the next one carries its data again
+/// (cumulative sums always do; delta ones keep what was not sent).
 #[derive(Clone, Debug)]
 pub struct MetricsBuilder {
     /// Where and how to send: endpoint, timeout, headers, gzip, TLS, retries.
@@ -31,6 +33,8 @@ pub struct MetricsBuilder {
     service_name: String,
     resource: Vec<(String, String)>,
 }
+
+monkit_exporter::delivery_settings!(MetricsBuilder, target);
 
 impl MetricsBuilder {
     /// Pushes to `endpoint` (the full URL of the metrics resource) every 60 s, cumulative,
@@ -127,44 +131,6 @@ impl MetricsBuilder {
     /// The resource's `service.name`.
     pub fn service_name(mut self, name: &str) -> Self {
         self.service_name = name.to_owned();
-        self
-    }
-
-    /// Compresses request bodies with gzip.
-    pub fn gzip(mut self, on: bool) -> Self {
-        self.target = self.target.gzip(on);
-        self
-    }
-
-    /// Request timeout (10 s by default).
-    pub fn timeout(mut self, t: Duration) -> Self {
-        self.target = self.target.timeout(t);
-        self
-    }
-
-    /// A header sent with every request (an API key, say).
-    pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.target = self.target.header(name, value);
-        self
-    }
-
-    /// Retries of a failed push (connection errors, `429`, `502`-`504`), backing off from
-    /// `initial` to at most `max`; 5 from 100 ms to 10 s by default. A push that still fails
-    /// is counted, and the next one carries its data again.
-    pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Self {
-        self.target = self.target.retries(max_retries, initial, max);
-        self
-    }
-
-    /// For an `https://` endpoint: trusts only the CA certificates of this PEM file.
-    pub fn tls_ca(mut self, pem: impl Into<PathBuf>) -> Self {
-        self.target = self.target.tls_ca(pem);
-        self
-    }
-
-    /// For an `https://` endpoint: presents this client certificate and key (mutual TLS).
-    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
-        self.target = self.target.tls_client_cert(cert, key);
         self
     }
 
