@@ -2,7 +2,7 @@
 //! files in a directory. Included by tests with `#[path]`.
 #![allow(dead_code)]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn openssl(dir: &Path, args: &[&str]) {
@@ -12,6 +12,13 @@ fn openssl(dir: &Path, args: &[&str]) {
         .output()
         .unwrap();
     assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// A fresh directory for one test binary's certificates: `monkit-<name>-<pid>` in the temp dir.
+pub fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("monkit-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
 }
 
 /// A CA, and a certificate it signs for `subject_alt` (and a client one): files in `dir`.

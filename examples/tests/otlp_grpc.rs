@@ -41,8 +41,7 @@ fn vlite_exports_over_grpc_with_mutual_tls() {
     if !have_peers() || !peers::have("openssl", "openssl") {
         return;
     }
-    let d = std::env::temp_dir().join(format!("monkit-vlite-grpc-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
+    let d = pki::dir("vlite-grpc");
     pki::pki(&d, "ca", "server", "IP:127.0.0.1");
     pki::pki(&d, "ca", "client", "DNS:vlite");
     let p = |f: &str| d.join(f).display().to_string();

@@ -23,8 +23,7 @@ fn tavern_exports_over_https_with_mutual_tls() {
     {
         return;
     }
-    let d = std::env::temp_dir().join(format!("monkit-tavern-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
+    let d = pki::dir("tavern-tls");
     pki::pki(&d, "ca", "server", "IP:127.0.0.1");
     pki::pki(&d, "ca", "client", "DNS:tavern");
     let p = |f: &str| d.join(f).display().to_string();

@@ -163,8 +163,7 @@ fn tls_and_mutual_tls_and_a_wrong_ca() {
     if !have_peers() || !peers::have("openssl", "openssl") {
         return;
     }
-    let d = std::env::temp_dir().join(format!("monkit-otlp-grpc-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
+    let d = pki::dir("otlp-grpc");
     pki::pki(&d, "ca", "server", "IP:127.0.0.1,DNS:localhost");
     pki::pki(&d, "ca", "client", "DNS:client");
     pki::pki(&d, "other_ca", "stranger", "IP:127.0.0.1");

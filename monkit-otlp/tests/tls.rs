@@ -18,7 +18,7 @@ use py_sink::PySink;
 
 use serde_json::Value;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 fn sink(dir: &Path, cert: &str, client_ca: Option<&str>) -> PySink {
@@ -72,12 +72,6 @@ fn bodies(s: &PySink) -> Vec<Value> {
     s.wait_for(1, |l| l["body"].is_string())
 }
 
-fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("monkit-otlp-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 #[test]
 fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
     if !peers::have("openssl", "openssl")
@@ -88,7 +82,7 @@ fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
     {
         return;
     }
-    let d = dir();
+    let d = pki::dir("otlp-tls");
     pki(&d, "ca", "server", "IP:127.0.0.1,DNS:localhost");
     pki(&d, "ca", "client", "DNS:client");
     pki(&d, "ca", "elsewhere", "DNS:elsewhere.test");
@@ -158,7 +152,7 @@ fn spans_go_over_https_and_mutual_tls_and_bad_peers_are_refused() {
 
 #[test]
 fn missing_or_malformed_files_are_named_when_building() {
-    let d = dir();
+    let d = pki::dir("otlp-tls");
     let e = monkit_otlp::Builder::new("https://127.0.0.1:1/v1/traces")
         .tls_ca(d.join("no-such-ca.pem"))
         .install(&monkit::Registry::new())
