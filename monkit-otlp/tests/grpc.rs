@@ -15,23 +15,15 @@ mod peers;
 mod pki;
 #[path = "../../testsupport/py_sink.rs"]
 mod py_sink;
+#[path = "../../testsupport/totals.rs"]
+mod totals;
 
 use monkit_otlp::Protocol;
 use otlp_grpc::{have_peers, sink};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// A stat's total in `reg`.
-fn total(reg: &monkit::Registry, name: &str) -> f64 {
-    let mut n = 0.0;
-    reg.stats(|k, f, v| {
-        if f == "total" && k.measurement == name {
-            n = v;
-        }
-    });
-    n
-}
+use totals::total;
 
 /// Three calls of `grpc.work` through an exporter `configure` makes, flushed; the registry.
 fn export(

@@ -7,6 +7,8 @@ mod otlp;
 mod peers;
 #[path = "../../testsupport/sink.rs"]
 mod sink;
+#[path = "../../testsupport/totals.rs"]
+mod totals;
 
 use otlp::decode;
 
@@ -14,16 +16,7 @@ use monkit::export::Sampler;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::time::Duration;
-
-fn meter(reg: &monkit::Registry, name: &str) -> f64 {
-    let mut v = 0.0;
-    reg.stats(|k, f, x| {
-        if f == "total" && k.measurement == name {
-            v = x;
-        }
-    });
-    v
-}
+use totals::total;
 
 #[test]
 fn slow_or_failed_traces_go_out_whole_and_only_they() {
@@ -77,8 +70,8 @@ fn slow_or_failed_traces_go_out_whole_and_only_they() {
         .collect();
     assert_eq!(traces, wanted, "exactly the slow and the failed trace");
     assert_eq!(spans.len(), 4, "each whole: root and child");
-    assert_eq!(meter(&reg, "tail_kept"), 2.0);
-    assert_eq!(meter(&reg, "tail_dropped"), 10.0);
+    assert_eq!(total(&reg, "tail_kept"), 2.0);
+    assert_eq!(total(&reg, "tail_dropped"), 10.0);
     exporter.shutdown(Duration::from_secs(5));
 }
 

@@ -12,6 +12,8 @@ mod pki;
 
 #[path = "../../testsupport/py_sink.rs"]
 mod py_sink;
+#[path = "../../testsupport/totals.rs"]
+mod totals;
 
 use pki::pki;
 use py_sink::PySink;
@@ -33,19 +35,13 @@ fn sink(dir: &Path, cert: &str, client_ca: Option<&str>) -> PySink {
 
 /// The exporter's counts in `reg`: (sent, failed, refused batches, retried batches).
 fn counts(reg: &monkit::Registry) -> (f64, f64, f64, f64) {
-    let (mut sent, mut failed, mut refused, mut retried) = (0.0, 0.0, 0.0, 0.0);
-    reg.stats(|k, f, v| {
-        if f == "total" {
-            match k.measurement.as_str() {
-                "spans_sent" => sent = v,
-                "spans_failed" => failed = v,
-                "batches_refused" => refused = v,
-                "batches_retried" => retried = v,
-                _ => {}
-            }
-        }
-    });
-    (sent, failed, refused, retried)
+    let t = |name| totals::total(reg, name);
+    (
+        t("spans_sent"),
+        t("spans_failed"),
+        t("batches_refused"),
+        t("batches_retried"),
+    )
 }
 
 /// Sends three spans through an exporter `configure` makes; the registry, once flushed.
