@@ -272,25 +272,26 @@ impl FuncInner {
     #[inline(always)]
     pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
         let (shard, lane) = self.shards.local();
-        self.running.before_exit(entered, &shard.running, lane, || {
-            self.shards.iter().map(|s| &s.running)
-        });
         if lane.idx == running::shard_of(entered) {
+            let all = || self.shards.iter().map(|s| &s.running);
+            self.running.before_exit(entered, &shard.running, lane, all);
             shard.running.exit_here(lane);
         } else {
-            self.exit_elsewhere(entered);
+            self.exit_elsewhere(entered, &shard.running, lane);
         }
         self.record(shard, lane, t0.nanos_until(t1), t1, outcome);
     }
 
     /// The call began on another shard (an async call resumed on another thread) or on the
-    /// exact count.
+    /// exact count; `here` is this thread's shard.
     #[cold]
     #[inline(never)]
-    fn exit_elsewhere(&self, entered: Entered) {
+    fn exit_elsewhere(&self, entered: Entered, here: &ShardRunning, lane: Lane) {
         if entered == running::EXACT {
             self.running.exit_exact();
         } else if let Some(shard) = self.shards.slot(running::shard_of(entered)) {
+            let all = || self.shards.iter().map(|s| &s.running);
+            self.running.before_exit(entered, here, lane, all);
             shard.running.exit_away();
         }
     }

@@ -113,7 +113,8 @@ struct Exact {
 
 impl Running {
     /// A call begins on `shard` (this thread's, written through `lane`); `all` lists every
-    /// shard of the function. Returns where the call was counted, for [`Running::exit`].
+    /// shard of the function. Returns where the call was counted, for
+    /// [`Running::before_exit`] and the shard's exit.
     #[inline(always)]
     pub(crate) fn enter<'s, I>(
         &self,
@@ -135,8 +136,9 @@ impl Running {
         lane.idx as Entered | ((state >> 32) as u32) << SHARD_BITS
     }
 
-    /// A call counted by [`Running::enter`] as `entered` ends, on `shard` (this thread's):
-    /// checks again if the ceilings changed while it ran. Then the caller takes it off the count.
+    /// A call counted by [`Running::enter`] as `entered` (on a shard, not [`EXACT`]) ends on
+    /// `shard` (this thread's): checks again if the ceilings changed while it ran. Then the
+    /// caller takes it off its shard's count.
     #[inline(always)]
     pub(crate) fn before_exit<'s, I>(
         &self,
@@ -149,21 +151,7 @@ impl Running {
     {
         let epoch = (self.peak.ceilings.load(Ordering::Acquire) >> 32) as u32;
         if (epoch ^ (entered >> SHARD_BITS)) << SHARD_BITS != 0 {
-            self.changed_while_running(entered, shard, lane, all());
-        }
-    }
-
-    #[cold]
-    #[inline(never)]
-    fn changed_while_running<'s>(
-        &self,
-        entered: Entered,
-        shard: &'s ShardRunning,
-        lane: Lane,
-        all: impl Iterator<Item = &'s ShardRunning> + Clone,
-    ) {
-        if entered != EXACT {
-            self.check(Some(shard).filter(|_| lane.exclusive), all);
+            self.check(Some(shard).filter(|_| lane.exclusive), all());
         }
     }
 
