@@ -168,9 +168,10 @@ impl Running {
     }
 
     /// Reads every shard after a full fence, folds the sum into the highwater, and brings the
-    /// ceilings back toward what runs now: raised where a count passed its ceiling, lowered
-    /// to zero where nothing runs (and `own`'s to its count) while they add up to more than the
-    /// highwater. `own` is this thread's shard when this thread is its only writer.
+    /// ceilings back toward what runs now: raised where a count passed its ceiling and, while
+    /// they add up to more than the highwater, `own`'s lowered to its count and (at most once
+    /// a millisecond) idle shards' to zero. `own` is this thread's shard when this thread is
+    /// its only writer.
     #[cold]
     #[inline(never)]
     fn check<'s>(
