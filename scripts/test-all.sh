@@ -44,6 +44,9 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   npm install --silent --no-audit --no-fund --prefix target/peers vnu-jar@26 >/dev/null
 fi
 
+# A full disk fails a build halfway with a message far from its cause: say what there is first.
+echo "test-all: disk before the builds: $(df -h --output=avail . | tail -1 | tr -d ' ') free"
+
 echo "test-all: cargo fmt --check, clippy -D warnings"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
@@ -60,6 +63,8 @@ rm -rf target/package-check "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/monkit*
   "${CARGO_HOME:-$HOME/.cargo}"/registry/cache/*/monkit*-0.1.0.crate
 CARGO_TARGET_DIR="$PWD/target/package-check" \
   cargo package --workspace --exclude monkit-examples --allow-dirty
+# That target is a second full build; nothing later reads it.
+rm -rf target/package-check
 
 echo "test-all: every test, long ones included, peers required"
 MONKIT_REQUIRE_PEERS=1 cargo test --workspace -- --include-ignored
@@ -69,6 +74,8 @@ MONKIT_REQUIRE_PEERS=1 cargo test -p monkit-otlp --all-features -- --include-ign
 
 echo "test-all: instructions per call under valgrind, against their budgets"
 MONKIT_REQUIRE_PEERS=1 cargo bench -p monkit --bench instructions
+
+echo "test-all: disk after the tests: $(du -sh target | cut -f1) in target, $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 
 echo "test-all: loom models of the hot path's lock-free structures"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p monkit --release --lib loom_
