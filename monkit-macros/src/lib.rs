@@ -121,21 +121,68 @@ fn not_a_fn(item: TokenStream2) -> TokenStream2 {
     quote!(#err #item)
 }
 
-/// Whether a signature names a lifetime or a reference anywhere (receiver, arguments,
-/// generics, output).
-struct FindLifetime(bool);
-impl<'a> Visit<'a> for FindLifetime {
+/// Whether an `async fn` may become a `fn` returning `impl Future` without changing what
+/// compiles. On edition 2021 that future captures the type parameters in scope but no lifetime
+/// the signature does not name. An `async fn` must write every lifetime of its arguments
+/// (`Holder<'_>`, never `Holder`), so the ones left hidden are those of an `impl<'a>` block,
+/// carried by `self` and `Self`, and whatever a macro in type position expands to.
+fn captures_everything(sig: &syn::Signature) -> bool {
+    let mut found = FindHidden(false);
+    found.visit_signature(sig);
+    sig.receiver().is_none() && !found.0
+}
+
+/// The arguments of an `async fn` made a plain `fn`, and the statements that move every one of
+/// them into its future, as `async fn` does: an argument the body never names (`_permit`, `_`)
+/// is dropped when the call ends, not when the future is made. A plain name keeps its name
+/// (it is what the docs show); any other pattern is taken apart inside, at the first poll.
+fn move_arguments_in(
+    sig: &syn::Signature,
+) -> (
+    syn::punctuated::Punctuated<syn::FnArg, syn::Token![,]>,
+    TokenStream2,
+) {
+    let mut inputs = sig.inputs.clone();
+    let mut moves = TokenStream2::new();
+    for (i, arg) in inputs.iter_mut().enumerate() {
+        let syn::FnArg::Typed(pt) = arg else { continue };
+        match &mut *pt.pat {
+            syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
+                let (name, mutability) = (&pi.ident, pi.mutability.take());
+                moves.extend(quote! {
+                    #[allow(clippy::redundant_locals)]
+                    let #mutability #name = #name;
+                });
+            }
+            pat => {
+                let name = syn::Ident::new(&format!("__monkit_arg{i}"), pat.span());
+                moves.extend(quote! {
+                    let #name = #name;
+                    let #pat = #name;
+                });
+                *pat = syn::parse_quote!(#name);
+            }
+        }
+    }
+    (inputs, moves)
+}
+
+/// Whether a signature names a lifetime, a reference, `Self` or a type made by a macro.
+struct FindHidden(bool);
+impl<'a> Visit<'a> for FindHidden {
     fn visit_lifetime(&mut self, _: &'a syn::Lifetime) {
         self.0 = true;
     }
     fn visit_type_reference(&mut self, _: &'a syn::TypeReference) {
         self.0 = true;
     }
-    fn visit_receiver(&mut self, r: &'a syn::Receiver) {
-        if r.reference.is_some() {
+    fn visit_type_macro(&mut self, _: &'a syn::TypeMacro) {
+        self.0 = true;
+    }
+    fn visit_ident(&mut self, i: &'a syn::Ident) {
+        if i == "Self" {
             self.0 = true;
         }
-        syn::visit::visit_receiver(self, r);
     }
 }
 
@@ -257,14 +304,17 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
         }}
     };
 
-    // An `async fn` whose signature holds no lifetime becomes a plain `fn` returning the call's
-    // future itself: one generator fewer to go through on every poll. With a lifetime the
-    // `async fn` stays (its future captures every argument's lifetime, which a returned
-    // `impl Future` on edition 2021 would not without naming them) and awaits the call's future.
-    let mut lifetimes = FindLifetime(false);
-    lifetimes.visit_signature(sig);
-    let direct = sig.asyncness.is_some() && ret_ty.is_some() && !lifetimes.0;
+    // An `async fn` whose future can hold no lifetime it does not name becomes a plain `fn`
+    // returning the call's future itself: one generator fewer to go through on every poll.
+    // Otherwise the `async fn` stays (its future captures every lifetime in scope) and awaits
+    // the call's future.
+    let direct = sig.asyncness.is_some() && ret_ty.is_some() && captures_everything(sig);
     let await_it = if direct { quote!() } else { quote!(.await) };
+    let (inputs, moved_in) = if direct {
+        move_arguments_in(sig)
+    } else {
+        (sig.inputs.clone(), quote!())
+    };
     let body = if sig.asyncness.is_some() {
         match &ret_ty {
             Some(ret) => {
@@ -280,6 +330,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                                 let __monkit_unreachable: #ret = loop {};
                                 return __monkit_unreachable;
                             }
+                            #moved_in
                             #args
                             #block
                         },
@@ -327,6 +378,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     let sig = if direct {
         let mut plain = sig.clone();
         plain.asyncness = None;
+        plain.inputs = inputs;
         let ret = ret_ty.expect("checked above");
         plain.output = syn::parse_quote!(-> impl ::core::future::Future<Output = #ret>);
         plain

@@ -1,7 +1,8 @@
 //! `#[task]` on async functions of every shape a service writes: generic, taking `impl Trait`,
 //! by-value `self`, a trait's `async fn`, borrowing arguments and `&self`, returning `impl
-//! Trait`. Each keeps its signature's meaning (what it borrows, that its future is `Send`),
-//! and is one call of a function named as written.
+//! Trait`, in an `impl<'a>`, with arguments the body never names. Each keeps its signature's
+//! meaning (what it borrows, that its future is `Send`, how long its arguments live), and is
+//! one call of a function named as written.
 
 use monkit::default_registry;
 use std::fmt::Display;
@@ -98,4 +99,111 @@ async fn every_shape_is_one_call_and_keeps_its_signature() {
     // Nothing starts before the first poll: a future made and dropped unpolled is no call.
     drop(generic(1u32));
     assert_eq!(calls("generic"), (2, 0));
+}
+
+/// A type whose lifetime a signature may leave unwritten.
+struct Holder<'a>(&'a str);
+
+/// Lifetimes the signature does not show: those of an `impl<'a>`, carried by `self` and
+/// `Self`. Each must compile as the plain `async fn` does.
+#[monkit::task]
+async fn written(h: Holder<'_>, r: std::cell::Ref<'_, u32>) -> usize {
+    h.0.len() + *r as usize
+}
+
+#[allow(clippy::needless_lifetimes)]
+impl<'a> Holder<'a> {
+    #[monkit::task]
+    async fn into_len(self) -> usize {
+        tokio::task::yield_now().await;
+        self.0.len()
+    }
+
+    #[monkit::task]
+    async fn longer(a: Self, b: Holder<'a>) -> Self {
+        if a.0.len() >= b.0.len() {
+            a
+        } else {
+            b
+        }
+    }
+}
+
+/// Owned std types, the function's own type parameters and `impl Trait` of them.
+#[monkit::task]
+async fn owned<T: Into<u64> + Send>(
+    a: T,
+    b: Vec<Option<String>>,
+    c: (u8, [u16; 2]),
+    d: Box<dyn Fn(u32) -> u32 + Send>,
+    e: impl IntoIterator<Item = u64> + Send,
+) -> u64 {
+    tokio::task::yield_now().await;
+    a.into() + b.len() as u64 + u64::from(c.0) + u64::from(d(1)) + e.into_iter().sum::<u64>()
+}
+
+#[tokio::test]
+async fn lifetimes_of_an_impl_and_owned_types_are_calls_too() {
+    let text = String::from("four");
+    let cell = std::cell::RefCell::new(3);
+    assert_eq!(written(Holder(&text), cell.borrow()).await, 7);
+    assert_eq!(Holder(&text).into_len().await, 4);
+    assert_eq!(Holder::longer(Holder("ab"), Holder(&text)).await.0, "four");
+    let n = owned(2u8, vec![None], (3, [0, 0]), Box::new(|x| x + 1), [10, 20]);
+    assert_eq!(assert_send(n).await, 38);
+    assert_eq!(
+        tokio::spawn(owned(1u32, vec![], (0, [0, 0]), Box::new(|x| x), vec![]))
+            .await
+            .unwrap(),
+        2
+    );
+
+    assert_eq!(calls("written"), (1, 0));
+    assert_eq!(calls("Holder::into_len"), (1, 0));
+    assert_eq!(calls("Holder::longer"), (1, 0));
+    assert_eq!(calls("owned"), (2, 0));
+}
+
+/// Counts its drops, to see when an argument goes.
+struct Permit(&'static std::sync::atomic::AtomicU32);
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+static DROPS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Arguments the body never names, a `mut` one and a pattern: as in a plain `async fn`, each
+/// lives as long as the future.
+#[monkit::task]
+async fn holding(_permit: Permit, _: Permit, mut n: u64, (a, b): (u64, u64)) -> u64 {
+    tokio::task::yield_now().await;
+    n += a + b;
+    n
+}
+
+#[tokio::test]
+async fn unnamed_arguments_live_as_long_as_the_future() {
+    use std::future::Future;
+    use std::sync::atomic::Ordering::SeqCst;
+    let f = holding(Permit(&DROPS), Permit(&DROPS), 1, (2, 3));
+    assert_eq!(
+        DROPS.load(SeqCst),
+        0,
+        "made, not yet polled: nothing dropped"
+    );
+    let mut f = std::pin::pin!(f);
+    let waker = std::task::Waker::noop();
+    let polled = f.as_mut().poll(&mut std::task::Context::from_waker(waker));
+    assert!(polled.is_pending());
+    assert_eq!(
+        DROPS.load(SeqCst),
+        0,
+        "suspended: the permits are still held"
+    );
+    assert_eq!(f.await, 6);
+    assert_eq!(DROPS.load(SeqCst), 2);
+    assert_eq!(calls("holding"), (1, 0));
 }
