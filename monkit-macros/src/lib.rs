@@ -132,6 +132,29 @@ fn captures_everything(sig: &syn::Signature) -> bool {
     sig.receiver().is_none() && !found.0
 }
 
+/// Whether an attribute means the same on a plain `fn`: the compiler's own. Another attribute
+/// macro below `#[task]` (`#[tokio::main]`, `#[tokio::test]`) may need to see `async fn`.
+fn inert(a: &syn::Attribute) -> bool {
+    const INERT: &[&str] = &[
+        "doc",
+        "allow",
+        "warn",
+        "deny",
+        "forbid",
+        "expect",
+        "inline",
+        "cold",
+        "must_use",
+        "cfg",
+        "deprecated",
+        "rustfmt",
+        "clippy",
+        "diagnostic",
+    ];
+    let root = a.path().segments.first().map(|s| s.ident.to_string());
+    root.is_some_and(|r| INERT.contains(&r.as_str()))
+}
+
 /// The arguments of an `async fn` made a plain `fn`, and the statements that move every one of
 /// them into its future, as `async fn` does: an argument the body never names (`_permit`, `_`)
 /// is dropped when the call ends, not when the future is made. A plain name keeps its name
@@ -308,7 +331,10 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     // returning the call's future itself: one generator fewer to go through on every poll.
     // Otherwise the `async fn` stays (its future captures every lifetime in scope) and awaits
     // the call's future.
-    let direct = sig.asyncness.is_some() && ret_ty.is_some() && captures_everything(sig);
+    let direct = sig.asyncness.is_some()
+        && ret_ty.is_some()
+        && captures_everything(sig)
+        && attrs.iter().all(inert);
     let await_it = if direct { quote!() } else { quote!(.await) };
     let (inputs, moved_in) = if direct {
         move_arguments_in(sig)

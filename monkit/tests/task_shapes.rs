@@ -207,3 +207,12 @@ async fn unnamed_arguments_live_as_long_as_the_future() {
     assert_eq!(DROPS.load(SeqCst), 2);
     assert_eq!(calls("holding"), (1, 0));
 }
+
+/// Another attribute macro below `#[task]` sees the `async fn` it expects.
+#[monkit::task]
+#[tokio::test]
+async fn a_test_that_is_a_task() {
+    tokio::task::yield_now().await;
+    let current = monkit::trace::current_span().expect("the test runs as a call");
+    assert_ne!(current.trace_id(), 0);
+}
