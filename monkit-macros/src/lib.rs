@@ -132,6 +132,44 @@ fn captures_everything(sig: &syn::Signature) -> bool {
     sig.receiver().is_none() && !found.0
 }
 
+/// The future an `#[async_trait]` method returns, when that is its whole body:
+/// `Box::pin(async move { .. })`, with the path that boxes it and the `Output` its return type
+/// names (`Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`).
+fn boxed_async<'b>(
+    block: &'b syn::Block,
+    output: &ReturnType,
+) -> Option<(&'b syn::Expr, &'b syn::ExprAsync, syn::Type)> {
+    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
+        return None;
+    };
+    let syn::Expr::Path(f) = &*call.func else {
+        return None;
+    };
+    let mut names = f.path.segments.iter().rev().map(|s| s.ident.to_string());
+    if names.next()? != "pin" || names.next()? != "Box" || call.args.len() != 1 {
+        return None;
+    }
+    let syn::Expr::Async(fut) = call.args.first()? else {
+        return None;
+    };
+    let ReturnType::Type(_, ty) = output else {
+        return None;
+    };
+    let mut found = FindOutput(None);
+    found.visit_type(ty);
+    Some((&call.func, fut, found.0?))
+}
+
+/// The first `Output = T` in a type.
+struct FindOutput(Option<syn::Type>);
+impl<'a> Visit<'a> for FindOutput {
+    fn visit_assoc_type(&mut self, a: &'a syn::AssocType) {
+        if a.ident == "Output" && self.0.is_none() {
+            self.0 = Some(a.ty.clone());
+        }
+    }
+}
+
 /// Whether an attribute means the same on a plain `fn`: the compiler's own. Another attribute
 /// macro below `#[task]` (`#[tokio::main]`, `#[tokio::test]`) may need to see `async fn`.
 fn inert(a: &syn::Attribute) -> bool {
@@ -375,6 +413,20 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 )
                 .await
             },
+        }
+    } else if let Some((pin, fut, ret)) = boxed_async(block, &sig.output) {
+        // An `#[async_trait]` method, already made a `fn` by the macro on its `impl`: the call
+        // is the future it boxes, not the making of it.
+        let outcome = classify(quote!(__monkit_ret));
+        let text = describe(quote!(__monkit_ret));
+        let (attrs, capture, stmts) = (&fut.attrs, &fut.capture, &fut.block.stmts);
+        quote! {
+            #site
+            #pin(__MONKIT_SITE.future(
+                #(#attrs)* async #capture { #args #(#stmts)* },
+                |__monkit_ret: &#ret| #outcome,
+                |__monkit_ret: &#ret| #text,
+            ))
         }
     } else {
         match &ret_ty {

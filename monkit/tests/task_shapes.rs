@@ -216,3 +216,43 @@ async fn a_test_that_is_a_task() {
     let current = monkit::trace::current_span().expect("the test runs as a call");
     assert_ne!(current.trace_id(), 0);
 }
+
+/// A service trait as `#[async_trait]` (and tonic's re-export of it) writes one.
+#[async_trait::async_trait]
+trait Store {
+    async fn get(&self, key: u64) -> Result<u64, std::io::Error>;
+}
+
+struct Slow;
+
+#[async_trait::async_trait]
+impl Store for Slow {
+    #[monkit::task]
+    async fn get(&self, key: u64) -> Result<u64, std::io::Error> {
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        if key == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "no key 0",
+            ));
+        }
+        Ok(key * 10)
+    }
+}
+
+/// Inside `#[async_trait]` the method is already a `fn` boxing its future when `#[task]` sees
+/// it: the call is still the whole future, with its outcome, not the boxing.
+#[tokio::test]
+async fn an_async_trait_method_is_timed_to_its_end() {
+    let store: Box<dyn Store + Send + Sync> = Box::new(Slow);
+    assert_eq!(store.get(4).await.unwrap(), 40);
+    assert!(store.get(0).await.is_err());
+    let s = default_registry()
+        .func_by_name("task_shapes.Slow::get")
+        .expect("registered")
+        .stats();
+    assert_eq!((s.successes, s.errors_total), (1, 1));
+    assert_eq!(s.errors, vec![("not_found", 1)]);
+    let took = s.success_times.min;
+    assert!(took >= 30e6, "timed to the future's end: {took} ns");
+}
