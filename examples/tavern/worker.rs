@@ -136,6 +136,7 @@ impl worker_server::Worker for Arc<Queue> {
         }
     }
 
+    #[monkit::task]
     async fn complete(
         &self,
         request: tonic::Request<ActivityResult>,

@@ -144,8 +144,15 @@ impl FuncSite {
                         }
                         inner.push(c);
                     }
-                    let ty = inner.split(" as ").next().unwrap_or(&inner);
-                    out.push_str(ty.split('<').next().unwrap_or(ty));
+                    if let Some(imp) = inner.strip_prefix("impl ") {
+                        // `<impl Trait for Type>`: rustc's name for an impl whose self type is
+                        // not a local path (`Arc<Queue>`); the type, its paths made short.
+                        let ty = imp.split_once(" for ").map_or(imp, |(_, ty)| ty);
+                        out.push_str(&short_paths(ty));
+                    } else {
+                        let ty = inner.split(" as ").next().unwrap_or(&inner);
+                        out.push_str(ty.split('<').next().unwrap_or(ty));
+                    }
                 }
                 '<' => depth += 1,
                 '>' => depth = depth.saturating_sub(1),
@@ -163,5 +170,44 @@ impl FuncSite {
         } else {
             rest.to_owned()
         }
+    }
+}
+
+/// Every path in a type name cut to its last segment: `alloc::sync::Arc<a::Queue>` is
+/// `Arc<Queue>`.
+fn short_paths(ty: &str) -> String {
+    let mut out = String::with_capacity(ty.len());
+    let mut path_start = 0;
+    let mut chars = ty.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            out.truncate(path_start);
+            continue;
+        }
+        out.push(c);
+        if !(c.is_alphanumeric() || c == '_') {
+            path_start = out.len();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::short_paths;
+
+    #[test]
+    fn type_names_keep_their_last_segments() {
+        assert_eq!(
+            short_paths("alloc::sync::Arc<tavern::worker::Queue>"),
+            "Arc<Queue>"
+        );
+        assert_eq!(short_paths("&a::B"), "&B");
+        assert_eq!(
+            short_paths("std::collections::HashMap<u8, a::b::C<d::E>>"),
+            "HashMap<u8, C<E>>"
+        );
+        assert_eq!(short_paths("Plain"), "Plain");
     }
 }
