@@ -256,3 +256,40 @@ async fn an_async_trait_method_is_timed_to_its_end() {
     let took = s.success_times.min;
     assert!(took >= 30e6, "timed to the future's end: {took} ns");
 }
+
+/// Methods of impls for types named outside the module: std's, a tuple, a box of a local type.
+trait Size {
+    fn size(&self) -> usize;
+}
+
+impl<T> Size for Vec<T> {
+    #[monkit::task]
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+impl Size for (u8, u8) {
+    #[monkit::task]
+    fn size(&self) -> usize {
+        2
+    }
+}
+
+impl Size for Box<Slow> {
+    #[monkit::task]
+    fn size(&self) -> usize {
+        1
+    }
+}
+
+#[test]
+fn methods_are_named_by_their_short_self_type() {
+    assert_eq!(
+        vec![1u8, 2, 3].size() + (1u8, 2u8).size() + Box::new(Slow).size(),
+        6
+    );
+    for name in ["Vec::size", "(u8, u8)::size", "Box<Slow>::size"] {
+        assert_eq!(calls(name), (1, 0), "{name}");
+    }
+}

@@ -117,50 +117,35 @@ impl FuncSite {
     }
 
     /// `Type::method` for methods, `fn` for free functions: the function's path (read from a
-    /// nested item's type name, which includes the impl's self type) less the module path.
+    /// nested item's type name, which includes the impl's self type) less the module path, the
+    /// self type's paths made short and its generic arguments kept (`Arc<Queue>::complete`,
+    /// `Gen<T>::get`).
     fn derive_name(&self) -> String {
         let path = (self.path)();
         let path = path.strip_suffix("::__monkit_path").unwrap_or(path);
+        let path = path.replace("::{{closure}}", "");
         let mut out = String::with_capacity(path.len());
-        // Drop generic arguments and closure segments; turn `<T as Trait>` into `T`.
-        let mut depth = 0usize;
-        let mut chars = path.chars().peekable();
-        while let Some(c) = chars.next() {
-            match c {
-                '<' if out.is_empty() || out.ends_with("::") => {
-                    // Qualified path `<a::T as b::Tr>::m`: keep `a::T`.
-                    let mut inner = String::new();
-                    let mut d = 1;
-                    for c in chars.by_ref() {
-                        match c {
-                            '<' => d += 1,
-                            '>' => {
-                                d -= 1;
-                                if d == 0 {
-                                    break;
-                                }
-                            }
-                            _ => {}
-                        }
-                        inner.push(c);
-                    }
-                    if let Some(imp) = inner.strip_prefix("impl ") {
-                        // `<impl Trait for Type>`: rustc's name for an impl whose self type is
-                        // not a local path (`Arc<Queue>`); the type, its paths made short.
-                        let ty = imp.split_once(" for ").map_or(imp, |(_, ty)| ty);
-                        out.push_str(&short_paths(ty));
-                    } else {
-                        let ty = inner.split(" as ").next().unwrap_or(&inner);
-                        out.push_str(ty.split('<').next().unwrap_or(ty));
-                    }
-                }
-                '<' => depth += 1,
-                '>' => depth = depth.saturating_sub(1),
-                _ if depth == 0 => out.push(c),
-                _ => {}
+        let mut rest = path.as_str();
+        while let Some(c) = rest.chars().next() {
+            if c != '<' {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+                continue;
             }
+            let (inner, after) = bracketed(rest);
+            if out.is_empty() || out.ends_with("::") {
+                // A qualified self type: `<a::T as b::Tr>`, or rustc's `<impl b::Tr for a::T>`
+                // when the type is not a local path.
+                let ty = match inner.strip_prefix("impl ") {
+                    Some(imp) => imp.split_once(" for ").map_or(imp, |(_, ty)| ty),
+                    None => inner.split_once(" as ").map_or(inner, |(ty, _)| ty),
+                };
+                out.push_str(&short_type(ty));
+            } else {
+                out.push_str(&short_args(inner));
+            }
+            rest = after;
         }
-        let out = out.replace("::{{closure}}", "");
         let rest = out
             .strip_prefix(self.module)
             .and_then(|r| r.strip_prefix("::"))
@@ -170,6 +155,68 @@ impl FuncSite {
         } else {
             rest.to_owned()
         }
+    }
+}
+
+/// What is between `s`'s first `<` and the `>` that closes it, and what follows that.
+fn bracketed(s: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    for (i, c) in s.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => {
+                depth -= 1;
+                if depth == 0 {
+                    return (&s[1..i], &s[i + 1..]);
+                }
+            }
+            _ => {}
+        }
+    }
+    (&s[1..], "")
+}
+
+/// A type name as a person writes it: paths cut to their last segment, and the arguments
+/// `type_name` leaves unknown (`_`, `'_`) dropped: `alloc::sync::Arc<a::Queue>` is
+/// `Arc<Queue>`, `a::Holder<'_>` is `Holder`, `Vec<_>` is `Vec`.
+fn short_type(ty: &str) -> String {
+    let mut out = String::with_capacity(ty.len());
+    let mut rest = ty;
+    while let Some(open) = rest.find('<') {
+        out.push_str(&short_paths(&rest[..open]));
+        let (inner, after) = bracketed(&rest[open..]);
+        out.push_str(&short_args(inner));
+        rest = after;
+    }
+    out.push_str(&short_paths(rest));
+    out
+}
+
+/// Generic arguments made short (see [`short_type`]), bracketed, or nothing when none is known.
+fn short_args(inner: &str) -> String {
+    let mut args = Vec::new();
+    let (mut depth, mut start) = (0usize, 0);
+    for (i, c) in inner
+        .char_indices()
+        .chain(std::iter::once((inner.len(), ',')))
+    {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ')' | ']' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                let arg = short_type(inner[start..i].trim());
+                if arg != "_" && !arg.starts_with('\'') && !arg.is_empty() {
+                    args.push(arg);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if args.is_empty() {
+        String::new()
+    } else {
+        format!("<{}>", args.join(", "))
     }
 }
 
@@ -195,7 +242,7 @@ fn short_paths(ty: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::short_paths;
+    use super::{short_paths, short_type};
 
     #[test]
     fn type_names_keep_their_last_segments() {
@@ -209,5 +256,23 @@ mod tests {
             "HashMap<u8, C<E>>"
         );
         assert_eq!(short_paths("Plain"), "Plain");
+    }
+
+    #[test]
+    fn unknown_arguments_go_and_known_ones_stay() {
+        assert_eq!(short_type("a::Holder<'_>"), "Holder");
+        assert_eq!(short_type("alloc::vec::Vec<_>"), "Vec");
+        assert_eq!(short_type("alloc::boxed::Box<a::Slow>"), "Box<Slow>");
+        assert_eq!(
+            short_type("std::collections::HashMap<_, alloc::vec::Vec<a::B<'_, u8>>>"),
+            "HashMap<Vec<B<u8>>>"
+        );
+        assert_eq!(short_type("(a::B<_>, u8)"), "(B, u8)");
+    }
+
+    #[test]
+    fn brackets_are_matched() {
+        assert_eq!(super::bracketed("<a<b>>::m"), ("a<b>", "::m"));
+        assert_eq!(super::bracketed("<unclosed"), ("unclosed", ""));
     }
 }
