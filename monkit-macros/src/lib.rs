@@ -369,6 +369,9 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     // returning the call's future itself: one generator fewer to go through on every poll.
     // Otherwise the `async fn` stays (its future captures every lifetime in scope) and awaits
     // the call's future.
+    // The body's statements, spliced where they run: a block after statements of ours would
+    // draw the `unused_braces` lint on the user's braces.
+    let stmts = &block.stmts;
     let direct = sig.asyncness.is_some()
         && ret_ty.is_some()
         && captures_everything(sig)
@@ -396,7 +399,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                             }
                             #moved_in
                             #args
-                            #block
+                            #(#stmts)*
                         },
                         |__monkit_ret: &#ret| #outcome,
                         |__monkit_ret: &#ret| #text,
@@ -407,7 +410,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             None => quote! {
                 #site
                 __MONKIT_SITE.future(
-                    async move { #args #block },
+                    async move { #args #(#stmts)* },
                     |_| ::monkit::__private::Outcome::Ok,
                     ::monkit::__private::no_text,
                 )
@@ -449,7 +452,7 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 #site
                 let __monkit_guard = __MONKIT_SITE.enter();
                 #args
-                #block
+                #(#stmts)*
             },
         }
     };

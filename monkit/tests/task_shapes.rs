@@ -4,6 +4,9 @@
 //! meaning (what it borrows, that its future is `Send`, how long its arguments live), and is
 //! one call of a function named as written.
 
+// The expansion must not draw lints onto the user's code.
+#![deny(unused_braces, unused_mut, unused_variables, unused_parens)]
+
 use monkit::default_registry;
 use std::fmt::Display;
 
@@ -32,6 +35,16 @@ async fn borrowing(a: &str, b: &[u8]) -> usize {
 async fn opaque() -> impl Display {
     7
 }
+
+// One line each, as rustfmt leaves a body with `fn_single_line`: a block in our block there
+// draws `unused_braces`.
+#[monkit::task(args)]
+#[rustfmt::skip]
+async fn one_line(x: u64) -> u64 { x + 1 }
+
+#[monkit::task(args)]
+#[rustfmt::skip]
+fn one_line_sync(x: u64) -> impl Display { x + 1 }
 
 struct Shop(u32);
 
@@ -82,6 +95,10 @@ async fn every_shape_is_one_call_and_keeps_its_signature() {
     let n = assert_send(borrowing(&owned, b"xy")).await;
     assert_eq!(n, 7);
     assert_eq!(opaque().await.to_string(), "7");
+    assert_eq!(
+        one_line(1).await + 1,
+        one_line_sync(2).to_string().parse::<u64>().unwrap()
+    );
     assert_eq!(Shop(3).consume().await, 3);
     let shop = Shop(4);
     assert_eq!(assert_send(shop.look(1)).await, 5);
