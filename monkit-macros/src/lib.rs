@@ -211,7 +211,7 @@ fn move_arguments_in(
             syn::Pat::Ident(pi) if pi.by_ref.is_none() && pi.subpat.is_none() => {
                 let (name, mutability) = (&pi.ident, pi.mutability.take());
                 moves.extend(quote! {
-                    #[allow(clippy::redundant_locals)]
+                    #[allow(clippy::redundant_locals, clippy::used_underscore_binding)]
                     let #mutability #name = #name;
                 });
             }
