@@ -140,3 +140,53 @@ fn reqwest_errors_by_their_cause() {
     assert!(r.is_err());
     assert_eq!(kinds("fetch_closed"), vec![("connect", 1)]);
 }
+
+/// A crate's error called just `Error` is named by its path: `Error` alone says nothing.
+#[monkit::task]
+fn json_fail() -> Result<u32, serde_json::Error> {
+    serde_json::from_str("{")
+}
+
+#[test]
+fn an_error_called_error_is_named_by_its_path() {
+    let _ = json_fail();
+    assert_eq!(kinds("json_fail"), vec![("serde_json::error::Error", 1)]);
+}
+
+#[cfg(feature = "tokio")]
+#[monkit::task]
+async fn too_slow() -> Result<(), tokio::time::error::Elapsed> {
+    let never = std::future::pending::<()>();
+    tokio::time::timeout(std::time::Duration::from_millis(1), never).await
+}
+
+#[cfg(feature = "tokio")]
+#[monkit::task]
+async fn joined(panics: bool) -> Result<(), tokio::task::JoinError> {
+    let task = tokio::spawn(async move {
+        assert!(!panics, "the spawned task fails");
+        std::future::pending::<()>().await
+    });
+    if !panics {
+        task.abort();
+    }
+    task.await
+}
+
+#[cfg(feature = "tokio")]
+#[test]
+fn tokio_timeouts_and_join_errors_by_what_happened() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        assert!(too_slow().await.is_err());
+        assert!(joined(true).await.unwrap_err().is_panic());
+        assert!(joined(false).await.unwrap_err().is_cancelled());
+    });
+    assert_eq!(kinds("too_slow"), vec![("timeout", 1)]);
+    let mut j = kinds("joined");
+    j.sort();
+    assert_eq!(j, vec![("canceled", 1), ("panic", 1)]);
+}

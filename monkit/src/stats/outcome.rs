@@ -125,7 +125,8 @@ pub fn add_error_kind_handler(h: KindHandler) {
 /// the error and then each error of its source chain, the first answer winning: the handlers
 /// added with [`add_error_kind_handler`] (in the order added), then the built-ins
 /// (`std::io::Error` by its `io::ErrorKind`; with features, `hyper::Error` and `reqwest::Error`
-/// by their cause and `tonic::Status` by its code). `None` when nothing knows it (the caller
+/// by their cause, `tonic::Status` by its code, tokio's `Elapsed` as `timeout` and its
+/// `JoinError` as `panic` or `canceled`). `None` when nothing knows it (the caller
 /// then names it by its type).
 pub fn error_kind_of(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> {
     let mut cur = Some(e);
@@ -169,6 +170,14 @@ fn built_in_kind(e: &(dyn std::error::Error + 'static)) -> Option<&'static str> 
         } else {
             "hyper_error"
         });
+    }
+    #[cfg(feature = "tokio")]
+    if e.is::<tokio::time::error::Elapsed>() {
+        return Some("timeout");
+    }
+    #[cfg(feature = "tokio")]
+    if let Some(j) = e.downcast_ref::<tokio::task::JoinError>() {
+        return Some(if j.is_panic() { "panic" } else { "canceled" });
     }
     #[cfg(feature = "tonic")]
     if let Some(s) = e.downcast_ref::<tonic::Status>() {
@@ -291,7 +300,8 @@ impl ErrorKind for std::fmt::Error {
 
 /// The default kind of an error type that does not implement [`ErrorKind`] and that no
 /// handler or built-in knows ([`error_kind_of`]): its type name without module path or
-/// generic arguments (`my::DbError<T>` → `DbError`).
+/// generic arguments (`my::DbError<T>` → `DbError`), but with its path when the name alone
+/// is `Error` (`serde_json::error::Error`).
 pub fn type_kind<E: ?Sized>() -> &'static str {
     short_type_name(std::any::type_name::<E>())
 }
@@ -312,9 +322,18 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
                 t = inner.split([',', '+', '>']).next().unwrap_or(inner).trim()
             }
             _ if name.is_empty() => return full,
+            // `Error` alone names nothing (serde_json's, sqlx's and a hundred crates' errors
+            // are all called that): keep the path that says whose it is.
+            ("Error", _) if head.contains("::") && !is_std(head) => return head,
             _ => return name,
         }
     }
+}
+
+fn is_std(path: &str) -> bool {
+    ["core::", "std::", "alloc::"]
+        .iter()
+        .any(|root| path.starts_with(root))
 }
 
 #[cfg(test)]
@@ -330,6 +349,15 @@ mod tests {
             "Error"
         );
         assert_eq!(short_type_name("String"), "String");
+        assert_eq!(
+            short_type_name("&serde_json::error::Error"),
+            "serde_json::error::Error"
+        );
+        assert_eq!(
+            short_type_name("alloc::sync::Arc<sqlx_core::error::Error>"),
+            "sqlx_core::error::Error"
+        );
+        assert_eq!(type_kind::<serde_json::Error>(), "serde_json::error::Error");
         assert_eq!(type_kind::<std::num::ParseIntError>(), "ParseIntError");
     }
 }
