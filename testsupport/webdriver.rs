@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use serde_json::{json, Value};
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -17,12 +16,10 @@ pub struct Browser {
     session: String,
 }
 
+/// chromedriver's port: one the including test's `common` module hands out (see
+/// `ports.rs`), so no other listener takes it before chromedriver binds it.
 fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::common::free_port()
 }
 
 fn answer(r: Result<ureq::Response, ureq::Error>, what: &str) -> Value {

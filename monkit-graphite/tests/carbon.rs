@@ -3,19 +3,13 @@
 
 #[path = "../../testsupport/peers.rs"]
 mod peers;
+#[path = "../../testsupport/ports.rs"]
+mod ports;
+use ports::free_port;
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A carbon-cache in the foreground with its own directory; killed on drop.
 struct Carbon {

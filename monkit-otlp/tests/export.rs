@@ -7,6 +7,8 @@
 mod otlp;
 #[path = "../../testsupport/peers.rs"]
 mod peers;
+#[path = "../../testsupport/ports.rs"]
+mod ports;
 #[path = "../../testsupport/sink.rs"]
 mod sink;
 
@@ -15,7 +17,6 @@ use otlp::decode;
 use monkit::{FinishedSpan, SpanObserver};
 use serde_json::Value;
 use sink::{sink, FAIL_503, OK, SLOW};
-use std::net::TcpListener;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -205,11 +206,7 @@ fn a_collector_that_is_down_costs_counted_drops() {
     set_tags();
     let reg = monkit::Registry::new();
     // A port nobody listens on.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = ports::free_port();
     let exporter = monkit_otlp::Builder::new(&format!("http://127.0.0.1:{port}/v1/traces"))
         .queue_capacity(10)
         .batch(5, Duration::from_millis(10))

@@ -13,6 +13,8 @@ mod otlp_grpc;
 mod peers;
 #[path = "../../testsupport/pki.rs"]
 mod pki;
+#[path = "../../testsupport/ports.rs"]
+mod ports;
 #[path = "../../testsupport/py_sink.rs"]
 mod py_sink;
 #[path = "../../testsupport/totals.rs"]
@@ -138,11 +140,7 @@ fn push_back_is_obeyed_as_the_specification_says() {
 
     // Nobody listening: connection errors are retried, then counted as failed; the program
     // never waited for any of it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = ports::free_port();
     let t0 = Instant::now();
     let reg = export(&format!("http://127.0.0.1:{port}"), |b| b);
     assert_eq!(total(&reg, "spans_failed"), 3.0);

@@ -3,6 +3,8 @@
 //! shutdown keeps its deadline. One test: the exporter is process-wide.
 
 mod common;
+#[path = "../../testsupport/ports.rs"]
+mod ports;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -35,9 +37,7 @@ fn hammer(calls: u64) -> Duration {
 #[test]
 fn faulty_collectors() {
     // Down: nothing listens on this port.
-    let down = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/api/v2/spans", down.local_addr().unwrap());
-    drop(down);
+    let url = format!("http://127.0.0.1:{}/api/v2/spans", ports::free_port());
     let exporter = monkit_zipkin::Builder::new(&url)
         .queue_capacity(1000)
         .batch(100, Duration::from_millis(10))

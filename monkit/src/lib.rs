@@ -126,6 +126,29 @@ pub mod prelude {
 /// "custom")]` overrides the name. A `Result` return counts `Err` as an error of the kind
 /// [`ErrorKind`] names (or the error's type name); a panic is counted and goes on unwinding;
 /// a future dropped before it completes counts as `canceled`.
+///
+/// An async call begins at its future's first poll and ends when the future completes. Inside
+/// an `#[async_trait]` impl (tonic's included) the method's boxed future is the call. An
+/// `async fn` with no lifetime, reference, receiver or `Self` in its signature becomes a `fn`
+/// returning `impl Future` (one generator fewer a poll), its arguments moved into the future
+/// as an `async fn` moves them.
+///
+/// ```
+/// #[async_trait::async_trait]
+/// trait Store {
+///     async fn get(&self, key: u64) -> Result<u64, std::io::Error>;
+/// }
+///
+/// struct Memory;
+///
+/// #[async_trait::async_trait]
+/// impl Store for Memory {
+///     #[monkit::task] // timed to the end of the boxed future, `Err` counted by its kind
+///     async fn get(&self, key: u64) -> Result<u64, std::io::Error> {
+///         Ok(key)
+///     }
+/// }
+/// ```
 pub use monkit_macros::task;
 
 #[doc(hidden)]

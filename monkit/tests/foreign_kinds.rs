@@ -1,6 +1,10 @@
 //! Error kinds of types a program cannot implement `ErrorKind` on: io errors by their kind,
 //! boxed and chained errors by what they hold, kind handlers, and the type name last.
 
+#[cfg(feature = "reqwest")]
+#[path = "../../testsupport/ports.rs"]
+mod ports;
+
 use monkit::stats::add_error_kind_handler;
 use std::io;
 
@@ -127,11 +131,7 @@ fn grpc_statuses_by_their_code() {
 #[test]
 fn reqwest_errors_by_their_cause() {
     // A port nobody listens on: the connection is refused.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = ports::free_port();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
