@@ -190,3 +190,17 @@ fn tokio_timeouts_and_join_errors_by_what_happened() {
     j.sort();
     assert_eq!(j, vec![("canceled", 1), ("panic", 1)]);
 }
+
+/// An error of a tuple, as axum handlers return `(StatusCode, String)`: named by its first
+/// element.
+#[monkit::task]
+fn tuple_fail() -> Result<(), (std::num::ParseIntError, String)> {
+    let e = "x".parse::<u8>().unwrap_err();
+    Err((e, "not a number".into()))
+}
+
+#[test]
+fn a_tuple_error_is_named_by_its_first_element() {
+    let _ = tuple_fail();
+    assert_eq!(kinds("tuple_fail"), vec![("ParseIntError", 1)]);
+}

@@ -310,6 +310,16 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
     let mut t = full;
     loop {
         t = t.trim_start_matches('&').trim_start_matches("dyn ");
+        // A tuple (axum's `(StatusCode, String)`) is named by its first element.
+        if let Some(elems) = t.strip_prefix('(') {
+            match first_element(elems) {
+                "" => return "()",
+                first => {
+                    t = first;
+                    continue;
+                }
+            }
+        }
         // Drop generic arguments, then keep the last path segment.
         let (head, args) = match t.split_once('<') {
             Some((h, a)) => (h, Some(a)),
@@ -328,6 +338,21 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
             _ => return name,
         }
     }
+}
+
+/// The first element of a tuple's elements (`a, b)`), commas inside brackets skipped.
+fn first_element(elems: &str) -> &str {
+    let mut depth = 0usize;
+    for (i, c) in elems.char_indices() {
+        match c {
+            '<' | '(' | '[' => depth += 1,
+            '>' | ']' => depth = depth.saturating_sub(1),
+            ')' if depth > 0 => depth -= 1,
+            ',' | ')' if depth == 0 => return elems[..i].trim(),
+            _ => {}
+        }
+    }
+    elems.trim()
 }
 
 fn is_std(path: &str) -> bool {
@@ -358,6 +383,13 @@ mod tests {
             "sqlx_core::error::Error"
         );
         assert_eq!(type_kind::<serde_json::Error>(), "serde_json::error::Error");
+        assert_eq!(
+            short_type_name("(http::status::StatusCode, alloc::string::String)"),
+            "StatusCode"
+        );
+        assert_eq!(short_type_name("(alloc::vec::Vec<(u8, u8)>, u8)"), "Vec");
+        assert_eq!(short_type_name("()"), "()");
+        assert_eq!(type_kind::<&'static str>(), "str");
         assert_eq!(type_kind::<std::num::ParseIntError>(), "ParseIntError");
     }
 }
