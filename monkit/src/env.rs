@@ -4,9 +4,10 @@
 //! monkit::env::register(monkit::default_registry());
 //! ```
 //!
-//! Adds the series `process,scope=env` with: `uptime_seconds`, `cpu_user_seconds`,
-//! `cpu_system_seconds`, `rss_bytes`, `vsize_bytes`, `max_rss_bytes`, `open_fds`, `threads`,
-//! `minor_faults`, `major_faults`, `voluntary_context_switches`,
+//! Adds the series `process,scope=env` with: `uptime_seconds`, `start_time_seconds` (Unix
+//! time), `cpu_user_seconds`, `cpu_system_seconds`, `rss_bytes`, `vsize_bytes`,
+//! `max_rss_bytes`, `open_fds`, `max_fds` (the soft limit: alert on `open_fds / max_fds`),
+//! `threads`, `minor_faults`, `major_faults`, `voluntary_context_switches`,
 //! `involuntary_context_switches` and `exe_crc32`. On Linux every field comes from `/proc` and
 //! `getrusage`; other Unix systems get the `getrusage` fields; elsewhere only uptime and the
 //! executable's crc. Reading takes a few file reads on the reading thread, never a lock the
@@ -61,6 +62,9 @@ impl StatSource for Process {
             "uptime_seconds",
             uptime().unwrap_or_else(|| self.registered.elapsed().as_secs_f64()),
         );
+        if let Some(t) = start_time() {
+            f("start_time_seconds", t);
+        }
         #[cfg(unix)]
         rusage(&mut f);
         #[cfg(target_os = "linux")]
@@ -95,6 +99,14 @@ fn rusage(f: &mut dyn FnMut(&str, f64)) {
     f("major_faults", u.ru_majflt as f64);
     f("voluntary_context_switches", u.ru_nvcsw as f64);
     f("involuntary_context_switches", u.ru_nivcsw as f64);
+    // SAFETY: getrlimit fills the struct we pass; all-zero is a valid rlimit.
+    let mut l: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointer to an rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) } == 0
+        && l.rlim_cur != libc::RLIM_INFINITY
+    {
+        f("max_fds", l.rlim_cur as f64);
+    }
 }
 
 /// Fields of `/proc/self/stat` after the command name (which may contain spaces).
@@ -105,19 +117,49 @@ fn proc_stat() -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
+/// The process's start in clock ticks since boot, and the ticks a second.
 #[cfg(target_os = "linux")]
-fn uptime() -> Option<f64> {
-    // Field 22 (starttime, clock ticks since boot) is index 19 after the command name.
-    // Worked in whole hundredths of a second (the precision of /proc/uptime), so the result is
-    // an exact decimal and prints without float noise.
+fn start_ticks() -> Option<(u64, u64)> {
+    // Field 22 (starttime) is index 19 after the command name.
     let start: u64 = proc_stat()?.get(19)?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some((start, u64::try_from(hz).ok().filter(|&h| h > 0)?))
+}
+
+/// When the process started, in Unix seconds: boot time (`btime` of `/proc/stat`) plus the
+/// start's ticks since boot. The same at every read, as Prometheus's
+/// `process_start_time_seconds` is.
+#[cfg(target_os = "linux")]
+fn start_time() -> Option<f64> {
+    let (start, hz) = start_ticks()?;
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let btime: u64 = stat
+        .lines()
+        .find_map(|l| l.strip_prefix("btime "))?
+        .trim()
+        .parse()
+        .ok()?;
+    // Whole hundredths, so the value is an exact decimal.
+    let cs = btime.checked_mul(100)? + start.checked_mul(100)? / hz;
+    Some(cs as f64 / 100.0)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn start_time() -> Option<f64> {
+    None
+}
+
+#[cfg(target_os = "linux")]
+fn uptime() -> Option<f64> {
+    // Worked in whole hundredths of a second (the precision of /proc/uptime), so the result is
+    // an exact decimal and prints without float noise.
+    let (start, hz) = start_ticks()?;
     let boot = std::fs::read_to_string("/proc/uptime").ok()?;
     let (whole, frac) = boot.split_whitespace().next()?.split_once('.')?;
     let frac = format!("{frac:0<2}");
     let boot_cs: u64 = whole.parse::<u64>().ok()? * 100 + frac.get(..2)?.parse::<u64>().ok()?;
-    let start_cs = start.checked_mul(100)? / u64::try_from(hz).ok().filter(|&h| h > 0)?;
+    let start_cs = start.checked_mul(100)? / hz;
     Some(boot_cs.saturating_sub(start_cs) as f64 / 100.0)
 }
 

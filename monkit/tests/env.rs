@@ -28,6 +28,8 @@ fn env_stats_and_custom_sources() {
         "vsize_bytes",
         "max_rss_bytes",
         "open_fds",
+        "max_fds",
+        "start_time_seconds",
         "threads",
         "minor_faults",
         "major_faults",
@@ -75,6 +77,18 @@ fn env_stats_and_custom_sources() {
     assert!(after["threads"] >= before["threads"] + 4.0);
     assert!(after["uptime_seconds"] >= before["uptime_seconds"]);
     assert_eq!(after["exe_crc32"], before["exe_crc32"]);
+    assert!(after["max_fds"] > after["open_fds"], "{after:?}");
+    // The start is fixed, and with the uptime makes the time now.
+    assert_eq!(after["start_time_seconds"], before["start_time_seconds"]);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+    let lag = now - (after["start_time_seconds"] + after["uptime_seconds"]);
+    assert!(
+        lag.abs() < 2.0,
+        "start + uptime is {lag} s off now: {after:?}"
+    );
     drop((mem, files, tx));
     for t in threads {
         t.join().unwrap();
