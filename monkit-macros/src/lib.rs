@@ -132,9 +132,10 @@ fn captures_everything(sig: &syn::Signature) -> bool {
     sig.receiver().is_none() && !found.0
 }
 
-/// The future an `#[async_trait]` method returns, when that is its whole body:
-/// `Box::pin(async move { .. })`, with the path that boxes it and the `Output` its return type
-/// names (`Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`).
+/// The future an `#[async_trait]` method returns (or any `fn` returning a boxed future), when
+/// that is its whole body: `Box::pin(async move { .. })`, with the path that boxes it and the
+/// `Output` its return type names (`Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`),
+/// or `_`.
 fn boxed_async<'b>(
     block: &'b syn::Block,
     output: &ReturnType,
@@ -157,7 +158,12 @@ fn boxed_async<'b>(
     };
     let mut found = FindOutput(None);
     found.visit_type(ty);
-    Some((&call.func, fut, found.0?))
+    // Behind an alias (`BoxFuture<'a, T>`) the output is the future's, which inference finds.
+    Some((
+        &call.func,
+        fut,
+        found.0.unwrap_or_else(|| syn::parse_quote!(_)),
+    ))
 }
 
 /// The first `Output = T` in a type.

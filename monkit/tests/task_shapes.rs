@@ -310,3 +310,27 @@ fn methods_are_named_by_their_short_self_type() {
         assert_eq!(calls(name), (1, 0), "{name}");
     }
 }
+
+/// A `fn` returning a boxed future behind an alias: the call is the future too.
+#[monkit::task]
+fn boxed(key: u64) -> futures::future::BoxFuture<'static, Result<u64, std::io::Error>> {
+    Box::pin(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if key == 0 {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "slow"));
+        }
+        Ok(key)
+    })
+}
+
+#[tokio::test]
+async fn a_boxed_future_is_timed_to_its_end() {
+    assert_eq!(boxed(3).await.unwrap(), 3);
+    assert!(boxed(0).await.is_err());
+    let s = default_registry()
+        .func_by_name("task_shapes.boxed")
+        .expect("registered")
+        .stats();
+    assert_eq!(s.errors, vec![("timed_out", 1)]);
+    assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
+}
