@@ -270,6 +270,20 @@ mod tests {
         assert_eq!(short_type("(a::B<_>, u8)"), "(B, u8)");
     }
 
+    proptest::proptest! {
+        /// Whatever `type_name` prints (closures, fn pointers' `->`, unbalanced brackets), a
+        /// name comes out and nothing panics.
+        #[test]
+        fn any_type_name_makes_a_name(s in "[a-z:<>(), _&'\\[\\];-]{0,40}") {
+            let _ = short_type(&s);
+            let _ = super::short_args(&s);
+            if s.starts_with('<') {
+                let (inner, rest) = super::bracketed(&s);
+                proptest::prop_assert!(inner.len() + rest.len() < s.len());
+            }
+        }
+    }
+
     #[test]
     fn brackets_are_matched() {
         assert_eq!(super::bracketed("<a<b>>::m"), ("a<b>", "::m"));
