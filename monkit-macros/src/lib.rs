@@ -132,38 +132,41 @@ fn captures_everything(sig: &syn::Signature) -> bool {
     sig.receiver().is_none() && !found.0
 }
 
-/// The future an `#[async_trait]` method returns (or any `fn` returning a boxed future), when
-/// that is its whole body: `Box::pin(async move { .. })`, with the path that boxes it and the
-/// `Output` its return type names (`Pin<Box<dyn Future<Output = R> + Send + 'async_trait>>`),
-/// or `_`.
-fn boxed_async<'b>(
+/// The future a non-async `fn` returns, when that is its whole body: `async move { .. }`
+/// (under `-> impl Future<Output = T> + Send + '_`, as traits declare futures), or
+/// `Box::pin(async move { .. })` (what `#[async_trait]` makes of a method, or a `BoxFuture`).
+/// With the path that boxes it, if any, and the `Output` the return type names, or `_` for
+/// inference to find.
+fn returned_future<'b>(
     block: &'b syn::Block,
     output: &ReturnType,
-) -> Option<(&'b syn::Expr, &'b syn::ExprAsync, syn::Type)> {
-    let [syn::Stmt::Expr(syn::Expr::Call(call), None)] = block.stmts.as_slice() else {
+) -> Option<(Option<&'b syn::Expr>, &'b syn::ExprAsync, syn::Type)> {
+    let [syn::Stmt::Expr(tail, None)] = block.stmts.as_slice() else {
         return None;
     };
-    let syn::Expr::Path(f) = &*call.func else {
-        return None;
-    };
-    let mut names = f.path.segments.iter().rev().map(|s| s.ident.to_string());
-    if names.next()? != "pin" || names.next()? != "Box" || call.args.len() != 1 {
-        return None;
-    }
-    let syn::Expr::Async(fut) = call.args.first()? else {
-        return None;
+    let (pin, fut) = match tail {
+        syn::Expr::Async(fut) => (None, fut),
+        syn::Expr::Call(call) => {
+            let syn::Expr::Path(f) = &*call.func else {
+                return None;
+            };
+            let mut names = f.path.segments.iter().rev().map(|s| s.ident.to_string());
+            if names.next()? != "pin" || names.next()? != "Box" || call.args.len() != 1 {
+                return None;
+            }
+            let syn::Expr::Async(fut) = call.args.first()? else {
+                return None;
+            };
+            (Some(&*call.func), fut)
+        }
+        _ => return None,
     };
     let ReturnType::Type(_, ty) = output else {
         return None;
     };
     let mut found = FindOutput(None);
     found.visit_type(ty);
-    // Behind an alias (`BoxFuture<'a, T>`) the output is the future's, which inference finds.
-    Some((
-        &call.func,
-        fut,
-        found.0.unwrap_or_else(|| syn::parse_quote!(_)),
-    ))
+    Some((pin, fut, found.0.unwrap_or_else(|| syn::parse_quote!(_))))
 }
 
 /// The first `Output = T` in a type.
@@ -423,19 +426,22 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                 .await
             },
         }
-    } else if let Some((pin, fut, ret)) = boxed_async(block, &sig.output) {
-        // An `#[async_trait]` method, already made a `fn` by the macro on its `impl`: the call
-        // is the future it boxes, not the making of it.
+    } else if let Some((pin, fut, ret)) = returned_future(block, &sig.output) {
+        // A `fn` whose body is its future (an `#[async_trait]` method, already made a `fn` by
+        // the macro on its `impl`, among them): the call is the future, not the making of it.
         let outcome = classify(quote!(__monkit_ret));
         let text = describe(quote!(__monkit_ret));
         let (attrs, capture, stmts) = (&fut.attrs, &fut.capture, &fut.block.stmts);
-        quote! {
-            #site
-            #pin(__MONKIT_SITE.future(
+        let call = quote! {
+            __MONKIT_SITE.future(
                 #(#attrs)* async #capture { #args #(#stmts)* },
                 |__monkit_ret: &#ret| #outcome,
                 |__monkit_ret: &#ret| #text,
-            ))
+            )
+        };
+        match pin {
+            Some(pin) => quote!(#site #pin(#call)),
+            None => quote!(#site #call),
         }
     } else {
         match &ret_ty {

@@ -334,3 +334,42 @@ async fn a_boxed_future_is_timed_to_its_end() {
     assert_eq!(s.errors, vec![("timed_out", 1)]);
     assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
 }
+
+/// A trait that declares its future `Send`, and an impl writing the future out: the call is
+/// the future.
+trait Fetch {
+    fn fetch(
+        &self,
+        key: u64,
+    ) -> impl std::future::Future<Output = Result<u64, std::io::Error>> + Send;
+}
+
+struct Remote;
+
+impl Fetch for Remote {
+    #[monkit::task]
+    fn fetch(
+        &self,
+        key: u64,
+    ) -> impl std::future::Future<Output = Result<u64, std::io::Error>> + Send {
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if key == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+            }
+            Ok(key + 1)
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_written_out_future_is_timed_to_its_end() {
+    assert_eq!(tokio::spawn(Remote.fetch(1)).await.unwrap().unwrap(), 2);
+    assert!(Remote.fetch(0).await.is_err());
+    let s = default_registry()
+        .func_by_name("task_shapes.Remote::fetch")
+        .expect("registered")
+        .stats();
+    assert_eq!(s.errors, vec![("connection_reset", 1)]);
+    assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
+}
