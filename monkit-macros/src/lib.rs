@@ -7,6 +7,7 @@ use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit::Visit;
+use syn::visit_mut::VisitMut;
 use syn::{parse_macro_input, Item, ItemFn, LitStr, ReturnType};
 
 /// What the attribute was asked for.
@@ -256,6 +257,18 @@ impl<'a> Visit<'a> for FindHidden {
     }
 }
 
+/// Replaces every `impl Trait` in a type with `_`.
+struct InferImplTrait;
+impl VisitMut for InferImplTrait {
+    fn visit_type_mut(&mut self, t: &mut syn::Type) {
+        if let syn::Type::ImplTrait(_) = t {
+            *t = syn::parse_quote!(_);
+        } else {
+            syn::visit_mut::visit_type_mut(self, t);
+        }
+    }
+}
+
 struct FindImplTrait(bool);
 impl<'a> Visit<'a> for FindImplTrait {
     fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
@@ -351,10 +364,16 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     };
     let mut find = FindImplTrait(false);
     find.visit_return_type(&sig.output);
-    let ret_ty = match &sig.output {
-        ReturnType::Default => Some(quote!(())),
-        ReturnType::Type(_, t) if !find.0 => Some(quote!(#t)),
-        ReturnType::Type(..) => None,
+    let opaque = find.0;
+    // The return type, with every `impl Trait` in it left to inference (`Result<_, E>`): what
+    // pins the body's type and names the value the outcome is read from.
+    let ret = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, t) => {
+            let mut t = (**t).clone();
+            InferImplTrait.visit_type_mut(&mut t);
+            quote!(#t)
+        }
     };
     let classify = |value: TokenStream2| {
         quote! {{
@@ -381,10 +400,8 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     // The body's statements, spliced where they run: a block after statements of ours would
     // draw the `unused_braces` lint on the user's braces.
     let stmts = &block.stmts;
-    let direct = sig.asyncness.is_some()
-        && ret_ty.is_some()
-        && captures_everything(sig)
-        && attrs.iter().all(inert);
+    let direct =
+        sig.asyncness.is_some() && !opaque && captures_everything(sig) && attrs.iter().all(inert);
     let await_it = if direct { quote!() } else { quote!(.await) };
     let (inputs, moved_in) = if direct {
         move_arguments_in(sig)
@@ -392,43 +409,31 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
         (sig.inputs.clone(), quote!())
     };
     let body = if sig.asyncness.is_some() {
-        match &ret_ty {
-            Some(ret) => {
-                let outcome = classify(quote!(__monkit_ret));
-                let text = describe(quote!(__monkit_ret));
-                quote! {
-                    #site
-                    __MONKIT_SITE.future(
-                        async move {
-                            // Pins the block's output type so `?` and `return` infer as in a fn.
-                            #[allow(unreachable_code, clippy::diverging_sub_expression)]
-                            if false {
-                                let __monkit_unreachable: #ret = loop {};
-                                return __monkit_unreachable;
-                            }
-                            #moved_in
-                            #args
-                            #(#stmts)*
-                        },
-                        |__monkit_ret: &#ret| #outcome,
-                        |__monkit_ret: &#ret| #text,
-                    )
-                    #await_it
-                }
-            }
-            None => quote! {
-                #site
-                __MONKIT_SITE.future(
-                    async move { #args #(#stmts)* },
-                    |_| ::monkit::__private::Outcome::Ok,
-                    ::monkit::__private::no_text,
-                )
-                .await
-            },
+        let outcome = classify(quote!(__monkit_ret));
+        let text = describe(quote!(__monkit_ret));
+        quote! {
+            #site
+            __MONKIT_SITE.future(
+                async move {
+                    // Pins the block's output type so `?` and `return` infer as in a fn.
+                    #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                    if false {
+                        let __monkit_unreachable: #ret = loop {};
+                        return __monkit_unreachable;
+                    }
+                    #moved_in
+                    #args
+                    #(#stmts)*
+                },
+                |__monkit_ret: &#ret| #outcome,
+                |__monkit_ret: &#ret| #text,
+            )
+            #await_it
         }
-    } else if let Some((pin, fut, ret)) = returned_future(block, &sig.output) {
+    } else if let Some((pin, fut, mut ret)) = returned_future(block, &sig.output) {
         // A `fn` whose body is its future (an `#[async_trait]` method, already made a `fn` by
         // the macro on its `impl`, among them): the call is the future, not the making of it.
+        InferImplTrait.visit_type_mut(&mut ret);
         let outcome = classify(quote!(__monkit_ret));
         let text = describe(quote!(__monkit_ret));
         let (attrs, capture, stmts) = (&fut.attrs, &fut.capture, &fut.block.stmts);
@@ -444,35 +449,22 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             None => quote!(#site #call),
         }
     } else {
-        match &ret_ty {
-            Some(ret) => {
-                let outcome = classify(quote!(&__monkit_ret));
-                let text = describe(quote!(&__monkit_ret));
-                quote! {
-                    #site
-                    let __monkit_guard = __MONKIT_SITE.enter();
-                    #args
-                    #[allow(clippy::redundant_closure_call)]
-                    let __monkit_ret: #ret = (|| -> #ret #block)();
-                    __monkit_guard.finish_with(#outcome, #text);
-                    __monkit_ret
-                }
-            }
-            // `impl Trait` cannot name a closure's return type; such a return is never a
-            // `Result`, so the guard's drop (success, or panic while unwinding) is enough.
-            None => quote! {
-                #site
-                let __monkit_guard = __MONKIT_SITE.enter();
-                #args
-                #(#stmts)*
-            },
+        let outcome = classify(quote!(&__monkit_ret));
+        let text = describe(quote!(&__monkit_ret));
+        quote! {
+            #site
+            let __monkit_guard = __MONKIT_SITE.enter();
+            #args
+            #[allow(clippy::redundant_closure_call)]
+            let __monkit_ret: #ret = (|| -> #ret #block)();
+            __monkit_guard.finish_with(#outcome, #text);
+            __monkit_ret
         }
     };
     let sig = if direct {
         let mut plain = sig.clone();
         plain.asyncness = None;
         plain.inputs = inputs;
-        let ret = ret_ty.expect("checked above");
         plain.output = syn::parse_quote!(-> impl ::core::future::Future<Output = #ret>);
         plain
     } else {

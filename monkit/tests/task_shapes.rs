@@ -373,3 +373,34 @@ async fn a_written_out_future_is_timed_to_its_end() {
     assert_eq!(s.errors, vec![("connection_reset", 1)]);
     assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
 }
+
+/// `Result<impl Trait, E>`, axum's `Result<impl IntoResponse, AppError>`: an `Err` is an error
+/// of its kind, `?` converts as in the plain function.
+#[monkit::task]
+async fn opaque_ok(s: String) -> Result<impl Display, std::num::ParseIntError> {
+    tokio::task::yield_now().await;
+    let n: u32 = s.parse()?;
+    Ok(n * 2)
+}
+
+#[monkit::task]
+fn opaque_iter(s: &str) -> Result<impl Iterator<Item = u32>, std::num::ParseIntError> {
+    let n: u32 = s.parse()?;
+    Ok((0..n).map(|i| i * 10))
+}
+
+#[tokio::test]
+async fn an_err_beside_impl_trait_is_an_error() {
+    assert_eq!(opaque_ok("21".into()).await.unwrap().to_string(), "42");
+    assert!(opaque_ok("x".into()).await.is_err());
+    assert_eq!(opaque_iter("3").unwrap().sum::<u32>(), 30);
+    assert!(opaque_iter("-").is_err());
+    for name in ["opaque_ok", "opaque_iter"] {
+        let s = default_registry()
+            .func_by_name(&format!("task_shapes.{name}"))
+            .unwrap()
+            .stats();
+        assert_eq!((s.successes, s.errors_total), (1, 1), "{name}");
+        assert_eq!(s.errors, vec![("ParseIntError", 1)], "{name}");
+    }
+}
