@@ -365,6 +365,9 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     let mut find = FindImplTrait(false);
     find.visit_return_type(&sig.output);
     let opaque = find.0;
+    // `-> !` cannot be named in a binding or a closure's argument (the type is unstable there):
+    // such a call only ever ends by panicking, which the guard's drop counts.
+    let never = matches!(&sig.output, ReturnType::Type(_, t) if matches!(**t, syn::Type::Never(_)));
     // The return type, with every `impl Trait` in it left to inference (`Result<_, E>`): what
     // pins the body's type and names the value the outcome is read from.
     let ret = match &sig.output {
@@ -400,15 +403,35 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     // The body's statements, spliced where they run: a block after statements of ours would
     // draw the `unused_braces` lint on the user's braces.
     let stmts = &block.stmts;
-    let direct =
-        sig.asyncness.is_some() && !opaque && captures_everything(sig) && attrs.iter().all(inert);
+    let direct = sig.asyncness.is_some()
+        && !opaque
+        && !never
+        && captures_everything(sig)
+        && attrs.iter().all(inert);
     let await_it = if direct { quote!() } else { quote!(.await) };
     let (inputs, moved_in) = if direct {
         move_arguments_in(sig)
     } else {
         (sig.inputs.clone(), quote!())
     };
-    let body = if sig.asyncness.is_some() {
+    let body = if never && sig.asyncness.is_some() {
+        quote! {
+            #site
+            __MONKIT_SITE.future(
+                async move { #args #(#stmts)* },
+                |_| ::monkit::__private::Outcome::Ok,
+                ::monkit::__private::no_text,
+            )
+            .await
+        }
+    } else if never {
+        quote! {
+            #site
+            let __monkit_guard = __MONKIT_SITE.enter();
+            #args
+            #(#stmts)*
+        }
+    } else if sig.asyncness.is_some() {
         let outcome = classify(quote!(__monkit_ret));
         let text = describe(quote!(__monkit_ret));
         quote! {

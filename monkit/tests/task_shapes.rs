@@ -404,3 +404,31 @@ async fn an_err_beside_impl_trait_is_an_error() {
         assert_eq!(s.errors, vec![("ParseIntError", 1)], "{name}");
     }
 }
+
+/// `-> !`, a loop that only ends by panicking: it compiles, and its panic is counted.
+#[monkit::task]
+fn serve_forever(n: u64) -> ! {
+    panic!("stopped after {n}")
+}
+
+#[monkit::task]
+async fn serve_forever_async(n: u64) -> ! {
+    tokio::task::yield_now().await;
+    panic!("stopped after {n}")
+}
+
+#[tokio::test]
+async fn a_never_returning_call_counts_its_panic() {
+    assert!(std::panic::catch_unwind(|| serve_forever(1)).is_err());
+    assert!(tokio::spawn(serve_forever_async(2))
+        .await
+        .unwrap_err()
+        .is_panic());
+    for name in ["serve_forever", "serve_forever_async"] {
+        let s = default_registry()
+            .func_by_name(&format!("task_shapes.{name}"))
+            .unwrap()
+            .stats();
+        assert_eq!((s.successes, s.panics), (0, 1), "{name}");
+    }
+}
