@@ -432,3 +432,41 @@ async fn a_never_returning_call_counts_its_panic() {
         assert_eq!((s.successes, s.panics), (0, 1), "{name}");
     }
 }
+
+#[monkit::task]
+unsafe fn raw_read(p: *const u32) -> u32 {
+    *p
+}
+#[monkit::task]
+async unsafe fn raw_read_async(p: *const u32) -> u32 {
+    *p
+}
+#[monkit::task]
+extern "C" fn c_abi(x: u32) -> u32 {
+    x + 1
+}
+#[monkit::task]
+fn const_generic<const N: usize>() -> usize {
+    N
+}
+struct Pinned(u32);
+impl Pinned {
+    #[monkit::task]
+    fn pinned(self: std::pin::Pin<&mut Self>) -> u32 {
+        self.get_mut().0
+    }
+}
+/// `unsafe`, `extern "C"`, const generics and a pinned receiver keep compiling and counting.
+#[test]
+fn unusual_signatures_are_calls() {
+    let v = 5u32;
+    assert_eq!(unsafe { raw_read(&v) }, 5);
+    let _f = unsafe { raw_read_async(&v) };
+    assert_eq!(c_abi(1), 2);
+    assert_eq!(const_generic::<3>(), 3);
+    let mut p = Pinned(4);
+    assert_eq!(std::pin::Pin::new(&mut p).pinned(), 4);
+    for name in ["raw_read", "c_abi", "const_generic", "Pinned::pinned"] {
+        assert_eq!(calls(name), (1, 0), "{name}");
+    }
+}
