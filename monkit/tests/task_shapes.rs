@@ -78,11 +78,15 @@ fn assert_send<F: std::future::Future + Send>(f: F) -> F {
     f
 }
 
-fn calls(name: &str) -> (u64, u64) {
-    let s = default_registry()
+fn stats(name: &str) -> monkit::registry::FuncStats {
+    default_registry()
         .func_by_name(&format!("task_shapes.{name}"))
         .unwrap_or_else(|| panic!("no function {name}"))
-        .stats();
+        .stats()
+}
+
+fn calls(name: &str) -> (u64, u64) {
+    let s = stats(name);
     (s.successes, s.errors_total)
 }
 
@@ -264,10 +268,7 @@ async fn an_async_trait_method_is_timed_to_its_end() {
     let store: Box<dyn Store + Send + Sync> = Box::new(Slow);
     assert_eq!(store.get(4).await.unwrap(), 40);
     assert!(store.get(0).await.is_err());
-    let s = default_registry()
-        .func_by_name("task_shapes.Slow::get")
-        .expect("registered")
-        .stats();
+    let s = stats("Slow::get");
     assert_eq!((s.successes, s.errors_total), (1, 1));
     assert_eq!(s.errors, vec![("not_found", 1)]);
     let took = s.success_times.min;
@@ -327,10 +328,7 @@ fn boxed(key: u64) -> futures::future::BoxFuture<'static, Result<u64, std::io::E
 async fn a_boxed_future_is_timed_to_its_end() {
     assert_eq!(boxed(3).await.unwrap(), 3);
     assert!(boxed(0).await.is_err());
-    let s = default_registry()
-        .func_by_name("task_shapes.boxed")
-        .expect("registered")
-        .stats();
+    let s = stats("boxed");
     assert_eq!(s.errors, vec![("timed_out", 1)]);
     assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
 }
@@ -366,10 +364,7 @@ impl Fetch for Remote {
 async fn a_written_out_future_is_timed_to_its_end() {
     assert_eq!(tokio::spawn(Remote.fetch(1)).await.unwrap().unwrap(), 2);
     assert!(Remote.fetch(0).await.is_err());
-    let s = default_registry()
-        .func_by_name("task_shapes.Remote::fetch")
-        .expect("registered")
-        .stats();
+    let s = stats("Remote::fetch");
     assert_eq!(s.errors, vec![("connection_reset", 1)]);
     assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
 }
@@ -396,10 +391,7 @@ async fn an_err_beside_impl_trait_is_an_error() {
     assert_eq!(opaque_iter("3").unwrap().sum::<u32>(), 30);
     assert!(opaque_iter("-").is_err());
     for name in ["opaque_ok", "opaque_iter"] {
-        let s = default_registry()
-            .func_by_name(&format!("task_shapes.{name}"))
-            .unwrap()
-            .stats();
+        let s = stats(name);
         assert_eq!((s.successes, s.errors_total), (1, 1), "{name}");
         assert_eq!(s.errors, vec![("ParseIntError", 1)], "{name}");
     }
@@ -425,10 +417,7 @@ async fn a_never_returning_call_counts_its_panic() {
         .unwrap_err()
         .is_panic());
     for name in ["serve_forever", "serve_forever_async"] {
-        let s = default_registry()
-            .func_by_name(&format!("task_shapes.{name}"))
-            .unwrap()
-            .stats();
+        let s = stats(name);
         assert_eq!((s.successes, s.panics), (0, 1), "{name}");
     }
 }
