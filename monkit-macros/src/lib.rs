@@ -97,7 +97,11 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     match expand(func, o) {
         Ok(ts) => ts.into(),
-        Err(e) => e.to_compile_error().into(),
+        // The function stays as written beside the error: no second error where it is used.
+        Err(e) => {
+            let err = e.to_compile_error();
+            quote!(#err #item2).into()
+        }
     }
 }
 
@@ -133,16 +137,22 @@ fn captures_everything(sig: &syn::Signature) -> bool {
     sig.receiver().is_none() && !found.0
 }
 
-/// The future a non-async `fn` returns, when that is its whole body: `async move { .. }`
-/// (under `-> impl Future<Output = T> + Send + '_`, as traits declare futures), or
+/// The future a non-async `fn` ends by returning: `async move { .. }` (under
+/// `-> impl Future<Output = T> + Send + '_`, as traits declare futures), or
 /// `Box::pin(async move { .. })` (what `#[async_trait]` makes of a method, or a `BoxFuture`).
-/// With the path that boxes it, if any, and the `Output` the return type names, or `_` for
-/// inference to find.
+/// With the statements before it (`let client = self.client.clone();`), the path that boxes
+/// it, if any, and the `Output` the return type names, or `_` for inference to find.
+#[allow(clippy::type_complexity)]
 fn returned_future<'b>(
     block: &'b syn::Block,
     output: &ReturnType,
-) -> Option<(Option<&'b syn::Expr>, &'b syn::ExprAsync, syn::Type)> {
-    let [syn::Stmt::Expr(tail, None)] = block.stmts.as_slice() else {
+) -> Option<(
+    &'b [syn::Stmt],
+    Option<&'b syn::Expr>,
+    &'b syn::ExprAsync,
+    syn::Type,
+)> {
+    let (syn::Stmt::Expr(tail, None), before) = block.stmts.split_last()? else {
         return None;
     };
     let (pin, fut) = match tail {
@@ -167,7 +177,12 @@ fn returned_future<'b>(
     };
     let mut found = FindOutput(None);
     found.visit_type(ty);
-    Some((pin, fut, found.0.unwrap_or_else(|| syn::parse_quote!(_))))
+    Some((
+        before,
+        pin,
+        fut,
+        found.0.unwrap_or_else(|| syn::parse_quote!(_)),
+    ))
 }
 
 /// The first `Output = T` in a type.
@@ -453,9 +468,18 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             )
             #await_it
         }
-    } else if let Some((pin, fut, mut ret)) = returned_future(block, &sig.output) {
-        // A `fn` whose body is its future (an `#[async_trait]` method, already made a `fn` by
+    } else if let Some((before, pin, fut, mut ret)) = returned_future(block, &sig.output) {
+        // A `fn` that returns its future (an `#[async_trait]` method, already made a `fn` by
         // the macro on its `impl`, among them): the call is the future, not the making of it.
+        // What comes before the future runs when the function is called, outside the call.
+        if o.args && !before.is_empty() {
+            return Err(syn::Error::new(
+                before[0].span(),
+                "#[monkit::task(args)] records the arguments inside the returned future, and \
+                 these statements run before it: move them into the `async` block, or drop \
+                 `args`",
+            ));
+        }
         InferImplTrait.visit_type_mut(&mut ret);
         let outcome = classify(quote!(__monkit_ret));
         let text = describe(quote!(__monkit_ret));
@@ -468,8 +492,8 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             )
         };
         match pin {
-            Some(pin) => quote!(#site #pin(#call)),
-            None => quote!(#site #call),
+            Some(pin) => quote!(#site #(#before)* #pin(#call)),
+            None => quote!(#site #(#before)* #call),
         }
     } else {
         let outcome = classify(quote!(&__monkit_ret));

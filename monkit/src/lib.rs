@@ -129,8 +129,8 @@ pub mod prelude {
 ///
 /// An async call begins at its future's first poll and ends when the future completes. Inside
 /// an `#[async_trait]` impl (tonic's included) the method's boxed future is the call, as it is
-/// for any `fn` whose body is its future (`async move { .. }` under `-> impl Future`, or
-/// `Box::pin(async move { .. })`). An
+/// for any `fn` that ends by returning its future (`async move { .. }` under `-> impl Future`,
+/// or `Box::pin(async move { .. })`), the statements before it running when it is called. An
 /// `async fn` with no lifetime, reference, receiver or `Self` in its signature becomes a `fn`
 /// returning `impl Future` (one generator fewer a poll), its arguments moved into the future
 /// as an `async fn` moves them.

@@ -459,3 +459,44 @@ fn unusual_signatures_are_calls() {
         assert_eq!(calls(name), (1, 0), "{name}");
     }
 }
+
+/// A client method that clones what its future needs, then returns the future: the call is
+/// the future, and what comes before it runs when the method is called.
+struct Client {
+    base: String,
+}
+
+impl Client {
+    #[monkit::task]
+    fn get(
+        &self,
+        key: u64,
+    ) -> impl std::future::Future<Output = Result<String, std::io::Error>> + Send + 'static {
+        let base = self.base.clone();
+        async move {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            if key == 0 {
+                return Err(std::io::Error::from(std::io::ErrorKind::NotFound));
+            }
+            Ok(format!("{base}/{key}"))
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_future_made_after_some_statements_is_timed_to_its_end() {
+    let client = Client {
+        base: "http://x".into(),
+    };
+    let fut = client.get(7);
+    drop(client);
+    assert_eq!(tokio::spawn(fut).await.unwrap().unwrap(), "http://x/7");
+    let client = Client {
+        base: String::new(),
+    };
+    assert!(client.get(0).await.is_err());
+    let s = stats("Client::get");
+    assert_eq!(s.errors, vec![("not_found", 1)]);
+    assert_eq!(s.successes, 1);
+    assert!(s.success_times.min >= 20e6, "{}", s.success_times.min);
+}
