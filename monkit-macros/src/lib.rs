@@ -272,22 +272,16 @@ impl<'a> Visit<'a> for FindHidden {
     }
 }
 
-/// Replaces every `impl Trait` in a type with `_`.
-struct InferImplTrait;
+/// Replaces every `impl Trait` in a type with `_`; `.0` says whether there was one.
+struct InferImplTrait(bool);
 impl VisitMut for InferImplTrait {
     fn visit_type_mut(&mut self, t: &mut syn::Type) {
         if let syn::Type::ImplTrait(_) = t {
             *t = syn::parse_quote!(_);
+            self.0 = true;
         } else {
             syn::visit_mut::visit_type_mut(self, t);
         }
-    }
-}
-
-struct FindImplTrait(bool);
-impl<'a> Visit<'a> for FindImplTrait {
-    fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
-        self.0 = true;
     }
 }
 
@@ -377,22 +371,21 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             ::monkit::__private::SiteRef(&__MONKIT_SITE)
         }
     };
-    let mut find = FindImplTrait(false);
-    find.visit_return_type(&sig.output);
-    let opaque = find.0;
     // `-> !` cannot be named in a binding or a closure's argument (the type is unstable there):
     // such a call only ever ends by panicking, which the guard's drop counts.
     let never = matches!(&sig.output, ReturnType::Type(_, t) if matches!(**t, syn::Type::Never(_)));
     // The return type, with every `impl Trait` in it left to inference (`Result<_, E>`): what
     // pins the body's type and names the value the outcome is read from.
+    let mut infer = InferImplTrait(false);
     let ret = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, t) => {
             let mut t = (**t).clone();
-            InferImplTrait.visit_type_mut(&mut t);
+            infer.visit_type_mut(&mut t);
             quote!(#t)
         }
     };
+    let opaque = infer.0;
     let classify = |value: TokenStream2| {
         quote! {{
             #[allow(unused_imports)]
@@ -410,14 +403,38 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             (&&::monkit::__private::Describe(#value)).monkit_error()
         }}
     };
+    // The call's future around an `async` block, its outcome read from what it returns (of
+    // type `ret`; `None` when nothing can be returned).
+    let call_future = |fut: TokenStream2, ret: Option<&dyn quote::ToTokens>| match ret {
+        Some(ret) => {
+            let (outcome, text) = (
+                classify(quote!(__monkit_ret)),
+                describe(quote!(__monkit_ret)),
+            );
+            quote! {
+                __MONKIT_SITE.future(
+                    #fut,
+                    |__monkit_ret: &#ret| #outcome,
+                    |__monkit_ret: &#ret| #text,
+                )
+            }
+        }
+        None => quote! {
+            __MONKIT_SITE.future(
+                #fut,
+                |_| ::monkit::__private::Outcome::Ok,
+                ::monkit::__private::no_text,
+            )
+        },
+    };
 
+    // The body's statements, spliced where they run: a block after statements of ours would
+    // draw the `unused_braces` lint on the user's braces.
+    let stmts = &block.stmts;
     // An `async fn` whose future can hold no lifetime it does not name becomes a plain `fn`
     // returning the call's future itself: one generator fewer to go through on every poll.
     // Otherwise the `async fn` stays (its future captures every lifetime in scope) and awaits
     // the call's future.
-    // The body's statements, spliced where they run: a block after statements of ours would
-    // draw the `unused_braces` lint on the user's braces.
-    let stmts = &block.stmts;
     let direct = sig.asyncness.is_some()
         && !opaque
         && !never
@@ -430,15 +447,8 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
         (sig.inputs.clone(), quote!())
     };
     let body = if never && sig.asyncness.is_some() {
-        quote! {
-            #site
-            __MONKIT_SITE.future(
-                async move { #args #(#stmts)* },
-                |_| ::monkit::__private::Outcome::Ok,
-                ::monkit::__private::no_text,
-            )
-            .await
-        }
+        let call = call_future(quote!(async move { #args #(#stmts)* }), None);
+        quote!(#site #call.await)
     } else if never {
         quote! {
             #site
@@ -447,27 +457,21 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             #(#stmts)*
         }
     } else if sig.asyncness.is_some() {
-        let outcome = classify(quote!(__monkit_ret));
-        let text = describe(quote!(__monkit_ret));
-        quote! {
-            #site
-            __MONKIT_SITE.future(
-                async move {
-                    // Pins the block's output type so `?` and `return` infer as in a fn.
-                    #[allow(unreachable_code, clippy::diverging_sub_expression)]
-                    if false {
-                        let __monkit_unreachable: #ret = loop {};
-                        return __monkit_unreachable;
-                    }
-                    #moved_in
-                    #args
-                    #(#stmts)*
-                },
-                |__monkit_ret: &#ret| #outcome,
-                |__monkit_ret: &#ret| #text,
-            )
-            #await_it
-        }
+        let fut = quote! {
+            async move {
+                // Pins the block's output type so `?` and `return` infer as in a fn.
+                #[allow(unreachable_code, clippy::diverging_sub_expression)]
+                if false {
+                    let __monkit_unreachable: #ret = loop {};
+                    return __monkit_unreachable;
+                }
+                #moved_in
+                #args
+                #(#stmts)*
+            }
+        };
+        let call = call_future(fut, Some(&ret));
+        quote!(#site #call #await_it)
     } else if let Some((before, pin, fut, mut ret)) = returned_future(block, &sig.output) {
         // A `fn` that returns its future (an `#[async_trait]` method, already made a `fn` by
         // the macro on its `impl`, among them): the call is the future, not the making of it.
@@ -480,17 +484,12 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
                  `args`",
             ));
         }
-        InferImplTrait.visit_type_mut(&mut ret);
-        let outcome = classify(quote!(__monkit_ret));
-        let text = describe(quote!(__monkit_ret));
+        InferImplTrait(false).visit_type_mut(&mut ret);
         let (attrs, capture, stmts) = (&fut.attrs, &fut.capture, &fut.block.stmts);
-        let call = quote! {
-            __MONKIT_SITE.future(
-                #(#attrs)* async #capture { #args #(#stmts)* },
-                |__monkit_ret: &#ret| #outcome,
-                |__monkit_ret: &#ret| #text,
-            )
-        };
+        let call = call_future(
+            quote!(#(#attrs)* async #capture { #args #(#stmts)* }),
+            Some(&ret),
+        );
         match pin {
             Some(pin) => quote!(#site #(#before)* #pin(#call)),
             None => quote!(#site #(#before)* #call),
