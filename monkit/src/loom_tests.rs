@@ -60,13 +60,21 @@ fn loom_exact_mode_highwater_is_the_maximum_of_current() {
 
 type Counted = crate::stats::running::Counted<2>;
 
-/// A fresh function, or one whose two shards have each run a call before, one at a time.
-fn fresh_or_warmed(warm: bool) -> Arc<Counted> {
-    Arc::new(if warm {
-        Counted::warmed()
-    } else {
-        Counted::default()
-    })
+/// Runs `f` as a model twice: on a fresh function, and on one whose two shards have each run
+/// a call before, one at a time (`warm`).
+fn from_fresh_and_warmed(f: impl Fn(bool, Arc<Counted>) + Copy + Sync + Send + 'static) {
+    for warm in [false, true] {
+        model(move || {
+            f(
+                warm,
+                Arc::new(if warm {
+                    Counted::warmed()
+                } else {
+                    Counted::default()
+                }),
+            )
+        });
+    }
 }
 
 /// Each thread's call waits inside until both are (and so each knows of the other, as two
@@ -75,57 +83,51 @@ fn fresh_or_warmed(warm: bool) -> Arc<Counted> {
 /// ones (one ceiling lowered: one call only checks, or skips and is caught at its end).
 #[test]
 fn loom_calls_on_two_threads_at_once_read_two() {
-    for warm in [false, true] {
-        model(move || {
-            let c = fresh_or_warmed(warm);
-            let inside = Arc::new(AtomicUsize::new(0));
-            let call = |c: &Counted, inside: &AtomicUsize, i: usize| {
-                let e = c.enter(i);
-                inside.fetch_add(1, Ordering::AcqRel);
-                while inside.load(Ordering::Acquire) < 2 {
-                    thread::yield_now();
-                }
-                c.exit(i, e);
-            };
-            let (c2, inside2) = (c.clone(), inside.clone());
-            let t = thread::spawn(move || call(&c2, &inside2, 1));
-            call(&c, &inside, 0);
-            t.join().unwrap();
-            assert_eq!(
-                c.read(),
-                (0, 2),
-                "warm {warm}: {:?} {:?} {:x}",
-                c.shards[0].read(),
-                c.shards[1].read(),
-                c.running.state()
-            );
-        });
-    }
+    from_fresh_and_warmed(|warm, c| {
+        let inside = Arc::new(AtomicUsize::new(0));
+        let call = |c: &Counted, inside: &AtomicUsize, i: usize| {
+            let e = c.enter(i);
+            inside.fetch_add(1, Ordering::AcqRel);
+            while inside.load(Ordering::Acquire) < 2 {
+                thread::yield_now();
+            }
+            c.exit(i, e);
+        };
+        let (c2, inside2) = (c.clone(), inside.clone());
+        let t = thread::spawn(move || call(&c2, &inside2, 1));
+        call(&c, &inside, 0);
+        t.join().unwrap();
+        assert_eq!(
+            c.read(),
+            (0, 2),
+            "warm {warm}: {:?} {:?} {:x}",
+            c.shards[0].read(),
+            c.shards[1].read(),
+            c.running.state()
+        );
+    });
 }
 
 /// A call on one thread, then (after it) a call on another: the highwater stays 1, from fresh
 /// shards and warmed ones.
 #[test]
 fn loom_calls_one_after_another_on_two_threads_read_one() {
-    for warm in [false, true] {
-        model(move || {
-            let c = fresh_or_warmed(warm);
-            let done = Arc::new(AtomicUsize::new(0));
-            let (c2, done2) = (c.clone(), done.clone());
-            let t = thread::spawn(move || {
-                while done2.load(Ordering::Acquire) == 0 {
-                    thread::yield_now();
-                }
-                let e = c2.enter(1);
-                c2.exit(1, e);
-            });
-            let e = c.enter(0);
-            c.exit(0, e);
-            done.store(1, Ordering::Release);
-            t.join().unwrap();
-            assert_eq!(c.read(), (0, 1));
+    from_fresh_and_warmed(|_, c| {
+        let done = Arc::new(AtomicUsize::new(0));
+        let (c2, done2) = (c.clone(), done.clone());
+        let t = thread::spawn(move || {
+            while done2.load(Ordering::Acquire) == 0 {
+                thread::yield_now();
+            }
+            let e = c2.enter(1);
+            c2.exit(1, e);
         });
-    }
+        let e = c.enter(0);
+        c.exit(0, e);
+        done.store(1, Ordering::Release);
+        t.join().unwrap();
+        assert_eq!(c.read(), (0, 1));
+    });
 }
 
 /// The owner of a shard begins two calls; another thread ends one of them (an async call
