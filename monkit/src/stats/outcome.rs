@@ -312,7 +312,7 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
         t = t.trim_start_matches('&').trim_start_matches("dyn ");
         // A tuple (axum's `(StatusCode, String)`) is named by its first element.
         if let Some(elems) = t.strip_prefix('(') {
-            match first_element(elems) {
+            match crate::util::type_name::parts(elems).next().unwrap_or("") {
                 "" => return "()",
                 first => {
                     t = first;
@@ -338,21 +338,6 @@ pub(crate) fn short_type_name(full: &'static str) -> &'static str {
             _ => return name,
         }
     }
-}
-
-/// The first element of a tuple's elements (`a, b)`), commas inside brackets skipped.
-fn first_element(elems: &str) -> &str {
-    let mut depth = 0usize;
-    for (i, c) in elems.char_indices() {
-        match c {
-            '<' | '(' | '[' => depth += 1,
-            '>' | ']' => depth = depth.saturating_sub(1),
-            ')' if depth > 0 => depth -= 1,
-            ',' | ')' if depth == 0 => return elems[..i].trim(),
-            _ => {}
-        }
-    }
-    elems.trim()
 }
 
 fn is_std(path: &str) -> bool {

@@ -1,5 +1,6 @@
 //! Plumbing that knows nothing of monkit: the clock, once-published slots, per-thread
-//! shards, the atomics loom swaps in, and the error of a setting that could not be used.
+//! shards, the atomics loom swaps in, the error of a setting that could not be used, and the
+//! reading of `type_name`s.
 //!
 //! Uses: nothing of the crate.
 
@@ -8,3 +9,4 @@ pub(crate) mod settings;
 pub(crate) mod shard;
 pub(crate) mod slot;
 pub(crate) mod sync;
+pub(crate) mod type_name;
