@@ -239,9 +239,8 @@ impl FuncInner {
             return self.enter_exact();
         }
         let (shard, lane) = self.shards.local();
-        self.running.enter(&shard.running, lane, || {
-            self.shards.iter().map(|s| &s.running)
-        })
+        self.running
+            .enter(&shard.running, lane, || self.shard_counts())
     }
 
     #[cold]
@@ -273,13 +272,18 @@ impl FuncInner {
     pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
         let (shard, lane) = self.shards.local();
         if lane.idx == running::shard_of(entered) {
-            let all = || self.shards.iter().map(|s| &s.running);
-            self.running.before_exit(entered, &shard.running, lane, all);
+            self.running
+                .before_exit(entered, &shard.running, lane, || self.shard_counts());
             shard.running.exit_here(lane);
         } else {
             self.exit_elsewhere(entered, &shard.running, lane);
         }
         self.record(shard, lane, t0.nanos_until(t1), t1, outcome);
+    }
+
+    /// Every thread shard's running count: what a highwater check reads.
+    fn shard_counts(&self) -> impl Iterator<Item = &ShardRunning> + Clone {
+        self.shards.iter().map(|s| &s.running)
     }
 
     /// The call began on another shard (an async call resumed on another thread) or on the
@@ -290,8 +294,8 @@ impl FuncInner {
         if entered == running::EXACT {
             self.running.exit_exact();
         } else if let Some(shard) = self.shards.slot(running::shard_of(entered)) {
-            let all = || self.shards.iter().map(|s| &s.running);
-            self.running.before_exit(entered, here, lane, all);
+            self.running
+                .before_exit(entered, here, lane, || self.shard_counts());
             shard.running.exit_away();
         }
     }
