@@ -22,3 +22,15 @@ pub fn start_from_env<B, T, E: std::fmt::Display>(
     println!("{program}: {what}");
     Some(started)
 }
+
+/// The address variable `var` names (`host:port`), `default` when unset; on a bad value a
+/// line on stderr naming `program` and the variable, and exit status 2.
+pub fn addr_from_env(program: &str, var: &str, default: &str) -> std::net::SocketAddr {
+    let vars = monkit::settings::Vars::env();
+    let v = vars.string(var).unwrap_or_else(|| default.to_owned());
+    v.trim().parse().unwrap_or_else(|_| {
+        let e = monkit::settings::ConfigError::new(var, v, "an address such as 127.0.0.1:8080");
+        eprintln!("{program}: {e}");
+        std::process::exit(2)
+    })
+}

@@ -417,14 +417,6 @@ fn api(app: Arc<App>) -> Router {
         .layer(monkit_tower::ServerLayer::new(monkit::default_registry()).with_baggage(&BAGGAGE))
 }
 
-fn env_addr(var: &str, default: &str) -> SocketAddr {
-    let v = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-    v.parse().unwrap_or_else(|e| {
-        eprintln!("tavern: {var}={v:?} is not an address: {e}");
-        std::process::exit(2)
-    })
-}
-
 /// A listener on `addr` with the backlog `options` asks for, or the process ends saying why.
 fn listen(what: &str, addr: SocketAddr, options: &monkit_http::ServeOptions) -> TcpListener {
     monkit_http::bind(addr, options)
@@ -438,15 +430,15 @@ fn listen(what: &str, addr: SocketAddr, options: &monkit_http::ServeOptions) -> 
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
-    let listen_addr = env_addr("TAVERN_LISTEN", "127.0.0.1:8081");
-    let monitor = env_addr("TAVERN_MONITOR", "127.0.0.1:9001");
-    let grpc_addr = env_addr("TAVERN_GRPC", "127.0.0.1:50051");
-    let workers: usize = match std::env::var("TAVERN_WORKERS") {
-        Err(_) => 2,
-        Ok(v) => v.parse().unwrap_or_else(|_| {
-            eprintln!("tavern: TAVERN_WORKERS={v:?} is not a count");
+    let listen_addr = monkit_examples::addr_from_env("tavern", "TAVERN_LISTEN", "127.0.0.1:8081");
+    let monitor = monkit_examples::addr_from_env("tavern", "TAVERN_MONITOR", "127.0.0.1:9001");
+    let grpc_addr = monkit_examples::addr_from_env("tavern", "TAVERN_GRPC", "127.0.0.1:50051");
+    let workers = match monkit::settings::Vars::env().count("TAVERN_WORKERS") {
+        Ok(n) => n.map_or(2, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        Err(e) => {
+            eprintln!("tavern: {e}");
             std::process::exit(2)
-        }),
+        }
     };
     let registry = monkit::default_registry();
     monkit::env::register(registry);

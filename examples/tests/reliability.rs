@@ -343,3 +343,148 @@ fn raise_nofile(n: u64) {
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
 }
+
+/// A collector that accepts connections and never answers: each accepted socket is held open
+/// unread until the test ends.
+fn silent_collector() -> (std::net::SocketAddr, Arc<Mutex<Vec<TcpStream>>>) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let held = Arc::new(Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    (addr, held)
+}
+
+#[test]
+fn sigterm_with_four_dead_collectors_ends_within_the_one_deadline() {
+    let (silent, _held) = silent_collector();
+    // A port nobody listens on: connections are refused.
+    let refused = format!("127.0.0.1:{}", free_port());
+    let zipkin = format!("http://{silent}/api/v2/spans");
+    let otlp = format!("http://{refused}");
+    let silent = silent.to_string();
+    let v = vlite(
+        None,
+        &[
+            ("MONKIT_ZIPKIN_ENDPOINT", &zipkin),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &otlp),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "100"),
+            ("MONKIT_GRAPHITE_ADDR", &silent),
+            ("MONKIT_GRAPHITE_INTERVAL", "100ms"),
+            ("MONKIT_SHUTDOWN_TIMEOUT", "1s"),
+        ],
+        None,
+    );
+    traffic(&v, 20, "");
+    // Let every exporter be mid-try: Zipkin's request hangs, OTLP's retries back off.
+    std::thread::sleep(Duration::from_millis(1500));
+    let t = Instant::now();
+    unsafe_kill(v.pid, "TERM");
+    let mut child = v.child;
+    let status = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "vlite did not exit on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let took = t.elapsed();
+    eprintln!("SIGTERM to exit with four dead collectors and a 1 s deadline: {took:?}");
+    assert!(status.success(), "vlite exited with {status:?}");
+    // The deadline, plus what a process takes to leave on a loaded 2-core machine.
+    assert!(
+        took < Duration::from_millis(1800),
+        "took {took:?} for a deadline of 1 s"
+    );
+}
+
+#[test]
+fn a_bad_setting_of_any_crate_stops_vlite_naming_it() {
+    let endpoints = [
+        ("MONKIT_ZIPKIN_ENDPOINT", "http://127.0.0.1:9/api/v2/spans"),
+        ("MONKIT_GRAPHITE_ADDR", "127.0.0.1:9"),
+    ];
+    for (var, bad) in [
+        ("MONKIT_ZIPKIN_GZIP", "maybe"),
+        ("MONKIT_ZIPKIN_QUEUE", "-1"),
+        ("MONKIT_EXACT_HIGHWATER", "maybe"),
+        ("MONKIT_SHUTDOWN_TIMEOUT", "later"),
+        ("MONKIT_TAGS", "novalue"),
+        ("MONKIT_GRAPHITE_INTERVAL", "often"),
+        ("MONKIT_GRAPHITE_TAGGED", "maybe"),
+        ("MONKIT_TAIL_ERRORS", "maybe"),
+        ("MONKIT_HTTP_IDLE_TIMEOUT", "soon"),
+        ("MONKIT_PROMETHEUS_SUMMARIES", "maybe"),
+    ] {
+        let out = Command::new(example("vlite"))
+            .env("VLITE_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .env("VLITE_MONITOR", format!("127.0.0.1:{}", free_port()))
+            .envs(endpoints)
+            .env(var, bad)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = wait_with_timeout(out, Duration::from_secs(20));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}={bad}: {stderr}");
+        assert!(
+            stderr.contains(&format!("{var}=\"{bad}\"")),
+            "{var}={bad} not named: {stderr}"
+        );
+    }
+    // An unset graphite address cannot resolve: named by its variable, not "graphite address".
+    let out = Command::new(example("vlite"))
+        .env("VLITE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("VLITE_MONITOR", format!("127.0.0.1:{}", free_port()))
+        .env("MONKIT_GRAPHITE_ADDR", "no-such-host.invalid:2003")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_timeout(out, Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("MONKIT_GRAPHITE_ADDR="), "{stderr}");
+}
+
+#[test]
+fn a_bad_otel_setting_is_logged_by_name_and_ignored() {
+    let v = vlite(
+        None,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "127.0.0.1:9"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_INSECURE", "maybe"),
+            ("OTEL_TRACES_SAMPLER", "sometimes"),
+        ],
+        None,
+    );
+    wait_until("the warnings", Duration::from_secs(5), || {
+        let lines = v.stderr.lock().unwrap().join("\n");
+        lines.contains("OTEL_EXPORTER_OTLP_INSECURE=\"maybe\"")
+            && lines.contains("OTEL_TRACES_SAMPLER=\"sometimes\"")
+    });
+    // And it serves.
+    assert!(get(&format!("{}/metrics", v.mon)).contains("monkit_function"));
+}
+
+/// The child's output once it exits, killing it after `within`.
+fn wait_with_timeout(mut child: Child, within: Duration) -> std::process::Output {
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > within {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}

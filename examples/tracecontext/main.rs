@@ -144,7 +144,8 @@ impl Service {
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
-    let listen = std::env::var("TRACECONTEXT_LISTEN").unwrap_or_else(|_| "127.0.0.1:5000".into());
+    let listen =
+        monkit_examples::addr_from_env("tracecontext", "TRACECONTEXT_LISTEN", "127.0.0.1:5000");
     let forward_headers = std::env::args().any(|a| a == "--forward-headers");
     let reqwest = std::env::args().any(|a| a == "--reqwest").then(|| {
         reqwest_middleware::ClientBuilder::new(reqwest::Client::new())

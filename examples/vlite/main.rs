@@ -28,7 +28,6 @@ use hyper::header::{HeaderMap, HeaderName, CONNECTION};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -279,14 +278,6 @@ async fn serve_upstream(listener: TcpListener, options: monkit_http::ServeOption
         .await;
 }
 
-fn env_addr(var: &str, default: &str) -> SocketAddr {
-    let v = std::env::var(var).unwrap_or_else(|_| default.to_owned());
-    v.parse().unwrap_or_else(|e| {
-        eprintln!("vlite: {var}={v:?} is not an address: {e}");
-        std::process::exit(2)
-    })
-}
-
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
@@ -332,12 +323,12 @@ async fn main() {
         monkit_graphite::Builder::from_env(),
         |b| b.install(registry),
     );
-    let listen = env_addr("VLITE_LISTEN", "127.0.0.1:8080");
+    let listen = monkit_examples::addr_from_env("vlite", "VLITE_LISTEN", "127.0.0.1:8080");
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {
         eprintln!("vlite: {e}");
         std::process::exit(2)
     });
-    let monitor = env_addr("VLITE_MONITOR", "127.0.0.1:9000");
+    let monitor = monkit_examples::addr_from_env("vlite", "VLITE_MONITOR", "127.0.0.1:9000");
 
     let target: Uri = match std::env::args().nth(1) {
         Some(t) => t.parse().unwrap_or_else(|e| {

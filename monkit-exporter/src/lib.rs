@@ -19,13 +19,16 @@
 //! `batches_retried`, `batches_refused`.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-use crossbeam_queue::ArrayQueue;
+monkit::settings::declare! {
+    MONKIT_TAIL_MIN_DURATION: Duration, "off", "tail sampling: also export whole traces whose local root lasted this long";
+    MONKIT_TAIL_ERRORS: Flag, "off", "tail sampling: also export whole traces in which a span failed";
+}
+
 use monkit::export::Sampler;
-use monkit::{stats::Meter, trace::ObserverHandle, FinishedSpan, Registry, SpanObserver};
-use parking::Parker;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use monkit::{FinishedSpan, Registry};
+#[cfg(feature = "tls")]
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Longest `Retry-After` obeyed; a collector asking for more is retried after this.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
@@ -41,44 +44,20 @@ pub trait Format: Send + Sync + 'static {
     fn encode(&self, batch: &[FinishedSpan]) -> Vec<u8>;
 }
 
-mod parking {
-    //! A wake-up for the sender thread that instrumented threads never touch. Written here
-    //! because any thread may wait on it (`flush` waits on `done`), and crossbeam's `Parker`
-    //! allows only its one owner thread to park.
-    use parking_lot::{Condvar, Mutex};
-    use std::time::Duration;
-
-    #[derive(Default)]
-    pub(super) struct Parker {
-        woken: Mutex<bool>,
-        cv: Condvar,
-    }
-
-    impl Parker {
-        pub(super) fn wait(&self, d: Duration) {
-            let mut w = self.woken.lock();
-            if !*w {
-                self.cv.wait_for(&mut w, d);
-            }
-            *w = false;
-        }
-        pub(super) fn wake(&self) {
-            *self.woken.lock() = true;
-            self.cv.notify_all();
-        }
-    }
-}
-
-pub use monkit::export::ConfigError;
+use monkit::settings::{ConfigError, Vars};
 
 mod http;
+mod periodic;
 mod send;
+mod spans;
 mod tail;
 #[cfg(feature = "tls")]
 mod tls;
 
 pub use http::{retry_after, Http};
+pub use periodic::{Ctx, Job, Periodic};
 pub use send::{Delivery, Sender, Sent, Transport};
+pub use spans::Exporter;
 pub use tail::{MAX_PENDING_SPANS, MAX_PENDING_TRACES};
 #[cfg(feature = "tls")]
 pub use tls::tls_failure;
@@ -217,8 +196,10 @@ impl Pipeline {
         self
     }
 
-    /// Retries of a failed batch (connection errors and 5xx), backing off exponentially from
-    /// `initial` to at most `max`, with jitter.
+    /// Retries of a failed batch (connection errors, and the answers a collector means to be
+    /// tried again: HTTP 429 and 502-504, the gRPC codes the OTLP specification names),
+    /// backing off exponentially from `initial` to at most `max`, with jitter, or after the
+    /// collector's own delay.
     pub fn retries(mut self, max_retries: u32, initial: Duration, max: Duration) -> Pipeline {
         self.max_retries = max_retries;
         self.initial_backoff = initial;
@@ -271,33 +252,13 @@ impl Pipeline {
     }
 
     /// [`Pipeline::tail_sampling`] from `MONKIT_TAIL_MIN_DURATION` (a duration such as `250ms`)
-    /// and `MONKIT_TAIL_ERRORS` (`1` or `true`), when set.
-    pub fn tail_from_env(self) -> Result<Pipeline, ConfigError> {
-        self.tail_from_vars(&|k| std::env::var(k).ok())
-    }
-
-    /// [`Pipeline::tail_from_env`] over any source of variables.
-    #[doc(hidden)]
-    pub fn tail_from_vars(
-        mut self,
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Pipeline, ConfigError> {
-        if let Some(v) = get("MONKIT_TAIL_MIN_DURATION") {
-            let d = monkit::export::parse_duration(&v).ok_or_else(|| {
-                ConfigError::new(
-                    "MONKIT_TAIL_MIN_DURATION",
-                    &v,
-                    "a duration such as 250ms or 2s",
-                )
-            })?;
+    /// and `MONKIT_TAIL_ERRORS` (a flag) of `vars`, when set.
+    pub fn tail_from_vars(mut self, vars: &Vars) -> Result<Pipeline, ConfigError> {
+        if let Some(d) = vars.duration("MONKIT_TAIL_MIN_DURATION")? {
             self.tail.min_duration = Some(d);
         }
-        if let Some(v) = get("MONKIT_TAIL_ERRORS") {
-            self.tail.errors = match v.trim() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" | "" => false,
-                _ => return Err(ConfigError::new("MONKIT_TAIL_ERRORS", &v, "1 or 0")),
-            };
+        if let Some(on) = vars.flag("MONKIT_TAIL_ERRORS")? {
+            self.tail.errors = on;
         }
         Ok(self)
     }
@@ -322,303 +283,7 @@ impl Pipeline {
         format: impl Format,
         transport: Box<dyn Transport>,
     ) -> Result<Exporter, ConfigError> {
-        let mut sender = self.sender(transport);
-        let scope = registry.scope(&format!("monkit_{}", self.name));
-        let inner = Arc::new(Inner {
-            queue: ArrayQueue::new(self.queue_capacity),
-            sent: scope.meter("spans_sent"),
-            dropped: scope.meter("spans_dropped"),
-            failed: scope.meter("spans_failed"),
-            retried: scope.meter("batches_retried"),
-            refused: scope.meter("batches_refused"),
-            tail_kept: scope.meter("tail_kept"),
-            tail_dropped: scope.meter("tail_dropped"),
-            tail_overflowed: scope.meter("tail_overflowed"),
-            pending: self.tail.is_on().then(|| tail::Pending::new(self.tail)),
-            parker: Parker::default(),
-            stop: AtomicBool::new(false),
-            abandon: AtomicBool::new(false),
-            flush_asked: AtomicU64::new(0),
-            flush_done: AtomicU64::new(0),
-            done: Parker::default(),
-            last_log: AtomicU64::new(0),
-            thread_gone: AtomicBool::new(false),
-            format: Box::new(format),
-            config: self,
-        });
-        let worker = inner.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("monkit-{}", inner.config.name))
-            .spawn(move || {
-                worker.run(&mut sender);
-                worker.thread_gone.store(true, Ordering::Release);
-                worker.done.wake();
-            })
-            .map_err(|e| {
-                ConfigError::new(
-                    format!("monkit-{} thread", inner.config.name),
-                    e.to_string(),
-                    "a thread the system can start",
-                )
-            })?;
-        registry.set_sampler(inner.config.sampler);
-        let observer = Some(registry.observe(inner.clone()));
-        let flusher: Arc<dyn monkit::export::Flush> = inner.clone();
-        monkit::export::register_flush(Arc::downgrade(&flusher));
-        Ok(Exporter {
-            inner,
-            observer,
-            thread: Some(thread),
-        })
-    }
-}
-
-struct Inner {
-    config: Pipeline,
-    format: Box<dyn Format>,
-    queue: ArrayQueue<FinishedSpan>,
-    sent: Meter,
-    dropped: Meter,
-    failed: Meter,
-    retried: Meter,
-    refused: Meter,
-    tail_kept: Meter,
-    tail_dropped: Meter,
-    tail_overflowed: Meter,
-    /// Traces waiting for their local root, with tail sampling on.
-    pending: Option<tail::Pending>,
-    parker: Parker,
-    stop: AtomicBool,
-    /// Shutdown ran out of time: drop (and count) what is left instead of sending it.
-    abandon: AtomicBool,
-    flush_asked: AtomicU64,
-    flush_done: AtomicU64,
-    done: Parker,
-    last_log: AtomicU64,
-    /// The sender thread has returned: a flush has nobody to wait for.
-    thread_gone: AtomicBool,
-}
-
-impl monkit::export::Flush for Inner {
-    fn flush(&self, deadline: Instant) -> bool {
-        let ticket = self.flush_asked.fetch_add(1, Ordering::AcqRel) + 1;
-        self.parker.wake();
-        while self.flush_done.load(Ordering::Acquire) < ticket {
-            let now = Instant::now();
-            if now >= deadline || self.thread_gone.load(Ordering::Acquire) {
-                return false;
-            }
-            self.done
-                .wait((deadline - now).min(Duration::from_millis(20)));
-        }
-        true
-    }
-}
-
-impl Inner {
-    /// Queues a span to send; never blocks: a full queue drops the span.
-    fn enqueue(&self, span: FinishedSpan) {
-        if self.queue.push(span).is_err() {
-            self.dropped.mark(1);
-        }
-    }
-}
-
-impl SpanObserver for Inner {
-    fn chooses_traces(&self) -> bool {
-        self.pending.is_some()
-    }
-
-    /// Only tail sampling needs to see spans start.
-    fn observes_starts(&self) -> bool {
-        self.pending.is_some()
-    }
-
-    /// With tail sampling, every trace is recorded: how it turns out decides.
-    fn new_trace(&self, _root: &monkit::SpanStart) -> bool {
-        self.pending.is_some()
-    }
-
-    fn start(&self, span: &monkit::SpanStart) {
-        if let Some(p) = &self.pending {
-            if !span.sampled && !p.started(span) {
-                self.tail_overflowed.mark(1);
-            }
-        }
-    }
-
-    fn finish(&self, span: &FinishedSpan) {
-        if span.start.sampled {
-            self.enqueue(span.clone());
-            return;
-        }
-        let Some(p) = &self.pending else {
-            return;
-        };
-        match p.finished(span) {
-            tail::Decision::Wait => {}
-            tail::Decision::Export(spans) => {
-                self.tail_kept.mark(1);
-                for s in spans {
-                    self.enqueue(s);
-                }
-            }
-            tail::Decision::Drop { overflowed: true } => self.tail_overflowed.mark(1),
-            tail::Decision::Drop { overflowed: false } => self.tail_dropped.mark(1),
-        }
-    }
-}
-
-/// Logs at most one line every 10 seconds, so a collector that is down cannot flood stderr.
-fn log(name: &str, last: &AtomicU64, msg: std::fmt::Arguments<'_>) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let prev = last.load(Ordering::Relaxed);
-    if now >= prev + 10
-        && last
-            .compare_exchange(prev, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        log::warn!("monkit-{name}: {msg} (further messages within 10 s are not shown; see the monkit_{name} stats)");
-    }
-}
-
-impl Inner {
-    fn run(&self, sender: &mut Sender) {
-        let mut oldest: Option<Instant> = None;
-        loop {
-            if self.abandon.load(Ordering::Acquire) {
-                let mut n = 0;
-                while self.queue.pop().is_some() {
-                    n += 1;
-                }
-                self.failed.mark(n);
-                self.done.wake();
-                return;
-            }
-            let stopping = self.stop.load(Ordering::Acquire);
-            let flush = self.flush_asked.load(Ordering::Acquire);
-            let flushing = flush != self.flush_done.load(Ordering::Acquire);
-            let n = self.queue.len();
-            if n > 0 && oldest.is_none() {
-                oldest = Some(Instant::now());
-            }
-            let due = oldest.is_some_and(|t| t.elapsed() >= self.config.batch_interval);
-            if n >= self.config.batch_size || (n > 0 && (due || flushing || stopping)) {
-                let mut batch = Vec::with_capacity(n.min(self.config.batch_size));
-                while batch.len() < self.config.batch_size {
-                    match self.queue.pop() {
-                        Some(s) => batch.push(s),
-                        None => break,
-                    }
-                }
-                self.send(sender, &batch);
-                oldest = None;
-                continue;
-            }
-            if n == 0 && flushing {
-                self.flush_done.store(flush, Ordering::Release);
-                self.done.wake();
-            }
-            if stopping && n == 0 {
-                self.flush_done.store(flush, Ordering::Release);
-                self.done.wake();
-                return;
-            }
-            // Instrumented threads never wake us: poll often enough to batch by size.
-            self.parker.wait(Duration::from_millis(20));
-        }
-    }
-
-    fn send(&self, sender: &mut Sender, batch: &[FinishedSpan]) {
-        let body = self.format.encode(batch);
-        // Waits between tries (each counted as it begins), cut short when a shutdown runs out
-        // of time.
-        let mut wait = |d: Duration| {
-            self.retried.mark(1);
-            let until = Instant::now() + d;
-            while Instant::now() < until && !self.abandon.load(Ordering::Acquire) {
-                self.parker
-                    .wait((until - Instant::now()).min(Duration::from_millis(50)));
-            }
-            !self.abandon.load(Ordering::Acquire)
-        };
-        let (name, n) = (self.config.name, batch.len());
-        let endpoint = &self.config.endpoint;
-        match sender.send(body, &mut wait) {
-            Sent::Ok { .. } => self.sent.mark(n as u64),
-            Sent::Refused { why, .. } => {
-                self.refused.mark(1);
-                self.failed.mark(n as u64);
-                let msg = format_args!("{n} spans refused by {endpoint}: {why}");
-                log(name, &self.last_log, msg);
-            }
-            Sent::GaveUp { why, retries } => {
-                self.failed.mark(n as u64);
-                let msg = format_args!("giving up on {n} spans after {retries} retries: {why}");
-                log(name, &self.last_log, msg);
-            }
-        }
-    }
-}
-
-/// The installed exporter. [`Exporter::shutdown`] (or drop) sends what is queued.
-#[must_use = "dropping the Exporter flushes it and stops exporting"]
-pub struct Exporter {
-    inner: Arc<Inner>,
-    observer: Option<ObserverHandle>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Exporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Exporter")
-            .field("name", &self.inner.config.name)
-            .field("endpoint", &self.inner.config.endpoint)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Exporter {
-    /// Sends everything queued now; returns whether it finished within `timeout`.
-    pub fn flush(&self, timeout: Duration) -> bool {
-        monkit::export::Flush::flush(&*self.inner, Instant::now() + timeout)
-    }
-
-    /// Spans waiting in the queue.
-    pub fn queued(&self) -> usize {
-        self.inner.queue.len()
-    }
-
-    /// Stops exporting new spans, sends what is queued (waiting at most `timeout`), and stops
-    /// the sender thread.
-    pub fn shutdown(mut self, timeout: Duration) {
-        self.stop(timeout);
-    }
-
-    fn stop(&mut self, timeout: Duration) {
-        if let Some(o) = self.observer.take() {
-            o.remove();
-        }
-        if !self.flush(timeout) {
-            self.inner.abandon.store(true, Ordering::Release);
-        }
-        self.inner.stop.store(true, Ordering::Release);
-        self.inner.parker.wake();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Exporter {
-    /// Sends what is queued, waiting at most `MONKIT_SHUTDOWN_TIMEOUT` (5 s by default).
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let timeout = monkit::export::shutdown_timeout().unwrap_or(Duration::from_secs(5));
-            self.stop(timeout);
-        }
+        spans::install(self, registry, Box::new(format), transport)
     }
 }
 

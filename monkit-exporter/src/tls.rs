@@ -8,7 +8,7 @@
 //! logged with rustls's reason.
 
 use crate::TlsFiles;
-use monkit::ConfigError;
+use monkit::settings::ConfigError;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::Path;

@@ -8,7 +8,7 @@
 //!     .install(monkit::default_registry())
 //!     .expect("valid configuration");
 //! // ... run ...
-//! reporter.shutdown(); // one last push, then stop
+//! reporter.shutdown(std::time::Duration::from_secs(5)); // one last push, then stop
 //! ```
 //!
 //! Each stat of the line-format walk (`/stats`) becomes one line `path value timestamp`. The
@@ -25,14 +25,19 @@
 //! `pushes_sent`, `pushes_failed`, `lines_sent`.
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
+use monkit::settings::{ConfigError, Vars};
 use monkit::{stats::Meter, stats::SeriesKey, Registry};
+use monkit_exporter::{Ctx, Job, Periodic};
 use std::io::Write;
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-pub use monkit::export::ConfigError;
+monkit::settings::declare! {
+    MONKIT_GRAPHITE_ADDR: Address, "unset: no push", "carbon's plaintext port (`host:2003`) to push every stat to";
+    MONKIT_GRAPHITE_PREFIX: Text, "none", "put before every Graphite path";
+    MONKIT_GRAPHITE_INTERVAL: Duration, "10s", "how often every stat is pushed";
+    MONKIT_GRAPHITE_TAGGED: Flag, "off", "Graphite 1.1 tagged series instead of dotted paths";
+}
 
 /// Configures and starts the reporter.
 #[derive(Clone, Debug)]
@@ -147,29 +152,33 @@ impl Builder {
     }
 
     /// From `MONKIT_GRAPHITE_ADDR` (required: `None` without it), `MONKIT_GRAPHITE_PREFIX`,
-    /// `MONKIT_GRAPHITE_INTERVAL` (seconds) and `MONKIT_GRAPHITE_TAGGED` (`1`).
+    /// `MONKIT_GRAPHITE_INTERVAL` (a duration such as `10s`) and `MONKIT_GRAPHITE_TAGGED` (a
+    /// flag), and the core's own variables (`monkit::export::configure`); a value that cannot
+    /// be read is an error naming it.
     pub fn from_env() -> Option<Result<Builder, ConfigError>> {
-        let addr = std::env::var("MONKIT_GRAPHITE_ADDR").ok()?;
-        let mut b = Builder::new(&addr);
-        if let Ok(p) = std::env::var("MONKIT_GRAPHITE_PREFIX") {
-            b = b.prefix(&p);
-        }
-        if let Ok(i) = std::env::var("MONKIT_GRAPHITE_INTERVAL") {
-            match i.parse::<f64>() {
-                Ok(s) if s.is_finite() && s > 0.0 => b = b.interval(Duration::from_secs_f64(s)),
-                _ => {
-                    return Some(Err(ConfigError::new(
-                        "MONKIT_GRAPHITE_INTERVAL",
-                        i,
-                        "a positive number of seconds",
-                    )))
-                }
+        Self::from_vars(&Vars::env())
+    }
+
+    /// [`Builder::from_env`] over any source of variables.
+    pub fn from_vars(vars: &Vars) -> Option<Result<Builder, ConfigError>> {
+        let read = || -> Result<Option<Builder>, ConfigError> {
+            monkit::export::configure(vars)?;
+            let Some(addr) = vars.address("MONKIT_GRAPHITE_ADDR")? else {
+                return Ok(None);
+            };
+            let mut b = Builder::new(&addr);
+            if let Some(p) = vars.string("MONKIT_GRAPHITE_PREFIX") {
+                b = b.prefix(&p);
             }
-        }
-        if let Ok(t) = std::env::var("MONKIT_GRAPHITE_TAGGED") {
-            b = b.tagged(matches!(t.as_str(), "1" | "true" | "yes"));
-        }
-        Some(Ok(b))
+            if let Some(i) = vars.duration("MONKIT_GRAPHITE_INTERVAL")? {
+                b = b.interval(i);
+            }
+            if let Some(t) = vars.flag("MONKIT_GRAPHITE_TAGGED")? {
+                b = b.tagged(t);
+            }
+            Ok(Some(b))
+        };
+        read().transpose()
     }
 
     /// Put before every path (dots separate its parts).
@@ -200,127 +209,43 @@ impl Builder {
     pub fn install(self, registry: &Registry) -> Result<Reporter, ConfigError> {
         if self.addr.to_socket_addrs().is_err() {
             return Err(ConfigError::new(
-                "graphite address",
+                "MONKIT_GRAPHITE_ADDR (Builder::new)",
                 &self.addr,
                 "host:port",
             ));
         }
         let scope = registry.scope("monkit_graphite");
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            wake: (Mutex::new(false), Condvar::new()),
-            pushes: (Mutex::new(0), Condvar::new()),
-        });
-        let flusher: Arc<dyn monkit::export::Flush> = shared.clone();
-        monkit::export::register_flush(Arc::downgrade(&flusher));
-        let worker = Worker {
+        let interval = self.interval;
+        let push = Push {
             config: self,
             registry: registry.clone(),
             sent: scope.meter("pushes_sent"),
             failed: scope.meter("pushes_failed"),
             lines: scope.meter("lines_sent"),
-            shared: shared.clone(),
             conn: None,
             backoff: Duration::ZERO,
             next_try: Instant::now(),
-            last_log: None,
         };
-        let thread = std::thread::Builder::new()
-            .name("monkit-graphite".into())
-            .spawn(move || worker.run())
-            .map_err(|e| {
-                ConfigError::new(
-                    "monkit-graphite thread",
-                    e.to_string(),
-                    "a thread the system can start",
-                )
-            })?;
         Ok(Reporter {
-            shared,
-            thread: Some(thread),
+            worker: Periodic::spawn("monkit-graphite", interval, push)?,
         })
     }
 }
 
-struct Shared {
-    stop: AtomicBool,
-    /// Set and notified to cut the wait short (a flush, a shutdown).
-    wake: (Mutex<bool>, Condvar),
-    /// Pushes finished (sent or failed), and notified after each, for flushes.
-    pushes: (Mutex<u64>, Condvar),
-}
-
-impl Shared {
-    fn wake_now(&self) {
-        let (lock, cv) = &self.wake;
-        *lock.lock().unwrap_or_else(|e| e.into_inner()) = true;
-        cv.notify_all();
-    }
-}
-
-/// A flush pushes now and waits for that push.
-impl monkit::export::Flush for Shared {
-    fn flush(&self, deadline: Instant) -> bool {
-        let (lock, cv) = &self.pushes;
-        let mut done = lock.lock().unwrap_or_else(|e| e.into_inner());
-        let want = *done + 1;
-        self.wake_now();
-        while *done < want {
-            let now = Instant::now();
-            if now >= deadline || self.stop.load(Ordering::Acquire) {
-                return false;
-            }
-            done = cv
-                .wait_timeout(done, deadline - now)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        true
-    }
-}
-
-struct Worker {
+/// One push a round: every stat, over a connection kept between pushes.
+struct Push {
     config: Builder,
     registry: Registry,
     sent: Meter,
     failed: Meter,
     lines: Meter,
-    shared: Arc<Shared>,
     conn: Option<TcpStream>,
     backoff: Duration,
     next_try: Instant,
-    last_log: Option<Instant>,
 }
 
-impl Worker {
-    fn run(mut self) {
-        loop {
-            let stopping = self.wait();
-            self.push();
-            let (lock, cv) = &self.shared.pushes;
-            *lock.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-            cv.notify_all();
-            if stopping {
-                return;
-            }
-        }
-    }
-
-    /// Sleeps one interval (or until told to stop); whether to stop after this push.
-    fn wait(&self) -> bool {
-        let (lock, cv) = &self.shared.wake;
-        let mut woken = lock.lock().unwrap_or_else(|e| e.into_inner());
-        if !*woken {
-            woken = cv
-                .wait_timeout(woken, self.config.interval)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        *woken = false;
-        self.shared.stop.load(Ordering::Acquire)
-    }
-
-    fn push(&mut self) {
+impl Job for Push {
+    fn round(&mut self, _urgent: bool, ctx: &Ctx<'_>) -> bool {
         let ts = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
@@ -338,20 +263,17 @@ impl Worker {
                 self.backoff =
                     (self.backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
                 self.next_try = Instant::now() + self.backoff;
-                if self
-                    .last_log
-                    .is_none_or(|t| t.elapsed() >= Duration::from_secs(60))
-                {
-                    log::warn!(
-                        "monkit-graphite: push to {} failed: {e} (next attempt in {:?}; see the monkit_graphite stats)",
-                        self.config.addr, self.backoff
-                    );
-                    self.last_log = Some(Instant::now());
-                }
+                ctx.warn(format_args!(
+                    "push to {} failed: {e} (next attempt in {:?})",
+                    self.config.addr, self.backoff
+                ));
             }
         }
+        false
     }
+}
 
+impl Push {
     fn send(&mut self, body: &[u8]) -> std::io::Result<()> {
         if self.conn.is_none() {
             if Instant::now() < self.next_try {
@@ -374,39 +296,23 @@ impl Worker {
     }
 }
 
-/// The running reporter. [`Reporter::shutdown`] (or drop) pushes once more and stops.
+/// The running reporter: a push worker with the same handle as every exporter's.
+/// [`Reporter::shutdown`] (or drop) pushes once more and stops.
 #[must_use = "dropping the Reporter stops the pushes"]
+#[derive(Debug)]
 pub struct Reporter {
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl std::fmt::Debug for Reporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reporter").finish_non_exhaustive()
-    }
+    worker: Periodic,
 }
 
 impl Reporter {
-    /// Pushes once more (at most the write timeout) and stops the thread.
-    pub fn shutdown(mut self) {
-        self.stop();
+    /// Pushes now; whether the push finished within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.worker.flush(timeout)
     }
 
-    fn stop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake_now();
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-impl Drop for Reporter {
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            self.stop();
-        }
+    /// Pushes once more and stops, within `timeout`; whether the last push went out.
+    pub fn shutdown(self, timeout: Duration) -> bool {
+        self.worker.shutdown(timeout)
     }
 }
 

@@ -158,5 +158,5 @@ fn a_real_carbon_stores_what_the_program_recorded() {
         }
     });
     assert!(failed >= 1.0, "failed pushes counted");
-    reporter.shutdown();
+    reporter.shutdown(std::time::Duration::from_secs(5));
 }

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-/// A positive duration ([`monkit::export::parse_duration`]), cut to `cap`.
+/// A positive duration ([`monkit::settings::parse_duration`]), cut to `cap`.
 pub(crate) fn parse(v: &str, cap: Duration) -> Option<Duration> {
-    monkit::export::parse_duration(v)
+    monkit::settings::parse_duration(v)
         .filter(|d| !d.is_zero())
         .map(|d| d.min(cap))
 }

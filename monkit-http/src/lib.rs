@@ -28,7 +28,7 @@ mod server;
 mod shutdown;
 mod trim;
 
-pub use listen::{bind, serve_connections, ConfigError, ServeOptions, TraceBudget};
+pub use listen::{bind, serve_connections, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};
 pub use propagation::{Traced, TracedClient, MAX_NAMES};
 pub use server::{serve, serve_with, Server};

@@ -117,10 +117,25 @@ impl Default for ServeOptions {
     }
 }
 
-pub use monkit::ConfigError;
+use monkit::settings::{ConfigError, Vars};
 
 /// The longest duration a setting may name.
 const LONGEST_SETTING: Duration = Duration::from_secs(24 * 3600);
+
+monkit::settings::declare! {
+    MONKIT_HTTP_HEADER_TIMEOUT: Duration, "10s", "how long a client may take to send a request's headers";
+    MONKIT_HTTP_IDLE_TIMEOUT: Duration, "30s", "how long a connection may stay idle";
+    MONKIT_HTTP_MAX_CONNECTIONS: Count, "1024", "connections served at once";
+    MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS: Count, "256", "connections served at once from one client address";
+    MONKIT_HTTP_BACKLOG: Count, "1024", "the listen backlog";
+    MONKIT_HTTP2_MAX_STREAMS: Count, "256", "HTTP/2 streams at once on one connection";
+    MONKIT_HTTP2_MAX_HEADER_LIST_SIZE: Count, "65536", "bytes of HTTP/2 headers a request may send";
+    MONKIT_HTTP2_KEEP_ALIVE: Duration, "20s", "HTTP/2 keep-alive PING interval and timeout";
+    MONKIT_TRACE_MAX_WATCHERS: Count, "32", "trace watchers waiting at once";
+    MONKIT_TRACE_MAX_PER_CLIENT: Count, "16", "trace watchers waiting at once from one client address";
+    MONKIT_TRACE_MAX_TIMEOUT: Duration, "5m", "the longest a trace watcher may wait";
+    MONKIT_TRACE_LINK: Url, "none", "a trace viewer's URL with {trace_id} in it, linked from exemplars";
+}
 
 impl ServeOptions {
     /// The defaults, changed by whichever of these variables are set: `MONKIT_HTTP_HEADER_TIMEOUT`,
@@ -129,38 +144,39 @@ impl ServeOptions {
     /// `MONKIT_HTTP_BACKLOG`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`,
     /// `MONKIT_HTTP2_MAX_STREAMS`, `MONKIT_HTTP2_MAX_HEADER_LIST_SIZE` (positive counts),
     /// `MONKIT_HTTP2_KEEP_ALIVE` (a duration, for both the interval and the timeout),
-    /// `MONKIT_TRACE_LINK` (an `http://` or `https://` URL with `{trace_id}` in it), and `MONKIT_PROMETHEUS_BUCKETS`, `MONKIT_PROMETHEUS_SUMMARIES`
-    /// (see [`monkit::render::prometheus::Options::from_env`]). A variable that is set but
-    /// cannot be read is an error, never ignored.
+    /// `MONKIT_TRACE_LINK` (an `http://` or `https://` URL with `{trace_id}` in it),
+    /// `MONKIT_PROMETHEUS_BUCKETS` and `MONKIT_PROMETHEUS_SUMMARIES`, and the core's own
+    /// ([`monkit::export::configure`]). A variable that is set but cannot be read is an error
+    /// naming it, never ignored.
     pub fn from_env() -> Result<ServeOptions, ConfigError> {
-        let mut o = Self::from_vars(|k| std::env::var(k).ok())?;
-        o.prometheus = monkit::render::prometheus::Options::from_env()?;
-        Ok(o)
+        Self::from_vars(&Vars::env())
     }
 
-    fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<ServeOptions, ConfigError> {
+    /// [`ServeOptions::from_env`] over any source of variables.
+    pub fn from_vars(vars: &Vars) -> Result<ServeOptions, ConfigError> {
+        monkit::export::configure(vars)?;
         let mut o = ServeOptions::default();
-        let duration = |name: &'static str, into: &mut Duration| -> Result<(), ConfigError> {
-            if let Some(v) = var(name) {
-                *into = crate::duration::parse(&v, LONGEST_SETTING).ok_or(ConfigError::new(
-                    name,
-                    v,
-                    "a positive duration such as 10s or 500ms",
-                ))?;
+        let duration = |name: &str, into: &mut Duration| -> Result<(), ConfigError> {
+            if let Some(d) = vars.duration(name)? {
+                *into = d.min(LONGEST_SETTING);
             }
             Ok(())
         };
         duration("MONKIT_HTTP_HEADER_TIMEOUT", &mut o.header_timeout)?;
         duration("MONKIT_HTTP_IDLE_TIMEOUT", &mut o.idle_timeout)?;
         duration("MONKIT_TRACE_MAX_TIMEOUT", &mut o.trace.max_timeout)?;
-        let count = |name: &'static str, into: &mut usize| -> Result<(), ConfigError> {
-            if let Some(v) = var(name) {
-                *into = v
-                    .trim()
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or(ConfigError::new(name, v, "a positive whole number"))?;
+        let mut keep_alive = o.keep_alive.0;
+        duration("MONKIT_HTTP2_KEEP_ALIVE", &mut keep_alive)?;
+        o.keep_alive = (keep_alive, keep_alive);
+        let count = |name: &str, into: &mut usize| -> Result<(), ConfigError> {
+            if let Some(n) = vars.count(name)? {
+                *into = usize::try_from(n).unwrap_or(usize::MAX);
+            }
+            Ok(())
+        };
+        let count32 = |name: &str, into: &mut u32| -> Result<(), ConfigError> {
+            if let Some(n) = vars.count(name)? {
+                *into = u32::try_from(n).unwrap_or(u32::MAX);
             }
             Ok(())
         };
@@ -169,25 +185,16 @@ impl ServeOptions {
             "MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
             &mut o.max_connections_per_address,
         )?;
-        let mut backlog = o.backlog as usize;
-        count("MONKIT_HTTP_BACKLOG", &mut backlog)?;
-        o.backlog = backlog.min(u32::MAX as usize) as u32;
+        count32("MONKIT_HTTP_BACKLOG", &mut o.backlog)?;
         count("MONKIT_TRACE_MAX_WATCHERS", &mut o.trace.max_watchers)?;
         count("MONKIT_TRACE_MAX_PER_CLIENT", &mut o.trace.max_per_client)?;
-        let mut streams = o.max_concurrent_streams as usize;
-        count("MONKIT_HTTP2_MAX_STREAMS", &mut streams)?;
-        o.max_concurrent_streams = streams.min(u32::MAX as usize) as u32;
-        let mut list = o.max_header_list_size as usize;
-        count("MONKIT_HTTP2_MAX_HEADER_LIST_SIZE", &mut list)?;
-        o.max_header_list_size = list.min(u32::MAX as usize) as u32;
-        let mut keep_alive = o.keep_alive.0;
-        duration("MONKIT_HTTP2_KEEP_ALIVE", &mut keep_alive)?;
-        o.keep_alive = (keep_alive, keep_alive);
-        if let Some(v) = var("MONKIT_TRACE_LINK") {
-            let ok = (v.starts_with("http://") || v.starts_with("https://"))
-                && v.contains("{trace_id}")
-                && !v.contains(['"', '<', '>', ' ']);
-            if !ok {
+        count32("MONKIT_HTTP2_MAX_STREAMS", &mut o.max_concurrent_streams)?;
+        count32(
+            "MONKIT_HTTP2_MAX_HEADER_LIST_SIZE",
+            &mut o.max_header_list_size,
+        )?;
+        if let Some(v) = vars.url("MONKIT_TRACE_LINK")? {
+            if !v.contains("{trace_id}") {
                 return Err(ConfigError::new(
                     "MONKIT_TRACE_LINK",
                     v,
@@ -196,6 +203,7 @@ impl ServeOptions {
             }
             o.trace_link = Some(v);
         }
+        o.prometheus = monkit::render::prometheus::Options::from_vars(vars)?;
         Ok(o)
     }
 }
@@ -662,9 +670,9 @@ mod tests {
     #[test]
     fn options_from_the_environment() {
         let vars = |pairs: &'static [(&'static str, &'static str)]| {
-            move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_owned())
+            Vars::from_pairs(pairs.iter().copied())
         };
-        let o = ServeOptions::from_vars(vars(&[
+        let o = ServeOptions::from_vars(&vars(&[
             ("MONKIT_HTTP_HEADER_TIMEOUT", "250ms"),
             ("MONKIT_HTTP_MAX_CONNECTIONS", "64"),
             ("MONKIT_TRACE_MAX_PER_CLIENT", "2"),
@@ -674,14 +682,26 @@ mod tests {
         assert_eq!(o.max_connections, 64);
         assert_eq!(o.trace.max_per_client, 2);
         assert_eq!(o.idle_timeout, ServeOptions::default().idle_timeout);
-        let e = ServeOptions::from_vars(vars(&[("MONKIT_TRACE_MAX_WATCHERS", "0")])).unwrap_err();
+        let e = ServeOptions::from_vars(&vars(&[("MONKIT_TRACE_MAX_WATCHERS", "0")])).unwrap_err();
         assert_eq!(e.setting, "MONKIT_TRACE_MAX_WATCHERS");
         assert!(e.to_string().contains("positive whole number"), "{e}");
-        let e = ServeOptions::from_vars(vars(&[("MONKIT_HTTP_IDLE_TIMEOUT", "soon")])).unwrap_err();
+        let e =
+            ServeOptions::from_vars(&vars(&[("MONKIT_HTTP_IDLE_TIMEOUT", "soon")])).unwrap_err();
         assert!(
             e.to_string().contains("MONKIT_HTTP_IDLE_TIMEOUT=\"soon\""),
             "{e}"
         );
+        // The core's own variables are read by the same call, each refused by name.
+        for (k, v) in [
+            ("MONKIT_EXACT_HIGHWATER", "maybe"),
+            ("MONKIT_SHUTDOWN_TIMEOUT", "later"),
+            ("MONKIT_TAGS", "novalue"),
+            ("MONKIT_PROMETHEUS_SUMMARIES", "maybe"),
+            ("MONKIT_TRACE_LINK", "https://tempo/no-placeholder"),
+        ] {
+            let e = ServeOptions::from_vars(&Vars::from_pairs([(k, v)])).unwrap_err();
+            assert_eq!((e.setting.as_str(), e.value.as_str()), (k, v), "{e}");
+        }
     }
 
     #[test]

@@ -3,10 +3,12 @@
 
 use std::time::Duration;
 
-/// Waits for SIGTERM or SIGINT (Ctrl-C), then flushes every installed exporter and push
-/// reporter ([`monkit::export::flush_all`]) within `MONKIT_SHUTDOWN_TIMEOUT` (5 s by
-/// default) and returns, for the program to exit. A second signal while it flushes exits the
-/// process at once (status 130). Spans finished before the signal are sent.
+/// Waits for SIGTERM or SIGINT (Ctrl-C), then sends what every installed exporter and push
+/// reporter holds and stops them ([`monkit::export::shutdown_all`]), all within one
+/// `MONKIT_SHUTDOWN_TIMEOUT` (5 s by default) however many there are and however dead their
+/// collectors, and returns, for the program to exit; their handles' drops then return at once.
+/// A second signal while it flushes exits the process at once (status 130). Spans finished
+/// before the signal are sent.
 ///
 /// ```no_run
 /// # async fn serve() {}
@@ -24,11 +26,12 @@ pub async fn until_shutdown() {
         first_signal().await;
         std::process::exit(130);
     });
-    let timeout = monkit::export::shutdown_timeout().unwrap_or_else(|e| {
+    let vars = monkit::settings::Vars::env();
+    let timeout = monkit::export::shutdown_timeout(&vars).unwrap_or_else(|e| {
         log::warn!("monkit-http: {e}; flushing for 5 s");
         Duration::from_secs(5)
     });
-    let done = tokio::task::spawn_blocking(move || monkit::export::flush_all(timeout))
+    let done = tokio::task::spawn_blocking(move || monkit::export::shutdown_all(timeout))
         .await
         .unwrap_or(false);
     if !done {

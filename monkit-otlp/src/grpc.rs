@@ -11,7 +11,8 @@
 //! permanent. A partial success (some spans or points rejected) is logged.
 
 use crate::builder::Signal;
-use monkit_exporter::{ConfigError, Delivery, Pipeline, Transport, MAX_RETRY_AFTER};
+use monkit::settings::ConfigError;
+use monkit_exporter::{Delivery, Pipeline, Transport, MAX_RETRY_AFTER};
 use std::time::Duration;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::metadata::{MetadataKey, MetadataMap, MetadataValue};

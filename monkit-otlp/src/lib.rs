@@ -53,5 +53,4 @@ mod push;
 
 pub use builder::{Builder, Protocol};
 pub use metrics::Temporality;
-pub use monkit_exporter::{ConfigError, Exporter};
 pub use push::{MetricsBuilder, MetricsExporter};

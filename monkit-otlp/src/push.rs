@@ -5,12 +5,11 @@
 
 use crate::builder::{Protocol, Signal};
 use crate::metrics::{Previous, Temporality};
-use monkit::Registry;
-use monkit_exporter::{ConfigError, Pipeline, Sent, Transport};
+use monkit::settings::{lenient, ConfigError, Vars};
+use monkit::{stats::Meter, Registry};
+use monkit_exporter::{Ctx, Job, Periodic, Pipeline, Sender, Sent, Transport};
 use prost::Message;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Configures and installs the OTLP metrics exporter.
 ///
@@ -56,16 +55,15 @@ impl MetricsBuilder {
     /// as for traces `OTEL_SERVICE_NAME`, `OTEL_RESOURCE_ATTRIBUTES`, the `_HEADERS`,
     /// `_COMPRESSION`, `_TIMEOUT`, `_CERTIFICATE`, `_CLIENT_CERTIFICATE` and `_CLIENT_KEY`
     /// variables (the `METRICS_` forms first) and `OTEL_SDK_DISABLED`. `None` without an
-    /// endpoint; a value that cannot be used is an error naming it.
+    /// endpoint. An `OTEL_*` value that cannot be read is logged and ignored, as the
+    /// OpenTelemetry specification asks; a bad `MONKIT_*` one is an error naming it.
     pub fn from_env() -> Option<Result<MetricsBuilder, ConfigError>> {
-        Self::from_vars(&|k| std::env::var(k).ok())
+        Self::from_vars(&Vars::env())
     }
 
-    pub(crate) fn from_vars(
-        get: &dyn Fn(&str) -> Option<String>,
-    ) -> Option<Result<MetricsBuilder, ConfigError>> {
-        let common = crate::builder::Common::from_vars(get, "METRICS", "v1/metrics")?;
-        let common = match common {
+    /// [`MetricsBuilder::from_env`] over any source of variables.
+    pub fn from_vars(vars: &Vars) -> Option<Result<MetricsBuilder, ConfigError>> {
+        let common = match crate::builder::Common::from_vars(vars, "METRICS", "v1/metrics")? {
             Ok(c) => c,
             Err(e) => return Some(Err(e)),
         };
@@ -85,26 +83,14 @@ impl MetricsBuilder {
         if let Some(t) = common.timeout {
             b.target = b.target.timeout(t);
         }
-        let err = |n: &str, v: &str, want: &str| Some(Err(ConfigError::new(n, v, want)));
-        if let Some(v) = get("OTEL_METRIC_EXPORT_INTERVAL").filter(|v| !v.trim().is_empty()) {
-            match v.trim().parse::<u64>() {
-                Ok(ms) if ms > 0 => b.interval = Duration::from_millis(ms),
-                _ => {
-                    return err(
-                        "OTEL_METRIC_EXPORT_INTERVAL",
-                        &v,
-                        "a positive number of milliseconds",
-                    )
-                }
-            }
+        if let Some(every) = lenient(vars.millis("OTEL_METRIC_EXPORT_INTERVAL")) {
+            b.interval = every;
         }
         let pref = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
-        if let Some(v) = get(pref).filter(|v| !v.trim().is_empty()) {
-            b.temporality = match v.trim().to_ascii_lowercase().as_str() {
-                "cumulative" => Temporality::Cumulative,
-                "delta" => Temporality::Delta,
-                _ => return err(pref, &v, "cumulative or delta"),
-            };
+        match lenient(vars.choice(pref, &["cumulative", "delta"])) {
+            Some("delta") => b.temporality = Temporality::Delta,
+            Some(_) => b.temporality = Temporality::Cumulative,
+            None => {}
         }
         Some(Ok(b))
     }
@@ -145,62 +131,62 @@ impl MetricsBuilder {
         registry: &Registry,
         transport: Box<dyn Transport>,
     ) -> Result<MetricsExporter, ConfigError> {
-        let mut sender = self.target.sender(transport);
-        let shared = Arc::new(Shared::default());
-        let failed = registry.scope("monkit_otlp").meter("metrics_failed");
-        let sent = registry.scope("monkit_otlp").meter("metrics_sent");
-        let (reg, s) = (registry.clone(), shared.clone());
-        let thread = std::thread::Builder::new()
-            .name("monkit-otlp-metrics".into())
-            .spawn(move || {
-                let resource = crate::encode::resource(&self.service_name, &self.resource);
-                let start = now_ns();
-                let mut prev = Previous::default();
-                let mut last_log = None::<Instant>;
-                loop {
-                    let stop = s.wait(self.interval);
-                    let (req, next) = crate::metrics::request(
-                        &reg,
-                        &resource,
-                        self.temporality,
-                        &prev,
-                        start,
-                        now_ns(),
-                    );
-                    // Retries wait on the stop signal: a shutdown ends them.
-                    let mut wait = |d: Duration| !s.wait(d);
-                    match sender.send(req.encode_to_vec(), &mut wait) {
-                        Sent::Ok { .. } => {
-                            prev = next;
-                            sent.mark(1);
-                        }
-                        Sent::Refused { why, .. } | Sent::GaveUp { why, .. } => {
-                            failed.mark(1);
-                            if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(10)) {
-                                log::warn!(
-                                    "monkit-otlp: metrics push to {} failed: {why}",
-                                    self.target.endpoint()
-                                );
-                                last_log = Some(Instant::now());
-                            }
-                        }
-                    }
-                    if stop {
-                        return;
-                    }
-                }
-            })
-            .map_err(|e| {
-                ConfigError::new(
-                    "monkit-otlp-metrics thread",
-                    e.to_string(),
-                    "a thread the system can start",
-                )
-            })?;
+        let scope = registry.scope("monkit_otlp");
+        let interval = self.interval;
+        let push = Push {
+            sender: self.target.sender(transport),
+            resource: crate::encode::resource(&self.service_name, &self.resource),
+            registry: registry.clone(),
+            start: now_ns(),
+            prev: Previous::default(),
+            sent: scope.meter("metrics_sent"),
+            failed: scope.meter("metrics_failed"),
+            config: self,
+        };
         Ok(MetricsExporter {
-            shared,
-            thread: Some(thread),
+            worker: Periodic::spawn("monkit-otlp-metrics", interval, push)?,
         })
+    }
+}
+
+/// One push a round: every stat, the totals or what changed since the last push that went out.
+struct Push {
+    config: MetricsBuilder,
+    sender: Sender,
+    resource: opentelemetry_proto::tonic::resource::v1::Resource,
+    registry: Registry,
+    start: u64,
+    prev: Previous,
+    sent: Meter,
+    failed: Meter,
+}
+
+impl Job for Push {
+    fn round(&mut self, _urgent: bool, ctx: &Ctx<'_>) -> bool {
+        let (req, next) = crate::metrics::request(
+            &self.registry,
+            &self.resource,
+            self.config.temporality,
+            &self.prev,
+            self.start,
+            now_ns(),
+        );
+        // Retries wait on the worker: a shutdown out of time ends them.
+        let mut wait = |d: Duration| ctx.wait(d);
+        match self.sender.send(req.encode_to_vec(), &mut wait) {
+            Sent::Ok { .. } => {
+                self.prev = next;
+                self.sent.mark(1);
+            }
+            Sent::Refused { why, .. } | Sent::GaveUp { why, .. } => {
+                self.failed.mark(1);
+                ctx.warn(format_args!(
+                    "metrics push to {} failed: {why}",
+                    self.config.target.endpoint()
+                ));
+            }
+        }
+        false
     }
 }
 
@@ -210,56 +196,23 @@ fn now_ns() -> u64 {
         .map_or(0, |d| d.as_nanos() as u64)
 }
 
-/// The stop signal the pushing thread waits on between pushes.
-#[derive(Default)]
-struct Shared {
-    stop: Mutex<bool>,
-    cv: Condvar,
-    stopped: AtomicBool,
-}
-
-impl Shared {
-    /// Waits `d` or until told to stop; whether it was told.
-    fn wait(&self, d: Duration) -> bool {
-        let deadline = Instant::now() + d;
-        let mut stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
-        while !*stop {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            stop = self
-                .cv
-                .wait_timeout(stop, deadline - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
-    }
-}
-
-/// The running OTLP metrics exporter: dropping it pushes once more and stops.
+/// The running OTLP metrics exporter: a push worker with the same handle as every exporter's.
+/// [`MetricsExporter::shutdown`] (or drop) pushes once more and stops.
 #[must_use = "dropping the MetricsExporter stops the pushes"]
+#[derive(Debug)]
 pub struct MetricsExporter {
-    shared: Arc<Shared>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    worker: Periodic,
 }
 
-impl std::fmt::Debug for MetricsExporter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetricsExporter").finish_non_exhaustive()
+impl MetricsExporter {
+    /// Pushes now; whether the push finished within `timeout`.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        self.worker.flush(timeout)
     }
-}
 
-impl Drop for MetricsExporter {
-    fn drop(&mut self) {
-        if !self.shared.stopped.swap(true, Ordering::AcqRel) {
-            *self.shared.stop.lock().unwrap_or_else(|e| e.into_inner()) = true;
-            self.shared.cv.notify_all();
-            if let Some(t) = self.thread.take() {
-                let _ = t.join();
-            }
-        }
+    /// Pushes once more and stops, within `timeout`; whether the last push went out.
+    pub fn shutdown(self, timeout: Duration) -> bool {
+        self.worker.shutdown(timeout)
     }
 }
 
@@ -270,7 +223,7 @@ mod tests {
     fn from(
         pairs: &'static [(&'static str, &'static str)],
     ) -> Option<Result<MetricsBuilder, ConfigError>> {
-        MetricsBuilder::from_vars(&|k| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_owned()))
+        MetricsBuilder::from_vars(&Vars::from_pairs(pairs.iter().copied()))
     }
 
     #[test]
@@ -306,7 +259,10 @@ mod tests {
                 ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318"),
                 (k, v),
             ]));
-            assert_eq!(from(pairs).unwrap().unwrap_err().setting, k);
+            // Logged and ignored, as OpenTelemetry asks: the defaults stay.
+            let b = from(pairs).unwrap().unwrap();
+            assert_eq!(b.interval, Duration::from_secs(60), "{k}");
+            assert_eq!(b.temporality, Temporality::Cumulative, "{k}");
         }
     }
 }

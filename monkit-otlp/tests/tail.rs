@@ -79,7 +79,7 @@ fn slow_or_failed_traces_go_out_whole_and_only_they() {
 fn the_variables_set_it_and_bad_values_are_named() {
     let base = monkit_exporter::Pipeline::new("t", "http://127.0.0.1:1/");
     let vars = |pairs: &'static [(&'static str, &'static str)]| {
-        move |k: &str| pairs.iter().find(|p| p.0 == k).map(|p| p.1.to_owned())
+        monkit::settings::Vars::from_pairs(pairs.iter().copied())
     };
     assert!(base
         .clone()

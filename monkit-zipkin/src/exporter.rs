@@ -2,8 +2,21 @@
 //! `monkit-exporter` (queue, batches, retries, stats).
 
 use crate::encode::{encode, Endpoint};
+use monkit::settings::{ConfigError, Vars};
 use monkit::{FinishedSpan, Registry};
-pub use monkit_exporter::{ConfigError, Exporter};
+use monkit_exporter::Exporter;
+
+monkit::settings::declare! {
+    MONKIT_ZIPKIN_ENDPOINT: Url, "unset: no export", "where Zipkin spans are POSTed (`http://host:9411/api/v2/spans`)";
+    MONKIT_ZIPKIN_SERVICE_NAME: Text, "the executable's name", "the localEndpoint's service name";
+    MONKIT_ZIPKIN_SAMPLE_RATE: Ratio, "1", "the fraction of new traces sampled (parent-based)";
+    MONKIT_ZIPKIN_QUEUE: Count, "4096", "spans waiting to be sent; past this they are dropped and counted";
+    MONKIT_ZIPKIN_ENCODING: Choice, "json", "json or proto3";
+    MONKIT_ZIPKIN_GZIP: Flag, "off", "gzip request bodies";
+    MONKIT_ZIPKIN_CERTIFICATE: Text, "Mozilla's roots", "a PEM file of the CAs to trust";
+    MONKIT_ZIPKIN_CLIENT_CERTIFICATE: Text, "none", "a PEM client certificate chain, for mutual TLS";
+    MONKIT_ZIPKIN_CLIENT_KEY: Text, "none", "the client certificate's PEM key";
+}
 
 /// Configures and installs the exporter.
 #[derive(Clone, Debug)]
@@ -68,84 +81,62 @@ impl Builder {
 
     /// From `MONKIT_ZIPKIN_ENDPOINT` (required: `None` without it), `MONKIT_ZIPKIN_SERVICE_NAME`,
     /// `MONKIT_ZIPKIN_SAMPLE_RATE`, `MONKIT_ZIPKIN_QUEUE`, `MONKIT_ZIPKIN_ENCODING` (`json`
-    /// or `proto3`), `MONKIT_ZIPKIN_GZIP` (`1`), and for an `https://` endpoint
+    /// or `proto3`), `MONKIT_ZIPKIN_GZIP` (a flag), for an `https://` endpoint
     /// `MONKIT_ZIPKIN_CERTIFICATE` (a CA's PEM file, instead of Mozilla's roots),
-    /// `MONKIT_ZIPKIN_CLIENT_CERTIFICATE` and `MONKIT_ZIPKIN_CLIENT_KEY` (mutual TLS). A
-    /// malformed value is an error.
+    /// `MONKIT_ZIPKIN_CLIENT_CERTIFICATE` and `MONKIT_ZIPKIN_CLIENT_KEY` (mutual TLS), tail
+    /// sampling's `MONKIT_TAIL_*` and the core's own variables (`monkit::export::configure`).
+    /// A value that cannot be read is an error naming it.
     pub fn from_env() -> Option<Result<Builder, ConfigError>> {
-        let endpoint = std::env::var("MONKIT_ZIPKIN_ENDPOINT").ok()?;
-        let mut b = Builder::new(&endpoint);
-        if let Ok(name) = std::env::var("MONKIT_ZIPKIN_SERVICE_NAME") {
-            b = b.service_name(&name);
-        }
-        if let Ok(rate) = std::env::var("MONKIT_ZIPKIN_SAMPLE_RATE") {
-            match rate.parse::<f64>() {
-                Ok(r) if (0.0..=1.0).contains(&r) => b = b.sample_rate(r),
-                _ => {
-                    return Some(Err(ConfigError::new(
-                        "MONKIT_ZIPKIN_SAMPLE_RATE",
-                        rate,
-                        "a number in 0..=1",
-                    )))
+        Self::from_vars(&Vars::env())
+    }
+
+    /// [`Builder::from_env`] over any source of variables.
+    pub fn from_vars(vars: &Vars) -> Option<Result<Builder, ConfigError>> {
+        let read = || -> Result<Option<Builder>, ConfigError> {
+            monkit::export::configure(vars)?;
+            let Some(endpoint) = vars.url("MONKIT_ZIPKIN_ENDPOINT")? else {
+                return Ok(None);
+            };
+            let mut b = Builder::new(&endpoint);
+            if let Some(name) = vars.string("MONKIT_ZIPKIN_SERVICE_NAME") {
+                b = b.service_name(&name);
+            }
+            if let Some(r) = vars.ratio("MONKIT_ZIPKIN_SAMPLE_RATE")? {
+                b = b.sample_rate(r);
+            }
+            if let Some(n) = vars.count("MONKIT_ZIPKIN_QUEUE")? {
+                b = b.queue_capacity(usize::try_from(n).unwrap_or(usize::MAX));
+            }
+            if let Some(e) = vars.choice("MONKIT_ZIPKIN_ENCODING", &["json", "proto3"])? {
+                b = b.proto3(e == "proto3");
+            }
+            if let Some(g) = vars.flag("MONKIT_ZIPKIN_GZIP")? {
+                b = b.gzip(g);
+            }
+            b.pipeline = b.pipeline.tail_from_vars(vars)?;
+            if let Some(ca) = vars.string("MONKIT_ZIPKIN_CERTIFICATE") {
+                b = b.tls_ca(ca);
+            }
+            const CERT: &str = "MONKIT_ZIPKIN_CLIENT_CERTIFICATE";
+            const KEY: &str = "MONKIT_ZIPKIN_CLIENT_KEY";
+            match (vars.string(CERT), vars.string(KEY)) {
+                (Some(c), Some(k)) => b = b.tls_client_cert(c, k),
+                (None, None) => {}
+                (c, k) => {
+                    let (name, value) = match c {
+                        Some(c) => (CERT, c),
+                        None => (KEY, k.unwrap_or_default()),
+                    };
+                    return Err(ConfigError::new(
+                        name,
+                        value,
+                        "set with its pair (MONKIT_ZIPKIN_CLIENT_CERTIFICATE and MONKIT_ZIPKIN_CLIENT_KEY)",
+                    ));
                 }
             }
-        }
-        if let Ok(q) = std::env::var("MONKIT_ZIPKIN_QUEUE") {
-            match q.parse::<usize>() {
-                Ok(n) if n > 0 => b = b.queue_capacity(n),
-                _ => {
-                    return Some(Err(ConfigError::new(
-                        "MONKIT_ZIPKIN_QUEUE",
-                        q,
-                        "a positive number of spans",
-                    )))
-                }
-            }
-        }
-        if let Ok(e) = std::env::var("MONKIT_ZIPKIN_ENCODING") {
-            match e.as_str() {
-                "json" => b = b.proto3(false),
-                "proto3" => b = b.proto3(true),
-                _ => {
-                    return Some(Err(ConfigError::new(
-                        "MONKIT_ZIPKIN_ENCODING",
-                        e,
-                        "json or proto3",
-                    )))
-                }
-            }
-        }
-        if let Ok(g) = std::env::var("MONKIT_ZIPKIN_GZIP") {
-            b = b.gzip(matches!(g.as_str(), "1" | "true" | "yes"));
-        }
-        if let Err(e) = monkit::propagation::propagators_from_env() {
-            return Some(Err(e));
-        }
-        b.pipeline = match b.pipeline.tail_from_env() {
-            Ok(p) => p,
-            Err(e) => return Some(Err(e)),
+            Ok(Some(b))
         };
-        if let Ok(ca) = std::env::var("MONKIT_ZIPKIN_CERTIFICATE") {
-            b = b.tls_ca(ca);
-        }
-        let cert = std::env::var("MONKIT_ZIPKIN_CLIENT_CERTIFICATE").ok();
-        let key = std::env::var("MONKIT_ZIPKIN_CLIENT_KEY").ok();
-        match (cert, key) {
-            (Some(c), Some(k)) => b = b.tls_client_cert(c, k),
-            (None, None) => {}
-            (c, k) => {
-                let (name, value) = match c {
-                    Some(c) => ("MONKIT_ZIPKIN_CLIENT_CERTIFICATE", c),
-                    None => ("MONKIT_ZIPKIN_CLIENT_KEY", k.unwrap_or_default()),
-                };
-                return Some(Err(ConfigError::new(
-                    name,
-                    value,
-                    "set with its pair (MONKIT_ZIPKIN_CLIENT_CERTIFICATE and MONKIT_ZIPKIN_CLIENT_KEY)",
-                )));
-            }
-        }
-        Some(Ok(b))
+        read().transpose()
     }
 
     /// Sends proto3 `ListOfSpans` bodies (`application/x-protobuf`) instead of JSON.

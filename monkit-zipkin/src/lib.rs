@@ -30,4 +30,4 @@ mod exporter;
 mod proto3;
 
 pub use encode::{encode, Endpoint};
-pub use exporter::{Builder, ConfigError, Exporter};
+pub use exporter::Builder;

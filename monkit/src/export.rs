@@ -10,63 +10,103 @@
 
 pub use crate::trace::sampler::Sampler;
 
-pub use crate::util::settings::{parse_duration, ConfigError};
+use crate::util::settings::{ConfigError, Vars};
 
 use parking_lot::Mutex;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 /// What holds telemetry still to be sent: an exporter's queue, a push reporter's next push.
-/// Exporters and reporters register themselves ([`register_flush`]) when installed, so that
-/// one call ([`flush_all`]) sends everything a program holds before it exits.
+/// Each registers itself ([`register_flush`]) when installed, so that one call
+/// ([`flush_all`], or [`shutdown_all`] as a program leaves) sends everything it holds, all of
+/// them at once and within one deadline however many there are.
 pub trait Flush: Send + Sync {
-    /// Sends what is held now, waiting at most until `deadline`; whether all of it went.
-    fn flush(&self, deadline: Instant) -> bool;
+    /// Asks for what is held now to be sent, and with `stop` for the work to end after it;
+    /// returns at once.
+    fn begin(&self, stop: bool);
+    /// Waits until what was held at the last [`begin`](Flush::begin) is sent, or until
+    /// `deadline`; whether it was. A stopping one that is not done by then drops what is
+    /// left, counted, and returns.
+    fn wait(&self, deadline: Instant) -> bool;
 }
 
 static FLUSHERS: Mutex<Vec<Weak<dyn Flush>>> = Mutex::new(Vec::new());
 
-/// Registers `f` for [`flush_all`] for as long as it lives (a dropped one is forgotten).
+/// Registers `f` for [`flush_all`] and [`shutdown_all`] for as long as it lives (a dropped
+/// one is forgotten).
 pub fn register_flush(f: Weak<dyn Flush>) {
     let mut all = FLUSHERS.lock();
     all.retain(|w| w.strong_count() > 0);
     all.push(f);
 }
 
-/// Flushes every registered exporter and reporter, all within `timeout` together; whether
-/// every one finished in time.
-pub fn flush_all(timeout: Duration) -> bool {
+/// Asks every registered one at once, then waits for them all within one deadline.
+fn each(stop: bool, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     // Taken out of the lock, so a flush that registers or drops another cannot deadlock.
     let live: Vec<Arc<dyn Flush>> = FLUSHERS.lock().iter().filter_map(Weak::upgrade).collect();
-    let mut all_done = true;
-    for f in live {
-        all_done &= f.flush(deadline);
+    for f in &live {
+        f.begin(stop);
     }
-    all_done
+    // Every one is waited for (a stopping one abandons at the deadline): no short cut.
+    let mut all = true;
+    for f in &live {
+        all &= f.wait(deadline);
+    }
+    all
 }
 
-/// The variable that says how long a shutdown may spend flushing.
-pub const SHUTDOWN_TIMEOUT_ENV: &str = "MONKIT_SHUTDOWN_TIMEOUT";
-
-/// How long a shutdown may spend sending what is queued: `MONKIT_SHUTDOWN_TIMEOUT` (seconds,
-/// or a number with `ms` or `s`), 5 s when unset. An exporter's drop waits this long too.
-pub fn shutdown_timeout() -> Result<Duration, ConfigError> {
-    match std::env::var(SHUTDOWN_TIMEOUT_ENV) {
-        Err(_) => Ok(Duration::from_secs(5)),
-        Ok(v) => parse_timeout(&v).ok_or_else(|| {
-            ConfigError::new(
-                SHUTDOWN_TIMEOUT_ENV,
-                v,
-                "a duration of at most 1h, such as 5, 5s or 500ms",
-            )
-        }),
-    }
+/// Sends what every registered exporter and reporter holds now, all within `timeout`
+/// together; whether every one finished in time. They go on working after.
+pub fn flush_all(timeout: Duration) -> bool {
+    each(false, timeout)
 }
 
-/// A shutdown timeout: a duration of at most an hour.
-fn parse_timeout(v: &str) -> Option<Duration> {
-    parse_duration(v).filter(|d| *d <= Duration::from_secs(3600))
+/// Sends what every registered exporter and reporter holds and stops them, all within
+/// `timeout` together: what is not sent by then is dropped and counted, and their handles'
+/// drops then return at once. Whether everything was sent.
+pub fn shutdown_all(timeout: Duration) -> bool {
+    each(true, timeout)
+}
+
+const SHUTDOWN_TIMEOUT: &str = "MONKIT_SHUTDOWN_TIMEOUT";
+
+crate::util::settings::declare! {
+    MONKIT_SHUTDOWN_TIMEOUT: Duration, "5s", "the one deadline a shutdown's flush of every exporter shares (at most 1h)";
+}
+
+/// How long a shutdown may spend sending what is queued, all exporters together:
+/// `MONKIT_SHUTDOWN_TIMEOUT` of `vars` (a duration of at most an hour), 5 s when unset.
+pub fn shutdown_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
+    Ok(vars
+        .duration_max(SHUTDOWN_TIMEOUT, Duration::from_secs(3600))?
+        .unwrap_or(Duration::from_secs(5)))
+}
+
+/// Reads and applies the core's own variables from `vars`: `MONKIT_EXACT_HIGHWATER`,
+/// `MONKIT_TAGS` (when no tags were set in code), `MONKIT_SHUTDOWN_TIMEOUT` (checked), and
+/// `OTEL_PROPAGATORS` (logged and ignored when unreadable, as OpenTelemetry asks). Every
+/// exporter's `from_env` and `monkit_http::ServeOptions::from_env` call it, so a bad value
+/// stops a program at its start, naming the variable.
+///
+/// ```
+/// use monkit::settings::Vars;
+/// let e = monkit::export::configure(&Vars::from_pairs([("MONKIT_EXACT_HIGHWATER", "maybe")]))
+///     .unwrap_err();
+/// assert_eq!(e.setting, "MONKIT_EXACT_HIGHWATER");
+/// ```
+pub fn configure(vars: &Vars) -> Result<(), ConfigError> {
+    if vars.flag(crate::stats::running::EXACT_HIGHWATER)? == Some(true) {
+        crate::stats::set_exact_highwater(true);
+    }
+    if let Some(tags) = crate::registry::process_tags::tags_from(vars)? {
+        // Tags set in code, or already read, win: they were meant.
+        let pairs: Vec<(&str, &str)> = tags.iter().collect();
+        let _ = crate::registry::set_process_tags(&pairs);
+    }
+    shutdown_timeout(vars)?;
+    crate::trace::propagation::propagators_from(vars);
+    Ok(())
 }
 
 /// Annotation keys with a meaning for exporters (the rest become plain tags).
@@ -129,11 +169,17 @@ mod tests {
 
     #[test]
     fn timeouts() {
-        assert_eq!(parse_timeout("5"), Some(Duration::from_secs(5)));
-        assert_eq!(parse_timeout("2.5s"), Some(Duration::from_millis(2500)));
-        assert_eq!(parse_timeout("500ms"), Some(Duration::from_millis(500)));
-        for bad in ["", "-1", "soon", "5h", "1e9"] {
-            assert_eq!(parse_timeout(bad), None, "{bad}");
+        let t = |v: &str| shutdown_timeout(&Vars::from_pairs([("MONKIT_SHUTDOWN_TIMEOUT", v)]));
+        assert_eq!(t("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(t("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(t("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(t(""), Ok(Duration::from_secs(5)));
+        for bad in ["-1", "later", "5h", "1e9"] {
+            assert_eq!(
+                t(bad).unwrap_err().setting,
+                "MONKIT_SHUTDOWN_TIMEOUT",
+                "{bad}"
+            );
         }
     }
 
@@ -141,8 +187,10 @@ mod tests {
     fn flush_all_reaches_every_live_flusher() {
         struct Counting(std::sync::atomic::AtomicU32);
         impl Flush for Counting {
-            fn flush(&self, _: Instant) -> bool {
+            fn begin(&self, _: bool) {
                 self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            fn wait(&self, _: Instant) -> bool {
                 true
             }
         }

@@ -42,7 +42,7 @@
 //!
 //! | folder | holds | public as |
 //! |---|---|---|
-//! | `util/` | plumbing that knows nothing of monkit: clock, slots, shards, the setting error | [`ConfigError`] |
+//! | `util/` | plumbing that knows nothing of monkit: clock, slots, shards, the settings reader | [`settings`] |
 //! | `stats/` | the numbers a call or a source writes: running counts, histograms, distributions, meters, counters, values, readings, tags | [`stats`] |
 //! | `trace/` | spans and who sees them: ids and context, annotations, trace values, observers, sampler, watchers, propagation | [`trace`] |
 //! | `call/` | the hot path: a function's record, one call from begin to end, the `#[task]` shells, the `/ps` slots | through [`registry`] |
@@ -96,8 +96,7 @@ pub use registry::{
 };
 pub use stats::{ErrorKind, Outcome, TimerGuard};
 pub use trace::{annotate, current_span, FinishedSpan, SpanObserver, SpanRef, SpanStart};
-#[allow(deprecated)]
-pub use util::settings::{ConfigError, EnvError};
+pub use util::settings;
 
 /// The names most code wants, in one glob: `use monkit::prelude::*;`.
 ///

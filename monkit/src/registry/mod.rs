@@ -16,7 +16,7 @@ pub use crate::call::func::{Func, FuncGuard, FuncStats, Location};
 pub use crate::call::live::{annotate_span, running_spans, LiveSpan};
 pub use crate::call::open::OpenCall;
 pub use caps::{MAX_FUNCS, MAX_TAG_SETS};
-pub use process_tags::{process_tags, set_process_tags, AlreadySet, ENV as PROCESS_TAGS_ENV};
+pub use process_tags::{process_tags, set_process_tags, AlreadySet};
 pub use registry::{
     armed_watchers, collect_trace, collect_trace_async, default_registry, Registry, Transformer,
 };

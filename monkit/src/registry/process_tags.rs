@@ -7,7 +7,11 @@ use std::sync::OnceLock;
 static TAGS: OnceLock<Tags> = OnceLock::new();
 
 /// The variable read when no tags were set in code: `key=value` pairs separated by commas.
-pub const ENV: &str = "MONKIT_TAGS";
+const ENV: &str = "MONKIT_TAGS";
+
+crate::util::settings::declare! {
+    MONKIT_TAGS: Pairs, "none", "tags added to every series (`service=checkout,instance=a1`)";
+}
 
 /// Why [`set_process_tags`] did nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,32 +39,50 @@ pub fn set_process_tags(tags: &[(&str, &str)]) -> Result<(), AlreadySet> {
 }
 
 /// The process-wide tags: those set with [`set_process_tags`], else those of `MONKIT_TAGS`
-/// (`service=checkout,instance=a1`; malformed pairs are skipped with a line on stderr).
+/// (`service=checkout,instance=a1`). A malformed `MONKIT_TAGS` is refused by
+/// [`tags_from`] (which every `from_env` calls through `monkit::export::configure`); read here
+/// first, it is logged and no tags are set.
 pub fn process_tags() -> &'static Tags {
-    TAGS.get_or_init(|| match std::env::var(ENV) {
-        Ok(v) => parse(&v),
-        Err(_) => Tags::default(),
+    TAGS.get_or_init(|| match tags_from(&crate::util::settings::Vars::env()) {
+        Ok(t) => t.unwrap_or_default(),
+        Err(e) => {
+            log::warn!("monkit: ignoring {e}");
+            Tags::default()
+        }
     })
 }
 
-fn parse(v: &str) -> Tags {
-    let mut t = Tags::default();
-    for pair in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some((k, val)) if !k.trim().is_empty() => t.set(k.trim(), val.trim()),
-            _ => log::warn!("{ENV}: skipping {pair:?}, expected key=value"),
+/// The tags `MONKIT_TAGS` of `vars` names, if set; an error naming it if malformed.
+pub(crate) fn tags_from(
+    vars: &crate::util::settings::Vars,
+) -> Result<Option<Tags>, crate::util::settings::ConfigError> {
+    Ok(vars.pairs(ENV)?.map(|pairs| {
+        let mut t = Tags::default();
+        for (k, v) in &pairs {
+            t.set(k, v);
         }
-    }
-    t
+        t
+    }))
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::util::settings::Vars;
+
     #[test]
-    fn parses_pairs() {
-        let t = super::parse(" service=a , instance = b,bad,=x,");
+    fn pairs_are_read_and_malformed_ones_refused() {
+        let t = super::tags_from(&Vars::from_pairs([(
+            "MONKIT_TAGS",
+            " service=a , instance = b,",
+        )]))
+        .unwrap()
+        .unwrap();
         assert_eq!(t.get("service"), Some("a"));
         assert_eq!(t.get("instance"), Some("b"));
         assert_eq!(t.len(), 2);
+        for bad in ["novalue", "a=b,=x"] {
+            let e = super::tags_from(&Vars::from_pairs([("MONKIT_TAGS", bad)])).unwrap_err();
+            assert_eq!((e.setting.as_str(), e.value.as_str()), ("MONKIT_TAGS", bad));
+        }
     }
 }

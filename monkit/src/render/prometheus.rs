@@ -64,44 +64,27 @@ impl Default for Options {
 
 impl Options {
     /// The defaults, changed by `MONKIT_PROMETHEUS_BUCKETS` (comma-separated seconds, e.g.
-    /// `0.001,0.01,0.1,1`) and `MONKIT_PROMETHEUS_SUMMARIES` (`1`/`true`). A value that cannot
-    /// be read is an error naming it.
-    pub fn from_env() -> Result<Options, crate::util::settings::ConfigError> {
+    /// `0.001,0.01,0.1,1`) and `MONKIT_PROMETHEUS_SUMMARIES` (a flag) of `vars`. A value that
+    /// cannot be read is an error naming it.
+    pub fn from_vars(
+        vars: &crate::util::settings::Vars,
+    ) -> Result<Options, crate::util::settings::ConfigError> {
         let mut o = Options::default();
-        if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_BUCKETS") {
-            let bad = || {
-                crate::util::settings::ConfigError::new(
-                    "MONKIT_PROMETHEUS_BUCKETS",
-                    v.clone(),
-                    "bucket bounds in seconds separated by commas, such as 0.01,0.1,1",
-                )
-            };
-            let mut b = Vec::new();
-            for part in v.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-                match part.parse::<f64>() {
-                    Ok(x) if x.is_finite() => b.push(x),
-                    _ => return Err(bad()),
-                }
-            }
+        if let Some(mut b) = vars.numbers("MONKIT_PROMETHEUS_BUCKETS")? {
             b.sort_by(f64::total_cmp);
             b.dedup();
             o.buckets = b;
         }
-        if let Ok(v) = std::env::var("MONKIT_PROMETHEUS_SUMMARIES") {
-            o.summaries = match v.as_str() {
-                "1" | "true" | "yes" => true,
-                "0" | "false" | "no" | "" => false,
-                _ => {
-                    return Err(crate::util::settings::ConfigError::new(
-                        "MONKIT_PROMETHEUS_SUMMARIES",
-                        v,
-                        "1 or 0",
-                    ))
-                }
-            };
+        if let Some(on) = vars.flag("MONKIT_PROMETHEUS_SUMMARIES")? {
+            o.summaries = on;
         }
         Ok(o)
     }
+}
+
+crate::util::settings::declare! {
+    MONKIT_PROMETHEUS_BUCKETS: Numbers, "0.005,0.01,..,10", "the classic histogram buckets of /metrics, in seconds";
+    MONKIT_PROMETHEUS_SUMMARIES: Flag, "off", "also expose the recent quantiles as summaries on /metrics";
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -64,14 +64,22 @@ pub fn set_exact_highwater(exact: bool) {
     EXACT_MODE.store(exact, Ordering::Relaxed);
 }
 
+/// The variable that turns exact mode on.
+pub(crate) const EXACT_HIGHWATER: &str = "MONKIT_EXACT_HIGHWATER";
+
+crate::util::settings::declare! {
+    MONKIT_EXACT_HIGHWATER: Flag, "off", "count running calls on one shared line: an exact highwater, at a cost when threads contend";
+}
+
 /// Reads `MONKIT_EXACT_HIGHWATER` once (called where functions are created, off the hot path).
 pub(crate) fn read_env_once() {
     static READ: std::sync::Once = std::sync::Once::new();
     READ.call_once(|| {
-        if let Ok(v) = std::env::var("MONKIT_EXACT_HIGHWATER") {
-            if matches!(v.trim(), "1" | "true" | "yes" | "on") {
-                set_exact_highwater(true);
-            }
+        // `export::configure` refuses a bad value; here, with no caller to tell, it is logged.
+        match crate::util::settings::Vars::env().flag(EXACT_HIGHWATER) {
+            Ok(Some(true)) => set_exact_highwater(true),
+            Ok(_) => {}
+            Err(e) => log::warn!("monkit: ignoring {e}"),
         }
     });
 }

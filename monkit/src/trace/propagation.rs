@@ -395,34 +395,40 @@ pub fn set_propagators(p: Propagators) {
     PROPAGATORS.store(p.0, std::sync::atomic::Ordering::Relaxed);
 }
 
-/// Reads `OTEL_PROPAGATORS` (the exporters' `from_env` call this): an error naming the value
-/// when it lists a format monkit does not know; unset, nothing changes.
-pub fn propagators_from_env() -> Result<(), crate::util::settings::ConfigError> {
-    let Ok(v) = std::env::var("OTEL_PROPAGATORS") else {
-        return Ok(());
-    };
-    match Propagators::parse(&v) {
-        Some(p) => {
-            set_propagators(p);
-            Ok(())
-        }
-        None => Err(crate::util::settings::ConfigError::new(
-            "OTEL_PROPAGATORS",
-            v,
-            "a comma-separated list of tracecontext, baggage, b3, b3multi or none",
-        )),
+/// Reads `OTEL_PROPAGATORS` of `vars` (`monkit::export::configure` calls this): a list naming
+/// a format monkit does not know is logged and ignored, as OpenTelemetry's specification
+/// asks; unset, nothing changes.
+pub(crate) fn propagators_from(vars: &crate::util::settings::Vars) {
+    let read = vars.string(PROPAGATORS_VAR).map(|v| {
+        Propagators::parse(&v).map(Some).ok_or_else(|| {
+            crate::util::settings::ConfigError::new(
+                PROPAGATORS_VAR,
+                v,
+                "a comma-separated list of tracecontext, baggage, b3, b3multi or none",
+            )
+        })
+    });
+    if let Some(p) = read.and_then(crate::util::settings::lenient) {
+        set_propagators(p);
     }
 }
 
-/// The formats in use: set, or read from `OTEL_PROPAGATORS` once (an unknown name there is
-/// logged and the defaults kept).
+const PROPAGATORS_VAR: &str = "OTEL_PROPAGATORS";
+
+crate::util::settings::declare! {
+    OTEL_PROPAGATORS: Text, "tracecontext,baggage", "the formats trace context crosses processes in: tracecontext, baggage, b3, b3multi, none";
+}
+
+/// The formats in use: set, or read from `OTEL_PROPAGATORS` once.
 fn propagators() -> Propagators {
     FROM_ENV.call_once(|| {
-        if let Ok(v) = std::env::var("OTEL_PROPAGATORS") {
-            match Propagators::parse(&v) {
-                Some(p) => PROPAGATORS.store(p.0, std::sync::atomic::Ordering::Relaxed),
-                None => log::warn!("monkit: OTEL_PROPAGATORS={v:?} names a format monkit does not know; using tracecontext,baggage"),
-            }
+        let read = crate::util::settings::Vars::env()
+            .string(PROPAGATORS_VAR)
+            .map(|v| (Propagators::parse(&v), v));
+        match read {
+            Some((Some(p), _)) => PROPAGATORS.store(p.0, std::sync::atomic::Ordering::Relaxed),
+            Some((None, v)) => log::warn!("monkit: ignoring {PROPAGATORS_VAR}={v:?}: it names a format monkit does not know; using tracecontext,baggage"),
+            None => {}
         }
     });
     Propagators(PROPAGATORS.load(std::sync::atomic::Ordering::Relaxed))
@@ -652,7 +658,7 @@ pub fn baggage(h: &impl Extractor, allow: &[&str]) -> Vec<(String, String)> {
         if !allow.contains(&k) || out.iter().any(|(o, _)| o == k) {
             continue;
         }
-        if let Some(v) = percent_decode(v) {
+        if let Some(v) = crate::util::percent::decode(v) {
             out.push((k.to_owned(), v));
         }
     }
@@ -677,40 +683,12 @@ pub fn set_baggage<C: Extractor + Injector>(h: &mut C, entries: &[(&str, &str)])
             continue;
         }
         members.retain(|m| baggage_member(m).is_none_or(|(mk, _)| mk != *k));
-        members.push(format!("{k}={}", percent_encode(v)));
+        members.push(format!(
+            "{k}={}",
+            crate::util::percent::encode_baggage_value(v)
+        ));
     }
     h.set("baggage", members.join(","));
-}
-
-/// Percent-decodes `v` (`%XX` escapes, as W3C Baggage and OpenTelemetry's key-value
-/// variables write them); `None` when an escape is malformed or the result is not UTF-8.
-pub fn percent_decode(v: &str) -> Option<String> {
-    let b = v.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = v.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-fn percent_encode(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for b in v.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~!#$&'*+/:<>?@[]^`{|}".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 impl Incoming {

@@ -1,11 +1,12 @@
 //! Plumbing that knows nothing of monkit: the clock, once-published slots, per-thread
-//! shards, the atomics loom swaps in, the error of a setting that could not be used, and the
+//! shards, the atomics loom swaps in, percent escapes, the settings reader, and the
 //! reading of `type_name`s.
 //!
 //! Uses: nothing of the crate.
 
 pub(crate) mod clock;
-pub(crate) mod settings;
+pub(crate) mod percent;
+pub mod settings;
 pub(crate) mod shard;
 pub(crate) mod slot;
 pub(crate) mod sync;
