@@ -414,7 +414,11 @@ fn api(app: Arc<App>) -> Router {
         .route("/customers/{name}", get(customer))
         .fallback(no_route)
         .with_state(app)
-        .layer(monkit_tower::ServerLayer::new(monkit::default_registry()).with_baggage(&BAGGAGE))
+        .layer(
+            monkit_tower::ServerLayer::new(monkit::default_registry())
+                .routed(true)
+                .with_baggage(&BAGGAGE),
+        )
 }
 
 /// A listener on `addr` with the backlog `options` asks for, or the process ends saying why.
@@ -433,12 +437,14 @@ async fn main() {
     let listen_addr = monkit_examples::addr_from_env("tavern", "TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = monkit_examples::addr_from_env("tavern", "TAVERN_MONITOR", "127.0.0.1:9001");
     let grpc_addr = monkit_examples::addr_from_env("tavern", "TAVERN_GRPC", "127.0.0.1:50051");
-    let workers = match monkit::settings::Vars::env().count("TAVERN_WORKERS") {
-        Ok(n) => n.map_or(2, |n| usize::try_from(n).unwrap_or(usize::MAX)),
-        Err(e) => {
+    // Zero is a count here: every worker then runs in another process.
+    let workers: usize = match monkit::settings::Vars::env().string("TAVERN_WORKERS") {
+        None => 2,
+        Some(v) => v.trim().parse().unwrap_or_else(|_| {
+            let e = monkit::settings::ConfigError::new("TAVERN_WORKERS", v, "a whole number");
             eprintln!("tavern: {e}");
             std::process::exit(2)
-        }
+        }),
     };
     let registry = monkit::default_registry();
     monkit::env::register(registry);

@@ -74,7 +74,7 @@ fn the_official_suite_passes_at_level_2() {
     if !peers::have_python(&["aiohttp"], "python3-aiohttp (or aiohttp from pip)") {
         return;
     }
-    // Callbacks through monkit_http::TracedClient at both strictness levels, then through
+    // Callbacks through monkit_tower::ClientLayer::send at both strictness levels, then through
     // reqwest with monkit_tower::ReqwestMiddleware.
     let shapes = [(false, false), (true, false), (false, true), (true, true)];
     for (forward, reqwest) in shapes {

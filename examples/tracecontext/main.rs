@@ -1,6 +1,6 @@
 //! The service the official W3C Trace Context test suite drives, built on monkit the way a
 //! user would: a hyper server wrapped in `monkit_http::Traced`, callbacks sent through
-//! `monkit_http::TracedClient`, or with `--reqwest` through a reqwest client with
+//! `monkit_tower::ClientLayer::send`, or with `--reqwest` through a reqwest client with
 //! `monkit_tower::ReqwestMiddleware`.
 //!
 //! The harness POSTs a JSON list of `{"url": ..., "arguments": [...]}` to `/test`; for each,
@@ -43,7 +43,7 @@ const NOT_FORWARDED: [&str; 10] = [
 ];
 
 struct Service {
-    client: monkit_http::TracedClient,
+    client: monkit_tower::ClientLayer,
     /// Set with `--reqwest`: callbacks go through this instead.
     reqwest: Option<reqwest_middleware::ClientWithMiddleware>,
     forward_headers: bool,
@@ -168,7 +168,7 @@ async fn main() {
         }
     );
     let service = Arc::new(Service {
-        client: monkit_http::TracedClient::new(monkit::default_registry()),
+        client: monkit_tower::ClientLayer::new(monkit::default_registry()),
         reqwest,
         forward_headers,
     });

@@ -16,7 +16,7 @@
 //! As a reverse proxy it follows RFC 9110 section 7.6.1: hop-by-hop headers (`Connection`
 //! and the headers it names, `Keep-Alive`, `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`,
 //! `Upgrade`) are not forwarded either way. The caller's trace headers are replaced by the
-//! proxy's own (see `monkit_http::propagation::inject`). `CONNECT` is not supported (501).
+//! proxy's own (see `monkit::propagation::inject`). `CONNECT` is not supported (501).
 //! A request body that is malformed or over 8 MiB is the client's error (400, 413), and an
 //! upstream that takes over 30 s is a 504. Both servers (proxy and pages) take their limits
 //! from `MONKIT_HTTP_*` and `MONKIT_TRACE_*` (see `monkit_http::ServeOptions::from_env`).
@@ -128,7 +128,7 @@ fn plain(status: StatusCode, msg: String) -> Response<Full<Bytes>> {
 
 struct Proxy {
     target: Uri,
-    client: monkit_http::TracedClient,
+    client: monkit_tower::ClientLayer,
 }
 
 impl Proxy {
@@ -162,9 +162,9 @@ impl Proxy {
         let bytes = hyper::body::Body::size_hint(resp.body())
             .exact()
             .unwrap_or(0);
-        MON.int_val("response_bytes", &[("route", route)])
+        MON.int_val_with("response_bytes", &[("route", route)])
             .observe(bytes as i64);
-        MON.bool_val("ok", &[]).observe(resp.status().is_success());
+        MON.bool_val("ok").observe(resp.status().is_success());
         Ok(resp)
     }
 
@@ -365,7 +365,7 @@ async fn main() {
 
     let proxy = std::sync::Arc::new(Proxy {
         target,
-        client: monkit_http::TracedClient::new(monkit::default_registry()),
+        client: monkit_tower::ClientLayer::new(monkit::default_registry()),
     });
     // Each request continues the caller's trace as a SERVER span.
     let svc = monkit_http::Traced::new(

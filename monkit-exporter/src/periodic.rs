@@ -219,15 +219,26 @@ impl Drop for Periodic {
 
 fn run(shared: &Shared, mut job: impl Job, period: Duration) {
     let ctx = Ctx { shared };
+    let mut again = false;
     loop {
         let (urgent, stopping, ticket) = {
-            let s = shared.state.lock();
+            let mut s = shared.state.lock();
+            // A period between rounds (the first one too), unless more is held, a flush or a
+            // stop asks, or the round before wants another at once.
+            let until = Instant::now() + period;
+            while !again
+                && !s.woken
+                && !s.abandon
+                && !shared.cv.wait_until(&mut s, until).timed_out()
+            {}
+            s.woken = false;
             if s.abandon {
                 break;
             }
             (s.stop || s.asked != s.done, s.stop, s.asked)
         };
-        if job.round(urgent, &ctx) && !ctx.abandoned() {
+        again = job.round(urgent, &ctx);
+        if again && !ctx.abandoned() {
             continue;
         }
         let mut s = shared.state.lock();
@@ -243,11 +254,6 @@ fn run(shared: &Shared, mut job: impl Job, period: Duration) {
             shared.cv.notify_all();
             return;
         }
-        if !s.woken {
-            let until = Instant::now() + period;
-            while !s.woken && !shared.cv.wait_until(&mut s, until).timed_out() {}
-        }
-        s.woken = false;
     }
     job.abandon();
     let mut s = shared.state.lock();
@@ -294,6 +300,9 @@ mod tests {
     fn a_flush_runs_a_round_at_once_and_a_shutdown_one_more() {
         let (job, n, abandoned) = rounds(None);
         let p = Periodic::spawn("monkit-test-periodic", Duration::from_secs(3600), job).unwrap();
+        // The first round waits its period, as every later one does.
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(n.load(Ordering::Relaxed), 0);
         assert!(p.flush(Duration::from_secs(5)));
         let after_flush = n.load(Ordering::Relaxed);
         assert!(after_flush >= 1);

@@ -23,13 +23,13 @@ mod console;
 mod duration;
 mod listen;
 mod pages;
-pub mod propagation;
 mod server;
 mod shutdown;
+mod traced;
 mod trim;
 
 pub use listen::{bind, serve_connections, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};
-pub use propagation::{Traced, TracedClient, MAX_NAMES};
 pub use server::{serve, serve_with, Server};
 pub use shutdown::until_shutdown;
+pub use traced::Traced;

@@ -4,7 +4,8 @@
 use hyper::service::Service;
 use hyper::{Request, Response};
 use monkit::Registry;
-use monkit_http::{Traced, TracedClient, MAX_NAMES};
+use monkit_http::Traced;
+use monkit_tower::{ClientLayer, MAX_NAMES};
 use std::convert::Infallible;
 
 async fn ok(_: Request<String>) -> Result<Response<String>, Infallible> {
@@ -76,7 +77,7 @@ async fn invented_methods_are_other() {
         .collect();
     assert_eq!(names, ["OTHER /"]);
 
-    let client = TracedClient::new(&reg);
+    let client = ClientLayer::new(&reg);
     for m in ["FOO", "BAZ"] {
         let req = Request::builder()
             .method(m)

@@ -2,7 +2,7 @@
 //! rejected or read as another valid context, and no input panics.
 
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
-use monkit_http::propagation::{
+use monkit::propagation::{
     extract, format_traceparent, parse_b3_single, parse_traceparent, valid_tracestate,
 };
 use proptest::prelude::*;

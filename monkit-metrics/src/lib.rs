@@ -113,13 +113,15 @@ impl Storage<Key> for Sources {
     fn gauge(&self, key: &Key) -> Self::Gauge {
         let (scope, name, tags) = self.place(key);
         Arc::new(GaugeCell(
-            self.registry.scope(scope).float_gauge(name, &tags),
+            self.registry.scope(scope).float_gauge_with(name, &tags),
         ))
     }
 
     fn histogram(&self, key: &Key) -> Self::Histogram {
         let (scope, name, tags) = self.place(key);
-        Arc::new(ValFn(self.registry.scope(scope).histogram_val(name, &tags)))
+        Arc::new(ValFn(
+            self.registry.scope(scope).histogram_val_with(name, &tags),
+        ))
     }
 }
 
@@ -183,6 +185,18 @@ impl Recorder {
     }
 
     fn describe(&self, key: KeyName, unit: Option<Unit>, text: SharedString) {
+        // The pages show it as the series' help, with its unit.
+        // A dotted name is `scope.name` (see `place`); the description is the source name's.
+        let full = key.as_str();
+        let name = match full.split_once('.') {
+            Some((scope, name)) if !scope.is_empty() && !name.is_empty() => name,
+            _ => full,
+        };
+        let help = match unit {
+            Some(u) => format!("{text} (unit: {})", u.as_str()),
+            None => text.to_string(),
+        };
+        self.0.handles.storage().registry.describe(name, &help);
         self.0.descriptions.write().insert(
             key.as_str().to_owned(),
             Description {

@@ -78,6 +78,12 @@ fn facade_metrics_show_on_the_pages() {
     );
 
     let prom = get(&format!("{base}/metrics"));
+    // describe_* text, with its unit, is the family's help.
+    assert!(
+        prom.contains("# HELP done_total jobs finished (unit: count)")
+            || prom.contains("# HELP done jobs finished (unit: count)"),
+        "{prom}"
+    );
     let buckets: Vec<&str> = prom
         .lines()
         .filter(|l| l.contains("latency_seconds") && l.contains("_bucket"))

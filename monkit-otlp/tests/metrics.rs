@@ -58,7 +58,7 @@ fn metrics_decoded_by_the_official_classes_match_the_native_buckets() {
     }
     reg.scope("m").meter("jobs").mark(7);
     reg.scope("m")
-        .float_gauge("load", &[("pool", "a")])
+        .float_gauge_with("load", &[("pool", "a")])
         .set(0.5);
     let native = f.stats().success_times.histogram();
 

@@ -170,9 +170,10 @@ impl ClientLayer {
         }
     }
 
-    /// Puts the functions in scope `scope` of `registry` instead.
-    pub fn with_scope(mut self, registry: &Registry, scope: &str) -> Self {
-        Arc::make_mut(&mut self.config).names = Arc::new(Names::new(registry, scope));
+    /// Puts the functions in scope `scope` of the same registry instead.
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        let names = Arc::new(self.config.names.in_scope(scope));
+        Arc::make_mut(&mut self.config).names = names;
         self
     }
 

@@ -63,6 +63,7 @@ pub fn default_route(path: &str) -> String {
 /// the rest, so a hit looks both up as they came, building no string. Fx hashing: the table
 /// is capped, so colliding names chosen by a client cost at most a scan of a bounded bucket.
 pub(crate) struct Names {
+    registry: Registry,
     scope: monkit::Scope,
     funcs: RwLock<HashMap<String, HashMap<String, Func>>>,
 }
@@ -78,9 +79,15 @@ impl std::fmt::Debug for Names {
 impl Names {
     pub(crate) fn new(registry: &Registry, scope: &str) -> Names {
         Names {
+            registry: registry.clone(),
             scope: registry.scope(scope),
             funcs: RwLock::new(HashMap::default()),
         }
+    }
+
+    /// A table of the same registry's scope `scope`.
+    pub(crate) fn in_scope(&self, scope: &str) -> Names {
+        Names::new(&self.registry, scope)
     }
 
     /// The function of `prefix what` (`GET /users/{id}`; just `what` when `prefix` is

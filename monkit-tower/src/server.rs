@@ -19,6 +19,8 @@ type RouteFn = Arc<dyn Fn(&str) -> String + Send + Sync>;
 struct Config {
     names: Arc<Names>,
     route: Option<RouteFn>,
+    /// Behind a router: a request without a route template matched none.
+    routed: bool,
     fail_4xx: bool,
     baggage: Arc<[String]>,
 }
@@ -29,7 +31,8 @@ struct Config {
 /// - the route is axum's `MatchedPath` template when there is one (feature `axum`; put the
 ///   layer on the `Router` with `.layer`, where routing has happened), else what
 ///   [`with_route`](ServerLayer::with_route) makes of the path, else [`default_route`] (ids
-///   folded to `{id}`); names made from paths are capped per scope ([`MAX_NAMES`](crate::MAX_NAMES)), so
+///   folded to `{id}`), or `unmatched` behind a router ([`routed`](ServerLayer::routed));
+///   names made from paths are capped per scope ([`MAX_NAMES`](crate::MAX_NAMES)), so
 ///   clients cannot grow the function table; methods outside the standard nine are `OTHER`;
 /// - the caller's trace continues (W3C `traceparent` and `tracestate`, B3 single and
 ///   multi-header), allowed baggage entries are noted on the span (`baggage.<key>`), and the
@@ -57,6 +60,7 @@ impl std::fmt::Debug for ServerLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerLayer")
             .field("names", &self.config.names)
+            .field("routed", &self.config.routed)
             .field("fail_4xx", &self.config.fail_4xx)
             .field("baggage", &self.config.baggage)
             .finish_non_exhaustive()
@@ -70,16 +74,18 @@ impl ServerLayer {
             config: Arc::new(Config {
                 names: Arc::new(Names::new(registry, "http_server")),
                 route: None,
+                routed: false,
                 fail_4xx: false,
                 baggage: Arc::new([]),
             }),
         }
     }
 
-    /// Puts the functions in scope `scope` of `registry` instead (to tell two servers of one
-    /// process apart).
-    pub fn with_scope(mut self, registry: &Registry, scope: &str) -> Self {
-        Arc::make_mut(&mut self.config).names = Arc::new(Names::new(registry, scope));
+    /// Puts the functions in scope `scope` of the same registry instead (to tell two servers of
+    /// one process apart).
+    pub fn with_scope(mut self, scope: &str) -> Self {
+        let names = Arc::new(self.config.names.in_scope(scope));
+        Arc::make_mut(&mut self.config).names = names;
         self
     }
 
@@ -87,6 +93,14 @@ impl ServerLayer {
     /// instead of [`default_route`]. The names stay capped.
     pub fn with_route(mut self, route: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
         Arc::make_mut(&mut self.config).route = Some(Arc::new(route));
+        self
+    }
+
+    /// Says the layer is on a router (axum's `Router::layer`, feature `axum`): a request
+    /// without a route template matched no route, and is a call of `<METHOD> unmatched`, as
+    /// OpenTelemetry names a span when no route matched, never a name made from its path.
+    pub fn routed(mut self, on: bool) -> Self {
+        Arc::make_mut(&mut self.config).routed = on;
         self
     }
 
@@ -137,6 +151,7 @@ fn begin<B, F>(c: &Config, req: Request<B>, call: impl FnOnce(Request<B>) -> F) 
     let template = matched_path(&req);
     let route: std::borrow::Cow<'_, str> = match (template, &c.route) {
         (Some(t), _) => t.into(),
+        (None, _) if c.routed => "unmatched".into(),
         (None, Some(f)) => f(path).into(),
         (None, None) => default_route(path).into(),
     };

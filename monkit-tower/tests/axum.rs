@@ -178,6 +178,34 @@ async fn unmatched_paths_cannot_grow_the_table() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_router_an_unmatched_request_is_one_function_per_method() {
+    let reg = Registry::new();
+    let app = Router::new().route("/users/{id}", get(user)).layer(
+        monkit_tower::ServerLayer::new(&reg)
+            .with_scope("routed")
+            .routed(true),
+    );
+    let addr = serve(app).await;
+    for path in ["/nope/42", "/other", "/users/7/extra"] {
+        let (status, _, _) = get_with(format!("http://{addr}{path}"), vec![]).await;
+        assert_eq!(status, 404);
+    }
+    let (status, _, _) = get_with(format!("http://{addr}/users/7"), vec![]).await;
+    assert_eq!(status, 200);
+    let mut names: Vec<String> = reg
+        .funcs()
+        .into_iter()
+        .filter(|f| f.scope() == "routed")
+        .filter(|f| f.stats().total() > 0)
+        .map(|f| f.name().to_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["GET /users/{id}", "GET unmatched"]);
+    let unmatched = func(&reg, "routed", "GET unmatched").unwrap();
+    assert_eq!(unmatched.stats().total(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_cut_off_mid_body_ends_its_call() {
     let reg = Registry::new();
     let addr = serve(app(&reg)).await;

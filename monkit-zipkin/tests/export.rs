@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use monkit_http::{Traced, TracedClient};
+use monkit_http::Traced;
+use monkit_tower::ClientLayer;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -36,7 +37,7 @@ async fn a_handler(
         .header("host", b.to_string())
         .body(Full::new(Bytes::new()))
         .unwrap();
-    let resp = TracedClient::new(monkit::default_registry())
+    let resp = ClientLayer::new(monkit::default_registry())
         .with_b3(true)
         .send(out, |r| async move {
             let stream = tokio::net::TcpStream::connect(b).await.unwrap();

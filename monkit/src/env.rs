@@ -197,14 +197,14 @@ fn linux(f: &mut dyn FnMut(&str, f64)) {
 pub fn register_build(registry: &Registry, version: &str) {
     registry
         .scope("env")
-        .gauge("build", &[("version", version)], || 1.0);
+        .gauge_with("build", &[("version", version)], || 1.0);
 }
 
 /// Adds the stats of a tokio runtime to `registry` (under scope `env`), read fresh at every
 /// walk from tokio's stable runtime metrics: the series `tokio_runtime,scope=env` with
-/// `workers`, `alive_tasks`, `global_queue_depth`, `busy_seconds` and `park_count` (the last
+/// `workers`, `alive_tasks`, `global_queue_depth`, `busy_seconds` and `parks` (the last
 /// two summed over the workers), and one `tokio_worker,scope=env,worker=<n>` per worker with
-/// its own `busy_seconds` and `park_count`. Reading takes no lock the runtime's tasks use.
+/// its own `busy_seconds` and `parks`. Reading takes no lock the runtime's tasks use.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -251,14 +251,14 @@ impl StatSource for Tokio {
             m.global_queue_depth() as f64,
         );
         cb(&self.key, "busy_seconds", busy.as_nanos() as f64 / 1e9);
-        cb(&self.key, "park_count", parks as f64);
+        cb(&self.key, "parks", parks as f64);
         for (w, (b, p)) in each.into_iter().enumerate() {
             let key = SeriesKey::new(
                 "tokio_worker",
                 Tags::new(&[("worker", w.to_string().as_str())]),
             );
             cb(&key, "busy_seconds", b.as_nanos() as f64 / 1e9);
-            cb(&key, "park_count", p as f64);
+            cb(&key, "parks", p as f64);
         }
     }
 }

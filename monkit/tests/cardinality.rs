@@ -8,7 +8,8 @@ fn tag_values_are_capped_and_refusals_counted() {
     let reg = Registry::new();
     let s = reg.scope("card");
     for i in 0..100_000 {
-        s.int_val("bytes", &[("user", &i.to_string())]).observe(1);
+        s.int_val_with("bytes", &[("user", &i.to_string())])
+            .observe(1);
     }
     let mut series = 0;
     let mut overflow = None;

@@ -77,9 +77,9 @@ fn sources_exact_with_threads() {
     static MON: monkit::Scope = monkit::scope!("concurrency_sources");
     let meter = MON.meter("m");
     let counter = MON.counter("c");
-    let ints = MON.int_val("i", &[]);
-    let floats = MON.float_val("f", &[]);
-    let bools = MON.bool_val("b", &[]);
+    let ints = MON.int_val("i");
+    let floats = MON.float_val("f");
+    let bools = MON.bool_val("b");
     let threads: Vec<_> = (0..4)
         .map(|_| {
             let (meter, counter, ints, floats, bools) = (

@@ -41,7 +41,7 @@ fn quantiles_within_one_percent() {
     let mut seed = 0x9e3779b97f4a7c15;
 
     // Log-normal-ish latencies in ns, 1 µs .. 1 s.
-    let d = scope.duration_val("lat", &[]);
+    let d = scope.duration_val("lat");
     let mut vals = Vec::new();
     for _ in 0..50_000 {
         let ns = (1e3 * 1e6f64.powf(rng(&mut seed))).round();
@@ -51,7 +51,7 @@ fn quantiles_within_one_percent() {
     check(&mut vals, &d.snapshot());
 
     // Integers, negative and positive.
-    let iv = scope.int_val("ints", &[]);
+    let iv = scope.int_val("ints");
     let mut vals = Vec::new();
     for _ in 0..50_000 {
         let v = ((rng(&mut seed) - 0.3) * 1e6).round();
@@ -61,7 +61,7 @@ fn quantiles_within_one_percent() {
     check(&mut vals, &iv.snapshot());
 
     // Small floats.
-    let fv = scope.float_val("floats", &[]);
+    let fv = scope.float_val("floats");
     let mut vals = Vec::new();
     for _ in 0..50_000 {
         let v = 1e-3 + rng(&mut seed) * 2e-3;
@@ -77,7 +77,7 @@ fn quantiles_within_one_percent() {
 #[test]
 fn small_integers_are_exact() {
     let reg = Registry::new();
-    let iv = reg.scope("small").int_val("v", &[]);
+    let iv = reg.scope("small").int_val("v");
     for v in [1, 2, 3, 4, 5] {
         iv.observe(v);
     }

@@ -100,7 +100,7 @@ fn env_stats_and_custom_sources() {
 fn custom_sources() {
     let reg = Registry::new();
     let s = reg.scope("app");
-    s.struct_val("cache", &[("tier", "hot")], |f| {
+    s.struct_val_with("cache", &[("tier", "hot")], |f| {
         f("entries", 120.0);
         f("bytes", 4096.0);
     });

@@ -35,7 +35,7 @@ fn tokio_runtime_stats() {
     assert_eq!(field("tokio_runtime,", "workers"), 2.0);
     assert!(field("tokio_runtime,", "alive_tasks") >= 1.0);
     assert!(field("tokio_runtime,", "busy_seconds") > 0.0);
-    assert!(field("tokio_worker,", "park_count") >= 0.0);
+    assert!(field("tokio_worker,", "parks") >= 0.0);
     assert!(
         text.contains("build,scope=env,version=1.2.3 value=1"),
         "{text}"

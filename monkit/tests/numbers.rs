@@ -7,7 +7,7 @@ use std::time::Duration;
 #[test]
 fn durations_print_as_exact_decimals() {
     let reg = Registry::new();
-    let d = reg.scope("num").duration_val("lat", &[]);
+    let d = reg.scope("num").duration_val("lat");
     for ns in [116_457u64, 720_204, 3_047_330] {
         d.observe(Duration::from_nanos(ns));
     }
@@ -60,7 +60,7 @@ proptest! {
     #[test]
     fn quantiles_stay_in_the_window(values in prop::collection::vec(-1_000_000i64..1_000_000, 1..300)) {
         let reg = Registry::new();
-        let v = reg.scope("p").int_val("v", &[]);
+        let v = reg.scope("p").int_val("v");
         for &x in &values {
             v.observe(x);
         }
@@ -79,7 +79,7 @@ proptest! {
     #[test]
     fn float_quantiles_stay_in_the_window(values in prop::collection::vec(-1e6f64..1e6, 1..300)) {
         let reg = Registry::new();
-        let v = reg.scope("p").float_val("v", &[]);
+        let v = reg.scope("p").float_val("v");
         for &x in &values {
             v.observe(x);
         }

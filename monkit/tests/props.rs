@@ -43,7 +43,7 @@ proptest! {
     #[test]
     fn any_tags_render(k in any::<String>(), v in any::<String>(), name in any::<String>()) {
         let reg = monkit::Registry::new();
-        reg.scope(&k).int_val(&name, &[(&k, &v), ("scope", &v)]).observe(1);
+        reg.scope(&k).int_val_with(&name, &[(&k, &v), ("scope", &v)]).observe(1);
         let text = monkit::render::prometheus::render(&reg, false);
         // One HELP/TYPE pair per family, each sample on one line.
         for line in text.lines() {

@@ -12,13 +12,13 @@ fn registry() -> Registry {
     let s = reg.scope("app");
     s.meter("requests").mark(3);
     s.counter("conns").inc(2);
-    s.int_val("bytes", &[("route", "/x"), ("method", "GET")])
+    s.int_val_with("bytes", &[("route", "/x"), ("method", "GET")])
         .observe(100);
-    s.int_val("bytes", &[("method", "GET"), ("route", "/x")])
+    s.int_val_with("bytes", &[("method", "GET"), ("route", "/x")])
         .observe(300);
-    s.float_val("ratio", &[]).observe(0.25);
-    s.bool_val("hit", &[]).observe(true);
-    s.gauge("temp", &[("a b", "c,d")], || 21.5);
+    s.float_val("ratio").observe(0.25);
+    s.bool_val("hit").observe(true);
+    s.gauge_with("temp", &[("a b", "c,d")], || 21.5);
     let f = s.func("work");
     f.task(|| ());
     f.guard().fail("bad");

@@ -24,7 +24,7 @@ fn memory_stays_flat_across_rotations() {
     // Epochs of about a millisecond: a second of calls is a thousand rotations, the same
     // churn as weeks at the default window.
     monkit::stats::set_recent_window(Duration::from_millis(1));
-    let vals = monkit::default_registry().scope("soak").int_val("v", &[]);
+    let vals = monkit::default_registry().scope("soak").int_val("v");
     let run = |n: u64| {
         for i in 0..n {
             let _ = soaked(i);

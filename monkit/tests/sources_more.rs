@@ -68,7 +68,7 @@ fn stats(reg: &Registry) -> Vec<(String, String, f64)> {
 #[test]
 fn raw_values_report_what_was_asked() {
     let reg = Registry::new();
-    let q = reg.scope("r").raw_val(
+    let q = reg.scope("r").raw_val_with(
         "depth",
         &[("queue", "a")],
         &[
@@ -104,7 +104,7 @@ fn raw_values_report_what_was_asked() {
     // Same name, same tags: the same value, whatever aggregates a later caller names.
     let again = reg
         .scope("r")
-        .raw_val("depth", &[("queue", "a")], &[Aggregate::Max]);
+        .raw_val_with("depth", &[("queue", "a")], &[Aggregate::Max]);
     assert_eq!(again.fields().len(), 4);
 }
 

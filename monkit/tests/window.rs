@@ -14,7 +14,7 @@ fn recent_window_rotates() {
         "{w:?}"
     );
     let reg = Registry::new();
-    let iv = reg.scope("rot").int_val("v", &[]);
+    let iv = reg.scope("rot").int_val("v");
     for _ in 0..100 {
         iv.observe(1_000_000);
     }

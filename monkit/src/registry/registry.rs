@@ -31,6 +31,8 @@ pub(crate) struct RegistryInner {
     scopes: RwLock<BTreeMap<String, Arc<ScopeInner>>>,
     pub(crate) hub: Arc<Hub>,
     pub(crate) transformers: RwLock<Vec<Transformer>>,
+    /// Help text by source name, as a program described its series.
+    descriptions: RwLock<std::collections::HashMap<String, String>>,
 }
 
 impl RegistryInner {
@@ -126,7 +128,31 @@ impl Registry {
             scopes: RwLock::new(BTreeMap::new()),
             hub: Arc::new(Hub::default()),
             transformers: RwLock::new(Vec::new()),
+            descriptions: RwLock::new(std::collections::HashMap::new()),
         }))
+    }
+
+    /// Says what the sources named `name` (in any scope) measure: the help text `/metrics`
+    /// gives their families instead of a generic one (the `metrics` facade's `describe_*`
+    /// lands here). A later description replaces an earlier one.
+    ///
+    /// ```
+    /// let reg = monkit::Registry::new();
+    /// reg.scope("app").counter("queue_depth").inc(3);
+    /// reg.describe("queue_depth", "Jobs waiting for a worker.");
+    /// let text = monkit::render::prometheus::render(&reg, false);
+    /// assert!(text.contains("# HELP queue_depth Jobs waiting for a worker."), "{text}");
+    /// ```
+    pub fn describe(&self, name: &str, help: &str) {
+        self.0
+            .descriptions
+            .write()
+            .insert(name.to_owned(), help.to_owned());
+    }
+
+    /// What [`Registry::describe`] said of `name`.
+    pub fn description(&self, name: &str) -> Option<String> {
+        self.0.descriptions.read().get(name).cloned()
     }
 
     /// Adds a transformer applied, after those added before it, to every stat of this

@@ -24,7 +24,7 @@ use std::sync::{Arc, OnceLock, Weak};
 /// static MON: monkit::Scope = monkit::scope!();
 ///
 /// MON.meter("requests").mark(1);
-/// MON.int_val("bytes", &[("route", "/x")]).observe(1024);
+/// MON.int_val_with("bytes", &[("route", "/x")]).observe(1024);
 /// ```
 ///
 /// Handles (`Meter`, `IntVal`...) are cheap to clone; hold one to skip the name lookup.
@@ -182,26 +182,50 @@ impl Scope {
         self.inner().source(name, tags, Counter::new)
     }
 
-    /// The float gauge `name` with tags: a value the program sets (under the tag-set cap).
-    pub fn float_gauge(&self, name: &str, tags: &[(&str, &str)]) -> crate::stats::FloatGauge {
+    /// The float gauge `name`: a value the program sets.
+    pub fn float_gauge(&self, name: &str) -> crate::stats::FloatGauge {
+        self.float_gauge_with(name, &[])
+    }
+
+    /// The float gauge `name` with tags (under the tag-set cap).
+    pub fn float_gauge_with(&self, name: &str, tags: &[(&str, &str)]) -> crate::stats::FloatGauge {
         self.inner()
             .source(name, tags, crate::stats::FloatGauge::new)
     }
 
+    /// The integer distribution `name`.
+    pub fn int_val(&self, name: &str) -> IntVal {
+        self.int_val_with(name, &[])
+    }
+
     /// The integer distribution `name` with tags.
-    pub fn int_val(&self, name: &str, tags: &[(&str, &str)]) -> IntVal {
+    pub fn int_val_with(&self, name: &str, tags: &[(&str, &str)]) -> IntVal {
         self.inner().source(name, tags, IntVal::new)
     }
 
+    /// The float distribution `name`.
+    pub fn float_val(&self, name: &str) -> FloatVal {
+        self.float_val_with(name, &[])
+    }
+
     /// The float distribution `name` with tags.
-    pub fn float_val(&self, name: &str, tags: &[(&str, &str)]) -> FloatVal {
+    pub fn float_val_with(&self, name: &str, tags: &[(&str, &str)]) -> FloatVal {
         self.inner().source(name, tags, FloatVal::new)
     }
 
-    /// The raw value `name` with tags, reporting only `aggregates` (Go monkit's `RawVal`;
+    /// The raw value `name`, reporting only `aggregates` (Go monkit's `RawVal`;
     /// [`Aggregate::Recent`](crate::stats::Aggregate::Recent) when none are given). The aggregates
     /// are fixed when the value is first made.
     pub fn raw_val(
+        &self,
+        name: &str,
+        aggregates: &[crate::stats::Aggregate],
+    ) -> crate::stats::RawVal {
+        self.raw_val_with(name, &[], aggregates)
+    }
+
+    /// The raw value `name` with tags (see [`Scope::raw_val`]).
+    pub fn raw_val_with(
         &self,
         name: &str,
         tags: &[(&str, &str)],
@@ -211,19 +235,38 @@ impl Scope {
             .source(name, tags, || crate::stats::RawVal::new(aggregates))
     }
 
-    /// The histogram `name` with tags: a float distribution `/metrics` shows as buckets.
-    pub fn histogram_val(&self, name: &str, tags: &[(&str, &str)]) -> crate::stats::HistogramVal {
+    /// The histogram `name`: a float distribution `/metrics` shows as buckets.
+    pub fn histogram_val(&self, name: &str) -> crate::stats::HistogramVal {
+        self.histogram_val_with(name, &[])
+    }
+
+    /// The histogram `name` with tags.
+    pub fn histogram_val_with(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> crate::stats::HistogramVal {
         self.inner()
             .source(name, tags, crate::stats::HistogramVal::new)
     }
 
-    /// The duration distribution `name` with tags (reported in seconds).
-    pub fn duration_val(&self, name: &str, tags: &[(&str, &str)]) -> DurationVal {
+    /// The duration distribution `name` (reported in seconds).
+    pub fn duration_val(&self, name: &str) -> DurationVal {
+        self.duration_val_with(name, &[])
+    }
+
+    /// The duration distribution `name` with tags.
+    pub fn duration_val_with(&self, name: &str, tags: &[(&str, &str)]) -> DurationVal {
         self.inner().source(name, tags, DurationVal::new)
     }
 
+    /// The boolean distribution `name`.
+    pub fn bool_val(&self, name: &str) -> BoolVal {
+        self.bool_val_with(name, &[])
+    }
+
     /// The boolean distribution `name` with tags.
-    pub fn bool_val(&self, name: &str, tags: &[(&str, &str)]) -> BoolVal {
+    pub fn bool_val_with(&self, name: &str, tags: &[(&str, &str)]) -> BoolVal {
         self.inner().source(name, tags, BoolVal::new)
     }
 
@@ -239,8 +282,13 @@ impl Scope {
     }
 
     /// Registers a gauge: `read` is called at every stats walk and reported as `value`. A
-    /// later gauge of the same name and tags replaces it.
-    pub fn gauge(
+    /// later gauge of the same name replaces it.
+    pub fn gauge(&self, name: &str, read: impl Fn() -> f64 + Send + Sync + 'static) {
+        self.gauge_with(name, &[], read)
+    }
+
+    /// A gauge with tags (see [`Scope::gauge`]).
+    pub fn gauge_with(
         &self,
         name: &str,
         tags: &[(&str, &str)],
@@ -261,12 +309,21 @@ impl Scope {
     ///
     /// ```
     /// static MON: monkit::Scope = monkit::scope!();
-    /// MON.struct_val("cache", &[], |field| {
+    /// MON.struct_val("cache", |field| {
     ///     field("entries", 120.0);
     ///     field("bytes", 4096.0);
     /// });
     /// ```
     pub fn struct_val(
+        &self,
+        name: &str,
+        read: impl Fn(&mut dyn FnMut(&str, f64)) + Send + Sync + 'static,
+    ) {
+        self.struct_val_with(name, &[], read)
+    }
+
+    /// A series with tags (see [`Scope::struct_val`]).
+    pub fn struct_val_with(
         &self,
         name: &str,
         tags: &[(&str, &str)],

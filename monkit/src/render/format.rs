@@ -6,10 +6,22 @@
 use std::time::Duration;
 
 /// Formats a value the way the line format wants: integers without a fraction, other values
-/// in the shortest form that reads back exactly.
+/// with at most 9 significant digits, in the shortest form (a rate is `125.946065`, not
+/// `125.94606477050571`).
+///
+/// ```
+/// use monkit::render::format::value;
+/// assert_eq!(value(125.94606477050571), "125.946065");
+/// assert_eq!(value(0.001056768), "0.001056768");
+/// assert_eq!(value(3.0), "3");
+/// ```
 pub fn value(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
+    } else if v.is_finite() {
+        // Rounded to 9 significant digits through the exponent form, then written shortest.
+        let rounded: f64 = format!("{v:.8e}").parse().unwrap_or(v);
+        format!("{rounded}")
     } else {
         format!("{v}")
     }

@@ -358,34 +358,38 @@ fn function(
 }
 
 #[rustfmt::skip]
-fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading) {
+fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading, described: Option<&str>) {
     let base = sanitize_name(name);
     let l = labels(sname, tags, &[]);
+    // What the program said the series measures, where it said so, for its main family.
+    let help = |generic: &'static str| -> std::borrow::Cow<'static, str> {
+        described.map_or(generic.into(), |d| d.to_owned().into())
+    };
     match r {
         Reading::Meter { rate, total } => {
-            fam.sample(&base, Type::Counter, "Events marked on a monkit meter.", l.clone(), *total as f64);
+            fam.sample(&base, Type::Counter, &help("Events marked on a monkit meter."), l.clone(), *total as f64);
             fam.sample(&format!("{base}_rate"), Type::Gauge, "Events per second over the last minute.", l, *rate);
         }
         Reading::Counter { value, high, low } => {
-            fam.sample(&base, Type::Gauge, "A monkit counter's value.", l.clone(), *value as f64);
+            fam.sample(&base, Type::Gauge, &help("A monkit counter's value."), l.clone(), *value as f64);
             fam.sample(&format!("{base}_high"), Type::Gauge, "Highest value the counter held.", l.clone(), *high as f64);
             fam.sample(&format!("{base}_low"), Type::Gauge, "Lowest value the counter held.", l, *low as f64);
         }
         Reading::Values(s) => {
-            fam.summary(&base, "A monkit value distribution (quantiles over the recent window).", Where { scope: sname, tags, extra: &[] }, s, 1.0);
+            fam.summary(&base, &help("A monkit value distribution (quantiles over the recent window)."), Where { scope: sname, tags, extra: &[] }, s, 1.0);
         }
         Reading::Histogram(s) => {
-            fam.durations(&base, "A monkit histogram.", Where { scope: sname, tags, extra: &[] }, s, &[]);
+            fam.durations(&base, &help("A monkit histogram."), Where { scope: sname, tags, extra: &[] }, s, &[]);
         }
         Reading::Durations(s) => {
             let n = if base.ends_with("_seconds") { base.clone() } else { format!("{base}_seconds") };
-            fam.durations(&n, "A monkit duration distribution in seconds.", Where { scope: sname, tags, extra: &[] }, s, &[]);
+            fam.durations(&n, &help("A monkit duration distribution in seconds."), Where { scope: sname, tags, extra: &[] }, s, &[]);
         }
         Reading::Bools { trues, falses, .. } => {
             fam.sample(&format!("{base}_true"), Type::Counter, "Observations of true.", l.clone(), *trues as f64);
             fam.sample(&format!("{base}_false"), Type::Counter, "Observations of false.", l, *falses as f64);
         }
-        Reading::Gauge(v) => fam.sample(&base, Type::Gauge, "A monkit gauge.", l, *v),
+        Reading::Gauge(v) => fam.sample(&base, Type::Gauge, &help("A monkit gauge."), l, *v),
         Reading::Raw(fields) => {
             for (f, v) in fields {
                 let ty = if *f == "count" { Type::Counter } else { Type::Gauge };
@@ -410,7 +414,10 @@ fn read(registry: &Registry, options: &Options) -> Families {
             name,
             tags,
             reading,
-        } => source(&mut fam, scope, name, tags, reading),
+        } => {
+            let described = registry.description(name);
+            source(&mut fam, scope, name, tags, reading, described.as_deref())
+        }
     });
     fam
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 ///
 /// ```
 /// static MON: monkit::Scope = monkit::scope!();
-/// let load = MON.float_gauge("load", &[]);
+/// let load = MON.float_gauge("load");
 /// load.set(0.5);
 /// load.add(0.25);
 /// assert_eq!(load.value(), 0.75);

@@ -51,7 +51,7 @@ pub(crate) struct RawInner {
 /// ```
 /// use monkit::stats::Aggregate::*;
 /// static MON: monkit::Scope = monkit::scope!();
-/// let queue = MON.raw_val("queue_depth", &[], &[Recent, Max]);
+/// let queue = MON.raw_val("queue_depth", &[Recent, Max]);
 /// queue.observe(3.0);
 /// queue.observe(9.0);
 /// queue.observe(4.0);

@@ -11,7 +11,7 @@ use std::time::Duration;
 ///
 /// ```
 /// static MON: monkit::Scope = monkit::scope!();
-/// MON.int_val("bytes", &[("route", "/x")]).observe(512);
+/// MON.int_val_with("bytes", &[("route", "/x")]).observe(512);
 /// ```
 #[derive(Clone)]
 pub struct IntVal(pub(crate) Arc<Dist<i64>>);
