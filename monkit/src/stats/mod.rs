@@ -9,6 +9,7 @@ pub(crate) mod dist;
 pub(crate) mod exemplar;
 pub(crate) mod gauge;
 pub(crate) mod hist;
+mod hist_cells;
 pub(crate) mod meter;
 pub(crate) mod outcome;
 pub(crate) mod raw;
