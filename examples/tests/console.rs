@@ -6,8 +6,7 @@
 //! the repository).
 
 mod common;
-#[path = "../../testsupport/webdriver.rs"]
-mod webdriver;
+use monkit_testsupport::webdriver;
 
 use common::{example, get, peers};
 use serde_json::{json, Value};

@@ -5,10 +5,8 @@
 //! trace ids the sink received.
 
 mod common;
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/sink.rs"]
-mod sink;
+use monkit_testsupport::otlp;
+use monkit_testsupport::sink;
 
 use common::{peers, vlite, Prometheus};
 use serde_json::Value;

@@ -4,14 +4,10 @@
 //! here, tavern over plain HTTP/2 with gzip. What arrives is read by the official classes.
 
 mod common;
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/otlp_grpc.rs"]
-mod otlp_grpc;
-#[path = "../../testsupport/pki.rs"]
-mod pki;
-#[path = "../../testsupport/py_sink.rs"]
-mod py_sink;
+use monkit_testsupport::otlp;
+use monkit_testsupport::otlp_grpc;
+use monkit_testsupport::pki;
+use monkit_testsupport::py_sink;
 
 use common::{peers, post, tavern, vlite};
 use otlp_grpc::{have_peers, sink};

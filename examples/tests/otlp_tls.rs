@@ -3,12 +3,9 @@
 //! `openssl` makes here; what arrives is read by the official classes.
 
 mod common;
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/pki.rs"]
-mod pki;
-#[path = "../../testsupport/py_sink.rs"]
-mod py_sink;
+use monkit_testsupport::otlp;
+use monkit_testsupport::pki;
+use monkit_testsupport::py_sink;
 
 use common::{peers, post, tavern};
 use py_sink::PySink;

@@ -6,8 +6,7 @@
 
 mod common;
 
-#[path = "../../testsupport/sink.rs"]
-mod sink;
+use monkit_testsupport::sink;
 
 use common::*;
 use serde_json::Value;

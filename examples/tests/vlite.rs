@@ -2,8 +2,7 @@
 //! `/metrics` scraped by a real Prometheus server queried through its HTTP API.
 
 mod common;
-#[path = "../../testsupport/sink.rs"]
-mod sink;
+use monkit_testsupport::sink;
 
 use common::{example, free_port, get, wait_for, Killed, Prometheus};
 use std::process::{Command, Stdio};

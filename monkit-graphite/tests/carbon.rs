@@ -1,10 +1,8 @@
 //! Pushes to a real carbon (Debian's graphite-carbon) on a loopback port, then reads the
 //! whisper files it wrote back with whisper-fetch: the values the program recorded.
 
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/ports.rs"]
-mod ports;
+use monkit_testsupport::peers;
+use monkit_testsupport::ports;
 use ports::free_port;
 
 use std::path::{Path, PathBuf};

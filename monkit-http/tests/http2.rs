@@ -1,8 +1,7 @@
 //! The pages over HTTP/2 (prior knowledge) as well as HTTP/1.1, on one port: curl speaks
 //! each, and HTTP/2's own limits hold.
 
-#[path = "../../testsupport/peers.rs"]
-mod peers;
+use monkit_testsupport::peers;
 
 use std::process::Command;
 

@@ -2,8 +2,7 @@
 //! and checked against known calls; the dot page rendered by Graphviz and the metrics page
 //! checked by promtool.
 
-#[path = "../../testsupport/peers.rs"]
-mod peers;
+use monkit_testsupport::peers;
 
 use std::collections::BTreeMap;
 use std::io::Write;

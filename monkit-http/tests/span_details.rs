@@ -1,8 +1,7 @@
 //! Tagged functions, arguments and annotations on running spans, orphaned spans, /ps/dot and
 //! process-wide tags, read back from a real server's pages.
 
-#[path = "../../testsupport/peers.rs"]
-mod peers;
+use monkit_testsupport::peers;
 
 mod common;
 

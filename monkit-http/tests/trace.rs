@@ -2,8 +2,7 @@
 //! by span; the SVG checked by xmllint and rendered by rsvg-convert; timeouts, disconnects,
 //! many watchers and bad parameters.
 
-#[path = "../../testsupport/peers.rs"]
-mod peers;
+use monkit_testsupport::peers;
 
 use monkit::trace::InSpanExt;
 use serde_json::Value;

@@ -3,14 +3,10 @@
 //! how it behaves when the collector is down, failing or slow. The receiving end is a sink
 //! that stores request bodies for the decoder, not a collector.
 
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/ports.rs"]
-mod ports;
-#[path = "../../testsupport/sink.rs"]
-mod sink;
+use monkit_testsupport::otlp;
+use monkit_testsupport::peers;
+use monkit_testsupport::ports;
+use monkit_testsupport::sink;
 
 use otlp::decode;
 

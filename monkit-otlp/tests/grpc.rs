@@ -5,20 +5,13 @@
 //! specification says; a wrong CA is refused for good.
 #![cfg(feature = "grpc")]
 
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/otlp_grpc.rs"]
-mod otlp_grpc;
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/pki.rs"]
-mod pki;
-#[path = "../../testsupport/ports.rs"]
-mod ports;
-#[path = "../../testsupport/py_sink.rs"]
-mod py_sink;
-#[path = "../../testsupport/totals.rs"]
-mod totals;
+use monkit_testsupport::otlp;
+use monkit_testsupport::otlp_grpc;
+use monkit_testsupport::peers;
+use monkit_testsupport::pki;
+use monkit_testsupport::ports;
+use monkit_testsupport::py_sink;
+use monkit_testsupport::totals;
 
 use monkit_otlp::Protocol;
 use otlp_grpc::{have_peers, sink};

@@ -2,12 +2,9 @@
 //! Sums, the duration ExponentialHistogram equal to the native buckets read at the same moment
 //! (scale 6, index = key - 1), exemplars, sources, and delta temporality.
 
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/sink.rs"]
-mod sink;
+use monkit_testsupport::otlp;
+use monkit_testsupport::peers;
+use monkit_testsupport::sink;
 
 use serde_json::Value;
 use std::time::{Duration, Instant};

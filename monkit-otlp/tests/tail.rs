@@ -1,14 +1,10 @@
 //! Tail sampling over OTLP: with head sampling off, whole traces go out when their root ran
 //! long or some span failed, and only those; decoded by the official OpenTelemetry classes.
 
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/sink.rs"]
-mod sink;
-#[path = "../../testsupport/totals.rs"]
-mod totals;
+use monkit_testsupport::otlp;
+use monkit_testsupport::peers;
+use monkit_testsupport::sink;
+use monkit_testsupport::totals;
 
 use otlp::decode;
 

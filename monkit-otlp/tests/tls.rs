@@ -3,17 +3,12 @@
 //! wrong CA, a name that does not match and a missing client certificate are refused, counted
 //! and never retried; a missing certificate file is a clear error when the exporter is built.
 
-#[path = "../../testsupport/otlp.rs"]
-mod otlp;
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/pki.rs"]
-mod pki;
+use monkit_testsupport::otlp;
+use monkit_testsupport::peers;
+use monkit_testsupport::pki;
 
-#[path = "../../testsupport/py_sink.rs"]
-mod py_sink;
-#[path = "../../testsupport/totals.rs"]
-mod totals;
+use monkit_testsupport::py_sink;
+use monkit_testsupport::totals;
 
 use pki::pki;
 use py_sink::PySink;

@@ -7,8 +7,7 @@
 //! `-- --instructions` it counts instructions per request of each variant under valgrind
 //! instead (exact where the timings move +-25% run to run).
 
-#[path = "../../testsupport/icount.rs"]
-mod icount;
+use monkit_testsupport::icount;
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request};

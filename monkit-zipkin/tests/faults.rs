@@ -3,8 +3,7 @@
 //! shutdown keeps its deadline. One test: the exporter is process-wide.
 
 mod common;
-#[path = "../../testsupport/ports.rs"]
-mod ports;
+use monkit_testsupport::ports;
 
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};

@@ -2,10 +2,8 @@
 //! by protoc at test time) and checked span by span against the JSON encoding of the same
 //! spans, which the other tests check against Zipkin's schema and Go model.
 
-#[path = "../../testsupport/peers.rs"]
-mod peers;
-#[path = "../../testsupport/sink.rs"]
-mod sink;
+use monkit_testsupport::peers;
+use monkit_testsupport::sink;
 
 use monkit::{FinishedSpan, SpanObserver};
 use serde_json::Value;

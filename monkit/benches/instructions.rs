@@ -8,8 +8,7 @@
 //! test script runs it), so a regression shows.
 
 mod common;
-#[path = "../../testsupport/icount.rs"]
-mod icount;
+use monkit_testsupport::icount;
 
 use common::{
     bare, bare_async, bare_async3, mk_async, mk_async3, mk_err, mk_sync, mk_tagged, poll_once,

@@ -2,8 +2,7 @@
 //! boxed and chained errors by what they hold, kind handlers, and the type name last.
 
 #[cfg(feature = "reqwest")]
-#[path = "../../testsupport/ports.rs"]
-mod ports;
+use monkit_testsupport::ports;
 
 use monkit::stats::add_error_kind_handler;
 use std::io;

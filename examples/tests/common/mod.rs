@@ -2,10 +2,8 @@
 //! Prometheus server.
 #![allow(dead_code)]
 
-#[path = "../../../testsupport/peers.rs"]
-pub mod peers;
-#[path = "../../../testsupport/ports.rs"]
-mod ports;
+pub use monkit_testsupport::peers;
+use monkit_testsupport::ports;
 pub use ports::free_port;
 
 use std::io::{BufRead, BufReader};

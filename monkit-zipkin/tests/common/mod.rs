@@ -2,8 +2,7 @@
 //! real validators (the JSON schema of the official spec, and Zipkin's own Go model).
 #![allow(dead_code)]
 
-#[path = "../../../testsupport/peers.rs"]
-pub mod peers;
+pub use monkit_testsupport::peers;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};

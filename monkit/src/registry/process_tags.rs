@@ -40,8 +40,8 @@ pub fn set_process_tags(tags: &[(&str, &str)]) -> Result<(), AlreadySet> {
 
 /// The process-wide tags: those set with [`set_process_tags`], else those of `MONKIT_TAGS`
 /// (`service=checkout,instance=a1`). A malformed `MONKIT_TAGS` is refused by
-/// [`tags_from`] (which every `from_env` calls through `monkit::export::configure`); read here
-/// first, it is logged and no tags are set.
+/// `monkit::export::configure`, which every `from_env` calls; read here first, it is logged
+/// and no tags are set.
 pub fn process_tags() -> &'static Tags {
     TAGS.get_or_init(|| match tags_from(&crate::util::settings::Vars::env()) {
         Ok(t) => t.unwrap_or_default(),

@@ -525,4 +525,3 @@ pub(super) const NS_CELLS: [u64; 256] = [
     0x0c7fffffffffffff,
     0x0c7fffffffffffff,
 ];
-

@@ -1,7 +1,6 @@
 //! A sink written in Python (a script of `testsupport/`), run for one test: it prints
 //! `listening PORT`, then one JSON line per thing it received, which are kept here. Stopped
-//! by PID when dropped. Included by tests with `#[path]`.
-#![allow(dead_code)]
+//! by PID when dropped.
 
 use serde_json::Value;
 use std::ffi::OsStr;
@@ -27,7 +26,7 @@ impl Drop for PySink {
 impl PySink {
     /// Starts `testsupport/<script>` with `args` and waits until it listens.
     pub fn start(script: &str, args: &[&OsStr]) -> PySink {
-        let path = format!("{}/../testsupport/{script}", env!("CARGO_MANIFEST_DIR"));
+        let path = crate::scripts().join(script);
         let mut child = Command::new("python3")
             .arg(path)
             .args(args)

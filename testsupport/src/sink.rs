@@ -1,6 +1,5 @@
 //! A loopback HTTP sink for exporter tests: stores each POST's headers and body for the
 //! official decoders, and answers as told (ok, 500, 503, slow). Not a collector.
-#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;

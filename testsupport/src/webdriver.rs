@@ -3,7 +3,6 @@
 //! commands (open a session, load a page, run a script, take a screenshot, close), which are
 //! a few JSON requests over the HTTP client the tests already use, where a WebDriver crate
 //! would bring a second HTTP stack and a TLS library.
-#![allow(dead_code)]
 
 use serde_json::{json, Value};
 use std::process::{Child, Command, Stdio};
@@ -19,7 +18,7 @@ pub struct Browser {
 /// chromedriver's port: one the including test's `common` module hands out (see
 /// `ports.rs`), so no other listener takes it before chromedriver binds it.
 fn port() -> u16 {
-    crate::common::free_port()
+    crate::ports::free_port()
 }
 
 fn answer(r: Result<ureq::Response, ureq::Error>, what: &str) -> Value {

@@ -1,6 +1,5 @@
 //! Certificates for the TLS tests, made by `openssl`: a CA and the leaves it signs, as PEM
-//! files in a directory. Included by tests with `#[path]`.
-#![allow(dead_code)]
+//! files in a directory.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

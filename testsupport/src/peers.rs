@@ -3,8 +3,7 @@
 //! A test asks for its peers before using them. When one is missing, the test prints one line
 //! naming the program and the Debian/Ubuntu package that provides it, and skips that part;
 //! with `MONKIT_REQUIRE_PEERS=1` (set by the full test script and CI) a missing peer fails the
-//! test instead. Included by the tests of several crates with `#[path]`.
-#![allow(dead_code)]
+//! test instead.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};

@@ -1,6 +1,5 @@
 //! A registry's counters as the tests read them: the `total` field of one measurement.
-//! Included by tests with `#[path]`.
-#![allow(dead_code)]
+//!
 
 /// The `total` of measurement `name` in `reg` (0 when it has none).
 pub fn total(reg: &monkit::Registry, name: &str) -> f64 {

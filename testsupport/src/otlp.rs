@@ -1,8 +1,7 @@
 //! Reading what an OTLP exporter sent: the official OpenTelemetry classes (PyPI
 //! `opentelemetry-proto`, through the scripts in `monkit-otlp/tests/tools/`) decode each stored
-//! body into JSON spans or metrics. Included by the tests of several crates with `#[path]`;
+//! body into JSON spans or metrics.
 //! needs the `peers` module beside it.
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::process::Command;
@@ -25,7 +24,7 @@ fn run(tool: &str, headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
     let gz = headers
         .iter()
         .any(|(k, v)| k == "content-encoding" && v == "gzip");
-    let out = super::peers::pipe(
+    let out = crate::peers::pipe(
         Command::new("python3")
             .arg(&script)
             .args(gz.then_some("--gzip")),

@@ -1,7 +1,5 @@
 //! Exact instruction counts for the benchmarks: the bench binary runs itself under valgrind's
-//! callgrind, which collects only inside its function `measured`. Included by benches with
-//! `#[path]`.
-#![allow(dead_code)]
+//! callgrind, which collects only inside its function `measured`.
 
 use std::process::Command;
 

@@ -3,8 +3,7 @@
 //! (32768 and up on Linux), where every `bind("127.0.0.1:0")` of this and every other test
 //! lands, so no test's listener takes one in the meantime; and none is handed out twice in a
 //! process. (A port from `bind(":0")`, released and bound again by a child, was seen taken by a
-//! sink started between the two.) Included by tests with `#[path]`.
-#![allow(dead_code)]
+//! sink started between the two.)
 
 use std::net::TcpListener;
 use std::sync::Mutex;

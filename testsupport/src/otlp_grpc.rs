@@ -1,14 +1,12 @@
 //! The OTLP/gRPC sink of the tests (`otlp_grpc_sink.py`: grpcio with the official OTLP service
-//! classes), started with its arguments. Included by tests with `#[path]`; needs the `peers`
-//! and `py_sink` modules beside it.
-#![allow(dead_code)]
+//! classes), started with its arguments.
 
-use super::py_sink::PySink;
+use crate::py_sink::PySink;
 use std::ffi::OsStr;
 
 /// Whether the sink's Python packages are there (one line naming them when not).
 pub fn have_peers() -> bool {
-    super::peers::have_python(
+    crate::peers::have_python(
         &[
             "grpc",
             "grpc_status",
