@@ -390,9 +390,10 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
         quote! {{
             #[allow(unused_imports)]
             use ::monkit::__private::{
-                ViaAny as _, ViaErrorKind as _, ViaStdError as _, ViaTypeName as _,
+                ViaAny as _, ViaDynError as _, ViaErrorKind as _, ViaStdError as _,
+                ViaTypeName as _,
             };
-            (&&&&::monkit::__private::Classify(#value)).monkit_outcome()
+            (&&&&&::monkit::__private::Classify(#value)).monkit_outcome()
         }}
     };
     // What an `Err` says, kept for recorded spans only (formatted at their end, not here).

@@ -155,8 +155,8 @@ pub use monkit_macros::task;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::task::{
-        no_text, Classify, Describe, TaskFuture, TaskGuard, ViaAny, ViaDisplay, ViaErrorKind,
-        ViaNoText, ViaStdError, ViaTypeName,
+        no_text, Classify, Describe, TaskFuture, TaskGuard, ViaAny, ViaDisplay, ViaDynError,
+        ViaErrorKind, ViaNoText, ViaStdError, ViaTypeName,
     };
     pub use crate::registry::site::{FuncSite, SiteRef};
     pub use crate::stats::outcome::Outcome;

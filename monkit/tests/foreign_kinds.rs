@@ -63,7 +63,7 @@ fn coded_fail() -> Result<(), Coded> {
     Err(Coded(503))
 }
 
-#[cfg(feature = "anyhow")]
+/// With no feature of monkit's: `anyhow::Error` derefs to `dyn Error`, and its chain names it.
 #[monkit::task]
 fn anyhow_fail() -> anyhow::Result<()> {
     Err(anyhow::Error::new(io::Error::from(io::ErrorKind::PermissionDenied)).context("opening"))
@@ -100,7 +100,6 @@ fn foreign_errors_are_named_by_what_they_are() {
     assert_eq!(kinds("chained_fail"), vec![("not_found", 1)]);
     assert_eq!(kinds("unknown_fail"), vec![("Unknown", 1)]);
     assert_eq!(kinds("coded_fail"), vec![("server_error", 1)]);
-    #[cfg(feature = "anyhow")]
     {
         let _ = anyhow_fail();
         assert_eq!(kinds("anyhow_fail"), vec![("permission_denied", 1)]);

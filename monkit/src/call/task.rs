@@ -119,9 +119,10 @@ where
 
 /// Picks an [`Outcome`] for a return value by autoderef specialization: `Result<_, E>` with
 /// `E: ErrorKind` names the error by the trait, with `E: std::error::Error` by the kind
-/// handlers and built-ins (`error_kind_of`) or else its type name, other `Result`s by the
-/// error's type name, anything else is a success. Used as
-/// `(&&&&Classify(&value)).monkit_outcome()`.
+/// handlers and built-ins (`error_kind_of`) or else its type name, with `E` a handle that
+/// derefs to `dyn Error + Send + Sync` (`anyhow::Error`, `eyre::Report`) by what its chain
+/// holds, other `Result`s by the error's type name, anything else is a success. Used as
+/// `(&&&&&Classify(&value)).monkit_outcome()`.
 #[doc(hidden)]
 pub struct Classify<'a, T>(pub &'a T);
 
@@ -135,7 +136,7 @@ impl<T> std::fmt::Debug for Classify<'_, T> {
 pub trait ViaErrorKind {
     fn monkit_outcome(&self) -> Outcome;
 }
-impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&&Classify<'_, Result<T, E>> {
+impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&&&Classify<'_, Result<T, E>> {
     #[inline(always)]
     fn monkit_outcome(&self) -> Outcome {
         match self.0 {
@@ -149,7 +150,7 @@ impl<T, E: crate::stats::outcome::ErrorKind> ViaErrorKind for &&&Classify<'_, Re
 pub trait ViaStdError {
     fn monkit_outcome(&self) -> Outcome;
 }
-impl<T, E: std::error::Error + 'static> ViaStdError for &&Classify<'_, Result<T, E>> {
+impl<T, E: std::error::Error + 'static> ViaStdError for &&&Classify<'_, Result<T, E>> {
     #[inline(always)]
     fn monkit_outcome(&self) -> Outcome {
         match self.0 {
@@ -162,6 +163,29 @@ impl<T, E: std::error::Error + 'static> ViaStdError for &&Classify<'_, Result<T,
 #[cold]
 #[inline(never)]
 fn failure_kind_of<E: std::error::Error + 'static>(e: &E) -> &'static str {
+    crate::stats::outcome::error_kind_of(e).unwrap_or_else(crate::stats::outcome::type_kind::<E>)
+}
+
+#[doc(hidden)]
+pub trait ViaDynError {
+    fn monkit_outcome(&self) -> Outcome;
+}
+impl<T, E> ViaDynError for &&Classify<'_, Result<T, E>>
+where
+    E: std::ops::Deref<Target = dyn std::error::Error + Send + Sync + 'static>,
+{
+    #[inline(always)]
+    fn monkit_outcome(&self) -> Outcome {
+        match self.0 {
+            Ok(_) => Outcome::Ok,
+            Err(e) => Outcome::Error(dyn_failure_kind_of::<E>(&**e)),
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn dyn_failure_kind_of<E>(e: &(dyn std::error::Error + Send + Sync + 'static)) -> &'static str {
     crate::stats::outcome::error_kind_of(e).unwrap_or_else(crate::stats::outcome::type_kind::<E>)
 }
 

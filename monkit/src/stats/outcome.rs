@@ -272,14 +272,6 @@ dyn_error_kind!(
     dyn std::error::Error + Send + Sync + 'static
 );
 
-/// An `anyhow::Error` names its kind by the errors of its chain: see [`error_kind_of`].
-#[cfg(feature = "anyhow")]
-impl ErrorKind for anyhow::Error {
-    fn error_kind(&self) -> &'static str {
-        error_kind_of(self.as_ref()).unwrap_or("error")
-    }
-}
-
 impl<E: ErrorKind + ?Sized> ErrorKind for Box<E> {
     fn error_kind(&self) -> &'static str {
         (**self).error_kind()
