@@ -75,6 +75,7 @@ mod call; // the hot path
 
 pub mod registry; // the model
 
+#[cfg(feature = "render")]
 pub mod render; // the read side
 
 // Add-ons over everything.

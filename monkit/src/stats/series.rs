@@ -142,6 +142,7 @@ fn escape(out: &mut fmt::Formatter<'_>, s: &str, specials: &[char]) -> fmt::Resu
 }
 
 /// Escapes a field name for the line format.
+#[cfg_attr(not(feature = "render"), allow(dead_code))]
 pub(crate) fn escape_field(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
