@@ -16,20 +16,22 @@
 //! | `/stats`, `/stats/text`, `/stats/json` | every stat, in the Go monkit line format or JSON |
 //! | `/funcs`, `/funcs/text`, `/funcs/json`, `/funcs/dot` | every function, its callers and stats; the dot page is a Graphviz call graph |
 //! | `/ps`, `/ps/text`, `/ps/json`, `/ps/dot` | the spans running now, as trees, with elapsed time and annotations; orphans marked |
-//! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 when the scraper asks for it) |
+//! | `/trace/svg`, `/trace/json` | the next matching call's whole span tree, as an SVG timeline or JSON (`regex`, `trace_id`, `min_duration`, `outcome`, `timeout`); `/trace/sample` marks the next matching trace as sampled |
+//! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 or protobuf with native histograms when the scraper asks for it) |
+//!
+//! The crate is two parts, one folder each: `pages/` (the route table the router, the index
+//! and this table are made from; content negotiation; the trace requests; the rendering
+//! shared by clients asking at once; the console) and `server/` (a hardened HTTP/1 and HTTP/2
+//! accept loop with connection limits, timeouts and HTTP/2 settings, [`serve`], shutdown on
+//! a signal, and [`Traced`] for a program's own hyper services, which the examples serve
+//! through the same loop).
 #![warn(missing_docs, missing_debug_implementations, unreachable_pub)]
 
-mod console;
-mod duration;
-mod listen;
 mod pages;
 mod server;
-mod shutdown;
-mod traced;
-mod trim;
 
-pub use listen::{bind, serve_connections, ServeOptions, TraceBudget};
 pub use pages::{Pages, RENDERS_AT_ONCE};
-pub use server::{serve, serve_with, Server};
-pub use shutdown::until_shutdown;
-pub use traced::Traced;
+pub use server::{
+    bind, serve, serve_connections, serve_with, until_shutdown, ServeOptions, Server, TraceBudget,
+    Traced,
+};

@@ -1,11 +1,19 @@
-//! The monitoring server: a thread with its own small tokio runtime.
+//! The server: the accept loop and its limits (`listen.rs`), shutdown on a signal
+//! (`shutdown.rs`), [`Traced`] for a program's own hyper services, and here the monitoring
+//! server, a thread with its own small tokio runtime.
 
-use crate::listen::{serve_connections, ServeOptions};
+mod listen;
+mod shutdown;
+mod traced;
+
 use crate::Pages;
+pub use listen::{bind, serve_connections, ServeOptions, TraceBudget};
 use monkit::Registry;
+pub use shutdown::until_shutdown;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use tokio::sync::watch;
+pub use traced::Traced;
 
 /// A running monitoring server. Dropping it stops the server.
 #[must_use = "dropping the Server stops it"]

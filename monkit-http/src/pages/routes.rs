@@ -1,0 +1,320 @@
+//! The route table the router, the index and the crate doc are made from, the router itself,
+//! and what a refused request is told.
+
+use super::{error, MetricsFormat, Page, Plain, TraceFormat};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, ALLOW};
+use hyper::{Method, Request, Response, StatusCode};
+
+/// What answers a path.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Answer {
+    /// A page with no parameters.
+    Plain(Plain),
+    /// A trace page, its parameters read from the query.
+    Trace(TraceFormat),
+    /// `/metrics`, its format chosen by `Accept`.
+    Metrics,
+}
+
+/// One page: the paths it answers (the first is its name), what answers, and what the index
+/// says of it (with the link it shows, when the page needs a query to show anything).
+#[derive(Debug)]
+pub(super) struct Route {
+    pub(super) paths: &'static [&'static str],
+    pub(super) answer: Answer,
+    pub(super) about: Option<&'static str>,
+    pub(super) example: Option<&'static str>,
+}
+
+const fn page(
+    paths: &'static [&'static str],
+    answer: Answer,
+    about: Option<&'static str>,
+) -> Route {
+    Route {
+        paths,
+        answer,
+        about,
+        example: None,
+    }
+}
+
+/// Every page.
+pub(super) const ROUTES: &[Route] = &[
+    page(&["/"], Answer::Plain(Plain::Index), None),
+    page(
+        &["/console/fragment"],
+        Answer::Plain(Plain::ConsoleFragment),
+        None,
+    ),
+    page(
+        &["/stats", "/stats/", "/stats/text"],
+        Answer::Plain(Plain::StatsText),
+        Some("every stat, one line each (Go monkit line format)"),
+    ),
+    page(
+        &["/stats/json"],
+        Answer::Plain(Plain::StatsJson),
+        Some("every stat as JSON"),
+    ),
+    page(
+        &["/funcs", "/funcs/", "/funcs/text"],
+        Answer::Plain(Plain::FuncsText),
+        Some("every function: callers, counts, errors, time quantiles"),
+    ),
+    page(
+        &["/funcs/json"],
+        Answer::Plain(Plain::FuncsJson),
+        Some("every function as JSON"),
+    ),
+    page(
+        &["/funcs/dot"],
+        Answer::Plain(Plain::FuncsDot),
+        Some("call graph in Graphviz dot"),
+    ),
+    page(
+        &["/ps", "/ps/", "/ps/text"],
+        Answer::Plain(Plain::PsText),
+        Some("spans running now, as trees"),
+    ),
+    page(
+        &["/ps/json"],
+        Answer::Plain(Plain::PsJson),
+        Some("spans running now as JSON"),
+    ),
+    page(
+        &["/ps/dot"],
+        Answer::Plain(Plain::PsDot),
+        Some("spans running now as Graphviz dot, one cluster per trace"),
+    ),
+    Route {
+        paths: &["/trace/svg"],
+        answer: Answer::Trace(TraceFormat::Svg),
+        about: Some("the next call of a matching function, its whole span tree as an SVG timeline"),
+        example: Some("/trace/svg?regex=.&timeout=10s"),
+    },
+    Route {
+        paths: &["/trace/json"],
+        answer: Answer::Trace(TraceFormat::Json),
+        about: Some("the same as JSON"),
+        example: Some("/trace/json?regex=.&timeout=10s"),
+    },
+    page(&["/trace/sample"], Answer::Trace(TraceFormat::Sample), None),
+    page(
+        &["/metrics"],
+        Answer::Metrics,
+        Some("Prometheus exposition format"),
+    ),
+];
+
+/// What the index lists: (link, description).
+pub(super) fn index() -> Vec<(&'static str, &'static str)> {
+    ROUTES
+        .iter()
+        .filter_map(|r| Some((r.example.unwrap_or(r.paths[0]), r.about?)))
+        .collect()
+}
+
+/// The page a request asks for, or why it gets none.
+pub(super) fn route<B>(req: &Request<B>) -> Result<Page, Refusal> {
+    let path = req.uri().path();
+    let Some(r) = ROUTES.iter().find(|r| r.paths.contains(&path)) else {
+        return Err(Refusal {
+            status: StatusCode::NOT_FOUND,
+            msg: format!("path not found: {path}"),
+        });
+    };
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        return Err(Refusal {
+            status: StatusCode::METHOD_NOT_ALLOWED,
+            msg: format!(
+                "method {} not allowed on {path}; use GET or HEAD",
+                req.method()
+            ),
+        });
+    }
+    let page = match r.answer {
+        Answer::Plain(p) => p,
+        Answer::Trace(format) => return super::trace::trace_params(req.uri().query(), format),
+        Answer::Metrics => {
+            let accept: Vec<&str> = req
+                .headers()
+                .get_all(hyper::header::ACCEPT)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .collect();
+            match negotiate_metrics(&accept) {
+                Some(f) => Plain::Metrics(f),
+                None => {
+                    return Err(Refusal {
+                        status: StatusCode::NOT_ACCEPTABLE,
+                        msg: "no acceptable format: /metrics serves text/plain (Prometheus \
+                              text 0.0.4), application/openmetrics-text and \
+                              application/vnd.google.protobuf \
+                              (proto=io.prometheus.client.MetricFamily)"
+                            .into(),
+                    })
+                }
+            }
+        }
+    };
+    // No plain page takes parameters: a parameter is a mistake worth telling about.
+    if let Some(q) = req.uri().query() {
+        if let Some((k, _)) = form_urlencoded::parse(q.as_bytes()).next() {
+            return Err(Refusal {
+                status: StatusCode::BAD_REQUEST,
+                msg: format!("unknown query parameter {k:?} for {path}"),
+            });
+        }
+    }
+    Ok(Page::Plain(page))
+}
+
+pub(super) fn bad(msg: String) -> Refusal {
+    Refusal {
+        status: StatusCode::BAD_REQUEST,
+        msg,
+    }
+}
+
+/// The format `/metrics` answers `Accept` with, by RFC 9110 section 12.5.1: media types
+/// compared without regard to case, each format given the quality of the most specific range
+/// that matches it (`q=0` is "not this"), the highest quality served, ties going to the range
+/// listed first (and, through one range such as `*/*`, to text). A malformed `q` counts as 1. No `Accept` at all is the text format; `None`
+/// when every format is refused.
+pub(super) fn negotiate_metrics(accept: &[&str]) -> Option<MetricsFormat> {
+    // In the order preferred when a client likes several equally through one range (`*/*`).
+    const OFFERS: [(MetricsFormat, &str, Option<&str>); 3] = [
+        (MetricsFormat::Text, "text/plain", None),
+        (
+            MetricsFormat::OpenMetrics,
+            "application/openmetrics-text",
+            None,
+        ),
+        (
+            MetricsFormat::Protobuf,
+            "application/vnd.google.protobuf",
+            Some("io.prometheus.client.metricfamily"),
+        ),
+    ];
+    struct Range {
+        typ: String,
+        sub: String,
+        proto: Option<String>,
+        q: f32,
+        at: usize,
+    }
+    let mut ranges = Vec::new();
+    for item in accept.iter().flat_map(|v| v.split(',')) {
+        let mut parts = item.split(';');
+        let Some((typ, sub)) = parts.next().and_then(|m| m.trim().split_once('/')) else {
+            continue;
+        };
+        let (mut q, mut proto) = (1.0f32, None);
+        for p in parts {
+            let Some((k, v)) = p.split_once('=') else {
+                continue;
+            };
+            let v = v.trim().trim_matches('"');
+            match k.trim().to_ascii_lowercase().as_str() {
+                "q" => {
+                    q = v
+                        .parse()
+                        .ok()
+                        .filter(|q: &f32| (0.0..=1.0).contains(q))
+                        .unwrap_or(1.0)
+                }
+                "proto" => proto = Some(v.to_ascii_lowercase()),
+                _ => {}
+            }
+        }
+        ranges.push(Range {
+            typ: typ.trim().to_ascii_lowercase(),
+            sub: sub.trim().to_ascii_lowercase(),
+            proto,
+            q,
+            at: ranges.len(),
+        });
+    }
+    if ranges.is_empty() {
+        return Some(MetricsFormat::Text);
+    }
+    // Per offer: (quality, position of the range that gave it), from its most specific match.
+    let mut best: Option<(MetricsFormat, f32, usize)> = None;
+    for (format, media, needs_proto) in OFFERS {
+        let (t, st) = media.split_once('/').unwrap_or((media, ""));
+        let matched = ranges
+            .iter()
+            .filter_map(|r| {
+                let specificity = match (r.typ.as_str(), r.sub.as_str()) {
+                    ("*", "*") => 1,
+                    (rt, "*") if rt == t => 2,
+                    (rt, rs) if rt == t && rs == st => 3,
+                    _ => return None,
+                };
+                // The protobuf format is only this one message: a range naming another is no match.
+                if specificity == 3
+                    && needs_proto.is_some()
+                    && r.proto.as_deref().is_some_and(|p| Some(p) != needs_proto)
+                {
+                    return None;
+                }
+                Some((specificity, r))
+            })
+            .max_by_key(|(s, r)| (*s, std::cmp::Reverse(r.at)));
+        let Some((specificity, r)) = matched else {
+            continue;
+        };
+        // The protobuf format is served only to a client that asks for it by name.
+        if needs_proto.is_some() && specificity < 3 {
+            continue;
+        }
+        if r.q <= 0.0 {
+            continue;
+        }
+        let better = match best {
+            None => true,
+            Some((_, q, at)) => r.q > q || (r.q == q && r.at < at),
+        };
+        if better {
+            best = Some((format, r.q, r.at));
+        }
+    }
+    best.map(|(f, _, _)| f)
+}
+
+/// Why a request gets no page.
+#[derive(Debug)]
+pub(super) struct Refusal {
+    pub(super) status: StatusCode,
+    pub(super) msg: String,
+}
+
+impl Refusal {
+    pub(super) fn into_response(self) -> Response<Full<Bytes>> {
+        let mut r = error(self.status, self.msg);
+        if self.status == StatusCode::METHOD_NOT_ALLOWED {
+            r.headers_mut()
+                .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
+        }
+        r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The crate doc's table of pages is this table's: every listed page is in it.
+    #[test]
+    fn the_crate_doc_lists_every_page() {
+        let doc = include_str!("../lib.rs");
+        for r in super::ROUTES.iter().filter(|r| r.about.is_some()) {
+            let name = r.paths[0];
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "{name} is not in the crate doc"
+            );
+        }
+    }
+}
