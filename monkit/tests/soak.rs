@@ -64,7 +64,7 @@ fn thread_exits_with_a_span_open() {
     std::thread::spawn(move || {
         // A guard that is never dropped: the call never ends.
         std::mem::forget(f.guard());
-        assert!(monkit::registry::running_spans()
+        assert!(monkit::registry::all_running_spans()
             .iter()
             .any(|s| s.func().map(|f| f.name()) == Some("abandoned")));
     })
@@ -72,7 +72,7 @@ fn thread_exits_with_a_span_open() {
     .unwrap();
     // The thread is gone: its stack is no longer listed; the stats say one call is running
     // (it never ended) and every page still renders.
-    assert!(!monkit::registry::running_spans()
+    assert!(!monkit::registry::all_running_spans()
         .iter()
         .any(|s| s.func().map(|f| f.name()) == Some("abandoned")));
     let s = f.stats();
@@ -82,6 +82,6 @@ fn thread_exits_with_a_span_open() {
         monkit::render::text::stats(reg).contains("function,name=abandoned,scope=soak current=1")
     );
     let _ = monkit::render::prometheus::render(reg, false);
-    let _ = monkit::render::ps::text(&monkit::registry::running_spans());
+    let _ = monkit::render::ps::text(&monkit::registry::all_running_spans());
     let _ = monkit::render::dot::dot(&monkit::render::funcs::read(reg));
 }

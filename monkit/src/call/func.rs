@@ -329,11 +329,9 @@ impl FuncInner {
         for sh in self.shards.iter() {
             current += sh.running.read().0;
         }
-        #[allow(deprecated)]
         let mut s = FuncStats {
             current: current.max(0),
             highwater: highwater.max(current),
-            highwater_bound: false,
             errors: self.errors.list(),
             ..FuncStats::default()
         };
@@ -388,9 +386,6 @@ pub struct FuncStats {
     /// Most calls ever running at once, exact even when calls move between threads (see
     /// [`set_exact_highwater`](crate::stats::set_exact_highwater) for the one race left).
     pub highwater: i64,
-    /// Always `false`: the highwater used to be a sum of per-thread peaks, and this said so.
-    #[deprecated(note = "the highwater is exact now; this is always false")]
-    pub highwater_bound: bool,
     /// Calls that returned successfully.
     pub successes: u64,
     /// Calls that returned an error or were canceled.

@@ -251,8 +251,10 @@ impl LiveSpan {
     }
 }
 
-/// Every span running now, sync and async, in no particular order.
-pub fn running_spans() -> Vec<LiveSpan> {
+/// Every span running now in the process, whichever registry its function belongs to, sync
+/// and async, in no particular order ([`Registry::running_spans`](crate::Registry::running_spans)
+/// gives one registry's).
+pub fn all_running_spans() -> Vec<LiveSpan> {
     let mut out = Vec::new();
     let threads: Vec<Arc<ThreadStack>> = THREADS.lock().clone();
     for t in threads {
@@ -270,7 +272,7 @@ pub fn running_spans() -> Vec<LiveSpan> {
 
 /// Whether the span `span_id` is running now (listed in `/ps`).
 fn is_running(span_id: u64) -> bool {
-    span_id != 0 && running_spans().iter().any(|s| s.span_id == span_id)
+    span_id != 0 && all_running_spans().iter().any(|s| s.span_id == span_id)
 }
 
 /// Annotates the running span `span`, from any thread or task (not only as the current span):

@@ -13,7 +13,7 @@ pub(crate) mod site;
 pub(crate) mod walk;
 
 pub use crate::call::func::{Func, FuncGuard, FuncStats, Location};
-pub use crate::call::live::{annotate_span, running_spans, LiveSpan};
+pub use crate::call::live::{all_running_spans, annotate_span, LiveSpan};
 pub use crate::call::open::OpenCall;
 pub use caps::{MAX_FUNCS, MAX_TAG_SETS};
 pub use process_tags::{process_tags, set_process_tags, AlreadySet};

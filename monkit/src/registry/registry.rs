@@ -232,7 +232,7 @@ impl Registry {
     /// The spans of this registry's functions running now, sync and async, in no particular
     /// order (for `/ps`).
     pub fn running_spans(&self) -> Vec<LiveSpan> {
-        let mut v = crate::call::live::running_spans();
+        let mut v = crate::call::live::all_running_spans();
         v.retain(|s| s.func().is_some_and(|f| Arc::ptr_eq(&f.0.hub, &self.0.hub)));
         v
     }

@@ -138,8 +138,6 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     "parent_ids": s.parents,
                     "entry": s.entry,
                     "errors_total": s.errors_total,
-                    // Kept for readers of earlier versions: the highwater is exact now.
-                    "highwater_bound": false,
                     "success_times": times_json(&s.success_times),
                     "failure_times": times_json(&s.failure_times),
                     "success_exemplars": exemplars_json(&s.success_exemplars),
