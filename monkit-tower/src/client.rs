@@ -206,11 +206,16 @@ impl ClientLayer {
     ///     .await;
     /// # r.unwrap(); }
     /// ```
+    ///
+    /// The sender may fail with any error type: `std::io::Error`, hyper's, a
+    /// `Box<dyn Error + Send + Sync>`, `anyhow::Error`, a `String`. Its kind is named by its
+    /// chain where the type is known to be an error (see `monkit::stats::kind_of_any`; a type
+    /// of your own: `monkit::stats::add_error_view`), else by its type, and its text is kept.
     pub async fn send<B, RB, E, F, Fut>(&self, req: Request<B>, send: F) -> Result<Response<RB>, E>
     where
         F: FnOnce(Request<B>) -> Fut,
         Fut: Future<Output = Result<Response<RB>, E>>,
-        E: std::error::Error + 'static,
+        E: std::fmt::Display + 'static,
     {
         let (mut call, req) = begin_client(&self.config, req);
         let out = {
@@ -220,7 +225,12 @@ impl ClientLayer {
         };
         match &out {
             Ok(resp) => finish_status(call, resp.status(), self.config.fail_4xx),
-            Err(e) => finish_error(call, e),
+            Err(e) => {
+                // An error of a known type is a transport failure of the kind its chain says.
+                let kind = monkit::stats::error_view(e)
+                    .map_or_else(|| monkit::stats::kind_of_any(e), transport_kind);
+                finish_failure(call, kind, e)
+            }
         }
         out
     }
@@ -325,12 +335,16 @@ pub(crate) fn finish_status(mut call: OpenCall, status: http::StatusCode, fail_4
 }
 
 /// Ends a client call that got no answer.
-pub(crate) fn finish_error(mut call: OpenCall, e: &(dyn std::error::Error + 'static)) {
-    let kind = transport_kind(e);
+pub(crate) fn finish_error(call: OpenCall, e: &(dyn std::error::Error + 'static)) {
+    finish_failure(call, transport_kind(e), &e)
+}
+
+/// Ends a client call that got no answer, failed as `kind` with the text `e`.
+fn finish_failure(mut call: OpenCall, kind: &'static str, e: &dyn std::fmt::Display) {
     if call.span().is_kept() {
         call.enter(|| annotate(keys::ERROR_TYPE, kind));
     }
-    call.finish_with(Outcome::Error(kind), Some(&e));
+    call.finish_with(Outcome::Error(kind), Some(e));
 }
 
 impl<F, RB, E> Future for ClientFuture<F>

@@ -6,6 +6,7 @@
 
 pub(crate) mod counter;
 pub(crate) mod dist;
+mod error_view;
 pub(crate) mod exemplar;
 pub(crate) mod gauge;
 pub(crate) mod hist;
@@ -22,6 +23,7 @@ pub(crate) mod val;
 pub use crate::util::clock::Tick;
 pub use counter::Counter;
 pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
+pub use error_view::{add_error_view, error_view, kind_of_any};
 pub use exemplar::{in_bucket, Exemplar, MAX_EXEMPLARS};
 pub use gauge::FloatGauge;
 pub use meter::Meter;
