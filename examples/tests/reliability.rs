@@ -157,19 +157,7 @@ fn sigterm_sends_what_was_queued() {
     let v = vlite(None, &[("MONKIT_ZIPKIN_ENDPOINT", &sink.url)], None);
     traffic(&v, 20, "");
     std::thread::sleep(Duration::from_millis(100));
-    let t = Instant::now();
-    unsafe_kill(v.pid, "TERM");
-    let mut child = v.child;
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(8),
-            "vlite did not exit on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let (status, _) = terminate(v, Duration::from_secs(8));
     assert!(status.success(), "vlite exited with {status:?}");
     let traces: std::collections::HashSet<String> = sink
         .got
@@ -192,6 +180,20 @@ fn sigterm_sends_what_was_queued() {
         "spans of {} of 20 requests arrived",
         traces.len()
     );
+}
+
+/// SIGTERM to vlite, then its exit status and how long it took, failing past `within`.
+fn terminate(v: Vlite, within: Duration) -> (std::process::ExitStatus, Duration) {
+    let t = Instant::now();
+    unsafe_kill(v.pid, "TERM");
+    let mut child = v.child;
+    loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            return (s, t.elapsed());
+        }
+        assert!(t.elapsed() < within, "vlite did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Sends `signal` to `pid` with kill(1).
@@ -381,20 +383,7 @@ fn sigterm_with_four_dead_collectors_ends_within_the_one_deadline() {
     traffic(&v, 20, "");
     // Let every exporter be mid-try: Zipkin's request hangs, OTLP's retries back off.
     std::thread::sleep(Duration::from_millis(1500));
-    let t = Instant::now();
-    unsafe_kill(v.pid, "TERM");
-    let mut child = v.child;
-    let status = loop {
-        if let Some(s) = child.0.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(10),
-            "vlite did not exit on SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let took = t.elapsed();
+    let (status, took) = terminate(v, Duration::from_secs(10));
     eprintln!("SIGTERM to exit with four dead collectors and a 1 s deadline: {took:?}");
     assert!(status.success(), "vlite exited with {status:?}");
     // The deadline, plus what a process takes to leave on a loaded 2-core machine.
