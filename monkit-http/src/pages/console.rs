@@ -5,13 +5,16 @@
 //! filterable, refreshes it and the span tree from `/funcs/json` and `/ps/json` every few
 //! seconds, and shows "trace next call" results from `/trace/svg` in place.
 //!
-//! The markup is written here alone: the first rendering and every refresh
-//! (`/console/fragment`, which the script swaps in) come from the same functions over the
-//! same JSON values, so the page and its refreshes cannot disagree.
+//! The markup is written here alone, from the typed rows the JSON pages are made from too
+//! (`monkit::render::funcs::read`, `monkit::render::ps::tree`): the first rendering and every
+//! refresh (`/console/fragment`, which the script swaps in) come from the same functions, so
+//! the page and its refreshes cannot disagree.
 
 // Durations and numbers read as in the trace SVG; the script's `fmtNs` and `sig3` say the same.
+use monkit::registry::{Func, FuncStats, LiveSpan};
 use monkit::render::format::{duration as fmt_ns, significant as sig3, xml_escape as esc};
-use serde_json::Value;
+use monkit::render::ps::Node;
+use monkit::stats::{Exemplar, Snapshot};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -21,19 +24,15 @@ const SCRIPT: &str = include_str!("console/console.js");
 /// Seconds a "trace next call" waits by default (the page offers others up to the budget).
 pub(crate) const TRACE_TIMEOUT: &str = "30s";
 
-fn num(v: &Value) -> f64 {
-    v.as_f64().unwrap_or(0.0)
-}
+/// A function and its stats, as `monkit::render::funcs::read` gives them.
+type Row = (Func, FuncStats);
 
-fn tags_text(tags: &Value) -> String {
-    tags.as_object()
-        .map(|m| {
-            m.iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_default()
+fn tags_text(f: &Func) -> String {
+    f.tags()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The href that waits for the next call of exactly the function `full_name`.
@@ -43,18 +42,23 @@ pub(crate) fn trace_href(full_name: &str, format: &str) -> String {
     format!("/trace/{format}?regex={q}&timeout={TRACE_TIMEOUT}")
 }
 
+/// An exemplar's duration in nanoseconds, whole, as `/funcs/json` gives it.
+fn value_ns(e: &Exemplar) -> f64 {
+    (e.value * 1e9).round()
+}
+
 /// The exemplar of `exemplars` in the same histogram bucket as `q_ns` (within a bucket's
 /// width, 1.1%), if any: the call that stands for that quantile.
-fn exemplar_at(exemplars: &Value, q_ns: f64) -> Option<&Value> {
-    exemplars.as_array()?.iter().find(|e| {
-        let v = num(&e["value_ns"]);
+fn exemplar_at(exemplars: &[Exemplar], q_ns: f64) -> Option<&Exemplar> {
+    exemplars.iter().find(|e| {
+        let v = value_ns(e);
         v > 0.0 && q_ns > 0.0 && (v / q_ns).log2().abs() <= 1.0 / 64.0
     })
 }
 
 /// A quantile cell: linked to its exemplar's trace when there is one (through `link`, an
 /// outside viewer's URL template, or else the ids on hover).
-fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &Value, link: Option<&str>) {
+fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &[Exemplar], link: Option<&str>) {
     let Some(q) = v else {
         cell(out, "n", None, fmt_ns);
         return;
@@ -63,16 +67,16 @@ fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &Value, link: Opti
         cell(out, "n", Some(q), fmt_ns);
         return;
     };
-    let trace = e["trace_id"].as_str().unwrap_or_default();
+    let trace = format!("{:032x}", e.trace_id);
     let title = format!(
-        "exemplar: trace {trace}, span {}, {}",
-        e["span_id"].as_str().unwrap_or_default(),
-        fmt_ns(num(&e["value_ns"]))
+        "exemplar: trace {trace}, span {:016x}, {}",
+        e.span_id,
+        fmt_ns(value_ns(e))
     );
     let inner = match link {
         Some(t) => format!(
             r#"<a class="exemplar" href="{}" title="{}">{}</a>"#,
-            esc(&t.replace("{trace_id}", trace)),
+            esc(&t.replace("{trace_id}", &trace)),
             esc(&title),
             esc(&fmt_ns(q))
         ),
@@ -85,7 +89,7 @@ fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &Value, link: Opti
     let _ = write!(
         out,
         r#"<td class="n" data-v="{q}" data-trace="{}">{inner}</td>"#,
-        esc(trace)
+        esc(&trace)
     );
 }
 
@@ -106,26 +110,17 @@ fn cell(out: &mut String, class: &str, v: Option<f64>, text: impl FnOnce(f64) ->
     }
 }
 
-fn quantile(times: &Value, q: &str) -> Option<f64> {
-    times.get("quantiles")?.get(q)?.as_f64()
+/// A quantile in whole nanoseconds, as `/funcs/json` gives it.
+fn quantile(times: &Snapshot, q: f64) -> Option<f64> {
+    times.quantile(q).map(f64::round)
 }
 
-fn errors_text(f: &Value) -> String {
-    let mut parts: Vec<String> = f
-        .get("errors")
-        .and_then(Value::as_object)
-        .map(|m| {
-            let mut v: Vec<(&String, u64)> = m
-                .iter()
-                .map(|(k, n)| (k, n.as_u64().unwrap_or(0)))
-                .collect();
-            v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-            v.into_iter().map(|(k, n)| format!("{k} {n}")).collect()
-        })
-        .unwrap_or_default();
-    let panics = num(&f["panics"]);
-    if panics > 0.0 {
-        parts.push(format!("panic {panics}"));
+fn errors_text(s: &FuncStats) -> String {
+    let mut v: Vec<(&str, u64)> = s.errors.clone();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut parts: Vec<String> = v.into_iter().map(|(k, n)| format!("{k} {n}")).collect();
+    if s.panics > 0 {
+        parts.push(format!("panic {}", s.panics));
     }
     if parts.is_empty() {
         "0".to_owned()
@@ -135,24 +130,18 @@ fn errors_text(f: &Value) -> String {
 }
 
 /// The callers' and callees' names of each function, by id, from the parent ids.
-fn graph(funcs: &[Value]) -> (HashMap<u64, &str>, HashMap<u64, Vec<u64>>) {
-    let names: HashMap<u64, &str> = funcs
-        .iter()
-        .filter_map(|f| Some((f["id"].as_u64()?, f["full_name"].as_str()?)))
-        .collect();
-    let mut callees: HashMap<u64, Vec<u64>> = HashMap::new();
-    for f in funcs {
-        let Some(id) = f["id"].as_u64() else { continue };
-        for p in f["parent_ids"].as_array().into_iter().flatten() {
-            if let Some(p) = p.as_u64() {
-                callees.entry(p).or_default().push(id);
-            }
+fn graph(funcs: &[Row]) -> (HashMap<u32, &str>, HashMap<u32, Vec<u32>>) {
+    let names: HashMap<u32, &str> = funcs.iter().map(|(f, _)| (f.id(), f.full_name())).collect();
+    let mut callees: HashMap<u32, Vec<u32>> = HashMap::new();
+    for (f, s) in funcs {
+        for p in &s.parents {
+            callees.entry(*p).or_default().push(f.id());
         }
     }
     (names, callees)
 }
 
-fn name_list(out: &mut String, ids: &[u64], names: &HashMap<u64, &str>, entry: bool) {
+fn name_list(out: &mut String, ids: &[u32], names: &HashMap<u32, &str>, entry: bool) {
     let mut shown: Vec<&str> = ids.iter().filter_map(|i| names.get(i).copied()).collect();
     shown.sort_unstable();
     if entry {
@@ -166,31 +155,21 @@ fn name_list(out: &mut String, ids: &[u64], names: &HashMap<u64, &str>, entry: b
     }
 }
 
-fn func_rows(out: &mut String, funcs: &[Value], link: Option<&str>) {
+fn func_rows(out: &mut String, funcs: &[Row], link: Option<&str>) {
     let (names, callees) = graph(funcs);
-    let mut sorted: Vec<&Value> = funcs.iter().collect();
-    sorted.sort_by(|a, b| {
-        a["full_name"]
-            .as_str()
-            .unwrap_or_default()
-            .cmp(b["full_name"].as_str().unwrap_or_default())
-    });
-    for f in sorted {
-        let id = f["id"].as_u64().unwrap_or(0);
-        let full = f["full_name"].as_str().unwrap_or_default();
+    let window_s = monkit::stats::recent_window_span().as_secs_f64();
+    let mut sorted: Vec<&Row> = funcs.iter().collect();
+    sorted.sort_by(|a, b| a.0.full_name().cmp(b.0.full_name()));
+    for (f, s) in sorted {
+        let id = f.id();
+        let full = f.full_name();
         let _ = write!(
             out,
             r#"<tr data-id="{id}" data-full="{}"><td class="name"><details><summary>{}</summary><div class="detail"><h3>Called by</h3><ul>"#,
             esc(full),
-            esc(f["name"].as_str().unwrap_or_default()),
+            esc(f.name()),
         );
-        let parents: Vec<u64> = f["parent_ids"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_u64)
-            .collect();
-        name_list(out, &parents, &names, f["entry"].as_bool().unwrap_or(false));
+        name_list(out, &s.parents, &names, s.entry);
         out.push_str("</ul><h3>Calls</h3><ul>");
         name_list(
             out,
@@ -200,7 +179,7 @@ fn func_rows(out: &mut String, funcs: &[Value], link: Option<&str>) {
         );
         let next = trace_href(full, "svg");
         // The next call slower than the current p99 (of successes), and the next failure.
-        let slow = quantile(&f["success_times"], "0.99")
+        let slow = quantile(&s.success_times, 0.99)
             .filter(|p| *p > 0.0)
             .map(|p| {
                 format!(
@@ -222,26 +201,29 @@ fn func_rows(out: &mut String, funcs: &[Value], link: Option<&str>) {
         let _ = write!(
             out,
             r#"<td class="scope">{}</td><td class="tags">{}</td>"#,
-            esc(f["package"].as_str().unwrap_or_default()),
-            esc(&tags_text(&f["tags"])),
+            esc(f.scope()),
+            esc(&tags_text(f)),
         );
-        cell(out, "n", f["calls_per_second"].as_f64(), sig3);
-        cell(out, "n", f["current"].as_f64(), |v| format!("{v}"));
-        cell(out, "n", f["highwater"].as_f64(), |v| format!("{v}"));
-        let failed = num(&f["errors_total"]) + num(&f["panics"]);
+        // Calls finished in the recent window (about the last minute), per second.
+        let rate =
+            (s.success_times.window_count() + s.failure_times.window_count()) as f64 / window_s;
+        cell(out, "n", Some(rate), sig3);
+        cell(out, "n", Some(s.current as f64), |v| format!("{v}"));
+        cell(out, "n", Some(s.highwater as f64), |v| format!("{v}"));
+        let failed = (s.errors_total + s.panics) as f64;
         let _ = write!(
             out,
             r#"<td class="errors{}" data-v="{failed}">{}</td>"#,
             if failed > 0.0 { " bad" } else { "" },
-            esc(&errors_text(f)),
+            esc(&errors_text(s)),
         );
         for (times, exemplars) in [
-            ("success_times", "success_exemplars"),
-            ("failure_times", "failure_exemplars"),
+            (&s.success_times, &s.success_exemplars),
+            (&s.failure_times, &s.failure_exemplars),
         ] {
-            cell(out, "n", quantile(&f[times], "0.50"), fmt_ns);
-            for q in ["0.90", "0.99"] {
-                quantile_cell(out, quantile(&f[times], q), &f[exemplars], link);
+            cell(out, "n", quantile(times, 0.5), fmt_ns);
+            for q in [0.9, 0.99] {
+                quantile_cell(out, quantile(times, q), exemplars, link);
             }
         }
         out.push_str("</tr>\n");
@@ -249,60 +231,53 @@ fn func_rows(out: &mut String, funcs: &[Value], link: Option<&str>) {
 }
 
 /// The running spans as nested lists, longest-running first.
-fn ps_tree(out: &mut String, spans: &[Value]) {
-    let mut sorted: Vec<&Value> = spans.iter().collect();
-    sorted.sort_by(|a, b| num(&b["elapsed_ns"]).total_cmp(&num(&a["elapsed_ns"])));
+fn ps_tree(out: &mut String, spans: &[Node<'_>]) {
+    let mut sorted: Vec<&Node<'_>> = spans.iter().collect();
+    sorted.sort_by_key(|n| std::cmp::Reverse(n.span.elapsed()));
     out.push_str("<ul>");
-    for s in sorted {
-        let name = s["func"]["full_name"]
-            .as_str()
-            .unwrap_or("(unknown function)");
+    for n in sorted {
+        let s = n.span;
+        let name = s.func().map_or("(unknown function)", |f| f.full_name());
         let mut label = format!(
             r#"<span class="fn">{}</span> <span class="el">{}</span>"#,
             esc(name),
-            esc(&fmt_ns(num(&s["elapsed_ns"])))
+            esc(&fmt_ns(s.elapsed().as_nanos() as f64))
         );
-        if s["orphaned"].as_bool() == Some(true) {
+        if n.orphaned {
             label.push_str(r#" <span class="tag">orphaned</span>"#);
         }
-        if s["remote_parent"].as_bool() == Some(true) {
+        if s.has_remote_parent() {
             label.push_str(r#" <span class="tag">remote parent</span>"#);
         }
-        for a in s["annotations"].as_array().into_iter().flatten() {
+        for (k, v) in s.annotations() {
             let _ = write!(
                 label,
                 r#" <span class="note">{}={}</span>"#,
-                esc(a[0].as_str().unwrap_or_default()),
-                esc(a[1].as_str().unwrap_or_default())
+                esc(&k),
+                esc(&v)
             );
         }
-        let id = esc(s["id"].as_str().unwrap_or_default());
-        match s["children"].as_array().filter(|c| !c.is_empty()) {
-            Some(kids) => {
-                let _ = write!(
-                    out,
-                    r#"<li data-id="{id}"><details open><summary>{label}</summary>"#
-                );
-                ps_tree(out, kids);
-                out.push_str("</details></li>");
-            }
-            None => {
-                let _ = write!(out, r#"<li data-id="{id}" class="leaf">{label}</li>"#);
-            }
+        let id = format!("{:016x}", s.span_id);
+        if n.children.is_empty() {
+            let _ = write!(out, r#"<li data-id="{id}" class="leaf">{label}</li>"#);
+        } else {
+            let _ = write!(
+                out,
+                r#"<li data-id="{id}"><details open><summary>{label}</summary>"#
+            );
+            ps_tree(out, &n.children);
+            out.push_str("</details></li>");
         }
     }
     out.push_str("</ul>");
 }
 
-fn count_spans(spans: &[Value]) -> usize {
-    spans
-        .iter()
-        .map(|s| 1 + count_spans(s["children"].as_array().map_or(&[][..], Vec::as_slice)))
-        .sum()
+fn count_spans(spans: &[Node<'_>]) -> usize {
+    spans.iter().map(|n| 1 + count_spans(&n.children)).sum()
 }
 
 /// The running spans' part of the page: their tree, or a line saying there are none.
-fn running(out: &mut String, ps: &[Value]) {
+fn running(out: &mut String, ps: &[Node<'_>]) {
     if ps.is_empty() {
         out.push_str("<p><em>No spans running.</em></p>");
     } else {
@@ -310,7 +285,7 @@ fn running(out: &mut String, ps: &[Value]) {
     }
 }
 
-fn status(funcs: &[Value], ps: &[Value]) -> String {
+fn status(funcs: &[Row], ps: &[Node<'_>]) -> String {
     format!(
         "{} functions, {} spans running",
         funcs.len(),
@@ -321,26 +296,26 @@ fn status(funcs: &[Value], ps: &[Value]) -> String {
 /// The parts of the page that change, rendered as the page renders them, for the script's
 /// refresh: `{"rows": <tbody rows>, "running": <span tree>, "status": <text>}`. The script
 /// only swaps them in, so every row and span is written here alone.
-pub(crate) fn fragment(funcs: &Value, ps: &Value, link: Option<&str>) -> Value {
-    let funcs = funcs.as_array().map_or(&[][..], Vec::as_slice);
-    let ps = ps.as_array().map_or(&[][..], Vec::as_slice);
+pub(crate) fn fragment(funcs: &[Row], spans: &[LiveSpan], link: Option<&str>) -> String {
+    let ps = monkit::render::ps::tree(spans);
+    let ps = ps.as_slice();
     let mut rows = String::with_capacity(funcs.len() * 1024);
     func_rows(&mut rows, funcs, link);
     let mut tree = String::new();
     running(&mut tree, ps);
-    serde_json::json!({"rows": rows, "running": tree, "status": status(funcs, ps)})
+    serde_json::json!({"rows": rows, "running": tree, "status": status(funcs, ps)}).to_string()
 }
 
-/// The console page, from `/funcs/json`'s and `/ps/json`'s values; `links` are the plain
-/// pages (path, what).
+/// The console page, from the functions with their stats and the running spans; `links` are
+/// the plain pages (path, what).
 pub(crate) fn page(
-    funcs: &Value,
-    ps: &Value,
+    funcs: &[Row],
+    spans: &[LiveSpan],
     links: &[(&str, &str)],
     trace_link: Option<&str>,
 ) -> String {
-    let funcs = funcs.as_array().map_or(&[][..], Vec::as_slice);
-    let ps = ps.as_array().map_or(&[][..], Vec::as_slice);
+    let ps = monkit::render::ps::tree(spans);
+    let ps = ps.as_slice();
     let mut out = String::with_capacity(8192 + funcs.len() * 1024);
     let _ = write!(
         out,
@@ -418,43 +393,41 @@ pub(crate) fn page(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use monkit::{trace::Sampler, Registry};
+    use std::time::Duration;
+
+    fn rows(reg: &Registry) -> Vec<Row> {
+        monkit::render::funcs::read(reg)
+    }
 
     #[test]
     fn quantiles_link_to_their_exemplars_and_rows_offer_conditional_traces() {
-        let funcs = json!([{
-            "id": 0, "package": "s", "name": "f", "full_name": "s.f",
-            "tags": {}, "parent_ids": [], "entry": true, "calls_per_second": 1.0,
-            "current": 0, "highwater": 1, "errors_total": 0, "panics": 0, "errors": {},
-            "success_times": {"quantiles": {"0.50": 1000, "0.90": 2_000_000, "0.99": 40_000_000}},
-            "success_exemplars": [
-                {"trace_id": "0af7651916cd43dd8448eb211c80319c", "span_id": "b7ad6b7169203331",
-                 "value_ns": 40_100_000, "unix_nanos": 1},
-                {"trace_id": "ffffffffffffffffffffffffffffffff", "span_id": "0000000000000001",
-                 "value_ns": 9_000_000, "unix_nanos": 2}
-            ],
-            "failure_times": {}
-        }]);
+        let reg = Registry::new();
+        reg.set_sampler(Sampler::Always);
+        let f = reg.scope("s").func("f");
+        let g = f.guard();
+        let span = monkit::current_span().unwrap();
+        std::thread::sleep(Duration::from_millis(3));
+        drop(g);
+        let trace = format!("{:032x}", span.trace_id());
         let html = page(
-            &funcs,
-            &json!([]),
+            &rows(&reg),
+            &[],
             &[],
             Some("https://tempo.example/trace/{trace_id}"),
         );
         assert!(
-            html.contains(r#"<a class="exemplar" href="https://tempo.example/trace/0af7651916cd43dd8448eb211c80319c""#),
+            html.contains(&format!(
+                r#"<a class="exemplar" href="https://tempo.example/trace/{trace}""#
+            )),
             "the p99 cell links its exemplar: {html}"
         );
+        let plain = page(&rows(&reg), &[], &[], None);
+        assert!(plain.contains(&format!(
+            r#"<span class="exemplar" title="exemplar: trace {trace}"#
+        )));
         assert!(
-            !html.contains("tempo.example/trace/ffff"),
-            "an exemplar of another bucket is not the p90's"
-        );
-        let plain = page(&funcs, &json!([]), &[], None);
-        assert!(plain.contains(
-            r#"<span class="exemplar" title="exemplar: trace 0af7651916cd43dd8448eb211c80319c"#
-        ));
-        assert!(
-            plain.contains("&amp;min_duration=40000us"),
+            plain.contains("&amp;min_duration="),
             "next slower than p99: {plain}"
         );
         assert!(plain.contains("&amp;outcome=failure"), "next failure");
@@ -462,19 +435,19 @@ mod tests {
 
     #[test]
     fn escapes_and_formats() {
-        let funcs = json!([{
-            "id": 0, "package": "s", "name": "f<b>", "full_name": "s.f<b>{k=v}",
-            "tags": {"k": "v"}, "parent_ids": [], "entry": true, "calls_per_second": 1.5,
-            "current": 0, "highwater": 1, "errors_total": 2, "panics": 0,
-            "errors": {"timeout": 2},
-            "success_times": {"quantiles": {"0.50": 1500, "0.90": 2_000_000, "0.99": 3_000_000_000u64}},
-            "failure_times": {}
-        }]);
-        let html = page(&funcs, &json!([]), &[("/stats", "stats")], None);
-        assert!(html.contains("<summary>f&lt;b&gt;</summary>"));
-        assert!(html.contains(r#"data-v="1500">1.5 µs<"#), "{html}");
-        assert!(html.contains(r#"data-v="2000000">2 ms<"#));
-        assert!(html.contains(r#"data-v="3000000000">3 s<"#));
+        let reg = Registry::new();
+        let f = reg.scope("s").func_with("f<b>", &[("k", "v")]);
+        f.guard().fail("timeout");
+        f.guard().fail("timeout");
+        f.task(|| std::thread::sleep(Duration::from_micros(50)));
+        let rows = rows(&reg);
+        let html = page(&rows, &[], &[("/stats", "stats")], None);
+        assert!(html.contains("<summary>f&lt;b&gt;</summary>"), "{html}");
+        let p50 = rows[0].1.success_times.quantile(0.5).unwrap().round();
+        assert!(
+            html.contains(&format!(r#"data-v="{p50}">{}<"#, fmt_ns(p50))),
+            "{html}"
+        );
         assert!(html.contains(r#"class="errors bad" data-v="2">timeout 2<"#));
         assert!(
             html.contains("regex=%5Es%5C.f%3Cb%3E%5C%7Bk%3Dv%5C%7D%24"),
@@ -485,25 +458,24 @@ mod tests {
 
     #[test]
     fn refreshes_carry_the_page_markup() {
-        let funcs = json!([{
-            "id": 3, "package": "s", "name": "f", "full_name": "s.f{a=1,b=2}",
-            "tags": {"a": "1", "b": "2"}, "parent_ids": [], "entry": true,
-            "current": 1, "highwater": 1, "errors_total": 0, "panics": 0, "errors": {},
-            "success_times": {}, "failure_times": {}
-        }]);
-        let ps = json!([{
-            "id": "00000000000000aa", "elapsed_ns": 1000, "children": [],
-            "func": {"scope": "s", "name": "f", "tags": {"a": "1", "b": "2"},
-                     "full_name": "s.f{a=1,b=2}"}
-        }]);
-        let html = page(&funcs, &ps, &[], None);
-        let part = fragment(&funcs, &ps, None);
-        for key in ["rows", "running"] {
-            let piece = part[key].as_str().unwrap();
-            assert!(html.contains(piece), "{key} differs from the page: {piece}");
-        }
+        let reg = Registry::new();
+        let f = reg.scope("s").func_with("f", &[("a", "1"), ("b", "2")]);
+        let running = f.guard();
+        let spans = reg.running_spans();
+        let rows = rows(&reg);
+        let html = page(&rows, &spans, &[], None);
+        let part: serde_json::Value = serde_json::from_str(&fragment(&rows, &spans, None)).unwrap();
+        let rows_part = part["rows"].as_str().unwrap();
+        assert!(
+            html.contains(rows_part),
+            "rows differ from the page: {rows_part}"
+        );
+        // A running span's elapsed time moves between the two renderings; the rest is the same.
+        let span = format!(r#"<li data-id="{:016x}" class="leaf">"#, spans[0].span_id);
+        assert!(html.contains(&span) && part["running"].as_str().unwrap().contains(&span));
         // The span tree names a tagged function as the core does.
         assert!(part["running"].as_str().unwrap().contains(">s.f{a=1,b=2}<"));
         assert_eq!(part["status"], "1 functions, 1 spans running");
+        drop(running);
     }
 }

@@ -208,20 +208,15 @@ impl Pages {
             Plain::Index => (
                 HTML,
                 console::page(
-                    &render::funcs::json(&render::funcs::read(reg)),
-                    &render::ps::json(&reg.running_spans()),
+                    &render::funcs::read(reg),
+                    &reg.running_spans(),
                     &routes::index(),
                     link,
                 ),
             ),
             Plain::ConsoleFragment => (
                 JSON,
-                console::fragment(
-                    &render::funcs::json(&render::funcs::read(reg)),
-                    &render::ps::json(&reg.running_spans()),
-                    link,
-                )
-                .to_string(),
+                console::fragment(&render::funcs::read(reg), &reg.running_spans(), link),
             ),
             Plain::StatsText => (TEXT, render::text::stats(reg)),
             Plain::StatsJson => (JSON, render::json::stats(reg).to_string()),

@@ -79,19 +79,30 @@ pub fn text(spans: &[LiveSpan]) -> String {
     out
 }
 
-/// Trees of running spans as JSON: `[{id, trace_id, parent_id, func: {scope, name, tags,
-/// full_name}, start, elapsed_ns,
-/// orphaned, remote_parent, annotations: [[k, v]...], children: [...]}]`, ids in lowercase hex.
-pub fn json(spans: &[LiveSpan]) -> Value {
+/// One running span in its tree: the span, whether it is orphaned (its parent of this process
+/// has finished), and its running children, sorted by start.
+#[derive(Debug)]
+pub struct Node<'a> {
+    /// The span.
+    pub span: &'a LiveSpan,
+    /// Its parent, a span of this process, is no longer running.
+    pub orphaned: bool,
+    /// Its children that are running, sorted by start.
+    pub children: Vec<Node<'a>>,
+}
+
+/// The running spans as trees, roots sorted by start; below 256 levels a tree is cut (a torn
+/// read could in theory make a cycle of ids).
+pub fn tree(spans: &[LiveSpan]) -> Vec<Node<'_>> {
     let (roots, children) = forest(spans);
     let running = running_ids(spans);
-    fn node(
-        s: &LiveSpan,
-        children: &HashMap<u64, Vec<&LiveSpan>>,
+    fn node<'a>(
+        s: &'a LiveSpan,
+        children: &HashMap<u64, Vec<&'a LiveSpan>>,
         running: &HashSet<u64>,
         depth: usize,
-    ) -> Value {
-        let kids: Vec<Value> = if depth > 256 {
+    ) -> Node<'a> {
+        let kids = if depth > 256 {
             Vec::new()
         } else {
             children
@@ -101,6 +112,24 @@ pub fn json(spans: &[LiveSpan]) -> Value {
                 .map(|c| node(c, children, running, depth + 1))
                 .collect()
         };
+        Node {
+            span: s,
+            orphaned: orphaned(s, running),
+            children: kids,
+        }
+    }
+    roots
+        .iter()
+        .map(|r| node(r, &children, &running, 0))
+        .collect()
+}
+
+/// Trees of running spans as JSON: `[{id, trace_id, parent_id, func: {scope, name, tags,
+/// full_name}, start, elapsed_ns,
+/// orphaned, remote_parent, annotations: [[k, v]...], children: [...]}]`, ids in lowercase hex.
+pub fn json(spans: &[LiveSpan]) -> Value {
+    fn node(n: &Node<'_>) -> Value {
+        let s = n.span;
         json!({
             "id": format!("{:016x}", s.span_id),
             "trace_id": format!("{:032x}", s.trace_id),
@@ -113,18 +142,13 @@ pub fn json(spans: &[LiveSpan]) -> Value {
             })),
             "start": s.start_unix_ns(),
             "elapsed_ns": s.elapsed().as_nanos() as u64,
-            "orphaned": orphaned(s, running),
+            "orphaned": n.orphaned,
             "remote_parent": s.has_remote_parent(),
             "annotations": s.annotations().iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-            "children": kids,
+            "children": n.children.iter().map(node).collect::<Vec<_>>(),
         })
     }
-    Value::Array(
-        roots
-            .iter()
-            .map(|r| node(r, &children, &running, 0))
-            .collect(),
-    )
+    Value::Array(tree(spans).iter().map(node).collect())
 }
 
 /// The running span trees in Graphviz dot: one node per span (function, elapsed time), an
