@@ -273,3 +273,33 @@ fn out_of_file_descriptors_it_backs_off() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+/// A client puts characters XML forbids (U+FFFE, U+FFFF) in a baggage value that vlite notes
+/// on its span: the captured trace's SVG is still well-formed.
+#[test]
+fn characters_xml_forbids_cannot_break_the_trace_svg() {
+    let v = vlite(None, &[], None);
+    let url = format!("{}/trace/svg?regex=Proxy::handle&timeout=20s", v.mon);
+    let watcher = std::thread::spawn(move || get(&url));
+    std::thread::sleep(Duration::from_millis(300));
+    let r = raw(
+        v.proxy,
+        b"GET /hi HTTP/1.1\r\nhost: x\r\nbaggage: tenant=a%EF%BF%BFb%EF%BF%BEc%01d\r\nconnection: close\r\n\r\n",
+        Duration::from_secs(5),
+    );
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    let svg = watcher.join().unwrap();
+    assert!(svg.contains("baggage.tenant"), "{svg}");
+    assert!(!svg.contains('\u{ffff}') && !svg.contains('\u{fffe}'));
+    if peers::have("xmllint", "libxml2-utils") {
+        let out = peers::pipe(
+            std::process::Command::new("xmllint").args(["--noout", "-"]),
+            svg.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "xmllint: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -6,7 +6,8 @@ use crate::render::format;
 use std::collections::HashSet;
 use std::fmt::Write;
 
-/// Escapes text for a double-quoted dot string.
+/// Escapes text for a double-quoted dot string. What XML does not allow becomes U+FFFD, so
+/// `dot -Tsvg` writes well-formed SVG whatever a client put in a name.
 pub(crate) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -15,6 +16,7 @@ pub(crate) fn escape(s: &str) -> String {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             c if c.is_control() => {}
+            c if !format::xml_allowed(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
@@ -72,5 +74,6 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(super::escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        assert_eq!(super::escape("x\u{fffe}\u{ffff}y"), "x\u{fffd}\u{fffd}y");
     }
 }

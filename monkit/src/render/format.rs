@@ -41,8 +41,21 @@ pub fn prometheus_value(v: f64) -> String {
     }
 }
 
-/// `s` escaped for XML and HTML text and attribute values (control characters, not allowed in
-/// XML 1.0, become spaces).
+/// Whether XML 1.0 allows `c` in a document at all: tab, newline, carriage return, and
+/// everything from U+0020 but U+FFFE and U+FFFF (Rust's `char` holds no surrogates).
+pub fn xml_allowed(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{fffe}' && c != '\u{ffff}')
+}
+
+/// `s` escaped for XML and HTML text and attribute values. Characters XML 1.0 does not
+/// allow anywhere (control characters, U+FFFE, U+FFFF), which a client can put in a path or
+/// a baggage value, become U+FFFD, so a page is always well-formed.
+///
+/// ```
+/// use monkit::render::format::xml_escape;
+/// assert_eq!(xml_escape("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&#39;");
+/// assert_eq!(xml_escape("x\u{ffff}\u{1}y"), "x\u{fffd}\u{fffd}y");
+/// ```
 pub fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -52,8 +65,7 @@ pub fn xml_escape(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Control characters are not allowed in XML 1.0.
-            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push(' '),
+            c if !xml_allowed(c) => out.push('\u{fffd}'),
             c => out.push(c),
         }
     }
