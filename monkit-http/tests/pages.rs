@@ -211,6 +211,16 @@ fn every_page() {
     let want = "monkit_function_successes_total{name=\"handle_http\",scope=\"pages\"} 90";
     assert!(m.body.lines().any(|l| l == want), "{}", m.body);
     assert!(m.body.contains("process_rss_bytes{scope=\"env\"}"));
+    // What monkit let go, as counters an operator can alert on.
+    for loss in [
+        "annotations_dropped",
+        "contexts_dropped",
+        "tentative_skipped",
+        "observer_panics",
+    ] {
+        let family = format!("# TYPE monkit_{loss}_total counter");
+        assert!(m.body.contains(&family), "{family} in {}", m.body);
+    }
     if peers::have("promtool", "prometheus") {
         let (ok, out) = run_with_stdin("promtool", &["check", "metrics"], &m.body);
         assert!(ok && out.trim().is_empty(), "promtool: {out}");

@@ -161,6 +161,8 @@ impl Pages {
         budget: TraceBudget,
         prometheus: render::prometheus::Options,
     ) -> Pages {
+        // What monkit let go is among the stats the pages show.
+        registry.expose_losses();
         Pages {
             registry,
             shared: Arc::new(Shared {

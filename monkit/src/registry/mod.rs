@@ -18,7 +18,8 @@ pub use crate::call::open::OpenCall;
 pub use caps::{MAX_FUNCS, MAX_TAG_SETS};
 pub use process_tags::{process_tags, set_process_tags, AlreadySet};
 pub use registry::{
-    armed_watchers, collect_trace, collect_trace_async, default_registry, Registry, Transformer,
+    armed_watchers, collect_trace, collect_trace_async, default_registry, Losses, Registry,
+    Transformer,
 };
 pub use scope::Scope;
 pub use walk::Item;

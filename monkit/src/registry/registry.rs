@@ -9,7 +9,7 @@ use crate::call::live::LiveSpan;
 use crate::registry::scope::{Scope, ScopeInner};
 use crate::registry::site::SiteRef;
 use crate::registry::walk::{self, Item};
-use crate::stats::series::SeriesKey;
+use crate::stats::series::{SeriesKey, Tags};
 use crate::trace::collect::Collecting;
 use crate::trace::hub::{Hub, ObserverHandle, TraceWatcher};
 use crate::trace::observe::{FinishedSpan, SpanObserver};
@@ -254,6 +254,39 @@ impl Registry {
         self.0.hub.observer_panics()
     }
 
+    /// What monkit counted and let go, for this registry and the process: see [`Losses`].
+    pub fn losses(&self) -> Losses {
+        Losses {
+            annotations_dropped: crate::trace::annotations_dropped(),
+            contexts_dropped: crate::trace::contexts_dropped(),
+            tentative_skipped: crate::trace::tentative_skipped(),
+            observer_panics: self.observer_panics(),
+        }
+    }
+
+    /// Puts [`Registry::losses`] among this registry's stats, read at every walk: the series
+    /// `monkit,scope=monkit` with `annotations_dropped_total`, `contexts_dropped_total`,
+    /// `tentative_skipped_total` and `observer_panics_total`, on `/metrics` as
+    /// `monkit_annotations_dropped_total` and so on. The pages do this for the registry they
+    /// serve; calling it again changes nothing.
+    ///
+    /// ```
+    /// let reg = monkit::Registry::new();
+    /// reg.expose_losses();
+    /// let text = monkit::render::prometheus::render(&reg, false);
+    /// assert!(text.contains("monkit_annotations_dropped_total{scope=\"monkit\"} "), "{text}");
+    /// ```
+    pub fn expose_losses(&self) {
+        let weak = Arc::downgrade(&self.0);
+        self.scope("monkit").chain(
+            "monkit",
+            LossSource {
+                registry: weak,
+                key: SeriesKey::new("monkit", Tags::default()),
+            },
+        );
+    }
+
     /// Number of observers registered (watchers' capture side not included).
     pub fn observers(&self) -> usize {
         self.0.hub.observers()
@@ -316,4 +349,52 @@ pub async fn collect_trace_async<F: Future>(work: F) -> (F::Output, Vec<Finished
 /// Number of the default registry's watchers waiting for a match right now.
 pub fn armed_watchers() -> usize {
     default_registry().armed_watchers()
+}
+
+/// What monkit counted and let go rather than grow without bound: each a bound doing its job,
+/// worth an operator's look when it moves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Losses {
+    /// Annotations not kept because their span held the most it may.
+    pub annotations_dropped: u64,
+    /// Incoming trace contexts (`tracestate`, `baggage`) not kept because the most traces
+    /// held one already.
+    pub contexts_dropped: u64,
+    /// Calls of watched functions not recorded tentatively because their watcher held the
+    /// most it may.
+    pub tentative_skipped: u64,
+    /// Times a span observer's hook panicked (caught; the call went on).
+    pub observer_panics: u64,
+}
+
+/// [`Registry::losses`] as a stat source; it holds its registry weakly, as the registry holds it.
+struct LossSource {
+    registry: std::sync::Weak<RegistryInner>,
+    key: SeriesKey,
+}
+
+impl crate::stats::StatSource for LossSource {
+    fn stats(&self, cb: &mut dyn FnMut(&SeriesKey, &str, f64)) {
+        let Some(inner) = self.registry.upgrade() else {
+            return;
+        };
+        let l = Registry(inner).losses();
+        cb(
+            &self.key,
+            "annotations_dropped_total",
+            l.annotations_dropped as f64,
+        );
+        cb(
+            &self.key,
+            "contexts_dropped_total",
+            l.contexts_dropped as f64,
+        );
+        cb(
+            &self.key,
+            "tentative_skipped_total",
+            l.tentative_skipped as f64,
+        );
+        cb(&self.key, "observer_panics_total", l.observer_panics as f64);
+    }
 }

@@ -400,7 +400,11 @@ fn source(fam: &mut Families, sname: &str, name: &str, tags: &Tags, r: &Reading,
             for (key, field, v) in stats {
                 let n = sanitize_name(&format!("{}_{field}", key.measurement));
                 let l = labels(sname, &key.tags, &[]);
-                fam.sample(&n, Type::Gauge, "A value of a custom monkit stat source.", l, *v);
+                // A field named `x_total` counts up: a counter, its family `x`.
+                match n.strip_suffix("_total") {
+                    Some(base) => fam.sample(base, Type::Counter, &help("A count of a custom monkit stat source."), l, *v),
+                    None => fam.sample(&n, Type::Gauge, &help("A value of a custom monkit stat source."), l, *v),
+                }
             }
         }
     }
