@@ -196,10 +196,16 @@ impl Transport for Grpc {
 /// What the OTLP specification makes of a gRPC status.
 fn classify(status: &Status) -> Delivery {
     use tonic_types::StatusExt;
-    if let Some(why) = std::error::Error::source(status).and_then(monkit_exporter::tls_failure) {
+    let source = std::error::Error::source(status);
+    if let Some(why) = source.and_then(monkit_exporter::tls_failure) {
         return Delivery::Refused(why);
     }
     let why = format!("gRPC {:?}: {}", status.code(), status.message());
+    // The transport failed (connecting, a handshake that timed out, a reset): no answer from
+    // the collector at all, retried as over HTTP, whatever code tonic put on it.
+    if source.is_some_and(|e| e.is::<tonic::transport::Error>()) {
+        return Delivery::Retry { why, after: None };
+    }
     let after = status
         .get_details_retry_info()
         .and_then(|r| r.retry_delay)

@@ -216,3 +216,30 @@ fn the_standard_variables_choose_grpc() {
         .unwrap_err();
     assert!(e.to_string().contains("bad key"), "{e}");
 }
+
+/// A collector that accepts the connection and never answers the TLS handshake: a time-out
+/// like any other, retried, not a refusal for good.
+#[test]
+fn a_handshake_that_never_finishes_is_retried() {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    std::thread::spawn(move || {
+        for s in l.incoming().map_while(Result::ok) {
+            keep.lock().unwrap().push(s);
+        }
+    });
+    let reg = export(&format!("https://127.0.0.1:{port}"), |b| {
+        b.timeout(Duration::from_millis(300))
+    });
+    assert_eq!(
+        (
+            total(&reg, "batches_refused"),
+            total(&reg, "batches_retried"),
+            total(&reg, "spans_failed")
+        ),
+        (0.0, 3.0, 3.0)
+    );
+    assert!(!held.lock().unwrap().is_empty(), "it did connect");
+}
