@@ -30,7 +30,7 @@
 mod pages;
 mod server;
 
-pub use pages::{Pages, RENDERS_AT_ONCE};
+pub use pages::{Access, Pages, PAGE_GROUPS, RENDERS_AT_ONCE};
 pub use server::{
     bind, serve, serve_connections, serve_with, until_shutdown, ServeOptions, Server, TraceBudget,
     Traced,

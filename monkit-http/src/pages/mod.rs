@@ -2,6 +2,7 @@
 //! requests (`trace.rs`), the console (`console.rs`), and here the service that renders a
 //! page once for every client asking at the same moment.
 
+mod access;
 mod console;
 mod duration;
 mod routes;
@@ -9,6 +10,7 @@ mod trace;
 mod trim;
 
 use crate::server::TraceBudget;
+pub use access::{Access, PAGE_GROUPS};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
@@ -72,6 +74,7 @@ struct Shared {
     /// Requests waiting for a rendering that is under way, by page.
     rendering: Mutex<HashMap<Plain, Vec<oneshot::Sender<Rendered>>>>,
     render_slots: Arc<Semaphore>,
+    access: Access,
 }
 
 /// A page rendered once and handed to every request that asked for it meanwhile.
@@ -132,12 +135,31 @@ pub(super) fn response(
 ) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         CONTENT_TYPE,
         HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static(TEXT)),
     );
+    // A page is what its type says, and a page that runs (the console, a trace) loads nothing
+    // from elsewhere and is framed by nobody.
+    h.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if content_type == HTML || content_type == SVG {
+        h.insert(
+            hyper::header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
     r
 }
+
+/// The console's and the trace SVG's policy: their own inline script and style, requests to
+/// this server only, no frames, no plugins, no other origin.
+const CSP: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+    form-action 'self'";
 
 pub(super) fn error(status: StatusCode, msg: impl std::fmt::Display) -> Response<Full<Bytes>> {
     response(status, TEXT, format!("{msg}\n"))
@@ -172,9 +194,18 @@ impl Pages {
                 watching: Mutex::new((0, HashMap::new())),
                 rendering: Mutex::new(HashMap::new()),
                 render_slots: Arc::new(Semaphore::new(RENDERS_AT_ONCE)),
+                access: Access::default(),
             }),
             client: None,
         }
+    }
+
+    /// Who may read these pages (see [`Access`]).
+    pub fn with_access(mut self, access: Access) -> Pages {
+        if let Some(shared) = Arc::get_mut(&mut self.shared) {
+            shared.access = access;
+        }
+        self
     }
 
     /// Links the console's exemplars to an outside trace viewer: `template` with
@@ -299,7 +330,10 @@ impl Pages {
 
     /// Answers one request.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>> {
-        let page = match routes::route(&req) {
+        if let Some(r) = self.shared.access.refuse(&req) {
+            return r.into_response();
+        }
+        let page = match routes::route(&req, &self.shared.access) {
             Ok(p) => p,
             Err(r) => return r.into_response(),
         };
@@ -427,28 +461,42 @@ mod tests {
     #[test]
     fn routes() {
         let get = |p: &str| Request::get(p).body(()).unwrap();
+        let all = Access::default();
         assert!(matches!(
-            route(&get("/stats")).unwrap(),
+            route(&get("/stats"), &all).unwrap(),
             Page::Plain(Plain::StatsText)
         ));
         assert!(matches!(
-            route(&get("/funcs/dot")).unwrap(),
+            route(&get("/funcs/dot"), &all).unwrap(),
             Page::Plain(Plain::FuncsDot)
         ));
         assert!(matches!(
-            route(&get("/trace/svg?regex=x&timeout=250ms")).unwrap(),
+            route(&get("/trace/svg?regex=x&timeout=250ms"), &all).unwrap(),
             Page::Trace { timeout, .. } if timeout == Duration::from_millis(250)
         ));
         assert_eq!(
-            route(&get("/trace/svg?timeout=soon")).unwrap_err().status,
+            route(&get("/trace/svg?timeout=soon"), &all)
+                .unwrap_err()
+                .status,
             400
         );
         assert_eq!(parse_duration("2m"), Some(Duration::from_secs(120)));
         assert_eq!(parse_duration("1.5"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("-1s"), None);
-        assert_eq!(route(&get("/nope")).unwrap_err().status, 404);
-        assert_eq!(route(&get("/stats?x=1")).unwrap_err().status, 400);
+        assert_eq!(route(&get("/nope"), &all).unwrap_err().status, 404);
+        assert_eq!(route(&get("/stats?x=1"), &all).unwrap_err().status, 400);
         let post = Request::post("/stats").body(()).unwrap();
-        assert_eq!(route(&post).unwrap_err().status, 405);
+        assert_eq!(route(&post, &all).unwrap_err().status, 405);
+        // A page its access does not serve is not found.
+        let mut metrics_only = Access::default();
+        metrics_only.pages = Some(vec!["metrics".into()]);
+        assert!(route(&get("/metrics"), &metrics_only).is_ok());
+        for p in ["/stats", "/trace/svg?regex=x", "/trace/sample?regex=x", "/"] {
+            assert_eq!(
+                route(&get(p), &metrics_only).unwrap_err().status,
+                404,
+                "{p}"
+            );
+        }
     }
 }

@@ -1,6 +1,7 @@
 //! The route table the router, the index and the crate doc are made from, the router itself,
 //! and what a refused request is told.
 
+use super::access::Access;
 use super::{error, MetricsFormat, Page, Plain, TraceFormat};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -23,6 +24,8 @@ pub(super) enum Answer {
 #[derive(Debug)]
 pub(super) struct Route {
     pub(super) paths: &'static [&'static str],
+    /// Its group, for `Access::pages`.
+    pub(super) group: &'static str,
     pub(super) answer: Answer,
     pub(super) about: Option<&'static str>,
     pub(super) example: Option<&'static str>,
@@ -30,11 +33,13 @@ pub(super) struct Route {
 
 const fn page(
     paths: &'static [&'static str],
+    group: &'static str,
     answer: Answer,
     about: Option<&'static str>,
 ) -> Route {
     Route {
         paths,
+        group,
         answer,
         about,
         example: None,
@@ -43,67 +48,84 @@ const fn page(
 
 /// Every page.
 pub(super) const ROUTES: &[Route] = &[
-    page(&["/"], Answer::Plain(Plain::Index), None),
+    page(&["/"], "console", Answer::Plain(Plain::Index), None),
     page(
         &["/console/fragment"],
+        "console",
         Answer::Plain(Plain::ConsoleFragment),
         None,
     ),
     page(
         &["/stats", "/stats/", "/stats/text"],
+        "stats",
         Answer::Plain(Plain::StatsText),
         Some("every stat, one line each (Go monkit line format)"),
     ),
     page(
         &["/stats/json"],
+        "stats",
         Answer::Plain(Plain::StatsJson),
         Some("every stat as JSON"),
     ),
     page(
         &["/funcs", "/funcs/", "/funcs/text"],
+        "funcs",
         Answer::Plain(Plain::FuncsText),
         Some("every function: callers, counts, errors, time quantiles"),
     ),
     page(
         &["/funcs/json"],
+        "funcs",
         Answer::Plain(Plain::FuncsJson),
         Some("every function as JSON"),
     ),
     page(
         &["/funcs/dot"],
+        "funcs",
         Answer::Plain(Plain::FuncsDot),
         Some("call graph in Graphviz dot"),
     ),
     page(
         &["/ps", "/ps/", "/ps/text"],
+        "ps",
         Answer::Plain(Plain::PsText),
         Some("spans running now, as trees"),
     ),
     page(
         &["/ps/json"],
+        "ps",
         Answer::Plain(Plain::PsJson),
         Some("spans running now as JSON"),
     ),
     page(
         &["/ps/dot"],
+        "ps",
         Answer::Plain(Plain::PsDot),
         Some("spans running now as Graphviz dot, one cluster per trace"),
     ),
     Route {
         paths: &["/trace/svg"],
+        group: "trace",
         answer: Answer::Trace(TraceFormat::Svg),
         about: Some("the next call of a matching function, its whole span tree as an SVG timeline"),
         example: Some("/trace/svg?regex=.&timeout=10s"),
     },
     Route {
         paths: &["/trace/json"],
+        group: "trace",
         answer: Answer::Trace(TraceFormat::Json),
         about: Some("the same as JSON"),
         example: Some("/trace/json?regex=.&timeout=10s"),
     },
-    page(&["/trace/sample"], Answer::Trace(TraceFormat::Sample), None),
+    page(
+        &["/trace/sample"],
+        "trace",
+        Answer::Trace(TraceFormat::Sample),
+        None,
+    ),
     page(
         &["/metrics"],
+        "metrics",
         Answer::Metrics,
         Some("Prometheus exposition format"),
     ),
@@ -117,10 +139,15 @@ pub(super) fn index() -> Vec<(&'static str, &'static str)> {
         .collect()
 }
 
-/// The page a request asks for, or why it gets none.
-pub(super) fn route<B>(req: &Request<B>) -> Result<Page, Refusal> {
+/// The page a request asks for, or why it gets none (a page `access` does not serve is not
+/// found).
+pub(super) fn route<B>(req: &Request<B>, access: &Access) -> Result<Page, Refusal> {
     let path = req.uri().path();
-    let Some(r) = ROUTES.iter().find(|r| r.paths.contains(&path)) else {
+    let found = ROUTES
+        .iter()
+        .find(|r| r.paths.contains(&path))
+        .filter(|r| access.serves(r.group));
+    let Some(r) = found else {
         return Err(Refusal {
             status: StatusCode::NOT_FOUND,
             msg: format!("path not found: {path}"),
@@ -295,6 +322,12 @@ pub(super) struct Refusal {
 impl Refusal {
     pub(super) fn into_response(self) -> Response<Full<Bytes>> {
         let mut r = error(self.status, self.msg);
+        if self.status == StatusCode::UNAUTHORIZED {
+            r.headers_mut().insert(
+                hyper::header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"monkit\""),
+            );
+        }
         if self.status == StatusCode::METHOD_NOT_ALLOWED {
             r.headers_mut()
                 .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
@@ -305,6 +338,18 @@ impl Refusal {
 
 #[cfg(test)]
 mod tests {
+    /// Every page belongs to a group `Access::pages` can name.
+    #[test]
+    fn every_page_has_a_group() {
+        for r in super::ROUTES {
+            assert!(
+                super::super::access::PAGE_GROUPS.contains(&r.group),
+                "{:?}",
+                r.paths
+            );
+        }
+    }
+
     /// The crate doc's table of pages is this table's: every listed page is in it.
     #[test]
     fn the_crate_doc_lists_every_page() {

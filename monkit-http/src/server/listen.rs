@@ -52,6 +52,9 @@ pub struct ServeOptions {
     pub backlog: u32,
     /// Trace watchers the pages hold open at once, and per client (see [`TraceBudget`]).
     pub trace: TraceBudget,
+    /// Who may read the pages (see [`Access`](crate::Access)): a token, the `Host` names a
+    /// loopback-bound server answers besides loopback ones, the pages served.
+    pub access: crate::Access,
     /// HTTP/2 requests (streams) one connection may have open at once; past it the client
     /// must wait (a peer that opens more is refused them). Default 256.
     pub max_concurrent_streams: u32,
@@ -108,6 +111,7 @@ impl Default for ServeOptions {
             max_connections_per_address: 256,
             backlog: 1024,
             trace: TraceBudget::default(),
+            access: crate::Access::default(),
             prometheus: monkit::render::prometheus::Options::default(),
             max_concurrent_streams: 256,
             max_header_list_size: 64 * 1024,
@@ -135,6 +139,9 @@ monkit::settings::declare! {
     MONKIT_TRACE_MAX_PER_CLIENT: Count, "16", "trace watchers waiting at once from one client address";
     MONKIT_TRACE_MAX_TIMEOUT: Duration, "5m", "the longest a trace watcher may wait";
     MONKIT_TRACE_LINK: Url, "none", "a trace viewer's URL with {trace_id} in it, linked from exemplars";
+    MONKIT_HTTP_TOKEN: Text, "none", "a bearer token every page request must carry (Authorization: Bearer ...)";
+    MONKIT_HTTP_ALLOWED_HOSTS: Text, "loopback names only", "Host names a loopback-bound server answers besides loopback ones, comma-separated";
+    MONKIT_HTTP_PAGES: Text, "every page", "the page groups served: console, stats, funcs, ps, trace, metrics, comma-separated";
 }
 
 impl ServeOptions {
@@ -202,6 +209,43 @@ impl ServeOptions {
                 ));
             }
             o.trace_link = Some(v);
+        }
+        if let Some(t) = vars.string("MONKIT_HTTP_TOKEN") {
+            let t = t.trim().to_owned();
+            // What a header can carry: visible ASCII.
+            if !t.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ConfigError::new(
+                    "MONKIT_HTTP_TOKEN",
+                    "<not shown>",
+                    "visible ASCII characters, no spaces",
+                ));
+            }
+            o.access.token = Some(t);
+        }
+        let list = |v: String| -> Vec<String> {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        if let Some(v) = vars.string("MONKIT_HTTP_ALLOWED_HOSTS") {
+            o.access.allowed_hosts = list(v);
+        }
+        if let Some(v) = vars.string("MONKIT_HTTP_PAGES") {
+            let pages = list(v.clone());
+            if pages.is_empty()
+                || !pages
+                    .iter()
+                    .all(|p| crate::PAGE_GROUPS.contains(&p.as_str()))
+            {
+                return Err(ConfigError::new(
+                    "MONKIT_HTTP_PAGES",
+                    v,
+                    "page groups separated by commas: console, stats, funcs, ps, trace, metrics",
+                ));
+            }
+            o.access.pages = Some(pages);
         }
         o.prometheus = monkit::render::prometheus::Options::from_vars(vars)?;
         Ok(o)

@@ -93,8 +93,11 @@ pub fn serve_with(
         .thread_name("monkit-http")
         .build()?;
     let (stop, stopped) = watch::channel(false);
+    let mut access = options.access.clone();
+    access.loopback = addr.ip().is_loopback();
     let pages = Pages::with_options(registry, options.trace.clone(), options.prometheus.clone())
-        .with_trace_link(options.trace_link.clone());
+        .with_trace_link(options.trace_link.clone())
+        .with_access(access);
     let thread = std::thread::Builder::new()
         .name("monkit-http".into())
         .spawn(move || {
