@@ -488,8 +488,10 @@ mod tests {
         let post = Request::post("/stats").body(()).unwrap();
         assert_eq!(route(&post, &all).unwrap_err().status, 405);
         // A page its access does not serve is not found.
-        let mut metrics_only = Access::default();
-        metrics_only.pages = Some(vec!["metrics".into()]);
+        let metrics_only = Access {
+            pages: Some(vec!["metrics".into()]),
+            ..Access::default()
+        };
         assert!(route(&get("/metrics"), &metrics_only).is_ok());
         for p in ["/stats", "/trace/svg?regex=x", "/trace/sample?regex=x", "/"] {
             assert_eq!(
