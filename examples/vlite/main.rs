@@ -281,7 +281,8 @@ async fn serve_upstream(listener: TcpListener, options: monkit_http::ServeOption
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
-    // Every `tracing` span (ours, hyper's, a library's) becomes a monkit function.
+    // Every `tracing` span (ours, a library's) becomes a monkit function; libraries' own
+    // workings (h2 streams, hyper connections) stay out (`MonkitLayer::skip_targets`).
     {
         use tracing_subscriber::layer::SubscriberExt;
         let subscriber = tracing_subscriber::registry().with(monkit::bridge::MonkitLayer::new());

@@ -34,17 +34,36 @@ use tracing_subscriber::registry::LookupSpan;
 /// The error kind of a call marked failed by an ERROR event.
 pub const ERROR_EVENT_KIND: &str = "error";
 
+/// Targets whose spans are libraries' own workings (an HTTP/2 stream's, a connection's, a
+/// runtime's), left out by default: a service's requests would otherwise each make dozens of
+/// spans in the function table. A target is left out when it is one of these or inside one
+/// (`h2::proto`).
+pub const DEFAULT_SKIPPED_TARGETS: [&str; 9] = [
+    "h2",
+    "hyper",
+    "hyper_util",
+    "tokio",
+    "tokio_util",
+    "mio",
+    "rustls",
+    "want",
+    "tower::buffer",
+];
+
 /// A `tracing-subscriber` layer feeding monkit. See the module documentation.
 pub struct MonkitLayer {
     registry: Registry,
-    // Callsite metadata address -> function, filled once per callsite.
-    funcs: RwLock<HashMap<usize, &'static FuncInner>>,
+    /// Target prefixes not bridged.
+    skipped: Vec<String>,
+    // Callsite metadata address -> function (`None`: its target is skipped), once per callsite.
+    funcs: RwLock<HashMap<usize, Option<&'static FuncInner>>>,
 }
 
 impl std::fmt::Debug for MonkitLayer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MonkitLayer")
             .field("registry", &self.registry)
+            .field("skipped", &self.skipped)
             .finish_non_exhaustive()
     }
 }
@@ -61,28 +80,57 @@ impl MonkitLayer {
         MonkitLayer::with_registry(default_registry().clone())
     }
 
-    /// A layer registering its functions in `registry`.
+    /// A layer registering its functions in `registry`, leaving out the spans of
+    /// [`DEFAULT_SKIPPED_TARGETS`].
     pub fn with_registry(registry: Registry) -> MonkitLayer {
         MonkitLayer {
             registry,
+            skipped: DEFAULT_SKIPPED_TARGETS
+                .iter()
+                .map(|t| (*t).to_owned())
+                .collect(),
             funcs: RwLock::new(HashMap::new()),
         }
     }
 
-    fn func_for(&self, meta: &'static Metadata<'static>) -> &'static FuncInner {
+    /// Leaves out the spans of these targets (and of the modules inside them) instead of
+    /// [`DEFAULT_SKIPPED_TARGETS`]; an empty list bridges every span.
+    ///
+    /// ```
+    /// let everything = monkit::bridge::MonkitLayer::new().skip_targets(&[]);
+    /// let mine_only = monkit::bridge::MonkitLayer::new().skip_targets(&["h2", "hyper", "sqlx"]);
+    /// # let _ = (everything, mine_only);
+    /// ```
+    pub fn skip_targets(mut self, targets: &[&str]) -> MonkitLayer {
+        self.skipped = targets.iter().map(|t| (*t).to_owned()).collect();
+        self
+    }
+
+    /// Whether spans of `target` are left out.
+    fn skips(&self, target: &str) -> bool {
+        self.skipped.iter().any(|s| {
+            target
+                .strip_prefix(s.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+        })
+    }
+
+    fn func_for(&self, meta: &'static Metadata<'static>) -> Option<&'static FuncInner> {
         let key = meta as *const Metadata<'static> as usize;
         if let Some(f) = self.funcs.read().get(&key) {
-            return f;
+            return *f;
         }
-        let f = self.registry.scope_named(meta.target()).func_inner(
-            meta.name(),
-            crate::stats::series::Tags::default(),
-            Some(Location {
-                module: meta.module_path().unwrap_or(meta.target()),
-                file: meta.file().unwrap_or("<unknown>"),
-                line: meta.line().unwrap_or(0),
-            }),
-        );
+        let f = (!self.skips(meta.target())).then(|| {
+            self.registry.scope_named(meta.target()).func_inner(
+                meta.name(),
+                crate::stats::series::Tags::default(),
+                Some(Location {
+                    module: meta.module_path().unwrap_or(meta.target()),
+                    file: meta.file().unwrap_or("<unknown>"),
+                    line: meta.line().unwrap_or(0),
+                }),
+            )
+        });
         self.funcs.write().insert(key, f);
         f
     }
@@ -147,14 +195,16 @@ where
 
     fn on_new_span(&self, attrs: &Attributes<'_>, id: &Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(id) else { return };
-        let func = self.func_for(attrs.metadata());
+        let Some(func) = self.func_for(attrs.metadata()) else {
+            return;
+        };
         let parent = if attrs.is_contextual() {
             // monkit's context is the innermost: a #[task] inside an entered tracing span.
             current_raw()
         } else if let Some(p) = attrs.parent().and_then(|p| ctx.span(p)) {
-            p.extensions()
-                .get::<Bridged>()
-                .map(|b| b.call.span())
+            // The nearest bridged ancestor (a skipped span has no call of its own).
+            p.scope()
+                .find_map(|a| a.extensions().get::<Bridged>().map(|b| b.call.span()))
                 .unwrap_or_default()
         } else {
             SpanRef::default()
