@@ -148,10 +148,18 @@ impl worker_server::Worker for Arc<Queue> {
                 let _ = w.send(r);
                 Ok(tonic::Response::new(Ack {}))
             }
-            None => Err(tonic::Status::not_found(format!(
-                "no task {:?} is waiting for a result",
-                r.task_id
-            ))),
+            None => {
+                // The id is the caller's: echo a bounded part of it, never all of it.
+                let id: String = r.task_id.chars().take(64).collect();
+                let more = if id.len() < r.task_id.len() {
+                    "..."
+                } else {
+                    ""
+                };
+                Err(tonic::Status::not_found(format!(
+                    "no task {id:?}{more} is waiting for a result"
+                )))
+            }
         }
     }
 }

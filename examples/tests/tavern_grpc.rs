@@ -139,6 +139,10 @@ try:
 except grpc.RpcError as e:
     out["complete"] = e.code().name
     out["details"] = e.details()
+try:
+    stub.Complete(tavern_pb2.ActivityResult(task_id="x" * 1000000), metadata=md, timeout=10)
+except grpc.RpcError as e:
+    out["long_details"] = len(e.details())
 print(json.dumps(out))
 "#,
         dir = dir.display().to_string(),
@@ -168,6 +172,8 @@ print(json.dumps(out))
     assert_eq!(r["poll_task"], "", "no task was waiting");
     assert_eq!(r["complete"], "NOT_FOUND", "{r}");
     assert!(r["details"].as_str().unwrap().contains("nope"), "{r}");
+    // A 1 MB task id is not echoed back whole.
+    assert!(r["long_details"].as_u64().unwrap() < 256, "{r}");
 
     let got = watcher.join().unwrap();
     let spans: Vec<Value> = serde_json::from_str(&got).unwrap_or_else(|e| panic!("{e}: {got}"));
@@ -181,9 +187,10 @@ print(json.dumps(out))
     assert!(notes.contains(r#"["rpc.grpc.status_code","5"]"#), "{notes}");
 
     let complete = func(&t.mon, "grpc_server.tavern.v1.Worker/Complete").unwrap();
-    assert_eq!(complete["errors"]["not_found"], 2, "{complete}");
+    // Two runs of the script, each with a short and a 1 MB task id.
+    assert_eq!(complete["errors"]["not_found"], 4, "{complete}");
     assert_eq!(complete["successes"], 0);
-    // The service method's own #[task], inside tonic's #[async_trait]: the same two calls,
+    // The service method's own #[task], inside tonic's #[async_trait]: the same four calls,
     // their outcome the Status they returned.
     let all: Vec<Value> = serde_json::from_str(&get(&format!("{}/funcs/json", t.mon))).unwrap();
     let method = all
@@ -198,7 +205,7 @@ print(json.dumps(out))
         method["full_name"], "tavern::worker.Arc<Queue>::complete",
         "{method}"
     );
-    assert_eq!(method["errors"]["not_found"], 2, "{method}");
+    assert_eq!(method["errors"]["not_found"], 4, "{method}");
     let poll = func(&t.mon, "grpc_server.tavern.v1.Worker/Poll").unwrap();
     assert_eq!(poll["successes"], 2, "{poll}");
     let _ = std::fs::remove_dir_all(&dir);
