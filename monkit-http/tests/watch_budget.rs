@@ -12,7 +12,7 @@ async fn ask(from: Ipv4Addr, server: SocketAddr, path: &str) -> TcpStream {
     let sock = TcpSocket::new_v4().unwrap();
     sock.bind(SocketAddr::from((from, 0))).unwrap();
     let mut s = sock.connect(server).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").as_bytes())
+    s.write_all(format!("GET {path} HTTP/1.1\r\nhost: localhost\r\n\r\n").as_bytes())
         .await
         .unwrap();
     s
