@@ -411,35 +411,16 @@ fn a_bad_setting_of_any_crate_stops_vlite_naming_it() {
         ("MONKIT_HTTP_IDLE_TIMEOUT", "soon"),
         ("MONKIT_PROMETHEUS_SUMMARIES", "maybe"),
     ] {
-        let out = Command::new(example("vlite"))
-            .env("VLITE_LISTEN", format!("127.0.0.1:{}", free_port()))
-            .env("VLITE_MONITOR", format!("127.0.0.1:{}", free_port()))
-            .envs(endpoints)
-            .env(var, bad)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = wait_with_timeout(out, Duration::from_secs(20));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{var}={bad}: {stderr}");
+        let (code, stderr) = vlite_exit(&[endpoints[0], endpoints[1], (var, bad)]);
+        assert_eq!(code, Some(2), "{var}={bad}: {stderr}");
         assert!(
             stderr.contains(&format!("{var}=\"{bad}\"")),
             "{var}={bad} not named: {stderr}"
         );
     }
     // An unset graphite address cannot resolve: named by its variable, not "graphite address".
-    let out = Command::new(example("vlite"))
-        .env("VLITE_LISTEN", format!("127.0.0.1:{}", free_port()))
-        .env("VLITE_MONITOR", format!("127.0.0.1:{}", free_port()))
-        .env("MONKIT_GRAPHITE_ADDR", "no-such-host.invalid:2003")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let out = wait_with_timeout(out, Duration::from_secs(20));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    let (code, stderr) = vlite_exit(&[("MONKIT_GRAPHITE_ADDR", "no-such-host.invalid:2003")]);
+    assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("MONKIT_GRAPHITE_ADDR="), "{stderr}");
 }
 
@@ -462,6 +443,24 @@ fn a_bad_otel_setting_is_logged_by_name_and_ignored() {
     });
     // And it serves.
     assert!(get(&format!("{}/metrics", v.mon)).contains("monkit_function"));
+}
+
+/// Starts vlite with `env` and waits (at most 20 s) for it to exit: its status code and
+/// what it said on stderr.
+fn vlite_exit(env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let child = Command::new(example("vlite"))
+        .env("VLITE_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .env("VLITE_MONITOR", format!("127.0.0.1:{}", free_port()))
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = wait_with_timeout(child, Duration::from_secs(20));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The child's output once it exits, killing it after `within`.
