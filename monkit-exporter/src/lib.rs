@@ -22,6 +22,7 @@
 monkit::settings::declare! {
     MONKIT_TAIL_MIN_DURATION: Duration, "off", "tail sampling: also export whole traces whose local root lasted this long";
     MONKIT_TAIL_ERRORS: Flag, "off", "tail sampling: also export whole traces in which a span failed";
+    MONKIT_TAIL_MAX_BYTES: Count, "33554432", "tail sampling: bytes all pending traces may hold together";
 }
 
 use monkit::export::Sampler;
@@ -58,7 +59,7 @@ pub use http::{retry_after, Http};
 pub use periodic::{Ctx, Job, Periodic};
 pub use send::{Delivery, Sender, Sent, Transport};
 pub use spans::Exporter;
-pub use tail::{MAX_PENDING_SPANS, MAX_PENDING_TRACES};
+pub use tail::{DEFAULT_TAIL_MAX_BYTES, MAX_PENDING_SPANS, MAX_PENDING_TRACES};
 #[cfg(feature = "tls")]
 pub use tls::tls_failure;
 
@@ -76,7 +77,8 @@ struct TlsFiles {
 pub struct Pipeline {
     name: &'static str,
     endpoint: String,
-    sampler: Sampler,
+    /// As set; `None`: the default, which depends on tail sampling (see `head_sampler`).
+    sampler: Option<Sampler>,
     queue_capacity: usize,
     batch_size: usize,
     batch_interval: Duration,
@@ -100,7 +102,7 @@ impl Pipeline {
         Pipeline {
             name,
             endpoint: endpoint.to_owned(),
-            sampler: Sampler::ParentBased(1.0),
+            sampler: None,
             queue_capacity: 4096,
             batch_size: 256,
             batch_interval: Duration::from_secs(1),
@@ -166,14 +168,14 @@ impl Pipeline {
         } else {
             rate.clamp(0.0, 1.0)
         };
-        self.sampler = Sampler::ParentBased(rate);
+        self.sampler = Some(Sampler::ParentBased(rate));
         self
     }
 
     /// The sampler: [`Sampler::Always`], `Never` and `Fraction` decide every trace here,
     /// ignoring a caller's flag; [`Sampler::ParentBased`] keeps it.
     pub fn sampler(mut self, s: Sampler) -> Pipeline {
-        self.sampler = s;
+        self.sampler = Some(s);
         self
     }
 
@@ -237,18 +239,37 @@ impl Pipeline {
         self
     }
 
-    /// Tail sampling: also exports every whole trace whose local root lasted at least
-    /// `min_duration`, or (with `errors`) in which some span failed, though head sampling did
-    /// not pick it. Every trace is then recorded while it runs (each span costs a hand-off to
-    /// the exporter); at most [`MAX_PENDING_TRACES`] wait for their root at once, with at most
-    /// [`MAX_PENDING_SPANS`] spans each, and what does not fit is counted
-    /// (`tail_overflowed`), as are the traces kept (`tail_kept`) and let go (`tail_dropped`).
+    /// Tail sampling: also exports every whole trace in which a local root lasted at least
+    /// `min_duration`, or (with `errors`) some span failed, though head sampling did not pick
+    /// it. Every trace is then recorded while it runs (each span costs a hand-off to the
+    /// exporter); a trace decides when its last open local root ends; at most
+    /// [`MAX_PENDING_TRACES`] wait at once, with at most [`MAX_PENDING_SPANS`] spans each and
+    /// [`Pipeline::tail_max_bytes`] bytes over all. What does not fit is counted (the trace in
+    /// `tail_overflowed`, each span in `tail_spans_lost`), as are the traces kept
+    /// (`tail_kept`) and let go (`tail_dropped`). With no sampler set, head sampling is then
+    /// off for new traces (a caller's sampled flag still counts): the tail decides.
     pub fn tail_sampling(mut self, min_duration: Option<Duration>, errors: bool) -> Pipeline {
-        self.tail = tail::TailRule {
-            min_duration,
-            errors,
-        };
+        self.tail.min_duration = min_duration;
+        self.tail.errors = errors;
         self
+    }
+
+    /// Bytes all traces pending for tail sampling may hold together (default
+    /// [`DEFAULT_TAIL_MAX_BYTES`], `MONKIT_TAIL_MAX_BYTES`); past it their spans are not kept,
+    /// counted, and their traces not exported.
+    pub fn tail_max_bytes(mut self, bytes: usize) -> Pipeline {
+        self.tail.max_bytes = bytes;
+        self
+    }
+
+    /// The sampler for new traces: as set, else `parentbased_always_on`, or, with tail
+    /// sampling on, `parentbased_always_off`.
+    pub(crate) fn head_sampler(&self) -> Sampler {
+        self.sampler.unwrap_or(if self.tail.is_on() {
+            Sampler::ParentBased(0.0)
+        } else {
+            Sampler::ParentBased(1.0)
+        })
     }
 
     /// [`Pipeline::tail_sampling`] from `MONKIT_TAIL_MIN_DURATION` (a duration such as `250ms`)
@@ -259,6 +280,9 @@ impl Pipeline {
         }
         if let Some(on) = vars.flag("MONKIT_TAIL_ERRORS")? {
             self.tail.errors = on;
+        }
+        if let Some(n) = vars.count("MONKIT_TAIL_MAX_BYTES")? {
+            self.tail.max_bytes = usize::try_from(n).unwrap_or(usize::MAX);
         }
         Ok(self)
     }

@@ -24,6 +24,7 @@ struct Inner {
     tail_kept: Meter,
     tail_dropped: Meter,
     tail_overflowed: Meter,
+    tail_spans_lost: Meter,
     /// Traces waiting for their local root, with tail sampling on.
     pending: Option<tail::Pending>,
 }
@@ -45,8 +46,18 @@ pub(crate) fn install(
         tail_kept: scope.meter("tail_kept"),
         tail_dropped: scope.meter("tail_dropped"),
         tail_overflowed: scope.meter("tail_overflowed"),
+        tail_spans_lost: scope.meter("tail_spans_lost"),
         pending: config.tail.is_on().then(|| tail::Pending::new(config.tail)),
     });
+    if inner.pending.is_some() {
+        // What tail sampling holds now, against its byte bound.
+        let weak = Arc::downgrade(&inner);
+        scope.gauge("tail_pending_bytes", move || {
+            weak.upgrade()
+                .and_then(|i| i.pending.as_ref().map(|p| p.bytes() as f64))
+                .unwrap_or(0.0)
+        });
+    }
     let job = Batches {
         inner: inner.clone(),
         sender: config.sender(transport),
@@ -55,7 +66,7 @@ pub(crate) fn install(
         config: config.clone(),
     };
     let worker = Periodic::spawn(&format!("monkit-{}", config.name), POLL, job)?;
-    registry.set_sampler(config.sampler);
+    registry.set_sampler(config.head_sampler());
     let observer = Some(registry.observe(inner.clone()));
     Ok(Exporter {
         inner,
@@ -114,8 +125,16 @@ impl SpanObserver for Inner {
                     self.enqueue(s);
                 }
             }
-            tail::Decision::Drop { overflowed: true } => self.tail_overflowed.mark(1),
-            tail::Decision::Drop { overflowed: false } => self.tail_dropped.mark(1),
+            tail::Decision::Drop {
+                overflowed: true,
+                lost,
+            } => {
+                self.tail_overflowed.mark(1);
+                self.tail_spans_lost.mark(lost);
+            }
+            tail::Decision::Drop {
+                overflowed: false, ..
+            } => self.tail_dropped.mark(1),
         }
     }
 }
