@@ -23,6 +23,9 @@ pub const DEFAULT_TAIL_MAX_BYTES: usize = 32 << 20;
 
 const SHARDS: usize = 16;
 
+/// What noting a started span costs in the set of started ids, roughly.
+const STARTED_COST: usize = 2 * std::mem::size_of::<u64>();
+
 /// What a pending span costs, roughly: the span itself, its strings, and the vector's slot.
 fn span_bytes(s: &FinishedSpan) -> usize {
     std::mem::size_of::<FinishedSpan>()
@@ -75,6 +78,8 @@ struct Trace {
     failed: bool,
     /// Spans not kept (over the span or byte bound).
     lost: u64,
+    /// Some start could not be noted (over the byte bound): the trace cannot be whole.
+    incomplete: bool,
 }
 
 /// What a finished span decided.
@@ -120,8 +125,25 @@ impl Pending {
         if span.parent_id.is_none_or(|p| !t.started.contains(&p)) {
             t.open_roots += 1;
         }
-        t.started.insert(span.span_id);
+        // The ids are held against the byte bound too: a trace kept open while a client
+        // starts children under it must not grow without one.
+        if self.take(STARTED_COST) {
+            t.started.insert(span.span_id);
+            t.bytes += STARTED_COST;
+        } else {
+            t.incomplete = true;
+        }
         true
+    }
+
+    /// Takes `cost` bytes of the bound; whether they were there.
+    fn take(&self, cost: usize) -> bool {
+        use std::sync::atomic::Ordering;
+        self.bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                (held + cost <= self.rule.max_bytes).then_some(held + cost)
+            })
+            .is_ok()
     }
 
     /// A span of an unsampled trace finishes.
@@ -133,12 +155,7 @@ impl Pending {
         };
         t.failed |= span.outcome.is_failure();
         let cost = span_bytes(span);
-        let room = self
-            .bytes
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                (held + cost <= self.rule.max_bytes).then_some(held + cost)
-            })
-            .is_ok();
+        let room = self.take(cost);
         if t.spans.len() < MAX_PENDING_SPANS && room {
             t.spans.push(span.clone());
             t.bytes += cost;
@@ -165,7 +182,7 @@ impl Pending {
         drop(shard);
         self.bytes.fetch_sub(t.bytes, Ordering::AcqRel);
         let failed = self.rule.errors && t.failed;
-        if t.lost > 0 {
+        if t.lost > 0 || t.incomplete {
             Decision::Drop {
                 overflowed: true,
                 lost: t.lost,

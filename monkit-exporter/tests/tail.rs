@@ -165,3 +165,26 @@ fn with_tail_sampling_the_default_head_sampler_lets_the_tail_decide() {
         (1.0, 5.0)
     );
 }
+
+#[test]
+fn a_trace_held_open_while_children_start_stays_within_the_bound() {
+    let reg = Registry::new();
+    let (e, kept) = install(
+        &reg,
+        Pipeline::new("tail_open", "http://unused")
+            .tail_sampling(None, true)
+            .tail_max_bytes(16 * 1024),
+    );
+    let (root, child) = (reg.scope("s").func("root"), reg.scope("s").func("child"));
+    let g = root.guard();
+    for _ in 0..10_000 {
+        child.task(|| ());
+    }
+    let held = total(&reg, "tail_pending_bytes");
+    assert!(held > 0.0 && held <= 16.0 * 1024.0, "held {held}");
+    g.fail("refused");
+    assert!(e.flush(Duration::from_secs(5)));
+    assert!(kept.spans().is_empty());
+    assert!(total(&reg, "tail_spans_lost") >= 9_000.0);
+    assert_eq!(total(&reg, "tail_pending_bytes"), 0.0);
+}
