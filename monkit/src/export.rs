@@ -96,14 +96,8 @@ pub fn shutdown_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
 /// assert_eq!(e.setting, "MONKIT_EXACT_HIGHWATER");
 /// ```
 pub fn configure(vars: &Vars) -> Result<(), ConfigError> {
-    if vars.flag(crate::stats::running::EXACT_HIGHWATER)? == Some(true) {
-        crate::stats::set_exact_highwater(true);
-    }
-    if let Some(tags) = crate::registry::process_tags::tags_from(vars)? {
-        // Tags set in code, or already read, win: they were meant.
-        let pairs: Vec<(&str, &str)> = tags.iter().collect();
-        let _ = crate::registry::set_process_tags(&pairs);
-    }
+    crate::stats::running::configure(vars)?;
+    crate::registry::process_tags::configure(vars)?;
     shutdown_timeout(vars)?;
     crate::trace::propagation::propagators_from(vars);
     Ok(())

@@ -52,8 +52,19 @@ pub fn process_tags() -> &'static Tags {
     })
 }
 
+/// Sets the process tags from `MONKIT_TAGS` of `vars`, unless tags were set or read already
+/// (those were meant); an error naming the variable if it is malformed.
+pub(crate) fn configure(
+    vars: &crate::util::settings::Vars,
+) -> Result<(), crate::util::settings::ConfigError> {
+    if let Some(t) = tags_from(vars)? {
+        let _ = TAGS.set(t);
+    }
+    Ok(())
+}
+
 /// The tags `MONKIT_TAGS` of `vars` names, if set; an error naming it if malformed.
-pub(crate) fn tags_from(
+fn tags_from(
     vars: &crate::util::settings::Vars,
 ) -> Result<Option<Tags>, crate::util::settings::ConfigError> {
     Ok(vars.pairs(ENV)?.map(|pairs| {

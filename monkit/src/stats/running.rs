@@ -65,7 +65,18 @@ pub fn set_exact_highwater(exact: bool) {
 }
 
 /// The variable that turns exact mode on.
-pub(crate) const EXACT_HIGHWATER: &str = "MONKIT_EXACT_HIGHWATER";
+const EXACT_HIGHWATER: &str = "MONKIT_EXACT_HIGHWATER";
+
+/// Turns exact mode on when `MONKIT_EXACT_HIGHWATER` of `vars` says so; an error naming the
+/// variable if it is not a flag.
+pub(crate) fn configure(
+    vars: &crate::util::settings::Vars,
+) -> Result<(), crate::util::settings::ConfigError> {
+    if vars.flag(EXACT_HIGHWATER)? == Some(true) {
+        set_exact_highwater(true);
+    }
+    Ok(())
+}
 
 crate::util::settings::declare! {
     MONKIT_EXACT_HIGHWATER: Flag, "off", "count running calls on one shared line: an exact highwater, at a cost when threads contend";
@@ -76,10 +87,8 @@ pub(crate) fn read_env_once() {
     static READ: std::sync::Once = std::sync::Once::new();
     READ.call_once(|| {
         // `export::configure` refuses a bad value; here, with no caller to tell, it is logged.
-        match crate::util::settings::Vars::env().flag(EXACT_HIGHWATER) {
-            Ok(Some(true)) => set_exact_highwater(true),
-            Ok(_) => {}
-            Err(e) => log::warn!("monkit: ignoring {e}"),
+        if let Err(e) = configure(&crate::util::settings::Vars::env()) {
+            log::warn!("monkit: ignoring {e}");
         }
     });
 }
