@@ -123,9 +123,6 @@ impl Default for ServeOptions {
 
 use monkit::settings::{ConfigError, Vars};
 
-/// The longest duration a setting may name.
-const LONGEST_SETTING: Duration = Duration::from_secs(24 * 3600);
-
 monkit::settings::declare! {
     MONKIT_HTTP_HEADER_TIMEOUT: Duration, "10s", "how long a client may take to send a request's headers";
     MONKIT_HTTP_IDLE_TIMEOUT: Duration, "30s", "how long a connection may stay idle";
@@ -163,9 +160,10 @@ impl ServeOptions {
     pub fn from_vars(vars: &Vars) -> Result<ServeOptions, ConfigError> {
         monkit::export::configure(vars)?;
         let mut o = ServeOptions::default();
+        // `Vars::duration` takes positive durations of at most a day.
         let duration = |name: &str, into: &mut Duration| -> Result<(), ConfigError> {
             if let Some(d) = vars.duration(name)? {
-                *into = d.min(LONGEST_SETTING);
+                *into = d;
             }
             Ok(())
         };

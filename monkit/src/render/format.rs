@@ -19,6 +19,15 @@ pub fn value(v: f64) -> String {
     if v.is_finite() && v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{}", v as i64)
     } else if v.is_finite() {
+        let shortest = format!("{v}");
+        let digits = shortest
+            .bytes()
+            .skip_while(|b| matches!(b, b'-' | b'0' | b'.'))
+            .filter(u8::is_ascii_digit)
+            .count();
+        if digits <= 9 {
+            return shortest;
+        }
         // Rounded to 9 significant digits through the exponent form, then written shortest.
         let rounded: f64 = format!("{v:.8e}").parse().unwrap_or(v);
         format!("{rounded}")
