@@ -16,9 +16,9 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use monkit_http::RequestBody;
 use serde_json::Value;
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -107,7 +107,7 @@ impl Service {
         Ok(())
     }
 
-    async fn handle(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn handle(&self, req: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
         let (parts, body) = req.into_parts();
         let answer = |status: StatusCode, text: String| {
             let mut r = Response::new(Full::new(Bytes::from(text)));

@@ -23,10 +23,10 @@
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
 use hyper::header::{HeaderMap, HeaderName, CONNECTION};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_util::rt::TokioIo;
+use monkit_http::RequestBody;
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
@@ -46,6 +46,8 @@ enum ProxyError {
     BadTarget,
     /// The client's request body: malformed framing, or a read error.
     ClientBody(String),
+    /// The client stopped sending its request body (`MONKIT_HTTP_BODY_TIMEOUT`).
+    ClientBodyTimeout(String),
     ClientBodyTooLarge,
 }
 
@@ -57,6 +59,7 @@ impl monkit::ErrorKind for ProxyError {
             ProxyError::Timeout => "upstream_timeout",
             ProxyError::BadTarget => "bad_target",
             ProxyError::ClientBody(_) => "client_body",
+            ProxyError::ClientBodyTimeout(_) => "client_body_timeout",
             ProxyError::ClientBodyTooLarge => "client_body_too_large",
         }
     }
@@ -67,6 +70,7 @@ impl ProxyError {
     fn status(&self) -> StatusCode {
         match self {
             ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::ClientBodyTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             ProxyError::ClientBodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             _ => StatusCode::BAD_GATEWAY,
@@ -81,7 +85,9 @@ impl std::fmt::Display for ProxyError {
             ProxyError::Upstream(e) => write!(f, "upstream failed: {e}"),
             ProxyError::Timeout => write!(f, "upstream gave no answer within {UPSTREAM_TIMEOUT:?}"),
             ProxyError::BadTarget => f.write_str("bad target URL"),
-            ProxyError::ClientBody(e) => write!(f, "cannot read the request body: {e}"),
+            ProxyError::ClientBody(e) | ProxyError::ClientBodyTimeout(e) => {
+                write!(f, "cannot read the request body: {e}")
+            }
             ProxyError::ClientBodyTooLarge => {
                 write!(f, "request body larger than {MAX_BODY} bytes")
             }
@@ -135,7 +141,7 @@ impl Proxy {
     /// Handles one client request: forwards it, and answers 4xx for the client's mistakes and
     /// 502/504 when the upstream fails.
     #[monkit::task]
-    async fn handle(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    async fn handle(&self, req: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
         MON.meter("requests").mark(1);
         // Allowed baggage from the caller becomes annotations of this span.
         for (k, v) in monkit::propagation::baggage(req.headers(), &["tenant"]) {
@@ -170,7 +176,10 @@ impl Proxy {
 
     /// The proxy call: one upstream round trip.
     #[monkit::task]
-    async fn forward(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, ProxyError> {
+    async fn forward(
+        &self,
+        req: Request<RequestBody>,
+    ) -> Result<Response<Full<Bytes>>, ProxyError> {
         // The body is read whole first, so a malformed one is the client's error, not the
         // upstream's.
         let (mut parts, body) = req.into_parts();
@@ -179,7 +188,16 @@ impl Proxy {
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 return Err(ProxyError::ClientBodyTooLarge)
             }
-            Err(e) => return Err(ProxyError::ClientBody(e.to_string())),
+            Err(e) => {
+                let timeout = e
+                    .downcast_ref::<monkit_http::RequestBodyError>()
+                    .is_some_and(monkit_http::RequestBodyError::is_timeout);
+                return Err(if timeout {
+                    ProxyError::ClientBodyTimeout(e.to_string())
+                } else {
+                    ProxyError::ClientBody(e.to_string())
+                });
+            }
         };
         strip_hop_by_hop(&mut parts.headers);
         let host = self.target.host().ok_or(ProxyError::BadTarget)?;
@@ -242,7 +260,7 @@ fn lookup_item(i: u64) -> Option<u64> {
 /// The built-in upstream: answers `/` with a greeting, `/slow` after 20 ms, `/fail` with a 500,
 /// `/batch` after 60 small lookups.
 #[monkit::task]
-async fn upstream(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn upstream(req: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match req.uri().path() {
         "/slow" => {
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;

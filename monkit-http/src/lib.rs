@@ -32,6 +32,6 @@ mod server;
 
 pub use pages::{Access, Pages, PAGE_GROUPS, RENDERS_AT_ONCE};
 pub use server::{
-    bind, serve, serve_connections, serve_with, until_shutdown, ServeOptions, Server, TraceBudget,
-    Traced,
+    bind, serve, serve_connections, serve_with, until_shutdown, RequestBody, RequestBodyError,
+    ServeOptions, Server, TraceBudget, Traced,
 };

@@ -185,6 +185,10 @@ impl Pages {
     ) -> Pages {
         // What monkit let go is among the stats the pages show.
         registry.expose_losses();
+        // And what the listeners turned away or closed.
+        registry
+            .scope("monkit_http")
+            .chain("monkit_http", crate::server::ListenerSource);
         Pages {
             registry,
             shared: Arc::new(Shared {

@@ -5,19 +5,18 @@
 //! header and idle timeouts, backing off when the process runs out of file descriptors,
 //! logging at a bounded rate) is the same for every server, so it lives here once.
 
+use super::body::{RequestBody, Sending};
+use super::conns::{Activity, Conns, Place};
 use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -36,10 +35,25 @@ pub struct ServeOptions {
     /// server starts waiting for them (so it also closes a keep-alive connection left idle
     /// between requests). Default 10 s.
     pub header_timeout: Duration,
-    /// A connection with no request in progress on which no byte moved either way for this
-    /// long is closed: a client that stops reading its response cannot pin the response in
-    /// memory. Default 30 s.
+    /// A connection that made no progress for this long while the server was not working on
+    /// one of its requests is closed. Progress is a request arriving, a request body frame
+    /// received or a piece of a response taken by the protocol; HTTP/2 keep-alive PINGs are
+    /// not progress. So a client that stops reading its responses, or sends a request and
+    /// never its body, cannot pin the connection or the responses. Default 30 s.
     pub idle_timeout: Duration,
+    /// While the server waits for more of a request's body, the client must send some
+    /// within this time, or the body ends with a [`RequestBodyError`](crate::RequestBodyError)
+    /// that says so (the service answers as it sees fit; the connection then closes). A
+    /// connection whose only requests wait for their bodies counts as idle, so it makes room
+    /// for a new client at the connection cap. Default 10 s.
+    pub body_timeout: Duration,
+    /// Response bytes rendered but not yet sent, over all of the listener's connections
+    /// (counted until the protocol takes a response's last piece of at most 8 KiB). Past it,
+    /// connections whose responses made no progress for a second are closed, longest stalled
+    /// first, and if what the others hold is still over, a request on a connection that
+    /// already holds unsent answers is answered `503` (a connection holding nothing is
+    /// served: one answer at a time is what a reading client asks). Default 32 MiB.
+    pub max_unsent_bytes: usize,
     /// Connections served at once. At the cap a new connection takes the place of the one idle
     /// the longest (no request being answered); when none is idle it is answered `503` and
     /// closed at once, never left waiting in the backlog. Default 1024.
@@ -107,6 +121,8 @@ impl Default for ServeOptions {
         ServeOptions {
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(10),
+            max_unsent_bytes: 32 << 20,
             max_connections: 1024,
             max_connections_per_address: 256,
             backlog: 1024,
@@ -125,7 +141,9 @@ use monkit::settings::{ConfigError, Vars};
 
 monkit::settings::declare! {
     MONKIT_HTTP_HEADER_TIMEOUT: Duration, "10s", "how long a client may take to send a request's headers";
-    MONKIT_HTTP_IDLE_TIMEOUT: Duration, "30s", "how long a connection may stay idle";
+    MONKIT_HTTP_IDLE_TIMEOUT: Duration, "30s", "how long a connection may make no progress (PINGs are not progress)";
+    MONKIT_HTTP_BODY_TIMEOUT: Duration, "10s", "how long a client may send nothing while the server waits for a request body";
+    MONKIT_HTTP_MAX_UNSENT_BYTES: Count, "33554432", "response bytes a listener holds that clients have not read yet";
     MONKIT_HTTP_MAX_CONNECTIONS: Count, "1024", "connections served at once";
     MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS: Count, "256", "connections served at once from one client address";
     MONKIT_HTTP_BACKLOG: Count, "1024", "the listen backlog";
@@ -143,7 +161,8 @@ monkit::settings::declare! {
 
 impl ServeOptions {
     /// The defaults, changed by whichever of these variables are set: `MONKIT_HTTP_HEADER_TIMEOUT`,
-    /// `MONKIT_HTTP_IDLE_TIMEOUT`, `MONKIT_TRACE_MAX_TIMEOUT` (durations such as `10s`, `500ms`),
+    /// `MONKIT_HTTP_IDLE_TIMEOUT`, `MONKIT_HTTP_BODY_TIMEOUT`, `MONKIT_TRACE_MAX_TIMEOUT`
+    /// (durations such as `10s`, `500ms`), `MONKIT_HTTP_MAX_UNSENT_BYTES`,
     /// `MONKIT_HTTP_MAX_CONNECTIONS`, `MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS`,
     /// `MONKIT_HTTP_BACKLOG`, `MONKIT_TRACE_MAX_WATCHERS`, `MONKIT_TRACE_MAX_PER_CLIENT`,
     /// `MONKIT_HTTP2_MAX_STREAMS`, `MONKIT_HTTP2_MAX_HEADER_LIST_SIZE` (positive counts),
@@ -169,6 +188,7 @@ impl ServeOptions {
         };
         duration("MONKIT_HTTP_HEADER_TIMEOUT", &mut o.header_timeout)?;
         duration("MONKIT_HTTP_IDLE_TIMEOUT", &mut o.idle_timeout)?;
+        duration("MONKIT_HTTP_BODY_TIMEOUT", &mut o.body_timeout)?;
         duration("MONKIT_TRACE_MAX_TIMEOUT", &mut o.trace.max_timeout)?;
         let mut keep_alive = o.keep_alive.0;
         duration("MONKIT_HTTP2_KEEP_ALIVE", &mut keep_alive)?;
@@ -186,6 +206,7 @@ impl ServeOptions {
             Ok(())
         };
         count("MONKIT_HTTP_MAX_CONNECTIONS", &mut o.max_connections)?;
+        count("MONKIT_HTTP_MAX_UNSENT_BYTES", &mut o.max_unsent_bytes)?;
         count(
             "MONKIT_HTTP_MAX_CONNECTIONS_PER_ADDRESS",
             &mut o.max_connections_per_address,
@@ -253,11 +274,13 @@ impl ServeOptions {
 /// Serves HTTP/1.1 and HTTP/2 connections accepted from `listener` until `shutdown`
 /// completes (HTTP/2 by prior knowledge, as gRPC clients and `curl --http2-prior-knowledge`
 /// speak it; each connection's first bytes say which), with the limits of `options`: at most
-/// `max_connections` at once, the header and idle timeouts, HTTP/2's stream, header-size and
-/// keep-alive limits, and on accept errors (out of file descriptors, say) a growing pause of up
+/// `max_connections` at once, the header, idle and body timeouts, the unsent-bytes budget,
+/// HTTP/2's stream, header-size and keep-alive limits, and on accept errors (out of file descriptors, say) a growing pause of up
 /// to one second instead of a busy loop, with at most one log line per second on stderr.
 ///
-/// `service` makes the service for each connection from the client's address.
+/// `service` makes the service for each connection from the client's address. Its requests
+/// carry a [`RequestBody`]; what the listener turned away or closed is the series
+/// `monkit_http` on the pages' `/metrics` (see [`Pages`](crate::Pages)).
 ///
 /// ```no_run
 /// # async fn run() -> std::io::Result<()> {
@@ -284,16 +307,16 @@ pub async fn serve_connections<M, S, B>(
     shutdown: impl Future<Output = ()>,
 ) where
     M: FnMut(SocketAddr) -> S,
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: Body + Send + 'static,
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let table = Arc::new(Conns::new(&options));
-    let (stop, stopped) = watch::channel(false);
     let local = listener.local_addr().ok();
+    let table = Arc::new(Conns::new(&options, local));
+    let (stop, stopped) = watch::channel(false);
     let mut errors = AcceptErrors::new(local);
     tokio::pin!(shutdown);
     loop {
@@ -357,94 +380,6 @@ async fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
-/// The connections being served: how many, from which addresses, and how to close one.
-struct Conns {
-    max: usize,
-    per_address: usize,
-    next_id: AtomicU64,
-    live: parking_lot::Mutex<Live>,
-}
-
-#[derive(Default)]
-struct Live {
-    by_id: HashMap<u64, (IpAddr, Arc<Activity>, Arc<tokio::sync::Notify>)>,
-    by_address: HashMap<IpAddr, usize>,
-}
-
-/// A connection's place in the table, given back when dropped.
-struct Place {
-    table: Arc<Conns>,
-    id: u64,
-    activity: Arc<Activity>,
-    /// Notified when the table needs the place for a newer connection.
-    evict: Arc<tokio::sync::Notify>,
-}
-
-impl Drop for Place {
-    fn drop(&mut self) {
-        let mut live = self.table.live.lock();
-        if let Some((addr, _, _)) = live.by_id.remove(&self.id) {
-            if let Some(n) = live.by_address.get_mut(&addr) {
-                *n -= 1;
-                if *n == 0 {
-                    live.by_address.remove(&addr);
-                }
-            }
-        }
-    }
-}
-
-impl Conns {
-    fn new(options: &ServeOptions) -> Conns {
-        Conns {
-            max: options.max_connections.max(1),
-            per_address: options.max_connections_per_address.max(1),
-            next_id: AtomicU64::new(0),
-            live: parking_lot::Mutex::new(Live::default()),
-        }
-    }
-
-    /// A place for a connection from `addr`: a free one, or the place of the connection idle
-    /// the longest (of that address, when it is the address's share that is full), which is
-    /// told to close. `None` when nothing is idle.
-    fn admit(self: &Arc<Self>, addr: IpAddr) -> Option<Place> {
-        let mut live = self.live.lock();
-        let mine = live.by_address.get(&addr).copied().unwrap_or(0);
-        let total = live.by_id.len();
-        if mine >= self.per_address || total >= self.max {
-            let only_mine = mine >= self.per_address;
-            let victim = live
-                .by_id
-                .iter()
-                .filter(|(_, (a, act, _))| {
-                    (!only_mine || *a == addr) && act.in_flight.load(Ordering::Relaxed) == 0
-                })
-                .max_by_key(|(_, (_, act, _))| act.idle_for())
-                .map(|(id, _)| *id);
-            let victim = victim?;
-            // Its place is ours now; its task closes it and finds its entry gone.
-            if let Some((a, _, evict)) = live.by_id.remove(&victim) {
-                if let Some(n) = live.by_address.get_mut(&a) {
-                    *n -= 1;
-                }
-                evict.notify_one();
-            }
-        }
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let activity = Arc::new(Activity::new());
-        let evict = Arc::new(tokio::sync::Notify::new());
-        live.by_id
-            .insert(id, (addr, activity.clone(), evict.clone()));
-        *live.by_address.entry(addr).or_insert(0) += 1;
-        Some(Place {
-            table: self.clone(),
-            id,
-            activity,
-            evict,
-        })
-    }
-}
-
 /// Serves one connection until it ends, times out idle, or the server stops.
 async fn connection<S, B>(
     stream: TcpStream,
@@ -453,7 +388,7 @@ async fn connection<S, B>(
     mut stopped: watch::Receiver<bool>,
     place: &Place,
 ) where
-    S: hyper::service::Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>> + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     B: Body + Send + 'static,
@@ -462,13 +397,13 @@ async fn connection<S, B>(
 {
     let _ = stream.set_nodelay(true);
     let activity = place.activity.clone();
-    let io = TokioIo::new(Tracked {
-        inner: stream,
-        activity: activity.clone(),
-    });
+    activity.touch();
+    let io = TokioIo::new(stream);
     let svc = InFlight {
         inner: svc,
         activity: activity.clone(),
+        conns: place.table().clone(),
+        body_timeout: options.body_timeout,
     };
     let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
     builder
@@ -499,6 +434,7 @@ async fn connection<S, B>(
             _ = place.evict.notified() => return,
             _ = tick.tick() => {
                 if activity.idle_for() >= idle {
+                    place.table().stats.idle_closed.fetch_add(1, Ordering::Relaxed);
                     return;
                 }
             }
@@ -506,136 +442,90 @@ async fn connection<S, B>(
     }
 }
 
-/// When bytes last moved on a connection, and how many requests on it are being answered.
-struct Activity {
-    start: Instant,
-    last_ms: AtomicU64,
-    in_flight: AtomicUsize,
-}
-
-impl Activity {
-    fn new() -> Activity {
-        Activity {
-            start: Instant::now(),
-            last_ms: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let now = self.start.elapsed().as_millis() as u64;
-        self.last_ms.store(now, Ordering::Relaxed);
-    }
-
-    /// How long the connection has had neither traffic nor a request being answered.
-    fn idle_for(&self) -> Duration {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Duration::ZERO;
-        }
-        let now = self.start.elapsed().as_millis() as u64;
-        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
-    }
-}
-
-/// The socket, noting every read and write that moved bytes.
-struct Tracked {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        r
-    }
-}
-
-impl Tracked {
-    /// Notes a write that moved bytes; passes its result on.
-    fn wrote(&self, r: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, buf);
-        self.wrote(r)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        self.wrote(r)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-/// The connection's service, counting the requests being answered so a long answer (a
-/// trace page waiting for its call) is not mistaken for an idle client.
+/// The connection's service: notes each request's arrival and the requests being answered
+/// (so a long answer, a trace page waiting for its call, is not taken for an idle client),
+/// refuses a request when the listener's unsent response bytes are over the budget, and
+/// puts the bodies that bound what a client can hold around each request and response.
 struct InFlight<S> {
     inner: S,
     activity: Arc<Activity>,
+    conns: Arc<Conns>,
+    body_timeout: Duration,
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Counts one request as being answered while alive.
 struct Answering(Arc<Activity>);
 
 impl Drop for Answering {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.answering.fetch_sub(1, Ordering::Relaxed);
         self.0.touch();
     }
 }
 
-impl<S, R> hyper::service::Service<R> for InFlight<S>
+impl<S, B> hyper::service::Service<Request<Incoming>> for InFlight<S>
 where
-    S: hyper::service::Service<R>,
+    S: hyper::service::Service<Request<RequestBody>, Response = Response<B>>,
     S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
 {
-    type Response = S::Response;
-    type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+    type Response = Response<Sending<B>>;
+    // Boxed here, so a service's error need not be `Send` itself.
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Sending<B>>, BoxError>> + Send>>;
 
-    fn call(&self, req: R) -> Self::Future {
-        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        let answering = Answering(self.activity.clone());
+    fn call(&self, req: Request<Incoming>) -> Self::Future {
+        self.activity.touch();
+        let activity = self.activity.clone();
+        let conns = self.conns.clone();
+        // Refused before it costs anything when the budget is spent already...
+        if !self.conns.fits(1, activity.unsent.load(Ordering::Relaxed)) {
+            return Box::pin(std::future::ready(Ok(busy(activity, conns))));
+        }
+        self.activity.answering.fetch_add(1, Ordering::Relaxed);
+        let answering = Answering(activity.clone());
+        let req =
+            req.map(|b| RequestBody::new(b, activity.clone(), conns.clone(), self.body_timeout));
         let fut = self.inner.call(req);
         Box::pin(async move {
             let r = fut.await;
             drop(answering);
-            r
+            match r {
+                Ok(resp) => {
+                    let (parts, body) = resp.into_parts();
+                    let body = Sending::new(body, activity.clone(), conns.clone());
+                    // ... and after it was rendered, when answers made at once spent it.
+                    let others = activity.unsent.load(Ordering::Relaxed);
+                    if !conns.fits(0, others.saturating_sub(body.unsent())) {
+                        return Ok(busy(activity, conns));
+                    }
+                    Ok(Response::from_parts(parts, body))
+                }
+                Err(e) => Err(e.into()),
+            }
         })
     }
+}
+
+/// `503` for a request that finds the listener's unsent-bytes budget spent.
+fn busy<B: Body>(activity: Arc<Activity>, conns: Arc<Conns>) -> Response<Sending<B>> {
+    use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+    let mut busy = Response::new(Sending::own(
+        "too many responses not yet read by their clients; try again\n",
+        activity,
+        conns,
+    ));
+    *busy.status_mut() = hyper::StatusCode::SERVICE_UNAVAILABLE;
+    let h = busy.headers_mut();
+    h.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    busy
 }
 
 /// Accept failures: how long to pause before the next accept, and a log line at most once a

@@ -2,11 +2,15 @@
 //! (`shutdown.rs`), [`Traced`] for a program's own hyper services, and here the monitoring
 //! server, a thread with its own small tokio runtime.
 
+mod body;
+mod conns;
 mod listen;
 mod shutdown;
 mod traced;
 
 use crate::Pages;
+pub use body::{RequestBody, RequestBodyError};
+pub(crate) use conns::ListenerSource;
 pub use listen::{bind, serve_connections, ServeOptions, TraceBudget};
 use monkit::Registry;
 pub use shutdown::until_shutdown;
