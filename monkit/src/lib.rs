@@ -97,6 +97,7 @@ pub use registry::{
 };
 pub use stats::{ErrorKind, Outcome, TimerGuard};
 pub use trace::{annotate, current_span, FinishedSpan, SpanObserver, SpanRef, SpanStart};
+pub use call::flight;
 pub use util::settings;
 
 /// The names most code wants, in one glob: `use monkit::prelude::*;`.

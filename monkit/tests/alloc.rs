@@ -85,6 +85,8 @@ fn steady_state_and_memory() {
         let _ = sync_err(i | 1);
         poll_once(async_ok(i));
     }
+    // The calls themselves: nothing, the flight recorder off.
+    monkit::flight::set_enabled(false);
     TRACK.with(|t| t.set(true));
     let before = ALLOCS.load(Ordering::Relaxed);
     let octaves_before = OCTAVE_ALLOCS.load(Ordering::Relaxed);
@@ -100,6 +102,37 @@ fn steady_state_and_memory() {
         .map(|i| SIZES[i % 64].load(Ordering::Relaxed))
         .collect();
     assert_eq!(after - before, 0, "allocations per call: sizes {sizes:?}");
+
+    // With the recorder on, records cost nothing either; a call it keeps (a function's new
+    // slowest of the window, or a failure, at most one per 100 ms per function) allocates
+    // its held subtree: a bounded number, whatever the number of calls.
+    monkit::flight::set_enabled(true);
+    TRACK.with(|t| t.set(true));
+    let started = std::time::Instant::now();
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for i in 0..CALLS as u64 {
+        sync_ok(i);
+        let _ = sync_err(i);
+        poll_once(async_ok(i));
+    }
+    let after = ALLOCS.load(Ordering::Relaxed);
+    TRACK.with(|t| t.set(false));
+    let windows = 2 + started.elapsed().as_millis() as usize / 100;
+    let kept = monkit::default_registry().recent_calls().len();
+    eprintln!(
+        "flight recorder on: {} allocations in {} calls over {:?}; {kept} calls held",
+        after - before,
+        3 * CALLS,
+        started.elapsed()
+    );
+    // Each kept call: its subtree, the store's entry and the scratch of putting it together;
+    // new slowest calls come about ln(calls) times per function and window.
+    assert!(
+        after - before <= 3 * (20 + windows) * 12,
+        "{} allocations",
+        after - before
+    );
+    assert!(kept >= 3, "{kept}");
     // A call slower than any before (a preemption) may open a new octave of the windows and
     // of the cumulative histogram: at most 3 tables x 3 functions x 20 octaves, whatever the
     // number of calls.
@@ -107,7 +140,9 @@ fn steady_state_and_memory() {
     eprintln!("octave allocations during {} calls: {octaves}", 3 * CALLS);
     assert!(octaves <= 180, "{octaves}");
 
-    // Memory of one function after calls from 1 thread, then from 8 threads.
+    // Memory of one function after calls from 1 thread, then from 8 threads (without the
+    // flight recorder, whose rings are the process's, one per thread, bounded by its bytes).
+    monkit::flight::set_enabled(false);
     monkit::default_registry().funcs(); // registration itself is not counted below
     let f1 = monkit::default_registry()
         .func_by_name("alloc.mem_one")

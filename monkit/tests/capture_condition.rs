@@ -101,36 +101,44 @@ impl monkit::SpanObserver for Count {
 }
 
 #[test]
-fn tentative_recording_is_bounded_and_stops() {
+fn a_waiting_watcher_records_nothing_and_looks_back_first() {
     use std::sync::atomic::Ordering::Relaxed;
     let reg = Registry::new();
     reg.set_sampler(monkit::trace::Sampler::Never);
-    let outer = reg.scope("bound").func("outer");
-    let w = reg
-        .watch(WatchSpec::regex("bound.outer").min_duration(Duration::from_secs(3600)))
-        .unwrap();
-    let before = monkit::trace::tentative_skipped();
-    // More calls open at once (nested) than one watcher records: the rest are skipped and
-    // counted. Guards end innermost first.
-    let guards: Vec<_> = (0..monkit::trace::MAX_TENTATIVE + 8)
-        .map(|_| outer.guard())
-        .collect();
-    for g in guards.into_iter().rev() {
-        drop(g);
-    }
-    assert!(monkit::trace::tentative_skipped() >= before + 8);
-    assert!(monkit::current_span().is_none());
-    drop(w);
-    // With the watcher gone, calls are not recorded at all.
     let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let _o = reg.observe(std::sync::Arc::new(Count(seen.clone())));
-    outer.task(|| ());
-    assert_eq!(seen.load(Relaxed), 0);
-    // And a new conditional watcher records (and delivers) again: nothing was left pending.
+    let outer = reg.scope("look").func("outer");
+    let inner = reg.scope("look").func("inner");
+    let skipped = monkit::trace::tentative_skipped();
+    // A watcher for a call slower than any: while it waits, calls are not recorded at all
+    // (the flight recorder looks at each as it ends).
     let w = reg
-        .watch(WatchSpec::regex("bound.outer").min_duration(Duration::from_millis(1)))
+        .watch(WatchSpec::regex("look.outer").min_duration(Duration::from_secs(3600)))
         .unwrap();
-    outer.task(|| std::thread::sleep(Duration::from_millis(2)));
-    assert_eq!(capture(w).len(), 1);
-    assert!(seen.load(Relaxed) >= 1, "the capture was recorded");
+    for _ in 0..1000 {
+        outer.task(|| inner.task(|| ()));
+    }
+    assert_eq!(seen.load(Relaxed), 0);
+    assert_eq!(monkit::trace::tentative_skipped(), skipped);
+    assert!(w.wait(Duration::from_millis(10)).is_none());
+    drop(w);
+    // A slow call that already happened answers a new watcher at once, with its subtree.
+    outer.task(|| {
+        inner.task(|| monkit::annotate("step", "slow"));
+        std::thread::sleep(Duration::from_millis(20));
+    });
+    let w = reg
+        .watch(WatchSpec::regex("look.outer").min_duration(Duration::from_millis(15)))
+        .unwrap();
+    let spans = match w.wait(Duration::ZERO) {
+        Some(Captured::Trace(t)) => t,
+        other => panic!("not at once: {other:?}"),
+    };
+    assert_eq!(spans.len(), 2);
+    assert_eq!(spans[1].start.parent_id, Some(spans[0].start.span_id));
+    assert_eq!(
+        spans[1].annotations,
+        vec![("step".to_owned(), "slow".to_owned())]
+    );
+    assert_eq!(seen.load(Relaxed), 0, "nothing was recorded for it");
 }

@@ -183,6 +183,8 @@ pub(crate) struct FuncInner {
     pub(crate) parents: Parents,
     /// Armed trace watchers selecting this function.
     pub(crate) watched: AtomicU32,
+    /// What makes a call a candidate of the flight recorder.
+    pub(crate) flight: crate::call::flight::Mark,
     /// Exemplars of recorded calls: successes, failures (made at the first).
     exemplars: [OnceBox<Exemplars>; 2],
 }
@@ -205,6 +207,7 @@ impl FuncInner {
         location: Option<Location>,
     ) -> &'static Self {
         running::read_env_once();
+        crate::call::flight::read_env_once();
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,
@@ -216,6 +219,7 @@ impl FuncInner {
             errors: ErrorKinds::default(),
             parents: Parents::default(),
             watched: AtomicU32::new(0),
+            flight: Default::default(),
             exemplars: Default::default(),
         }));
         all.push(f);
@@ -229,6 +233,7 @@ impl FuncInner {
             id: self.id,
             full_name: self.names.full_name(),
             watched: &self.watched,
+            flight_watchers: &self.flight.watchers,
         }
     }
 

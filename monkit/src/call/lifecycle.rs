@@ -160,6 +160,17 @@ impl Call {
     fn end(&self, outcome: Outcome, noted: bool, error: Option<&dyn Display>) {
         let t1 = Tick::now();
         self.func.finish(self.entered, self.t0, t1, outcome);
+        crate::call::flight::record(
+            self.func,
+            self.span.trace_id,
+            self.span.span_id,
+            self.parent_id,
+            self.t0,
+            t1,
+            &outcome,
+            noted,
+            error,
+        );
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
             self.hand_off(t1, outcome, error);
         } else if noted || annotate::foreign_pending() {
@@ -173,7 +184,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn forget_notes(span_id: u64) {
-        drop(annotate::take(span_id));
+        crate::call::flight::keep_notes(span_id, annotate::take(span_id));
     }
 
     /// Hands the finished span of a recorded trace to the registry's observers.

@@ -226,7 +226,52 @@ impl Registry {
     /// ```
     pub fn watch(&self, spec: WatchSpec) -> Result<TraceWatcher, WatchError> {
         let funcs = self.funcs().iter().map(|f| f.0.watchable()).collect();
-        self.0.hub.watch(&spec, funcs)
+        // A watcher for a slow or failed call looks back at what the flight recorder holds,
+        // and otherwise waits for the recorder's next qualifying call: no call is recorded
+        // for it tentatively.
+        let flight = crate::call::flight::enabled()
+            && spec.condition.is_some()
+            && !spec.sample
+            && spec.trace_id.is_none();
+        let w = self.0.hub.watch(&spec, funcs, flight)?;
+        if flight {
+            let ids = w.funcs();
+            crate::call::flight::lower_thresholds(&ids, &spec);
+            let held = crate::call::flight::find(&spec, |f| ids.contains(&f.id))?;
+            if let Some(spans) = held {
+                w.deliver_now(spans);
+            }
+        }
+        Ok(w)
+    }
+
+    /// What the flight recorder holds of this registry's functions, newest first: each
+    /// function's slowest call of the recent window and of the one before, and its latest
+    /// failure (see [`flight`](crate::flight)).
+    pub fn recent_calls(&self) -> Vec<crate::flight::HeldCall> {
+        crate::call::flight::held(|f| Arc::ptr_eq(&f.hub, &self.0.hub))
+    }
+
+    /// The held call `spec` asks for, with its subtree (the call first, then by start): of
+    /// the calls held for functions matching its regex, in its trace and meeting its
+    /// condition, the slowest when the condition sets a `min_duration`, else the latest.
+    /// `Ok(None)` when nothing held matches; an error for a bad regex or an empty spec.
+    ///
+    /// ```
+    /// use monkit::trace::WatchSpec;
+    /// use std::time::Duration;
+    /// let reg = monkit::Registry::new();
+    /// let f = reg.scope("app").func("slow");
+    /// f.task(|| std::thread::sleep(Duration::from_millis(5)));
+    /// let spec = WatchSpec::regex("app\\.slow").min_duration(Duration::from_millis(5));
+    /// let spans = reg.recent_trace(&spec).unwrap().expect("held");
+    /// assert_eq!(spans[0].start.full_name(), "app.slow");
+    /// ```
+    pub fn recent_trace(
+        &self,
+        spec: &WatchSpec,
+    ) -> Result<Option<Vec<crate::FinishedSpan>>, WatchError> {
+        crate::call::flight::find(spec, |f| Arc::ptr_eq(&f.hub, &self.0.hub))
     }
 
     /// The spans of this registry's functions running now, sync and async, in no particular

@@ -72,6 +72,12 @@ pub(crate) fn epoch_of(t: Tick) -> u64 {
     t.0 >> window_shift()
 }
 
+/// The first tick of the epoch after the one `t` falls in.
+pub(crate) fn epoch_end(t: Tick) -> Tick {
+    let shift = window_shift();
+    Tick(((t.0 >> shift) + 1).checked_shl(shift).unwrap_or(u64::MAX))
+}
+
 /// How a distribution's value type is stored in atomics.
 pub(crate) trait DistValue: crate::stats::hist::Bucketed + Send + Sync + 'static {
     /// An order-preserving `u64` image of the value (for min and max).

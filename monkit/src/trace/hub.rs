@@ -108,12 +108,14 @@ impl Hub {
         }
     }
 
+    /// Arms a watcher; `flight` when the flight recorder serves it (see [`Watchers::arm`]).
     pub(crate) fn watch(
         self: &Arc<Self>,
         spec: &WatchSpec,
         funcs: Vec<Watchable>,
+        flight: bool,
     ) -> Result<TraceWatcher, WatchError> {
-        let entry = self.watchers.arm(spec, funcs, &self.hot)?;
+        let entry = self.watchers.arm(spec, funcs, &self.hot, flight)?;
         Ok(TraceWatcher {
             hub: self.clone(),
             entry,
@@ -126,6 +128,7 @@ impl Hub {
 
     pub(crate) fn armed_watchers(&self) -> usize {
         self.watchers.armed.load(Ordering::Relaxed)
+            + self.watchers.flight_armed.load(Ordering::Relaxed)
     }
 }
 
@@ -167,6 +170,16 @@ impl std::fmt::Debug for TraceWatcher {
 }
 
 impl TraceWatcher {
+    /// The functions it watches (ids), and whether the flight recorder serves it.
+    pub(crate) fn funcs(&self) -> Vec<u32> {
+        self.entry.func_ids()
+    }
+
+    /// Hands it `spans` at once, unless it got a call already.
+    pub(crate) fn deliver_now(&self, spans: Vec<crate::trace::observe::FinishedSpan>) -> bool {
+        self.hub.watchers.deliver_now(&self.entry, spans)
+    }
+
     /// Blocks until the capture is ready or `timeout` passes.
     pub fn wait(&self, timeout: Duration) -> Option<Captured> {
         self.entry.wait(timeout)

@@ -266,14 +266,14 @@ pub enum Captured {
 
 /// Where a capture is handed over: to a blocking waiter or to an async one.
 #[derive(Default)]
-struct Shared {
+pub(crate) struct Shared {
     result: Mutex<Option<Captured>>,
     waker: Mutex<Option<Waker>>,
     cv: Condvar,
 }
 
 impl Shared {
-    fn deliver(&self, c: Captured) {
+    pub(crate) fn deliver(&self, c: Captured) {
         *self.result.lock() = Some(c);
         self.cv.notify_all();
         if let Some(w) = self.waker.lock().take() {
@@ -288,6 +288,21 @@ pub(crate) struct Watchable {
     pub(crate) id: u32,
     pub(crate) full_name: &'static str,
     pub(crate) watched: &'static AtomicU32,
+    /// Its count of conditional watchers the flight recorder serves.
+    pub(crate) flight_watchers: &'static AtomicU32,
+}
+
+impl Watchable {
+    /// The count this watcher raises on the function: `watched` makes its calls recorded
+    /// (tentatively, for a condition); the flight recorder's count makes it look at them
+    /// when they end.
+    fn count(&self, flight: bool) -> &'static AtomicU32 {
+        if flight {
+            self.flight_watchers
+        } else {
+            self.watched
+        }
+    }
 }
 
 pub(crate) struct Entry {
@@ -306,6 +321,9 @@ pub(crate) struct Entry {
     /// A conditional watcher got its call: it records no more (its counts are given back when
     /// its handle goes).
     delivered: AtomicBool,
+    /// Served by the flight recorder: its functions' calls are looked at when they end, none
+    /// is recorded tentatively.
+    flight: bool,
 }
 
 impl Entry {
@@ -331,6 +349,10 @@ impl Entry {
         }
     }
 
+    pub(crate) fn func_ids(&self) -> Vec<u32> {
+        self.funcs.lock().iter().map(|f| f.id).collect()
+    }
+
     fn matches(&self, func_id: u32, trace_id: u128) -> bool {
         if self.delivered.load(Ordering::Relaxed) {
             return false;
@@ -339,6 +361,23 @@ impl Entry {
         let trace_ok = self.trace.is_none_or(|(t, _)| t == trace_id);
         func_ok && trace_ok
     }
+}
+
+/// A watcher's regex, within the limits user input gets.
+pub(crate) fn compile(r: &str) -> Result<regex::Regex, WatchError> {
+    if r.len() > MAX_REGEX_LEN {
+        return Err(WatchError::InvalidRegex {
+            regex: r.chars().take(64).collect::<String>() + "...",
+            reason: format!("longer than {MAX_REGEX_LEN} bytes"),
+        });
+    }
+    regex::RegexBuilder::new(r)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|e| WatchError::InvalidRegex {
+            regex: r.to_owned(),
+            reason: e.to_string(),
+        })
 }
 
 /// Who waits for a capture root's subtree.
@@ -363,8 +402,10 @@ struct Sink {
 
 /// One registry's watchers and the captures they wait for.
 pub(crate) struct Watchers {
-    /// Watchers waiting for a match right now.
+    /// Watchers waiting for a match right now (not counting those the flight recorder serves).
     pub(crate) armed: AtomicUsize,
+    /// Conditional watchers the flight recorder serves, waiting now.
+    pub(crate) flight_armed: AtomicUsize,
     trace_ids: [(AtomicU64, AtomicU64); TRACE_SLOTS],
     trace_watchers: AtomicUsize,
     entries: RwLock<Vec<Arc<Entry>>>,
@@ -378,6 +419,7 @@ impl Default for Watchers {
     fn default() -> Self {
         Watchers {
             armed: AtomicUsize::new(0),
+            flight_armed: AtomicUsize::new(0),
             trace_ids: std::array::from_fn(|_| (AtomicU64::new(0), AtomicU64::new(0))),
             trace_watchers: AtomicUsize::new(0),
             entries: RwLock::new(Vec::new()),
@@ -397,32 +439,22 @@ impl Watchers {
 
     /// Arms a watcher over `funcs` (the registry's functions now). `hot` is raised while it is
     /// armed, so span starts look here.
+    ///
+    /// With `flight`, a conditional watcher is served by the flight recorder: nothing is
+    /// raised that makes calls recorded, only the functions' count the recorder reads.
     pub(crate) fn arm(
         &self,
         spec: &WatchSpec,
         funcs: Vec<Watchable>,
         hot: &AtomicUsize,
+        flight: bool,
     ) -> Result<Arc<Entry>, WatchError> {
         if spec.regex.is_none() && spec.trace_id.is_none() {
             return Err(WatchError::NothingToWatch);
         }
         let regex = match &spec.regex {
             None => None,
-            Some(r) if r.len() > MAX_REGEX_LEN => {
-                return Err(WatchError::InvalidRegex {
-                    regex: r.chars().take(64).collect::<String>() + "...",
-                    reason: format!("longer than {MAX_REGEX_LEN} bytes"),
-                })
-            }
-            Some(r) => Some(
-                regex::RegexBuilder::new(r)
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .map_err(|e| WatchError::InvalidRegex {
-                        regex: r.clone(),
-                        reason: e.to_string(),
-                    })?,
-            ),
+            Some(r) => Some(compile(r)?),
         };
         let funcs: Vec<Watchable> = match &regex {
             Some(re) => funcs
@@ -452,16 +484,21 @@ impl Watchers {
             condition: spec.condition.clone().filter(|_| !spec.sample),
             pending: AtomicUsize::new(0),
             delivered: AtomicBool::new(false),
+            flight,
         });
         // Under the write lock, so a function registered meanwhile is seen exactly once.
         let mut all = self.entries.write();
         for f in &funcs {
-            f.watched.fetch_add(1, Ordering::Relaxed);
+            f.count(flight).fetch_add(1, Ordering::Relaxed);
         }
         *entry.funcs.lock() = funcs;
         all.push(entry.clone());
-        self.armed.fetch_add(1, Ordering::Relaxed);
-        hot.fetch_add(1, Ordering::Relaxed);
+        if flight {
+            self.flight_armed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.armed.fetch_add(1, Ordering::Relaxed);
+            hot.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(entry)
     }
 
@@ -492,15 +529,19 @@ impl Watchers {
             return false;
         }
         for f in e.funcs.lock().iter() {
-            f.watched.fetch_sub(1, Ordering::Relaxed);
+            f.count(e.flight).fetch_sub(1, Ordering::Relaxed);
         }
         if let Some((_, slot)) = e.trace {
             self.trace_ids[slot].0.store(0, Ordering::Relaxed);
             self.trace_ids[slot].1.store(0, Ordering::Relaxed);
             self.trace_watchers.fetch_sub(1, Ordering::Relaxed);
         }
-        self.armed.fetch_sub(1, Ordering::Relaxed);
-        hot.fetch_sub(1, Ordering::Relaxed);
+        if e.flight {
+            self.flight_armed.fetch_sub(1, Ordering::Relaxed);
+        } else {
+            self.armed.fetch_sub(1, Ordering::Relaxed);
+            hot.fetch_sub(1, Ordering::Relaxed);
+        }
         true
     }
 
@@ -513,14 +554,15 @@ impl Watchers {
     /// A new function of the registry: watchers without preselect whose regex matches it
     /// watch it too.
     pub(crate) fn on_new_func(&self, f: Watchable) {
-        if self.armed.load(Ordering::Relaxed) == 0 {
+        if self.armed.load(Ordering::Relaxed) == 0 && self.flight_armed.load(Ordering::Relaxed) == 0
+        {
             return;
         }
         for e in self.entries.read().iter() {
             if e.late && e.armed.load(Ordering::Relaxed) {
                 if let Some(re) = &e.regex {
                     if re.is_match(f.full_name) {
-                        f.watched.fetch_add(1, Ordering::Relaxed);
+                        f.count(e.flight).fetch_add(1, Ordering::Relaxed);
                         e.funcs.lock().push(f);
                     }
                 }
@@ -580,6 +622,37 @@ impl Watchers {
             }
         }
         flags
+    }
+
+    /// A call of function `func_id` ended as `span` says: the flight-served watchers whose
+    /// condition it meets, each claimed (it takes no other call).
+    pub(crate) fn flight_takers(&self, func_id: u32, span: &FinishedSpan) -> Vec<Arc<Shared>> {
+        self.entries
+            .read()
+            .iter()
+            .filter(|e| {
+                e.flight
+                    && e.armed.load(Ordering::Relaxed)
+                    && e.matches(func_id, span.start.trace_id)
+                    && e.condition.as_ref().is_some_and(|c| c.holds(span))
+                    && e.delivered
+                        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok()
+            })
+            .map(|e| e.shared.clone())
+            .collect()
+    }
+
+    /// A flight-served watcher found its call among those held already: it takes it.
+    pub(crate) fn deliver_now(&self, e: &Entry, spans: Vec<FinishedSpan>) -> bool {
+        if e.delivered
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_err()
+        {
+            return false;
+        }
+        e.shared.deliver(Captured::Trace(spans));
+        true
     }
 
     /// Keeps the spans of `span`'s trace until `span` finishes, for `w`.

@@ -119,6 +119,15 @@ pub(crate) fn process_nanos_now() -> u64 {
     Tick::now().process_nanos()
 }
 
+/// Raw clock ticks spanning at least `nanos` nanoseconds (saturating).
+pub(crate) fn nanos_to_ticks(nanos: u64) -> u64 {
+    // The clock's rate, measured over 2^30 ticks: exact enough for thresholds.
+    const UNIT: u64 = 1 << 30;
+    let per_unit = ticks_to_nanos(UNIT).max(1);
+    let t = u128::from(nanos) * u128::from(UNIT) / u128::from(per_unit);
+    u64::try_from(t).unwrap_or(u64::MAX)
+}
+
 /// Nanoseconds spanned by `ticks` raw clock ticks.
 pub(crate) fn ticks_to_nanos(ticks: u64) -> u64 {
     ANCHOR.clock.delta_as_nanos(0, ticks)
