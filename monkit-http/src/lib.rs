@@ -17,6 +17,7 @@
 //! | `/funcs`, `/funcs/text`, `/funcs/json`, `/funcs/dot` | every function, its callers and stats; the dot page is a Graphviz call graph |
 //! | `/ps`, `/ps/text`, `/ps/json`, `/ps/dot` | the spans running now, as trees, with elapsed time and annotations; orphans marked |
 //! | `/trace/svg`, `/trace/json` | the next matching call's whole span tree, as an SVG timeline or JSON (`regex`, `trace_id`, `min_duration`, `outcome`, `timeout`); `/trace/sample` marks the next matching trace as sampled |
+//! | `/trace/recent`, `/trace/recent/svg`, `/trace/recent/json` | what the flight recorder holds: each function's slowest calls of the last two windows and its latest failure, listed (`format=json`), or one held call's whole tree at once (`regex`, `trace_id`, `min_duration` picks the slowest, `outcome` the latest; `404` when none matches) |
 //! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 or protobuf with native histograms when the scraper asks for it) |
 //!
 //! The crate is two parts, one folder each: `pages/` (the route table the router, the index

@@ -91,13 +91,13 @@ mod layering;
 mod loom_tests;
 
 // What a user touches daily; the rest is in `stats`, `trace` and `registry`.
+pub use call::flight;
 pub use registry::{
     collect_trace, collect_trace_async, default_registry, Func, FuncGuard, OpenCall, Registry,
     Scope,
 };
 pub use stats::{ErrorKind, Outcome, TimerGuard};
 pub use trace::{annotate, current_span, FinishedSpan, SpanObserver, SpanRef, SpanStart};
-pub use call::flight;
 pub use util::settings;
 
 /// The names most code wants, in one glob: `use monkit::prelude::*;`.

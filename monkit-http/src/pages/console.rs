@@ -27,6 +27,38 @@ pub(crate) const TRACE_TIMEOUT: &str = "30s";
 /// A function and its stats, as `monkit::render::funcs::read` gives them.
 type Row = (Func, FuncStats);
 
+/// What the flight recorder holds, by function: its slowest recent call (duration, trace)
+/// and its latest failure (end, trace).
+#[derive(Default)]
+pub(crate) struct Recent(HashMap<&'static str, (Option<HeldRef>, Option<HeldRef>)>);
+
+/// A held call as a row links it: a number (its duration, or its end) and its trace.
+type HeldRef = (u64, u128);
+
+impl Recent {
+    pub(crate) fn of(reg: &monkit::Registry) -> Recent {
+        let mut by = Recent::default();
+        for h in reg.recent_calls() {
+            let s = &h.span;
+            let e = by.0.entry(s.start.full_name()).or_default();
+            let took = s.finish_unix_ns.saturating_sub(s.start.start_unix_ns);
+            match h.why {
+                monkit::flight::Why::LatestFailure => {
+                    if e.1.is_none_or(|(end, _)| s.finish_unix_ns > end) {
+                        e.1 = Some((s.finish_unix_ns, s.start.trace_id));
+                    }
+                }
+                _ => {
+                    if e.0.is_none_or(|(d, _)| took > d) {
+                        e.0 = Some((took, s.start.trace_id));
+                    }
+                }
+            }
+        }
+        by
+    }
+}
+
 fn tags_text(f: &Func) -> String {
     f.tags()
         .iter()
@@ -155,7 +187,7 @@ fn name_list(out: &mut String, ids: &[u32], names: &HashMap<u32, &str>, entry: b
     }
 }
 
-fn func_rows(out: &mut String, funcs: &[Row], link: Option<&str>) {
+fn func_rows(out: &mut String, funcs: &[Row], recent: &Recent, link: Option<&str>) {
     let (names, callees) = graph(funcs);
     let window_s = monkit::stats::recent_window_span().as_secs_f64();
     let mut sorted: Vec<&Row> = funcs.iter().collect();
@@ -192,9 +224,32 @@ fn func_rows(out: &mut String, funcs: &[Row], link: Option<&str>) {
                 )
             })
             .unwrap_or_default();
+        // What already happened, opened at once from the flight recorder.
+        let mut held = String::new();
+        if let Some((slowest, failure)) = recent.0.get(full) {
+            if let Some((took, t)) = slowest {
+                let _ = write!(
+                    held,
+                    r#"<a class="trace recent" href="/trace/recent/svg?trace_id={t:032x}">slowest recent call ({})</a>"#,
+                    esc(&fmt_ns(*took as f64))
+                );
+            }
+            if let Some((_, t)) = failure {
+                if !held.is_empty() {
+                    held.push_str(" · ");
+                }
+                let _ = write!(
+                    held,
+                    r#"<a class="trace recent" href="/trace/recent/svg?trace_id={t:032x}">latest failure</a>"#
+                );
+            }
+            if !held.is_empty() {
+                held = format!("<p>Held: {held}</p>");
+            }
+        }
         let _ = write!(
             out,
-            r#"</ul><p>Trace <a class="trace" href="{}">next call</a>{slow} · <a class="trace" href="{}">next failure</a> (each waits up to {TRACE_TIMEOUT})</p></div></details></td>"#,
+            r#"</ul>{held}<p>Trace <a class="trace" href="{}">next call</a>{slow} · <a class="trace" href="{}">next failure</a> (each waits up to {TRACE_TIMEOUT})</p></div></details></td>"#,
             esc(&next),
             esc(&format!("{next}&outcome=failure")),
         );
@@ -296,11 +351,16 @@ fn status(funcs: &[Row], ps: &[Node<'_>]) -> String {
 /// The parts of the page that change, rendered as the page renders them, for the script's
 /// refresh: `{"rows": <tbody rows>, "running": <span tree>, "status": <text>}`. The script
 /// only swaps them in, so every row and span is written here alone.
-pub(crate) fn fragment(funcs: &[Row], spans: &[LiveSpan], link: Option<&str>) -> String {
+pub(crate) fn fragment(
+    funcs: &[Row],
+    spans: &[LiveSpan],
+    recent: &Recent,
+    link: Option<&str>,
+) -> String {
     let ps = monkit::render::ps::tree(spans);
     let ps = ps.as_slice();
     let mut rows = String::with_capacity(funcs.len() * 1024);
-    func_rows(&mut rows, funcs, link);
+    func_rows(&mut rows, funcs, recent, link);
     let mut tree = String::new();
     running(&mut tree, ps);
     serde_json::json!({"rows": rows, "running": tree, "status": status(funcs, ps)}).to_string()
@@ -311,6 +371,7 @@ pub(crate) fn fragment(funcs: &[Row], spans: &[LiveSpan], link: Option<&str>) ->
 pub(crate) fn page(
     funcs: &[Row],
     spans: &[LiveSpan],
+    recent: &Recent,
     links: &[(&str, &str)],
     trace_link: Option<&str>,
 ) -> String {
@@ -360,7 +421,7 @@ pub(crate) fn page(
 <tbody>
 "#,
     );
-    func_rows(&mut out, funcs, trace_link);
+    func_rows(&mut out, funcs, recent, trace_link);
     out.push_str(
         r#"</tbody>
 </table>
@@ -390,6 +451,61 @@ pub(crate) fn page(
     out
 }
 
+/// The `/trace/recent` page: what the flight recorder holds (rows as `/trace/recent?format=json`
+/// gives them), newest first, each linked to its tree.
+pub(crate) fn recent_html(rows: &[serde_json::Value]) -> String {
+    let mut out = String::with_capacity(2048 + rows.len() * 512);
+    let _ = write!(
+        out,
+        r#"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>monkit: recent calls</title>
+<style>
+{STYLE}</style>
+</head>
+<body>
+<header>
+<h1>monkit</h1>
+<p>The slowest calls of each function over the last two windows and its latest failure, held by the flight recorder, newest first. <a href="/">Console</a> · <a href="/trace/recent?format=json">JSON</a></p>
+</header>
+<main>
+<section aria-labelledby="recent-h">
+<h2 id="recent-h">Recent calls</h2>
+<div class="scroll">
+<table id="recent">
+<thead><tr><th scope="col">Function</th><th scope="col">Held as</th><th scope="col">Duration</th><th scope="col">Outcome</th><th scope="col">Age</th><th scope="col">Spans</th><th scope="col">Trace</th></tr></thead>
+<tbody>
+"#
+    );
+    if rows.is_empty() {
+        out.push_str(r#"<tr><td colspan="7">Nothing held yet.</td></tr>"#);
+    }
+    for r in rows {
+        let text = |k: &str| r[k].as_str().unwrap_or("").to_owned();
+        let n = |k: &str| r[k].as_u64().unwrap_or(0);
+        let trace = text("trace_id");
+        let outcome = match r["error_kind"].as_str() {
+            Some(k) if text("outcome") == "error" => format!("error: {k}"),
+            _ => text("outcome"),
+        };
+        let _ = writeln!(
+            out,
+            r#"<tr><th scope="row">{}</th><td>{}</td><td class="num">{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td><a href="/trace/recent/svg?trace_id={trace}">svg</a> <a href="/trace/recent/json?trace_id={trace}">json</a> <code>{trace}</code></td></tr>"#,
+            esc(&text("func")),
+            esc(&text("why").replace('_', " ")),
+            esc(&fmt_ns(n("duration_ns") as f64)),
+            esc(&outcome),
+            esc(&fmt_ns(n("age_ms") as f64 * 1e6)),
+            n("spans"),
+        );
+    }
+    out.push_str("</tbody>\n</table>\n</div>\n</section>\n</main>\n</body>\n</html>\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -413,6 +529,7 @@ mod tests {
         let html = page(
             &rows(&reg),
             &[],
+            &Recent::default(),
             &[],
             Some("https://tempo.example/trace/{trace_id}"),
         );
@@ -422,7 +539,7 @@ mod tests {
             )),
             "the p99 cell links its exemplar: {html}"
         );
-        let plain = page(&rows(&reg), &[], &[], None);
+        let plain = page(&rows(&reg), &[], &Recent::default(), &[], None);
         assert!(plain.contains(&format!(
             r#"<span class="exemplar" title="exemplar: trace {trace}"#
         )));
@@ -441,7 +558,7 @@ mod tests {
         f.guard().fail("timeout");
         f.task(|| std::thread::sleep(Duration::from_micros(50)));
         let rows = rows(&reg);
-        let html = page(&rows, &[], &[("/stats", "stats")], None);
+        let html = page(&rows, &[], &Recent::default(), &[("/stats", "stats")], None);
         assert!(html.contains("<summary>f&lt;b&gt;</summary>"), "{html}");
         let p50 = rows[0].1.success_times.quantile(0.5).unwrap().round();
         assert!(
@@ -463,8 +580,9 @@ mod tests {
         let running = f.guard();
         let spans = reg.running_spans();
         let rows = rows(&reg);
-        let html = page(&rows, &spans, &[], None);
-        let part: serde_json::Value = serde_json::from_str(&fragment(&rows, &spans, None)).unwrap();
+        let html = page(&rows, &spans, &Recent::default(), &[], None);
+        let part: serde_json::Value =
+            serde_json::from_str(&fragment(&rows, &spans, &Recent::default(), None)).unwrap();
         let rows_part = part["rows"].as_str().unwrap();
         assert!(
             html.contains(rows_part),

@@ -29,7 +29,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 pub(super) const TEXT: &str = "text/plain; charset=utf-8";
 pub(super) const JSON: &str = "application/json";
-const HTML: &str = "text/html; charset=utf-8";
+pub(super) const HTML: &str = "text/html; charset=utf-8";
 pub(super) const SVG: &str = "image/svg+xml";
 const DOT: &str = "text/vnd.graphviz; charset=utf-8";
 
@@ -93,7 +93,19 @@ enum Page {
         timeout: Duration,
         format: TraceFormat,
     },
+    Recent {
+        spec: WatchSpec,
+        format: RecentFormat,
+    },
     Plain(Plain),
+}
+
+/// What a `/trace/recent` page answers: a held call's tree, or the list (as JSON or not).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum RecentFormat {
+    Json,
+    Svg,
+    List(bool),
 }
 
 /// The exposition format a scraper asked for.
@@ -247,13 +259,19 @@ impl Pages {
                 console::page(
                     &render::funcs::read(reg),
                     &reg.running_spans(),
+                    &console::Recent::of(reg),
                     &routes::index(),
                     link,
                 ),
             ),
             Plain::ConsoleFragment => (
                 JSON,
-                console::fragment(&render::funcs::read(reg), &reg.running_spans(), link),
+                console::fragment(
+                    &render::funcs::read(reg),
+                    &reg.running_spans(),
+                    &console::Recent::of(reg),
+                    link,
+                ),
             ),
             Plain::StatsText => (TEXT, render::text::stats(reg)),
             Plain::StatsJson => (JSON, render::json::stats(reg).to_string()),
@@ -347,6 +365,7 @@ impl Pages {
                 timeout,
                 format,
             } => return self.trace(spec, timeout, format).await,
+            Page::Recent { spec, format } => return self.recent(spec, format).await,
             Page::Plain(p) => p,
         };
         let r = self.rendered(page).await;

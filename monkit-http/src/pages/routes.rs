@@ -17,6 +17,8 @@ pub(super) enum Answer {
     Trace(TraceFormat),
     /// `/metrics`, its format chosen by `Accept`.
     Metrics,
+    /// A page of what the flight recorder holds.
+    Recent(super::RecentFormat),
 }
 
 /// One page: the paths it answers (the first is its name), what answers, and what the index
@@ -117,6 +119,27 @@ pub(super) const ROUTES: &[Route] = &[
         about: Some("the same as JSON"),
         example: Some("/trace/json?regex=.&timeout=10s"),
     },
+    Route {
+        paths: &["/trace/recent", "/trace/recent/"],
+        group: "trace",
+        answer: Answer::Recent(super::RecentFormat::List(false)),
+        about: Some("the slowest and failed calls of the last minutes, held by the flight recorder (format=json)"),
+        example: None,
+    },
+    Route {
+        paths: &["/trace/recent/svg"],
+        group: "trace",
+        answer: Answer::Recent(super::RecentFormat::Svg),
+        about: Some("a held call's whole tree at once: the slowest for min_duration, the latest for outcome, or by trace_id"),
+        example: Some("/trace/recent/svg?regex=.&min_duration=1ms"),
+    },
+    Route {
+        paths: &["/trace/recent/json"],
+        group: "trace",
+        answer: Answer::Recent(super::RecentFormat::Json),
+        about: Some("the same as JSON"),
+        example: Some("/trace/recent/json?regex=.&outcome=failure"),
+    },
     page(
         &["/trace/sample"],
         "trace",
@@ -165,6 +188,7 @@ pub(super) fn route<B>(req: &Request<B>, access: &Access) -> Result<Page, Refusa
     let page = match r.answer {
         Answer::Plain(p) => p,
         Answer::Trace(format) => return super::trace::trace_params(req.uri().query(), format),
+        Answer::Recent(format) => return super::trace::recent_params(req.uri().query(), format),
         Answer::Metrics => {
             let accept: Vec<&str> = req
                 .headers()

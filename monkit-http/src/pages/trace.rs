@@ -1,7 +1,7 @@
 //! The trace pages: their query, their share of the budget, and the wait for the call.
 
 use super::routes::{bad, Refusal};
-use super::{error, response, Page, Pages, Shared, TraceFormat, JSON, SVG};
+use super::{error, response, Page, Pages, RecentFormat, Shared, TraceFormat, HTML, JSON, SVG};
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::HeaderValue;
@@ -22,27 +22,58 @@ pub(super) fn parse_duration(v: &str) -> Option<Duration> {
     super::duration::parse(v, MAX_TRACE_TIMEOUT)
 }
 
+/// A parameter every trace page takes (`regex`, `trace_id`, `min_duration`, `outcome`),
+/// applied to `spec`; `Ok(false)` for one it does not know.
+fn spec_param(spec: &mut WatchSpec, k: &str, v: &str) -> Result<bool, Refusal> {
+    match k {
+        "regex" => spec.regex = Some(v.to_owned()),
+        "trace_id" => {
+            let t = v.trim_start_matches("0x");
+            match u128::from_str_radix(t, 16) {
+                Ok(id) if id != 0 && t.len() <= 32 && !t.starts_with('+') => {
+                    spec.trace_id = Some(id)
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "trace_id expected to be hex unsigned 128 bit number: {v:?}"
+                    )))
+                }
+            }
+        }
+        "min_duration" => {
+            let d = parse_duration(v).ok_or_else(|| {
+                bad(format!(
+                    "min_duration expected to be a duration such as 50ms or 2s: {v:?}"
+                ))
+            })?;
+            *spec = std::mem::take(spec).min_duration(d);
+        }
+        "outcome" => {
+            let ok = !v.is_empty()
+                && v.len() <= 64
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+            if !ok {
+                return Err(bad(format!(
+                    "outcome expected to be error, panic, canceled, failure or an error kind: {v:?}"
+                )));
+            }
+            *spec = std::mem::take(spec).outcome(monkit::trace::OutcomeMatch::parse(v));
+        }
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// The query of a trace page.
 pub(super) fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<Page, Refusal> {
     let mut spec = WatchSpec::default().with_preselect(true);
     spec.sample = format == TraceFormat::Sample;
     let mut timeout = DEFAULT_TRACE_TIMEOUT;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if spec_param(&mut spec, &k, &v)? {
+            continue;
+        }
         match k.as_ref() {
-            "regex" => spec.regex = Some(v.into_owned()),
-            "trace_id" => {
-                let t = v.trim_start_matches("0x");
-                match u128::from_str_radix(t, 16) {
-                    Ok(id) if id != 0 && t.len() <= 32 && !t.starts_with('+') => {
-                        spec.trace_id = Some(id)
-                    }
-                    _ => {
-                        return Err(bad(format!(
-                            "trace_id expected to be hex unsigned 128 bit number: {v:?}"
-                        )))
-                    }
-                }
-            }
             "preselect" => {
                 spec.preselect = match v.as_ref() {
                     "true" | "1" | "yes" | "" => true,
@@ -53,25 +84,6 @@ pub(super) fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<P
                         )))
                     }
                 }
-            }
-            "min_duration" => {
-                let d = parse_duration(&v).ok_or_else(|| {
-                    bad(format!(
-                        "min_duration expected to be a duration such as 50ms or 2s: {v:?}"
-                    ))
-                })?;
-                spec = spec.min_duration(d);
-            }
-            "outcome" => {
-                let ok = !v.is_empty()
-                    && v.len() <= 64
-                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
-                if !ok {
-                    return Err(bad(format!(
-                        "outcome expected to be error, panic, canceled, failure or an error kind: {v:?}"
-                    )));
-                }
-                spec = spec.outcome(monkit::trace::OutcomeMatch::parse(&v));
             }
             "timeout" => {
                 timeout = parse_duration(&v).ok_or_else(|| {
@@ -92,6 +104,40 @@ pub(super) fn trace_params(query: Option<&str>, format: TraceFormat) -> Result<P
         timeout,
         format,
     })
+}
+
+/// The query of a `/trace/recent` page: what to pick among the held calls (the tree
+/// pages), or the list's format.
+pub(super) fn recent_params(query: Option<&str>, format: RecentFormat) -> Result<Page, Refusal> {
+    let mut spec = WatchSpec::default();
+    let mut format = format;
+    for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
+        if format != RecentFormat::List(false) && format != RecentFormat::List(true) {
+            if spec_param(&mut spec, &k, &v)? {
+                continue;
+            }
+        } else if k == "format" {
+            format = match v.as_ref() {
+                "json" => RecentFormat::List(true),
+                "html" => RecentFormat::List(false),
+                _ => return Err(bad(format!("format expected to be html or json: {v:?}"))),
+            };
+            continue;
+        }
+        return Err(bad(format!(
+            "unknown query parameter {k:?} for a /trace/recent page"
+        )));
+    }
+    if !matches!(format, RecentFormat::List(_))
+        && spec.regex.is_none()
+        && spec.trace_id.is_none()
+        && spec.condition.is_none()
+    {
+        return Err(bad(
+            "at least one of regex, trace_id, min_duration or outcome is needed".to_owned(),
+        ));
+    }
+    Ok(Page::Recent { spec, format })
 }
 
 /// One waiting trace request's share of the budget, given back when it ends or its client
@@ -220,5 +266,92 @@ impl Pages {
                 format!("a capture this page cannot show: {other:?}"),
             ),
         }
+    }
+}
+
+impl Pages {
+    /// Answers at once from what the flight recorder holds: the matching call's tree, or the
+    /// list of what is held.
+    pub(super) async fn recent(
+        &self,
+        spec: WatchSpec,
+        format: RecentFormat,
+    ) -> Response<Full<Bytes>> {
+        let held = match format {
+            RecentFormat::List(json) => return self.recent_list(json),
+            _ => self.registry.recent_trace(&spec),
+        };
+        let spans =
+            match held {
+                Ok(Some(spans)) => spans,
+                Ok(None) if !monkit::flight::enabled() => {
+                    return error(
+                        StatusCode::NOT_FOUND,
+                        "nothing held: the flight recorder is off (MONKIT_FLIGHT_RECORDER)",
+                    )
+                }
+                Ok(None) => return error(
+                    StatusCode::NOT_FOUND,
+                    "no held call matches: the recorder keeps each function's slowest calls of \
+                     the last two windows and its latest failure (see /trace/recent)",
+                ),
+                Err(e) => return error(StatusCode::BAD_REQUEST, e),
+            };
+        match format {
+            RecentFormat::Json => response(
+                StatusCode::OK,
+                JSON,
+                render::trace::json(&spans).to_string(),
+            ),
+            _ => match tokio::task::spawn_blocking(move || render::trace::svg(&spans)).await {
+                Ok(svg) => response(StatusCode::OK, SVG, svg),
+                Err(e) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("rendering failed: {e}"),
+                ),
+            },
+        }
+    }
+
+    /// What the flight recorder holds of this registry's functions, newest first.
+    fn recent_list(&self, json: bool) -> Response<Full<Bytes>> {
+        let held = self.registry.recent_calls();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        let rows: Vec<serde_json::Value> = held
+            .iter()
+            .map(|h| {
+                let s = &h.span;
+                let took = s.finish_unix_ns.saturating_sub(s.start.start_unix_ns);
+                serde_json::json!({
+                    "func": s.start.full_name(),
+                    "why": h.why.as_str(),
+                    "duration_ns": took,
+                    "outcome": match s.outcome {
+                        monkit::Outcome::Ok => "ok",
+                        monkit::Outcome::Error(_) => "error",
+                        monkit::Outcome::Panic => "panic",
+                        monkit::Outcome::Canceled => "canceled",
+                        _ => "failure",
+                    },
+                    "error_kind": s.outcome.failure_kind(),
+                    "age_ms": now.saturating_sub(s.finish_unix_ns) / 1_000_000,
+                    "finish_unix_ns": s.finish_unix_ns,
+                    "trace_id": format!("{:032x}", s.start.trace_id),
+                    "span_id": format!("{:016x}", s.start.span_id),
+                    "spans": h.spans,
+                    "cut": h.cut,
+                })
+            })
+            .collect();
+        if json {
+            return response(
+                StatusCode::OK,
+                JSON,
+                serde_json::Value::Array(rows).to_string(),
+            );
+        }
+        response(StatusCode::OK, HTML, super::console::recent_html(&rows))
     }
 }

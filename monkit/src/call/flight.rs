@@ -62,7 +62,10 @@ pub fn enabled() -> bool {
 /// [`DEFAULT_BYTES`]): half for the threads' rings (80 KiB each, made as threads first call),
 /// half for held calls. Meant for start-up: rings already made stay.
 pub fn set_bytes(bytes: usize) {
-    BYTES.store(bytes.max(RING * std::mem::size_of::<Record>() * 2), Ordering::Relaxed);
+    BYTES.store(
+        bytes.max(RING * std::mem::size_of::<Record>() * 2),
+        Ordering::Relaxed,
+    );
 }
 
 /// Applies `MONKIT_FLIGHT_RECORDER` and `MONKIT_FLIGHT_RECORDER_BYTES` of `vars`.
@@ -179,7 +182,8 @@ impl Record {
             self.kind_len.load(Ordering::Relaxed),
         );
         let r = Rec {
-            trace_id: u128::from(self.trace_hi.load(Ordering::Relaxed)) << 64 | u128::from(trace_lo),
+            trace_id: u128::from(self.trace_hi.load(Ordering::Relaxed)) << 64
+                | u128::from(trace_lo),
             span_id: self.span_id.load(Ordering::Relaxed),
             parent_id: self.parent_id.load(Ordering::Relaxed),
             t0: self.t0.load(Ordering::Relaxed),
@@ -276,8 +280,10 @@ fn take_ring() -> *const Ring {
     p
 }
 
-/// A call ends: its record, and a look whether it is a candidate.
+/// A call ends: its record, and a look whether it is a candidate. (Inlined into the call's
+/// end, so its many arguments are registers, not a struct built for it.)
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn record(
     func: &'static FuncInner,
     trace_id: u128,
@@ -364,7 +370,11 @@ impl Held {
     fn bytes(&self) -> usize {
         std::mem::size_of::<Held>()
             + self.spans.capacity() * std::mem::size_of::<Rec>()
-            + self.notes.values().map(|n| notes_bytes(n) + 48).sum::<usize>()
+            + self
+                .notes
+                .values()
+                .map(|n| notes_bytes(n) + 48)
+                .sum::<usize>()
             + self.error.as_ref().map_or(0, String::len)
     }
 
@@ -446,7 +456,9 @@ fn candidate(
     let root_error = || {
         error
             .filter(|_| outcome.is_failure() && func.hub.error_text.load(Ordering::Relaxed))
-            .map(|e| crate::trace::annotate::display_within(e, crate::trace::observe::MAX_ERROR_TEXT))
+            .map(|e| {
+                crate::trace::annotate::display_within(e, crate::trace::observe::MAX_ERROR_TEXT)
+            })
     };
     // Watchers whose condition this call meets, claimed now.
     let takers = if watched {
@@ -503,10 +515,8 @@ fn candidate(
         if new_window {
             let old = std::mem::replace(&mut entry.previous, entry.slowest.take());
             freed += old.map_or(0, |h| h.bytes());
-            m.until.store(
-                crate::stats::dist::epoch_end(t1).0,
-                Ordering::Relaxed,
-            );
+            m.until
+                .store(crate::stats::dist::epoch_end(t1).0, Ordering::Relaxed);
         }
         // Another thread may have held a slower one meanwhile.
         if entry.slowest.as_ref().is_none_or(|h| h.took() < took) {
@@ -764,14 +774,20 @@ pub(crate) fn find(
         .is_some_and(|c| c.min_duration.is_some());
     for (id, h) in &store.funcs {
         let Some(f) = func_by_id(*id) else { continue };
-        if !mine(f) || regex.as_ref().is_some_and(|r| !r.is_match(f.names.full_name())) {
+        if !mine(f)
+            || regex
+                .as_ref()
+                .is_some_and(|r| !r.is_match(f.names.full_name()))
+        {
             continue;
         }
         for x in [&h.slowest, &h.previous, &h.failure].into_iter().flatten() {
             if spec.trace_id.is_some_and(|t| t != x.root().trace_id) {
                 continue;
             }
-            let Some(span) = finished(x.root()) else { continue };
+            let Some(span) = finished(x.root()) else {
+                continue;
+            };
             if spec.condition.as_ref().is_some_and(|c| !c.holds(&span)) {
                 continue;
             }

@@ -123,7 +123,8 @@
   // The row's link names the function; the wait is the one chosen on the page.
   function traceHref(link) {
     var u = new URL(link, window.location.href);
-    u.searchParams.set("timeout", traceTimeout.value);
+    // A held call answers at once: only a wait for the next call takes a timeout.
+    if (u.pathname.indexOf("/trace/recent") !== 0) u.searchParams.set("timeout", traceTimeout.value);
     return u.pathname + u.search;
   }
   // A band's spans, shown or hidden again (the SVG's own handler, which inlining does not run).
@@ -169,7 +170,9 @@
     traceBox.hidden = false;
     traceCancel.disabled = false;
     traceView.textContent = "";
-    traceStatus.textContent = "Waiting up to " + traceTimeout.value + " for the next call of " + full + "…";
+    traceStatus.textContent = link.indexOf("/trace/recent") === 0
+      ? "Opening a held call of " + full + "…"
+      : "Waiting up to " + traceTimeout.value + " for the next call of " + full + "…";
     traceBox.scrollIntoView({ block: "nearest" });
     fetch(traceHref(link), { signal: ctl.signal }).then(function (r) {
       return r.text().then(function (body) { return { r: r, body: body }; });
