@@ -59,7 +59,7 @@ impl SpanObserver for ExportAll {
 
 /// (case, budget in instructions per call). Budgets sit about 5% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 12] = [
+const CASES: [(&str, u64); 16] = [
     ("bare", 13),
     // The async floor: an uninstrumented async fn polled once the same way.
     ("bare_async", 13),
@@ -79,6 +79,11 @@ const CASES: [(&str, u64); 12] = [
     // Every call of a function a conditional watcher waits on is recorded tentatively,
     // then let go: what `/trace/json?min_duration=` costs while it waits.
     ("cond_watched", 3700),
+    // The same calls with the flight recorder off: what its record costs.
+    ("sync_off", 400),
+    ("err_off", 475),
+    ("async_off", 460),
+    ("async3_off", 635),
 ];
 
 fn err(x: u64) -> u64 {
@@ -102,6 +107,13 @@ fn bare_async_thrice(x: u64) -> u64 {
 }
 
 fn run(case: &str, n: u64) {
+    let case = match case.strip_suffix("_off") {
+        Some(c) => {
+            monkit::flight::set_enabled(false);
+            c
+        }
+        None => case,
+    };
     // Chosen once, so the loop costs the same in every case.
     let one: fn(u64) -> u64 = match case {
         "bare" => bare,
@@ -170,13 +182,30 @@ fn main() {
     let mut over = Vec::new();
     let mut got = std::collections::HashMap::new();
     println!("{:<12} {:>12} {:>8}", "case", "instr/call", "budget");
+    // `MONKIT_ICOUNT_ONLY=sync,sync_off` counts only those cases (while tuning one path).
+    let only = std::env::var("MONKIT_ICOUNT_ONLY").ok();
     for (case, budget) in CASES {
+        if only.as_ref().is_some_and(|o| !o.split(',').any(|c| c == case)) {
+            continue;
+        }
         let per = (count(case, 2 * N) - count(case, N)) as f64 / N as f64;
         println!("{case:<12} {per:>12.1} {budget:>8}");
         got.insert(case, per);
         if per > budget as f64 {
             over.push(format!("{case}: {per:.1} > {budget}"));
         }
+    }
+    if only.is_some() {
+        assert!(over.is_empty(), "over budget: {over:?}");
+        return;
+    }
+    for case in ["sync", "err", "async", "async3"] {
+        let (on, off) = (got[case], got[format!("{case}_off").as_str()]);
+        println!(
+            "flight recorder, {case}: {:.0} instructions more than off ({:+.1}%)",
+            on - off,
+            (on / off - 1.0) * 100.0
+        );
     }
     // What instrumentation adds over the same code without it, async against sync.
     let sync = got["sync"] - got["bare"];
