@@ -92,17 +92,34 @@ pub(crate) fn read_env_once() {
 }
 
 /// A function's thresholds: what makes one of its calls a candidate.
-#[derive(Default)]
 pub(crate) struct Mark {
     /// A call ending at or after this tick starts a new window.
     until: AtomicU64,
-    /// A call lasting at least this many ticks is a candidate: the window's slowest so far,
-    /// or less while a watcher waits for calls at least that slow.
+    /// A call lasting at least this many ticks is a candidate: the lesser of `best` and
+    /// `watch_min`.
     min: AtomicU64,
+    /// Ticks of the window's slowest call so far (0: none yet).
+    best: AtomicU64,
+    /// The least `min_duration` of the watchers waiting (`u64::MAX`: none, or not yet healed
+    /// after the last went).
+    watch_min: AtomicU64,
     /// A failure ending before this tick is let go (unless a watcher waits).
     fail_next: AtomicU64,
     /// Conditional watchers served by the recorder that wait on this function.
     pub(crate) watchers: AtomicU32,
+}
+
+impl Default for Mark {
+    fn default() -> Mark {
+        Mark {
+            until: AtomicU64::new(0),
+            min: AtomicU64::new(0),
+            best: AtomicU64::new(0),
+            watch_min: AtomicU64::new(u64::MAX),
+            fail_next: AtomicU64::new(0),
+            watchers: AtomicU32::new(0),
+        }
+    }
 }
 
 /// One finished call, as a ring holds it.
@@ -147,9 +164,11 @@ fn code(o: &Outcome) -> u64 {
 }
 
 impl Record {
+    /// Writes the `i`-th record of its ring (so its sequence numbers, `2i + 1` while
+    /// writing and `2i + 2` after, grow without being read first).
     #[inline(always)]
-    fn write(&self, r: &Rec) {
-        let s = self.seq.load(Ordering::Relaxed) | 1;
+    fn write(&self, i: usize, r: &Rec) {
+        let s = (i as u64).wrapping_mul(2).wrapping_add(1);
         self.seq.store(s, Ordering::Relaxed);
         fence(Ordering::Release);
         self.trace_hi
@@ -307,7 +326,7 @@ pub(crate) fn record(
         let ring = unsafe { &*p };
         let i = ring.next.load(Ordering::Relaxed);
         ring.next.store(i.wrapping_add(1), Ordering::Relaxed);
-        ring.records[i % RING].write(&Rec {
+        ring.records[i % RING].write(i, &Rec {
             trace_id,
             span_id,
             parent_id,
@@ -322,7 +341,7 @@ pub(crate) fn record(
     let took = t1.0.saturating_sub(t0.0);
     if t1.0 >= m.until.load(Ordering::Relaxed)
         || took >= m.min.load(Ordering::Relaxed)
-        || outcome.is_failure()
+        || (outcome.is_failure() && t1.0 >= m.fail_next.load(Ordering::Relaxed))
     {
         candidate(func, trace_id, span_id, parent_id, t0, t1, outcome, error);
     }
@@ -428,10 +447,20 @@ fn candidate(
     let m = &func.flight;
     let took = t1.0.saturating_sub(t0.0);
     let watched = m.watchers.load(Ordering::Relaxed) > 0;
+    if !watched && m.watch_min.load(Ordering::Relaxed) != u64::MAX {
+        // The last watcher went: the threshold is the window's slowest again.
+        m.watch_min.store(u64::MAX, Ordering::Relaxed);
+        m.min
+            .store(m.best.load(Ordering::Relaxed).max(1), Ordering::Relaxed);
+    }
     let new_window = t1.0 >= m.until.load(Ordering::Relaxed);
+    let slowest = new_window || took > m.best.load(Ordering::Relaxed);
+    // While a watcher waits, every failure is looked at (the next may be the kind it wants);
+    // otherwise one per `FAILURE_EVERY`.
     let failure_due = outcome.is_failure() && {
         let next = m.fail_next.load(Ordering::Relaxed);
         t1.0 >= next
+            && !watched
             && m.fail_next
                 .compare_exchange(
                     next,
@@ -441,6 +470,10 @@ fn candidate(
                 )
                 .is_ok()
     };
+    if !slowest && !failure_due && !watched {
+        // A failure another took the turn of, or a call as slow as a watcher once asked for.
+        return;
+    }
     let root = Rec {
         trace_id,
         span_id,
@@ -472,20 +505,6 @@ fn candidate(
         }
     } else {
         Vec::new()
-    };
-    let slowest = {
-        let store = STORE.lock();
-        let best = store
-            .funcs
-            .get(&func.id)
-            .and_then(|h| h.slowest.as_ref())
-            .map(|h| h.took());
-        let slowest = new_window || best.is_none_or(|b| took > b);
-        if !slowest && !watched {
-            // The threshold may have been lowered for a watcher since gone.
-            m.min.store(best.unwrap_or(0).max(1), Ordering::Relaxed);
-        }
-        slowest
     };
     if !slowest && !failure_due && takers.is_empty() {
         return;
@@ -525,11 +544,9 @@ fn candidate(
             added += held.bytes();
         }
         let best = entry.slowest.as_ref().map_or(took, |h| h.took());
-        if watched {
-            m.min.fetch_min(best.max(1), Ordering::Relaxed);
-        } else {
-            m.min.store(best.max(1), Ordering::Relaxed);
-        }
+        m.best.store(best, Ordering::Relaxed);
+        let watch_min = m.watch_min.load(Ordering::Relaxed);
+        m.min.store(best.min(watch_min).max(1), Ordering::Relaxed);
     }
     if failure_due {
         freed += entry.failure.take().map_or(0, |h| h.bytes());
@@ -822,13 +839,17 @@ pub(crate) fn lower_thresholds(funcs: &[u32], spec: &WatchSpec) {
     let Some(c) = &spec.condition else { return };
     let min = match (c.min_duration, &c.outcome, &c.predicate) {
         (Some(d), _, _) => nanos_to_ticks(d.as_nanos().min(u128::from(u64::MAX)) as u64).max(1),
-        // Only failures qualify: they are candidates already.
-        (None, Some(_), None) => return,
+        // Only failures qualify: every one is looked at while it waits.
+        (None, Some(_), None) => u64::MAX,
         // Any call may qualify.
         _ => 1,
     };
     for id in funcs {
         if let Some(f) = func_by_id(*id) {
+            if c.outcome.is_some() {
+                f.flight.fail_next.store(0, Ordering::Relaxed);
+            }
+            f.flight.watch_min.fetch_min(min, Ordering::Relaxed);
             f.flight.min.fetch_min(min, Ordering::Relaxed);
         }
     }
