@@ -434,6 +434,12 @@ fn listen(what: &str, addr: SocketAddr, options: &monkit_http::ServeOptions) -> 
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
+    // The flight recorder is off by default (it costs each call about 56 instructions); the
+    // example keeps the slow and failed calls of the last minutes for /trace/recent, unless
+    // MONKIT_FLIGHT_RECORDER says otherwise.
+    if std::env::var_os("MONKIT_FLIGHT_RECORDER").is_none() {
+        monkit::flight::set_enabled(true);
+    }
     let listen_addr = monkit_examples::addr_from_env("tavern", "TAVERN_LISTEN", "127.0.0.1:8081");
     let monitor = monkit_examples::addr_from_env("tavern", "TAVERN_MONITOR", "127.0.0.1:9001");
     let grpc_addr = monkit_examples::addr_from_env("tavern", "TAVERN_GRPC", "127.0.0.1:50051");

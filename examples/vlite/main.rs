@@ -299,6 +299,12 @@ async fn serve_upstream(listener: TcpListener, options: monkit_http::ServeOption
 #[tokio::main]
 async fn main() {
     monkit_examples::init_logging();
+    // The flight recorder is off by default (it costs each call about 56 instructions); the
+    // example keeps the slow and failed calls of the last minutes for /trace/recent, unless
+    // MONKIT_FLIGHT_RECORDER says otherwise.
+    if std::env::var_os("MONKIT_FLIGHT_RECORDER").is_none() {
+        monkit::flight::set_enabled(true);
+    }
     // Every `tracing` span (ours, a library's) becomes a monkit function; libraries' own
     // workings (h2 streams, hyper connections) stay out (`MonkitLayer::skip_targets`).
     {

@@ -35,6 +35,7 @@ impl std::fmt::Display for Refused {
 
 #[test]
 fn held_calls_answer_at_once() {
+    monkit::flight::set_enabled(true);
     let reg = monkit::Registry::new();
     let scope = reg.scope("shop");
     let (order, pay, stock) = (scope.func("order"), scope.func("pay"), scope.func("stock"));

@@ -211,6 +211,27 @@ fn sync_calls(c: &mut Criterion) {
     g.bench_function("true_floor", |b| b.iter(|| true_floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| mk_sync(black_box(1))));
     g.bench_function("monkit_tagged", |b| b.iter(|| mk_tagged(black_box(1))));
+    // The flight recorder on (off by default), and 32 conditional watchers waiting on the
+    // function (the most the pages allow): what looking costs the program.
+    g.bench_function("monkit_flight_recorder", |b| {
+        monkit::flight::set_enabled(true);
+        b.iter(|| mk_sync(black_box(1)));
+        monkit::flight::set_enabled(false);
+    });
+    g.bench_function("monkit_32_watchers", |b| {
+        let watchers: Vec<_> = (0..32)
+            .map(|_| {
+                monkit::default_registry()
+                    .watch(
+                        monkit::trace::WatchSpec::regex("mk_sync$")
+                            .min_duration(Duration::from_secs(3600)),
+                    )
+                    .unwrap()
+            })
+            .collect();
+        b.iter(|| mk_sync(black_box(1)));
+        drop(watchers);
+    });
     {
         // A run-time tagged function whose handle is kept, and one looked up every call.
         static MON: monkit::Scope = monkit::scope!();

@@ -229,10 +229,8 @@ impl Registry {
         // A watcher for a slow or failed call looks back at what the flight recorder holds,
         // and otherwise waits for the recorder's next qualifying call: no call is recorded
         // for it tentatively.
-        let flight = crate::call::flight::enabled()
-            && spec.condition.is_some()
-            && !spec.sample
-            && spec.trace_id.is_none();
+        let flight =
+            !cfg!(loom) && spec.condition.is_some() && !spec.sample && spec.trace_id.is_none();
         let w = self.0.hub.watch(&spec, funcs, flight)?;
         if flight {
             let ids = w.funcs();
@@ -260,6 +258,7 @@ impl Registry {
     /// ```
     /// use monkit::trace::WatchSpec;
     /// use std::time::Duration;
+    /// monkit::flight::set_enabled(true);
     /// let reg = monkit::Registry::new();
     /// let f = reg.scope("app").func("slow");
     /// f.task(|| std::thread::sleep(Duration::from_millis(5)));

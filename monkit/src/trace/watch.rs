@@ -57,6 +57,10 @@ pub const MAX_TENTATIVE_SPANS: usize = 4096;
 
 static TENTATIVE_SKIPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Conditional watchers the flight recorder serves, waiting now in any registry: while there
+/// are any, calls leave records even with the recorder off.
+pub(crate) static FLIGHT_WATCHING: AtomicUsize = AtomicUsize::new(0);
+
 /// Calls of watched functions not recorded tentatively because their watcher already held
 /// [`MAX_TENTATIVE`] calls: the bound on what a conditional watch costs.
 pub fn tentative_skipped() -> u64 {
@@ -495,6 +499,7 @@ impl Watchers {
         all.push(entry.clone());
         if flight {
             self.flight_armed.fetch_add(1, Ordering::Relaxed);
+            FLIGHT_WATCHING.fetch_add(1, Ordering::Relaxed);
         } else {
             self.armed.fetch_add(1, Ordering::Relaxed);
             hot.fetch_add(1, Ordering::Relaxed);
@@ -538,6 +543,7 @@ impl Watchers {
         }
         if e.flight {
             self.flight_armed.fetch_sub(1, Ordering::Relaxed);
+            FLIGHT_WATCHING.fetch_sub(1, Ordering::Relaxed);
         } else {
             self.armed.fetch_sub(1, Ordering::Relaxed);
             hot.fetch_sub(1, Ordering::Relaxed);
