@@ -759,6 +759,24 @@ pub struct HeldCall {
     pub cut: usize,
 }
 
+/// What is held for the functions `mine` accepts, newest first, each with its subtree.
+pub(crate) fn held_trees(mine: impl Fn(&FuncInner) -> bool) -> Vec<(HeldCall, Vec<FinishedSpan>)> {
+    let calls = held(&mine);
+    let store = STORE.lock();
+    calls
+        .into_iter()
+        .filter_map(|c| {
+            let h = store.funcs.values().find_map(|h| {
+                [&h.slowest, &h.previous, &h.failure]
+                    .into_iter()
+                    .flatten()
+                    .find(|x| x.root().span_id == c.span.start.span_id)
+            })?;
+            Some((c, spans_of(h)))
+        })
+        .collect()
+}
+
 /// What is held for the functions `mine` accepts, newest first.
 pub(crate) fn held(mine: impl Fn(&FuncInner) -> bool) -> Vec<HeldCall> {
     let store = STORE.lock();

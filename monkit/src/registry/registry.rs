@@ -250,6 +250,13 @@ impl Registry {
         crate::call::flight::held(|f| Arc::ptr_eq(&f.hub, &self.0.hub))
     }
 
+    /// Everything the flight recorder holds of this registry's functions, newest first, each
+    /// call with its subtree (the call first): evidence to write out when something goes wrong
+    /// (see `monkit::render::trace::write_recent_on_panic`).
+    pub fn flight_record(&self) -> Vec<(crate::flight::HeldCall, Vec<crate::FinishedSpan>)> {
+        crate::call::flight::held_trees(|f| Arc::ptr_eq(&f.hub, &self.0.hub))
+    }
+
     /// The held call `spec` asks for, with its subtree (the call first, then by start): of
     /// the calls held for functions matching its regex, in its trace and meeting its
     /// condition, the slowest when the condition sets a `min_duration`, else the latest.
@@ -305,12 +312,15 @@ impl Registry {
             contexts_dropped: crate::trace::contexts_dropped(),
             tentative_skipped: crate::trace::tentative_skipped(),
             observer_panics: self.observer_panics(),
+            flight_evicted: crate::flight::evicted(),
+            flight_threads_without_ring: crate::flight::threads_without_ring(),
         }
     }
 
     /// Puts [`Registry::losses`] among this registry's stats, read at every walk: the series
     /// `monkit,scope=monkit` with `annotations_dropped_total`, `contexts_dropped_total`,
-    /// `tentative_skipped_total` and `observer_panics_total`, on `/metrics` as
+    /// `tentative_skipped_total`, `observer_panics_total`, `flight_evicted_total` and
+    /// `flight_threads_without_ring_total`, on `/metrics` as
     /// `monkit_annotations_dropped_total` and so on. The pages do this for the registry they
     /// serve; calling it again changes nothing.
     ///
@@ -410,6 +420,11 @@ pub struct Losses {
     pub tentative_skipped: u64,
     /// Times a span observer's hook panicked (caught; the call went on).
     pub observer_panics: u64,
+    /// Calls the flight recorder held and let go to stay within its bytes (process-wide).
+    pub flight_evicted: u64,
+    /// Threads whose calls leave no flight record: the recorder's bytes went to other
+    /// threads' rings (process-wide).
+    pub flight_threads_without_ring: u64,
 }
 
 /// [`Registry::losses`] as a stat source; it holds its registry weakly, as the registry holds it.
@@ -440,5 +455,11 @@ impl crate::stats::StatSource for LossSource {
             l.tentative_skipped as f64,
         );
         cb(&self.key, "observer_panics_total", l.observer_panics as f64);
+        cb(&self.key, "flight_evicted_total", l.flight_evicted as f64);
+        cb(
+            &self.key,
+            "flight_threads_without_ring_total",
+            l.flight_threads_without_ring as f64,
+        );
     }
 }

@@ -51,6 +51,58 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
     )
 }
 
+/// What the flight recorder holds of `reg`'s functions (`Registry::flight_record`), as JSON:
+/// one object per held call, newest first, with `why` (`slowest`, `previously_slowest`,
+/// `latest_failure`) and `spans` in the shape of [`json`].
+pub fn recent_json(reg: &crate::Registry) -> Value {
+    Value::Array(
+        reg.flight_record()
+            .iter()
+            .map(|(call, spans)| {
+                json!({
+                    "why": call.why.as_str(),
+                    "func": call.span.start.full_name(),
+                    "trace_id": format!("{:032x}", call.span.start.trace_id),
+                    "cut": call.cut,
+                    "spans": json(spans),
+                })
+            })
+            .collect(),
+    )
+}
+
+/// When any thread panics, writes [`recent_json`] of `reg` to `path` (after the panic hook
+/// that was set before runs), so a crash leaves the slow and failed calls of its last
+/// minutes behind. The file is written at most once a second; a failure to write is
+/// printed on stderr.
+///
+/// ```no_run
+/// monkit::flight::set_enabled(true);
+/// monkit::render::trace::write_recent_on_panic(
+///     monkit::default_registry().clone(),
+///     "/tmp/monkit-recent.json".into(),
+/// );
+/// ```
+pub fn write_recent_on_panic(reg: crate::Registry, path: std::path::PathBuf) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let before = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        before(info);
+        let now = crate::util::clock::Tick::now().process_nanos() / 1_000_000_000 + 1;
+        if LAST.swap(now, Ordering::Relaxed) == now {
+            return;
+        }
+        let text = recent_json(&reg).to_string();
+        if let Err(e) = std::fs::write(&path, text) {
+            eprintln!(
+                "monkit: writing the flight record to {}: {e}",
+                path.display()
+            );
+        }
+    }));
+}
+
 /// `n` with commas between thousands (`1,000`).
 fn group_thousands(n: usize) -> String {
     let digits = n.to_string();
