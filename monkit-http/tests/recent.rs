@@ -37,6 +37,8 @@ impl std::fmt::Display for Refused {
 fn held_calls_answer_at_once() {
     monkit::flight::set_enabled(true);
     let reg = monkit::Registry::new();
+    // Every call sampled, so each histogram bucket keeps an exemplar.
+    reg.set_sampler(monkit::trace::Sampler::Always);
     let scope = reg.scope("shop");
     let (order, pay, stock) = (scope.func("order"), scope.func("pay"), scope.func("stock"));
     let srv = monkit_http::serve(reg.clone(), "127.0.0.1:0").unwrap();
@@ -106,8 +108,19 @@ fn held_calls_answer_at_once() {
     // The console opens the held calls in place.
     let (_, console) = get(&format!("{base}/"));
     assert!(
-        console.contains(&format!("/trace/recent/svg?trace_id={trace}")),
+        console.contains(&format!(
+            r#"class="trace recent" href="/trace/recent/svg?trace_id={trace}""#
+        )),
         "the console links the slowest recent call"
+    );
+    // The one failed payment is every quantile of its failures, and its exemplar is the
+    // held latest failure: opened in place.
+    let failed_trace = root["trace_id"].as_str().unwrap();
+    assert!(
+        console.contains(&format!(
+            r#"class="exemplar trace recent" href="/trace/recent/svg?trace_id={failed_trace}""#
+        )),
+        "the exemplar opens the held call"
     );
 
     // Nothing held matches: 404 saying so; a bad query: 400 naming it.

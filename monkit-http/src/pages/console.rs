@@ -30,7 +30,11 @@ type Row = (Func, FuncStats);
 /// What the flight recorder holds, by function: its slowest recent call (duration, trace)
 /// and its latest failure (end, trace).
 #[derive(Default)]
-pub(crate) struct Recent(HashMap<&'static str, (Option<HeldRef>, Option<HeldRef>)>);
+pub(crate) struct Recent(
+    HashMap<&'static str, (Option<HeldRef>, Option<HeldRef>)>,
+    /// Every held call's trace, so an exemplar of one opens it.
+    std::collections::HashSet<u128>,
+);
 
 /// A held call as a row links it: a number (its duration, or its end) and its trace.
 type HeldRef = (u64, u128);
@@ -40,6 +44,7 @@ impl Recent {
         let mut by = Recent::default();
         for h in reg.recent_calls() {
             let s = &h.span;
+            by.1.insert(s.start.trace_id);
             let e = by.0.entry(s.start.full_name()).or_default();
             let took = s.finish_unix_ns.saturating_sub(s.start.start_unix_ns);
             match h.why {
@@ -90,7 +95,13 @@ fn exemplar_at(exemplars: &[Exemplar], q_ns: f64) -> Option<&Exemplar> {
 
 /// A quantile cell: linked to its exemplar's trace when there is one (through `link`, an
 /// outside viewer's URL template, or else the ids on hover).
-fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &[Exemplar], link: Option<&str>) {
+fn quantile_cell(
+    out: &mut String,
+    v: Option<f64>,
+    exemplars: &[Exemplar],
+    recent: &Recent,
+    link: Option<&str>,
+) {
     let Some(q) = v else {
         cell(out, "n", None, fmt_ns);
         return;
@@ -106,6 +117,12 @@ fn quantile_cell(out: &mut String, v: Option<f64>, exemplars: &[Exemplar], link:
         fmt_ns(value_ns(e))
     );
     let inner = match link {
+        // Without an outside viewer, an exemplar the flight recorder holds opens in place.
+        None if recent.1.contains(&e.trace_id) => format!(
+            r#"<a class="exemplar trace recent" href="/trace/recent/svg?trace_id={trace}" title="{}">{}</a>"#,
+            esc(&title),
+            esc(&fmt_ns(q))
+        ),
         Some(t) => format!(
             r#"<a class="exemplar" href="{}" title="{}">{}</a>"#,
             esc(&t.replace("{trace_id}", &trace)),
@@ -278,7 +295,7 @@ fn func_rows(out: &mut String, funcs: &[Row], recent: &Recent, link: Option<&str
         ] {
             cell(out, "n", quantile(times, 0.5), fmt_ns);
             for q in [0.9, 0.99] {
-                quantile_cell(out, quantile(times, q), exemplars, link);
+                quantile_cell(out, quantile(times, q), exemplars, recent, link);
             }
         }
         out.push_str("</tr>\n");

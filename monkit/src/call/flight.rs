@@ -308,6 +308,12 @@ fn take_ring() -> *const Ring {
     p
 }
 
+/// Whether calls leave records now: the recorder is on, or a watcher is served from them.
+#[inline(always)]
+pub(crate) fn active() -> bool {
+    ON.load(Ordering::Relaxed) || crate::trace::watch::FLIGHT_WATCHING.load(Ordering::Relaxed) != 0
+}
+
 /// A call ends: its record, and a look whether it is a candidate. (Inlined into the call's
 /// end, so its many arguments are registers, not a struct built for it.)
 #[inline(always)]
@@ -323,9 +329,7 @@ pub(crate) fn record(
     noted: bool,
     error: Option<&dyn std::fmt::Display>,
 ) {
-    if !ON.load(Ordering::Relaxed)
-        && crate::trace::watch::FLIGHT_WATCHING.load(Ordering::Relaxed) == 0
-    {
+    if !active() {
         return;
     }
     let mut p = MINE.with(Cell::get);
@@ -720,7 +724,7 @@ static NOTES: std::sync::LazyLock<[PaddedNotes; NOTE_SHARDS]> =
 /// An unrecorded call that was annotated ended: its notes are kept a while (they were made
 /// already; keeping them moves their freeing later, it allocates nothing).
 pub(crate) fn keep_notes(span_id: u64, notes: Vec<(String, String)>) {
-    if notes.is_empty() || !ON.load(Ordering::Relaxed) {
+    if notes.is_empty() || !active() {
         return;
     }
     let mut shard = NOTES[(span_id >> 7) as usize % NOTE_SHARDS].0.lock();

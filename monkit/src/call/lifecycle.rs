@@ -205,11 +205,16 @@ impl Call {
         let error = error
             .filter(|_| outcome.is_failure() && hub.error_text.load(Ordering::Relaxed))
             .map(|e| annotate::display_within(e, MAX_ERROR_TEXT));
+        let annotations = annotate::take(self.span.span_id);
+        if !annotations.is_empty() && crate::call::flight::active() {
+            // The flight recorder's trees show a recorded span's notes too.
+            crate::call::flight::keep_notes(self.span.span_id, annotations.clone());
+        }
         hub.finished(&FinishedSpan {
             start: self.start_at(start_ns),
             finish_unix_ns: finish_ns,
             outcome,
-            annotations: annotate::take(self.span.span_id),
+            annotations,
             error,
         });
     }
