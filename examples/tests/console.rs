@@ -45,7 +45,7 @@ fn vlite() -> Vlite {
 /// script) returns something, and returns that.
 fn trace_handle_while(b: &Browser, url: &str, shown: &str) -> Value {
     b.run(
-        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace').click();",
+        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace:not(.recent)').click();",
         json!([]),
     );
     b.wait_until(
@@ -285,9 +285,25 @@ fn console_in_a_real_browser() {
         .contains("0.000"));
     b.screenshot(&shots.join("3-trace.png"));
 
+    // The slowest recent call, held by the flight recorder: opened at once, no waiting.
+    b.run(
+        "document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace.recent').click();",
+        json!([]),
+    );
+    // Its trace as held: the outermost held call of that trace, with the handler inside.
+    let held = b.wait_until(
+        "the held call in place",
+        Duration::from_secs(5),
+        "var s = document.getElementById('trace-status').textContent; var t = document.querySelector('#trace-view svg text.header'); return s.indexOf('Trace of') === 0 && t ? Array.from(document.querySelectorAll('#trace-view svg text.label')).map(function (l) { return l.textContent; }).join('\\n') : null;",
+    );
+    assert!(
+        held.as_str().unwrap().contains("vlite.Proxy::handle"),
+        "{held}"
+    );
+
     // Cancel: a watcher on a function nobody calls, canceled from the page.
     b.run(
-        "var r = document.querySelector('#funcs tbody tr[data-full=\"vlite.route_of\"]'); r.querySelector('details').open = true; r.querySelector('a.trace').click();",
+        "var r = document.querySelector('#funcs tbody tr[data-full=\"vlite.route_of\"]'); r.querySelector('details').open = true; r.querySelector('a.trace:not(.recent)').click();",
         json!([]),
     );
     b.wait_until(
@@ -375,7 +391,7 @@ fn console_in_a_real_browser() {
         "the page's script did not run"
     );
     let href = plain.run(
-        "return document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace').getAttribute('href')",
+        "return document.querySelector('#funcs tbody tr[data-full=\"vlite.Proxy::handle\"] a.trace:not(.recent)').getAttribute('href')",
         json!([]),
     );
     let href = href.as_str().unwrap();
