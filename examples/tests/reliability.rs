@@ -331,20 +331,6 @@ fn the_pages_answer_under_a_connection_flood() {
     drop(idle);
 }
 
-/// Raises this process's open-file limit to `n` (the flood needs 2,000 sockets).
-fn raise_nofile(n: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max.min(n.max(lim.rlim_cur));
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
-
 /// A collector that accepts connections and never answers: each accepted socket is held open
 /// unread until the test ends.
 fn silent_collector() -> (std::net::SocketAddr, Arc<Mutex<Vec<TcpStream>>>) {

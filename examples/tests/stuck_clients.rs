@@ -5,25 +5,10 @@
 
 mod common;
 
-use bytes::Bytes;
 use common::*;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
-
-/// Raises this process's open-file limit (the flood needs more than 1,024 sockets).
-fn raise_nofile(n: u64) {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
-    unsafe {
-        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-        lim.rlim_cur = lim.rlim_max.min(n.max(lim.rlim_cur));
-        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-    }
-}
 
 /// A connection to `to` from loopback address `127.0.0.<from>`.
 fn connect_from(from: u8, to: SocketAddr) -> TcpStream {
@@ -158,39 +143,13 @@ fn clients_that_never_read_pin_bounded_bytes_for_bounded_time() {
     let before = rss(v.pid);
     // 16 connections x 250 `GET /metrics`, no window opened, every PING answered: before,
     // each answer stayed in memory for as long as the client liked (16 x 250 x the page).
-    let (drivers, statuses, held) = rt.block_on(async {
-        let mut drivers = Vec::new();
-        let mut pending = Vec::new();
-        let mut held = Vec::new();
-        for _ in 0..16 {
-            let tcp = tokio::net::TcpStream::connect(mon).await.unwrap();
-            let (client, conn) = h2::client::Builder::new()
-                .initial_window_size(0)
-                .handshake::<_, Bytes>(tcp)
-                .await
-                .unwrap();
-            drivers.push(tokio::spawn(conn));
-            let mut client = client.ready().await.unwrap();
-            for _ in 0..250 {
-                let req = http::Request::get(format!("http://{mon}/metrics"))
-                    .body(())
-                    .unwrap();
-                let (resp, _) = client.send_request(req, true).unwrap();
-                pending.push(resp);
-                client = client.ready().await.unwrap();
-            }
-            held.push(client);
-        }
-        let mut statuses = Vec::new();
-        let mut bodies = Vec::new();
-        for resp in pending {
-            let r = tokio::time::timeout(Duration::from_secs(20), resp).await;
-            let r = r.unwrap().unwrap();
-            statuses.push(r.status().as_u16());
-            bodies.push(r.into_body());
-        }
-        (drivers, statuses, (held, bodies))
-    });
+    let monkit_testsupport::h2::Stalled {
+        drivers,
+        statuses,
+        held,
+    } = rt.block_on(monkit_testsupport::h2::stalled_gets(
+        mon, 16, 250, "/metrics",
+    ));
     let during = rss(v.pid);
     let refused = statuses.iter().filter(|&&s| s == 503).count();
     assert_eq!(
@@ -212,13 +171,10 @@ fn clients_that_never_read_pin_bounded_bytes_for_bounded_time() {
     );
     // All sixteen are closed within the idle timeout though they answer every PING.
     let t = Instant::now();
-    rt.block_on(async {
-        for d in drivers {
-            let _ = tokio::time::timeout(Duration::from_secs(10), d)
-                .await
-                .expect("vlite closed the connection");
-        }
-    });
+    rt.block_on(monkit_testsupport::h2::closed(
+        drivers,
+        Duration::from_secs(10),
+    ));
     let closed_in = t.elapsed();
     assert!(closed_in < Duration::from_secs(8), "{closed_in:?}");
     drop(held);

@@ -218,41 +218,11 @@ fn a_client_that_never_reads_is_bounded_in_bytes_and_time() {
 
     // Four connections that open no window, answer every PING, and ask for 50 big
     // responses each (25 MiB in all).
-    let (drivers, statuses, _held) = rt.block_on(async {
-        let mut drivers = Vec::new();
-        let mut pending = Vec::new();
-        let mut held = Vec::new();
-        for _ in 0..4 {
-            let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-            let (client, conn) = h2::client::Builder::new()
-                .initial_window_size(0)
-                .handshake::<_, Bytes>(tcp)
-                .await
-                .unwrap();
-            drivers.push(tokio::spawn(conn));
-            let mut client = client.ready().await.unwrap();
-            for _ in 0..50 {
-                let req = http::Request::get(format!("http://{addr}/big"))
-                    .body(())
-                    .unwrap();
-                let (resp, _) = client.send_request(req, true).unwrap();
-                pending.push(resp);
-                client = client.ready().await.unwrap();
-            }
-            held.push(client);
-        }
-        // Headers are not flow-controlled: every answer's status arrives.
-        let mut statuses = Vec::new();
-        let mut bodies = Vec::new();
-        for resp in pending {
-            let r = tokio::time::timeout(Duration::from_secs(5), resp).await;
-            let r = r.unwrap().unwrap();
-            statuses.push(r.status().as_u16());
-            // Never read, so never a window opened.
-            bodies.push(r.into_body());
-        }
-        (drivers, statuses, (held, bodies))
-    });
+    let monkit_testsupport::h2::Stalled {
+        drivers,
+        statuses,
+        held: _held,
+    } = rt.block_on(monkit_testsupport::h2::stalled_gets(addr, 4, 50, "/big"));
     let ok = statuses.iter().filter(|&&s| s == 200).count();
     let busy = statuses.iter().filter(|&&s| s == 503).count();
     assert_eq!(ok + busy, 200, "{statuses:?}");
@@ -270,15 +240,10 @@ fn a_client_that_never_reads_is_bounded_in_bytes_and_time() {
 
     // And all four are closed within the idle timeout though they answer every PING.
     let t = Instant::now();
-    rt.block_on(async {
-        for d in drivers {
-            tokio::time::timeout(Duration::from_secs(6), d)
-                .await
-                .expect("the server closed the connection")
-                .unwrap()
-                .ok();
-        }
-    });
+    rt.block_on(monkit_testsupport::h2::closed(
+        drivers,
+        Duration::from_secs(6),
+    ));
     assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
     let c = counters(pages.local_addr(), addr);
     assert_eq!(counter(&c, "monkit_http_unsent_bytes"), 0.0, "{c:?}");

@@ -3,6 +3,7 @@
 //! what an exporter sent for the official decoders, certificates, a browser, instruction
 //! counts. Not published.
 
+pub mod h2;
 pub mod icount;
 pub mod otlp;
 pub mod otlp_grpc;

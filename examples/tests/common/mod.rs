@@ -230,3 +230,34 @@ pub fn tavern(env: &[(&str, &str)]) -> Tavern {
     }
     panic!("the API never answered")
 }
+
+/// Raises this process's open-file limit to `n` (floods need thousands of sockets); child
+/// processes inherit it.
+pub fn raise_nofile(n: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+        lim.rlim_cur = lim.rlim_max.min(n.max(lim.rlim_cur));
+        libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+    }
+}
+
+/// Checks that `doc` is well-formed XML with `xmllint`, when it is installed (the line
+/// naming it otherwise comes from `peers::have`).
+pub fn assert_xml(doc: &str) {
+    if peers::have("xmllint", "libxml2-utils") {
+        let out = peers::pipe(
+            std::process::Command::new("xmllint").args(["--noout", "-"]),
+            doc.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -395,21 +395,10 @@ pub(crate) fn page(
     let ps = monkit::render::ps::tree(spans);
     let ps = ps.as_slice();
     let mut out = String::with_capacity(8192 + funcs.len() * 1024);
+    head(&mut out, "monkit console");
     let _ = write!(
         out,
-        r#"<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>monkit console</title>
-<style>
-{STYLE}</style>
-</head>
-<body>
-<header>
-<h1>monkit</h1>
-<p aria-live="polite"><span id="status">{}.</span> <noscript>Static view: reload the page for fresh numbers.</noscript></p>
+        r#"<p aria-live="polite"><span id="status">{}.</span> <noscript>Static view: reload the page for fresh numbers.</noscript></p>
 <nav aria-label="Plain pages"><ul>"#,
         esc(&status(funcs, ps)),
     );
@@ -468,10 +457,8 @@ pub(crate) fn page(
     out
 }
 
-/// The `/trace/recent` page: what the flight recorder holds (rows as `/trace/recent?format=json`
-/// gives them), newest first, each linked to its tree.
-pub(crate) fn recent_html(rows: &[serde_json::Value]) -> String {
-    let mut out = String::with_capacity(2048 + rows.len() * 512);
+/// A page's start, up to its header's first line: the document head with the stylesheet.
+fn head(out: &mut String, title: &str) {
     let _ = write!(
         out,
         r#"<!DOCTYPE html>
@@ -479,14 +466,26 @@ pub(crate) fn recent_html(rows: &[serde_json::Value]) -> String {
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>monkit: recent calls</title>
+<title>{}</title>
 <style>
 {STYLE}</style>
 </head>
 <body>
 <header>
 <h1>monkit</h1>
-<p>The slowest calls of each function over the last two windows and its latest failure, held by the flight recorder, newest first. <a href="/">Console</a> · <a href="/trace/recent?format=json">JSON</a></p>
+"#,
+        esc(title)
+    );
+}
+
+/// The `/trace/recent` page: what the flight recorder holds (rows as `/trace/recent?format=json`
+/// gives them), newest first, each linked to its tree.
+pub(crate) fn recent_html(rows: &[serde_json::Value]) -> String {
+    let mut out = String::with_capacity(2048 + rows.len() * 512);
+    head(&mut out, "monkit: recent calls");
+    let _ = write!(
+        out,
+        r#"<p>The slowest calls of each function over the last two windows and its latest failure, held by the flight recorder, newest first. <a href="/">Console</a> · <a href="/trace/recent?format=json">JSON</a></p>
 </header>
 <main>
 <section aria-labelledby="recent-h">

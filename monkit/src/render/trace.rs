@@ -53,7 +53,7 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
 
 /// What the flight recorder holds of `reg`'s functions (`Registry::flight_record`), as JSON:
 /// one object per held call, newest first, with `why` (`slowest`, `previously_slowest`,
-/// `latest_failure`) and `spans` in the shape of [`json`].
+/// `latest_failure`) and `spans` in the shape of [`json()`].
 pub fn recent_json(reg: &crate::Registry) -> Value {
     Value::Array(
         reg.flight_record()
