@@ -3,6 +3,8 @@
 //! what an exporter sent for the official decoders, certificates, a browser, instruction
 //! counts. Not published.
 
+// tokio leaves its network out when built for loom models (`--cfg loom`).
+#[cfg(not(loom))]
 pub mod h2;
 pub mod icount;
 pub mod otlp;

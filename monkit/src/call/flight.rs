@@ -24,7 +24,7 @@ use crate::util::clock::{nanos_to_ticks, ticks_to_nanos, Tick};
 use parking_lot::Mutex;
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Records in one thread's ring.
@@ -68,8 +68,9 @@ pub fn enabled() -> bool {
 }
 
 /// Sets what the recorder may use, in bytes (`MONKIT_FLIGHT_RECORDER_BYTES`; default
-/// [`DEFAULT_BYTES`]): half for the threads' rings (80 KiB each, made as threads first call),
-/// half for held calls. Meant for start-up: rings already made stay.
+/// [`DEFAULT_BYTES`]): half for the threads' rings (80 KiB each, made as threads first call;
+/// a thread exiting hands its ring to the next), three eighths for held calls, an eighth for
+/// the notes of calls that ended. Meant for start-up: rings already made stay.
 pub fn set_bytes(bytes: usize) {
     BYTES.store(
         bytes.max(RING * std::mem::size_of::<Record>() * 2),
@@ -114,8 +115,9 @@ pub(crate) struct Mark {
     watch_min: AtomicU64,
     /// A failure ending before this tick is let go (unless a watcher waits).
     fail_next: AtomicU64,
-    /// Conditional watchers served by the recorder that wait on this function.
-    pub(crate) watchers: AtomicU32,
+    /// Conditional watchers served by the recorder that wait on this function (the type
+    /// `Watchable` counts with, loom's in its models).
+    pub(crate) watchers: crate::util::sync::AtomicU32,
 }
 
 impl Default for Mark {
@@ -126,7 +128,7 @@ impl Default for Mark {
             best: AtomicU64::new(0),
             watch_min: AtomicU64::new(u64::MAX),
             fail_next: AtomicU64::new(0),
-            watchers: AtomicU32::new(0),
+            watchers: crate::util::sync::AtomicU32::new(0),
         }
     }
 }
@@ -583,7 +585,8 @@ fn candidate(
         added += held.bytes();
     }
     store.bytes = (store.bytes + added).saturating_sub(freed);
-    let budget = BYTES.load(Ordering::Relaxed) / 2;
+    // Three eighths of the recorder's bytes (rings take half, kept notes an eighth).
+    let budget = BYTES.load(Ordering::Relaxed) / 8 * 3;
     while store.bytes > budget {
         // Let the oldest held call go.
         let oldest = store
@@ -706,7 +709,6 @@ fn notes_bytes(n: &[(String, String)]) -> usize {
 /// Notes of calls that ended unrecorded, kept a while so a candidate's subtree has them:
 /// sharded by span id, each shard bounded in bytes, oldest out first.
 const NOTE_SHARDS: usize = 16;
-const NOTE_SHARD_BYTES: usize = 256 << 10;
 
 #[derive(Default)]
 struct NoteShard {
@@ -730,7 +732,9 @@ pub(crate) fn keep_notes(span_id: u64, notes: Vec<(String, String)>) {
     let mut shard = NOTES[(span_id >> 7) as usize % NOTE_SHARDS].0.lock();
     shard.bytes += notes_bytes(&notes);
     shard.kept.push_back((span_id, notes));
-    while shard.bytes > NOTE_SHARD_BYTES {
+    // An eighth of the recorder's bytes, over all shards.
+    let most = BYTES.load(Ordering::Relaxed) / 8 / NOTE_SHARDS;
+    while shard.bytes > most {
         let Some((_, old)) = shard.kept.pop_front() else {
             break;
         };
