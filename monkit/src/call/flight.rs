@@ -35,6 +35,9 @@ pub const MAX_HELD_SPANS: usize = 4096;
 /// for one): a function failing at a high rate costs a few candidates a second, not one per
 /// call.
 const FAILURE_EVERY: Duration = Duration::from_millis(100);
+/// At most one new slowest call of a function is put together per this long (a call that
+/// starts a window always is): while latency climbs, every call is a new slowest.
+const SLOWEST_EVERY: Duration = Duration::from_millis(10);
 /// What the recorder may use by default, rings and held calls together.
 pub const DEFAULT_BYTES: usize = 16 << 20;
 
@@ -115,6 +118,8 @@ pub(crate) struct Mark {
     watch_min: AtomicU64,
     /// A failure ending before this tick is let go (unless a watcher waits).
     fail_next: AtomicU64,
+    /// A new slowest ending before this tick is let go (unless it starts a window).
+    slow_next: AtomicU64,
     /// Conditional watchers served by the recorder that wait on this function (the type
     /// `Watchable` counts with, loom's in its models).
     pub(crate) watchers: crate::util::sync::AtomicU32,
@@ -128,6 +133,7 @@ impl Default for Mark {
             best: AtomicU64::new(0),
             watch_min: AtomicU64::new(u64::MAX),
             fail_next: AtomicU64::new(0),
+            slow_next: AtomicU64::new(0),
             watchers: crate::util::sync::AtomicU32::new(0),
         }
     }
@@ -440,6 +446,29 @@ static STORE: std::sync::LazyLock<Mutex<Store>> = std::sync::LazyLock::new(Defau
 /// Held calls let go to stay within the byte budget.
 static EVICTED: AtomicU64 = AtomicU64::new(0);
 
+/// Most subtrees put together a second, over the process, for holding (a watcher's are not
+/// counted against it).
+const ASSEMBLIES_PER_SECOND: u64 = 200;
+/// This second (process seconds) and how many were put together in it.
+static ASSEMBLY_SECOND: AtomicU64 = AtomicU64::new(0);
+static ASSEMBLIES: AtomicU64 = AtomicU64::new(0);
+/// Candidates not held because the second's assemblies were spent.
+static SKIPPED: AtomicU64 = AtomicU64::new(0);
+
+fn assembly_allowed(t1: Tick) -> bool {
+    let second = t1.process_nanos() / 1_000_000_000;
+    if ASSEMBLY_SECOND.swap(second, Ordering::Relaxed) != second {
+        ASSEMBLIES.store(0, Ordering::Relaxed);
+    }
+    ASSEMBLIES.fetch_add(1, Ordering::Relaxed) < ASSEMBLIES_PER_SECOND
+}
+
+/// Candidates (a new slowest, a failure) not held because the recorder had put together the
+/// most subtrees a second it may.
+pub fn skipped() -> u64 {
+    SKIPPED.load(Ordering::Relaxed)
+}
+
 /// Held calls let go to keep the recorder within its bytes.
 pub fn evicted() -> u64 {
     EVICTED.load(Ordering::Relaxed)
@@ -483,7 +512,10 @@ fn candidate(
         );
     }
     let new_window = t1.0 >= m.until.load(Ordering::Relaxed);
-    let slowest = new_window || took > m.best.load(Ordering::Relaxed);
+    // A new slowest at most once per `SLOWEST_EVERY`: while latency climbs, every call is
+    // slower than the last.
+    let slowest = new_window
+        || (took > m.best.load(Ordering::Relaxed) && t1.0 >= m.slow_next.load(Ordering::Relaxed));
     // While a watcher waits, every failure is looked at (the next may be the kind it wants);
     // otherwise one per `FAILURE_EVERY`.
     let failure_due = outcome.is_failure() && {
@@ -539,6 +571,18 @@ fn candidate(
     };
     if !slowest && !failure_due && takers.is_empty() {
         return;
+    }
+    // Putting subtrees together costs the caller's thread a scan of every ring: at most
+    // `ASSEMBLIES_PER_SECOND` a second over the process, watchers first.
+    if takers.is_empty() && !assembly_allowed(t1) {
+        SKIPPED.fetch_add(1, Ordering::Relaxed);
+        return;
+    }
+    if slowest {
+        m.slow_next.store(
+            t1.0.saturating_add(nanos_to_ticks(SLOWEST_EVERY.as_nanos() as u64)),
+            Ordering::Relaxed,
+        );
     }
     let mut held = assemble(&root);
     let notes = root_notes();

@@ -313,14 +313,15 @@ impl Registry {
             tentative_skipped: crate::trace::tentative_skipped(),
             observer_panics: self.observer_panics(),
             flight_evicted: crate::flight::evicted(),
+            flight_skipped: crate::flight::skipped(),
             flight_threads_without_ring: crate::flight::threads_without_ring(),
         }
     }
 
     /// Puts [`Registry::losses`] among this registry's stats, read at every walk: the series
     /// `monkit,scope=monkit` with `annotations_dropped_total`, `contexts_dropped_total`,
-    /// `tentative_skipped_total`, `observer_panics_total`, `flight_evicted_total` and
-    /// `flight_threads_without_ring_total`, on `/metrics` as
+    /// `tentative_skipped_total`, `observer_panics_total`, `flight_evicted_total`,
+    /// `flight_skipped_total` and `flight_threads_without_ring_total`, on `/metrics` as
     /// `monkit_annotations_dropped_total` and so on. The pages do this for the registry they
     /// serve; calling it again changes nothing.
     ///
@@ -422,6 +423,9 @@ pub struct Losses {
     pub observer_panics: u64,
     /// Calls the flight recorder held and let go to stay within its bytes (process-wide).
     pub flight_evicted: u64,
+    /// Calls the flight recorder would have held but let go, having put together the most
+    /// subtrees a second it may (process-wide).
+    pub flight_skipped: u64,
     /// Threads whose calls leave no flight record: the recorder's bytes went to other
     /// threads' rings (process-wide).
     pub flight_threads_without_ring: u64,
@@ -456,6 +460,7 @@ impl crate::stats::StatSource for LossSource {
         );
         cb(&self.key, "observer_panics_total", l.observer_panics as f64);
         cb(&self.key, "flight_evicted_total", l.flight_evicted as f64);
+        cb(&self.key, "flight_skipped_total", l.flight_skipped as f64);
         cb(
             &self.key,
             "flight_threads_without_ring_total",
