@@ -144,3 +144,22 @@ fn a_waiting_watcher_records_nothing_and_looks_back_first() {
     );
     assert_eq!(seen.load(Relaxed), 0, "nothing was recorded for it");
 }
+
+#[test]
+fn a_watcher_armed_before_its_function_exists() {
+    let reg = Registry::new();
+    let w = reg
+        .watch(
+            WatchSpec::regex("late\\.born")
+                .with_preselect(false)
+                .min_duration(Duration::from_millis(5)),
+        )
+        .unwrap();
+    let f = reg.scope("late").func("born");
+    f.task(|| ());
+    f.task(|| ());
+    f.task(|| std::thread::sleep(Duration::from_millis(8)));
+    let spans = capture(w);
+    assert_eq!(spans[0].start.full_name(), "late.born");
+    assert!(spans[0].duration_ns() >= 5_000_000);
+}

@@ -446,6 +446,10 @@ static STORE: std::sync::LazyLock<Mutex<Store>> = std::sync::LazyLock::new(Defau
 /// Held calls let go to stay within the byte budget.
 static EVICTED: AtomicU64 = AtomicU64::new(0);
 
+/// `Mark::watch_min` of a function whose watchers want only failures (they are looked at
+/// anyway): no call is a candidate for its duration.
+const FAILURES_ONLY: u64 = u64::MAX - 1;
+
 /// Most subtrees put together a second, over the process, for holding (a watcher's are not
 /// counted against it).
 const ASSEMBLIES_PER_SECOND: u64 = 200;
@@ -502,6 +506,12 @@ fn candidate(
         m.watch_min.store(u64::MAX, Ordering::Relaxed);
         m.min
             .store(m.best.load(Ordering::Relaxed).max(1), Ordering::Relaxed);
+    }
+    if watched && m.watch_min.load(Ordering::Relaxed) == u64::MAX {
+        // A function registered after its watcher was armed: its threshold was never
+        // lowered, so every call is looked at until the watcher goes.
+        m.watch_min.store(1, Ordering::Relaxed);
+        m.min.store(1, Ordering::Relaxed);
     }
     if !holding {
         // Records only for watchers: their threshold, and no window kept.
@@ -935,7 +945,7 @@ pub(crate) fn lower_thresholds(funcs: &[u32], spec: &WatchSpec) {
     let min = match (c.min_duration, &c.outcome, &c.predicate) {
         (Some(d), _, _) => nanos_to_ticks(d.as_nanos().min(u128::from(u64::MAX)) as u64).max(1),
         // Only failures qualify: every one is looked at while it waits.
-        (None, Some(_), None) => u64::MAX,
+        (None, Some(_), None) => FAILURES_ONLY,
         // Any call may qualify.
         _ => 1,
     };
