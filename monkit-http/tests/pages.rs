@@ -215,8 +215,9 @@ fn every_page() {
     for loss in [
         "annotations_dropped",
         "contexts_dropped",
-        "tentative_skipped",
         "observer_panics",
+        "flight_evicted",
+        "flight_skipped",
     ] {
         let family = format!("# TYPE monkit_{loss}_total counter");
         assert!(m.body.contains(&family), "{family} in {}", m.body);

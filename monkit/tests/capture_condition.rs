@@ -28,7 +28,7 @@ fn the_next_slow_call_not_the_next_call() {
         })
     };
     for i in 0..5 {
-        run(1, i); // fast: recorded tentatively, then dropped
+        run(1, i); // fast: looked at as they end, not taken
     }
     let t = std::thread::spawn(move || capture(w));
     std::thread::sleep(Duration::from_millis(50));
@@ -109,7 +109,6 @@ fn a_waiting_watcher_records_nothing_and_looks_back_first() {
     let _o = reg.observe(std::sync::Arc::new(Count(seen.clone())));
     let outer = reg.scope("look").func("outer");
     let inner = reg.scope("look").func("inner");
-    let skipped = monkit::trace::tentative_skipped();
     // A watcher for a call slower than any: while it waits, calls are not recorded at all
     // (the flight recorder looks at each as it ends).
     let w = reg
@@ -119,7 +118,6 @@ fn a_waiting_watcher_records_nothing_and_looks_back_first() {
         outer.task(|| inner.task(|| ()));
     }
     assert_eq!(seen.load(Relaxed), 0);
-    assert_eq!(monkit::trace::tentative_skipped(), skipped);
     assert!(w.wait(Duration::from_millis(10)).is_none());
     drop(w);
     // With the recorder on, what already happened is held.
@@ -161,5 +159,25 @@ fn a_watcher_armed_before_its_function_exists() {
     f.task(|| std::thread::sleep(Duration::from_millis(8)));
     let spans = capture(w);
     assert_eq!(spans[0].start.full_name(), "late.born");
+    assert!(spans[0].duration_ns() >= 5_000_000);
+}
+
+#[test]
+fn the_slow_call_of_one_trace() {
+    let reg = Registry::new();
+    let scope = reg.scope("trc");
+    let (root, op) = (scope.func("root"), scope.func("op"));
+    let g = root.guard();
+    let trace = monkit::current_span().unwrap().trace_id();
+    // No regex: every function is looked at for calls of this trace.
+    let w = reg
+        .watch(WatchSpec::trace(trace).min_duration(Duration::from_millis(5)))
+        .unwrap();
+    op.task(|| ());
+    op.task(|| std::thread::sleep(Duration::from_millis(8)));
+    drop(g);
+    let spans = capture(w);
+    assert_eq!(spans[0].start.full_name(), "trc.op");
+    assert_eq!(spans[0].start.trace_id, trace);
     assert!(spans[0].duration_ns() >= 5_000_000);
 }

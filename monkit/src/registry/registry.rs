@@ -228,9 +228,8 @@ impl Registry {
         let funcs = self.funcs().iter().map(|f| f.0.watchable()).collect();
         // A watcher for a slow or failed call looks back at what the flight recorder holds,
         // and otherwise waits for the recorder's next qualifying call: no call is recorded
-        // for it tentatively.
-        let flight =
-            !cfg!(loom) && spec.condition.is_some() && !spec.sample && spec.trace_id.is_none();
+        // for it.
+        let flight = spec.condition.is_some() && !spec.sample;
         let w = self.0.hub.watch(&spec, funcs, flight)?;
         if flight {
             let ids = w.funcs();
@@ -310,7 +309,6 @@ impl Registry {
         Losses {
             annotations_dropped: crate::trace::annotations_dropped(),
             contexts_dropped: crate::trace::contexts_dropped(),
-            tentative_skipped: crate::trace::tentative_skipped(),
             observer_panics: self.observer_panics(),
             flight_evicted: crate::flight::evicted(),
             flight_skipped: crate::flight::skipped(),
@@ -320,7 +318,7 @@ impl Registry {
 
     /// Puts [`Registry::losses`] among this registry's stats, read at every walk: the series
     /// `monkit,scope=monkit` with `annotations_dropped_total`, `contexts_dropped_total`,
-    /// `tentative_skipped_total`, `observer_panics_total`, `flight_evicted_total`,
+    /// `observer_panics_total`, `flight_evicted_total`,
     /// `flight_skipped_total` and `flight_threads_without_ring_total`, on `/metrics` as
     /// `monkit_annotations_dropped_total` and so on. The pages do this for the registry they
     /// serve; calling it again changes nothing.
@@ -416,9 +414,6 @@ pub struct Losses {
     /// Incoming trace contexts (`tracestate`, `baggage`) not kept because the most traces
     /// held one already.
     pub contexts_dropped: u64,
-    /// Calls of watched functions not recorded tentatively because their watcher held the
-    /// most it may.
-    pub tentative_skipped: u64,
     /// Times a span observer's hook panicked (caught; the call went on).
     pub observer_panics: u64,
     /// Calls the flight recorder held and let go to stay within its bytes (process-wide).
@@ -452,11 +447,6 @@ impl crate::stats::StatSource for LossSource {
             &self.key,
             "contexts_dropped_total",
             l.contexts_dropped as f64,
-        );
-        cb(
-            &self.key,
-            "tentative_skipped_total",
-            l.tentative_skipped as f64,
         );
         cb(&self.key, "observer_panics_total", l.observer_panics as f64);
         cb(&self.key, "flight_evicted_total", l.flight_evicted as f64);

@@ -31,7 +31,4 @@ pub use values::{
     contexts_dropped, trace_get, trace_get_any, trace_set, trace_set_any, trace_values,
     MAX_TRACE_CONTEXTS, MAX_TRACE_VALUES,
 };
-pub use watch::{
-    tentative_skipped, Captured, Condition, OutcomeMatch, SpanPredicate, WatchError, WatchSpec,
-    MAX_TENTATIVE, MAX_TENTATIVE_SPANS,
-};
+pub use watch::{Captured, Condition, OutcomeMatch, SpanPredicate, WatchError, WatchSpec};

@@ -43,29 +43,17 @@ pub struct WatchSpec {
     /// Mark the matching trace as sampled (for exporters) instead of capturing it.
     pub sample: bool,
     /// Only a call that ended this way qualifies: the next call that was slow enough, or
-    /// failed, rather than the next call. While the watcher waits, every call of the matching
-    /// functions is recorded tentatively (at most [`MAX_TENTATIVE`] at once per watcher, each
-    /// with at most [`MAX_TENTATIVE_SPANS`] spans; the rest are counted in
-    /// [`tentative_skipped`]) and dropped when it does not qualify.
+    /// failed, rather than the next call. The flight recorder serves such a watcher: a
+    /// qualifying call it holds answers at once; otherwise each call of the matching functions
+    /// leaves a record as it ends, and the first that qualifies is put together from the
+    /// records (nothing is recorded for the watcher). Without a regex, every function is
+    /// looked at for calls of its trace.
     pub condition: Option<Condition>,
 }
-
-/// Most calls one conditional watcher records tentatively at once.
-pub const MAX_TENTATIVE: usize = 16;
-/// Most spans one tentative capture keeps (the root's subtree); the rest are dropped.
-pub const MAX_TENTATIVE_SPANS: usize = 4096;
-
-static TENTATIVE_SKIPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Conditional watchers the flight recorder serves, waiting now in any registry: while there
 /// are any, calls leave records even with the recorder off.
 pub(crate) static FLIGHT_WATCHING: AtomicUsize = AtomicUsize::new(0);
-
-/// Calls of watched functions not recorded tentatively because their watcher already held
-/// [`MAX_TENTATIVE`] calls: the bound on what a conditional watch costs.
-pub fn tentative_skipped() -> u64 {
-    TENTATIVE_SKIPPED.load(Ordering::Relaxed)
-}
 
 /// How a call must have ended to qualify: see [`Condition::outcome`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -297,9 +285,8 @@ pub(crate) struct Watchable {
 }
 
 impl Watchable {
-    /// The count this watcher raises on the function: `watched` makes its calls recorded
-    /// (tentatively, for a condition); the flight recorder's count makes it look at them
-    /// when they end.
+    /// The count this watcher raises on the function: `watched` makes its calls recorded; the
+    /// flight recorder's count (a conditional watcher's) makes it look at them as they end.
     fn count(&self, flight: bool) -> &'static AtomicU32 {
         if flight {
             self.flight_watchers
@@ -320,13 +307,11 @@ pub(crate) struct Entry {
     sample: bool,
     shared: Arc<Shared>,
     condition: Option<Condition>,
-    /// Calls recorded tentatively for the condition and not finished yet.
-    pending: AtomicUsize,
     /// A conditional watcher got its call: it records no more (its counts are given back when
     /// its handle goes).
     delivered: AtomicBool,
-    /// Served by the flight recorder: its functions' calls are looked at when they end, none
-    /// is recorded tentatively.
+    /// Served by the flight recorder (a conditional watcher): its functions' calls are looked
+    /// at when they end, none is recorded for it.
     flight: bool,
 }
 
@@ -384,23 +369,12 @@ pub(crate) fn compile(r: &str) -> Result<regex::Regex, WatchError> {
         })
 }
 
-/// Who waits for a capture root's subtree.
-enum Waiter {
-    /// A watcher that takes it whatever it holds.
-    Fixed(Arc<Shared>),
-    /// A conditional watcher: it takes it if the root qualifies.
-    Tentative(Arc<Entry>),
-}
-
 /// The recorded spans of one trace, kept while somebody waits for a subtree of it.
 #[derive(Default)]
 struct Sink {
     spans: Vec<FinishedSpan>,
     /// Capture roots (span id) and who waits for each subtree.
-    roots: HashMap<u64, Vec<Waiter>>,
-    /// Roots with a fixed waiter: while there is none, the sink keeps at most
-    /// [`MAX_TENTATIVE_SPANS`].
-    fixed: usize,
+    roots: HashMap<u64, Vec<Arc<Shared>>>,
     dropped: u64,
 }
 
@@ -465,6 +439,8 @@ impl Watchers {
                 .into_iter()
                 .filter(|f| re.is_match(f.full_name))
                 .collect(),
+            // A flight-served watcher of a trace looks at every function's calls.
+            None if flight => funcs,
             None => Vec::new(),
         };
         if spec.preselect && regex.is_some() && funcs.is_empty() {
@@ -481,12 +457,11 @@ impl Watchers {
             armed: AtomicBool::new(true),
             funcs: Mutex::new(Vec::new()),
             regex,
-            late: !spec.preselect,
+            late: !spec.preselect || (flight && spec.regex.is_none()),
             trace,
             sample: spec.sample,
             shared: Arc::default(),
             condition: spec.condition.clone().filter(|_| !spec.sample),
-            pending: AtomicUsize::new(0),
             delivered: AtomicBool::new(false),
             flight,
         });
@@ -565,13 +540,12 @@ impl Watchers {
             return;
         }
         for e in self.entries.read().iter() {
-            if e.late && e.armed.load(Ordering::Relaxed) {
-                if let Some(re) = &e.regex {
-                    if re.is_match(f.full_name) {
-                        f.count(e.flight).fetch_add(1, Ordering::Relaxed);
-                        e.funcs.lock().push(f);
-                    }
-                }
+            if e.late
+                && e.armed.load(Ordering::Relaxed)
+                && e.regex.as_ref().is_none_or(|re| re.is_match(f.full_name))
+            {
+                f.count(e.flight).fetch_add(1, Ordering::Relaxed);
+                e.funcs.lock().push(f);
             }
         }
     }
@@ -603,20 +577,8 @@ impl Watchers {
             .collect();
         let mut flags = 0;
         for e in hits {
-            if e.condition.is_some() {
-                if e.delivered.load(Ordering::Relaxed) {
-                    continue;
-                }
-                if e.pending.fetch_add(1, Ordering::Relaxed) >= MAX_TENTATIVE {
-                    e.pending.fetch_sub(1, Ordering::Relaxed);
-                    TENTATIVE_SKIPPED.fetch_add(1, Ordering::Relaxed);
-                    continue;
-                }
-                flags |= RECORDED;
-                self.wait_for(span, Waiter::Tentative(e));
-                continue;
-            }
-            if !self.disarm(&e, hot) {
+            // A conditional watcher is served by the flight recorder when calls end.
+            if e.flight || !self.disarm(&e, hot) {
                 continue;
             }
             if e.sample {
@@ -624,7 +586,7 @@ impl Watchers {
                 e.shared.deliver(Captured::Sampled(span.trace_id));
             } else {
                 flags |= RECORDED;
-                self.wait_for(span, Waiter::Fixed(e.shared.clone()));
+                self.wait_for(span, e.shared.clone());
             }
         }
         flags
@@ -662,12 +624,9 @@ impl Watchers {
     }
 
     /// Keeps the spans of `span`'s trace until `span` finishes, for `w`.
-    fn wait_for(&self, span: &SpanRef, w: Waiter) {
+    fn wait_for(&self, span: &SpanRef, w: Arc<Shared>) {
         let mut sinks = self.sinks.lock();
         let sink = sinks.entry(span.trace_id).or_default();
-        if matches!(w, Waiter::Fixed(_)) {
-            sink.fixed += 1;
-        }
         sink.roots.entry(span.span_id).or_default().push(w);
         self.capturing.store(sinks.len(), Ordering::Relaxed);
     }
@@ -720,46 +679,15 @@ impl SpanObserver for Watchers {
         let Some(sink) = sinks.get_mut(&span.start.trace_id) else {
             return;
         };
-        let cap = if sink.fixed > 0 {
-            MAX_SPANS_PER_TRACE
-        } else {
-            MAX_TENTATIVE_SPANS
-        };
-        if sink.spans.len() < cap {
+        if sink.spans.len() < MAX_SPANS_PER_TRACE {
             sink.spans.push(span.clone());
         } else {
             sink.dropped += 1;
         }
-        let Some(waiting) = sink.roots.remove(&span.start.span_id) else {
+        let Some(takers) = sink.roots.remove(&span.start.span_id) else {
             return;
         };
-        // Who takes this subtree: fixed waiters, and conditional ones whose condition holds
-        // (the first to claim a watcher wins it).
-        let mut takers = Vec::new();
-        for w in waiting {
-            match w {
-                Waiter::Fixed(s) => {
-                    sink.fixed -= 1;
-                    takers.push(s);
-                }
-                Waiter::Tentative(e) => {
-                    e.pending.fetch_sub(1, Ordering::Relaxed);
-                    let holds = e.condition.as_ref().is_some_and(|c| c.holds(span));
-                    if holds
-                        && e.delivered
-                            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        takers.push(e.shared.clone());
-                    }
-                }
-            }
-        }
-        let spans = if takers.is_empty() {
-            Vec::new()
-        } else {
-            subtree(&sink.spans, span.start.span_id)
-        };
+        let spans = subtree(&sink.spans, span.start.span_id);
         if sink.roots.is_empty() {
             sinks.remove(&span.start.trace_id);
             self.capturing.store(sinks.len(), Ordering::Relaxed);
