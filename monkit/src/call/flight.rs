@@ -340,6 +340,16 @@ pub(crate) fn record(
     if !active() {
         return;
     }
+    let rec = Rec {
+        trace_id,
+        span_id,
+        parent_id,
+        t0: t0.0,
+        t1: t1.0,
+        func: func.id,
+        outcome: *outcome,
+        noted,
+    };
     let mut p = MINE.with(Cell::get);
     if p.is_null() {
         p = take_ring();
@@ -349,19 +359,7 @@ pub(crate) fn record(
         let ring = unsafe { &*p };
         let i = ring.next.load(Ordering::Relaxed);
         ring.next.store(i.wrapping_add(1), Ordering::Relaxed);
-        ring.records[i % RING].write(
-            i,
-            &Rec {
-                trace_id,
-                span_id,
-                parent_id,
-                t0: t0.0,
-                t1: t1.0,
-                func: func.id,
-                outcome: *outcome,
-                noted,
-            },
-        );
+        ring.records[i % RING].write(i, &rec);
     }
     let m = &func.flight;
     let took = t1.0.saturating_sub(t0.0);
@@ -369,7 +367,7 @@ pub(crate) fn record(
         || took >= m.min.load(Ordering::Relaxed)
         || (outcome.is_failure() && t1.0 >= m.fail_next.load(Ordering::Relaxed))
     {
-        candidate(func, trace_id, span_id, parent_id, t0, t1, outcome, error);
+        candidate(func, &rec, error);
     }
 }
 
@@ -436,6 +434,28 @@ struct FuncHeld {
     failure: Option<std::sync::Arc<Held>>,
 }
 
+impl FuncHeld {
+    /// The calls held, each with why.
+    fn iter(&self) -> impl Iterator<Item = (Why, &std::sync::Arc<Held>)> {
+        [
+            (Why::Slowest, &self.slowest),
+            (Why::PreviouslySlowest, &self.previous),
+            (Why::LatestFailure, &self.failure),
+        ]
+        .into_iter()
+        .filter_map(|(why, x)| x.as_ref().map(|x| (why, x)))
+    }
+
+    /// The place of the call held for `why`.
+    fn slot(&mut self, why: Why) -> &mut Option<std::sync::Arc<Held>> {
+        match why {
+            Why::Slowest => &mut self.slowest,
+            Why::PreviouslySlowest => &mut self.previous,
+            Why::LatestFailure => &mut self.failure,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Store {
     funcs: HashMap<u32, FuncHeld>,
@@ -486,17 +506,9 @@ pub fn threads_without_ring() -> u64 {
 /// A possible candidate: decide, put its subtree together, hold it and hand it to watchers.
 #[cold]
 #[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn candidate(
-    func: &'static FuncInner,
-    trace_id: u128,
-    span_id: u64,
-    parent_id: u64,
-    t0: Tick,
-    t1: Tick,
-    outcome: &Outcome,
-    error: Option<&dyn std::fmt::Display>,
-) {
+fn candidate(func: &'static FuncInner, root: &Rec, error: Option<&dyn std::fmt::Display>) {
+    let (span_id, outcome) = (root.span_id, &root.outcome);
+    let (t0, t1) = (Tick(root.t0), Tick(root.t1));
     let m = &func.flight;
     let took = t1.0.saturating_sub(t0.0);
     let watched = m.watchers.load(Ordering::Relaxed) > 0;
@@ -547,15 +559,10 @@ fn candidate(
         // A failure another took the turn of, or a call as slow as a watcher once asked for.
         return;
     }
-    let root = Rec {
-        trace_id,
-        span_id,
-        parent_id,
-        t0: t0.0,
-        t1: t1.0,
-        func: func.id,
-        outcome: *outcome,
+    // The root's record as held: its notes are held apart.
+    let root = &Rec {
         noted: false,
+        ..*root
     };
     // What only the call's end knows: its notes (still held for it) and its error's text.
     let root_notes = || crate::trace::annotate::peek(span_id);
@@ -568,7 +575,7 @@ fn candidate(
     };
     // Watchers whose condition this call meets, claimed now.
     let takers = if watched {
-        match finished(&root) {
+        match finished(root) {
             Some(mut span) => {
                 span.annotations = root_notes();
                 span.error = root_error();
@@ -594,7 +601,7 @@ fn candidate(
             Ordering::Relaxed,
         );
     }
-    let mut held = assemble(&root);
+    let mut held = assemble(root);
     let notes = root_notes();
     if !notes.is_empty() {
         held.notes.insert(span_id, notes);
@@ -646,28 +653,14 @@ fn candidate(
         let oldest = store
             .funcs
             .iter()
-            .flat_map(|(id, h)| {
-                [
-                    (h.slowest.as_ref(), Why::Slowest),
-                    (h.previous.as_ref(), Why::PreviouslySlowest),
-                    (h.failure.as_ref(), Why::LatestFailure),
-                ]
-                .into_iter()
-                .filter_map(move |(x, why)| x.map(|x| (x.root().t1, *id, why)))
-            })
+            .flat_map(|(id, h)| h.iter().map(move |(why, x)| (x.root().t1, *id, why)))
             .min();
         let Some((_, id, why)) = oldest else { break };
         let Some(h) = store.funcs.get_mut(&id) else {
             break;
         };
-        let slot = match why {
-            Why::Slowest => &mut h.slowest,
-            Why::PreviouslySlowest => &mut h.previous,
-            Why::LatestFailure => &mut h.failure,
-        };
-        store.bytes = store
-            .bytes
-            .saturating_sub(slot.take().map_or(0, |x| x.bytes()));
+        let gone = h.slot(why).take().map_or(0, |x| x.bytes());
+        store.bytes = store.bytes.saturating_sub(gone);
         EVICTED.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -823,49 +816,40 @@ pub struct HeldCall {
 
 /// What is held for the functions `mine` accepts, newest first, each with its subtree.
 pub(crate) fn held_trees(mine: impl Fn(&FuncInner) -> bool) -> Vec<(HeldCall, Vec<FinishedSpan>)> {
-    let calls = held(&mine);
-    let store = STORE.lock();
-    calls
+    held_with(mine)
         .into_iter()
-        .filter_map(|c| {
-            let h = store.funcs.values().find_map(|h| {
-                [&h.slowest, &h.previous, &h.failure]
-                    .into_iter()
-                    .flatten()
-                    .find(|x| x.root().span_id == c.span.start.span_id)
-            })?;
-            Some((c, spans_of(h)))
-        })
+        .map(|(c, h)| (c, spans_of(&h)))
         .collect()
 }
 
 /// What is held for the functions `mine` accepts, newest first.
 pub(crate) fn held(mine: impl Fn(&FuncInner) -> bool) -> Vec<HeldCall> {
+    held_with(mine).into_iter().map(|(c, _)| c).collect()
+}
+
+/// The held calls of the functions `mine` accepts, newest first, with what holds them.
+fn held_with(mine: impl Fn(&FuncInner) -> bool) -> Vec<(HeldCall, std::sync::Arc<Held>)> {
     let store = STORE.lock();
-    let mut out: Vec<HeldCall> = Vec::new();
+    let mut out = Vec::new();
     for (id, h) in &store.funcs {
         let Some(f) = func_by_id(*id) else { continue };
         if !mine(f) {
             continue;
         }
-        for (x, why) in [
-            (&h.slowest, Why::Slowest),
-            (&h.previous, Why::PreviouslySlowest),
-            (&h.failure, Why::LatestFailure),
-        ] {
-            if let Some(x) = x {
-                if let Some(span) = finished(x.root()) {
-                    out.push(HeldCall {
-                        why,
-                        span,
-                        spans: x.spans.len(),
-                        cut: x.cut,
-                    });
-                }
+        for (why, x) in h.iter() {
+            if let Some(span) = finished(x.root()) {
+                let call = HeldCall {
+                    why,
+                    span,
+                    spans: x.spans.len(),
+                    cut: x.cut,
+                };
+                out.push((call, x.clone()));
             }
         }
     }
-    out.sort_by(|a, b| {
+    drop(store);
+    out.sort_by(|(a, _), (b, _)| {
         b.span
             .finish_unix_ns
             .cmp(&a.span.finish_unix_ns)
@@ -903,7 +887,7 @@ pub(crate) fn find(
         {
             continue;
         }
-        for x in [&h.slowest, &h.previous, &h.failure].into_iter().flatten() {
+        for (_, x) in h.iter() {
             if spec.trace_id.is_some_and(|t| t != x.root().trace_id) {
                 continue;
             }
@@ -927,7 +911,7 @@ pub(crate) fn find(
     if best.is_none() {
         if let Some(t) = spec.trace_id {
             for h in store.funcs.values() {
-                for x in [&h.slowest, &h.previous, &h.failure].into_iter().flatten() {
+                for (_, x) in h.iter() {
                     if x.spans.iter().any(|s| s.trace_id == t) {
                         return Ok(Some(spans_of(x)));
                     }
