@@ -478,13 +478,12 @@ fn head(out: &mut String, title: &str) {
     );
 }
 
-/// The `/trace/recent` page: what the flight recorder holds (rows as `/trace/recent?format=json`
-/// gives them), newest first, each linked to its tree.
-pub(crate) fn recent_html(rows: &[serde_json::Value]) -> String {
-    let mut out = String::with_capacity(2048 + rows.len() * 512);
+/// The `/trace/recent` page: what the flight recorder holds, newest first, each linked to its
+/// tree; ages against `now_unix_ns`.
+pub(crate) fn recent_html(held: &[monkit::flight::HeldCall], now_unix_ns: u64) -> String {
+    let mut out = String::with_capacity(2048 + held.len() * 512);
     head(&mut out, "monkit: recent calls");
-    let _ = write!(
-        out,
+    out.push_str(
         r#"<p>The slowest calls of each function over the last two windows and its latest failure, held by the flight recorder, newest first. <a href="/">Console</a> · <a href="/trace/recent?format=json">JSON</a></p>
 </header>
 <main>
@@ -494,28 +493,28 @@ pub(crate) fn recent_html(rows: &[serde_json::Value]) -> String {
 <table id="recent">
 <thead><tr><th scope="col">Function</th><th scope="col">Held as</th><th scope="col">Duration</th><th scope="col">Outcome</th><th scope="col">Age</th><th scope="col">Spans</th><th scope="col">Trace</th></tr></thead>
 <tbody>
-"#
+"#,
     );
-    if rows.is_empty() {
+    if held.is_empty() {
         out.push_str(r#"<tr><td colspan="7">Nothing held yet.</td></tr>"#);
     }
-    for r in rows {
-        let text = |k: &str| r[k].as_str().unwrap_or("").to_owned();
-        let n = |k: &str| r[k].as_u64().unwrap_or(0);
-        let trace = text("trace_id");
-        let outcome = match r["error_kind"].as_str() {
-            Some(k) if text("outcome") == "error" => format!("error: {k}"),
-            _ => text("outcome"),
+    for h in held {
+        let s = &h.span;
+        let trace = format!("{:032x}", s.start.trace_id);
+        let outcome = match s.outcome {
+            monkit::Outcome::Ok => "ok".to_owned(),
+            monkit::Outcome::Error(k) => format!("error: {k}"),
+            o => o.failure_kind().unwrap_or("failure").to_owned(),
         };
         let _ = writeln!(
             out,
             r#"<tr><th scope="row">{}</th><td>{}</td><td class="num">{}</td><td>{}</td><td class="num">{}</td><td class="num">{}</td><td><a href="/trace/recent/svg?trace_id={trace}">svg</a> <a href="/trace/recent/json?trace_id={trace}">json</a> <code>{trace}</code></td></tr>"#,
-            esc(&text("func")),
-            esc(&text("why").replace('_', " ")),
-            esc(&fmt_ns(n("duration_ns") as f64)),
+            esc(s.start.full_name()),
+            esc(&h.why.as_str().replace('_', " ")),
+            esc(&fmt_ns(s.duration_ns() as f64)),
             esc(&outcome),
-            esc(&fmt_ns(n("age_ms") as f64 * 1e6)),
-            n("spans"),
+            esc(&fmt_ns(now_unix_ns.saturating_sub(s.finish_unix_ns) as f64)),
+            h.spans,
         );
     }
     out.push_str("</tbody>\n</table>\n</div>\n</section>\n</main>\n</body>\n</html>\n");

@@ -112,21 +112,24 @@ pub(super) fn recent_params(query: Option<&str>, format: RecentFormat) -> Result
     let mut spec = WatchSpec::default();
     let mut format = format;
     for (k, v) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-        if format != RecentFormat::List(false) && format != RecentFormat::List(true) {
-            if spec_param(&mut spec, &k, &v)? {
-                continue;
+        let known = match format {
+            // The list takes its format; a tree page, what picks the call.
+            RecentFormat::List(_) if k == "format" => {
+                format = match v.as_ref() {
+                    "json" => RecentFormat::List(true),
+                    "html" => RecentFormat::List(false),
+                    _ => return Err(bad(format!("format expected to be html or json: {v:?}"))),
+                };
+                true
             }
-        } else if k == "format" {
-            format = match v.as_ref() {
-                "json" => RecentFormat::List(true),
-                "html" => RecentFormat::List(false),
-                _ => return Err(bad(format!("format expected to be html or json: {v:?}"))),
-            };
-            continue;
+            RecentFormat::List(_) => false,
+            _ => spec_param(&mut spec, &k, &v)?,
+        };
+        if !known {
+            return Err(bad(format!(
+                "unknown query parameter {k:?} for a /trace/recent page"
+            )));
         }
-        return Err(bad(format!(
-            "unknown query parameter {k:?} for a /trace/recent page"
-        )));
     }
     if !matches!(format, RecentFormat::List(_))
         && spec.regex.is_none()
@@ -319,39 +322,14 @@ impl Pages {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
-        let rows: Vec<serde_json::Value> = held
-            .iter()
-            .map(|h| {
-                let s = &h.span;
-                let took = s.finish_unix_ns.saturating_sub(s.start.start_unix_ns);
-                serde_json::json!({
-                    "func": s.start.full_name(),
-                    "why": h.why.as_str(),
-                    "duration_ns": took,
-                    "outcome": match s.outcome {
-                        monkit::Outcome::Ok => "ok",
-                        monkit::Outcome::Error(_) => "error",
-                        monkit::Outcome::Panic => "panic",
-                        monkit::Outcome::Canceled => "canceled",
-                        _ => "failure",
-                    },
-                    "error_kind": s.outcome.failure_kind(),
-                    "age_ms": now.saturating_sub(s.finish_unix_ns) / 1_000_000,
-                    "finish_unix_ns": s.finish_unix_ns,
-                    "trace_id": format!("{:032x}", s.start.trace_id),
-                    "span_id": format!("{:016x}", s.start.span_id),
-                    "spans": h.spans,
-                    "cut": h.cut,
-                })
-            })
-            .collect();
         if json {
-            return response(
-                StatusCode::OK,
-                JSON,
-                serde_json::Value::Array(rows).to_string(),
-            );
+            let list = render::trace::recent_list_json(&held, now);
+            return response(StatusCode::OK, JSON, list.to_string());
         }
-        response(StatusCode::OK, HTML, super::console::recent_html(&rows))
+        response(
+            StatusCode::OK,
+            HTML,
+            super::console::recent_html(&held, now),
+        )
     }
 }

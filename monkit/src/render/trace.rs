@@ -71,6 +71,33 @@ pub fn recent_json(reg: &crate::Registry) -> Value {
     )
 }
 
+/// The flight recorder's held calls as `/trace/recent?format=json` lists them: one object per
+/// call with `func`, `why`, `duration_ns`, `outcome` (`ok`, `error`, `panic`, `canceled`),
+/// `error_kind`, `age_ms` (against `now_unix_ns`), `finish_unix_ns`, `trace_id`, `span_id`,
+/// `spans` and `cut`.
+pub fn recent_list_json(held: &[crate::flight::HeldCall], now_unix_ns: u64) -> Value {
+    Value::Array(
+        held.iter()
+            .map(|h| {
+                let s = &h.span;
+                json!({
+                    "func": s.start.full_name(),
+                    "why": h.why.as_str(),
+                    "duration_ns": s.duration_ns(),
+                    "outcome": outcome_json(&s.outcome)["kind"],
+                    "error_kind": s.outcome.failure_kind(),
+                    "age_ms": now_unix_ns.saturating_sub(s.finish_unix_ns) / 1_000_000,
+                    "finish_unix_ns": s.finish_unix_ns,
+                    "trace_id": format!("{:032x}", s.start.trace_id),
+                    "span_id": format!("{:016x}", s.start.span_id),
+                    "spans": h.spans,
+                    "cut": h.cut,
+                })
+            })
+            .collect(),
+    )
+}
+
 /// When any thread panics, writes [`recent_json`] of `reg` to `path` (after the panic hook
 /// that was set before runs), so a crash leaves the slow and failed calls of its last
 /// minutes behind. The file is written at most once a second; a failure to write is
