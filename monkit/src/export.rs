@@ -98,6 +98,7 @@ pub fn shutdown_timeout(vars: &Vars) -> Result<Duration, ConfigError> {
 pub fn configure(vars: &Vars) -> Result<(), ConfigError> {
     crate::stats::running::configure(vars)?;
     crate::call::flight::configure(vars)?;
+    crate::call::polls::configure(vars)?;
     crate::registry::process_tags::configure(vars)?;
     shutdown_timeout(vars)?;
     crate::trace::propagation::propagators_from(vars);

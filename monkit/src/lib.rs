@@ -92,6 +92,7 @@ mod loom_tests;
 
 // What a user touches daily; the rest is in `stats`, `trace` and `registry`.
 pub use call::flight;
+pub use call::polls;
 pub use registry::{
     collect_trace, collect_trace_async, default_registry, Func, FuncGuard, OpenCall, Registry,
     Scope,

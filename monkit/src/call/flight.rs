@@ -732,6 +732,7 @@ fn finished(r: &Rec) -> Option<FinishedSpan> {
         outcome: r.outcome,
         annotations: Vec::new(),
         error: None,
+        polls: None,
     })
 }
 

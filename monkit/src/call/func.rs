@@ -5,6 +5,7 @@
 
 use crate::call::lifecycle::{AsyncCall, SyncCall};
 use crate::call::open::OpenCall;
+use crate::call::polls::{PollShard, PollStats, Polled, SlowPolls};
 use crate::call::task::{no_text, TaskFuture};
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::exemplar::{Exemplar, Exemplars};
@@ -167,6 +168,10 @@ struct FuncShard {
     failure: OnceBox<DistShard>,
     panics: AtomicU64,
     errors: AtomicU64,
+    /// Async calls polled once.
+    polled_once: AtomicU64,
+    /// Polls of the others (made at the first one to end here).
+    polls: OnceBox<PollShard>,
 }
 
 /// A function's stats. Lives for the whole process.
@@ -185,6 +190,8 @@ pub(crate) struct FuncInner {
     pub(crate) watched: AtomicU32,
     /// What makes a call a candidate of the flight recorder.
     pub(crate) flight: crate::call::flight::Mark,
+    /// Slow polls of its async calls, and the longest poll.
+    pub(crate) slow_polls: SlowPolls,
     /// Exemplars of recorded calls: successes, failures (made at the first).
     exemplars: [OnceBox<Exemplars>; 2],
 }
@@ -208,6 +215,7 @@ impl FuncInner {
     ) -> &'static Self {
         running::read_env_once();
         crate::call::flight::read_env_once();
+        crate::call::polls::read_env_once();
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,
@@ -220,6 +228,7 @@ impl FuncInner {
             parents: Parents::default(),
             watched: AtomicU32::new(0),
             flight: Default::default(),
+            slow_polls: SlowPolls::default(),
             exemplars: Default::default(),
         }));
         all.push(f);
@@ -271,10 +280,17 @@ impl FuncInner {
     }
 
     /// A call counted by [`FuncInner::enter`] ended at `t1`: takes it off the running count
-    /// and records its duration and outcome. Always inlined: a call of its own costs every
-    /// call of every function ~20 instructions.
+    /// and records its duration and outcome, and for a future's call (`POLLED`) its polls.
+    /// Always inlined: a call of its own costs every call of every function ~20 instructions.
     #[inline(always)]
-    pub(crate) fn finish(&self, entered: Entered, t0: Tick, t1: Tick, outcome: Outcome) {
+    pub(crate) fn finish<const POLLED: bool>(
+        &self,
+        entered: Entered,
+        t0: Tick,
+        t1: Tick,
+        outcome: Outcome,
+        p: Polled,
+    ) {
         let (shard, lane) = self.shards.local();
         if lane.idx == running::shard_of(entered) {
             self.running
@@ -283,7 +299,57 @@ impl FuncInner {
         } else {
             self.exit_elsewhere(entered, &shard.running, lane);
         }
-        self.record(shard, lane, t0.nanos_until(t1), t1, outcome);
+        let ns = t0.nanos_until(t1);
+        if !POLLED {
+            self.record(shard, lane, ns, t1, outcome);
+        } else if p.pending == 0 && p.in_poll {
+            // Polled once: the poll is the call, its duration the busy time.
+            self.record(shard, lane, ns, t1, outcome);
+            add64(&shard.polled_once, 1, lane);
+            if t1.0.wrapping_sub(t0.0) > crate::call::polls::slow_ticks() {
+                self.slow_poll(ns);
+            }
+        } else {
+            self.finish_polled(shard, lane, ns, t1, outcome, p);
+        }
+    }
+
+    /// An async call polled more than once (or dropped between polls) ended: its outcome counted, its duration and busy
+    /// time recorded beside the others (merged when read).
+    #[cold]
+    #[inline(never)]
+    fn finish_polled(
+        &self,
+        shard: &FuncShard,
+        lane: Lane,
+        ns: u64,
+        t1: Tick,
+        outcome: Outcome,
+        p: Polled,
+    ) {
+        let last = p.running(t1);
+        self.slow_polls.note_poll(last);
+        if last > crate::call::polls::slow_ticks() {
+            self.slow_poll(crate::util::clock::ticks_to_nanos(last));
+        }
+        let busy = crate::util::clock::ticks_to_nanos(p.busy + last);
+        let failed = outcome.is_failure();
+        if failed {
+            self.count_failure(shard, lane, outcome);
+        }
+        shard
+            .polls
+            .get_or_init(PollShard::default)
+            .many(p.count(), ns, busy, failed, t1, lane);
+    }
+
+    /// A poll of `ns` nanoseconds was slow: counted, and logged at most once a second.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn slow_poll(&self, ns: u64) {
+        if self.slow_polls.slow(Tick::now()) {
+            crate::call::polls::log_slow(self.names.full_name(), self.location, ns);
+        }
     }
 
     /// Every thread shard's running count: what a highwater check reads.
@@ -310,21 +376,27 @@ impl FuncInner {
         match outcome {
             Outcome::Ok => shard.success.record(ns, now, lane),
             failed => {
-                match failed {
-                    Outcome::Panic => add64(&shard.panics, 1, lane),
-                    Outcome::Error(kind) => {
-                        self.errors.add(kind);
-                        add64(&shard.errors, 1, lane)
-                    }
-                    _ => {
-                        self.errors.add("canceled");
-                        add64(&shard.errors, 1, lane)
-                    }
-                };
+                self.count_failure(shard, lane, failed);
                 shard
                     .failure
                     .get_or_init(DistShard::default)
                     .record(ns, now, lane);
+            }
+        }
+    }
+
+    /// Counts a failed call by what it was: a panic, an error of a kind, a cancellation.
+    #[inline(always)]
+    fn count_failure(&self, shard: &FuncShard, lane: Lane, failed: Outcome) {
+        match failed {
+            Outcome::Panic => add64(&shard.panics, 1, lane),
+            Outcome::Error(kind) => {
+                self.errors.add(kind);
+                add64(&shard.errors, 1, lane)
+            }
+            _ => {
+                self.errors.add("canceled");
+                add64(&shard.errors, 1, lane)
             }
         }
     }
@@ -352,8 +424,24 @@ impl FuncInner {
             s.panics += sh.panics.load(Ordering::Relaxed);
             s.errors_total += sh.errors.load(Ordering::Relaxed);
         }
-        s.success_times = Snapshot::of::<u64>(self.shards.iter().map(|s| &s.success));
-        s.failure_times = Snapshot::of::<u64>(self.shards.iter().filter_map(|s| s.failure.get()));
+        let polls = || self.shards.iter().filter_map(|s| s.polls.get());
+        let plain_ok = || self.shards.iter().map(|s| &s.success);
+        let plain_failed = || self.shards.iter().filter_map(|s| s.failure.get());
+        s.success_times =
+            Snapshot::of::<u64>(plain_ok().chain(polls().filter_map(|p| p.wall(false))));
+        s.failure_times =
+            Snapshot::of::<u64>(plain_failed().chain(polls().filter_map(|p| p.wall(true))));
+        let once = self
+            .shards
+            .iter()
+            .map(|s| s.polled_once.load(Ordering::Relaxed));
+        s.polls = crate::call::polls::read(
+            once.sum(),
+            polls(),
+            plain_ok(),
+            plain_failed(),
+            &self.slow_polls,
+        );
         let ex = |i: usize| {
             self.exemplars[i]
                 .get()
@@ -374,6 +462,7 @@ impl FuncInner {
             n += std::mem::size_of::<FuncShard>() - std::mem::size_of::<DistShard>();
             n += sh.success.heap_bytes();
             n += sh.failure.get().map_or(0, DistShard::heap_bytes);
+            n += sh.polls.get().map_or(0, PollShard::heap_bytes);
         }
         if self.parents.more.get().is_some() {
             n += MORE_PARENTS * 4;
@@ -411,6 +500,9 @@ pub struct FuncStats {
     pub success_exemplars: Vec<Exemplar>,
     /// Recorded failed calls, likewise.
     pub failure_exemplars: Vec<Exemplar>,
+    /// The polls of its async calls: polls per call, busy time, slow polls. `None` until an
+    /// async call of the function ends.
+    pub polls: Option<PollStats>,
 }
 
 impl FuncStats {

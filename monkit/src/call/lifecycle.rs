@@ -13,10 +13,13 @@
 
 use crate::call::func::{FuncInner, ENTRY};
 use crate::call::live::{self, AsyncSlot, StackPos};
+use crate::call::polls::Polled;
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
-use crate::trace::observe::{FinishedSpan, SpanStart, MAX_ERROR_TEXT};
+use crate::trace::observe::{
+    FinishedSpan, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
+};
 use crate::trace::span::{
     current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED,
     SAMPLED,
@@ -155,11 +158,21 @@ impl Call {
         }
     }
 
-    /// Ends the call; `noted` when its span was annotated, `error` what a returned error says.
+    /// Ends the call; `noted` when its span was annotated, `error` what a returned error says,
+    /// and, for a future's call (`POLLED`), `polled` its polls (with `segments`, the ones a
+    /// recorded span kept). A const parameter: the sync path carries no poll code at all.
     #[inline(always)]
-    fn end(&self, outcome: Outcome, noted: bool, error: Option<&dyn Display>) {
+    fn end<const POLLED: bool>(
+        &self,
+        outcome: Outcome,
+        noted: bool,
+        error: Option<&dyn Display>,
+        polled: Polled,
+        segments: Option<&Segments>,
+    ) {
         let t1 = Tick::now();
-        self.func.finish(self.entered, self.t0, t1, outcome);
+        self.func
+            .finish::<POLLED>(self.entered, self.t0, t1, outcome, polled);
         crate::call::flight::record(
             self.func,
             self.span.trace_id,
@@ -172,7 +185,7 @@ impl Call {
             error,
         );
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
-            self.hand_off(t1, outcome, error);
+            self.hand_off(t1, outcome, error, POLLED.then_some((polled, segments)));
         } else if noted || annotate::foreign_pending() {
             Self::forget_notes(self.span.span_id);
         }
@@ -190,7 +203,13 @@ impl Call {
     /// Hands the finished span of a recorded trace to the registry's observers.
     #[cold]
     #[inline(never)]
-    fn hand_off(&self, t1: Tick, outcome: Outcome, error: Option<&dyn Display>) {
+    fn hand_off(
+        &self,
+        t1: Tick,
+        outcome: Outcome,
+        error: Option<&dyn Display>,
+        polled: Option<(Polled, Option<&Segments>)>,
+    ) {
         let hub = &self.func.hub;
         // One conversion to Unix time: the end is the start plus the duration.
         let (start_ns, took) = (self.t0.unix_nanos(), self.t0.nanos_until(t1));
@@ -216,9 +235,31 @@ impl Call {
             outcome,
             annotations,
             error,
+            polls: polled.map(|(p, segs)| span_polls(self.t0, t1, p, segs)),
         });
     }
 }
+
+/// The polls of a recorded span as observers see them: the kept segments and the last poll.
+fn span_polls(t0: Tick, t1: Tick, p: Polled, segs: Option<&Segments>) -> SpanPolls {
+    let seg = |a: Tick, b: Tick| (t0.nanos_until(a), a.nanos_until(b));
+    let mut segments: Vec<(u64, u64)> = segs
+        .map(|s| s.iter().map(|&(a, b)| seg(a, b)).collect())
+        .unwrap_or_default();
+    if p.in_poll && segments.len() < MAX_POLL_SEGMENTS {
+        segments.push(seg(p.last, t1));
+    }
+    let busy = p.busy + p.running(t1);
+    SpanPolls {
+        count: p.count(),
+        busy_ns: crate::util::clock::ticks_to_nanos(busy),
+        segments,
+        slow_ns: crate::util::clock::ticks_to_nanos(crate::call::polls::slow_ticks()),
+    }
+}
+
+/// The polls a recorded span keeps, as clock readings: `(start, end)` of each.
+pub(crate) type Segments = Vec<(Tick, Tick)>;
 
 /// A call on one thread: current from [`SyncCall::start`] until it ends. Dropped without
 /// [`finish`](SyncCall::finish), it ends as a panic while unwinding and as a success otherwise.
@@ -291,7 +332,8 @@ impl SyncCall {
     fn complete(&self, outcome: Outcome, error: Option<&dyn Display>) {
         live::pop(self.pos);
         let noted = current_raw().flags & NOTED != 0;
-        self.call.end(outcome, noted, error);
+        self.call
+            .end::<false>(outcome, noted, error, Polled::default(), None);
         set_current(self.prev);
     }
 }
@@ -316,6 +358,10 @@ pub(crate) struct AsyncCall {
     call: Call,
     /// Lists the call in `/ps` until it ends (released on drop).
     _live: AsyncSlot,
+    /// Its polls so far, for a call polled by [`TaskFuture`](crate::call::task::TaskFuture).
+    polled: Polled,
+    /// The polls a recorded span keeps (made at its first poll ending pending).
+    segments: Option<Box<Segments>>,
 }
 
 impl AsyncCall {
@@ -333,7 +379,51 @@ impl AsyncCall {
                 entered,
             },
             _live: AsyncSlot::claim(&span, &parent, t0),
+            polled: Polled {
+                pending: 0,
+                busy: 0,
+                last: t0,
+                in_poll: true,
+            },
+            segments: None,
         }
+    }
+
+    /// The poll running ended pending: its time counts as busy.
+    #[inline(always)]
+    pub(crate) fn paused(&mut self) {
+        let start = self.polled.last;
+        let end = Tick::now();
+        let ticks = end.0.saturating_sub(start.0);
+        self.polled.pending = self.polled.pending.saturating_add(1);
+        self.polled.busy += ticks;
+        self.polled.in_poll = false;
+        self.call.func.slow_polls.note_poll(ticks);
+        if ticks > crate::call::polls::slow_ticks() {
+            self.call
+                .func
+                .slow_poll(crate::util::clock::ticks_to_nanos(ticks));
+        }
+        if self.call.span.flags & (RECORDED | SAMPLED) != 0 {
+            self.keep_segment(start, end);
+        }
+    }
+
+    /// A recorded span keeps its polls (the first [`MAX_POLL_SEGMENTS`]).
+    #[cold]
+    #[inline(never)]
+    fn keep_segment(&mut self, start: Tick, end: Tick) {
+        let segs = self.segments.get_or_insert_with(Box::default);
+        if segs.len() < MAX_POLL_SEGMENTS - 1 {
+            segs.push((start, end));
+        }
+    }
+
+    /// A poll begins at `start` (not the first: that one began with the call).
+    #[inline(always)]
+    pub(crate) fn resumed(&mut self, start: Tick) {
+        self.polled.last = start;
+        self.polled.in_poll = true;
     }
 
     #[inline(always)]
@@ -353,26 +443,49 @@ impl AsyncCall {
         }
     }
 
+    /// Ends a call not polled as a future (an [`OpenCall`](crate::OpenCall), a `tracing`
+    /// span): no polls to count.
     #[inline(always)]
     pub(crate) fn finish(self, outcome: Outcome, error: Option<&dyn Display>) {
-        self.finish_in_place(outcome, error);
+        let noted = self.call.span.flags & NOTED != 0;
+        self.call
+            .end::<false>(outcome, noted, error, Polled::default(), None);
     }
 
-    /// [`AsyncCall::finish`] without moving the call: the owner drops it right after (which
-    /// releases its `/ps` slot).
+    /// [`AsyncCall::finish_polled`] in the call's first poll.
     #[inline(always)]
-    pub(crate) fn finish_in_place(&self, outcome: Outcome, error: Option<&dyn Display>) {
+    pub(crate) fn finish_once(&self, outcome: Outcome, error: Option<&dyn Display>) {
         let noted = self.call.span.flags & NOTED != 0;
-        self.call.end(outcome, noted, error);
+        let once = Polled {
+            pending: 0,
+            busy: 0,
+            last: self.call.t0,
+            in_poll: true,
+        };
+        self.call.end::<true>(outcome, noted, error, once, None);
+    }
+
+    /// Ends a polled call in its last poll, without moving it: the owner drops it right after
+    /// (which releases its `/ps` slot).
+    #[inline(always)]
+    pub(crate) fn finish_polled(&self, outcome: Outcome, error: Option<&dyn Display>) {
+        let noted = self.call.span.flags & NOTED != 0;
+        self.call
+            .end::<true>(outcome, noted, error, self.polled, self.segments.as_deref());
     }
 
     /// Ends a call dropped before it finished: a panic while unwinding, else canceled.
-    pub(crate) fn finish_dropped(self) {
+    /// `polled` when it is a future's call (its polls are counted).
+    pub(crate) fn finish_dropped(self, polled: bool) {
         let outcome = if std::thread::panicking() {
             Outcome::Panic
         } else {
             Outcome::Canceled
         };
-        self.finish(outcome, None);
+        if polled {
+            self.finish_polled(outcome, None);
+        } else {
+            self.finish(outcome, None);
+        }
     }
 }

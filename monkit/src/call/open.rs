@@ -95,7 +95,7 @@ impl OpenCall {
 impl Drop for OpenCall {
     fn drop(&mut self) {
         if let Some(c) = self.call.take() {
-            c.finish_dropped();
+            c.finish_dropped(false);
         }
     }
 }

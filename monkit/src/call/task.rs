@@ -8,6 +8,7 @@ use crate::call::func::FuncInner;
 use crate::call::lifecycle::{AsyncCall, SyncCall};
 use crate::stats::outcome::Outcome;
 use crate::trace::span::{current_raw, set_current, SpanRef};
+use crate::util::clock::Tick;
 use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
@@ -35,7 +36,7 @@ pin_project_lite::pin_project! {
     impl<F, C, D> PinnedDrop for TaskFuture<F, C, D> {
         fn drop(this: Pin<&mut Self>) {
             if let Some(c) = this.project().call.take() {
-                c.finish_dropped();
+                c.finish_dropped(true);
             }
         }
     }
@@ -70,7 +71,7 @@ impl Drop for Unwinding<'_> {
     #[cold]
     fn drop(&mut self) {
         if let Some(c) = self.call.take() {
-            c.finish(Outcome::Panic, None);
+            c.finish_polled(Outcome::Panic, None);
         }
         set_current(*self.prev);
     }
@@ -89,15 +90,18 @@ where
         let this = self.project();
         let call = this.call;
         let prev = current_raw();
-        let span = match call {
-            Some(c) => c.span(),
+        let (span, first) = match call {
+            Some(c) => {
+                c.resumed(Tick::now());
+                (c.span(), false)
+            }
             None => {
                 // The span from the registers it was made in, not read back from the call
                 // just stored (a wide load of narrow stores stalls).
                 let started = AsyncCall::start(this.func, prev);
                 let span = started.span();
                 *call = Some(started);
-                span
+                (span, true)
             }
         };
         set_current(span);
@@ -105,9 +109,18 @@ where
         let polled = this.inner.poll(cx);
         if let Some(c) = unwinding.call.as_mut() {
             c.leave();
-            if let Poll::Ready(out) = &polled {
-                c.finish_in_place((this.classify)(out), (this.describe)(out));
-                *unwinding.call = None;
+            match &polled {
+                Poll::Ready(out) => {
+                    let (outcome, error) = ((this.classify)(out), (this.describe)(out));
+                    if first {
+                        // Known here without reading back what the call holds.
+                        c.finish_once(outcome, error);
+                    } else {
+                        c.finish_polled(outcome, error);
+                    }
+                    *unwinding.call = None;
+                }
+                Poll::Pending => c.paused(),
             }
         }
         set_current(prev);

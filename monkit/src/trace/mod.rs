@@ -24,7 +24,9 @@ pub use annotate::{
     MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
 };
 pub use hub::{ObserverHandle, TraceWatcher};
-pub use observe::{FinishedSpan, SpanObserver, SpanStart, MAX_ERROR_TEXT};
+pub use observe::{
+    FinishedSpan, SpanObserver, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
+};
 pub use sampler::Sampler;
 pub use span::{current_span, InSpan, InSpanExt, SpanRef};
 pub use values::{

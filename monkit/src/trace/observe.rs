@@ -85,6 +85,38 @@ pub struct FinishedSpan {
     /// [`MAX_ERROR_TEXT`] bytes, cut on a character boundary. Made only for recorded spans, and
     /// not at all once [`Registry::set_error_text`](crate::Registry::set_error_text) is off.
     pub error: Option<String>,
+    /// An async call's polls: when it ran and when it waited. `None` for sync calls.
+    pub polls: Option<SpanPolls>,
+}
+
+/// Longest list of poll segments a span keeps: later polls still count in
+/// [`SpanPolls::count`] and [`SpanPolls::busy_ns`].
+pub const MAX_POLL_SEGMENTS: usize = 256;
+
+/// The polls of a recorded async span.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanPolls {
+    /// How many times the call was polled.
+    pub count: u32,
+    /// Its polls' durations together, in nanoseconds: the time it ran. The rest of the span
+    /// it was waiting.
+    pub busy_ns: u64,
+    /// The first [`MAX_POLL_SEGMENTS`] polls as `(offset from the span's start, length)`, in
+    /// nanoseconds, in order.
+    pub segments: Vec<(u64, u64)>,
+    /// A poll longer than this many nanoseconds was slow (the threshold when the span ended).
+    pub slow_ns: u64,
+}
+
+impl SpanPolls {
+    /// The slow polls among the segments, as `(offset, length)` in nanoseconds.
+    pub fn slow(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.segments
+            .iter()
+            .copied()
+            .filter(|&(_, len)| len > self.slow_ns)
+    }
 }
 
 /// Longest error text a span keeps, in bytes.
@@ -104,6 +136,7 @@ impl FinishedSpan {
             outcome,
             annotations,
             error: None,
+            polls: None,
         }
     }
 

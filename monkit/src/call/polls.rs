@@ -1,0 +1,368 @@
+//! Inside async calls: how many times each call was polled, how long its polls ran together
+//! (busy time; the rest of its duration it was waiting), and slow polls: a poll longer than
+//! [`slow_poll`] (`MONKIT_SLOW_POLL`, 10 ms by default) held its worker thread that long, and
+//! every other task on that worker waited.
+//!
+//! A call polled once costs one more counter and one comparison: its one poll is its duration
+//! (the call's two clock readings bound it), so its busy time is the duration already
+//! recorded. A call polled more reads the clock at the start and end of each later poll (the
+//! end of one poll cannot be the start of the next: the time between is waiting), and at its
+//! end records its duration and busy time in distributions of their own, merged with the
+//! function's durations when read.
+
+use crate::stats::dist::{DistShard, Snapshot};
+use crate::util::clock::{nanos_to_ticks, ticks_to_nanos, Tick};
+use crate::util::shard::{add64, Lane};
+use crate::util::slot::OnceBox;
+use crate::util::sync::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// The slow-poll threshold by default.
+pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
+
+/// The threshold in clock ticks (0: not read yet). A std atomic: a static, outside loom's
+/// models.
+static SLOW_TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+crate::util::settings::declare! {
+    MONKIT_SLOW_POLL: Duration, "10ms", "a poll of an async #[task] call longer than this is a slow poll: counted, kept on the span, logged at most once a second per function";
+}
+
+/// Sets how long a poll may run before it counts as slow (`MONKIT_SLOW_POLL`, default
+/// [`DEFAULT_SLOW_POLL`]; at least 1 µs).
+pub fn set_slow_poll(threshold: Duration) {
+    let ns = u64::try_from(threshold.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1_000);
+    SLOW_TICKS.store(nanos_to_ticks(ns).max(1), Ordering::Relaxed);
+}
+
+/// How long a poll may run before it counts as slow.
+pub fn slow_poll() -> Duration {
+    init_slow_ticks();
+    Duration::from_nanos(ticks_to_nanos(slow_ticks()))
+}
+
+/// The threshold in ticks. Set before any call can end: every function's creation reads the
+/// settings first ([`read_env_once`]).
+#[inline(always)]
+pub(crate) fn slow_ticks() -> u64 {
+    SLOW_TICKS.load(Ordering::Relaxed)
+}
+
+fn init_slow_ticks() {
+    let t = nanos_to_ticks(DEFAULT_SLOW_POLL.as_nanos() as u64).max(1);
+    let _ = SLOW_TICKS.compare_exchange(0, t, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+/// Applies `MONKIT_SLOW_POLL` of `vars`.
+pub(crate) fn configure(
+    vars: &crate::util::settings::Vars,
+) -> Result<(), crate::util::settings::ConfigError> {
+    if let Some(d) = vars.duration("MONKIT_SLOW_POLL")? {
+        set_slow_poll(d);
+    }
+    Ok(())
+}
+
+/// Reads the variable once (where functions are created, off the hot path).
+pub(crate) fn read_env_once() {
+    static READ: std::sync::Once = std::sync::Once::new();
+    READ.call_once(|| {
+        if let Err(e) = configure(&crate::util::settings::Vars::env()) {
+            log::warn!("monkit: ignoring {e}");
+        }
+        init_slow_ticks();
+    });
+}
+
+/// What a call polled so far carries between its polls.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Polled {
+    /// Polls that ended pending.
+    pub(crate) pending: u32,
+    /// Their ticks together.
+    pub(crate) busy: u64,
+    /// When the last poll began.
+    pub(crate) last: Tick,
+    /// Whether that poll is still running (the call ends in it, not dropped between polls).
+    pub(crate) in_poll: bool,
+}
+
+impl Polled {
+    /// Polls of the call, the one running included.
+    pub(crate) fn count(&self) -> u32 {
+        self.pending.saturating_add(u32::from(self.in_poll))
+    }
+
+    /// Ticks of the poll running at `t1` (0 if none is).
+    pub(crate) fn running(&self, t1: Tick) -> u64 {
+        if self.in_poll {
+            t1.0.saturating_sub(self.last.0)
+        } else {
+            0
+        }
+    }
+}
+
+/// Buckets of polls per call for calls not counted by `once`: `[1, 2)`, `[2, 4)`, `[4, 8)`,
+/// ... the last holding everything from `2^(PER_CALL - 1)`.
+const PER_CALL: usize = 16;
+
+/// One thread shard's poll counts of a function (made at the first call there polled more
+/// than once; calls polled once are counted in the shard itself).
+#[derive(Default)]
+pub(crate) struct PollShard {
+    /// Polls of the other calls.
+    polls: AtomicU64,
+    /// Other calls (polled more than once, or dropped between polls), by polls per call in
+    /// powers of two.
+    per_call: [AtomicU64; PER_CALL],
+    /// Durations and busy times of those calls: successes, failures.
+    many: OnceBox<Many>,
+}
+
+#[derive(Default)]
+struct Many {
+    wall_ok: DistShard,
+    busy_ok: DistShard,
+    wall_failed: DistShard,
+    busy_failed: DistShard,
+}
+
+impl PollShard {
+    /// A call polled `polls` times (not by the `once` path) ended, `wall` and `busy`
+    /// nanoseconds long.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn many(
+        &self,
+        polls: u32,
+        wall: u64,
+        busy: u64,
+        failed: bool,
+        now: Tick,
+        lane: Lane,
+    ) {
+        add64(&self.polls, u64::from(polls), lane);
+        let b = (31 - polls.max(1).leading_zeros() as usize).min(PER_CALL - 1);
+        add64(&self.per_call[b], 1, lane);
+        let m = self.many.get_or_init(Many::default);
+        let (w, bz) = if failed {
+            (&m.wall_failed, &m.busy_failed)
+        } else {
+            (&m.wall_ok, &m.busy_ok)
+        };
+        w.record(wall, now, lane);
+        bz.record(busy.min(wall), now, lane);
+    }
+
+    /// The durations of this shard's calls polled more than once: successes, failures.
+    pub(crate) fn wall(&self, failed: bool) -> Option<&DistShard> {
+        self.many
+            .get()
+            .map(|m| if failed { &m.wall_failed } else { &m.wall_ok })
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.many.get().map_or(0, |m| {
+                std::mem::size_of::<Many>()
+                    + [&m.wall_ok, &m.busy_ok, &m.wall_failed, &m.busy_failed]
+                        .iter()
+                        .map(|d| d.heap_bytes())
+                        .sum::<usize>()
+            })
+    }
+}
+
+/// A function's slow polls, shared by its shards (they are rare).
+#[derive(Default)]
+pub(crate) struct SlowPolls {
+    count: AtomicU64,
+    /// Ticks of the longest poll of a call polled more than once (a call polled once has its
+    /// duration as its poll, kept by the durations' max).
+    longest: AtomicU64,
+    /// When one was last logged (ticks; 0: never).
+    logged_at: AtomicU64,
+}
+
+impl SlowPolls {
+    /// A poll of `ticks` of a call polled more than once ended; slow or not, it may be the
+    /// longest.
+    #[inline(always)]
+    pub(crate) fn note_poll(&self, ticks: u64) {
+        if ticks > self.longest.load(Ordering::Relaxed) {
+            self.longest.fetch_max(ticks, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts one slow poll of `ticks` ending at `end`; true if it is to be logged (at most
+    /// once a second per function).
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn slow(&self, end: Tick) -> bool {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let last = self.logged_at.load(Ordering::Relaxed);
+        let second = nanos_to_ticks(1_000_000_000);
+        (last == 0 || end.0.wrapping_sub(last) >= second)
+            && self
+                .logged_at
+                .compare_exchange(last, end.0.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+/// The polls of a function's async calls, as read.
+#[derive(Clone, Debug, Default)]
+#[non_exhaustive]
+pub struct PollStats {
+    /// Async calls that ended (polled at least once).
+    pub calls: u64,
+    /// Their polls together.
+    pub polls: u64,
+    /// Calls by polls per call: `(at most, calls)`, from 1 (polled once) up in powers of two;
+    /// buckets with no calls left out.
+    pub per_call: Vec<(u64, u64)>,
+    /// Busy time of successful calls (the sum of each call's polls), in nanoseconds; a sync
+    /// call of the same function counts its duration.
+    pub busy_success: Snapshot,
+    /// Busy time of failed calls, likewise.
+    pub busy_failure: Snapshot,
+    /// Polls longer than the slow-poll threshold.
+    pub slow_polls: u64,
+    /// The longest poll, in nanoseconds (a call polled once counts its duration).
+    pub max_poll_ns: u64,
+}
+
+impl PollStats {
+    /// Mean polls per call.
+    pub fn mean_polls(&self) -> f64 {
+        if self.calls == 0 {
+            0.0
+        } else {
+            self.polls as f64 / self.calls as f64
+        }
+    }
+
+    /// Busy time of every call together, in nanoseconds.
+    pub fn busy_ns(&self) -> f64 {
+        self.busy_success.sum + self.busy_failure.sum
+    }
+
+    /// Polls per call at quantile `q` (0-1), as the upper bound of its power-of-two bucket.
+    pub fn polls_quantile(&self, q: f64) -> u64 {
+        let want = (q.clamp(0.0, 1.0) * self.calls as f64).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        for &(at_most, n) in &self.per_call {
+            seen += n;
+            if seen >= want {
+                return at_most;
+            }
+        }
+        self.per_call.last().map_or(0, |b| b.0)
+    }
+}
+
+/// Reads a function's poll stats: `once` its calls polled once, `shards` its poll shards,
+/// `plain_ok` and `plain_failed` its shards' durations of everything else (sync calls and
+/// calls polled once: their busy time is their duration, their one poll as long).
+pub(crate) fn read<'a>(
+    once: u64,
+    shards: impl Iterator<Item = &'a PollShard> + Clone,
+    plain_ok: impl Iterator<Item = &'a DistShard> + Clone,
+    plain_failed: impl Iterator<Item = &'a DistShard> + Clone,
+    slow: &SlowPolls,
+) -> Option<PollStats> {
+    let mut s = PollStats::default();
+    let mut per_call = [0u64; PER_CALL];
+    let mut any = once > 0;
+    for sh in shards.clone() {
+        any = true;
+        s.polls += sh.polls.load(Ordering::Relaxed);
+        for (acc, b) in per_call.iter_mut().zip(&sh.per_call) {
+            *acc += b.load(Ordering::Relaxed);
+        }
+    }
+    if !any {
+        return None;
+    }
+    s.polls += once;
+    s.calls = once + per_call.iter().sum::<u64>();
+    per_call[0] += once;
+    for (i, n) in per_call.into_iter().enumerate() {
+        if n > 0 {
+            let at_most = if i + 1 == PER_CALL {
+                u64::MAX
+            } else {
+                (2u64 << i) - 1
+            };
+            s.per_call.push((at_most, n));
+        }
+    }
+    let busy = |failed: bool| {
+        shards.clone().filter_map(move |sh| {
+            sh.many
+                .get()
+                .map(|m| if failed { &m.busy_failed } else { &m.busy_ok })
+        })
+    };
+    let plain_max = [
+        Snapshot::of::<u64>(plain_ok.clone()).max,
+        Snapshot::of::<u64>(plain_failed.clone()).max,
+    ];
+    s.busy_success = Snapshot::of::<u64>(plain_ok.chain(busy(false)));
+    s.busy_failure = Snapshot::of::<u64>(plain_failed.chain(busy(true)));
+    s.slow_polls = slow.count.load(Ordering::Relaxed);
+    s.max_poll_ns = (plain_max[0].max(plain_max[1]) as u64)
+        .max(ticks_to_nanos(slow.longest.load(Ordering::Relaxed)));
+    Some(s)
+}
+
+/// A slow poll to log.
+struct SlowLine {
+    func: String,
+    location: Option<crate::call::func::Location>,
+    ns: u64,
+}
+
+/// Logs a slow poll of `func` lasting `ns` nanoseconds, on a thread of its own: the logger may
+/// write to a file or a terminal, and the caller's thread has waited long enough. Past 64
+/// lines waiting, lines are let go.
+#[cold]
+#[inline(never)]
+pub(crate) fn log_slow(func: &str, location: Option<crate::call::func::Location>, ns: u64) {
+    use std::sync::mpsc::{sync_channel, SyncSender};
+    static LOGGER: std::sync::OnceLock<Option<SyncSender<SlowLine>>> = std::sync::OnceLock::new();
+    if cfg!(loom) || !log::log_enabled!(log::Level::Warn) {
+        return;
+    }
+    let tx = LOGGER.get_or_init(|| {
+        let (tx, rx) = sync_channel::<SlowLine>(64);
+        std::thread::Builder::new()
+            .name("monkit-slow-polls".into())
+            .spawn(move || {
+                for l in rx {
+                    let at = l
+                        .location
+                        .map(|w| format!(" at {}:{}", w.file, w.line))
+                        .unwrap_or_default();
+                    log::warn!(
+                        "monkit: slow poll: {} held its thread for {:.1} ms{at} (threshold {:?}); a blocking call in an async fn?",
+                        l.func,
+                        l.ns as f64 / 1e6,
+                        slow_poll()
+                    );
+                }
+            })
+            .ok()
+            .map(|_| tx)
+    });
+    if let Some(tx) = tx {
+        let _ = tx.try_send(SlowLine {
+            func: func.to_owned(),
+            location,
+            ns,
+        });
+    }
+}
