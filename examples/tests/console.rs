@@ -172,7 +172,25 @@ fn console_in_a_real_browser() {
         .into_iter()
         .enumerate()
         {
-            assert_eq!(cell(7 + i), quantile(f, times, q), "{full} {times} {q}");
+            assert_eq!(cell(9 + i), quantile(f, times, q), "{full} {times} {q}");
+        }
+        // Async functions: the busy share and slow polls, as /funcs/json has them.
+        match f.get("slow_polls") {
+            Some(slow) => {
+                assert_eq!(cell(8), slow.as_f64(), "{full} slow polls");
+                let wall = f["success_times"]["sum"].as_f64().unwrap()
+                    + f["failure_times"]["sum"].as_f64().unwrap();
+                let busy = f["busy"].as_f64().unwrap();
+                let share = cell(7).expect("an async function has a busy share");
+                assert!((0.0..=1.0).contains(&share), "{full} busy {share}");
+                if wall > 0.0 {
+                    assert!(
+                        (share - (busy / wall).min(1.0)).abs() < 0.01,
+                        "{full} busy {share}"
+                    );
+                }
+            }
+            None => assert_eq!((cell(7), cell(8)), (None, None), "{full} is sync"),
         }
     }
     let failing = shown
@@ -183,12 +201,12 @@ fn console_in_a_real_browser() {
 
     // Sorting: the success p50 column, largest first, then smallest first; empty cells last.
     click_header(&b, "p50", 0);
-    let p50 = column(&rows(&b), 7);
+    let p50 = column(&rows(&b), 9);
     let filled: Vec<f64> = p50.iter().flatten().copied().collect();
     assert!(filled.windows(2).all(|w| w[0] >= w[1]), "{p50:?}");
     assert!(p50.iter().skip_while(|v| v.is_some()).all(|v| v.is_none()));
     click_header(&b, "p50", 0);
-    let p50 = column(&rows(&b), 7);
+    let p50 = column(&rows(&b), 9);
     let filled: Vec<f64> = p50.iter().flatten().copied().collect();
     assert!(filled.windows(2).all(|w| w[0] <= w[1]), "{p50:?}");
     assert_eq!(

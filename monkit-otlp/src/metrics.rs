@@ -328,6 +328,36 @@ pub(crate) fn request(
                     ex,
                 );
             }
+            if let Some(p) = &s.polls {
+                let sums = [
+                    ("monkit.function.polls", "{poll}", "Polls of the function's async calls.", p.polls as f64),
+                    ("monkit.function.slow_polls", "{poll}", "Polls longer than the slow-poll threshold: the worker thread was held that long.", p.slow_polls as f64),
+                ];
+                for (metric, unit, help, v) in sums {
+                    ctx.sum(&mut out, metric, unit, help, base(), v);
+                }
+                ctx.gauge(
+                    &mut out,
+                    "monkit.function.max_poll",
+                    "s",
+                    "Longest poll of one of the function's async calls.",
+                    base(),
+                    p.max_poll_ns as f64 / 1e9,
+                );
+                for (kind, times) in [("success", &p.busy_success), ("failure", &p.busy_failure)] {
+                    let mut a = base();
+                    a.push(kv("kind", kind));
+                    ctx.histogram(
+                        &mut out,
+                        "monkit.function.busy",
+                        "s",
+                        "Busy time of calls of the function (the sum of each call's polls), by outcome.",
+                        a,
+                        &times.histogram(),
+                        &[],
+                    );
+                }
+            }
         }
         Item::Source {
             name,

@@ -289,6 +289,7 @@ fn func_rows(out: &mut String, funcs: &[Row], recent: &Recent, link: Option<&str
             if failed > 0.0 { " bad" } else { "" },
             esc(&errors_text(s)),
         );
+        busy_cells(out, s);
         for (times, exemplars) in [
             (&s.success_times, &s.success_exemplars),
             (&s.failure_times, &s.failure_exemplars),
@@ -300,6 +301,50 @@ fn func_rows(out: &mut String, funcs: &[Row], recent: &Recent, link: Option<&str
         }
         out.push_str("</tr>\n");
     }
+}
+
+/// An async function's share of its time spent running (the rest it waited), and its slow
+/// polls, marked: a poll that long held a worker thread. A sync function has neither.
+fn busy_cells(out: &mut String, s: &FuncStats) {
+    let Some(p) = &s.polls else {
+        out.push_str(r#"<td class="n busy" data-v="">–</td><td class="n slow" data-v="">–</td>"#);
+        return;
+    };
+    let wall = s.success_times.sum + s.failure_times.sum;
+    let busy = p.busy_ns();
+    let share = if wall > 0.0 {
+        (busy / wall).min(1.0)
+    } else {
+        0.0
+    };
+    let _ = write!(
+        out,
+        r#"<td class="n busy" data-v="{share}" title="{}">{:.0}%</td>"#,
+        esc(&format!(
+            "running {} · waiting {} · {} polls, {:.1} per call",
+            fmt_ns(busy),
+            fmt_ns((wall - busy).max(0.0)),
+            p.polls,
+            p.mean_polls()
+        )),
+        share * 100.0
+    );
+    let slow = p.slow_polls;
+    let _ = write!(
+        out,
+        r#"<td class="n slow{}" data-v="{slow}" title="{}">{}</td>"#,
+        if slow > 0 { " bad" } else { "" },
+        esc(&format!(
+            "polls longer than {:?}; longest poll {}",
+            monkit::polls::slow_poll(),
+            fmt_ns(p.max_poll_ns as f64)
+        )),
+        if slow > 0 {
+            format!("⚠ {slow}")
+        } else {
+            "0".to_owned()
+        }
+    );
 }
 
 /// The running spans as nested lists, longest-running first.
@@ -421,7 +466,7 @@ pub(crate) fn page(
 <div class="scroll">
 <table id="funcs">
 <thead>
-<tr><th scope="col" rowspan="2" data-type="s">Function</th><th scope="col" rowspan="2" data-type="s">Scope</th><th scope="col" rowspan="2" data-type="s">Tags</th><th scope="col" rowspan="2" title="calls finished per second over the recent window (about the last minute)">Rate/s</th><th scope="col" rowspan="2">Current</th><th scope="col" rowspan="2">Highwater</th><th scope="col" rowspan="2">Errors</th><th scope="colgroup" colspan="3">Successes</th><th scope="colgroup" colspan="3">Failures</th></tr>
+<tr><th scope="col" rowspan="2" data-type="s">Function</th><th scope="col" rowspan="2" data-type="s">Scope</th><th scope="col" rowspan="2" data-type="s">Tags</th><th scope="col" rowspan="2" title="calls finished per second over the recent window (about the last minute)">Rate/s</th><th scope="col" rowspan="2">Current</th><th scope="col" rowspan="2">Highwater</th><th scope="col" rowspan="2">Errors</th><th scope="col" rowspan="2" title="async functions: share of their time spent running (polled); the rest they waited">Busy</th><th scope="col" rowspan="2" title="async functions: polls longer than the slow-poll threshold (MONKIT_SLOW_POLL), each holding a worker thread">Slow polls</th><th scope="colgroup" colspan="3">Successes</th><th scope="colgroup" colspan="3">Failures</th></tr>
 <tr><th scope="col">p50</th><th scope="col">p90</th><th scope="col">p99</th><th scope="col">p50</th><th scope="col">p90</th><th scope="col">p99</th></tr>
 </thead>
 <tbody>

@@ -124,8 +124,8 @@ enum Plain {
     ConsoleFragment,
     StatsText,
     StatsJson,
-    FuncsText,
-    FuncsJson,
+    FuncsText(render::funcs::Order),
+    FuncsJson(render::funcs::Order),
     FuncsDot,
     PsText,
     PsJson,
@@ -244,6 +244,14 @@ impl Pages {
     }
 
     fn render(reg: &Registry, page: Plain, shared: &Shared) -> Rendered {
+        fn funcs_in(
+            reg: &Registry,
+            order: render::funcs::Order,
+        ) -> Vec<(monkit::Func, monkit::registry::FuncStats)> {
+            let mut funcs = render::funcs::read(reg);
+            order.sort(&mut funcs);
+            funcs
+        }
         let prom = &shared.prometheus;
         let link = shared.trace_link.as_deref();
         if let Plain::Metrics(MetricsFormat::Protobuf) = page {
@@ -275,11 +283,10 @@ impl Pages {
             ),
             Plain::StatsText => (TEXT, render::text::stats(reg)),
             Plain::StatsJson => (JSON, render::json::stats(reg).to_string()),
-            Plain::FuncsText => (TEXT, render::funcs::text(&render::funcs::read(reg))),
-            Plain::FuncsJson => (
-                JSON,
-                render::funcs::json(&render::funcs::read(reg)).to_string(),
-            ),
+            Plain::FuncsText(order) => (TEXT, render::funcs::text(&funcs_in(reg, order))),
+            Plain::FuncsJson(order) => {
+                (JSON, render::funcs::json(&funcs_in(reg, order)).to_string())
+            }
             Plain::FuncsDot => (DOT, render::dot::dot(&render::funcs::read(reg))),
             Plain::PsText => (TEXT, render::ps::text(&reg.running_spans())),
             Plain::PsJson => (JSON, render::ps::json(&reg.running_spans()).to_string()),

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, Response, StatusCode};
+use monkit::render::funcs::Order;
 
 /// What answers a path.
 #[derive(Clone, Copy, Debug)]
@@ -72,13 +73,13 @@ pub(super) const ROUTES: &[Route] = &[
     page(
         &["/funcs", "/funcs/", "/funcs/text"],
         "funcs",
-        Answer::Plain(Plain::FuncsText),
-        Some("every function: callers, counts, errors, time quantiles"),
+        Answer::Plain(Plain::FuncsText(Order::Name)),
+        Some("every function: callers, counts, errors, polls, time quantiles (sort=slow_polls, busy, max_poll)"),
     ),
     page(
         &["/funcs/json"],
         "funcs",
-        Answer::Plain(Plain::FuncsJson),
+        Answer::Plain(Plain::FuncsJson(Order::Name)),
         Some("every function as JSON"),
     ),
     page(
@@ -211,13 +212,30 @@ pub(super) fn route<B>(req: &Request<B>, access: &Access) -> Result<Page, Refusa
             }
         }
     };
-    // No plain page takes parameters: a parameter is a mistake worth telling about.
+    // `/funcs` takes `sort`; no other plain page takes parameters: a parameter is a mistake
+    // worth telling about.
+    let mut page = page;
     if let Some(q) = req.uri().query() {
-        if let Some((k, _)) = form_urlencoded::parse(q.as_bytes()).next() {
-            return Err(Refusal {
-                status: StatusCode::BAD_REQUEST,
-                msg: format!("unknown query parameter {k:?} for {path}"),
-            });
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            page = match (page, &*k) {
+                (Plain::FuncsText(_) | Plain::FuncsJson(_), "sort") => {
+                    let Some(order) = Order::parse(&v) else {
+                        return Err(bad(format!(
+                            "sort={v:?} is not an order of {path}: use name, slow_polls, busy or max_poll"
+                        )));
+                    };
+                    match page {
+                        Plain::FuncsText(_) => Plain::FuncsText(order),
+                        _ => Plain::FuncsJson(order),
+                    }
+                }
+                _ => {
+                    return Err(Refusal {
+                        status: StatusCode::BAD_REQUEST,
+                        msg: format!("unknown query parameter {k:?} for {path}"),
+                    })
+                }
+            };
         }
     }
     Ok(Page::Plain(page))

@@ -101,6 +101,25 @@ fn series_of(scope: &str, item: Item<'_>, out: &mut Vec<Series>) {
                     collect(&mut |cb| snap.fields(1e9, cb)),
                 );
             }
+            if let Some(p) = &s.polls {
+                let fields = [
+                    ("polls", p.polls as f64),
+                    ("busy", p.busy_ns() / 1e9),
+                    ("slow_polls", p.slow_polls as f64),
+                    ("max_poll", p.max_poll_ns as f64 / 1e9),
+                ];
+                let fields = fields.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+                push("function_polls", &tags, fields);
+                for (kind, snap) in [("success", &p.busy_success), ("failure", &p.busy_failure)] {
+                    let mut t = tags.clone();
+                    t.set("kind", kind);
+                    push(
+                        "function_busy_times",
+                        &t,
+                        collect(&mut |cb| snap.fields(1e9, cb)),
+                    );
+                }
+            }
         }
         Item::Source {
             reading: Reading::Custom(stats),

@@ -1,5 +1,6 @@
 //! The functions page: every function with its callers, counts and time quantiles.
 
+use crate::polls::PollStats;
 use crate::registry::{Func, FuncStats, Registry};
 use crate::render::format::exact_duration as dur;
 use crate::stats::Snapshot;
@@ -16,6 +17,91 @@ pub fn read(registry: &Registry) -> Vec<(Func, FuncStats)> {
         .into_iter()
         .map(|f| (f, f.stats()))
         .collect()
+}
+
+/// How `/funcs` lists functions (`sort=`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Order {
+    /// By full name (the default).
+    #[default]
+    Name,
+    /// Most slow polls first: where an async function blocks its worker thread.
+    SlowPolls,
+    /// Most busy time first (the sum of the polls of async calls, the duration of sync ones).
+    Busy,
+    /// Longest single poll first.
+    MaxPoll,
+}
+
+impl Order {
+    /// The order a `sort=` value names: `name`, `slow_polls`, `busy`, `max_poll`.
+    pub fn parse(s: &str) -> Option<Order> {
+        Some(match s {
+            "name" => Order::Name,
+            "slow_polls" => Order::SlowPolls,
+            "busy" => Order::Busy,
+            "max_poll" => Order::MaxPoll,
+            _ => return None,
+        })
+    }
+
+    /// Puts `funcs` in this order (ties by full name).
+    pub fn sort(self, funcs: &mut [(Func, FuncStats)]) {
+        let key = |s: &FuncStats| -> f64 {
+            let p = s.polls.as_ref();
+            match self {
+                Order::Name => 0.0,
+                Order::SlowPolls => p.map_or(0.0, |p| p.slow_polls as f64),
+                Order::Busy => p.map_or(0.0, |p| p.busy_ns()),
+                Order::MaxPoll => p.map_or(0.0, |p| p.max_poll_ns as f64),
+            }
+        };
+        funcs.sort_by(|a, b| {
+            key(&b.1)
+                .total_cmp(&key(&a.1))
+                .then_with(|| a.0.full_name().cmp(b.0.full_name()))
+        });
+    }
+}
+
+fn polls_text(out: &mut String, p: &PollStats) {
+    let _ = writeln!(
+        out,
+        "  polls: {} ({:.2} per call, p50 {}, p99 {}), busy: {}, slow_polls: {}, max_poll: {}",
+        p.polls,
+        p.mean_polls(),
+        p.polls_quantile(0.5),
+        p.polls_quantile(0.99),
+        dur(p.busy_ns()),
+        p.slow_polls,
+        dur(p.max_poll_ns as f64)
+    );
+}
+
+/// An async function's polls as `/funcs/json` shows them: `polls` the count with its spread
+/// per call, `busy` the busy time in nanoseconds (as `success_times`), `slow_polls`,
+/// `max_poll` in nanoseconds.
+fn polls_json(p: &PollStats) -> [(&'static str, Value); 6] {
+    [
+        ("polls", json!(p.polls)),
+        (
+            "polls_per_call",
+            json!({
+                "mean": p.mean_polls(),
+                "p50": p.polls_quantile(0.5),
+                "p99": p.polls_quantile(0.99),
+                "buckets": p.per_call.iter().map(|(le, n)| json!({"le": le, "count": n})).collect::<Vec<_>>(),
+            }),
+        ),
+        ("busy", json!(p.busy_ns().round() as u64)),
+        (
+            "busy_times",
+            json!({"success": times_json(&p.busy_success), "failure": times_json(&p.busy_failure)}),
+        ),
+        ("slow_polls", json!(p.slow_polls)),
+        ("max_poll", json!(p.max_poll_ns)),
+    ]
 }
 
 fn times_text(out: &mut String, title: &str, s: &Snapshot) {
@@ -66,6 +152,9 @@ pub fn text(funcs: &[(Func, FuncStats)]) -> String {
         let _ = writeln!(out, "  {}", counts(s));
         for (kind, n) in &s.errors {
             let _ = writeln!(out, "  error {kind}: {n}");
+        }
+        if let Some(p) = &s.polls {
+            polls_text(&mut out, p);
         }
         times_text(&mut out, "success times", &s.success_times);
         times_text(&mut out, "failure times", &s.failure_times);
@@ -152,6 +241,9 @@ pub fn json(funcs: &[(Func, FuncStats)]) -> Value {
                     // `errors` is the count by kind here (as in Go monkit); the sum is
                     // `errors_total`.
                     m.insert("errors".to_owned(), Value::Object(errors));
+                    for (k, v) in s.polls.as_ref().map(polls_json).into_iter().flatten() {
+                        m.insert(k.to_owned(), v);
+                    }
                 }
                 v
             })

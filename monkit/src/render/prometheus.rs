@@ -337,6 +337,9 @@ fn function(
             *n as f64,
         );
     }
+    if let Some(p) = &s.polls {
+        polls(fam, scope, f, p);
+    }
     let help = "Duration of calls of the function in seconds, by outcome.";
     for (kind, times, exemplars) in [
         ("success", &s.success_times, &s.success_exemplars),
@@ -353,6 +356,52 @@ fn function(
             at,
             times,
             exemplars,
+        );
+    }
+}
+
+/// An async function's polls: counts, busy time (a counter and a histogram by outcome), the
+/// longest poll.
+fn polls(fam: &mut Families, scope: &str, f: crate::call::func::Func, p: &crate::polls::PollStats) {
+    let none = f.tags();
+    let l = labels(scope, none, &[("name", f.name())]);
+    let counters = [
+        ("monkit_function_polls", "Polls of the function's async calls.", p.polls as f64),
+        (
+            "monkit_function_busy_seconds",
+            "Time the function's calls ran (the sum of their polls; a sync call's duration), in seconds.",
+            p.busy_ns() / 1e9,
+        ),
+        (
+            "monkit_function_slow_polls",
+            "Polls of the function's async calls longer than the slow-poll threshold (MONKIT_SLOW_POLL): its worker thread was held that long.",
+            p.slow_polls as f64,
+        ),
+    ];
+    for (name, help, v) in counters {
+        fam.sample(name, Type::Counter, help, l.clone(), v);
+    }
+    fam.sample(
+        "monkit_function_max_poll_seconds",
+        Type::Gauge,
+        "Longest poll of one of the function's async calls, in seconds.",
+        l,
+        p.max_poll_ns as f64 / 1e9,
+    );
+    let help =
+        "Busy time of calls of the function in seconds (the sum of each call's polls), by outcome.";
+    for (kind, times) in [("success", &p.busy_success), ("failure", &p.busy_failure)] {
+        let at = Where {
+            scope,
+            tags: none,
+            extra: &[("name", f.name()), ("kind", kind)],
+        };
+        fam.durations(
+            "monkit_function_busy_duration_seconds",
+            help,
+            at,
+            times,
+            &[],
         );
     }
 }

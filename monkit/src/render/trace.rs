@@ -45,10 +45,23 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
                     "panicked": s.outcome == Outcome::Panic,
                     "canceled": s.outcome == Outcome::Canceled,
                     "annotations": s.annotations.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                    "polls": s.polls.as_ref().map(polls_json),
                 })
             })
             .collect(),
     )
+}
+
+/// An async span's polls: how many, busy time, each poll as `[offset from the span's start,
+/// length]` in nanoseconds, and the slow ones among them.
+fn polls_json(p: &crate::trace::SpanPolls) -> Value {
+    json!({
+        "count": p.count,
+        "busy_ns": p.busy_ns,
+        "segments": p.segments.iter().map(|(o, l)| json!([o, l])).collect::<Vec<_>>(),
+        "slow": p.slow().map(|(o, l)| json!([o, l])).collect::<Vec<_>>(),
+        "slow_threshold_ns": p.slow_ns,
+    })
 }
 
 /// What the flight recorder holds of `reg`'s functions (`Registry::flight_record`), as JSON:
@@ -393,6 +406,7 @@ text.label {{ pointer-events: none; }} text.failed {{ fill: #700000; font-weight
 text.header {{ font-size: 13px; }}
 rect.band {{ fill: #b4a7d6; stroke: #351c75; stroke-width: 1; cursor: pointer; }}
 rect.band.failed {{ stroke: #b00000; stroke-width: 2; }}
+rect.poll {{ fill: #1c4587; pointer-events: none; }} rect.poll.slow {{ fill: #cc0000; }}
 ]]></style>
 <script type="text/ecmascript"><![CDATA[
 function rel(evt, on) {{
@@ -500,6 +514,23 @@ function band(evt) {{
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
         }
+        if let Some(p) = &s.polls {
+            let slow: Vec<String> = p
+                .slow()
+                .map(|(o, l)| format!("{} at +{}", fmt_ns(l as f64), fmt_ns(o as f64)))
+                .collect();
+            let _ = write!(
+                tip,
+                "\nBusy: {} in {} poll{} (waiting {})",
+                fmt_ns(p.busy_ns as f64),
+                p.count,
+                if p.count == 1 { "" } else { "s" },
+                fmt_ns(s.duration_ns().saturating_sub(p.busy_ns) as f64),
+            );
+            if !slow.is_empty() {
+                let _ = write!(tip, "\nSlow polls: {}", slow.join(", "));
+            }
+        }
         let parent = s
             .start
             .parent_id
@@ -516,6 +547,19 @@ function band(evt) {{
             xml_escape(&tip),
             h = ROW - 2.0,
         );
+        // The polls inside the bar, on its lower part: when the call ran; slow ones in red.
+        if let Some(p) = &s.polls {
+            let (py, ph) = (y + (ROW - 2.0) * 0.6, (ROW - 2.0) * 0.4);
+            for &(o, l) in &p.segments {
+                let pa = x(s.start.start_unix_ns + o);
+                let pw = (x(s.start.start_unix_ns + o + l) - pa).max(0.5);
+                let slow = if l > p.slow_ns { " slow" } else { "" };
+                let _ = write!(
+                    out,
+                    r#"<rect class="poll{slow}" x="{pa:.2}" y="{py:.1}" width="{pw:.2}" height="{ph:.1}"/>"#
+                );
+            }
+        }
         // A label where it fits (about 7 px a character): the name and duration, failures
         // marked with their outcome; as much of that as fits, the duration kept first.
         let mark = match s.outcome {
