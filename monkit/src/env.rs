@@ -202,9 +202,19 @@ pub fn register_build(registry: &Registry, version: &str) {
 
 /// Adds the stats of a tokio runtime to `registry` (under scope `env`), read fresh at every
 /// walk from tokio's stable runtime metrics: the series `tokio_runtime,scope=env` with
-/// `workers`, `alive_tasks`, `global_queue_depth`, `busy_seconds` and `parks` (the last
-/// two summed over the workers), and one `tokio_worker,scope=env,worker=<n>` per worker with
-/// its own `busy_seconds` and `parks`. Reading takes no lock the runtime's tasks use.
+/// `workers`, `alive_tasks`, `global_queue_depth`, `busy_seconds`, `parks` and
+/// `park_unparks_total` (the last three summed over the workers; a `_total` field is a
+/// counter on `/metrics`), and one
+/// `tokio_worker,scope=env,worker=<n>` per worker with its own `busy_seconds`, `parks` and
+/// `park_unparks_total`. Built with `--cfg tokio_unstable`, where tokio has them, also
+/// `polls_total`, `steals_total`, `steal_operations_total`, `overflows_total`, `noops_total`,
+/// `local_schedules_total`, `remote_schedules_total`, `spawned_tasks_total`,
+/// `budget_forced_yields_total`, `blocking_threads`,
+/// `idle_blocking_threads`, `blocking_queue_depth` and per worker `mean_poll_seconds` and
+/// `local_queue_depth`. Reading takes no lock the runtime's tasks use.
+///
+/// The runtime's view is per worker; a function's own polls (`/funcs`: `polls`, `busy`,
+/// `slow_polls`) say which code held a worker.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -235,13 +245,18 @@ impl StatSource for Tokio {
         let m = &self.metrics;
         let workers = m.num_workers();
         let mut busy = std::time::Duration::ZERO;
-        let mut parks = 0u64;
+        let (mut parks, mut unparks) = (0u64, 0u64);
         let mut each = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (b, p) = (m.worker_total_busy_duration(w), m.worker_park_count(w));
+            let (b, p, u) = (
+                m.worker_total_busy_duration(w),
+                m.worker_park_count(w),
+                m.worker_park_unpark_count(w),
+            );
             busy += b;
             parks += p;
-            each.push((b, p));
+            unparks += u;
+            each.push((b, p, u));
         }
         cb(&self.key, "workers", workers as f64);
         cb(&self.key, "alive_tasks", m.num_alive_tasks() as f64);
@@ -252,13 +267,87 @@ impl StatSource for Tokio {
         );
         cb(&self.key, "busy_seconds", busy.as_nanos() as f64 / 1e9);
         cb(&self.key, "parks", parks as f64);
-        for (w, (b, p)) in each.into_iter().enumerate() {
+        cb(&self.key, "park_unparks_total", unparks as f64);
+        #[cfg(tokio_unstable)]
+        unstable_runtime(m, &self.key, cb);
+        for (w, (b, p, u)) in each.into_iter().enumerate() {
             let key = SeriesKey::new(
                 "tokio_worker",
                 Tags::new(&[("worker", w.to_string().as_str())]),
             );
             cb(&key, "busy_seconds", b.as_nanos() as f64 / 1e9);
             cb(&key, "parks", p as f64);
+            cb(&key, "park_unparks_total", u as f64);
+            #[cfg(tokio_unstable)]
+            unstable_worker(m, w, &key, cb);
         }
     }
+}
+
+/// What tokio offers only under `tokio_unstable`, for the whole runtime: worker counts
+/// summed, and the runtime's own.
+#[cfg(all(feature = "tokio", tokio_unstable))]
+fn unstable_runtime(
+    m: &tokio::runtime::RuntimeMetrics,
+    key: &SeriesKey,
+    cb: &mut dyn FnMut(&SeriesKey, &str, f64),
+) {
+    type PerWorker = fn(&tokio::runtime::RuntimeMetrics, usize) -> u64;
+    let summed: [(&str, PerWorker); 6] = [
+        ("polls_total", |m, w| m.worker_poll_count(w)),
+        ("steals_total", |m, w| m.worker_steal_count(w)),
+        ("steal_operations_total", |m, w| {
+            m.worker_steal_operations(w)
+        }),
+        ("overflows_total", |m, w| m.worker_overflow_count(w)),
+        ("noops_total", |m, w| m.worker_noop_count(w)),
+        ("local_schedules_total", |m, w| {
+            m.worker_local_schedule_count(w)
+        }),
+    ];
+    for (name, read) in summed {
+        let n: u64 = (0..m.num_workers()).map(|w| read(m, w)).sum();
+        cb(key, name, n as f64);
+    }
+    cb(
+        key,
+        "remote_schedules_total",
+        m.remote_schedule_count() as f64,
+    );
+    cb(key, "spawned_tasks_total", m.spawned_tasks_count() as f64);
+    cb(
+        key,
+        "budget_forced_yields_total",
+        m.budget_forced_yield_count() as f64,
+    );
+    cb(key, "blocking_threads", m.num_blocking_threads() as f64);
+    cb(
+        key,
+        "idle_blocking_threads",
+        m.num_idle_blocking_threads() as f64,
+    );
+    cb(key, "blocking_queue_depth", m.blocking_queue_depth() as f64);
+}
+
+/// The same per worker, with its mean poll time and local queue.
+#[cfg(all(feature = "tokio", tokio_unstable))]
+fn unstable_worker(
+    m: &tokio::runtime::RuntimeMetrics,
+    w: usize,
+    key: &SeriesKey,
+    cb: &mut dyn FnMut(&SeriesKey, &str, f64),
+) {
+    cb(key, "polls_total", m.worker_poll_count(w) as f64);
+    cb(key, "steals_total", m.worker_steal_count(w) as f64);
+    cb(key, "overflows_total", m.worker_overflow_count(w) as f64);
+    cb(
+        key,
+        "mean_poll_seconds",
+        m.worker_mean_poll_time(w).as_secs_f64(),
+    );
+    cb(
+        key,
+        "local_queue_depth",
+        m.worker_local_queue_depth(w) as f64,
+    );
 }

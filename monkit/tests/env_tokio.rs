@@ -36,6 +36,17 @@ fn tokio_runtime_stats() {
     assert!(field("tokio_runtime,", "alive_tasks") >= 1.0);
     assert!(field("tokio_runtime,", "busy_seconds") > 0.0);
     assert!(field("tokio_worker,", "parks") >= 0.0);
+    // A worker parking and waking counts one park and two park-unpark changes.
+    let (parks, unparks) = (
+        field("tokio_runtime,", "parks"),
+        field("tokio_runtime,", "park_unparks_total"),
+    );
+    assert!(unparks >= parks, "{unparks} park-unparks, {parks} parks");
+    let prom = monkit::render::prometheus::render(&reg, false);
+    assert!(
+        prom.contains("# TYPE tokio_runtime_park_unparks_total counter"),
+        "{prom}"
+    );
     assert!(
         text.contains("build,scope=env,version=1.2.3 value=1"),
         "{text}"
