@@ -20,6 +20,19 @@ pub(crate) fn kv(key: &str, value: &str) -> KeyValue {
     }
 }
 
+/// An integer attribute.
+fn int_kv(key: &str, n: u64) -> KeyValue {
+    KeyValue {
+        key: key.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::IntValue(
+                i64::try_from(n).unwrap_or(i64::MAX),
+            )),
+        }),
+        ..KeyValue::default()
+    }
+}
+
 /// An annotation as an attribute: typed where its key's values are numbers (status codes,
 /// ports), a string otherwise; monkit's peer keys under OpenTelemetry's names.
 fn attribute(key: &str, value: &str) -> KeyValue {
@@ -113,6 +126,20 @@ pub fn span(s: &FinishedSpan) -> Span {
             }
         }
     };
+    // An async span's polls: how many and how long it ran, each slow poll an event.
+    let mut events = Vec::new();
+    if let Some(p) = &s.polls {
+        attributes.push(int_kv("monkit.polls", u64::from(p.count)));
+        attributes.push(int_kv("monkit.busy_ns", p.busy_ns));
+        for (at, len) in p.slow() {
+            events.push(span::Event {
+                time_unix_nano: s.start.start_unix_ns + at,
+                name: "slow poll".into(),
+                attributes: vec![int_kv("monkit.poll_ns", len)],
+                ..span::Event::default()
+            });
+        }
+    }
     Span {
         trace_id: s.start.trace_id.to_be_bytes().to_vec(),
         span_id: s.start.span_id.to_be_bytes().to_vec(),
@@ -127,6 +154,7 @@ pub fn span(s: &FinishedSpan) -> Span {
         start_time_unix_nano: s.start.start_unix_ns,
         end_time_unix_nano: s.finish_unix_ns.max(s.start.start_unix_ns),
         attributes,
+        events,
         status: Some(status),
         ..Span::default()
     }

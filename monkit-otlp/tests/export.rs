@@ -56,6 +56,13 @@ fn handle(n: u32) {
         .task(|| std::hint::black_box(n));
 }
 
+/// An async step whose first poll blocks: a slow poll, an event of its span.
+#[monkit::task]
+async fn blocking_step() {
+    std::thread::sleep(Duration::from_millis(15));
+    tokio::task::yield_now().await;
+}
+
 /// Both tests set the same process tags before anything reads them (whichever runs first).
 fn set_tags() {
     let _ = monkit::registry::set_process_tags(&[("instance", "otlp-test")]);
@@ -91,6 +98,12 @@ fn spans_decoded_by_the_official_classes_and_faults() {
     for n in 0..3 {
         handle(n);
     }
+    monkit::polls::set_slow_poll(Duration::from_millis(10));
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(blocking_step());
     assert!(exporter.flush(Duration::from_secs(10)));
 
     let got = s.got.lock().unwrap().clone();
@@ -103,7 +116,7 @@ fn spans_decoded_by_the_official_classes_and_faults() {
     }
     let program = seen.0.lock().unwrap().clone();
     assert_eq!(spans.len(), program.len(), "every recorded span sent once");
-    assert_eq!(program.len(), 3 * 4);
+    assert_eq!(program.len(), 3 * 4 + 1);
     for p in &program {
         let id = format!("{:016x}", p.start.span_id);
         let d = spans
@@ -146,6 +159,17 @@ fn spans_decoded_by_the_official_classes_and_faults() {
                 }
             }
             "step" => assert_eq!(attrs["workflow"], "checkout", "the function's tags"),
+            "blocking_step" => {
+                // Its polls as attributes, the slow one an event at the span's start.
+                assert_eq!(attrs["monkit.polls"], 2, "{d}");
+                let busy = attrs["monkit.busy_ns"].as_u64().unwrap();
+                assert!(busy >= 15_000_000 && busy <= p.duration_ns(), "{d}");
+                let events = d["events"].as_array().unwrap();
+                assert_eq!(events.len(), 1, "{d}");
+                assert_eq!(events[0]["name"], "slow poll");
+                assert_eq!(events[0]["time"], p.start.start_unix_ns);
+                assert!(events[0]["attributes"]["monkit.poll_ns"].as_u64().unwrap() >= 15_000_000);
+            }
             other => panic!("unexpected span {other}"),
         }
         // A child lies within its parent.

@@ -41,8 +41,18 @@ struct Span {
     local_endpoint: Option<Endpoint>,
     #[prost(message, optional, tag = "9")]
     remote_endpoint: Option<Endpoint>,
+    #[prost(message, repeated, tag = "10")]
+    annotations: Vec<Annotation>,
     #[prost(map = "string, string", tag = "11")]
     tags: HashMap<String, String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Annotation {
+    #[prost(fixed64, tag = "1")]
+    timestamp: u64,
+    #[prost(string, tag = "2")]
+    value: String,
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -100,6 +110,17 @@ fn span(j: &Value) -> Span {
         duration: j["duration"].as_u64().unwrap_or(0),
         local_endpoint: endpoint(&j["localEndpoint"]),
         remote_endpoint: endpoint(&j["remoteEndpoint"]),
+        annotations: j["annotations"]
+            .as_array()
+            .map(|all| {
+                all.iter()
+                    .map(|a| Annotation {
+                        timestamp: a["timestamp"].as_u64().unwrap_or(0),
+                        value: a["value"].as_str().unwrap_or("").to_owned(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
         tags: j["tags"]
             .as_object()
             .map(|t| {

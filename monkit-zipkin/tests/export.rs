@@ -18,6 +18,8 @@ use std::time::Duration;
 #[monkit::task]
 async fn b_lookup(key: String) -> Result<String, std::io::Error> {
     monkit::annotate("key", &key);
+    // A blocking first poll: a slow poll, an annotation of the span.
+    std::thread::sleep(Duration::from_millis(15));
     tokio::task::yield_now().await;
     Ok(format!("value of {key}"))
 }
@@ -99,6 +101,7 @@ fn spans_of(bodies: &[String]) -> Vec<Value> {
 
 #[test]
 fn two_services_one_trace() {
+    monkit::polls::set_slow_poll(Duration::from_millis(10));
     let recv = common::receiver();
     let exporter = monkit_zipkin::Builder::new(&recv.url())
         .service_name("Svc-Test")
@@ -176,6 +179,29 @@ fn two_services_one_trace() {
     assert_eq!(a_client["remoteEndpoint"]["ipv4"], "127.0.0.1");
     assert_eq!(b_server["tags"]["http.status_code"], "200");
     assert_eq!(lookup["tags"]["key"], "/b/42");
+    // Its polls: two (the yield), the first slow, at the span's start.
+    assert_eq!(lookup["tags"]["monkit.polls"], "2", "{lookup}");
+    let busy: u64 = lookup["tags"]["monkit.busy_us"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (15_000..=lookup["duration"].as_u64().unwrap()).contains(&busy),
+        "{lookup}"
+    );
+    let slow = lookup["annotations"]
+        .as_array()
+        .expect("a slow-poll annotation");
+    assert_eq!(slow.len(), 1, "{lookup}");
+    assert_eq!(slow[0]["timestamp"], lookup["timestamp"]);
+    assert!(
+        slow[0]["value"]
+            .as_str()
+            .unwrap()
+            .starts_with("slow poll 1"),
+        "{lookup}"
+    );
     assert_eq!(&b_response[36..52], b_server["id"].as_str().unwrap());
 
     // An unsampled incoming trace still propagates its ids, flag off, and is not exported.

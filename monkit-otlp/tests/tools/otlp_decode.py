@@ -32,6 +32,14 @@ def main():
                     "status_message": s.status.message,
                     "flags": s.flags,
                     "attributes": {kv.key: value(kv.value) for kv in s.attributes},
+                    "events": [
+                        {
+                            "name": e.name,
+                            "time": e.time_unix_nano,
+                            "attributes": {kv.key: value(kv.value) for kv in e.attributes},
+                        }
+                        for e in s.events
+                    ],
                 })
     json.dump(out, sys.stdout)
 
