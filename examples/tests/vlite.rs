@@ -84,6 +84,37 @@ fn vlite_end_to_end_with_prometheus() {
         assert_eq!(r[0]["value"][1], "16");
     }
 
+    // A blocking async fn found from the pages alone: /report's builder blocks its worker.
+    for _ in 0..3 {
+        assert!(get(&format!("{proxy}/report")).starts_with("report built"));
+    }
+    let sorted: Vec<serde_json::Value> =
+        serde_json::from_str(&get(&format!("{mon}/funcs/json?sort=slow_polls"))).unwrap();
+    assert_eq!(
+        sorted[0]["full_name"], "vlite.build_report",
+        "{:#}",
+        sorted[0]
+    );
+    assert_eq!(sorted[0]["slow_polls"], 3);
+    assert_eq!(sorted[0]["polls"], 6, "two polls each (the yield)");
+    let slow_timer = sorted
+        .iter()
+        .find(|f| f["full_name"] == "vlite.upstream")
+        .unwrap();
+    assert_eq!(
+        slow_timer["slow_polls"], 0,
+        "the upstream awaits, it does not block"
+    );
+    let metrics = get(&format!("{mon}/metrics"));
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("monkit_function_slow_polls_total{")
+                && l.contains("name=\"build_report\"")
+                && l.ends_with(" 3")),
+        "{metrics}"
+    );
+
     // Zipkin export, switched on by MONKIT_ZIPKIN_*: one trace through proxy and upstream.
     let deadline = Instant::now() + Duration::from_secs(20);
     let spans: Vec<serde_json::Value> = loop {

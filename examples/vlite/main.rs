@@ -247,6 +247,7 @@ fn route_of(path: &str) -> &'static str {
         "" => "/",
         "slow" => "/slow",
         "fail" => "/fail",
+        "report" => "/report",
         _ => "other",
     }
 }
@@ -257,8 +258,19 @@ fn lookup_item(i: u64) -> Option<u64> {
     (!i.is_multiple_of(7)).then_some(i * 2)
 }
 
+/// Builds `/report`'s answer the wrong way, on purpose: a blocking sleep standing in for a sync
+/// file read or a long computation inside an `async fn`, holding its worker thread. `/funcs`
+/// (`sort=slow_polls`), the console's slow-poll column and `monkit_function_slow_polls_total`
+/// find it; its busy time is its whole duration, unlike `/slow`'s timer.
+#[monkit::task]
+async fn build_report() -> String {
+    std::thread::sleep(std::time::Duration::from_millis(15));
+    tokio::task::yield_now().await;
+    "report built (blocking its worker thread for 15 ms)\n".to_owned()
+}
+
 /// The built-in upstream: answers `/` with a greeting, `/slow` after 20 ms, `/fail` with a 500,
-/// `/batch` after 60 small lookups.
+/// `/batch` after 60 small lookups, `/report` after blocking for 15 ms.
 #[monkit::task]
 async fn upstream(req: Request<RequestBody>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (status, body) = match req.uri().path() {
@@ -266,6 +278,7 @@ async fn upstream(req: Request<RequestBody>) -> Result<Response<Full<Bytes>>, In
             tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             (StatusCode::OK, "slow hello\n".to_owned())
         }
+        "/report" => (StatusCode::OK, build_report().await),
         "/fail" => (
             StatusCode::INTERNAL_SERVER_ERROR,
             "failed on purpose\n".to_owned(),

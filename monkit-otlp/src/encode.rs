@@ -131,7 +131,7 @@ pub fn span(s: &FinishedSpan) -> Span {
     if let Some(p) = &s.polls {
         attributes.push(int_kv("monkit.polls", u64::from(p.count)));
         attributes.push(int_kv("monkit.busy_ns", p.busy_ns));
-        for (at, len) in p.slow() {
+        for &(at, len) in &p.slow {
             events.push(span::Event {
                 time_unix_nano: s.start.start_unix_ns + at,
                 name: "slow poll".into(),

@@ -125,8 +125,9 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
             json!((p.busy_ns / 1000).to_string()),
         );
         let slow: Vec<Value> = p
-            .slow()
-            .map(|(at, len)| {
+            .slow
+            .iter()
+            .map(|&(at, len)| {
                 json!({
                     "timestamp": (span.start.start_unix_ns + at) / 1000,
                     "value": format!("slow poll {:.3}ms", len as f64 / 1e6),

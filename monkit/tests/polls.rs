@@ -99,6 +99,11 @@ fn a_blocking_fn_is_found_and_a_waiting_one_is_not() {
     assert!(p.max_poll_ns < Duration::from_millis(10).as_nanos() as u64);
 
     let half = func("half_and_half").stats();
+    assert_eq!(
+        half.successes, CALLS,
+        "calls polled twice count as successes"
+    );
+    assert_eq!(half.total(), CALLS);
     let p = half.polls.clone().unwrap();
     assert_eq!(p.slow_polls, CALLS, "the first poll of each blocked");
     let wall = half.success_times.sum;
@@ -143,6 +148,10 @@ fn a_future_dropped_between_polls_counts_the_polls_it_had() {
     });
     let s = func("awaits_dropped").stats();
     assert_eq!(s.errors, vec![("canceled", 1)]);
+    assert_eq!(
+        (s.successes, s.failures(), s.failure_times.count),
+        (0, 1, 1)
+    );
     let p = s.polls.unwrap();
     assert_eq!((p.calls, p.polls), (1, 1));
     assert_eq!(p.busy_failure.count, 1);
@@ -153,6 +162,57 @@ fn a_future_dropped_between_polls_counts_the_polls_it_had() {
 async fn awaits_dropped() -> u32 {
     tokio::time::sleep(Duration::from_secs(60)).await;
     1
+}
+
+#[monkit::task]
+async fn outer_blocks_nothing() -> u32 {
+    inner_blocks().await + 1
+}
+
+#[monkit::task]
+async fn inner_blocks() -> u32 {
+    std::thread::sleep(NAP);
+    tokio::task::yield_now().await;
+    1
+}
+
+#[monkit::task]
+async fn outer_blocks_too() -> u32 {
+    std::thread::sleep(NAP / 2);
+    inner_blocks_too().await + 1
+}
+
+#[monkit::task]
+async fn inner_blocks_too() -> u32 {
+    std::thread::sleep(NAP / 2);
+    1
+}
+
+/// An outer future's poll contains its inner future's: a slow poll belongs to the function
+/// whose own code held the thread, not to every caller above it.
+#[test]
+fn a_slow_poll_belongs_to_the_function_that_blocked() {
+    monkit::polls::set_slow_poll(Duration::from_millis(10));
+    let rt = runtime();
+    rt.block_on(async {
+        for _ in 0..3 {
+            tokio::spawn(outer_blocks_nothing()).await.unwrap();
+            tokio::spawn(outer_blocks_too()).await.unwrap();
+        }
+    });
+    let slow = |name| func(name).stats().polls.unwrap().slow_polls;
+    assert_eq!(slow("inner_blocks"), 3);
+    assert_eq!(
+        slow("outer_blocks_nothing"),
+        0,
+        "its poll only held the inner one"
+    );
+    // Each blocked for 20 ms: both slow on their own.
+    assert_eq!(slow("inner_blocks_too"), 3);
+    assert_eq!(slow("outer_blocks_too"), 3);
+    // Busy time is what each poll ran, inner polls included.
+    let outer = func("outer_blocks_nothing").stats().polls.unwrap();
+    assert!(outer.busy_ns() >= 3.0 * NAP.as_nanos() as f64);
 }
 
 #[test]
@@ -174,7 +234,7 @@ fn a_recorded_async_span_knows_its_polls() {
     let polls = span.polls.as_ref().expect("an async span has polls");
     assert!(polls.count >= 2, "{polls:?}");
     assert_eq!(polls.segments.len() as u32, polls.count);
-    let slow: Vec<_> = polls.slow().collect();
+    let slow = &polls.slow;
     assert_eq!(slow.len(), 1, "the blocking poll is slow: {polls:?}");
     assert_eq!(slow[0].0, 0, "the first poll starts the span");
     let busy: u64 = polls.segments.iter().map(|s| s.1).sum();

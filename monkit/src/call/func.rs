@@ -290,7 +290,7 @@ impl FuncInner {
         t1: Tick,
         outcome: Outcome,
         p: Polled,
-    ) {
+    ) -> bool {
         let (shard, lane) = self.shards.local();
         if lane.idx == running::shard_of(entered) {
             self.running
@@ -302,20 +302,20 @@ impl FuncInner {
         let ns = t0.nanos_until(t1);
         if !POLLED {
             self.record(shard, lane, ns, t1, outcome);
+            false
         } else if p.pending == 0 && p.in_poll {
             // Polled once: the poll is the call, its duration the busy time.
             self.record(shard, lane, ns, t1, outcome);
             add64(&shard.polled_once, 1, lane);
-            if t1.0.wrapping_sub(t0.0) > crate::call::polls::slow_ticks() {
-                self.slow_poll(ns);
-            }
+            t1.0.wrapping_sub(t0.0) > crate::call::polls::slow_ticks() && self.slow_poll(t0, t1)
         } else {
-            self.finish_polled(shard, lane, ns, t1, outcome, p);
+            self.finish_polled(shard, lane, ns, t1, outcome, p)
         }
     }
 
-    /// An async call polled more than once (or dropped between polls) ended: its outcome counted, its duration and busy
-    /// time recorded beside the others (merged when read).
+    /// An async call polled more than once (or dropped between polls) ended: its outcome
+    /// counted, its duration and busy time recorded beside the others (merged when read).
+    /// True when its last poll was a slow one.
     #[cold]
     #[inline(never)]
     fn finish_polled(
@@ -326,12 +326,10 @@ impl FuncInner {
         t1: Tick,
         outcome: Outcome,
         p: Polled,
-    ) {
+    ) -> bool {
         let last = p.running(t1);
         self.slow_polls.note_poll(last);
-        if last > crate::call::polls::slow_ticks() {
-            self.slow_poll(crate::util::clock::ticks_to_nanos(last));
-        }
+        let slow = last > crate::call::polls::slow_ticks() && self.slow_poll(p.last, t1);
         let busy = crate::util::clock::ticks_to_nanos(p.busy + last);
         let failed = outcome.is_failure();
         if failed {
@@ -341,15 +339,24 @@ impl FuncInner {
             .polls
             .get_or_init(PollShard::default)
             .many(p.count(), ns, busy, failed, t1, lane);
+        slow
     }
 
-    /// A poll of `ns` nanoseconds was slow: counted, and logged at most once a second.
+    /// A poll from `start` to `end` ran longer than the slow-poll threshold: a slow poll of
+    /// this function if its own time (less the long polls of inner futures inside it) still
+    /// does; then counted, logged at most once a second, and true.
     #[cold]
     #[inline(never)]
-    pub(crate) fn slow_poll(&self, ns: u64) {
-        if self.slow_polls.slow(Tick::now()) {
+    pub(crate) fn slow_poll(&self, start: Tick, end: Tick) -> bool {
+        let own = crate::call::polls::own_ticks(start, end);
+        if own <= crate::call::polls::slow_ticks() {
+            return false;
+        }
+        if self.slow_polls.slow(end) {
+            let ns = crate::util::clock::ticks_to_nanos(own);
             crate::call::polls::log_slow(self.names.full_name(), self.location, ns);
         }
+        true
     }
 
     /// Every thread shard's running count: what a highwater check reads.
@@ -420,7 +427,6 @@ impl FuncInner {
             }
         }
         for sh in self.shards.iter() {
-            s.successes += sh.success.count();
             s.panics += sh.panics.load(Ordering::Relaxed);
             s.errors_total += sh.errors.load(Ordering::Relaxed);
         }
@@ -431,6 +437,8 @@ impl FuncInner {
             Snapshot::of::<u64>(plain_ok().chain(polls().filter_map(|p| p.wall(false))));
         s.failure_times =
             Snapshot::of::<u64>(plain_failed().chain(polls().filter_map(|p| p.wall(true))));
+        // Every successful call's duration is in one of the merged distributions.
+        s.successes = s.success_times.count;
         let once = self
             .shards
             .iter()

@@ -171,7 +171,8 @@ impl Call {
         segments: Option<&Segments>,
     ) {
         let t1 = Tick::now();
-        self.func
+        let last_slow = self
+            .func
             .finish::<POLLED>(self.entered, self.t0, t1, outcome, polled);
         crate::call::flight::record(
             self.func,
@@ -185,7 +186,12 @@ impl Call {
             error,
         );
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
-            self.hand_off(t1, outcome, error, POLLED.then_some((polled, segments)));
+            self.hand_off(
+                t1,
+                outcome,
+                error,
+                POLLED.then_some((polled, segments, last_slow)),
+            );
         } else if noted || annotate::foreign_pending() {
             Self::forget_notes(self.span.span_id);
         }
@@ -208,7 +214,7 @@ impl Call {
         t1: Tick,
         outcome: Outcome,
         error: Option<&dyn Display>,
-        polled: Option<(Polled, Option<&Segments>)>,
+        polled: Option<(Polled, Option<&Segments>, bool)>,
     ) {
         let hub = &self.func.hub;
         // One conversion to Unix time: the end is the start plus the duration.
@@ -235,31 +241,43 @@ impl Call {
             outcome,
             annotations,
             error,
-            polls: polled.map(|(p, segs)| span_polls(self.t0, t1, p, segs)),
+            polls: polled.map(|(p, segs, last_slow)| span_polls(self.t0, t1, p, segs, last_slow)),
         });
     }
 }
 
-/// The polls of a recorded span as observers see them: the kept segments and the last poll.
-fn span_polls(t0: Tick, t1: Tick, p: Polled, segs: Option<&Segments>) -> SpanPolls {
+/// The polls of a recorded span as observers see them: the kept segments and the last poll
+/// (`last_slow` when it was a slow one).
+fn span_polls(
+    t0: Tick,
+    t1: Tick,
+    p: Polled,
+    segs: Option<&Segments>,
+    last_slow: bool,
+) -> SpanPolls {
     let seg = |a: Tick, b: Tick| (t0.nanos_until(a), a.nanos_until(b));
-    let mut segments: Vec<(u64, u64)> = segs
-        .map(|s| s.iter().map(|&(a, b)| seg(a, b)).collect())
-        .unwrap_or_default();
-    if p.in_poll && segments.len() < MAX_POLL_SEGMENTS {
-        segments.push(seg(p.last, t1));
+    let mut segments = Vec::new();
+    let mut slow = Vec::new();
+    let kept = segs.into_iter().flatten().copied();
+    let last = p.in_poll.then_some((p.last, t1, last_slow));
+    for (a, b, was_slow) in kept.chain(last).take(MAX_POLL_SEGMENTS) {
+        segments.push(seg(a, b));
+        if was_slow {
+            slow.push(seg(a, b));
+        }
     }
     let busy = p.busy + p.running(t1);
     SpanPolls {
         count: p.count(),
         busy_ns: crate::util::clock::ticks_to_nanos(busy),
         segments,
+        slow,
         slow_ns: crate::util::clock::ticks_to_nanos(crate::call::polls::slow_ticks()),
     }
 }
 
-/// The polls a recorded span keeps, as clock readings: `(start, end)` of each.
-pub(crate) type Segments = Vec<(Tick, Tick)>;
+/// The polls a recorded span keeps, as clock readings: `(start, end, slow)` of each.
+pub(crate) type Segments = Vec<(Tick, Tick, bool)>;
 
 /// A call on one thread: current from [`SyncCall::start`] until it ends. Dropped without
 /// [`finish`](SyncCall::finish), it ends as a panic while unwinding and as a success otherwise.
@@ -399,23 +417,19 @@ impl AsyncCall {
         self.polled.busy += ticks;
         self.polled.in_poll = false;
         self.call.func.slow_polls.note_poll(ticks);
-        if ticks > crate::call::polls::slow_ticks() {
-            self.call
-                .func
-                .slow_poll(crate::util::clock::ticks_to_nanos(ticks));
-        }
+        let slow = ticks > crate::call::polls::slow_ticks() && self.call.func.slow_poll(start, end);
         if self.call.span.flags & (RECORDED | SAMPLED) != 0 {
-            self.keep_segment(start, end);
+            self.keep_segment(start, end, slow);
         }
     }
 
     /// A recorded span keeps its polls (the first [`MAX_POLL_SEGMENTS`]).
     #[cold]
     #[inline(never)]
-    fn keep_segment(&mut self, start: Tick, end: Tick) {
+    fn keep_segment(&mut self, start: Tick, end: Tick, slow: bool) {
         let segs = self.segments.get_or_insert_with(Box::default);
         if segs.len() < MAX_POLL_SEGMENTS - 1 {
-            segs.push((start, end));
+            segs.push((start, end, slow));
         }
     }
 

@@ -197,10 +197,8 @@ impl SlowPolls {
         }
     }
 
-    /// Counts one slow poll of `ticks` ending at `end`; true if it is to be logged (at most
-    /// once a second per function).
-    #[cold]
-    #[inline(never)]
+    /// Counts one slow poll ending at `end`; true if it is to be logged (at most once a
+    /// second per function).
     pub(crate) fn slow(&self, end: Tick) -> bool {
         self.count.fetch_add(1, Ordering::Relaxed);
         let last = self.logged_at.load(Ordering::Relaxed);
@@ -211,6 +209,39 @@ impl SlowPolls {
                 .compare_exchange(last, end.0.max(1), Ordering::Relaxed, Ordering::Relaxed)
                 .is_ok()
     }
+}
+
+/// Long polls that ended on this thread lately, as `(start, ticks)`, for the polls around
+/// them: an outer future's poll contains its inner futures' polls, so it is slow only for its
+/// own time. Only polls over the threshold come here (a cold path); eight cover any nesting
+/// that blocks, the oldest making room.
+const CLAIMS: usize = 8;
+
+std::thread_local! {
+    static LONG: std::cell::Cell<[(u64, u64); CLAIMS]> =
+        const { std::cell::Cell::new([(0, 0); CLAIMS]) };
+}
+
+/// The ticks of a long poll from `start` to `end` that are its own: its length less the long
+/// polls that ended inside it on this thread (those count for their own functions).
+pub(crate) fn own_ticks(start: Tick, end: Tick) -> u64 {
+    let len = end.0.saturating_sub(start.0);
+    LONG.with(|cell| {
+        let mut long = cell.get();
+        let mut nested = 0u64;
+        for e in long.iter_mut() {
+            if e.1 != 0 && e.0 >= start.0 {
+                nested += e.1;
+                *e = (0, 0);
+            }
+        }
+        // This one stands for all of them now, for the polls around it.
+        if let Some(slot) = long.iter_mut().min_by_key(|e| (e.1 != 0, e.0)) {
+            *slot = (start.0, len);
+        }
+        cell.set(long);
+        len.saturating_sub(nested)
+    })
 }
 
 /// The polls of a function's async calls, as read.

@@ -59,7 +59,7 @@ fn polls_json(p: &crate::trace::SpanPolls) -> Value {
         "count": p.count,
         "busy_ns": p.busy_ns,
         "segments": p.segments.iter().map(|(o, l)| json!([o, l])).collect::<Vec<_>>(),
-        "slow": p.slow().map(|(o, l)| json!([o, l])).collect::<Vec<_>>(),
+        "slow": p.slow.iter().map(|(o, l)| json!([o, l])).collect::<Vec<_>>(),
         "slow_threshold_ns": p.slow_ns,
     })
 }
@@ -516,8 +516,9 @@ function band(evt) {{
         }
         if let Some(p) = &s.polls {
             let slow: Vec<String> = p
-                .slow()
-                .map(|(o, l)| format!("{} at +{}", fmt_ns(l as f64), fmt_ns(o as f64)))
+                .slow
+                .iter()
+                .map(|&(o, l)| format!("{} at +{}", fmt_ns(l as f64), fmt_ns(o as f64)))
                 .collect();
             let _ = write!(
                 tip,
@@ -553,7 +554,11 @@ function band(evt) {{
             for &(o, l) in &p.segments {
                 let pa = x(s.start.start_unix_ns + o);
                 let pw = (x(s.start.start_unix_ns + o + l) - pa).max(0.5);
-                let slow = if l > p.slow_ns { " slow" } else { "" };
+                let slow = if p.slow.contains(&(o, l)) {
+                    " slow"
+                } else {
+                    ""
+                };
                 let _ = write!(
                     out,
                     r#"<rect class="poll{slow}" x="{pa:.2}" y="{py:.1}" width="{pw:.2}" height="{ph:.1}"/>"#

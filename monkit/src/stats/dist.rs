@@ -201,10 +201,6 @@ impl DistShard {
         self.window.record(v.slot(), epoch_of(now), lane);
     }
 
-    pub(crate) fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.window.heap_bytes()
     }

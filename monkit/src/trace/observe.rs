@@ -105,18 +105,11 @@ pub struct SpanPolls {
     /// The first [`MAX_POLL_SEGMENTS`] polls as `(offset from the span's start, length)`, in
     /// nanoseconds, in order.
     pub segments: Vec<(u64, u64)>,
-    /// A poll longer than this many nanoseconds was slow (the threshold when the span ended).
+    /// The slow polls among them: longer than `slow_ns` for the call's own work (a poll that
+    /// only contains an inner future's slow poll is that function's slow poll, not this one's).
+    pub slow: Vec<(u64, u64)>,
+    /// The slow-poll threshold when the span ended, in nanoseconds.
     pub slow_ns: u64,
-}
-
-impl SpanPolls {
-    /// The slow polls among the segments, as `(offset, length)` in nanoseconds.
-    pub fn slow(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
-        self.segments
-            .iter()
-            .copied()
-            .filter(|&(_, len)| len > self.slow_ns)
-    }
 }
 
 /// Longest error text a span keeps, in bytes.
