@@ -116,6 +116,21 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
         ),
         "{stats}"
     );
+    // Inside the async activities: `find_customer` awaits a timer (two polls or more a call,
+    // none slow, busy for a fraction of its time); `record_order` never waits (one poll).
+    let find = by("tavern::activities.find_customer");
+    let calls = find["success_times"]["count"].as_u64().unwrap()
+        + find["failure_times"]["count"].as_u64().unwrap();
+    assert!(find["polls"].as_u64().unwrap() >= 2 * calls, "{find:#}");
+    assert_eq!(find["slow_polls"], 0);
+    let wall = find["success_times"]["sum"].as_f64().unwrap()
+        + find["failure_times"]["sum"].as_f64().unwrap();
+    assert!(find["busy"].as_f64().unwrap() < 0.5 * wall, "{find:#}");
+    let record = by("tavern::activities.record_order");
+    let calls = record["success_times"]["count"].as_u64().unwrap()
+        + record["failure_times"]["count"].as_u64().unwrap();
+    assert_eq!(record["polls"], calls, "{record:#}");
+    assert_eq!(record["polls_per_call"]["p99"], 1);
     let greet = by("tavern::activities.greet_customer");
     assert!(
         greet["errors"]["transient"].as_u64().unwrap() >= 1,
