@@ -68,10 +68,14 @@ const CASES: [(&str, u64); 17] = [
     ("floor", 105),
     ("sync", 425),
     ("err", 475),
-    ("async", 460),
-    // A future that waits twice, polled three times, and its floor.
+    // Polled once: its one poll is its duration (no clock read more), a counter and a
+    // comparison for the slow-poll check (450 before polls were counted).
+    ("async", 480),
+    // A future that waits twice, polled three times, and its floor: each later poll reads
+    // the clock at its start and end, and the call records its busy time beside its
+    // duration (626 before polls were counted).
     ("bare_async3", 68),
-    ("async3", 635),
+    ("async3", 950),
     ("tagged", 425),
     ("recorded", 1330),
     // Every trace sampled, every finished span copied for an exporter.
@@ -86,7 +90,7 @@ const CASES: [(&str, u64); 17] = [
     ("sync_flight", 480),
     ("err_flight", 545),
     ("async_flight", 530),
-    ("async3_flight", 715),
+    ("async3_flight", 1010),
 ];
 
 fn err(x: u64) -> u64 {

@@ -132,8 +132,9 @@ fn polls_per_call_are_counted_exactly() {
     // n yields make n + 1 polls.
     assert_eq!(p.polls, 1 + 2 + 4 + 8 + 101);
     let buckets: Vec<(u64, u64)> = p.per_call.clone();
-    assert_eq!(buckets, vec![(1, 1), (3, 1), (7, 1), (15, 1), (127, 1)]);
-    assert_eq!(p.polls_quantile(0.5), 7);
+    assert_eq!(buckets, vec![(1, 1), (2, 1), (4, 1), (8, 1), (128, 1)]);
+    assert_eq!(p.polls_quantile(0.5), 4);
+    assert_eq!(p.polls_quantile(1.0), 128);
     assert!((p.mean_polls() - 116.0 / 5.0).abs() < 1e-9);
 }
 

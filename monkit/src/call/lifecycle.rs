@@ -186,12 +186,7 @@ impl Call {
             error,
         );
         if self.span.flags & (RECORDED | SAMPLED) != 0 {
-            self.hand_off(
-                t1,
-                outcome,
-                error,
-                POLLED.then_some((polled, segments, last_slow)),
-            );
+            self.hand_off::<POLLED>(t1, outcome, error, (polled, segments, last_slow));
         } else if noted || annotate::foreign_pending() {
             Self::forget_notes(self.span.span_id);
         }
@@ -209,12 +204,12 @@ impl Call {
     /// Hands the finished span of a recorded trace to the registry's observers.
     #[cold]
     #[inline(never)]
-    fn hand_off(
+    fn hand_off<const POLLED: bool>(
         &self,
         t1: Tick,
         outcome: Outcome,
         error: Option<&dyn Display>,
-        polled: Option<(Polled, Option<&Segments>, bool)>,
+        (polled, segments, last_slow): (Polled, Option<&Segments>, bool),
     ) {
         let hub = &self.func.hub;
         // One conversion to Unix time: the end is the start plus the duration.
@@ -241,20 +236,23 @@ impl Call {
             outcome,
             annotations,
             error,
-            polls: polled.map(|(p, segs, last_slow)| span_polls(self.t0, t1, p, segs, last_slow)),
+            // A sync span's hand-off has no poll code at all.
+            polls: POLLED.then(|| span_polls(self.t0, t1, polled, segments, last_slow)),
         });
     }
 }
 
 /// The polls of a recorded span as observers see them: the kept segments and the last poll
 /// (`last_slow` when it was a slow one).
+#[cold]
+#[inline(never)]
 fn span_polls(
     t0: Tick,
     t1: Tick,
     p: Polled,
     segs: Option<&Segments>,
     last_slow: bool,
-) -> SpanPolls {
+) -> Box<SpanPolls> {
     let seg = |a: Tick, b: Tick| (t0.nanos_until(a), a.nanos_until(b));
     let mut segments = Vec::new();
     let mut slow = Vec::new();
@@ -267,13 +265,13 @@ fn span_polls(
         }
     }
     let busy = p.busy + p.running(t1);
-    SpanPolls {
+    Box::new(SpanPolls {
         count: p.count(),
         busy_ns: crate::util::clock::ticks_to_nanos(busy),
         segments,
         slow,
-        slow_ns: crate::util::clock::ticks_to_nanos(crate::call::polls::slow_ticks()),
-    }
+        slow_ns: crate::call::polls::slow_poll().as_nanos() as u64,
+    })
 }
 
 /// The polls a recorded span keeps, as clock readings: `(start, end, slow)` of each.

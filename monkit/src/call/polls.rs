@@ -20,9 +20,10 @@ use std::time::Duration;
 /// The slow-poll threshold by default.
 pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
 
-/// The threshold in clock ticks (0: not read yet). A std atomic: a static, outside loom's
-/// models.
+/// The threshold in clock ticks (0: not read yet), and as set, in nanoseconds (what is shown).
+/// Std atomics: statics, outside loom's models.
 static SLOW_TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+static SLOW_NS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 crate::util::settings::declare! {
     MONKIT_SLOW_POLL: Duration, "10ms", "a poll of an async #[task] call longer than this is a slow poll: counted, kept on the span, logged at most once a second per function";
@@ -34,13 +35,14 @@ pub fn set_slow_poll(threshold: Duration) {
     let ns = u64::try_from(threshold.as_nanos())
         .unwrap_or(u64::MAX)
         .max(1_000);
+    SLOW_NS.store(ns, Ordering::Relaxed);
     SLOW_TICKS.store(nanos_to_ticks(ns).max(1), Ordering::Relaxed);
 }
 
 /// How long a poll may run before it counts as slow.
 pub fn slow_poll() -> Duration {
     init_slow_ticks();
-    Duration::from_nanos(ticks_to_nanos(slow_ticks()))
+    Duration::from_nanos(SLOW_NS.load(Ordering::Relaxed))
 }
 
 /// The threshold in ticks. Set before any call can end: every function's creation reads the
@@ -51,8 +53,9 @@ pub(crate) fn slow_ticks() -> u64 {
 }
 
 fn init_slow_ticks() {
-    let t = nanos_to_ticks(DEFAULT_SLOW_POLL.as_nanos() as u64).max(1);
-    let _ = SLOW_TICKS.compare_exchange(0, t, Ordering::Relaxed, Ordering::Relaxed);
+    if SLOW_TICKS.load(Ordering::Relaxed) == 0 {
+        set_slow_poll(DEFAULT_SLOW_POLL);
+    }
 }
 
 /// Applies `MONKIT_SLOW_POLL` of `vars`.
@@ -105,9 +108,27 @@ impl Polled {
     }
 }
 
-/// Buckets of polls per call for calls not counted by `once`: `[1, 2)`, `[2, 4)`, `[4, 8)`,
-/// ... the last holding everything from `2^(PER_CALL - 1)`.
+/// Buckets of polls per call for calls not counted by `once`: exact from 1 to 8 (most calls
+/// wait a few times), then `9..=16`, `17..=32`, ... the last holding everything past 1,024.
 const PER_CALL: usize = 16;
+
+/// The bucket of a call polled `polls` times.
+fn per_call_bucket(polls: u32) -> usize {
+    match polls {
+        0..=8 => polls.max(1) as usize - 1,
+        // (2^(k-1), 2^k] is bucket k + 4.
+        _ => ((32 - (polls - 1).leading_zeros()) as usize + 4).min(PER_CALL - 1),
+    }
+}
+
+/// The most polls bucket `i` holds.
+fn per_call_at_most(i: usize) -> u64 {
+    match i {
+        0..=7 => i as u64 + 1,
+        _ if i + 1 == PER_CALL => u64::MAX,
+        _ => 1 << (i - 4),
+    }
+}
 
 /// One thread shard's poll counts of a function (made at the first call there polled more
 /// than once; calls polled once are counted in the shard itself).
@@ -115,19 +136,27 @@ const PER_CALL: usize = 16;
 pub(crate) struct PollShard {
     /// Polls of the other calls.
     polls: AtomicU64,
-    /// Other calls (polled more than once, or dropped between polls), by polls per call in
-    /// powers of two.
+    /// Other calls (polled more than once, or dropped between polls), by polls per call.
     per_call: [AtomicU64; PER_CALL],
     /// Durations and busy times of those calls: successes, failures.
     many: OnceBox<Many>,
 }
 
+/// Durations and busy times, `[wall, busy]`, of successes and (made at the first) failures.
 #[derive(Default)]
 struct Many {
-    wall_ok: DistShard,
-    busy_ok: DistShard,
-    wall_failed: DistShard,
-    busy_failed: DistShard,
+    ok: [DistShard; 2],
+    failed: OnceBox<[DistShard; 2]>,
+}
+
+impl Many {
+    fn of(&self, failed: bool) -> Option<&[DistShard; 2]> {
+        if failed {
+            self.failed.get()
+        } else {
+            Some(&self.ok)
+        }
+    }
 }
 
 impl PollShard {
@@ -145,33 +174,36 @@ impl PollShard {
         lane: Lane,
     ) {
         add64(&self.polls, u64::from(polls), lane);
-        let b = (31 - polls.max(1).leading_zeros() as usize).min(PER_CALL - 1);
-        add64(&self.per_call[b], 1, lane);
+        add64(&self.per_call[per_call_bucket(polls)], 1, lane);
         let m = self.many.get_or_init(Many::default);
-        let (w, bz) = if failed {
-            (&m.wall_failed, &m.busy_failed)
+        let [w, b] = if failed {
+            m.failed.get_or_init(Default::default)
         } else {
-            (&m.wall_ok, &m.busy_ok)
+            &m.ok
         };
         w.record(wall, now, lane);
-        bz.record(busy.min(wall), now, lane);
+        b.record(busy.min(wall), now, lane);
     }
 
     /// The durations of this shard's calls polled more than once: successes, failures.
     pub(crate) fn wall(&self, failed: bool) -> Option<&DistShard> {
-        self.many
-            .get()
-            .map(|m| if failed { &m.wall_failed } else { &m.wall_ok })
+        Some(&self.many.get()?.of(failed)?[0])
+    }
+
+    /// Their busy times.
+    fn busy(&self, failed: bool) -> Option<&DistShard> {
+        Some(&self.many.get()?.of(failed)?[1])
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.many.get().map_or(0, |m| {
+                let failed = m.failed.get().map_or(0, |f| {
+                    std::mem::size_of_val(f) + f.iter().map(DistShard::heap_bytes).sum::<usize>()
+                });
                 std::mem::size_of::<Many>()
-                    + [&m.wall_ok, &m.busy_ok, &m.wall_failed, &m.busy_failed]
-                        .iter()
-                        .map(|d| d.heap_bytes())
-                        .sum::<usize>()
+                    + m.ok.iter().map(DistShard::heap_bytes).sum::<usize>()
+                    + failed
             })
     }
 }
@@ -252,8 +284,8 @@ pub struct PollStats {
     pub calls: u64,
     /// Their polls together.
     pub polls: u64,
-    /// Calls by polls per call: `(at most, calls)`, from 1 (polled once) up in powers of two;
-    /// buckets with no calls left out.
+    /// Calls by polls per call: `(at most, calls)`, exact from 1 (polled once) to 8, then in
+    /// powers of two; buckets with no calls left out.
     pub per_call: Vec<(u64, u64)>,
     /// Busy time of successful calls (the sum of each call's polls), in nanoseconds; a sync
     /// call of the same function counts its duration.
@@ -281,7 +313,8 @@ impl PollStats {
         self.busy_success.sum + self.busy_failure.sum
     }
 
-    /// Polls per call at quantile `q` (0-1), as the upper bound of its power-of-two bucket.
+    /// Polls per call at quantile `q` (0-1): exact up to 8, past that the upper bound of its
+    /// power-of-two bucket.
     pub fn polls_quantile(&self, q: f64) -> u64 {
         let want = (q.clamp(0.0, 1.0) * self.calls as f64).ceil().max(1.0) as u64;
         let mut seen = 0;
@@ -323,21 +356,10 @@ pub(crate) fn read<'a>(
     per_call[0] += once;
     for (i, n) in per_call.into_iter().enumerate() {
         if n > 0 {
-            let at_most = if i + 1 == PER_CALL {
-                u64::MAX
-            } else {
-                (2u64 << i) - 1
-            };
-            s.per_call.push((at_most, n));
+            s.per_call.push((per_call_at_most(i), n));
         }
     }
-    let busy = |failed: bool| {
-        shards.clone().filter_map(move |sh| {
-            sh.many
-                .get()
-                .map(|m| if failed { &m.busy_failed } else { &m.busy_ok })
-        })
-    };
+    let busy = |failed: bool| shards.clone().filter_map(move |sh| sh.busy(failed));
     let plain_max = [
         Snapshot::of::<u64>(plain_ok.clone()).max,
         Snapshot::of::<u64>(plain_failed.clone()).max,
@@ -395,5 +417,22 @@ pub(crate) fn log_slow(func: &str, location: Option<crate::call::func::Location>
             location,
             ns,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_call_buckets_hold_what_they_say() {
+        for polls in 1..5000u32 {
+            let b = per_call_bucket(polls);
+            assert!(u64::from(polls) <= per_call_at_most(b), "{polls} in {b}");
+            if b > 0 {
+                assert!(u64::from(polls) > per_call_at_most(b - 1), "{polls} in {b}");
+            }
+        }
+        assert_eq!(per_call_bucket(u32::MAX), PER_CALL - 1);
     }
 }

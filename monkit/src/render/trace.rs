@@ -45,7 +45,7 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
                     "panicked": s.outcome == Outcome::Panic,
                     "canceled": s.outcome == Outcome::Canceled,
                     "annotations": s.annotations.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-                    "polls": s.polls.as_ref().map(polls_json),
+                    "polls": s.polls.as_deref().map(polls_json),
                 })
             })
             .collect(),

@@ -85,8 +85,9 @@ pub struct FinishedSpan {
     /// [`MAX_ERROR_TEXT`] bytes, cut on a character boundary. Made only for recorded spans, and
     /// not at all once [`Registry::set_error_text`](crate::Registry::set_error_text) is off.
     pub error: Option<String>,
-    /// An async call's polls: when it ran and when it waited. `None` for sync calls.
-    pub polls: Option<SpanPolls>,
+    /// An async call's polls: when it ran and when it waited. `None` for sync calls (boxed: a
+    /// sync span carries and copies one pointer for it).
+    pub polls: Option<Box<SpanPolls>>,
 }
 
 /// Longest list of poll segments a span keeps: later polls still count in
