@@ -94,16 +94,6 @@ pub(crate) fn configure(
     Ok(())
 }
 
-/// Reads the variables once (where functions are created, off the hot path).
-pub(crate) fn read_env_once() {
-    static READ: std::sync::Once = std::sync::Once::new();
-    READ.call_once(|| {
-        if let Err(e) = configure(&crate::util::settings::Vars::env()) {
-            log::warn!("monkit: ignoring {e}");
-        }
-    });
-}
-
 /// A function's thresholds: what makes one of its calls a candidate.
 pub(crate) struct Mark {
     /// A call ending at or after this tick starts a new window.

@@ -198,6 +198,30 @@ pub(crate) struct FuncInner {
 
 static FUNCS: RwLock<Vec<&'static FuncInner>> = RwLock::new(Vec::new());
 
+/// Reads the hot path's variables (`MONKIT_EXACT_HIGHWATER`, the flight recorder's,
+/// `MONKIT_SLOW_POLL`) once, where the first function is made, before any call can read
+/// them. `export::configure` refuses a bad value; here, with no caller to tell, it is logged
+/// and ignored.
+fn read_env_once() {
+    static READ: std::sync::Once = std::sync::Once::new();
+    type Configure =
+        fn(&crate::util::settings::Vars) -> Result<(), crate::util::settings::ConfigError>;
+    READ.call_once(|| {
+        let vars = crate::util::settings::Vars::env();
+        let all: [Configure; 3] = [
+            running::configure,
+            crate::call::flight::configure,
+            crate::call::polls::configure,
+        ];
+        for configure in all {
+            if let Err(e) = configure(&vars) {
+                log::warn!("monkit: ignoring {e}");
+            }
+        }
+        crate::call::polls::init_slow_ticks();
+    });
+}
+
 /// A function by id.
 pub(crate) fn func_by_id(id: u32) -> Option<&'static FuncInner> {
     FUNCS.read().get(id as usize).copied()
@@ -213,9 +237,7 @@ impl FuncInner {
         tags: Tags,
         location: Option<Location>,
     ) -> &'static Self {
-        running::read_env_once();
-        crate::call::flight::read_env_once();
-        crate::call::polls::read_env_once();
+        read_env_once();
         let mut all = FUNCS.write();
         let f: &'static FuncInner = Box::leak(Box::new(FuncInner {
             id: all.len() as u32,

@@ -45,14 +45,15 @@ pub fn slow_poll() -> Duration {
     Duration::from_nanos(SLOW_NS.load(Ordering::Relaxed))
 }
 
-/// The threshold in ticks. Set before any call can end: every function's creation reads the
-/// settings first ([`read_env_once`]).
+/// The threshold in ticks. Set before any call can end: the first function's creation reads
+/// the settings first.
 #[inline(always)]
 pub(crate) fn slow_ticks() -> u64 {
     SLOW_TICKS.load(Ordering::Relaxed)
 }
 
-fn init_slow_ticks() {
+/// Sets the default threshold unless one is set.
+pub(crate) fn init_slow_ticks() {
     if SLOW_TICKS.load(Ordering::Relaxed) == 0 {
         set_slow_poll(DEFAULT_SLOW_POLL);
     }
@@ -66,17 +67,6 @@ pub(crate) fn configure(
         set_slow_poll(d);
     }
     Ok(())
-}
-
-/// Reads the variable once (where functions are created, off the hot path).
-pub(crate) fn read_env_once() {
-    static READ: std::sync::Once = std::sync::Once::new();
-    READ.call_once(|| {
-        if let Err(e) = configure(&crate::util::settings::Vars::env()) {
-            log::warn!("monkit: ignoring {e}");
-        }
-        init_slow_ticks();
-    });
 }
 
 /// What a call polled so far carries between its polls.

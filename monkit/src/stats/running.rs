@@ -82,17 +82,6 @@ crate::util::settings::declare! {
     MONKIT_EXACT_HIGHWATER: Flag, "off", "count running calls on one shared line: an exact highwater, at a cost when threads contend";
 }
 
-/// Reads `MONKIT_EXACT_HIGHWATER` once (called where functions are created, off the hot path).
-pub(crate) fn read_env_once() {
-    static READ: std::sync::Once = std::sync::Once::new();
-    READ.call_once(|| {
-        // `export::configure` refuses a bad value; here, with no caller to tell, it is logged.
-        if let Err(e) = configure(&crate::util::settings::Vars::env()) {
-            log::warn!("monkit: ignoring {e}");
-        }
-    });
-}
-
 #[inline(always)]
 pub(crate) fn exact_mode() -> bool {
     EXACT_MODE.load(Ordering::Relaxed)
