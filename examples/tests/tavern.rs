@@ -148,23 +148,7 @@ fn tavern_end_to_end_with_prometheus_and_dashboard() {
     // Every name a real service exposes (tokio's, the process's, the facade's) passes
     // promtool's lint, which refuses a `_count` suffix on anything but a histogram.
     assert!(metrics.contains("tokio_worker_parks{"), "{metrics}");
-    if peers::have("promtool", "prometheus") {
-        let mut child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::io::Write::write_all(&mut child.stdin.take().unwrap(), metrics.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let said = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && said.trim().is_empty(),
-            "promtool: {said}"
-        );
-    }
+    peers::assert_promtool_takes(&metrics);
 
     // One trace from the HTTP request through the signal to the child workflow's last
     // activity, with the allowed baggage as annotations and the domain as a tag.

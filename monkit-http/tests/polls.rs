@@ -4,8 +4,6 @@
 
 use monkit_testsupport::peers;
 use serde_json::Value;
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const NAP: Duration = Duration::from_millis(30);
@@ -141,23 +139,7 @@ fn a_blocking_async_fn_is_found_from_the_pages() {
     );
     assert!(m.contains("# TYPE monkit_function_busy_duration_seconds histogram"));
     assert!(m.contains("# TYPE monkit_function_max_poll_seconds gauge"));
-    if peers::have("promtool", "prometheus") {
-        let mut child = Command::new("promtool")
-            .args(["check", "metrics"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child.stdin.take().unwrap().write_all(m.as_bytes()).unwrap();
-        let out = child.wait_with_output().unwrap();
-        let said = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && said.trim().is_empty(),
-            "promtool: {said}"
-        );
-    }
+    peers::assert_promtool_takes(&m);
 
     // /trace/json: a captured call carries its polls, the blocking one marked slow.
     let url = format!("{base}/trace/json?regex=pages_traced&timeout=10s");

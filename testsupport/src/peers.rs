@@ -83,3 +83,21 @@ pub fn curl_h2<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> std::process::Output {
         .output()
         .expect("curl runs")
 }
+
+/// Asserts that `promtool check metrics` takes `text` without a word (its lint included);
+/// skips, saying so, when promtool is not installed.
+pub fn assert_promtool_takes(text: &str) {
+    if !have("promtool", "prometheus") {
+        return;
+    }
+    let out = pipe(
+        Command::new("promtool").args(["check", "metrics"]),
+        text.as_bytes(),
+    );
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && said.trim().is_empty(),
+        "promtool: {said}"
+    );
+}
