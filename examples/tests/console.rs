@@ -128,7 +128,7 @@ fn console_in_a_real_browser() {
     b.wait_until(
         "the script set the table up",
         Duration::from_secs(10),
-        "return !document.querySelector('.tools').hidden && document.querySelectorAll('#funcs thead th button').length === 13;",
+        "return !document.querySelector('.tools').hidden && document.querySelectorAll('#funcs thead th button').length === 15;",
     );
 
     b.screenshot(&shots.join("1-table.png"));
@@ -216,11 +216,18 @@ fn console_in_a_real_browser() {
         ),
         1
     );
+    // Slow polls, most first; sync functions (no polls) last.
+    click_header(&b, "Slow polls", 0);
+    let slow = column(&rows(&b), 8);
+    let filled: Vec<f64> = slow.iter().flatten().copied().collect();
+    assert!(!filled.is_empty(), "vlite has async functions");
+    assert!(filled.windows(2).all(|w| w[0] >= w[1]), "{slow:?}");
+    assert!(slow.iter().skip_while(|v| v.is_some()).all(|v| v.is_none()));
+
     // Errors, most first.
     click_header(&b, "Errors", 0);
     let errs = column(&rows(&b), 6);
     assert!(errs.windows(2).all(|w| w[0] >= w[1]), "{errs:?}");
-
     // Filtering by a text box, then a refresh from the JSON pages keeps both.
     b.run(
         "var f = document.getElementById('filter'); f.value = 'vlite'; f.dispatchEvent(new Event('input'));",
