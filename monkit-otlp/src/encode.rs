@@ -126,20 +126,22 @@ pub fn span(s: &FinishedSpan) -> Span {
             }
         }
     };
-    // An async span's polls: how many and how long it ran, each slow poll an event.
-    let mut events = Vec::new();
+    // An async span's polls: how many and how long it ran.
     if let Some(p) = &s.polls {
         attributes.push(int_kv("monkit.polls", u64::from(p.count)));
         attributes.push(int_kv("monkit.busy_ns", p.busy_ns));
-        for &(at, len) in &p.slow {
-            events.push(span::Event {
-                time_unix_nano: s.start.start_unix_ns + at,
-                name: "slow poll".into(),
-                attributes: vec![int_kv("monkit.poll_ns", len)],
-                ..span::Event::default()
-            });
-        }
     }
+    // Events (slow polls and log records among them) as span events.
+    let events = s
+        .events
+        .iter()
+        .map(|e| span::Event {
+            time_unix_nano: e.time_unix_ns,
+            name: e.name.clone(),
+            attributes: e.attributes.iter().map(|(k, v)| attribute(k, v)).collect(),
+            ..span::Event::default()
+        })
+        .collect();
     Span {
         trace_id: s.start.trace_id.to_be_bytes().to_vec(),
         span_id: s.start.span_id.to_be_bytes().to_vec(),

@@ -116,27 +116,29 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
     if has_remote {
         m.insert("remoteEndpoint".into(), remote.to_json());
     }
-    // An async span's polls: how many and how long it ran as tags, each slow poll an
-    // annotation at the time it began.
+    // An async span's polls: how many and how long it ran, as tags.
     if let Some(p) = &span.polls {
         tags.insert("monkit.polls".into(), json!(p.count.to_string()));
         tags.insert(
             "monkit.busy_us".into(),
             json!((p.busy_ns / 1000).to_string()),
         );
-        let slow: Vec<Value> = p
-            .slow
+    }
+    // Events (slow polls among them) as annotations: Zipkin's have a time and a text only, so
+    // the attributes follow the name as `key=value`.
+    if !span.events.is_empty() {
+        let annotations = span
+            .events
             .iter()
-            .map(|&(at, len)| {
-                json!({
-                    "timestamp": (span.start.start_unix_ns + at) / 1000,
-                    "value": format!("slow poll {:.3}ms", len as f64 / 1e6),
-                })
+            .map(|e| {
+                let mut value = e.name.clone();
+                for (k, v) in &e.attributes {
+                    value.push_str(&format!(" {k}={v}"));
+                }
+                json!({"timestamp": e.time_unix_ns / 1000, "value": value})
             })
             .collect();
-        if !slow.is_empty() {
-            m.insert("annotations".into(), Value::Array(slow));
-        }
+        m.insert("annotations".into(), Value::Array(annotations));
     }
     if !tags.is_empty() {
         m.insert("tags".into(), Value::Object(tags));

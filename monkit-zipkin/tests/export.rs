@@ -195,13 +195,15 @@ fn two_services_one_trace() {
         .expect("a slow-poll annotation");
     assert_eq!(slow.len(), 1, "{lookup}");
     assert_eq!(slow[0]["timestamp"], lookup["timestamp"]);
-    assert!(
-        slow[0]["value"]
-            .as_str()
-            .unwrap()
-            .starts_with("slow poll 1"),
-        "{lookup}"
-    );
+    // The event's name, then its attributes as `key=value`.
+    let ns: u64 = slow[0]["value"]
+        .as_str()
+        .unwrap()
+        .strip_prefix("slow poll monkit.poll_ns=")
+        .unwrap_or_else(|| panic!("{lookup}"))
+        .parse()
+        .unwrap();
+    assert!(ns >= 15_000_000, "{lookup}");
     assert_eq!(&b_response[36..52], b_server["id"].as_str().unwrap());
 
     // An unsampled incoming trace still propagates its ids, flag off, and is not exported.

@@ -139,13 +139,17 @@ pub mod keys {
     /// The gRPC status code a call ended with, as a number.
     pub const RPC_GRPC_STATUS_CODE: &str = "rpc.grpc.status_code";
 
+    /// A slow poll event's length, in nanoseconds.
+    pub const POLL_NS: &str = crate::polls::SLOW_POLL_NS;
+
     /// The keys whose values are integers, which exporters with typed attributes send as
     /// such.
-    pub const INTEGER_KEYS: [&str; 4] = [
+    pub const INTEGER_KEYS: [&str; 5] = [
         HTTP_STATUS_CODE,
         RPC_GRPC_STATUS_CODE,
         PEER_PORT,
         "server.port",
+        POLL_NS,
     ];
 
     /// Zipkin's own name of an annotation key, where its conventions name it otherwise.

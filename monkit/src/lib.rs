@@ -79,7 +79,7 @@ pub mod registry; // the model
 pub mod render; // the read side
 
 // Add-ons over everything.
-#[cfg(feature = "tracing")]
+#[cfg(any(feature = "tracing", feature = "log"))]
 pub mod bridge;
 pub mod env;
 pub mod export;

@@ -60,6 +60,14 @@ async fn async_ok(x: u64) -> u64 {
     x
 }
 
+/// Events in an unrecorded call: nothing kept, nothing allocated.
+#[monkit::task]
+fn with_events(x: u64) -> u64 {
+    monkit::trace::event("step");
+    monkit::trace::event_with("detail", &[("k", "v"), ("n", "2")]);
+    x
+}
+
 #[monkit::task]
 fn mem_one() {}
 
@@ -84,6 +92,7 @@ fn steady_state_and_memory() {
         sync_ok(i);
         let _ = sync_err(i | 1);
         poll_once(async_ok(i));
+        with_events(i);
     }
     // The calls themselves: nothing, the flight recorder off.
     monkit::flight::set_enabled(false);
@@ -95,6 +104,7 @@ fn steady_state_and_memory() {
         sync_ok(i);
         let _ = sync_err(i | 1);
         poll_once(async_ok(i));
+        with_events(i);
     }
     let after = ALLOCS.load(Ordering::Relaxed);
     TRACK.with(|t| t.set(false));

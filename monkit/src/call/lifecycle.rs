@@ -17,7 +17,7 @@ use crate::call::polls::Polled;
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
-use crate::trace::observe::{
+use crate::trace::observe::{SpanEvent, 
     FinishedSpan, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
 };
 use crate::trace::span::{
@@ -198,7 +198,7 @@ impl Call {
     #[cold]
     #[inline(never)]
     fn forget_notes(span_id: u64) {
-        crate::call::flight::keep_notes(span_id, annotate::take(span_id));
+        crate::call::flight::keep_notes(span_id, annotate::take(span_id).notes);
     }
 
     /// Hands the finished span of a recorded trace to the registry's observers.
@@ -225,7 +225,10 @@ impl Call {
         let error = error
             .filter(|_| outcome.is_failure() && hub.error_text.load(Ordering::Relaxed))
             .map(|e| annotate::display_within(e, MAX_ERROR_TEXT));
-        let annotations = annotate::take(self.span.span_id);
+        let annotate::Held {
+            notes: annotations,
+            mut events,
+        } = annotate::take(self.span.span_id);
         if !annotations.is_empty() && crate::call::flight::active() {
             // The flight recorder's trees show a recorded span's notes too.
             crate::call::flight::keep_notes(self.span.span_id, annotations.clone());
@@ -237,7 +240,12 @@ impl Call {
             annotations,
             error,
             // A sync span's hand-off has no poll code at all.
-            polls: POLLED.then(|| span_polls(self.t0, t1, polled, segments, last_slow)),
+            polls: POLLED.then(|| {
+                let polls = span_polls(self.t0, t1, polled, segments, last_slow);
+                slow_poll_events(&polls, start_ns, &mut events);
+                polls
+            }),
+            events,
         });
     }
 }
@@ -272,6 +280,22 @@ fn span_polls(
         slow,
         slow_ns: crate::call::polls::slow_poll().as_nanos() as u64,
     })
+}
+
+/// Each slow poll of a span as an event at its start (`slow poll`, with its length), among the
+/// span's other events in time order.
+fn slow_poll_events(polls: &SpanPolls, start_ns: u64, events: &mut Vec<SpanEvent>) {
+    if polls.slow.is_empty() {
+        return;
+    }
+    for &(at, len) in &polls.slow {
+        events.push(SpanEvent::new(
+            start_ns + at,
+            crate::call::polls::SLOW_POLL_EVENT,
+            vec![(crate::call::polls::SLOW_POLL_NS.to_owned(), len.to_string())],
+        ));
+    }
+    events.sort_by_key(|e| e.time_unix_ns);
 }
 
 /// The polls a recorded span keeps, as clock readings: `(start, end, slow)` of each.

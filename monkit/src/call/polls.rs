@@ -17,6 +17,11 @@ use crate::util::slot::OnceBox;
 use crate::util::sync::{AtomicU64, Ordering};
 use std::time::Duration;
 
+/// The name of the span event a slow poll of a recorded call makes.
+pub const SLOW_POLL_EVENT: &str = "slow poll";
+/// Its attribute: the poll's length in nanoseconds.
+pub const SLOW_POLL_NS: &str = "monkit.poll_ns";
+
 /// The slow-poll threshold by default.
 pub const DEFAULT_SLOW_POLL: Duration = Duration::from_millis(10);
 

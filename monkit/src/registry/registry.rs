@@ -308,6 +308,7 @@ impl Registry {
     pub fn losses(&self) -> Losses {
         Losses {
             annotations_dropped: crate::trace::annotations_dropped(),
+            events_dropped: crate::trace::events_dropped(),
             contexts_dropped: crate::trace::contexts_dropped(),
             observer_panics: self.observer_panics(),
             flight_evicted: crate::flight::evicted(),
@@ -317,7 +318,8 @@ impl Registry {
     }
 
     /// Puts [`Registry::losses`] among this registry's stats, read at every walk: the series
-    /// `monkit,scope=monkit` with `annotations_dropped_total`, `contexts_dropped_total`,
+    /// `monkit,scope=monkit` with `annotations_dropped_total`, `events_dropped_total`,
+    /// `contexts_dropped_total`,
     /// `observer_panics_total`, `flight_evicted_total`,
     /// `flight_skipped_total` and `flight_threads_without_ring_total`, on `/metrics` as
     /// `monkit_annotations_dropped_total` and so on. The pages do this for the registry they
@@ -411,6 +413,8 @@ pub fn armed_watchers() -> usize {
 pub struct Losses {
     /// Annotations not kept because their span held the most it may.
     pub annotations_dropped: u64,
+    /// Span events not kept because their span held the most it may.
+    pub events_dropped: u64,
     /// Incoming trace contexts (`tracestate`, `baggage`) not kept because the most traces
     /// held one already.
     pub contexts_dropped: u64,
@@ -443,6 +447,7 @@ impl crate::stats::StatSource for LossSource {
             "annotations_dropped_total",
             l.annotations_dropped as f64,
         );
+        cb(&self.key, "events_dropped_total", l.events_dropped as f64);
         cb(
             &self.key,
             "contexts_dropped_total",

@@ -3,7 +3,7 @@
 use crate::render::format::{duration as fmt_ns, fmt_in, unit_for, xml_escape};
 use crate::stats::Outcome;
 use crate::trace::FinishedSpan;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -45,6 +45,11 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
                     "panicked": s.outcome == Outcome::Panic,
                     "canceled": s.outcome == Outcome::Canceled,
                     "annotations": s.annotations.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
+                    "events": s.events.iter().map(|e| json!({
+                        "time": e.time_unix_ns,
+                        "name": e.name,
+                        "attributes": e.attributes.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<String, Value>>(),
+                    })).collect::<Vec<_>>(),
                     "polls": s.polls.as_deref().map(polls_json),
                 })
             })
@@ -62,6 +67,19 @@ fn polls_json(p: &crate::trace::SpanPolls) -> Value {
         "slow": p.slow.iter().map(|(o, l)| json!([o, l])).collect::<Vec<_>>(),
         "slow_threshold_ns": p.slow_ns,
     })
+}
+
+/// An event as one line: when (from the span's start), its name and attributes.
+fn event_text(e: &crate::trace::SpanEvent, span_start_ns: u64) -> String {
+    let mut t = format!(
+        "+{} {}",
+        fmt_ns(e.time_unix_ns.saturating_sub(span_start_ns) as f64),
+        e.name
+    );
+    for (k, v) in &e.attributes {
+        let _ = write!(t, " {k}={v}");
+    }
+    t
 }
 
 /// What the flight recorder holds of `reg`'s functions (`Registry::flight_record`), as JSON:
@@ -407,6 +425,7 @@ text.header {{ font-size: 13px; }}
 rect.band {{ fill: #b4a7d6; stroke: #351c75; stroke-width: 1; cursor: pointer; }}
 rect.band.failed {{ stroke: #b00000; stroke-width: 2; }}
 rect.poll {{ fill: #1c4587; pointer-events: none; }} rect.poll.slow {{ fill: #cc0000; }}
+path.event {{ fill: #ffffff; stroke: #000000; stroke-width: 1; }}
 ]]></style>
 <script type="text/ecmascript"><![CDATA[
 function rel(evt, on) {{
@@ -514,6 +533,12 @@ function band(evt) {{
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
         }
+        for e in s.events.iter().take(10) {
+            let _ = write!(tip, "\n{}", event_text(e, s.start.start_unix_ns));
+        }
+        if s.events.len() > 10 {
+            let _ = write!(tip, "\n(+{} more events)", s.events.len() - 10);
+        }
         if let Some(p) = &s.polls {
             let slow: Vec<String> = p
                 .slow
@@ -564,6 +589,15 @@ function band(evt) {{
                     r#"<rect class="poll{slow}" x="{pa:.2}" y="{py:.1}" width="{pw:.2}" height="{ph:.1}"/>"#
                 );
             }
+        }
+        // Events: a diamond at the top of the bar where each happened, its own tooltip.
+        for e in &s.events {
+            let ex = x(e.time_unix_ns.clamp(s.start.start_unix_ns, s.finish_unix_ns));
+            let _ = write!(
+                out,
+                r#"<g class="event"><title>{}</title><path class="event" d="M{ex:.2},{y:.1} l4,4 l-4,4 l-4,-4 z"/></g>"#,
+                xml_escape(&event_text(e, s.start.start_unix_ns)),
+            );
         }
         // A label where it fits (about 7 px a character): the name and duration, failures
         // marked with their outcome; as much of that as fits, the duration kept first.

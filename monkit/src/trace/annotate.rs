@@ -1,5 +1,6 @@
 //! Annotations: key/value notes on the current span, kept until the span finishes, for every
-//! running span (shown in `/ps`) and handed with recorded spans to observers.
+//! running span (shown in `/ps`) and handed with recorded spans to observers; and events:
+//! timestamped notes ([`event`]), kept only for spans that are recorded.
 //!
 //! The store is process-wide and keyed by span id (span ids are unique in the process, and an
 //! annotation must find its span whichever thread or registry it runs in), split in shards so
@@ -8,7 +9,8 @@
 //! Memory is bounded per span: at most [`MAX_NOTES`] notes, keys and values cut to
 //! [`MAX_KEY`] and [`MAX_VALUE`] bytes.
 
-use crate::trace::span::{current_raw, set_current, NOTED};
+use crate::trace::observe::SpanEvent;
+use crate::trace::span::{current_raw, set_current, NOTED, RECORDED, SAMPLED};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -41,7 +43,20 @@ impl std::hash::Hasher for IdHasher {
     }
 }
 
-type Notes = HashMap<u64, Vec<(String, String)>, std::hash::BuildHasherDefault<IdHasher>>;
+/// What a span holds: its notes, and (recorded spans only) its events.
+#[derive(Default)]
+pub(crate) struct Held {
+    pub(crate) notes: Vec<(String, String)>,
+    pub(crate) events: Vec<SpanEvent>,
+}
+
+type Notes = HashMap<u64, Held, std::hash::BuildHasherDefault<IdHasher>>;
+
+/// Most events one span keeps; later ones are dropped (counted: [`events_dropped`]).
+pub const MAX_EVENTS: usize = 64;
+/// Most attributes one event keeps.
+pub const MAX_EVENT_ATTRIBUTES: usize = 16;
+static EVENTS_DROPPED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 const SHARDS: usize = 16;
 
@@ -157,16 +172,90 @@ pub(crate) fn annotate_span(span_id: u64, key: &str, value: &dyn std::fmt::Displ
 /// Adds one note to a span's list in its (locked) shard; `false` when the span holds
 /// [`MAX_NOTES`] already (the note is dropped and counted).
 fn push(notes: &mut Notes, span_id: u64, key: String, value: String) -> bool {
-    let mine = notes.entry(span_id).or_insert_with(|| {
-        HELD.fetch_add(1, Ordering::Relaxed);
-        Vec::new()
-    });
+    let mine = &mut held_by(notes, span_id).notes;
     if mine.len() >= MAX_NOTES {
         DROPPED.fetch_add(1, Ordering::Relaxed);
         return false;
     }
     mine.push((key, value));
     true
+}
+
+/// What `span_id` holds in its (locked) shard, made (and counted) at its first note.
+fn held_by(notes: &mut Notes, span_id: u64) -> &mut Held {
+    notes.entry(span_id).or_insert_with(|| {
+        HELD.fetch_add(1, Ordering::Relaxed);
+        Held::default()
+    })
+}
+
+/// Adds a timestamped event to the current span when its trace is recorded (captured,
+/// sampled for export, chosen by an observer): `/trace/json` lists it, the SVG marks it on the
+/// span's bar, Zipkin gets it as an annotation and OTLP as a span event. In an unrecorded span,
+/// or outside any, it does nothing and allocates nothing. At most [`MAX_EVENTS`] a span; the
+/// rest are counted ([`events_dropped`]).
+///
+/// ```
+/// #[monkit::task]
+/// fn checkout(order: u64) {
+///     monkit::trace::event("cart loaded");
+///     monkit::trace::event_with("payment", &[("provider", "acme"), ("attempt", "2")]);
+/// }
+/// checkout(7);
+/// ```
+pub fn event(name: &str) {
+    event_with(name, &[]);
+}
+
+/// [`event`] with attributes (at most [`MAX_EVENT_ATTRIBUTES`]; keys and values cut like
+/// annotations').
+pub fn event_with(name: &str, attributes: &[(&str, &str)]) {
+    let cur = current_raw();
+    if cur.span_id == 0 || cur.flags & (RECORDED | SAMPLED) == 0 {
+        return;
+    }
+    add_event(name, attributes.iter().map(|(k, v)| (*k, v as &dyn std::fmt::Display)));
+}
+
+/// Adds an event to the current span, which the caller knows is recorded.
+pub(crate) fn add_event<'a>(
+    name: &str,
+    attributes: impl Iterator<Item = (&'a str, &'a dyn std::fmt::Display)>,
+) {
+    let mut cur = current_raw();
+    let time_unix_ns = crate::util::clock::Tick::now().unix_nanos();
+    let event = SpanEvent {
+        time_unix_ns,
+        name: bounded(name.to_owned(), MAX_VALUE),
+        attributes: attributes
+            .take(MAX_EVENT_ATTRIBUTES)
+            .map(|(k, v)| (bounded_key(k), bounded_display(v)))
+            .collect(),
+    };
+    {
+        let mut notes = shard(cur.span_id).lock();
+        let events = &mut held_by(&mut notes, cur.span_id).events;
+        if events.len() >= MAX_EVENTS {
+            EVENTS_DROPPED.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        events.push(event);
+    }
+    if cur.flags & NOTED == 0 {
+        cur.flags |= NOTED;
+        set_current(cur);
+    }
+}
+
+/// Whether the current span is recorded: its events are kept.
+pub(crate) fn current_recorded() -> bool {
+    let cur = current_raw();
+    cur.span_id != 0 && cur.flags & (RECORDED | SAMPLED) != 0
+}
+
+/// Events dropped because their span already held [`MAX_EVENTS`].
+pub fn events_dropped() -> u64 {
+    EVENTS_DROPPED.load(Ordering::Relaxed)
 }
 
 /// Whether some span holds notes made through a handle (the one check an unrecorded call's
@@ -181,16 +270,16 @@ pub fn dropped() -> u64 {
     DROPPED.load(Ordering::Relaxed)
 }
 
-/// The annotations of a finishing span, in order, removed from the store.
-pub(crate) fn take(span_id: u64) -> Vec<(String, String)> {
+/// The annotations and events of a finishing span, in order, removed from the store.
+pub(crate) fn take(span_id: u64) -> Held {
     // The span's own notes were counted before its end (same thread, or handed over with
     // the span), so a zero here means it has none.
     if HELD.load(Ordering::Relaxed) == 0 {
-        return Vec::new();
+        return Held::default();
     }
     let mut notes = shard(span_id).lock();
     if notes.is_empty() {
-        return Vec::new();
+        return Held::default();
     }
     let mine = notes.remove(&span_id);
     if mine.is_some() {
@@ -207,7 +296,7 @@ pub(crate) fn peek(span_id: u64) -> Vec<(String, String)> {
     shard(span_id)
         .lock()
         .get(&span_id)
-        .cloned()
+        .map(|h| h.notes.clone())
         .unwrap_or_default()
 }
 

@@ -9,6 +9,7 @@ pub(crate) mod ambient;
 pub(crate) mod annotate;
 pub(crate) mod collect;
 pub(crate) mod hub;
+pub mod logs;
 pub(crate) mod observe;
 pub(crate) mod observers;
 pub mod propagation;
@@ -20,12 +21,14 @@ pub(crate) mod watch;
 #[cfg(feature = "ambient-parent")]
 pub use ambient::{clear_ambient_parent, set_ambient_parent};
 pub use annotate::{
-    annotate, dropped as annotations_dropped, held as annotated_spans, MAX_KEY as MAX_NOTE_KEY,
-    MAX_NOTES, MAX_VALUE as MAX_NOTE_VALUE,
+    annotate, dropped as annotations_dropped, event, event_with, events_dropped,
+    held as annotated_spans, MAX_EVENTS, MAX_EVENT_ATTRIBUTES, MAX_KEY as MAX_NOTE_KEY, MAX_NOTES,
+    MAX_VALUE as MAX_NOTE_VALUE,
 };
 pub use hub::{ObserverHandle, TraceWatcher};
 pub use observe::{
-    FinishedSpan, SpanObserver, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
+    FinishedSpan, SpanEvent, SpanObserver, SpanPolls, SpanStart, MAX_ERROR_TEXT,
+    MAX_POLL_SEGMENTS,
 };
 pub use sampler::Sampler;
 pub use span::{current_span, InSpan, InSpanExt, SpanRef};

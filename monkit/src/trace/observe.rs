@@ -85,9 +85,35 @@ pub struct FinishedSpan {
     /// [`MAX_ERROR_TEXT`] bytes, cut on a character boundary. Made only for recorded spans, and
     /// not at all once [`Registry::set_error_text`](crate::Registry::set_error_text) is off.
     pub error: Option<String>,
+    /// Timestamped events made while it was current ([`event`](crate::trace::event), log
+    /// records through the bridges, slow polls), in time order.
+    pub events: Vec<SpanEvent>,
     /// An async call's polls: when it ran and when it waited. `None` for sync calls (boxed: a
     /// sync span carries and copies one pointer for it).
     pub polls: Option<Box<SpanPolls>>,
+}
+
+/// A timestamped event of a span.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SpanEvent {
+    /// When, in nanoseconds since the Unix epoch.
+    pub time_unix_ns: u64,
+    /// What happened.
+    pub name: String,
+    /// Its attributes, in order.
+    pub attributes: Vec<(String, String)>,
+}
+
+impl SpanEvent {
+    /// An event, for code that makes spans of its own.
+    pub fn new(time_unix_ns: u64, name: &str, attributes: Vec<(String, String)>) -> SpanEvent {
+        SpanEvent {
+            time_unix_ns,
+            name: name.to_owned(),
+            attributes,
+        }
+    }
 }
 
 /// Longest list of poll segments a span keeps: later polls still count in
@@ -130,6 +156,7 @@ impl FinishedSpan {
             outcome,
             annotations,
             error: None,
+            events: Vec::new(),
             polls: None,
         }
     }

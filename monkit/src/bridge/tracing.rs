@@ -176,6 +176,68 @@ impl tracing_core::field::Visit for ErrorText {
     }
 }
 
+/// An event's message and other fields as text.
+#[derive(Default)]
+struct Fields {
+    message: String,
+    others: Vec<(String, String)>,
+}
+
+impl tracing_core::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing_core::Field, value: &dyn std::fmt::Debug) {
+        let text = crate::trace::annotate::bounded_display(&format_args!("{value:?}"));
+        if field.name() == "message" {
+            self.message = text;
+        } else if self.others.len() < crate::trace::MAX_EVENT_ATTRIBUTES - 2 {
+            self.others.push((field.name().to_owned(), text));
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing_core::Field, value: &str) {
+        self.record_debug(field, &format_args!("{value}"));
+    }
+}
+
+/// A `tracing` event as an event of the current (recorded) span and as a log record.
+fn record_event(event: &Event<'_>, recorded: bool) {
+    let meta = event.metadata();
+    let mut f = Fields::default();
+    event.record(&mut f);
+    let level = match *meta.level() {
+        Level::ERROR => crate::trace::logs::Severity::Error,
+        Level::WARN => crate::trace::logs::Severity::Warn,
+        Level::INFO => crate::trace::logs::Severity::Info,
+        Level::DEBUG => crate::trace::logs::Severity::Debug,
+        _ => crate::trace::logs::Severity::Trace,
+    };
+    if recorded {
+        let mut attrs = vec![
+            ("level".to_owned(), level.as_str().to_owned()),
+            ("target".to_owned(), meta.target().to_owned()),
+        ];
+        attrs.extend(f.others.iter().cloned());
+        crate::trace::annotate::add_event(
+            &f.message,
+            attrs
+                .iter()
+                .map(|(k, v)| (k.as_str(), v as &dyn std::fmt::Display)),
+        );
+    }
+    if crate::trace::logs::has_log_sinks() {
+        let cur = current_raw();
+        crate::trace::logs::emit_log(&crate::trace::logs::LogRecord {
+            time_unix_ns: crate::util::clock::Tick::now().unix_nanos(),
+            severity: level,
+            target: meta.target().to_owned(),
+            body: f.message,
+            attributes: f.others,
+            trace_id: cur.trace_id,
+            span_id: cur.span_id,
+            sampled: cur.is_sampled(),
+        });
+    }
+}
+
 thread_local! {
     /// Contexts saved by `on_enter`, restored by `on_exit` (spans nest per thread).
     static SAVED: RefCell<Vec<SpanRef>> = const { RefCell::new(Vec::new()) };
@@ -237,6 +299,11 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
+        // An event in a recorded span is one of its events; any event reaches the log sinks.
+        let recorded = crate::trace::annotate::current_recorded();
+        if recorded || crate::trace::logs::has_log_sinks() {
+            record_event(event, recorded);
+        }
         if *event.metadata().level() != Level::ERROR {
             return;
         }
