@@ -31,7 +31,8 @@ if [ "${MONKIT_SKIP_INSTALL:-0}" != 1 ]; then
   # grpcio and grpcio-tools: a real gRPC client, its stubs compiled from tavern's .proto, and
   # with the official OTLP service classes a gRPC collector sink; grpcio-status: google.rpc
   # statuses with RetryInfo, to push back as a collector does.
-  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools grpcio-status prometheus-client)
+  # rotel: a real OTLP collector (traces, metrics, logs over HTTP and gRPC), `rotel-agent`.
+  PIP_PACKAGES=(opentelemetry-proto protobuf aiohttp grpcio grpcio-tools grpcio-status prometheus-client rotel)
   echo "test-all: installing ${PIP_PACKAGES[*]} with pip"
   python3 -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" 2>/dev/null \
     || python3 -m pip install -q --disable-pip-version-check --break-system-packages "${PIP_PACKAGES[@]}"

@@ -23,6 +23,7 @@ pub enum Protocol {
 pub(crate) enum Signal {
     Traces,
     Metrics,
+    Logs,
 }
 
 impl Protocol {

@@ -24,12 +24,15 @@ impl Signal {
         match self {
             Signal::Traces => "/opentelemetry.proto.collector.trace.v1.TraceService/Export",
             Signal::Metrics => "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            Signal::Logs => "/opentelemetry.proto.collector.logs.v1.LogsService/Export",
         }
     }
 
     /// What a response says was rejected, if anything: the count and the collector's text.
     fn rejected(self, body: &[u8]) -> Option<(i64, String)> {
-        use opentelemetry_proto::tonic::collector::{metrics::v1 as m, trace::v1 as t};
+        use opentelemetry_proto::tonic::collector::{
+            logs::v1 as l, metrics::v1 as m, trace::v1 as t,
+        };
         use prost::Message;
         let (n, text) = match self {
             Signal::Traces => {
@@ -43,6 +46,12 @@ impl Signal {
                     .ok()?
                     .partial_success?;
                 (p.rejected_data_points, p.error_message)
+            }
+            Signal::Logs => {
+                let p = l::ExportLogsServiceResponse::decode(body)
+                    .ok()?
+                    .partial_success?;
+                (p.rejected_log_records, p.error_message)
             }
         };
         (n > 0 || !text.is_empty()).then_some((n, text))

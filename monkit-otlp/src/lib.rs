@@ -39,6 +39,11 @@
 //! attributes; cumulative, or delta with
 //! `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE=delta`.
 //!
+//! Logs go too, with [`LogsBuilder`] (`/v1/logs`; `OTEL_LOGS_EXPORTER`,
+//! `OTEL_EXPORTER_OTLP_LOGS_ENDPOINT`): every record the bridges pass on
+//! (`monkit::bridge::LogBridge`, `tracing` events through `MonkitLayer`) with its severity,
+//! body, key-values and the trace and span ids of the call it was written in.
+//!
 //! Queueing, batching, retries and stats are those of `monkit-exporter`, the same as
 //! monkit-zipkin's: the program never waits for the collector, and the counts are monkit stats
 //! of the scope `monkit_otlp`.
@@ -48,9 +53,11 @@ mod builder;
 pub mod encode;
 #[cfg(feature = "grpc")]
 mod grpc;
+mod logs;
 mod metrics;
 mod push;
 
 pub use builder::{Builder, Protocol};
+pub use logs::{LogsBuilder, LogsExporter, DEFAULT_LOG_QUEUE, DEFAULT_LOG_QUEUE_BYTES};
 pub use metrics::Temporality;
 pub use push::{MetricsBuilder, MetricsExporter};

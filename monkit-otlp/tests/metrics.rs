@@ -169,7 +169,12 @@ fn delta_temporality_sends_what_changed() {
     );
     assert_eq!(calls(&first), 10.0);
     let changed: f64 = after.iter().map(|m| calls(m)).sum();
-    assert_eq!(changed, 4.0, "only what changed, over {} pushes", after.len());
+    assert_eq!(
+        changed,
+        4.0,
+        "only what changed, over {} pushes",
+        after.len()
+    );
     let dur = |m: &[Value]| {
         m.iter()
             .find(|x| x["name"] == "monkit.function.duration")

@@ -79,10 +79,18 @@ fn events_and_logs_belong_to_their_span() {
     checkout(1);
     let (msg, kvs) = kept.0.lock().unwrap().last().cloned().unwrap();
     assert_eq!(msg, "charging order 1");
-    let trace_id = kv(&kvs, "trace_id").expect("trace_id on the record").to_owned();
-    let span_id = kv(&kvs, "span_id").expect("span_id on the record").to_owned();
+    let trace_id = kv(&kvs, "trace_id")
+        .expect("trace_id on the record")
+        .to_owned();
+    let span_id = kv(&kvs, "span_id")
+        .expect("span_id on the record")
+        .to_owned();
     assert_eq!((trace_id.len(), span_id.len()), (32, 16));
-    assert_eq!(kv(&kvs, "order"), Some("1"), "the record's own key-values follow");
+    assert_eq!(
+        kv(&kvs, "order"),
+        Some("1"),
+        "the record's own key-values follow"
+    );
     let rec = sink.0.lock().unwrap().last().cloned().unwrap();
     assert_eq!(format!("{:032x}", rec.trace_id), trace_id);
     assert_eq!(format!("{:016x}", rec.span_id), span_id);
@@ -113,10 +121,19 @@ fn events_and_logs_belong_to_their_span() {
             ("order".to_owned(), "2".to_owned()),
         ]
     );
-    assert_eq!(s.events[2].attributes, vec![("provider".to_owned(), "acme".to_owned())]);
+    assert_eq!(
+        s.events[2].attributes,
+        vec![("provider".to_owned(), "acme".to_owned())]
+    );
     let (_, kvs) = kept.0.lock().unwrap().last().cloned().unwrap();
-    assert_eq!(kv(&kvs, "span_id"), Some(format!("{:016x}", s.start.span_id).as_str()));
-    assert_eq!(kv(&kvs, "trace_id"), Some(format!("{:032x}", s.start.trace_id).as_str()));
+    assert_eq!(
+        kv(&kvs, "span_id"),
+        Some(format!("{:016x}", s.start.span_id).as_str())
+    );
+    assert_eq!(
+        kv(&kvs, "trace_id"),
+        Some(format!("{:032x}", s.start.trace_id).as_str())
+    );
 
     // Bounded: past MAX_EVENTS a span's events are counted, not kept.
     let before = monkit::trace::events_dropped();
@@ -128,14 +145,20 @@ fn events_and_logs_belong_to_their_span() {
     // `tracing` events through the layer: an event of the recorded span, a record for sinks.
     use tracing_subscriber::layer::SubscriberExt;
     let subscriber = tracing_subscriber::registry().with(monkit::bridge::MonkitLayer::new());
-    let (_, spans) = tracing::subscriber::with_default(subscriber, || {
-        monkit::collect_trace(traced_inside)
-    });
-    let s = spans.iter().find(|s| s.start.name() == "traced_inside").unwrap();
+    let (_, spans) =
+        tracing::subscriber::with_default(subscriber, || monkit::collect_trace(traced_inside));
+    let s = spans
+        .iter()
+        .find(|s| s.start.name() == "traced_inside")
+        .unwrap();
     assert_eq!(s.events.len(), 1, "{:?}", s.events);
     assert_eq!(s.events[0].name, "slow upstream");
-    assert!(s.events[0].attributes.contains(&("retries".to_owned(), "3".to_owned())));
-    assert!(s.events[0].attributes.contains(&("level".to_owned(), "WARN".to_owned())));
+    assert!(s.events[0]
+        .attributes
+        .contains(&("retries".to_owned(), "3".to_owned())));
+    assert!(s.events[0]
+        .attributes
+        .contains(&("level".to_owned(), "WARN".to_owned())));
     let rec = sink.0.lock().unwrap().last().cloned().unwrap();
     assert_eq!(rec.body, "slow upstream");
     assert_eq!(rec.span_id, s.start.span_id);

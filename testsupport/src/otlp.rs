@@ -16,6 +16,11 @@ pub fn decode_metrics(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
     run("otlp_metrics_decode.py", headers, body)
 }
 
+/// The official classes' reading of one logs body: every record.
+pub fn decode_logs(headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
+    run("otlp_logs_decode.py", headers, body)
+}
+
 fn run(tool: &str, headers: &[(String, String)], body: &[u8]) -> Vec<Value> {
     let script = format!(
         "{}/../monkit-otlp/tests/tools/{tool}",

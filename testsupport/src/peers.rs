@@ -101,3 +101,29 @@ pub fn assert_promtool_takes(text: &str) {
         "promtool: {said}"
     );
 }
+
+/// The real OTLP collector `rotel-agent` that the PyPI package `rotel` ships inside its
+/// Python package (on `PATH` too if it is there); `None`, saying so, when it is not installed.
+pub fn rotel_agent() -> Option<PathBuf> {
+    if let Some(p) = find("rotel-agent") {
+        return Some(p);
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import os, rotel; print(os.path.join(os.path.dirname(rotel.__file__), 'rotel-agent'))",
+        ])
+        .output()
+        .ok();
+    let path = out
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .filter(|p| p.is_file());
+    if path.is_none() {
+        missing(
+            "rotel-agent (pip package rotel)",
+            "python3-pip, then pip install rotel",
+        );
+    }
+    path
+}

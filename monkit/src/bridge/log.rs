@@ -96,7 +96,10 @@ struct WithIds<'a> {
 
 impl Source for WithIds<'_> {
     fn visit<'kvs>(&'kvs self, v: &mut dyn VisitSource<'kvs>) -> Result<(), kv::Error> {
-        v.visit_pair(Key::from_str("trace_id"), Value::from_display(&self.trace_id))?;
+        v.visit_pair(
+            Key::from_str("trace_id"),
+            Value::from_display(&self.trace_id),
+        )?;
         v.visit_pair(Key::from_str("span_id"), Value::from_display(&self.span_id))?;
         self.rest.visit(v)
     }
@@ -146,13 +149,17 @@ impl<L: Log> Log for LogBridge<L> {
                 span_id: Hex(u128::from(cur.span_id)),
                 rest: record.key_values(),
             };
-            self.inner.log(&record.to_builder().key_values(&kvs).build());
+            self.inner
+                .log(&record.to_builder().key_values(&kvs).build());
             if current_recorded() {
                 let mut attrs = vec![
                     ("level".to_owned(), record.level().as_str().to_owned()),
                     ("target".to_owned(), record.target().to_owned()),
                 ];
-                attrs.extend(pairs(record.key_values(), crate::trace::MAX_EVENT_ATTRIBUTES - 2));
+                attrs.extend(pairs(
+                    record.key_values(),
+                    crate::trace::MAX_EVENT_ATTRIBUTES - 2,
+                ));
                 let message = record.args().to_string();
                 add_event(
                     &message,

@@ -17,8 +17,8 @@ use crate::call::polls::Polled;
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
-use crate::trace::observe::{SpanEvent, 
-    FinishedSpan, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
+use crate::trace::observe::{
+    FinishedSpan, SpanEvent, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
 };
 use crate::trace::span::{
     current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED,

@@ -592,7 +592,9 @@ function band(evt) {{
         }
         // Events: a diamond at the top of the bar where each happened, its own tooltip.
         for e in &s.events {
-            let ex = x(e.time_unix_ns.clamp(s.start.start_unix_ns, s.finish_unix_ns));
+            let ex = x(e
+                .time_unix_ns
+                .clamp(s.start.start_unix_ns, s.finish_unix_ns));
             let _ = write!(
                 out,
                 r#"<g class="event"><title>{}</title><path class="event" d="M{ex:.2},{y:.1} l4,4 l-4,4 l-4,-4 z"/></g>"#,

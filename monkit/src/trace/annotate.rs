@@ -214,7 +214,12 @@ pub fn event_with(name: &str, attributes: &[(&str, &str)]) {
     if cur.span_id == 0 || cur.flags & (RECORDED | SAMPLED) == 0 {
         return;
     }
-    add_event(name, attributes.iter().map(|(k, v)| (*k, v as &dyn std::fmt::Display)));
+    add_event(
+        name,
+        attributes
+            .iter()
+            .map(|(k, v)| (*k, v as &dyn std::fmt::Display)),
+    );
 }
 
 /// Adds an event to the current span, which the caller knows is recorded.
@@ -248,6 +253,7 @@ pub(crate) fn add_event<'a>(
 }
 
 /// Whether the current span is recorded: its events are kept.
+#[cfg(any(feature = "log", feature = "tracing"))]
 pub(crate) fn current_recorded() -> bool {
     let cur = current_raw();
     cur.span_id != 0 && cur.flags & (RECORDED | SAMPLED) != 0

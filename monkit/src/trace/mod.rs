@@ -27,8 +27,7 @@ pub use annotate::{
 };
 pub use hub::{ObserverHandle, TraceWatcher};
 pub use observe::{
-    FinishedSpan, SpanEvent, SpanObserver, SpanPolls, SpanStart, MAX_ERROR_TEXT,
-    MAX_POLL_SEGMENTS,
+    FinishedSpan, SpanEvent, SpanObserver, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
 };
 pub use sampler::Sampler;
 pub use span::{current_span, InSpan, InSpanExt, SpanRef};
