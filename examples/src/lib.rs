@@ -1,9 +1,18 @@
 //! Examples live under `examples/`; this is what they share.
 
-/// Sends the libraries' log lines (a collector that fails, a listener out of file
-/// descriptors) to stderr, warnings and errors unless `RUST_LOG` says otherwise.
+/// Sends log lines (the program's own, and the libraries': a collector that fails, a listener
+/// out of file descriptors) to stderr, warnings and errors unless `RUST_LOG` says otherwise,
+/// each written inside a call with its `trace_id` and `span_id`; through monkit's `log`
+/// bridge, so info records also become events of recorded spans and go out over OTLP when
+/// `OTEL_EXPORTER_OTLP_*` asks (`monkit_otlp::LogsBuilder::from_env`).
 pub fn init_logging() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    let stderr =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).build();
+    // Info at least: the spans' events and the OTLP logs take what stderr leaves out.
+    let level = stderr.filter().max(log::LevelFilter::Info);
+    let _ = monkit::bridge::LogBridge::new(stderr)
+        .max_level(level)
+        .install();
 }
 
 /// Starts what the environment asks for: `None` when `from_env` found nothing to do, the

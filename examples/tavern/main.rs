@@ -249,7 +249,9 @@ mod workflows {
             queue.dispatch("greet_customer", &name)
         })
         .await?;
+        log::info!(customer = name.as_str(); "greeted {name}");
         activities::update_customer_store(&store, &name, age).await?;
+        log::info!(customer = name.as_str(), age; "stored {name}");
         Ok(msg)
     }
 
@@ -260,9 +262,16 @@ mod workflows {
         customer: String,
         item: String,
     ) -> Result<String, ActivityError> {
+        // Each step's log line carries the call's trace_id and span_id (the `log` bridge):
+        // grep for a trace id and find every line of one order.
         let c = activities::find_customer(&store, &customer).await?;
-        activities::check_age(&c).await?;
+        log::info!(customer = customer.as_str(); "found {customer}");
+        if let Err(e) = activities::check_age(&c).await {
+            log::warn!(customer = customer.as_str(), age = c.age; "refused {customer}: {e}");
+            return Err(e);
+        }
         activities::record_order(&store, &customer, &item).await?;
+        log::info!(customer = customer.as_str(), item = item.as_str(); "booked {item} for {customer}");
         Ok(format!("{item} for {customer}"))
     }
 
@@ -479,6 +488,13 @@ async fn main() {
         "tavern",
         "exporting metrics over OTLP",
         monkit_otlp::MetricsBuilder::from_env(),
+        |b| b.install(registry),
+    );
+    // And the log records (through the `log` bridge, with their spans' ids) over OTLP logs.
+    let _otlp_logs = monkit_examples::start_from_env(
+        "tavern",
+        "exporting logs over OTLP",
+        monkit_otlp::LogsBuilder::from_env(),
         |b| b.install(registry),
     );
     let options = monkit_http::ServeOptions::from_env().unwrap_or_else(|e| {

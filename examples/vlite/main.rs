@@ -354,6 +354,13 @@ async fn main() {
         monkit_otlp::MetricsBuilder::from_env(),
         |b| b.install(registry),
     );
+    // And the log records (through the `log` bridge, with their spans' ids) over OTLP logs.
+    let _otlp_logs = monkit_examples::start_from_env(
+        "vlite",
+        "exporting logs over OTLP",
+        monkit_otlp::LogsBuilder::from_env(),
+        |b| b.install(registry),
+    );
     // Every stat pushed to Graphite when MONKIT_GRAPHITE_ADDR is set (host:2003).
     let _graphite = monkit_examples::start_from_env(
         "vlite",
