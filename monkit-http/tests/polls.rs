@@ -1,12 +1,15 @@
 //! A blocking `async fn` found from the pages alone: a real server on a loopback port, a real
 //! multi-thread tokio runtime, and `/funcs`, `/funcs/json`, `/metrics` (checked by promtool)
-//! and `/trace/json` read back as a user reads them.
+//! and `/trace/json` read back as a user reads them; and span events on the trace pages.
 
 use monkit_testsupport::peers;
 use serde_json::Value;
 use std::time::Duration;
 
 const NAP: Duration = Duration::from_millis(30);
+
+/// The tests wait for their own trace watchers to arm: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 const CALLS: u64 = 4;
 
 #[monkit::task]
@@ -56,6 +59,7 @@ fn sample(metrics: &str, name: &str, func: &str) -> Option<f64> {
 
 #[test]
 fn a_blocking_async_fn_is_found_from_the_pages() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     monkit::polls::set_slow_poll(Duration::from_millis(10));
     let server = monkit_http::serve(monkit::default_registry().clone(), "127.0.0.1:0").unwrap();
     let base = format!("http://{}", server.local_addr());
@@ -178,3 +182,63 @@ fn a_blocking_async_fn_is_found_from_the_pages() {
 
 #[monkit::task]
 fn never_polled() {}
+
+#[monkit::task]
+fn pages_evented() -> u32 {
+    monkit::trace::event("cart loaded");
+    std::thread::sleep(Duration::from_millis(2));
+    monkit::trace::event_with("paid", &[("provider", "acme & co"), ("attempt", "2")]);
+    1
+}
+
+/// Span events read back from a real server: `/trace/json` lists them with their times and
+/// attributes, the SVG marks each on its span's bar (and stays well-formed XML).
+#[test]
+fn events_on_the_trace_pages() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let server = monkit_http::serve(monkit::default_registry().clone(), "127.0.0.1:0").unwrap();
+    let base = format!("http://{}", server.local_addr());
+    let capture = |format: &str| {
+        let url = format!("{base}/trace/{format}?regex=pages_evented&timeout=10s");
+        let before = monkit::registry::armed_watchers();
+        let fetch = std::thread::spawn(move || get(&url));
+        while monkit::registry::armed_watchers() == before {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        pages_evented();
+        let (status, body) = fetch.join().unwrap();
+        assert_eq!(status, 200, "{body}");
+        body
+    };
+    let spans: Vec<Value> = serde_json::from_str(&capture("json")).unwrap();
+    let s = &spans[0];
+    let events = s["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2, "{s}");
+    assert_eq!(events[0]["name"], "cart loaded");
+    assert_eq!(events[1]["name"], "paid");
+    assert_eq!(events[1]["attributes"]["provider"], "acme & co");
+    assert_eq!(events[1]["attributes"]["attempt"], "2");
+    let (start, finish) = (s["start"].as_u64().unwrap(), s["finish"].as_u64().unwrap());
+    let (t0, t1) = (
+        events[0]["time"].as_u64().unwrap(),
+        events[1]["time"].as_u64().unwrap(),
+    );
+    assert!(start <= t0 && t0 + 2_000_000 <= t1 && t1 <= finish, "{s}");
+    let svg = capture("svg");
+    assert_eq!(svg.matches(r#"<g class="event">"#).count(), 2, "{svg}");
+    assert!(
+        svg.contains("paid provider=acme &amp; co attempt=2"),
+        "{svg}"
+    );
+    if peers::have("xmllint", "libxml2-utils") {
+        let out = peers::pipe(
+            std::process::Command::new("xmllint").args(["--noout", "-"]),
+            svg.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

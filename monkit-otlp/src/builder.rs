@@ -82,7 +82,7 @@ impl monkit_exporter::Format for Protobuf {
 
 monkit::settings::declare! {
     OTEL_SDK_DISABLED: Flag, "false", "no OTLP export at all";
-    OTEL_EXPORTER_OTLP_ENDPOINT: Url, "unset: no export", "the collector; `/v1/traces` and `/v1/metrics` are added for HTTP";
+    OTEL_EXPORTER_OTLP_ENDPOINT: Url, "unset: no export", "the collector; `/v1/traces`, `/v1/metrics` and `/v1/logs` are added for HTTP";
     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: Url, "unset", "the traces resource, as is";
     OTEL_EXPORTER_OTLP_METRICS_ENDPOINT: Url, "unset", "the metrics resource, as is";
     OTEL_EXPORTER_OTLP_PROTOCOL: Choice, "http/protobuf", "http/protobuf or grpc (`_TRACES_` and `_METRICS_` forms too)";

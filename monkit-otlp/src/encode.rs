@@ -127,13 +127,13 @@ pub fn span(s: &FinishedSpan) -> Span {
         }
     };
     // An async span's polls: how many and how long it ran.
-    if let Some(p) = &s.polls {
+    if let Some(p) = s.polls() {
         attributes.push(int_kv("monkit.polls", u64::from(p.count)));
         attributes.push(int_kv("monkit.busy_ns", p.busy_ns));
     }
     // Events (slow polls and log records among them) as span events.
     let events = s
-        .events
+        .events()
         .iter()
         .map(|e| span::Event {
             time_unix_nano: e.time_unix_ns,

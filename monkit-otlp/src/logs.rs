@@ -330,3 +330,57 @@ impl LogsExporter {
         self.worker.shutdown(timeout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn from(pairs: &[(&'static str, &'static str)]) -> Option<Result<LogsBuilder, ConfigError>> {
+        LogsBuilder::from_vars(&Vars::from_pairs(pairs.iter().copied()))
+    }
+
+    #[test]
+    fn the_standard_variables() {
+        assert!(from(&[]).is_none(), "no endpoint, no exporter");
+        let base = ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://h:4318/");
+        let b = from(&[base]).unwrap().unwrap();
+        assert_eq!(b.target.endpoint(), "http://h:4318/v1/logs");
+        assert!(from(&[base, ("OTEL_LOGS_EXPORTER", "none")]).is_none());
+        assert!(from(&[base, ("OTEL_LOGS_EXPORTER", "otlp")]).is_some());
+        // A value it cannot read is logged and ignored: the default, otlp, stays.
+        assert!(from(&[base, ("OTEL_LOGS_EXPORTER", "kafka")]).is_some());
+        let own = from(&[base, ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", "http://l:1/x")])
+            .unwrap()
+            .unwrap();
+        assert_eq!(own.target.endpoint(), "http://l:1/x");
+        let gz = from(&[base, ("OTEL_EXPORTER_OTLP_LOGS_COMPRESSION", "gzip")])
+            .unwrap()
+            .unwrap();
+        assert!(gz.target.is_gzip());
+        assert!(from(&[base, ("OTEL_SDK_DISABLED", "true")]).is_none());
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes() {
+        let reg = Registry::new();
+        let q = Queue {
+            records: ArrayQueue::new(1000),
+            bytes: AtomicUsize::new(0),
+            max_bytes: 64 * 1024,
+            dropped: reg.scope("t").meter("dropped"),
+        };
+        let big = LogRecord::new(
+            1,
+            monkit::trace::logs::Severity::Info,
+            "t",
+            &"x".repeat(4000),
+        );
+        for _ in 0..100 {
+            q.emit(&big);
+        }
+        let kept = q.records.len();
+        assert!(kept < 20, "{kept} records of 4 KB in 64 KiB");
+        assert!(q.bytes.load(Ordering::Relaxed) <= 64 * 1024);
+        assert_eq!(q.dropped.total() as usize, 100 - kept);
+    }
+}

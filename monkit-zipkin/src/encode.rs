@@ -117,7 +117,7 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
         m.insert("remoteEndpoint".into(), remote.to_json());
     }
     // An async span's polls: how many and how long it ran, as tags.
-    if let Some(p) = &span.polls {
+    if let Some(p) = span.polls() {
         tags.insert("monkit.polls".into(), json!(p.count.to_string()));
         tags.insert(
             "monkit.busy_us".into(),
@@ -126,9 +126,9 @@ pub fn encode(span: &FinishedSpan, local: &Endpoint) -> Value {
     }
     // Events (slow polls among them) as annotations: Zipkin's have a time and a text only, so
     // the attributes follow the name as `key=value`.
-    if !span.events.is_empty() {
+    if !span.events().is_empty() {
         let annotations = span
-            .events
+            .events()
             .iter()
             .map(|e| {
                 let mut value = e.name.clone();

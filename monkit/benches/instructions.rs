@@ -79,7 +79,7 @@ const CASES: [(&str, u64); 17] = [
     ("tagged", 425),
     ("recorded", 1330),
     // Every trace sampled, every finished span copied for an exporter.
-    ("exported", 960),
+    ("exported", 1000),
     // A function a conditional watcher waits on (`/trace/json?min_duration=1h`): each call
     // leaves a flight record the watcher is served from (before, each was recorded
     // tentatively: 3,700); and with 32 such watchers, the most the pages allow.

@@ -6,8 +6,11 @@ use monkit::trace::logs::{LogRecord, LogSink};
 use std::sync::{Arc, Mutex};
 
 /// A logger keeping each record's message and key-values, as a formatter would see them.
+/// A record as a formatter sees it: its message and key-values.
+type Seen = (String, Vec<(String, String)>);
+
 #[derive(Default, Clone)]
-struct Keep(Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>);
+struct Keep(Arc<Mutex<Vec<Seen>>>);
 
 impl log::Log for Keep {
     fn enabled(&self, _: &log::Metadata) -> bool {
@@ -107,12 +110,12 @@ fn events_and_logs_belong_to_their_span() {
     // Recorded: the events and the log record, in order, within the span, on its span.
     let (_, spans) = monkit::collect_trace(|| checkout(2));
     let s = spans.iter().find(|s| s.start.name() == "checkout").unwrap();
-    let names: Vec<&str> = s.events.iter().map(|e| e.name.as_str()).collect();
+    let names: Vec<&str> = s.events().iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["cart loaded", "charging order 2", "paid"]);
-    for e in &s.events {
+    for e in s.events() {
         assert!(e.time_unix_ns >= s.start.start_unix_ns && e.time_unix_ns <= s.finish_unix_ns);
     }
-    let log_event = &s.events[1];
+    let log_event = &s.events()[1];
     assert_eq!(
         log_event.attributes,
         vec![
@@ -122,7 +125,7 @@ fn events_and_logs_belong_to_their_span() {
         ]
     );
     assert_eq!(
-        s.events[2].attributes,
+        s.events()[2].attributes,
         vec![("provider".to_owned(), "acme".to_owned())]
     );
     let (_, kvs) = kept.0.lock().unwrap().last().cloned().unwrap();
@@ -138,7 +141,7 @@ fn events_and_logs_belong_to_their_span() {
     // Bounded: past MAX_EVENTS a span's events are counted, not kept.
     let before = monkit::trace::events_dropped();
     let (_, spans) = monkit::collect_trace(|| chatty(monkit::trace::MAX_EVENTS + 6));
-    assert_eq!(spans[0].events.len(), monkit::trace::MAX_EVENTS);
+    assert_eq!(spans[0].events().len(), monkit::trace::MAX_EVENTS);
     assert_eq!(monkit::trace::events_dropped() - before, 6);
     assert!(monkit::default_registry().losses().events_dropped >= 6);
 
@@ -151,12 +154,12 @@ fn events_and_logs_belong_to_their_span() {
         .iter()
         .find(|s| s.start.name() == "traced_inside")
         .unwrap();
-    assert_eq!(s.events.len(), 1, "{:?}", s.events);
-    assert_eq!(s.events[0].name, "slow upstream");
-    assert!(s.events[0]
+    assert_eq!(s.events().len(), 1, "{:?}", s.events());
+    assert_eq!(s.events()[0].name, "slow upstream");
+    assert!(s.events()[0]
         .attributes
         .contains(&("retries".to_owned(), "3".to_owned())));
-    assert!(s.events[0]
+    assert!(s.events()[0]
         .attributes
         .contains(&("level".to_owned(), "WARN".to_owned())));
     let rec = sink.0.lock().unwrap().last().cloned().unwrap();

@@ -232,7 +232,7 @@ fn a_recorded_async_span_knows_its_polls() {
         .iter()
         .find(|s| s.start.name() == "half_and_half_recorded")
         .expect("the child span was recorded");
-    let polls = span.polls.as_ref().expect("an async span has polls");
+    let polls = span.polls().expect("an async span has polls");
     assert!(polls.count >= 2, "{polls:?}");
     assert_eq!(polls.segments.len() as u32, polls.count);
     let slow = &polls.slow;

@@ -722,8 +722,7 @@ fn finished(r: &Rec) -> Option<FinishedSpan> {
         outcome: r.outcome,
         annotations: Vec::new(),
         error: None,
-        events: Vec::new(),
-        polls: None,
+        extras: None,
     })
 }
 

@@ -18,7 +18,7 @@ use crate::stats::outcome::Outcome;
 use crate::stats::running::{Entered, EXACT};
 use crate::trace::annotate;
 use crate::trace::observe::{
-    FinishedSpan, SpanEvent, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
+    Extras, FinishedSpan, SpanEvent, SpanPolls, SpanStart, MAX_ERROR_TEXT, MAX_POLL_SEGMENTS,
 };
 use crate::trace::span::{
     current_raw, new_span_id, root_ids, set_current, Flags, SpanRef, LOCAL_ROOT, NOTED, RECORDED,
@@ -227,7 +227,7 @@ impl Call {
             .map(|e| annotate::display_within(e, MAX_ERROR_TEXT));
         let annotate::Held {
             notes: annotations,
-            mut events,
+            events,
         } = annotate::take(self.span.span_id);
         if !annotations.is_empty() && crate::call::flight::active() {
             // The flight recorder's trees show a recorded span's notes too.
@@ -239,13 +239,17 @@ impl Call {
             outcome,
             annotations,
             error,
-            // A sync span's hand-off has no poll code at all.
-            polls: POLLED.then(|| {
-                let polls = span_polls(self.t0, t1, polled, segments, last_slow);
-                slow_poll_events(&polls, start_ns, &mut events);
-                polls
-            }),
-            events,
+            // A sync span's hand-off has no poll code at all, and a span without events none
+            // for them.
+            extras: if POLLED || !events.is_empty() {
+                extras(
+                    events,
+                    POLLED.then(|| span_polls(self.t0, t1, polled, segments, last_slow)),
+                    start_ns,
+                )
+            } else {
+                None
+            },
         });
     }
 }
@@ -260,7 +264,7 @@ fn span_polls(
     p: Polled,
     segs: Option<&Segments>,
     last_slow: bool,
-) -> Box<SpanPolls> {
+) -> SpanPolls {
     let seg = |a: Tick, b: Tick| (t0.nanos_until(a), a.nanos_until(b));
     let mut segments = Vec::new();
     let mut slow = Vec::new();
@@ -273,17 +277,33 @@ fn span_polls(
         }
     }
     let busy = p.busy + p.running(t1);
-    Box::new(SpanPolls {
+    SpanPolls {
         count: p.count(),
         busy_ns: crate::util::clock::ticks_to_nanos(busy),
         segments,
         slow,
         slow_ns: crate::call::polls::slow_poll().as_nanos() as u64,
-    })
+    }
 }
 
-/// Each slow poll of a span as an event at its start (`slow poll`, with its length), among the
-/// span's other events in time order.
+/// A span's events and polls, boxed, when it has either; each slow poll is an event at its
+/// start (`slow poll`, with its length) among the others, in time order.
+#[cold]
+#[inline(never)]
+fn extras(
+    mut events: Vec<SpanEvent>,
+    polls: Option<SpanPolls>,
+    start_ns: u64,
+) -> Option<std::sync::Arc<Extras>> {
+    if events.is_empty() && polls.is_none() {
+        return None;
+    }
+    if let Some(p) = &polls {
+        slow_poll_events(p, start_ns, &mut events);
+    }
+    Some(std::sync::Arc::new(Extras { events, polls }))
+}
+
 fn slow_poll_events(polls: &SpanPolls, start_ns: u64, events: &mut Vec<SpanEvent>) {
     if polls.slow.is_empty() {
         return;

@@ -45,12 +45,12 @@ pub fn json(spans: &[FinishedSpan]) -> Value {
                     "panicked": s.outcome == Outcome::Panic,
                     "canceled": s.outcome == Outcome::Canceled,
                     "annotations": s.annotations.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
-                    "events": s.events.iter().map(|e| json!({
+                    "events": s.events().iter().map(|e| json!({
                         "time": e.time_unix_ns,
                         "name": e.name,
                         "attributes": e.attributes.iter().map(|(k, v)| (k.clone(), json!(v))).collect::<Map<String, Value>>(),
                     })).collect::<Vec<_>>(),
-                    "polls": s.polls.as_deref().map(polls_json),
+                    "polls": s.polls().map(polls_json),
                 })
             })
             .collect(),
@@ -533,13 +533,13 @@ function band(evt) {{
         for (k, v) in &s.annotations {
             let _ = write!(tip, "\n{k}: {v}");
         }
-        for e in s.events.iter().take(10) {
+        for e in s.events().iter().take(10) {
             let _ = write!(tip, "\n{}", event_text(e, s.start.start_unix_ns));
         }
-        if s.events.len() > 10 {
-            let _ = write!(tip, "\n(+{} more events)", s.events.len() - 10);
+        if s.events().len() > 10 {
+            let _ = write!(tip, "\n(+{} more events)", s.events().len() - 10);
         }
-        if let Some(p) = &s.polls {
+        if let Some(p) = s.polls() {
             let slow: Vec<String> = p
                 .slow
                 .iter()
@@ -574,7 +574,7 @@ function band(evt) {{
             h = ROW - 2.0,
         );
         // The polls inside the bar, on its lower part: when the call ran; slow ones in red.
-        if let Some(p) = &s.polls {
+        if let Some(p) = s.polls() {
             let (py, ph) = (y + (ROW - 2.0) * 0.6, (ROW - 2.0) * 0.4);
             for &(o, l) in &p.segments {
                 let pa = x(s.start.start_unix_ns + o);
@@ -591,7 +591,7 @@ function band(evt) {{
             }
         }
         // Events: a diamond at the top of the bar where each happened, its own tooltip.
-        for e in &s.events {
+        for e in s.events() {
             let ex = x(e
                 .time_unix_ns
                 .clamp(s.start.start_unix_ns, s.finish_unix_ns));

@@ -277,12 +277,17 @@ pub fn dropped() -> u64 {
 }
 
 /// The annotations and events of a finishing span, in order, removed from the store.
+#[inline]
 pub(crate) fn take(span_id: u64) -> Held {
     // The span's own notes were counted before its end (same thread, or handed over with
     // the span), so a zero here means it has none.
     if HELD.load(Ordering::Relaxed) == 0 {
         return Held::default();
     }
+    take_held(span_id)
+}
+
+fn take_held(span_id: u64) -> Held {
     let mut notes = shard(span_id).lock();
     if notes.is_empty() {
         return Held::default();

@@ -71,6 +71,23 @@ pub struct LogRecord {
     pub sampled: bool,
 }
 
+impl LogRecord {
+    /// A record outside any span, without key-values (set the fields for more), for code
+    /// that bridges another logging system.
+    pub fn new(time_unix_ns: u64, severity: Severity, target: &str, body: &str) -> LogRecord {
+        LogRecord {
+            time_unix_ns,
+            severity,
+            target: target.to_owned(),
+            body: body.to_owned(),
+            attributes: Vec::new(),
+            trace_id: 0,
+            span_id: 0,
+            sampled: false,
+        }
+    }
+}
+
 /// Longest body a record keeps, in bytes.
 pub const MAX_LOG_BODY: usize = 4096;
 /// Most key-values a record keeps.

@@ -85,12 +85,17 @@ pub struct FinishedSpan {
     /// [`MAX_ERROR_TEXT`] bytes, cut on a character boundary. Made only for recorded spans, and
     /// not at all once [`Registry::set_error_text`](crate::Registry::set_error_text) is off.
     pub error: Option<String>,
-    /// Timestamped events made while it was current ([`event`](crate::trace::event), log
-    /// records through the bridges, slow polls), in time order.
-    pub events: Vec<SpanEvent>,
-    /// An async call's polls: when it ran and when it waited. `None` for sync calls (boxed: a
-    /// sync span carries and copies one pointer for it).
-    pub polls: Option<Box<SpanPolls>>,
+    /// Events and polls, when it has any ([`FinishedSpan::events`],
+    /// [`FinishedSpan::polls`]): behind one shared pointer, so a span with neither carries
+    /// and copies one word for them, and an exporter's copy of one with them shares them.
+    pub(crate) extras: Option<std::sync::Arc<Extras>>,
+}
+
+/// What few spans have: events, an async call's polls.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Extras {
+    pub(crate) events: Vec<SpanEvent>,
+    pub(crate) polls: Option<SpanPolls>,
 }
 
 /// A timestamped event of a span.
@@ -156,9 +161,26 @@ impl FinishedSpan {
             outcome,
             annotations,
             error: None,
-            events: Vec::new(),
-            polls: None,
+            extras: None,
         }
+    }
+
+    /// Timestamped events made while it was current ([`event`](crate::trace::event), log
+    /// records through the bridges, slow polls), in time order.
+    pub fn events(&self) -> &[SpanEvent] {
+        self.extras.as_ref().map_or(&[], |x| &x.events)
+    }
+
+    /// An async call's polls: when it ran and when it waited. `None` for sync calls.
+    pub fn polls(&self) -> Option<&SpanPolls> {
+        self.extras.as_ref()?.polls.as_ref()
+    }
+
+    /// The same span with `events` (for code that makes spans of its own).
+    pub fn with_events(mut self, events: Vec<SpanEvent>) -> FinishedSpan {
+        let polls = self.polls().cloned();
+        self.extras = Some(std::sync::Arc::new(Extras { events, polls }));
+        self
     }
 
     /// The same span with the error's text (cut to [`MAX_ERROR_TEXT`] bytes).
