@@ -205,6 +205,27 @@ impl Common {
     }
 }
 
+impl Common {
+    /// What was read of delivery (timeout, compression, headers, TLS) applied to `p`: the
+    /// same for every signal.
+    pub(crate) fn deliver(&self, mut p: Pipeline) -> Pipeline {
+        if let Some(t) = self.timeout {
+            p = p.timeout(t);
+        }
+        p = p.gzip(self.gzip);
+        for (k, v) in &self.headers {
+            p = p.header(k, v);
+        }
+        if let Some(ca) = &self.ca {
+            p = p.tls_ca(ca);
+        }
+        if let Some((cert, key)) = &self.client {
+            p = p.tls_client_cert(cert, key);
+        }
+        p
+    }
+}
+
 /// The service name when none is given: the executable's name.
 pub(crate) fn default_service_name() -> String {
     std::env::current_exe()
@@ -244,20 +265,8 @@ impl Builder {
         if let Some(name) = &c.service_name {
             b = b.service_name(name);
         }
+        b.pipeline = c.deliver(b.pipeline);
         b.resource = c.resource;
-        if let Some(t) = c.timeout {
-            b = b.timeout(t);
-        }
-        b = b.gzip(c.gzip);
-        for (k, v) in &c.headers {
-            b.pipeline = b.pipeline.header(k, v);
-        }
-        if let Some(ca) = c.ca {
-            b = b.tls_ca(ca);
-        }
-        if let Some((cert, key)) = c.client {
-            b = b.tls_client_cert(cert, key);
-        }
         b.pipeline = match b.pipeline.tail_from_vars(vars) {
             Ok(p) => p,
             Err(e) => return Some(Err(e)),

@@ -93,21 +93,9 @@ impl LogsBuilder {
             Err(e) => return Some(Err(e)),
         };
         let mut b = LogsBuilder::new(&common.endpoint).protocol(common.protocol);
+        b.target = common.deliver(b.target);
         b.service_name = common.service_name.unwrap_or(b.service_name);
         b.resource = common.resource;
-        for (k, v) in &common.headers {
-            b.target = b.target.header(k, v);
-        }
-        b = b.gzip(common.gzip);
-        if let Some(ca) = common.ca {
-            b = b.tls_ca(ca);
-        }
-        if let Some((cert, key)) = common.client {
-            b = b.tls_client_cert(cert, key);
-        }
-        if let Some(t) = common.timeout {
-            b.target = b.target.timeout(t);
-        }
         Some(Ok(b))
     }
 

@@ -4,11 +4,10 @@
 //! over HTTP and gRPC to a real collector, rotel's `rotel-agent`, which prints what it took.
 //! One test: the logger is process-wide.
 
-use monkit_testsupport::{otlp, peers, ports, sink};
+use monkit_testsupport::{otlp, peers, sink};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The ids of each `take_order` call, as the program saw them.
 static CALLS: Mutex<Vec<(u64, monkit::SpanRef)>> = Mutex::new(Vec::new());
@@ -41,15 +40,6 @@ fn ids_of(n: u64) -> monkit::SpanRef {
         .find(|(m, _)| *m == n)
         .map(|(_, s)| *s)
         .unwrap()
-}
-
-/// Kills the collector when the test ends, however it ends.
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]
@@ -128,30 +118,10 @@ fn logs_carry_their_spans_ids_to_the_official_classes_and_a_real_collector() {
     drop(spans);
 
     // A real collector, over HTTP and over gRPC.
-    let Some(rotel) = peers::rotel_agent() else {
+    let Some(rotel) = monkit_testsupport::rotel::Rotel::start(&["logs"]) else {
         return;
     };
-    let (http, grpc) = (ports::free_port(), ports::free_port());
-    let out = std::env::temp_dir().join(format!("monkit-rotel-{}.log", std::process::id()));
-    let _collector = Killed(
-        Command::new(rotel)
-            .args(["start", "--exporter", "blackhole", "--debug-log", "logs"])
-            .args(["--debug-log-verbosity", "detailed"])
-            .args(["--otlp-http-endpoint", &format!("127.0.0.1:{http}")])
-            .args(["--otlp-grpc-endpoint", &format!("127.0.0.1:{grpc}")])
-            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rotel-agent starts"),
-    );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "rotel-agent never listened on {http}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (http, grpc) = (rotel.http, rotel.grpc);
     let over_http = monkit_otlp::LogsBuilder::new(&format!("http://127.0.0.1:{http}/v1/logs"));
     // gRPC with the feature `grpc` (the full test script turns it on).
     let over_grpc = cfg!(feature = "grpc").then(|| {
@@ -169,18 +139,8 @@ fn logs_carry_their_spans_ids_to_the_official_classes_and_a_real_collector() {
             format!("Trace ID       : {:032x}", ids.trace_id()),
             format!("Span ID        : {:016x}", ids.span_id()),
         ];
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let said = std::fs::read_to_string(&out).unwrap_or_default();
-            if want.iter().all(|w| said.contains(w.as_str())) {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "rotel did not print {want:?}:\n{said}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        rotel.wait_for(&format!("{want:?}"), |said| {
+            want.iter().all(|w| said.contains(w.as_str())).then_some(())
+        });
     }
-    let _ = std::fs::remove_file(&out);
 }

@@ -13,6 +13,7 @@ pub mod peers;
 pub mod pki;
 pub mod ports;
 pub mod py_sink;
+pub mod rotel;
 pub mod sink;
 pub mod totals;
 pub mod webdriver;
