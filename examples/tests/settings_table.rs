@@ -102,7 +102,9 @@ fn every_variable_named_in_library_source_is_declared() {
                         && rest[word.len()..].starts_with('"');
                     // The signal forms (`OTEL_EXPORTER_OTLP_TRACES_*`) are documented with the
                     // shared one.
-                    let signal_form = word.contains("_TRACES_") || word.contains("_METRICS_");
+                    let signal_form = word.contains("_TRACES_")
+                        || word.contains("_METRICS_")
+                        || word.contains("_LOGS_");
                     if is_var && !signal_form && !names.contains(&word.as_str()) {
                         missing.push(format!("{word} ({})", p.display()));
                     }
