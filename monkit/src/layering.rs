@@ -13,7 +13,7 @@ const LAYERS: &[&[&str]] = &[
     &["call"],
     &["registry"],
     &["render"],
-    &["bridge", "env", "export"],
+    &["bridge", "env", "export", "slo"],
 ];
 
 /// Layer -> the layers it names through `crate::`, each with one file that does.

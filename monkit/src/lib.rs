@@ -83,6 +83,7 @@ pub mod render; // the read side
 pub mod bridge;
 pub mod env;
 pub mod export;
+pub mod slo;
 pub use trace::propagation;
 
 #[cfg(test)]

@@ -7,8 +7,9 @@ use hyper::{Request, StatusCode};
 use subtle::ConstantTimeEq;
 
 /// The page groups [`Access::pages`] names: `console` (`/` and its refreshes), `stats`,
-/// `funcs`, `ps`, `trace` (captures and `/trace/sample`), `metrics`.
-pub const PAGE_GROUPS: [&str; 6] = ["console", "stats", "funcs", "ps", "trace", "metrics"];
+/// `funcs`, `ps`, `trace` (captures and `/trace/sample`), `metrics`, `slo` (objectives and
+/// their rules).
+pub const PAGE_GROUPS: [&str; 7] = ["console", "stats", "funcs", "ps", "trace", "metrics", "slo"];
 
 /// Who may read the pages. The default lets anyone who reaches the port read every page, as
 /// before; a loopback-bound server ([`serve_with`](crate::serve_with)) always answers only

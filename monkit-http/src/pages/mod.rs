@@ -32,6 +32,8 @@ pub(super) const JSON: &str = "application/json";
 pub(super) const HTML: &str = "text/html; charset=utf-8";
 pub(super) const SVG: &str = "image/svg+xml";
 const DOT: &str = "text/vnd.graphviz; charset=utf-8";
+/// Prometheus rule files (`/slo/rules`): YAML, as `application/yaml` (RFC 9512).
+const YAML: &str = "application/yaml; charset=utf-8";
 
 /// The pages, as a hyper service over any request body (it is never read).
 ///
@@ -126,6 +128,9 @@ enum Plain {
     StatsJson,
     FuncsText(render::funcs::Order),
     FuncsJson(render::funcs::Order),
+    SloJson,
+    /// The rule file: windows scaled by the `f64` of these bits, `for:` in ms when given.
+    SloRules(u64, Option<u64>),
     FuncsDot,
     PsText,
     PsJson,
@@ -288,6 +293,15 @@ impl Pages {
                 (JSON, render::funcs::json(&funcs_in(reg, order)).to_string())
             }
             Plain::FuncsDot => (DOT, render::dot::dot(&render::funcs::read(reg))),
+            Plain::SloJson => (JSON, monkit::slo::json(&reg.objectives()).to_string()),
+            Plain::SloRules(scale, for_ms) => {
+                let mut o =
+                    monkit::slo::rules::RuleOptions::default().scaled(f64::from_bits(scale));
+                if let Some(ms) = for_ms {
+                    o = o.alert_for(std::time::Duration::from_millis(ms));
+                }
+                (YAML, monkit::slo::rules::rules(&reg.objectives(), &o))
+            }
             Plain::PsText => (TEXT, render::ps::text(&reg.running_spans())),
             Plain::PsJson => (JSON, render::ps::json(&reg.running_spans()).to_string()),
             Plain::PsDot => (DOT, render::ps::dot(&reg.running_spans())),

@@ -89,6 +89,18 @@ pub(super) const ROUTES: &[Route] = &[
         Some("call graph in Graphviz dot"),
     ),
     page(
+        &["/slo", "/slo/", "/slo/json"],
+        "slo",
+        Answer::Plain(Plain::SloJson),
+        Some("objectives: budget left, burn rates over 5m to 6h, alerts burning, functions eating the budget"),
+    ),
+    page(
+        &["/slo/rules"],
+        "slo",
+        Answer::Plain(Plain::SloRules(1f64.to_bits(), None)),
+        Some("the objectives as a Prometheus rule file: recording rules and multi-window burn-rate alerts (scale=, for=)"),
+    ),
+    page(
         &["/ps", "/ps/", "/ps/text"],
         "ps",
         Answer::Plain(Plain::PsText),
@@ -227,6 +239,28 @@ pub(super) fn route<B>(req: &Request<B>, access: &Access) -> Result<Page, Refusa
                     match page {
                         Plain::FuncsText(_) => Plain::FuncsText(order),
                         _ => Plain::FuncsJson(order),
+                    }
+                }
+                (Plain::SloRules(_, for_ms), "scale") => match v.parse::<f64>() {
+                    Ok(s) if s.is_finite() && s > 0.0 && s <= 1000.0 => {
+                        Plain::SloRules(s.to_bits(), for_ms)
+                    }
+                    _ => {
+                        return Err(bad(format!(
+                            "scale={v:?}: a number above 0 and at most 1000 (windows are multiplied by it)"
+                        )))
+                    }
+                },
+                (Plain::SloRules(scale, _), "for") => {
+                    match monkit::settings::parse_duration(&v) {
+                        Some(d) if d <= std::time::Duration::from_secs(86_400) => {
+                            Plain::SloRules(scale, Some(d.as_millis() as u64))
+                        }
+                        _ => {
+                            return Err(bad(format!(
+                                "for={v:?}: a duration like 30s or 2m, at most a day"
+                            )))
+                        }
                     }
                 }
                 _ => {
