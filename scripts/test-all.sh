@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   graphviz                                # dot: renders /funcs/dot
   prometheus                              # promtool and a real scraping server
+  prometheus-alertmanager                 # where the objectives' alerts arrive
   libxml2-utils librsvg2-bin              # xmllint, rsvg-convert: the trace SVG
   python3 python3-jsonschema python3-yaml # Zipkin JSON Schema validation
   python3-pip                             # opentelemetry-proto (PyPI), below

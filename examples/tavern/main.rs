@@ -465,6 +465,26 @@ async fn main() {
     monkit::env::register(registry);
     monkit::env::register_build(registry, env!("CARGO_PKG_VERSION"));
     monkit::env::register_tokio(registry, tokio::runtime::Handle::current());
+    // Objectives: orders succeed (underage and unknown customers eat this budget) and the
+    // order workflow's steps are quick; greetings succeed. `/slo/json` evaluates them,
+    // `/slo/rules` is their Prometheus rule file.
+    use monkit::slo::Objective;
+    for o in [
+        Objective::new("orders")
+            .success_ratio(0.99)
+            .latency(std::time::Duration::from_millis(250), 0.99)
+            .matching(r"^tavern::workflows\.process_order$"),
+        Objective::new("activities")
+            .success_ratio(0.95)
+            .matching(r"^tavern::activities\."),
+        Objective::new("greetings")
+            .success_ratio(0.999)
+            .matching(r"^tavern::workflows\.greet$"),
+    ] {
+        registry
+            .add_objective(o)
+            .expect("tavern's objectives are well-formed");
+    }
     // Whatever records through the `metrics` facade lands in this registry too.
     if monkit_metrics::Recorder::new(registry).install().is_err() {
         eprintln!("tavern: another metrics recorder is installed; facade metrics go there");
