@@ -18,13 +18,16 @@ struct Options {
     /// Record the arguments' `Debug` forms on the span.
     args: bool,
     skip: Vec<syn::Ident>,
+    /// The objective (`monkit::slo`) the function counts toward.
+    objective: Option<LitStr>,
 }
 
 /// Instruments a function with per-function stats and a span per call.
 ///
 /// See the `monkit` crate for what is counted. Arguments: `name = "..."` overrides the
 /// function's name within its scope; `tags(key = "value", ...)` makes it a tagged function;
-/// `args` records the arguments' `Debug` forms on each span, less those in `skip(a, b)`.
+/// `args` records the arguments' `Debug` forms on each span, less those in `skip(a, b)`;
+/// `objective = "..."` counts its calls toward that `monkit::slo` objective.
 #[proc_macro_attribute]
 pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut o = Options::default();
@@ -58,6 +61,18 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
                 o.skip.push(id);
                 Ok(())
             })
+        } else if meta.path.is_ident("objective") {
+            if o.objective.is_some() {
+                return Err(meta.error("`objective` given twice"));
+            }
+            let lit: LitStr = meta.value()?.parse().map_err(|e| {
+                syn::Error::new(e.span(), "expected a string literal: `objective = \"...\"`")
+            })?;
+            if lit.value().trim().is_empty() {
+                return Err(syn::Error::new(lit.span(), "`objective` must not be empty"));
+            }
+            o.objective = Some(lit);
+            Ok(())
         } else if meta.path.is_ident("name") {
             if o.name.is_some() {
                 return Err(meta.error("`name` given twice"));
@@ -76,7 +91,7 @@ pub fn task(args: TokenStream, item: TokenStream) -> TokenStream {
                 .get_ident()
                 .map_or_else(|| "this".to_owned(), |i| format!("`{i}`"));
             Err(meta.error(format!(
-                "unknown argument {what}; #[monkit::task] takes `name = \"...\"`, `tags(k = \"v\")`, `args` and `skip(a, b)`"
+                "unknown argument {what}; #[monkit::task] takes `name = \"...\"`, `tags(k = \"v\")`, `args`, `skip(a, b)` and `objective = \"...\"`"
             )))
         }
     });
@@ -348,6 +363,10 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
     let tag_keys = o.tags.iter().map(|t| &t.0);
     let tag_values = o.tags.iter().map(|t| &t.1);
     let tags = quote!(&[ #( (#tag_keys, #tag_values) ),* ]);
+    let objective = match &o.objective {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
     let args = record_args(sig, &o)?;
     let span = ident.span();
     let line = quote_spanned!(span=> ::core::line!());
@@ -366,7 +385,8 @@ fn expand(func: ItemFn, o: Options) -> syn::Result<TokenStream2> {
             ::core::file!(),
             #line,
             __monkit_path,
-        );
+        )
+        .with_objective(#objective);
         ::monkit::__private::inventory::submit! {
             ::monkit::__private::SiteRef(&__MONKIT_SITE)
         }

@@ -186,3 +186,31 @@ fn the_rules_pass_promtool() {
         "promtool test rules: {said}\n{rules}"
     );
 }
+
+#[monkit::task(objective = "refunds")]
+fn refund(n: u32) -> Result<u32, Declined> {
+    if n == 0 {
+        Err(Declined)
+    } else {
+        Ok(n)
+    }
+}
+
+/// `#[monkit::task(objective = "..")]` puts a function under an objective without a regex.
+#[test]
+fn a_task_names_its_objective() {
+    let reg = monkit::default_registry();
+    reg.add_objective(Objective::new("refunds").success_ratio(0.9))
+        .unwrap();
+    for n in 0..10 {
+        let _ = refund(n);
+    }
+    let r = reg
+        .objectives()
+        .into_iter()
+        .find(|r| r.name == "refunds")
+        .unwrap();
+    assert_eq!(r.functions, ["slo.refund"]);
+    assert_eq!((r.events, r.bad), (10, 1));
+    assert!((r.budget_remaining - 0.0).abs() < 1e-9, "{r:?}");
+}

@@ -25,6 +25,8 @@ pub struct FuncSite {
     file: &'static str,
     line: u32,
     path: fn() -> &'static str,
+    /// The objective (`#[task(objective = "..")]`) its calls count toward.
+    objective: Option<&'static str>,
     func: OnceLock<&'static FuncInner>,
 }
 
@@ -66,8 +68,26 @@ impl FuncSite {
             file,
             line,
             path,
+            objective: None,
             func: OnceLock::new(),
         }
+    }
+
+    /// The same site, its calls counting toward `objective`.
+    #[doc(hidden)]
+    pub const fn with_objective(mut self, objective: Option<&'static str>) -> Self {
+        self.objective = objective;
+        self
+    }
+
+    /// The objective its calls count toward.
+    pub(crate) fn objective(&self) -> Option<&'static str> {
+        self.objective
+    }
+
+    /// Its function, if it was ever called (or registered).
+    pub(crate) fn func_if_made(&self) -> Option<&'static FuncInner> {
+        self.func.get().copied()
     }
 
     /// Starts one sync call of the function: what a sync `#[task]` body runs inside.

@@ -24,6 +24,7 @@
 
 pub mod rules;
 
+use crate::registry::site::SiteRef;
 use crate::registry::{Func, FuncStats, Registry};
 use crate::settings::ConfigError;
 use crate::stats::series::{SeriesKey, Tags};
@@ -106,7 +107,8 @@ impl Objective {
     }
 
     /// The functions covered: those whose full name (`scope.name`) the regex matches anywhere,
-    /// functions made later included.
+    /// functions made later included; besides those marked `#[monkit::task(objective =
+    /// "name")]`.
     pub fn matching(mut self, regex: &str) -> Objective {
         self.matching = Some(regex.to_owned());
         self
@@ -254,15 +256,22 @@ impl Registry {
                 ));
             }
         }
-        let Some(source) = &objective.matching else {
-            return Err(ConfigError::new(
-                &setting,
-                "no functions",
-                ".matching(regex) over the functions' full names",
-            ));
+        let marked = inventory::iter::<SiteRef>
+            .into_iter()
+            .any(|s| s.0.objective() == Some(objective.name.as_str()));
+        let regex = match &objective.matching {
+            Some(source) => Some(regex::Regex::new(source).map_err(|e| {
+                ConfigError::new(&setting, source.clone(), format!("a regex ({e})"))
+            })?),
+            None if marked => None,
+            None => {
+                return Err(ConfigError::new(
+                    &setting,
+                    "no functions",
+                    ".matching(regex) over the functions' full names, or #[monkit::task(objective = \"..\")]",
+                ))
+            }
         };
-        let regex = regex::Regex::new(source)
-            .map_err(|e| ConfigError::new(&setting, source.clone(), format!("a regex ({e})")))?;
         let mut added = ADDED.lock();
         added.retain(|(r, _)| r.strong_count() > 0);
         let mine = Arc::downgrade(&self.0);
@@ -281,7 +290,7 @@ impl Registry {
             mine.clone(),
             Arc::new(State {
                 objective,
-                regex: Some(regex),
+                regex,
                 samples: Mutex::new(VecDeque::new()),
             }),
         ));
@@ -343,10 +352,11 @@ fn sample_all() {
     let now = Instant::now();
     for (reg, state) in added {
         let Some(inner) = reg.upgrade() else { continue };
+        let marked = state.marked();
         let funcs: Vec<(Func, FuncStats)> = Registry(inner)
             .funcs()
             .into_iter()
-            .filter(|f| state.covers(f))
+            .filter(|f| state.covers(f, &marked))
             .map(|f| (f, f.stats()))
             .collect();
         let (counts, _) = state.count(&funcs);
@@ -363,10 +373,21 @@ fn sample_all() {
 }
 
 impl State {
-    fn covers(&self, f: &Func) -> bool {
-        self.regex
-            .as_ref()
-            .is_some_and(|r| r.is_match(f.full_name()))
+    /// The ids of the functions marked `#[task(objective = ..)]` with its name (made so far).
+    fn marked(&self) -> Vec<u32> {
+        inventory::iter::<SiteRef>
+            .into_iter()
+            .filter(|s| s.0.objective() == Some(self.objective.name.as_str()))
+            .filter_map(|s| s.0.func_if_made().map(|f| f.id))
+            .collect()
+    }
+
+    fn covers(&self, f: &Func, marked: &[u32]) -> bool {
+        marked.contains(&f.id())
+            || self
+                .regex
+                .as_ref()
+                .is_some_and(|r| r.is_match(f.full_name()))
     }
 
     fn threshold_secs(&self) -> Option<f64> {
@@ -377,7 +398,8 @@ impl State {
     fn count(&self, funcs: &[(Func, FuncStats)]) -> (Counts, Vec<(String, u64, u64)>) {
         let mut c = Counts::default();
         let mut each = Vec::new();
-        for (f, s) in funcs.iter().filter(|(f, _)| self.covers(f)) {
+        let marked = self.marked();
+        for (f, s) in funcs.iter().filter(|(f, _)| self.covers(f, &marked)) {
             let canceled = s
                 .errors
                 .iter()
@@ -406,9 +428,10 @@ impl State {
         let now = Instant::now();
         let uptime = Duration::from_nanos(crate::util::clock::process_nanos_now());
         let samples = self.samples.lock().clone();
+        let marked = self.marked();
         let functions: Vec<String> = funcs
             .iter()
-            .filter(|(f, _)| self.covers(f))
+            .filter(|(f, _)| self.covers(f, &marked))
             .map(|(f, _)| f.full_name().to_owned())
             .collect();
         let o = &self.objective;
