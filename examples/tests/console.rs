@@ -216,6 +216,23 @@ fn console_in_a_real_browser() {
         ),
         1
     );
+    // The objectives panel: vlite's proxy objective, success and latency, its budget eaten by
+    // the failing route (refreshed with the rest).
+    assert_eq!(
+        b.run(
+            "return Array.from(document.querySelectorAll('#slo tbody tr')).map(function (r) { return r.getAttribute('data-objective') + '/' + r.getAttribute('data-sli'); }).join(',')",
+            json!([])
+        ),
+        "proxy/success,proxy/latency"
+    );
+    let budget = b.run(
+        "return parseFloat(document.querySelector('#slo tr[data-sli=success] td.budget').getAttribute('data-v'))",
+        json!([]),
+    );
+    assert!(
+        budget.as_f64().unwrap() < 1.0,
+        "the failures ate some: {budget}"
+    );
     // Slow polls, most first; sync functions (no polls) last.
     click_header(&b, "Slow polls", 0);
     let slow = column(&rows(&b), 8);

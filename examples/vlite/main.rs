@@ -327,6 +327,16 @@ async fn main() {
     }
     monkit::env::register(monkit::default_registry());
     monkit::env::register_build(monkit::default_registry(), env!("CARGO_PKG_VERSION"));
+    // An objective over the requests it serves: `/fail` eats its budget (`/slo/json`, the
+    // console's Objectives, `/slo/rules` for Prometheus).
+    monkit::default_registry()
+        .add_objective(
+            monkit::slo::Objective::new("proxy")
+                .success_ratio(0.99)
+                .latency(std::time::Duration::from_millis(100), 0.95)
+                .matching(r"^http_server\."),
+        )
+        .expect("vlite's objective is well-formed");
     monkit::env::register_tokio(
         monkit::default_registry(),
         tokio::runtime::Handle::current(),

@@ -14,6 +14,7 @@
 use monkit::registry::{Func, FuncStats, LiveSpan};
 use monkit::render::format::{duration as fmt_ns, significant as sig3, xml_escape as esc};
 use monkit::render::ps::Node;
+use monkit::slo::Report;
 use monkit::stats::{Exemplar, Snapshot};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -417,6 +418,7 @@ pub(crate) fn fragment(
     funcs: &[Row],
     spans: &[LiveSpan],
     recent: &Recent,
+    objectives: &[Report],
     link: Option<&str>,
 ) -> String {
     let ps = monkit::render::ps::tree(spans);
@@ -425,7 +427,68 @@ pub(crate) fn fragment(
     func_rows(&mut rows, funcs, recent, link);
     let mut tree = String::new();
     running(&mut tree, ps);
-    serde_json::json!({"rows": rows, "running": tree, "status": status(funcs, ps)}).to_string()
+    let mut slo = String::new();
+    objective_rows(&mut slo, objectives);
+    serde_json::json!({"rows": rows, "running": tree, "objectives": slo, "status": status(funcs, ps)})
+        .to_string()
+}
+
+/// One row per objective and indicator: the target, the budget left (marked when spent), the
+/// burn rates over 5m, 1h and 6h, the alerts burning, and the functions eating the budget.
+fn objective_rows(out: &mut String, reports: &[Report]) {
+    for r in reports {
+        let what = match r.threshold {
+            Some(t) => format!("latency ≤ {}", fmt_ns(t.as_nanos() as f64)),
+            None => "success".to_owned(),
+        };
+        let _ = write!(
+            out,
+            r#"<tr data-objective="{}" data-sli="{}"><th scope="row">{}</th><td>{}</td>"#,
+            esc(&r.name),
+            r.sli.as_str(),
+            esc(&r.name),
+            esc(&what),
+        );
+        cell(out, "n", Some(r.target), |v| {
+            format!("{}%", sig3(v * 100.0))
+        });
+        let spent = if r.budget_remaining < 0.0 { " bad" } else { "" };
+        cell(
+            out,
+            &format!("n budget{spent}"),
+            Some(r.budget_remaining),
+            |v| format!("{}%", sig3(v * 100.0)),
+        );
+        for want in ["5m", "1h", "6h"] {
+            let rate = r
+                .burn_rates
+                .iter()
+                .find(|b| monkit::slo::rules::window_text(b.0) == want)
+                .map(|b| b.1);
+            cell(out, "n", rate, |v| format!("{}×", sig3(v)));
+        }
+        let alerts = if r.alerts.is_empty() {
+            "–".to_owned()
+        } else {
+            let mut a: Vec<&str> = r.alerts.clone();
+            a.dedup();
+            format!("⚠ {}", a.join(", "))
+        };
+        let _ = write!(
+            out,
+            r#"<td class="alerts{}">{}</td><td>{}</td></tr>"#,
+            if r.alerts.is_empty() { "" } else { " bad" },
+            esc(&alerts),
+            esc(&r
+                .eaters
+                .iter()
+                .take(3)
+                .map(|(f, n)| format!("{f} {n}"))
+                .collect::<Vec<_>>()
+                .join(" · ")),
+        );
+        out.push('\n');
+    }
 }
 
 /// The console page, from the functions with their stats and the running spans; `links` are
@@ -434,6 +497,7 @@ pub(crate) fn page(
     funcs: &[Row],
     spans: &[LiveSpan],
     recent: &Recent,
+    objectives: &[Report],
     links: &[(&str, &str)],
     trace_link: Option<&str>,
 ) -> String {
@@ -478,7 +542,25 @@ pub(crate) fn page(
 </table>
 </div>
 </section>
-<section id="trace" aria-labelledby="trace-h" hidden>
+"#,
+    );
+    if !objectives.is_empty() {
+        out.push_str(
+            r#"<section id="objectives" aria-labelledby="objectives-h">
+<h2 id="objectives-h">Objectives</h2>
+<div class="scroll">
+<table id="slo">
+<thead>
+<tr><th scope="col">Objective</th><th scope="col">Indicator</th><th scope="col">Target</th><th scope="col" title="of the error budget, over the process's life">Budget left</th><th scope="col" title="the bad share over 5 minutes divided by the share allowed">Burn 5m</th><th scope="col">Burn 1h</th><th scope="col">Burn 6h</th><th scope="col" title="the multi-window burn-rate alerts burning now">Alerts</th><th scope="col">Eating the budget</th></tr>
+</thead>
+<tbody>
+"#,
+        );
+        objective_rows(&mut out, objectives);
+        out.push_str("</tbody>\n</table>\n</div>\n</section>\n");
+    }
+    out.push_str(
+        r#"<section id="trace" aria-labelledby="trace-h" hidden>
 <h2 id="trace-h">Trace</h2>
 <div class="tools"><span id="trace-status" aria-live="polite"></span> <label for="trace-timeout">Wait up to</label> <select id="trace-timeout"><option>10s</option><option selected>30s</option><option>1m</option><option>5m</option></select> <button type="button" id="trace-cancel" disabled>Cancel</button></div>
 <div id="trace-view"></div>

@@ -123,7 +123,7 @@ impl Objective {
 }
 
 /// Which indicator a report is about.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[non_exhaustive]
 pub enum Sli {
     /// The share of calls that succeed.
@@ -315,7 +315,7 @@ impl Registry {
         for s in states {
             out.extend(s.report(&funcs));
         }
-        out.sort_by(|a, b| (&a.name, a.sli.as_str()).cmp(&(&b.name, b.sli.as_str())));
+        out.sort_by(|a, b| (&a.name, a.sli).cmp(&(&b.name, b.sli)));
         out
     }
 }

@@ -90,6 +90,8 @@
         if (d && d.open) open[r.getAttribute("data-id")] = true;
       });
       tbody.innerHTML = part.rows;
+      var slo = document.querySelector("#slo tbody");
+      if (slo && part.objectives !== undefined) slo.innerHTML = part.objectives;
       Array.prototype.forEach.call(tbody.querySelectorAll("tr"), function (r) {
         var d = r.querySelector("details");
         if (d && open[r.getAttribute("data-id")]) d.open = true;
