@@ -187,6 +187,19 @@ fn a_broken_objective_pages_through_prometheus_to_alertmanager() {
             })
         },
     );
+    // Every expression of the objectives' dashboard runs in the same Prometheus and returns
+    // data.
+    let dashboard: Value = serde_json::from_str(&get(&format!("{}/slo/dashboard", t.mon))).unwrap();
+    let panels = dashboard["panels"].as_array().unwrap();
+    assert_eq!(
+        panels.len(),
+        5 * 4,
+        "five panels for each of four indicators"
+    );
+    for p in panels {
+        let expr = p["targets"][0]["expr"].as_str().unwrap();
+        prom.query_until_data(expr, Duration::from_secs(60));
+    }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     traffic.join().unwrap();
     let _ = std::fs::remove_dir_all(&am_dir);

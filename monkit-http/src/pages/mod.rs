@@ -129,6 +129,7 @@ enum Plain {
     FuncsText(render::funcs::Order),
     FuncsJson(render::funcs::Order),
     SloJson,
+    SloDashboard,
     /// The rule file: windows scaled by the `f64` of these bits, `for:` in ms when given.
     SloRules(u64, Option<u64>),
     FuncsDot,
@@ -296,6 +297,10 @@ impl Pages {
             }
             Plain::FuncsDot => (DOT, render::dot::dot(&render::funcs::read(reg))),
             Plain::SloJson => (JSON, monkit::slo::json(&reg.objectives()).to_string()),
+            Plain::SloDashboard => (
+                JSON,
+                monkit::slo::dashboard::dashboard(&reg.objectives()).to_string(),
+            ),
             Plain::SloRules(scale, for_ms) => {
                 let mut o =
                     monkit::slo::rules::RuleOptions::default().scaled(f64::from_bits(scale));

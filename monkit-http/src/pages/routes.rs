@@ -95,6 +95,12 @@ pub(super) const ROUTES: &[Route] = &[
         Some("objectives: budget left, burn rates over 5m to 6h, alerts burning, functions eating the budget"),
     ),
     page(
+        &["/slo/dashboard"],
+        "slo",
+        Answer::Plain(Plain::SloDashboard),
+        Some("the objectives as a Grafana dashboard: budget, burn rates, the covered functions' rates and latency"),
+    ),
+    page(
         &["/slo/rules"],
         "slo",
         Answer::Plain(Plain::SloRules(1f64.to_bits(), None)),

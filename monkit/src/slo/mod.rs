@@ -22,6 +22,8 @@
 //!
 //! Written here rather than taken from a crate: no SLO library reads monkit's counts.
 
+#[cfg(feature = "render")]
+pub mod dashboard;
 pub mod rules;
 
 use crate::registry::site::SiteRef;
