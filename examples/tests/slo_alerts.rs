@@ -138,7 +138,7 @@ fn a_broken_objective_pages_through_prometheus_to_alertmanager() {
         std::thread::spawn(move || {
             let mut i = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let who = if i % 20 == 0 { "ann" } else { "bob" };
+                let who = if i.is_multiple_of(20) { "ann" } else { "bob" };
                 let _ = post(
                     &format!("{api}/order"),
                     &format!(r#"{{"customer":"{who}","item":"ale"}}"#),

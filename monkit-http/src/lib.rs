@@ -19,6 +19,9 @@
 //! | `/trace/svg`, `/trace/json` | the next matching call's whole span tree, as an SVG timeline or JSON (`regex`, `trace_id`, `min_duration`, `outcome`, `timeout`); `/trace/sample` marks the next matching trace as sampled |
 //! | `/trace/recent`, `/trace/recent/svg`, `/trace/recent/json` | what the flight recorder holds: each function's slowest calls of the last two windows and its latest failure, listed (`format=json`), or one held call's whole tree at once (`regex`, `trace_id`, `min_duration` picks the slowest, `outcome` the latest; `404` when none matches) |
 //! | `/metrics` | Prometheus text format 0.0.4 (OpenMetrics 1.0 or protobuf with native histograms when the scraper asks for it) |
+//! | `/slo`, `/slo/json` | the objectives (`monkit::slo`): budget left, burn rates over 5m to 6h, alerts burning, the functions eating the budget |
+//! | `/slo/rules` | the objectives as a Prometheus rule file: recording rules and multi-window, multi-burn-rate alerts (`scale=` multiplies the windows, `for=` sets the alerts' `for:`) |
+//! | `/slo/dashboard` | the objectives as a Grafana dashboard |
 //!
 //! The crate is two parts, one folder each: `pages/` (the route table the router, the index
 //! and this table are made from; content negotiation; the trace requests; the rendering

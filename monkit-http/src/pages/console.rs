@@ -673,6 +673,7 @@ mod tests {
             &[],
             &Recent::default(),
             &[],
+            &[],
             Some("https://tempo.example/trace/{trace_id}"),
         );
         assert!(
@@ -681,7 +682,7 @@ mod tests {
             )),
             "the p99 cell links its exemplar: {html}"
         );
-        let plain = page(&rows(&reg), &[], &Recent::default(), &[], None);
+        let plain = page(&rows(&reg), &[], &Recent::default(), &[], &[], None);
         assert!(plain.contains(&format!(
             r#"<span class="exemplar" title="exemplar: trace {trace}"#
         )));
@@ -700,7 +701,14 @@ mod tests {
         f.guard().fail("timeout");
         f.task(|| std::thread::sleep(Duration::from_micros(50)));
         let rows = rows(&reg);
-        let html = page(&rows, &[], &Recent::default(), &[("/stats", "stats")], None);
+        let html = page(
+            &rows,
+            &[],
+            &Recent::default(),
+            &[],
+            &[("/stats", "stats")],
+            None,
+        );
         assert!(html.contains("<summary>f&lt;b&gt;</summary>"), "{html}");
         let p50 = rows[0].1.success_times.quantile(0.5).unwrap().round();
         assert!(
@@ -722,9 +730,9 @@ mod tests {
         let running = f.guard();
         let spans = reg.running_spans();
         let rows = rows(&reg);
-        let html = page(&rows, &spans, &Recent::default(), &[], None);
+        let html = page(&rows, &spans, &Recent::default(), &[], &[], None);
         let part: serde_json::Value =
-            serde_json::from_str(&fragment(&rows, &spans, &Recent::default(), None)).unwrap();
+            serde_json::from_str(&fragment(&rows, &spans, &Recent::default(), &[], None)).unwrap();
         let rows_part = part["rows"].as_str().unwrap();
         assert!(
             html.contains(rows_part),

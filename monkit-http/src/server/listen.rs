@@ -156,7 +156,7 @@ monkit::settings::declare! {
     MONKIT_TRACE_LINK: Url, "none", "a trace viewer's URL with {trace_id} in it, linked from exemplars";
     MONKIT_HTTP_TOKEN: Text, "none", "a bearer token every page request must carry (Authorization: Bearer ...)";
     MONKIT_HTTP_ALLOWED_HOSTS: Text, "loopback names only", "Host names a loopback-bound server answers besides loopback ones, comma-separated";
-    MONKIT_HTTP_PAGES: Text, "every page", "the page groups served: console, stats, funcs, ps, trace, metrics, comma-separated";
+    MONKIT_HTTP_PAGES: Text, "every page", "the page groups served: console, stats, funcs, ps, trace, metrics, slo, comma-separated";
 }
 
 impl ServeOptions {
@@ -261,7 +261,7 @@ impl ServeOptions {
                 return Err(ConfigError::new(
                     "MONKIT_HTTP_PAGES",
                     v,
-                    "page groups separated by commas: console, stats, funcs, ps, trace, metrics",
+                    "page groups separated by commas: console, stats, funcs, ps, trace, metrics, slo",
                 ));
             }
             o.access.pages = Some(pages);

@@ -2,7 +2,7 @@
 //! functions an objective covers, evaluated in the process (error budget, burn rates over the
 //! standard windows) from the exact counts and native histogram buckets the functions keep,
 //! exported as `monkit_slo_*` series, and turned into a Prometheus rule file
-//! ([`rules`](crate::slo::rules)) that runs the same objectives over the scraped series.
+//! ([`rules`]) that runs the same objectives over the scraped series.
 //!
 //! ```
 //! use std::time::Duration;
