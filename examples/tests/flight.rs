@@ -55,5 +55,5 @@ fn the_slow_and_the_failed_call_of_a_minute_ago() {
         "{}/trace/recent/svg?regex=Proxy::handle&min_duration=15ms",
         v.mon
     ));
-    assert_xml(&svg);
+    peers::assert_xml(&svg);
 }

@@ -291,5 +291,5 @@ fn characters_xml_forbids_cannot_break_the_trace_svg() {
     let svg = watcher.join().unwrap();
     assert!(svg.contains("baggage.tenant"), "{svg}");
     assert!(!svg.contains('\u{ffff}') && !svg.contains('\u{fffe}'));
-    assert_xml(&svg);
+    peers::assert_xml(&svg);
 }

@@ -230,15 +230,5 @@ fn events_on_the_trace_pages() {
         svg.contains("paid provider=acme &amp; co attempt=2"),
         "{svg}"
     );
-    if peers::have("xmllint", "libxml2-utils") {
-        let out = peers::pipe(
-            std::process::Command::new("xmllint").args(["--noout", "-"]),
-            svg.as_bytes(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    peers::assert_xml(&svg);
 }

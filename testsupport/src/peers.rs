@@ -127,3 +127,19 @@ pub fn rotel_agent() -> Option<PathBuf> {
     }
     path
 }
+
+/// Checks that `doc` is well-formed XML with `xmllint`, when it is installed (the line naming
+/// it otherwise comes from [`have`]).
+pub fn assert_xml(doc: &str) {
+    if have("xmllint", "libxml2-utils") {
+        let out = pipe(
+            Command::new("xmllint").args(["--noout", "-"]),
+            doc.as_bytes(),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

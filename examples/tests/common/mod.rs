@@ -245,19 +245,3 @@ pub fn raise_nofile(n: u64) {
         libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
     }
 }
-
-/// Checks that `doc` is well-formed XML with `xmllint`, when it is installed (the line
-/// naming it otherwise comes from `peers::have`).
-pub fn assert_xml(doc: &str) {
-    if peers::have("xmllint", "libxml2-utils") {
-        let out = peers::pipe(
-            std::process::Command::new("xmllint").args(["--noout", "-"]),
-            doc.as_bytes(),
-        );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
