@@ -355,15 +355,17 @@ pub(crate) fn read<'a>(
         }
     }
     let busy = |failed: bool| shards.clone().filter_map(move |sh| sh.busy(failed));
-    let plain_max = [
-        Snapshot::of::<u64>(plain_ok.clone()).max,
-        Snapshot::of::<u64>(plain_failed.clone()).max,
-    ];
+    // The longest one-poll call: the shards' maxima, read without merging their buckets.
+    let plain_max = plain_ok
+        .clone()
+        .chain(plain_failed.clone())
+        .map(DistShard::max_key)
+        .max()
+        .unwrap_or(0);
     s.busy_success = Snapshot::of::<u64>(plain_ok.chain(busy(false)));
     s.busy_failure = Snapshot::of::<u64>(plain_failed.chain(busy(true)));
     s.slow_polls = slow.count.load(Ordering::Relaxed);
-    s.max_poll_ns = (plain_max[0].max(plain_max[1]) as u64)
-        .max(ticks_to_nanos(slow.longest.load(Ordering::Relaxed)));
+    s.max_poll_ns = plain_max.max(ticks_to_nanos(slow.longest.load(Ordering::Relaxed)));
     Some(s)
 }
 

@@ -201,6 +201,12 @@ impl DistShard {
         self.window.record(v.slot(), epoch_of(now), lane);
     }
 
+    /// The largest value recorded, as its order-preserving key (the value itself for `u64`;
+    /// 0 when none).
+    pub(crate) fn max_key(&self) -> u64 {
+        self.max.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>() + self.window.heap_bytes()
     }
