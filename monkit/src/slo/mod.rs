@@ -311,11 +311,17 @@ impl Registry {
         if states.is_empty() {
             return Vec::new();
         }
-        let funcs: Vec<(Func, FuncStats)> =
-            self.funcs().into_iter().map(|f| (f, f.stats())).collect();
+        // Only the covered functions' stats are read: a scrape already reads every one.
+        let funcs = self.funcs();
         let mut out = Vec::new();
         for s in states {
-            out.extend(s.report(&funcs));
+            let marked = s.marked();
+            let mine: Vec<(Func, FuncStats)> = funcs
+                .iter()
+                .filter(|f| s.covers(f, &marked))
+                .map(|f| (*f, f.stats()))
+                .collect();
+            out.extend(s.report(&mine));
         }
         out.sort_by(|a, b| (&a.name, a.sli).cmp(&(&b.name, b.sli)));
         out
