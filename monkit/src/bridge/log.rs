@@ -160,7 +160,8 @@ impl<L: Log> Log for LogBridge<L> {
                     record.key_values(),
                     crate::trace::MAX_EVENT_ATTRIBUTES - 2,
                 ));
-                let message = record.args().to_string();
+                // Formatted no further than an event keeps.
+                let message = crate::trace::annotate::bounded_display(record.args());
                 add_event(
                     &message,
                     attrs

@@ -286,8 +286,8 @@ fn span_polls(
     }
 }
 
-/// A span's events and polls, boxed, when it has either; each slow poll is an event at its
-/// start (`slow poll`, with its length) among the others, in time order.
+/// A span's events and polls behind one shared pointer, when it has either; each slow poll is
+/// an event at its start (`slow poll`, with its length) among the others, in time order.
 #[cold]
 #[inline(never)]
 fn extras(

@@ -121,8 +121,8 @@ impl SpanEvent {
     }
 }
 
-/// Longest list of poll segments a span keeps: later polls still count in
-/// [`SpanPolls::count`] and [`SpanPolls::busy_ns`].
+/// Longest list of poll segments a span keeps (the first polls and the last): the others
+/// still count in [`SpanPolls::count`] and [`SpanPolls::busy_ns`].
 pub const MAX_POLL_SEGMENTS: usize = 256;
 
 /// The polls of a recorded async span.
@@ -134,8 +134,8 @@ pub struct SpanPolls {
     /// Its polls' durations together, in nanoseconds: the time it ran. The rest of the span
     /// it was waiting.
     pub busy_ns: u64,
-    /// The first [`MAX_POLL_SEGMENTS`] polls as `(offset from the span's start, length)`, in
-    /// nanoseconds, in order.
+    /// Its polls as `(offset from the span's start, length)`, in nanoseconds, in order: all of
+    /// them, or past [`MAX_POLL_SEGMENTS`] the first ones and the last.
     pub segments: Vec<(u64, u64)>,
     /// The slow polls among them: longer than `slow_ns` for the call's own work (a poll that
     /// only contains an inner future's slow poll is that function's slow poll, not this one's).
