@@ -10,7 +10,7 @@ use monkit::settings::{lenient, ConfigError, Vars};
 use monkit::stats::Meter;
 use monkit::trace::logs::{add_log_sink, LogRecord, LogSink, LogSinkHandle};
 use monkit::Registry;
-use monkit_exporter::{Ctx, Job, Periodic, Pipeline, Sender, Sent, Transport};
+use monkit_exporter::{Ctx, Job, Periodic, Pipeline, Sender, Sent};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{any_value, AnyValue, InstrumentationScope};
 use opentelemetry_proto::tonic::logs::v1 as pb;
@@ -122,14 +122,6 @@ impl LogsBuilder {
     /// Starts the sending thread and takes the bridges' records until the exporter stops.
     pub fn install(self, registry: &Registry) -> Result<LogsExporter, ConfigError> {
         let transport = self.protocol.transport(&self.target, Signal::Logs)?;
-        self.install_with(registry, transport)
-    }
-
-    fn install_with(
-        self,
-        registry: &Registry,
-        transport: Box<dyn Transport>,
-    ) -> Result<LogsExporter, ConfigError> {
         let scope = registry.scope("monkit_otlp");
         let queue = Arc::new(Queue {
             records: ArrayQueue::new(self.queue),
