@@ -392,13 +392,18 @@ fn contention(c: &mut Criterion) {
     let mut g = c.benchmark_group("one_hot_fn");
     g.measurement_time(Duration::from_secs(3));
     g.warm_up_time(Duration::from_secs(1));
-    for threads in [1usize, 2] {
+    for threads in [1usize, 2, 4, 8] {
         g.bench_with_input(BenchmarkId::new("monkit", threads), &threads, |b, &t| {
             b.iter_custom(|iters| threaded(t, iters, mk_sync))
         });
-        g.bench_with_input(BenchmarkId::new("floor", threads), &threads, |b, &t| {
-            b.iter_custom(|iters| threaded(t, iters, floor))
+        g.bench_with_input(BenchmarkId::new("bare", threads), &threads, |b, &t| {
+            b.iter_custom(|iters| threaded(t, iters, bare))
         });
+        if threads <= 2 {
+            g.bench_with_input(BenchmarkId::new("floor", threads), &threads, |b, &t| {
+                b.iter_custom(|iters| threaded(t, iters, floor))
+            });
+        }
     }
     // Every trace sampled for export, handed to an observer that drops it: what threads
     // exporting at once share (nothing, but the observer's own queue).

@@ -322,14 +322,16 @@ impl Registry {
     /// `contexts_dropped_total`,
     /// `observer_panics_total`, `flight_evicted_total`,
     /// `flight_skipped_total` and `flight_threads_without_ring_total`, on `/metrics` as
-    /// `monkit_annotations_dropped_total` and so on. The pages do this for the registry they
-    /// serve; calling it again changes nothing.
+    /// `monkit_annotations_dropped_total` and so on; beside them the gauge `shards`
+    /// (`monkit_shards`), the per-thread shards in use ([`crate::stats::shards`]). The pages
+    /// do this for the registry they serve; calling it again changes nothing.
     ///
     /// ```
     /// let reg = monkit::Registry::new();
     /// reg.expose_losses();
     /// let text = monkit::render::prometheus::render(&reg, false);
     /// assert!(text.contains("monkit_annotations_dropped_total{scope=\"monkit\"} "), "{text}");
+    /// assert!(text.contains("# TYPE monkit_shards gauge"), "{text}");
     /// ```
     pub fn expose_losses(&self) {
         let weak = Arc::downgrade(&self.0);
@@ -461,5 +463,6 @@ impl crate::stats::StatSource for LossSource {
             "flight_threads_without_ring_total",
             l.flight_threads_without_ring as f64,
         );
+        cb(&self.key, "shards", crate::stats::shards() as f64);
     }
 }

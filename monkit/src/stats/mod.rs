@@ -21,6 +21,7 @@ pub(crate) mod source;
 pub(crate) mod val;
 
 pub use crate::util::clock::Tick;
+pub use crate::util::shard::{set_shards, shards, MAX_SHARDS};
 pub use counter::Counter;
 pub use dist::{recent_window, recent_window_span, set_recent_window, Histogram, Snapshot};
 pub use error_view::{add_error_view, error_view, kind_of_any};

@@ -3,19 +3,106 @@
 //! Each thread is given a shard number once, round-robin, and keeps it in a thread-local. A
 //! [`Sharded`] value allocates a slot the first time a thread of that number writes, so a source
 //! touched by one thread costs one slot, not one per core.
+//!
+//! How many shards there are is fixed the first time anything asks (the first function made,
+//! the first stat recorded): `MONKIT_SHARDS`, or [`set_shards`] before then, or twice the
+//! cores rounded up to a power of two, 4 to 64.
 
+use crate::util::settings::ConfigError;
 use crate::util::slot::OnceBox;
 use crate::util::sync::{AtomicU32, AtomicU64, Ordering};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::LazyLock;
 
-static SHARDS: LazyLock<usize> = LazyLock::new(|| {
+crate::util::settings::declare! {
+    MONKIT_SHARDS: Count, "2 x cores, 4 to 64", "per-thread shards of every function's stats, 1 to 64; read once, when the first stat is made";
+}
+
+/// The most shards there may be.
+pub const MAX_SHARDS: usize = 64;
+
+/// The shard count once fixed; 0 until then, [`SETTING`] while being fixed. Std atomics: a
+/// static outside loom's models.
+static SHARDS: AtomicUsize = AtomicUsize::new(0);
+const SETTING: usize = usize::MAX;
+
+/// Sets how many per-thread shards every function's stats are split into, 1 to
+/// [`MAX_SHARDS`]: more shards let more threads write without sharing a line, and each costs
+/// a little memory per function (see BENCHMARKS.md). Must come before the first stat is made
+/// (the first `#[task]` call, the first function or meter registered): after that the count is
+/// fixed, and this returns an error naming it. `MONKIT_SHARDS` sets it from the environment.
+///
+/// ```
+/// // Too late here: doc tests share a process where stats were made already, or not.
+/// let _ = monkit::stats::set_shards(16);
+/// assert!(monkit::stats::set_shards(0).is_err());
+/// assert!(monkit::stats::shards() >= 1);
+/// ```
+pub fn set_shards(n: usize) -> Result<(), ConfigError> {
+    if !(1..=MAX_SHARDS).contains(&n) {
+        return Err(ConfigError::new(
+            "shards",
+            n.to_string(),
+            format!("1 to {MAX_SHARDS}"),
+        ));
+    }
+    match SHARDS.compare_exchange(0, n, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Ok(()),
+        Err(_) if shards() == n => Ok(()),
+        Err(_) => Err(ConfigError::new(
+            "shards",
+            n.to_string(),
+            format!(
+                "to be set before the first stat is made (fixed at {})",
+                shards()
+            ),
+        )),
+    }
+}
+
+/// How many per-thread shards stats are split into (fixing the count if nothing has yet).
+pub fn shards() -> usize {
+    shard_count()
+}
+
+/// The default: twice the cores, a power of two, 4 to 64.
+fn default_shards() -> usize {
     let cpus = std::thread::available_parallelism().map_or(4, |n| n.get());
-    (cpus * 2).next_power_of_two().clamp(4, 64)
-});
+    (cpus * 2).next_power_of_two().clamp(4, MAX_SHARDS)
+}
+
+#[cold]
+fn fix_shards() -> usize {
+    if SHARDS
+        .compare_exchange(0, SETTING, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+    {
+        let vars = crate::util::settings::Vars::env();
+        let n = match vars.count("MONKIT_SHARDS") {
+            Ok(Some(n)) if (1..=MAX_SHARDS as u64).contains(&n) => n as usize,
+            Ok(Some(n)) => {
+                log::warn!("monkit: ignoring MONKIT_SHARDS={n}: expected 1 to {MAX_SHARDS}");
+                default_shards()
+            }
+            Ok(None) => default_shards(),
+            Err(e) => {
+                log::warn!("monkit: ignoring {e}");
+                default_shards()
+            }
+        };
+        SHARDS.store(n, Ordering::Release);
+        return n;
+    }
+    // Another thread is fixing it: the environment read takes microseconds.
+    loop {
+        match SHARDS.load(Ordering::Acquire) {
+            SETTING => std::thread::yield_now(),
+            n => return n,
+        }
+    }
+}
 /// Which exclusive shards a live thread holds.
-static OWNED: [AtomicBool; 64] = [const { AtomicBool::new(false) }; 64];
+static OWNED: [AtomicBool; MAX_SHARDS] = [const { AtomicBool::new(false) }; MAX_SHARDS];
 static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 const UNSET: usize = usize::MAX;
@@ -43,8 +130,12 @@ impl Drop for Claim {
 }
 
 /// Number of exclusive shards; every sharded source has one more, shared, slot after them.
+#[inline]
 pub(crate) fn shard_count() -> usize {
-    *SHARDS
+    match SHARDS.load(Ordering::Acquire) {
+        0 | SETTING => fix_shards(),
+        n => n,
+    }
 }
 
 /// Where this thread writes: a shard index and whether the thread is its only writer. An
