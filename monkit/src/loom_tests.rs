@@ -184,12 +184,12 @@ fn loom_shared_shard_running_count_is_exact() {
 #[test]
 fn loom_shared_shard_counts_are_exact() {
     model(|| {
-        let d = Arc::new(DistShard::default());
+        let d = Arc::new((DistShard::default(), crate::stats::hist::Recent::default()));
         let d2 = d.clone();
-        let t = thread::spawn(move || d2.record(5u64, Tick(8), SHARED));
-        d.record(7u64, Tick(9), SHARED);
+        let t = thread::spawn(move || d2.0.record(&d2.1, 5u64, Tick(8), SHARED));
+        d.0.record(&d.1, 7u64, Tick(9), SHARED);
         t.join().unwrap();
-        let s = Snapshot::of::<u64>(std::iter::once(&*d));
+        let s = Snapshot::of::<u64>(std::iter::once(&d.0), std::iter::once(&d.1));
         assert_eq!((s.count, s.sum, s.min, s.max), (2, 12.0, 5.0, 7.0));
     });
 }
@@ -200,8 +200,8 @@ fn loom_window_never_moves_back() {
         let r = Arc::new(crate::stats::hist::Recent::default());
         let r2 = r.clone();
         // Epochs 1 and 3 share a window slot: the older writer must not wipe the newer one.
-        let t = thread::spawn(move || r2.record(1.0f64.slot(), 1, SHARED));
-        r.record(2.0f64.slot(), 3, SHARED);
+        let t = thread::spawn(move || r2.record(1.0f64.slot(), 1));
+        r.record(2.0f64.slot(), 3);
         t.join().unwrap();
         let count = |at: u64| {
             let mut c = crate::stats::hist::Counts::new();
@@ -235,8 +235,8 @@ fn loom_cumulative_counts_are_exact_across_turns() {
         let r2 = r.clone();
         // A reader sums while a writer turns the window of epoch 1 over to epoch 3 (the same
         // slot), folding its count away: the reader sees the count once, never zero or twice.
-        r.record(1.0f64.slot(), 1, SHARED);
-        let t = thread::spawn(move || r2.record(1.0f64.slot(), 3, SHARED));
+        r.record(1.0f64.slot(), 1);
+        let t = thread::spawn(move || r2.record(1.0f64.slot(), 3));
         let mut c = crate::stats::hist::Counts::new();
         r.cumulative_into(&mut c);
         let seen: u64 = c.sorted().iter().map(|x| x.1).sum();

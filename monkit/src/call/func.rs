@@ -5,10 +5,11 @@
 
 use crate::call::lifecycle::{AsyncCall, SyncCall};
 use crate::call::open::OpenCall;
-use crate::call::polls::{PollShard, PollStats, Polled, SlowPolls};
+use crate::call::polls::{PollShard, PollStats, PollWindows, Polled, SlowPolls};
 use crate::call::task::{no_text, TaskFuture};
 use crate::stats::dist::{DistShard, Snapshot};
 use crate::stats::exemplar::{Exemplar, Exemplars};
+use crate::stats::hist::Recent;
 use crate::stats::outcome::Outcome;
 use crate::stats::running::{self, Entered, Running, ShardRunning};
 use crate::stats::series::{FuncName, Tags};
@@ -160,18 +161,38 @@ impl ErrorKinds {
     }
 }
 
-#[repr(align(128))]
+/// One thread shard of a function's stats: what its calls write on every call, in one line
+/// (the histogram cells are the function's, in [`FuncInner::windows`]).
 #[derive(Default)]
 struct FuncShard {
     running: ShardRunning,
     success: DistShard,
-    failure: OnceBox<DistShard>,
-    panics: AtomicU64,
-    errors: AtomicU64,
+    /// Made at the shard's first failure.
+    failure: OnceBox<Failures>,
     /// Async calls polled once.
     polled_once: AtomicU64,
     /// Polls of the others (made at the first one to end here).
     polls: OnceBox<PollShard>,
+}
+
+// A shard is one slot of 128 bytes: what every call writes, and no more.
+const _: () = assert!(std::mem::size_of::<FuncShard>() <= 128);
+
+/// A shard's failed calls.
+#[derive(Default)]
+struct Failures {
+    times: DistShard,
+    panics: AtomicU64,
+    errors: AtomicU64,
+}
+
+/// A function's histogram cells, shared by its shards: durations of successes and (made at
+/// the first) failures, and of calls polled more than once.
+#[derive(Default)]
+struct Windows {
+    ok: Recent,
+    failed: OnceBox<Recent>,
+    polls: OnceBox<PollWindows>,
 }
 
 /// A function's stats. Lives for the whole process.
@@ -184,6 +205,7 @@ pub(crate) struct FuncInner {
     pub(crate) hub: Arc<Hub>,
     pub(crate) running: Running,
     shards: Sharded<FuncShard>,
+    windows: Windows,
     errors: ErrorKinds,
     pub(crate) parents: Parents,
     /// Armed trace watchers selecting this function.
@@ -246,6 +268,7 @@ impl FuncInner {
             hub: hub.clone(),
             running: Running::default(),
             shards: Sharded::new(),
+            windows: Windows::default(),
             errors: ErrorKinds::default(),
             parents: Parents::default(),
             watched: AtomicU32::new(0),
@@ -357,10 +380,16 @@ impl FuncInner {
         if failed {
             self.count_failure(shard, lane, outcome);
         }
-        shard
-            .polls
-            .get_or_init(PollShard::default)
-            .many(p.count(), ns, busy, failed, t1, lane);
+        let windows = self.windows.polls.get_or_init(PollWindows::default);
+        shard.polls.get_or_init(PollShard::default).many(
+            windows,
+            p.count(),
+            ns,
+            busy,
+            failed,
+            t1,
+            lane,
+        );
         slow
     }
 
@@ -403,31 +432,31 @@ impl FuncInner {
     #[inline(always)]
     fn record(&self, shard: &FuncShard, lane: Lane, ns: u64, now: Tick, outcome: Outcome) {
         match outcome {
-            Outcome::Ok => shard.success.record(ns, now, lane),
+            Outcome::Ok => shard.success.record(&self.windows.ok, ns, now, lane),
             failed => {
-                self.count_failure(shard, lane, failed);
-                shard
-                    .failure
-                    .get_or_init(DistShard::default)
-                    .record(ns, now, lane);
+                let f = self.count_failure(shard, lane, failed);
+                let window = self.windows.failed.get_or_init(Recent::default);
+                f.times.record(window, ns, now, lane);
             }
         }
     }
 
     /// Counts a failed call by what it was: a panic, an error of a kind, a cancellation.
     #[inline(always)]
-    fn count_failure(&self, shard: &FuncShard, lane: Lane, failed: Outcome) {
+    fn count_failure<'s>(&self, shard: &'s FuncShard, lane: Lane, failed: Outcome) -> &'s Failures {
+        let f = shard.failure.get_or_init(Failures::default);
         match failed {
-            Outcome::Panic => add64(&shard.panics, 1, lane),
+            Outcome::Panic => add64(&f.panics, 1, lane),
             Outcome::Error(kind) => {
                 self.errors.add(kind);
-                add64(&shard.errors, 1, lane)
+                add64(&f.errors, 1, lane)
             }
             _ => {
                 self.errors.add("canceled");
-                add64(&shard.errors, 1, lane)
+                add64(&f.errors, 1, lane)
             }
         }
+        f
     }
 
     pub(crate) fn stats(&self) -> FuncStats {
@@ -448,17 +477,28 @@ impl FuncInner {
                 s.parents.push(p - 1);
             }
         }
-        for sh in self.shards.iter() {
-            s.panics += sh.panics.load(Ordering::Relaxed);
-            s.errors_total += sh.errors.load(Ordering::Relaxed);
+        for f in self.shards.iter().filter_map(|sh| sh.failure.get()) {
+            s.panics += f.panics.load(Ordering::Relaxed);
+            s.errors_total += f.errors.load(Ordering::Relaxed);
         }
         let polls = || self.shards.iter().filter_map(|s| s.polls.get());
         let plain_ok = || self.shards.iter().map(|s| &s.success);
-        let plain_failed = || self.shards.iter().filter_map(|s| s.failure.get());
-        s.success_times =
-            Snapshot::of::<u64>(plain_ok().chain(polls().filter_map(|p| p.wall(false))));
-        s.failure_times =
-            Snapshot::of::<u64>(plain_failed().chain(polls().filter_map(|p| p.wall(true))));
+        let plain_failed = || {
+            self.shards
+                .iter()
+                .filter_map(|s| s.failure.get().map(|f| &f.times))
+        };
+        let pw = self.windows.polls.get();
+        let ok_windows = || std::iter::once(&self.windows.ok);
+        let failed_windows = || self.windows.failed.get().into_iter();
+        s.success_times = Snapshot::of::<u64>(
+            plain_ok().chain(polls().filter_map(|p| p.wall(false))),
+            ok_windows().chain(pw.and_then(|w| w.wall(false))),
+        );
+        s.failure_times = Snapshot::of::<u64>(
+            plain_failed().chain(polls().filter_map(|p| p.wall(true))),
+            failed_windows().chain(pw.and_then(|w| w.wall(true))),
+        );
         // Every successful call's duration is in one of the merged distributions.
         s.successes = s.success_times.count;
         let once = self
@@ -468,8 +508,9 @@ impl FuncInner {
         s.polls = crate::call::polls::read(
             once.sum(),
             polls(),
-            plain_ok(),
-            plain_failed(),
+            (plain_ok(), ok_windows()),
+            (plain_failed(), failed_windows()),
+            pw,
             &self.slow_polls,
         );
         let ex = |i: usize| {
@@ -485,15 +526,17 @@ impl FuncInner {
 
     /// Heap bytes this function's stats use (for memory budgets).
     pub(crate) fn heap_bytes(&self) -> usize {
-        let mut n = std::mem::size_of::<Self>()
-            + self.names.heap_bytes()
-            + crate::util::shard::shard_count() * std::mem::size_of::<usize>();
+        let mut n =
+            std::mem::size_of::<Self>() + self.names.heap_bytes() + self.shards.heap_bytes();
         for sh in self.shards.iter() {
-            n += std::mem::size_of::<FuncShard>() - std::mem::size_of::<DistShard>();
-            n += sh.success.heap_bytes();
-            n += sh.failure.get().map_or(0, DistShard::heap_bytes);
+            n += sh.failure.get().map_or(0, std::mem::size_of_val);
             n += sh.polls.get().map_or(0, PollShard::heap_bytes);
         }
+        n += self.windows.ok.heap_bytes();
+        if let Some(w) = self.windows.failed.get() {
+            n += std::mem::size_of_val(w) + w.heap_bytes();
+        }
+        n += self.windows.polls.get().map_or(0, PollWindows::heap_bytes);
         if self.parents.more.get().is_some() {
             n += MORE_PARENTS * 4;
         }

@@ -11,6 +11,7 @@
 //! function's durations when read.
 
 use crate::stats::dist::{DistShard, Snapshot};
+use crate::stats::hist::Recent;
 use crate::util::clock::{nanos_to_ticks, ticks_to_nanos, Tick};
 use crate::util::shard::{add64, Lane};
 use crate::util::slot::OnceBox;
@@ -137,20 +138,54 @@ pub(crate) struct PollShard {
     many: OnceBox<Many>,
 }
 
-/// Durations and busy times, `[wall, busy]`, of successes and (made at the first) failures.
+/// Durations and busy times, `[wall, busy]`, of successes and (made at the first) failures:
+/// a shard's aggregates ([`Many`]), the function's histogram cells ([`PollWindows`]).
 #[derive(Default)]
-struct Many {
-    ok: [DistShard; 2],
-    failed: OnceBox<[DistShard; 2]>,
+struct Split<T> {
+    ok: [T; 2],
+    failed: OnceBox<[T; 2]>,
 }
 
-impl Many {
-    fn of(&self, failed: bool) -> Option<&[DistShard; 2]> {
+impl<T: Default> Split<T> {
+    fn of(&self, failed: bool) -> Option<&[T; 2]> {
         if failed {
             self.failed.get()
         } else {
             Some(&self.ok)
         }
+    }
+
+    fn made(&self, failed: bool) -> &[T; 2] {
+        if failed {
+            self.failed.get_or_init(Default::default)
+        } else {
+            &self.ok
+        }
+    }
+}
+
+type Many = Split<DistShard>;
+
+/// The histogram cells of a function's calls polled more than once, shared by its shards.
+#[derive(Default)]
+pub(crate) struct PollWindows(Split<Recent>);
+
+impl PollWindows {
+    /// The window of their durations: successes, failures.
+    pub(crate) fn wall(&self, failed: bool) -> Option<&Recent> {
+        Some(&self.0.of(failed)?[0])
+    }
+
+    /// Of their busy times.
+    fn busy(&self, failed: bool) -> Option<&Recent> {
+        Some(&self.0.of(failed)?[1])
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let each = |w: &[Recent; 2]| {
+            std::mem::size_of_val(w) + w.iter().map(Recent::heap_bytes).sum::<usize>()
+        };
+        each(&self.0.ok) + self.0.failed.get().map_or(0, each)
     }
 }
 
@@ -159,8 +194,10 @@ impl PollShard {
     /// nanoseconds long.
     #[cold]
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn many(
         &self,
+        windows: &PollWindows,
         polls: u32,
         wall: u64,
         busy: u64,
@@ -170,14 +207,10 @@ impl PollShard {
     ) {
         add64(&self.polls, u64::from(polls), lane);
         add64(&self.per_call[per_call_bucket(polls)], 1, lane);
-        let m = self.many.get_or_init(Many::default);
-        let [w, b] = if failed {
-            m.failed.get_or_init(Default::default)
-        } else {
-            &m.ok
-        };
-        w.record(wall, now, lane);
-        b.record(busy.min(wall), now, lane);
+        let [w, b] = self.many.get_or_init(Many::default).made(failed);
+        let [ww, bw] = windows.0.made(failed);
+        w.record(ww, wall, now, lane);
+        b.record(bw, busy.min(wall), now, lane);
     }
 
     /// The durations of this shard's calls polled more than once: successes, failures.
@@ -193,12 +226,7 @@ impl PollShard {
     pub(crate) fn heap_bytes(&self) -> usize {
         std::mem::size_of::<Self>()
             + self.many.get().map_or(0, |m| {
-                let failed = m.failed.get().map_or(0, |f| {
-                    std::mem::size_of_val(f) + f.iter().map(DistShard::heap_bytes).sum::<usize>()
-                });
-                std::mem::size_of::<Many>()
-                    + m.ok.iter().map(DistShard::heap_bytes).sum::<usize>()
-                    + failed
+                std::mem::size_of::<Many>() + m.failed.get().map_or(0, std::mem::size_of_val)
             })
     }
 }
@@ -323,14 +351,22 @@ impl PollStats {
     }
 }
 
-/// Reads a function's poll stats: `once` its calls polled once, `shards` its poll shards,
-/// `plain_ok` and `plain_failed` its shards' durations of everything else (sync calls and
-/// calls polled once: their busy time is their duration, their one poll as long).
+/// Reads a function's poll stats: `once` its calls polled once, `shards` its poll shards and
+/// `windows` their cells, `plain_ok` and `plain_failed` its shards' durations of everything
+/// else with their windows (sync calls and calls polled once: their busy time is their
+/// duration, their one poll as long).
 pub(crate) fn read<'a>(
     once: u64,
     shards: impl Iterator<Item = &'a PollShard> + Clone,
-    plain_ok: impl Iterator<Item = &'a DistShard> + Clone,
-    plain_failed: impl Iterator<Item = &'a DistShard> + Clone,
+    plain_ok: (
+        impl Iterator<Item = &'a DistShard> + Clone,
+        impl Iterator<Item = &'a Recent>,
+    ),
+    plain_failed: (
+        impl Iterator<Item = &'a DistShard> + Clone,
+        impl Iterator<Item = &'a Recent>,
+    ),
+    windows: Option<&'a PollWindows>,
     slow: &SlowPolls,
 ) -> Option<PollStats> {
     let mut s = PollStats::default();
@@ -357,13 +393,21 @@ pub(crate) fn read<'a>(
     let busy = |failed: bool| shards.clone().filter_map(move |sh| sh.busy(failed));
     // The longest one-poll call: the shards' maxima, read without merging their buckets.
     let plain_max = plain_ok
+        .0
         .clone()
-        .chain(plain_failed.clone())
+        .chain(plain_failed.0.clone())
         .map(DistShard::max_key)
         .max()
         .unwrap_or(0);
-    s.busy_success = Snapshot::of::<u64>(plain_ok.chain(busy(false)));
-    s.busy_failure = Snapshot::of::<u64>(plain_failed.chain(busy(true)));
+    let busy_window = |failed: bool| windows.and_then(|w| w.busy(failed));
+    s.busy_success = Snapshot::of::<u64>(
+        plain_ok.0.chain(busy(false)),
+        plain_ok.1.chain(busy_window(false)),
+    );
+    s.busy_failure = Snapshot::of::<u64>(
+        plain_failed.0.chain(busy(true)),
+        plain_failed.1.chain(busy_window(true)),
+    );
     s.slow_polls = slow.count.load(Ordering::Relaxed);
     s.max_poll_ns = plain_max.max(ticks_to_nanos(slow.longest.load(Ordering::Relaxed)));
     Some(s)

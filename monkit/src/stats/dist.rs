@@ -7,10 +7,10 @@
 //! Quantiles are within 1% of the true value of the same window (they are bucket midpoints,
 //! at most 1/128 off, clamped to the exact min and max).
 
-use crate::stats::hist::{Counts, Recent};
+use crate::stats::hist::{Cells, Counts, Recent, Slot, HOT_VALUES};
 use crate::util::clock::Tick;
 use crate::util::shard::{add64, Lane, Sharded};
-use crate::util::sync::{AtomicU64, Ordering};
+use crate::util::sync::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
@@ -157,8 +157,8 @@ impl DistValue for f64 {
     }
 }
 
-/// One shard of a distribution. Aligned so two shards never share a cache line.
-#[repr(align(128))]
+/// One thread shard's exact aggregates of a distribution; its histogram cells are in the
+/// distribution's [`Recent`], shared by the shards (see there), so a shard is one line.
 pub(crate) struct DistShard {
     count: AtomicU64,
     sum: AtomicU64,
@@ -166,7 +166,9 @@ pub(crate) struct DistShard {
     max: AtomicU64,
     recent: AtomicU64,
     recent_at: AtomicU64,
-    window: Recent,
+    /// Cells of this shard's own, handed out by its window once it is hot; null until then
+    /// (it writes the shared ones).
+    cells: AtomicPtr<Cells>,
 }
 
 impl Default for DistShard {
@@ -178,15 +180,16 @@ impl Default for DistShard {
             max: AtomicU64::new(0),
             recent: AtomicU64::new(0),
             recent_at: AtomicU64::new(0),
-            window: Recent::default(),
+            cells: AtomicPtr::new(std::ptr::null_mut()),
         }
     }
 }
 
 impl DistShard {
-    /// Records `v` observed at `now`.
+    /// Records `v` observed at `now`; `window` is the distribution's (always the same one
+    /// for a shard: it holds the cells the shard may have been handed).
     #[inline(always)]
-    pub(crate) fn record<V: DistValue>(&self, v: V, now: Tick, lane: Lane) {
+    pub(crate) fn record<V: DistValue>(&self, window: &Recent, v: V, now: Tick, lane: Lane) {
         add64(&self.count, 1, lane);
         V::add_sum(&self.sum, v, lane);
         let k = v.key();
@@ -198,17 +201,37 @@ impl DistShard {
         }
         self.recent.store(k, Ordering::Relaxed);
         self.recent_at.store(now.0, Ordering::Relaxed);
-        self.window.record(v.slot(), epoch_of(now), lane);
+        let cells = self.cells.load(Ordering::Acquire);
+        if cells.is_null() {
+            self.record_shared(window, v.slot(), epoch_of(now));
+        } else {
+            // SAFETY: handed out by `window.hand_out` (see `record_shared`), which keeps its
+            // cells as long as the window lives, and the owner of this shard keeps the window.
+            window.record_in(unsafe { &*cells }, v.slot(), epoch_of(now), lane);
+        }
+    }
+
+    /// Records into the window's shared cells; a shard that has recorded enough to be hot
+    /// asks for cells of its own.
+    #[inline(never)]
+    fn record_shared(&self, window: &Recent, slot: Slot, epoch: u64) {
+        window.record(slot, epoch);
+        if self
+            .count
+            .load(Ordering::Relaxed)
+            .is_multiple_of(HOT_VALUES)
+        {
+            if let Some(c) = window.hand_out() {
+                self.cells
+                    .store(std::ptr::from_ref(c).cast_mut(), Ordering::Release);
+            }
+        }
     }
 
     /// The largest value recorded, as its order-preserving key (the value itself for `u64`;
     /// 0 when none).
     pub(crate) fn max_key(&self) -> u64 {
         self.max.load(Ordering::Relaxed)
-    }
-
-    pub(crate) fn heap_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.window.heap_bytes()
     }
 }
 
@@ -238,8 +261,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Reads and merges shards.
-    pub(crate) fn of<'a, V: DistValue>(shards: impl Iterator<Item = &'a DistShard>) -> Self {
+    /// Reads and merges shards and the windows their values went to (each window once).
+    pub(crate) fn of<'a, V: DistValue>(
+        shards: impl Iterator<Item = &'a DistShard>,
+        windows: impl Iterator<Item = &'a Recent>,
+    ) -> Self {
         let epoch = epoch_of(Tick::now());
         let mut s = Snapshot {
             integral: std::any::TypeId::of::<V>() != std::any::TypeId::of::<f64>(),
@@ -271,11 +297,13 @@ impl Snapshot {
                 recent_at = at;
                 s.recent = V::key_to_f64(sh.recent.load(Ordering::Relaxed));
             }
-            sh.window.merge_into(epoch, &mut counts);
-            sh.window.cumulative_into(&mut s.buckets);
         }
         if s.count == 0 {
             return s;
+        }
+        for w in windows {
+            w.merge_into(epoch, &mut counts);
+            w.cumulative_into(&mut s.buckets);
         }
         s.sum = if any_float {
             sum_f
@@ -444,6 +472,7 @@ impl Histogram {
 /// A sharded distribution of `V`.
 pub(crate) struct Dist<V> {
     shards: Sharded<DistShard>,
+    window: Recent,
     _v: std::marker::PhantomData<fn(V)>,
 }
 
@@ -451,6 +480,7 @@ impl<V: DistValue> Dist<V> {
     pub(crate) fn new() -> Self {
         Dist {
             shards: Sharded::new(),
+            window: Recent::default(),
             _v: std::marker::PhantomData,
         }
     }
@@ -458,10 +488,10 @@ impl<V: DistValue> Dist<V> {
     #[inline(always)]
     pub(crate) fn observe(&self, v: V) {
         let (shard, lane) = self.shards.local();
-        shard.record(v, Tick::now(), lane);
+        shard.record(&self.window, v, Tick::now(), lane);
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        Snapshot::of::<V>(self.shards.iter())
+        Snapshot::of::<V>(self.shards.iter(), std::iter::once(&self.window))
     }
 }

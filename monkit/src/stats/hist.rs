@@ -11,7 +11,9 @@
 //! Recording is one relaxed add on a counter, found from the value's bits with a table
 //! lookup and one comparison; an octave's 64 counters are allocated the first time a value
 //! lands in it, so a latency spread over a few octaves costs a few hundred bytes, and steady
-//! state allocates nothing. `hdrhistogram` needs `&mut` to record, which would put a lock on
+//! state allocates nothing. The cells are not per thread shard: a distribution shares one set
+//! and hands a few more to its hottest shards ([`Recent`]), so its memory does not grow with
+//! the shard count. `hdrhistogram` needs `&mut` to record, which would put a lock on
 //! every call, and has linear sub-buckets that no native histogram schema can represent.
 
 use crate::util::shard::{add32, Lane};
@@ -45,7 +47,8 @@ fn key_in_octave(cells: &[u64; 256], m: u64) -> i32 {
     (cell >> 52) as i32 + i32::from(m > cell & MANTISSA)
 }
 
-type Chunk = [AtomicU32; SUB];
+/// An octave's counters, for each half of a set of cells.
+type Chunk = [[AtomicU32; SUB]; 2];
 type Table = [OnceBox<Chunk>; OCTAVES];
 
 fn new_table() -> Table {
@@ -53,7 +56,7 @@ fn new_table() -> Table {
 }
 
 fn new_chunk() -> Chunk {
-    std::array::from_fn(|_| AtomicU32::new(0))
+    std::array::from_fn(|_| std::array::from_fn(|_| AtomicU32::new(0)))
 }
 
 /// Where a value lands: a bucket key (see the module doc) of its magnitude, by sign.
@@ -152,22 +155,24 @@ impl Bucketed for i64 {
     }
 }
 
-/// One window of counts: 64 counters per octave, allocated on demand.
-pub(crate) struct Window {
-    epoch: AtomicU64,
-    zero: AtomicU32,
+/// Histogram cells of the recent window: for each of the two epochs taking turns, 64
+/// counters per octave (an octave's counters of both epochs allocated together, on demand).
+/// A distribution has one set its shards share and a few more it hands to shards that are hot
+/// (see [`Recent`]).
+pub(crate) struct Cells {
+    /// The epoch each half holds; `u64::MAX` before its first.
+    epochs: [AtomicU64; 2],
+    zero: [AtomicU32; 2],
+    /// Octaves it may still allocate (a hot shard's cells keep the few its values mostly
+    /// fall in; the rest go to the shared cells).
+    octaves_left: AtomicU32,
     pos: Table,
     neg: OnceBox<Table>,
 }
 
-impl Default for Window {
+impl Default for Cells {
     fn default() -> Self {
-        Window {
-            epoch: AtomicU64::new(u64::MAX),
-            zero: AtomicU32::new(0),
-            pos: new_table(),
-            neg: OnceBox::default(),
-        }
+        Cells::with_octaves(u32::MAX)
     }
 }
 
@@ -178,63 +183,91 @@ fn chunks(table: &Table) -> impl Iterator<Item = (usize, &Chunk)> {
         .filter_map(|(i, c)| c.get().map(|c| (i, c)))
 }
 
-impl Window {
-    #[inline(always)]
-    fn add(&self, slot: Slot, lane: Lane) {
-        let counter = match slot {
-            Slot::Zero => &self.zero,
-            Slot::Pos(k) => {
-                let (o, s) = place(k);
-                &self.pos[o].get_or_init(new_chunk)[s]
-            }
-            Slot::Neg(k) => {
-                let (o, s) = place(k);
-                &self.neg.get_or_init(new_table)[o].get_or_init(new_chunk)[s]
-            }
-        };
-        add32(counter, 1, lane);
-    }
-
-    /// Moves the window's counts into `into` as its epoch moves on, emptying it. Each
-    /// counter is swapped out, so a value added meanwhile stays either in what moved or in
-    /// the window (then counted in the new epoch): in the cumulative counts exactly once.
-    #[cold]
-    fn fold_into(&self, into: &Cumulative) {
-        into.add_n(Slot::Zero, u64::from(self.zero.swap(0, Ordering::Relaxed)));
-        let tables = std::iter::once((&self.pos, false)).chain(self.neg.get().map(|t| (t, true)));
-        for (table, neg) in tables {
-            for (o, c) in chunks(table) {
-                for (s, b) in c.iter().enumerate() {
-                    let n = b.swap(0, Ordering::Relaxed);
-                    if n > 0 {
-                        let k = key_at(o, s);
-                        into.add_n(if neg { Slot::Neg(k) } else { Slot::Pos(k) }, u64::from(n));
-                    }
-                }
-            }
+impl Cells {
+    fn with_octaves(octaves: u32) -> Self {
+        Cells {
+            epochs: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+            zero: [AtomicU32::new(0), AtomicU32::new(0)],
+            octaves_left: AtomicU32::new(octaves),
+            pos: new_table(),
+            neg: OnceBox::default(),
         }
     }
 
-    fn merge_into(&self, out: &mut Counts) {
-        out.zero += u64::from(self.zero.load(Ordering::Relaxed));
+    /// Counts a value; false when its octave is not here and these cells may not take
+    /// another.
+    #[inline(always)]
+    fn add(&self, half: usize, slot: Slot, lane: Lane) -> bool {
+        let counter = match slot {
+            Slot::Zero => &self.zero[half],
+            Slot::Pos(k) => {
+                let (o, s) = place(k);
+                match self.pos[o].get() {
+                    Some(c) => &c[half][s],
+                    None => match self.new_octave(&self.pos[o]) {
+                        Some(c) => &c[half][s],
+                        None => return false,
+                    },
+                }
+            }
+            Slot::Neg(k) => {
+                let (o, s) = place(k);
+                let t = self.neg.get_or_init(new_table);
+                match t[o].get().or_else(|| self.new_octave(&t[o])) {
+                    Some(c) => &c[half][s],
+                    None => return false,
+                }
+            }
+        };
+        add32(counter, 1, lane);
+        true
+    }
+
+    /// Allocates an octave's counters, if these cells may have another.
+    #[cold]
+    #[inline(never)]
+    fn new_octave<'a>(&self, at: &'a OnceBox<Chunk>) -> Option<&'a Chunk> {
+        let left = self.octaves_left.load(Ordering::Relaxed);
+        if left == 0 {
+            return None;
+        }
+        if left != u32::MAX {
+            self.octaves_left.fetch_sub(1, Ordering::Relaxed);
+        }
+        Some(at.get_or_init(new_chunk))
+    }
+
+    /// Every (key, counter) of one half.
+    fn each(&self, half: usize, mut f: impl FnMut(Slot, &AtomicU32)) {
+        f(Slot::Zero, &self.zero[half]);
         for (o, c) in chunks(&self.pos) {
-            for (s, b) in c.iter().enumerate() {
-                out.add(
-                    &Slot::Pos(key_at(o, s)),
-                    u64::from(b.load(Ordering::Relaxed)),
-                );
+            for (s, b) in c[half].iter().enumerate() {
+                f(Slot::Pos(key_at(o, s)), b);
             }
         }
         if let Some(t) = self.neg.get() {
             for (o, c) in chunks(t) {
-                for (s, b) in c.iter().enumerate() {
-                    out.add(
-                        &Slot::Neg(key_at(o, s)),
-                        u64::from(b.load(Ordering::Relaxed)),
-                    );
+                for (s, b) in c[half].iter().enumerate() {
+                    f(Slot::Neg(key_at(o, s)), b);
                 }
             }
         }
+    }
+
+    /// Moves one half's counts into `into` as its epoch moves on, emptying it. Each counter
+    /// is swapped out, so a value added meanwhile stays either in what moved or in the half
+    /// (then counted in the new epoch): in the cumulative counts exactly once.
+    #[cold]
+    fn fold_into(&self, half: usize, into: &Cumulative) {
+        self.each(half, |slot, b| {
+            into.add_n(slot, u64::from(b.swap(0, Ordering::Relaxed)))
+        });
+    }
+
+    fn merge_into(&self, half: usize, out: &mut Counts) {
+        self.each(half, |slot, b| {
+            out.add(&slot, u64::from(b.load(Ordering::Relaxed)))
+        });
     }
 
     fn heap_bytes(&self) -> usize {
@@ -246,33 +279,80 @@ impl Window {
     }
 }
 
-/// Two windows taking turns: the one for the current epoch fills while the other holds the
-/// previous epoch, so a reader always sees between one and two epochs of recent values. A
-/// window's counts move to `folded` when it turns, so the counts since the start are
-/// `folded` plus both windows, and recording stays one add.
+/// Cells a distribution hands to hot shards, at most: what bounds its memory whatever the
+/// number of shards (see [`Recent`]).
+pub(crate) const HOT_CELLS: usize = 4;
+/// A shard is hot once it has recorded this many values (a power of two).
+pub(crate) const HOT_VALUES: u64 = 256;
+/// Octaves a hot shard's cells keep: a factor of 16 around where its values fall (its
+/// outliers go to the shared cells).
+const HOT_OCTAVES: u32 = 4;
+
+/// The recent window of a distribution and its counts since the start, for all its shards.
+///
+/// Shards write the shared [`Cells`] with locked adds until they have recorded
+/// [`HOT_VALUES`]; then the first [`HOT_CELLS`] such shards get cells of their own, written
+/// with plain stores by a shard's only thread, and later ones go on sharing. So a
+/// distribution holds at most `1 + HOT_CELLS` sets of cells however many shards write it
+/// (a set is about 0.8 KB and 0.5 KB an octave in use), and the shards themselves hold only
+/// their exact aggregates. Each half of a set turns to the next epoch on its own; its counts
+/// move to `folded` as it turns, so the counts since the start are `folded` plus every set's
+/// halves, and recording stays one add.
 #[derive(Default)]
 pub(crate) struct Recent {
-    windows: [Window; 2],
+    shared: Cells,
+    hot: [OnceBox<Cells>; HOT_CELLS],
+    /// Hot cells handed out (may run past `HOT_CELLS`: those asked too late get none).
+    handed: AtomicU32,
     folded: Cumulative,
     /// Odd while a fold moves counts, so a reader of the cumulative counts can tell it saw
-    /// them mid-move (a seqlock; folds happen once an epoch).
+    /// them mid-move (a seqlock; folds happen once an epoch per set).
     folding: AtomicU64,
 }
 
 impl Recent {
+    /// Records into the shared cells, with locked adds.
+    #[inline]
+    pub(crate) fn record(&self, slot: Slot, epoch: u64) {
+        self.record_in(&self.shared, slot, epoch, Lane::SHARED);
+    }
+
+    /// Records into `cells`, cells of this window's (the shared ones or handed out by
+    /// [`Recent::hand_out`]), written as `lane` says.
     #[inline(always)]
-    pub(crate) fn record(&self, slot: Slot, epoch: u64, lane: Lane) {
-        let w = &self.windows[(epoch & 1) as usize];
-        let seen = w.epoch.load(Ordering::Relaxed);
-        if seen != epoch && !self.turn(w, seen, epoch) {
+    pub(crate) fn record_in(&self, cells: &Cells, slot: Slot, epoch: u64, lane: Lane) {
+        let half = (epoch & 1) as usize;
+        let seen = cells.epochs[half].load(Ordering::Relaxed);
+        if seen != epoch && !self.turn(cells, half, seen, epoch) {
             // Too old for the recent window; still counted since the start.
             self.folded.add_n(slot, 1);
             return;
         }
-        w.add(slot, lane);
+        if !cells.add(half, slot, lane) {
+            self.record(slot, epoch);
+        }
     }
 
-    /// Adds the counts since the start: folded ones and both windows, read consistently.
+    /// Cells of their own for a hot shard, while any are left.
+    #[cold]
+    pub(crate) fn hand_out(&self) -> Option<&Cells> {
+        if self.handed.load(Ordering::Relaxed) as usize >= HOT_CELLS {
+            return None;
+        }
+        let i = self.handed.fetch_add(1, Ordering::Relaxed) as usize;
+        Some(
+            self.hot
+                .get(i)?
+                .get_or_init(|| Cells::with_octaves(HOT_OCTAVES)),
+        )
+    }
+
+    /// Every set of cells in use: the shared one and those handed out.
+    fn sets(&self) -> impl Iterator<Item = &Cells> {
+        std::iter::once(&self.shared).chain(self.hot.iter().filter_map(OnceBox::get))
+    }
+
+    /// Adds the counts since the start: folded ones and every half, read consistently.
     pub(crate) fn cumulative_into(&self, out: &mut Counts) {
         loop {
             let before = self.folding.load(Ordering::Acquire);
@@ -282,8 +362,10 @@ impl Recent {
             }
             let mut c = Counts::new();
             self.folded.merge_into(&mut c);
-            for w in &self.windows {
-                w.merge_into(&mut c);
+            for cells in self.sets() {
+                for half in 0..2 {
+                    cells.merge_into(half, &mut c);
+                }
             }
             crate::util::sync::fence(Ordering::Acquire);
             if self.folding.load(Ordering::Relaxed) == before {
@@ -293,11 +375,11 @@ impl Recent {
         }
     }
 
-    /// Moves `w` on to `epoch`, or says the sample is too old to keep: a window never moves
-    /// back to an older epoch (a thread that read the clock long ago must not wipe a newer
-    /// window).
+    /// Moves a half of `cells` on to `epoch`, or says the sample is too old to keep: a half
+    /// never moves back to an older epoch (a thread that read the clock long ago must not
+    /// wipe a newer one).
     #[cold]
-    fn turn(&self, w: &Window, mut seen: u64, epoch: u64) -> bool {
+    fn turn(&self, cells: &Cells, half: usize, mut seen: u64, epoch: u64) -> bool {
         loop {
             if seen == epoch {
                 return true;
@@ -305,16 +387,18 @@ impl Recent {
             if seen != u64::MAX && epoch < seen {
                 return false;
             }
-            match w
-                .epoch
-                .compare_exchange(seen, epoch, Ordering::AcqRel, Ordering::Acquire)
-            {
+            match cells.epochs[half].compare_exchange(
+                seen,
+                epoch,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => {
                     self.folding.fetch_add(1, Ordering::Relaxed);
                     // A reader that sees any count the fold moved also sees the odd number
                     // (a seqlock's writer side; loom found the reader summing mid-move).
                     crate::util::sync::fence(Ordering::Release);
-                    w.fold_into(&self.folded);
+                    cells.fold_into(half, &self.folded);
                     self.folding.fetch_add(1, Ordering::Release);
                     return true;
                 }
@@ -324,18 +408,24 @@ impl Recent {
         }
     }
 
-    /// Adds the counts of the windows of `epoch` and the one before it.
+    /// Adds the counts of the halves of `epoch` and the one before it.
     pub(crate) fn merge_into(&self, epoch: u64, out: &mut Counts) {
-        for w in &self.windows {
-            let e = w.epoch.load(Ordering::Acquire);
-            if e == epoch || e.wrapping_add(1) == epoch {
-                w.merge_into(out);
+        for cells in self.sets() {
+            for half in 0..2 {
+                let e = cells.epochs[half].load(Ordering::Acquire);
+                if e == epoch || e.wrapping_add(1) == epoch {
+                    cells.merge_into(half, out);
+                }
             }
         }
     }
 
+    /// Heap bytes beyond the value itself: octaves in use, cells handed out.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.windows.iter().map(Window::heap_bytes).sum::<usize>() + self.folded.heap_bytes()
+        let handed = self.hot.iter().filter(|c| c.get().is_some()).count();
+        self.sets().map(Cells::heap_bytes).sum::<usize>()
+            + handed * std::mem::size_of::<Cells>()
+            + self.folded.heap_bytes()
     }
 }
 
@@ -513,13 +603,12 @@ mod tests {
     #[test]
     fn reset_clears_old_epoch() {
         let r = Recent::default();
-        let lane = crate::util::shard::lane();
-        r.record(5.0.slot(), 10, lane);
-        r.record(5.0.slot(), 11, lane);
+        r.record(5.0.slot(), 10);
+        r.record(5.0.slot(), 11);
         let mut c = Counts::new();
         r.merge_into(11, &mut c);
         assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 2);
-        r.record(5.0.slot(), 12, lane); // reuses epoch 10's window
+        r.record(5.0.slot(), 12); // reuses epoch 10's half
         let mut c = Counts::new();
         r.merge_into(12, &mut c);
         assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 2);

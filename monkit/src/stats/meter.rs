@@ -10,7 +10,6 @@ use std::sync::Arc;
 /// How far back a meter's rate looks.
 const RATE_WINDOW_NS: u64 = 60_000_000_000;
 
-#[repr(align(128))]
 #[derive(Default)]
 struct Cell(AtomicU64);
 

@@ -164,7 +164,6 @@ impl Drop for TimerGuard<'_> {
     }
 }
 
-#[repr(align(128))]
 #[derive(Default)]
 pub(crate) struct BoolShard {
     trues: AtomicU64,
