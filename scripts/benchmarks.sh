@@ -29,6 +29,10 @@ rows = [
     ("`tracing` + Registry + timing layer vs monkit", "sync_call", "tracing", "sync_call", "monkit"),
     ("fastrace span vs monkit", "sync_call", "fastrace", "sync_call", "monkit"),
     ("2 threads, one hot fn vs 1 thread", "one_hot_fn", "monkit/2", "one_hot_fn", "monkit/1"),
+    ("4 threads, one hot fn vs 4 threads uninstrumented", "one_hot_fn", "monkit/4", "one_hot_fn", "bare/4"),
+    ("8 threads, one hot fn vs 8 threads uninstrumented", "one_hot_fn", "monkit/8", "one_hot_fn", "bare/8"),
+    ("1 thread, one hot fn vs 1 thread uninstrumented", "one_hot_fn", "monkit/1", "one_hot_fn", "bare/1"),
+    ("2 threads, one hot fn vs 2 threads uninstrumented", "one_hot_fn", "monkit/2", "one_hot_fn", "bare/2"),
     ("2 threads, every span sampled for export vs 1 thread", "one_hot_fn", "exported/2", "one_hot_fn", "exported/1"),
     ("2 threads taking turns (each call on the other thread), vs no instrumentation", "taking_turns", "monkit", "taking_turns", "bare"),
     ("2 threads taking turns, exact mode (one shared count), vs no instrumentation", "taking_turns", "monkit_exact", "taking_turns", "bare"),
@@ -40,6 +44,8 @@ rows = [
     ("every span exported, chains 3 deep, vs fastrace", "exported", "monkit_nested3", "exported", "fastrace_nested3"),
     ("every span exported, chains 8 deep, vs fastrace", "exported", "monkit_nested8", "exported", "fastrace_nested8"),
     ("every span exported, wide, vs fastrace", "exported", "monkit_wide", "exported", "fastrace_wide"),
+    ("every span exported, a root per call, vs fastrace", "exported", "monkit_root_per_call", "exported", "fastrace_root_per_call"),
+    ("every span exported, 1,000 calls under one root, vs fastrace", "exported", "monkit_thousand_under_one_root", "exported", "fastrace_thousand_under_one_root"),
     ("every span exported, chains 3 deep, vs the OpenTelemetry SDK", "exported", "monkit_nested3", "exported", "otel_sdk_nested3"),
     ("every span exported, chains 8 deep, vs the OpenTelemetry SDK", "exported", "monkit_nested8", "exported", "otel_sdk_nested8"),
     ("every span exported, wide, vs the OpenTelemetry SDK", "exported", "monkit_wide", "exported", "otel_sdk_wide"),
@@ -65,6 +71,11 @@ for label, g in [("polled once", "async_poll_once"), ("polled three times", "asy
         print(f"async overhead, {label}: {o:.1f} ns against sync's {sync:.1f} ns: {o / sync:.2f}x")
 PY
 cargo bench -p monkit --bench instructions 2>/dev/null | grep -E "^(case|[a-z_0-9]+ +[0-9]|async over)"
+
+# Memory at scale, each case in a process of its own with MONKIT_SHARDS set: bytes per
+# function by shard count (1, 4, 16, 64), 64 threads over 2,000 functions at 64 shards, and
+# 10,000 functions each called from 64 threads (the process's RSS).
+cargo bench -p monkit --bench scale 2>/dev/null | grep "^|"
 
 # The tower layers on an axum handler: monkit's ServerLayer beside tower-http's TraceLayer and a
 # metrics middleware, timed, then counted exactly.

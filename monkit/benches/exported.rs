@@ -1,6 +1,7 @@
 //! Every span exported: what the calling thread pays per span when every span of a tree is
-//! sampled and handed to a background thread, as an exporter does, in three shapes (chains 3
-//! and 8 deep, a wide fan-out of 1 + 16 + 256), beside its peers doing the same:
+//! sampled and handed to a background thread, as an exporter does, in five shapes (chains 3
+//! and 8 deep, a wide fan-out of 1 + 16 + 256, a root per call, one root over 1,000 calls),
+//! beside its peers doing the same:
 //!
 //! - monkit: every trace sampled, an observer that clones each finished span onto a bounded
 //!   lock-free queue (what `monkit-exporter` does) that a background thread drains;
@@ -78,7 +79,15 @@ where
     })
 }
 
-const SHAPES: [(&str, u32, u32); 3] = [("nested3", 3, 1), ("nested8", 8, 1), ("wide", 3, 16)];
+/// (label, depth, fan-out): chains, a wide tree, a root per call (each call its own trace)
+/// and one root over 1,000 calls (a batch job's loop).
+const SHAPES: [(&str, u32, u32); 5] = [
+    ("nested3", 3, 1),
+    ("nested8", 8, 1),
+    ("wide", 3, 16),
+    ("root_per_call", 1, 1),
+    ("thousand_under_one_root", 2, 1000),
+];
 
 fn exported(c: &mut Criterion) {
     let mut g = c.benchmark_group("exported");
@@ -128,8 +137,10 @@ fn exported(c: &mut Criterion) {
                     let _g = root.set_local_parent();
                     // The root is the tree's top node: the same tree as monkit's.
                     let mut n = 1;
-                    for _ in 0..fan {
-                        n += ft_node(black_box(depth - 1), black_box(fan));
+                    if depth > 1 {
+                        for _ in 0..fan {
+                            n += ft_node(black_box(depth - 1), black_box(fan));
+                        }
                     }
                     n
                 })

@@ -11,8 +11,8 @@ mod common;
 use monkit_testsupport::icount;
 
 use common::{
-    bare, bare_async, bare_async3, mk_async, mk_async3, mk_err, mk_sync, mk_tagged, poll_once,
-    poll_thrice, true_floor,
+    bare, bare_async, bare_async3, mk_async, mk_async3, mk_err, mk_events, mk_sync, mk_tagged,
+    poll_once, poll_thrice, true_floor,
 };
 use monkit::{FinishedSpan, SpanObserver, SpanStart};
 use std::hint::black_box;
@@ -59,7 +59,7 @@ impl SpanObserver for ExportAll {
 
 /// (case, budget in instructions per call). Budgets sit about 5% above the counts measured
 /// when they were set (see BENCHMARKS.md), so noise-free counts that grow past them are real.
-const CASES: [(&str, u64); 18] = [
+const CASES: [(&str, u64); 20] = [
     ("bare", 13),
     // The async floor: an uninstrumented async fn polled once the same way.
     ("bare_async", 13),
@@ -90,6 +90,9 @@ const CASES: [(&str, u64); 18] = [
     // The same calls with the flight recorder on (it is off by default): what its record
     // costs.
     ("sync_flight", 480),
+    // Two span events a call: unrecorded (nothing kept), and every span exported.
+    ("events", 450),
+    ("exported_events", 1200),
     ("err_flight", 545),
     ("async_flight", 530),
     ("async3_flight", 1010),
@@ -136,6 +139,7 @@ fn run(case: &str, n: u64) {
         "tagged" => mk_tagged,
         "recorded" => mk_recorded,
         "exported" | "sync_slo" => mk_sync,
+        "events" | "exported_events" => mk_events,
         "cond_watched" | "cond_watched32" => mk_watched,
         _ => panic!("unknown case {case}"),
     };
@@ -167,7 +171,7 @@ fn run(case: &str, n: u64) {
     }
     let _keep = (case == "recorded")
         .then(|| monkit::default_registry().observe(std::sync::Arc::new(RecordAll)));
-    let _export = (case == "exported").then(|| {
+    let _export = (case == "exported" || case == "exported_events").then(|| {
         monkit::default_registry().set_sampler(monkit::trace::Sampler::Always);
         monkit::default_registry().observe(std::sync::Arc::new(ExportAll))
     });

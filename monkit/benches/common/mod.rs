@@ -15,6 +15,16 @@ pub fn mk_sync(x: u64) -> u64 {
     black_box(x)
 }
 
+/// A call that notes two span events (kept only when its trace is recorded).
+#[monkit::task]
+#[inline(never)]
+#[allow(dead_code)]
+pub fn mk_events(x: u64) -> u64 {
+    monkit::trace::event("step");
+    monkit::trace::event_with("detail", &[("k", "v")]);
+    black_box(x)
+}
+
 #[monkit::task(tags(kind = "greet", tier = "gold"))]
 #[inline(never)]
 pub fn mk_tagged(x: u64) -> u64 {

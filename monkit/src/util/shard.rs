@@ -1,8 +1,10 @@
 //! Per-thread shards: the hot path writes to a slot no other busy thread writes to.
 //!
-//! Each thread is given a shard number once, round-robin, and keeps it in a thread-local. A
-//! [`Sharded`] value allocates a slot the first time a thread of that number writes, so a source
-//! touched by one thread costs one slot, not one per core.
+//! Each thread is given a shard number once, the lowest no live thread holds, and keeps it in a
+//! thread-local. A [`Sharded`] value allocates a slot the first time a thread of that number
+//! writes, so a source touched by one thread costs one slot, not one per core; and a thread
+//! that replaces one gone (a pool's) takes up its shard, with the histogram cells its stats
+//! were handed when hot, instead of a cold one.
 //!
 //! How many shards there are is fixed the first time anything asks (the first function made,
 //! the first stat recorded): `MONKIT_SHARDS`, or [`set_shards`] before then, or twice the
@@ -103,7 +105,6 @@ fn fix_shards() -> usize {
 }
 /// Which exclusive shards a live thread holds.
 static OWNED: [AtomicBool; MAX_SHARDS] = [const { AtomicBool::new(false) }; MAX_SHARDS];
-static NEXT: AtomicUsize = AtomicUsize::new(0);
 
 const UNSET: usize = usize::MAX;
 const EXCLUSIVE: usize = 1 << 63;
@@ -169,10 +170,8 @@ pub(crate) fn lane() -> Lane {
 #[cold]
 fn claim() -> Lane {
     let n = shard_count();
-    let start = NEXT.fetch_add(1, Ordering::Relaxed);
-    for i in 0..n {
-        let idx = (start + i) % n;
-        if OWNED[idx]
+    for (idx, owned) in OWNED.iter().enumerate().take(n) {
+        if owned
             .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
         {
@@ -185,7 +184,7 @@ fn claim() -> Lane {
                     exclusive: true,
                 };
             }
-            OWNED[idx].store(false, Ordering::Release);
+            owned.store(false, Ordering::Release);
             break;
         }
     }
