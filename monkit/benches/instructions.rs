@@ -92,7 +92,7 @@ const CASES: [(&str, u64); 20] = [
     ("sync_flight", 480),
     // Two span events a call: unrecorded (nothing kept), and every span exported.
     ("events", 450),
-    ("exported_events", 1200),
+    ("exported_events", 3500),
     ("err_flight", 545),
     ("async_flight", 530),
     ("async3_flight", 1010),

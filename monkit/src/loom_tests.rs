@@ -249,6 +249,42 @@ fn loom_cumulative_counts_are_exact_across_turns() {
 }
 
 #[test]
+fn loom_hot_cells_count_once_across_turns() {
+    // As above, for a hot shard's own cells: a reader sums while the owner turns its half of
+    // epoch 1 over to epoch 3; a value outside the hot cells goes to the shared ones.
+    let mut b = loom::model::Builder::new();
+    b.preemption_bound = Some(2);
+    b.max_branches = 50_000;
+    b.max_permutations = Some(2_000);
+    b.check(|| {
+        let r = Arc::new(crate::stats::hist::Recent::default());
+        let one = 1.0f64.slot();
+        assert!(r.hand_out(one).is_some());
+        let hot = r.first_hot().unwrap();
+        r.record_hot(hot, one, 1, SHARED);
+        r.record_hot(hot, crate::stats::hist::Slot::Zero, 1, SHARED);
+        let r2 = r.clone();
+        let t = thread::spawn(move || {
+            let hot = r2.first_hot().unwrap();
+            r2.record_hot(hot, one, 3, SHARED);
+        });
+        let mut c = crate::stats::hist::Counts::new();
+        r.cumulative_into(&mut c);
+        let seen: u64 = c.sorted().iter().map(|x| x.1).sum();
+        assert!((2..=3).contains(&seen), "{seen}");
+        t.join().unwrap();
+        let mut c = crate::stats::hist::Counts::new();
+        r.cumulative_into(&mut c);
+        assert_eq!(c.sorted().iter().map(|x| x.1).sum::<u64>(), 3);
+        let mut recent = crate::stats::hist::Counts::new();
+        r.merge_into(3, &mut recent);
+        // Epoch 1's values are out of the window of 3 (its neighbour is 2); the zero stays in
+        // the shared cells' epoch 1.
+        assert_eq!(recent.sorted().iter().map(|x| x.1).sum::<u64>(), 1);
+    });
+}
+
+#[test]
 fn loom_error_kinds_one_slot_per_kind() {
     model(|| {
         let e = Arc::new(ErrorKinds::default());

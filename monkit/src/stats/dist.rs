@@ -7,7 +7,7 @@
 //! Quantiles are within 1% of the true value of the same window (they are bucket midpoints,
 //! at most 1/128 off, clamped to the exact min and max).
 
-use crate::stats::hist::{Cells, Counts, Recent, Slot, HOT_VALUES};
+use crate::stats::hist::{Counts, HotCells, Recent, Slot, HOT_VALUES};
 use crate::util::clock::Tick;
 use crate::util::shard::{add64, Lane, Sharded};
 use crate::util::sync::{AtomicPtr, AtomicU64, Ordering};
@@ -168,7 +168,7 @@ pub(crate) struct DistShard {
     recent_at: AtomicU64,
     /// Cells of this shard's own, handed out by its window once it is hot; null until then
     /// (it writes the shared ones).
-    cells: AtomicPtr<Cells>,
+    cells: AtomicPtr<HotCells>,
 }
 
 impl Default for DistShard {
@@ -207,7 +207,7 @@ impl DistShard {
         } else {
             // SAFETY: handed out by `window.hand_out` (see `record_shared`), which keeps its
             // cells as long as the window lives, and the owner of this shard keeps the window.
-            window.record_in(unsafe { &*cells }, v.slot(), epoch_of(now), lane);
+            window.record_hot(unsafe { &*cells }, v.slot(), epoch_of(now), lane);
         }
     }
 
@@ -221,7 +221,7 @@ impl DistShard {
             .load(Ordering::Relaxed)
             .is_multiple_of(HOT_VALUES)
         {
-            if let Some(c) = window.hand_out() {
+            if let Some(c) = window.hand_out(slot) {
                 self.cells
                     .store(std::ptr::from_ref(c).cast_mut(), Ordering::Release);
             }

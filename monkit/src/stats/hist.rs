@@ -155,24 +155,34 @@ impl Bucketed for i64 {
     }
 }
 
-/// Histogram cells of the recent window: for each of the two epochs taking turns, 64
-/// counters per octave (an octave's counters of both epochs allocated together, on demand).
-/// A distribution has one set its shards share and a few more it hands to shards that are hot
-/// (see [`Recent`]).
+/// Two halves of histogram cells, one for each of the two epochs taking turns.
+trait Halves {
+    fn epoch(&self, half: usize) -> &AtomicU64;
+    /// Moves one half's counts into `into` as its epoch moves on, emptying it. Each counter
+    /// is swapped out, so a value added meanwhile stays either in what moved or in the half
+    /// (then counted in the new epoch): in the cumulative counts exactly once.
+    fn fold_into(&self, half: usize, into: &Cumulative);
+    fn merge_into(&self, half: usize, out: &mut Counts);
+}
+
+/// A distribution's shared histogram cells: for each half, 64 counters per octave (an
+/// octave's counters of both halves allocated together, on demand), any value.
 pub(crate) struct Cells {
     /// The epoch each half holds; `u64::MAX` before its first.
     epochs: [AtomicU64; 2],
     zero: [AtomicU32; 2],
-    /// Octaves it may still allocate (a hot shard's cells keep the few its values mostly
-    /// fall in; the rest go to the shared cells).
-    octaves_left: AtomicU32,
     pos: Table,
     neg: OnceBox<Table>,
 }
 
 impl Default for Cells {
     fn default() -> Self {
-        Cells::with_octaves(u32::MAX)
+        Cells {
+            epochs: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+            zero: [AtomicU32::new(0), AtomicU32::new(0)],
+            pos: new_table(),
+            neg: OnceBox::default(),
+        }
     }
 }
 
@@ -184,57 +194,20 @@ fn chunks(table: &Table) -> impl Iterator<Item = (usize, &Chunk)> {
 }
 
 impl Cells {
-    fn with_octaves(octaves: u32) -> Self {
-        Cells {
-            epochs: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
-            zero: [AtomicU32::new(0), AtomicU32::new(0)],
-            octaves_left: AtomicU32::new(octaves),
-            pos: new_table(),
-            neg: OnceBox::default(),
-        }
-    }
-
-    /// Counts a value; false when its octave is not here and these cells may not take
-    /// another.
     #[inline(always)]
-    fn add(&self, half: usize, slot: Slot, lane: Lane) -> bool {
+    fn add(&self, half: usize, slot: Slot, lane: Lane) {
         let counter = match slot {
             Slot::Zero => &self.zero[half],
             Slot::Pos(k) => {
                 let (o, s) = place(k);
-                match self.pos[o].get() {
-                    Some(c) => &c[half][s],
-                    None => match self.new_octave(&self.pos[o]) {
-                        Some(c) => &c[half][s],
-                        None => return false,
-                    },
-                }
+                &self.pos[o].get_or_init(new_chunk)[half][s]
             }
             Slot::Neg(k) => {
                 let (o, s) = place(k);
-                let t = self.neg.get_or_init(new_table);
-                match t[o].get().or_else(|| self.new_octave(&t[o])) {
-                    Some(c) => &c[half][s],
-                    None => return false,
-                }
+                &self.neg.get_or_init(new_table)[o].get_or_init(new_chunk)[half][s]
             }
         };
         add32(counter, 1, lane);
-        true
-    }
-
-    /// Allocates an octave's counters, if these cells may have another.
-    #[cold]
-    #[inline(never)]
-    fn new_octave<'a>(&self, at: &'a OnceBox<Chunk>) -> Option<&'a Chunk> {
-        let left = self.octaves_left.load(Ordering::Relaxed);
-        if left == 0 {
-            return None;
-        }
-        if left != u32::MAX {
-            self.octaves_left.fetch_sub(1, Ordering::Relaxed);
-        }
-        Some(at.get_or_init(new_chunk))
     }
 
     /// Every (key, counter) of one half.
@@ -254,9 +227,20 @@ impl Cells {
         }
     }
 
-    /// Moves one half's counts into `into` as its epoch moves on, emptying it. Each counter
-    /// is swapped out, so a value added meanwhile stays either in what moved or in the half
-    /// (then counted in the new epoch): in the cumulative counts exactly once.
+    fn heap_bytes(&self) -> usize {
+        let mut n = chunks(&self.pos).count() * std::mem::size_of::<Chunk>();
+        if let Some(t) = self.neg.get() {
+            n += std::mem::size_of::<Table>() + chunks(t).count() * std::mem::size_of::<Chunk>();
+        }
+        n
+    }
+}
+
+impl Halves for Cells {
+    fn epoch(&self, half: usize) -> &AtomicU64 {
+        &self.epochs[half]
+    }
+
     #[cold]
     fn fold_into(&self, half: usize, into: &Cumulative) {
         self.each(half, |slot, b| {
@@ -269,13 +253,54 @@ impl Cells {
             out.add(&slot, u64::from(b.load(Ordering::Relaxed)))
         });
     }
+}
 
-    fn heap_bytes(&self) -> usize {
-        let mut n = chunks(&self.pos).count() * std::mem::size_of::<Chunk>();
-        if let Some(t) = self.neg.get() {
-            n += std::mem::size_of::<Table>() + chunks(t).count() * std::mem::size_of::<Chunk>();
+/// Buckets a hot shard's cells hold: four octaves, a factor of 16.
+const HOT_KEYS: usize = 4 * SUB;
+
+/// A hot shard's own cells: the four octaves around where its values fall, inline, so a
+/// value's counter is found with a subtraction and a comparison, no pointer to follow. The
+/// rest (zero, negative values, outliers) go to the shared cells.
+pub(crate) struct HotCells {
+    epochs: [AtomicU64; 2],
+    /// The lowest bucket key held.
+    lo: i32,
+    counts: [[AtomicU32; HOT_KEYS]; 2],
+}
+
+impl HotCells {
+    /// Cells for positive values from one octave below `key`'s bucket to three above.
+    fn around(key: i32) -> Self {
+        HotCells {
+            epochs: [AtomicU64::new(u64::MAX), AtomicU64::new(u64::MAX)],
+            lo: (key - SUB as i32).clamp(KEY_MIN, KEY_MAX + 1 - HOT_KEYS as i32),
+            counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU32::new(0))),
         }
-        n
+    }
+
+    fn each(&self, half: usize, mut f: impl FnMut(Slot, &AtomicU32)) {
+        for (i, b) in self.counts[half].iter().enumerate() {
+            f(Slot::Pos(self.lo + i as i32), b);
+        }
+    }
+}
+
+impl Halves for HotCells {
+    fn epoch(&self, half: usize) -> &AtomicU64 {
+        &self.epochs[half]
+    }
+
+    #[cold]
+    fn fold_into(&self, half: usize, into: &Cumulative) {
+        self.each(half, |slot, b| {
+            into.add_n(slot, u64::from(b.swap(0, Ordering::Relaxed)))
+        });
+    }
+
+    fn merge_into(&self, half: usize, out: &mut Counts) {
+        self.each(half, |slot, b| {
+            out.add(&slot, u64::from(b.load(Ordering::Relaxed)))
+        });
     }
 }
 
@@ -284,24 +309,22 @@ impl Cells {
 pub(crate) const HOT_CELLS: usize = 4;
 /// A shard is hot once it has recorded this many values (a power of two).
 pub(crate) const HOT_VALUES: u64 = 256;
-/// Octaves a hot shard's cells keep: a factor of 16 around where its values fall (its
-/// outliers go to the shared cells).
-const HOT_OCTAVES: u32 = 4;
 
 /// The recent window of a distribution and its counts since the start, for all its shards.
 ///
 /// Shards write the shared [`Cells`] with locked adds until they have recorded
-/// [`HOT_VALUES`]; then the first [`HOT_CELLS`] such shards get cells of their own, written
-/// with plain stores by a shard's only thread, and later ones go on sharing. So a
-/// distribution holds at most `1 + HOT_CELLS` sets of cells however many shards write it
-/// (a set is about 0.8 KB and 0.5 KB an octave in use), and the shards themselves hold only
-/// their exact aggregates. Each half of a set turns to the next epoch on its own; its counts
-/// move to `folded` as it turns, so the counts since the start are `folded` plus every set's
-/// halves, and recording stays one add.
+/// [`HOT_VALUES`]; then the first [`HOT_CELLS`] such shards get [`HotCells`] of their own,
+/// written with plain stores by a shard's only thread, and later ones go on sharing (threads
+/// take the lowest free shard, so a pool's new thread takes up the hot shard of one gone). So
+/// a distribution holds at most one shared set (about 0.8 KB and 0.5 KB an octave in use)
+/// and four hot ones (2 KB each) however many shards write it, and the shards themselves hold
+/// only their exact aggregates. Each half of a set turns to the next epoch on its own; its
+/// counts move to `folded` as it turns, so the counts since the start are `folded` plus every
+/// set's halves, and recording stays one add.
 #[derive(Default)]
 pub(crate) struct Recent {
     shared: Cells,
-    hot: [OnceBox<Cells>; HOT_CELLS],
+    hot: [OnceBox<HotCells>; HOT_CELLS],
     /// Hot cells handed out (may run past `HOT_CELLS`: those asked too late get none).
     handed: AtomicU32,
     folded: Cumulative,
@@ -314,42 +337,61 @@ impl Recent {
     /// Records into the shared cells, with locked adds.
     #[inline]
     pub(crate) fn record(&self, slot: Slot, epoch: u64) {
-        self.record_in(&self.shared, slot, epoch, Lane::SHARED);
-    }
-
-    /// Records into `cells`, cells of this window's (the shared ones or handed out by
-    /// [`Recent::hand_out`]), written as `lane` says.
-    #[inline(always)]
-    pub(crate) fn record_in(&self, cells: &Cells, slot: Slot, epoch: u64, lane: Lane) {
         let half = (epoch & 1) as usize;
-        let seen = cells.epochs[half].load(Ordering::Relaxed);
-        if seen != epoch && !self.turn(cells, half, seen, epoch) {
-            // Too old for the recent window; still counted since the start.
+        if self.current(&self.shared, half, epoch) {
+            self.shared.add(half, slot, Lane::SHARED);
+        } else {
             self.folded.add_n(slot, 1);
-            return;
-        }
-        if !cells.add(half, slot, lane) {
-            self.record(slot, epoch);
         }
     }
 
-    /// Cells of their own for a hot shard, while any are left.
+    /// Records into a hot shard's cells (handed out by [`Recent::hand_out`]), written as
+    /// `lane` says; what they do not hold goes to the shared cells.
+    #[inline(always)]
+    pub(crate) fn record_hot(&self, hot: &HotCells, slot: Slot, epoch: u64, lane: Lane) {
+        if let Slot::Pos(k) = slot {
+            let i = k.wrapping_sub(hot.lo) as u32 as usize;
+            if i < HOT_KEYS {
+                let half = (epoch & 1) as usize;
+                if self.current(hot, half, epoch) {
+                    add32(&hot.counts[half][i], 1, lane);
+                } else {
+                    self.folded.add_n(slot, 1);
+                }
+                return;
+            }
+        }
+        self.record(slot, epoch);
+    }
+
+    /// Whether a half holds `epoch`, turning it there if it holds an older one; false when
+    /// the value is too old for the recent window (then it counts since the start only).
+    #[inline(always)]
+    fn current(&self, cells: &impl Halves, half: usize, epoch: u64) -> bool {
+        let seen = cells.epoch(half).load(Ordering::Relaxed);
+        seen == epoch || self.turn(cells, half, seen, epoch)
+    }
+
+    /// Cells of their own for a hot shard whose values fall around `slot`, while any are
+    /// left.
     #[cold]
-    pub(crate) fn hand_out(&self) -> Option<&Cells> {
+    pub(crate) fn hand_out(&self, slot: Slot) -> Option<&HotCells> {
+        let Slot::Pos(key) = slot else { return None };
         if self.handed.load(Ordering::Relaxed) as usize >= HOT_CELLS {
             return None;
         }
         let i = self.handed.fetch_add(1, Ordering::Relaxed) as usize;
-        Some(
-            self.hot
-                .get(i)?
-                .get_or_init(|| Cells::with_octaves(HOT_OCTAVES)),
-        )
+        Some(self.hot.get(i)?.get_or_init(|| HotCells::around(key)))
     }
 
-    /// Every set of cells in use: the shared one and those handed out.
-    fn sets(&self) -> impl Iterator<Item = &Cells> {
-        std::iter::once(&self.shared).chain(self.hot.iter().filter_map(OnceBox::get))
+    fn hot_sets(&self) -> impl Iterator<Item = &HotCells> {
+        self.hot.iter().filter_map(OnceBox::get)
+    }
+
+    /// The first hot cells handed out (for the models).
+    #[cfg(loom)]
+    pub(crate) fn first_hot(&self) -> Option<&HotCells> {
+        self.hot_sets().next()
     }
 
     /// Adds the counts since the start: folded ones and every half, read consistently.
@@ -362,9 +404,10 @@ impl Recent {
             }
             let mut c = Counts::new();
             self.folded.merge_into(&mut c);
-            for cells in self.sets() {
-                for half in 0..2 {
-                    cells.merge_into(half, &mut c);
+            for half in 0..2 {
+                self.shared.merge_into(half, &mut c);
+                for hot in self.hot_sets() {
+                    hot.merge_into(half, &mut c);
                 }
             }
             crate::util::sync::fence(Ordering::Acquire);
@@ -379,7 +422,7 @@ impl Recent {
     /// never moves back to an older epoch (a thread that read the clock long ago must not
     /// wipe a newer one).
     #[cold]
-    fn turn(&self, cells: &Cells, half: usize, mut seen: u64, epoch: u64) -> bool {
+    fn turn(&self, cells: &impl Halves, half: usize, mut seen: u64, epoch: u64) -> bool {
         loop {
             if seen == epoch {
                 return true;
@@ -387,7 +430,7 @@ impl Recent {
             if seen != u64::MAX && epoch < seen {
                 return false;
             }
-            match cells.epochs[half].compare_exchange(
+            match cells.epoch(half).compare_exchange(
                 seen,
                 epoch,
                 Ordering::AcqRel,
@@ -410,11 +453,14 @@ impl Recent {
 
     /// Adds the counts of the halves of `epoch` and the one before it.
     pub(crate) fn merge_into(&self, epoch: u64, out: &mut Counts) {
-        for cells in self.sets() {
-            for half in 0..2 {
-                let e = cells.epochs[half].load(Ordering::Acquire);
-                if e == epoch || e.wrapping_add(1) == epoch {
-                    cells.merge_into(half, out);
+        let recent = |e: u64| e == epoch || e.wrapping_add(1) == epoch;
+        for half in 0..2 {
+            if recent(self.shared.epochs[half].load(Ordering::Acquire)) {
+                self.shared.merge_into(half, out);
+            }
+            for hot in self.hot_sets() {
+                if recent(hot.epochs[half].load(Ordering::Acquire)) {
+                    hot.merge_into(half, out);
                 }
             }
         }
@@ -422,9 +468,8 @@ impl Recent {
 
     /// Heap bytes beyond the value itself: octaves in use, cells handed out.
     pub(crate) fn heap_bytes(&self) -> usize {
-        let handed = self.hot.iter().filter(|c| c.get().is_some()).count();
-        self.sets().map(Cells::heap_bytes).sum::<usize>()
-            + handed * std::mem::size_of::<Cells>()
+        self.shared.heap_bytes()
+            + self.hot_sets().count() * std::mem::size_of::<HotCells>()
             + self.folded.heap_bytes()
     }
 }

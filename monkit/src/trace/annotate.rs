@@ -203,17 +203,25 @@ fn held_by(notes: &mut Notes, span_id: u64) -> &mut Held {
 /// }
 /// checkout(7);
 /// ```
+#[inline]
 pub fn event(name: &str) {
     event_with(name, &[]);
 }
 
 /// [`event`] with attributes (at most [`MAX_EVENT_ATTRIBUTES`]; keys and values cut like
 /// annotations').
+#[inline]
 pub fn event_with(name: &str, attributes: &[(&str, &str)]) {
+    // Inlined into the caller down to this check: an unrecorded call pays a load and a test.
     let cur = current_raw();
     if cur.span_id == 0 || cur.flags & (RECORDED | SAMPLED) == 0 {
         return;
     }
+    add_event_of(name, attributes);
+}
+
+#[inline(never)]
+fn add_event_of(name: &str, attributes: &[(&str, &str)]) {
     add_event(
         name,
         attributes
