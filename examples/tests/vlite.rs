@@ -20,6 +20,8 @@ fn vlite_end_to_end_with_prometheus() {
             .env("VLITE_MONITOR", format!("127.0.0.1:{mon_port}"))
             .env("MONKIT_ZIPKIN_ENDPOINT", &spans_url)
             .env("MONKIT_ZIPKIN_SERVICE_NAME", "vlite")
+            // A many-core layout on a small machine.
+            .env("MONKIT_SHARDS", "16")
             .stdout(Stdio::null())
             .spawn()
             .expect("the vlite example is built by cargo test"),
@@ -67,10 +69,15 @@ fn vlite_end_to_end_with_prometheus() {
     assert_eq!(rewrite["successes"], 16);
     assert_eq!(rewrite["parent_ids"], serde_json::json!([forward["id"]]));
     assert!(stats.contains("process,scope=env rss_bytes="), "{stats}");
+    assert!(stats.contains("monkit,scope=monkit shards=16"), "{stats}");
 
     let metrics = get(&format!("{mon}/metrics"));
     assert!(metrics
         .contains("monkit_function_successes_total{name=\"Proxy::handle\",scope=\"vlite\"} 16"));
+    assert!(
+        metrics.contains("monkit_shards{scope=\"monkit\"} 16"),
+        "{metrics}"
+    );
 
     // A real Prometheus scrapes it.
     let prom = Prometheus::start(&format!(
@@ -81,6 +88,8 @@ fn vlite_end_to_end_with_prometheus() {
             "monkit_function_successes_total{name=\"Proxy::handle\"}",
             Duration::from_secs(90),
         );
+        assert_eq!(r[0]["value"][1], "16");
+        let r = prom.query_until_data("monkit_shards", Duration::from_secs(30));
         assert_eq!(r[0]["value"][1], "16");
     }
 
