@@ -9,6 +9,7 @@
 //! `cargo bench -p monkit --bench scale` runs the table of BENCHMARKS.md; with arguments
 //! `SHARDS FUNCS THREADS CALLS` it runs one case.
 
+use std::future::Future;
 use std::hint::black_box;
 use std::process::Command;
 use std::sync::Barrier;
@@ -21,6 +22,42 @@ fn rss_bytes() -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     pages * 4096
+}
+
+/// A future ready at its second poll: an async call that waited once.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.0 {
+            return std::task::Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        std::task::Poll::Pending
+    }
+}
+
+/// One call of `f`: with `SCALE_ASYNC` set, an async call polled twice; else a sync call.
+fn call(f: &monkit::Func, spin: usize) {
+    let work = || {
+        for k in 0..(1u32 << spin) {
+            black_box(k);
+        }
+    };
+    if std::env::var_os("SCALE_ASYNC").is_none() {
+        return f.task(work);
+    }
+    let mut fut = std::pin::pin!(f.future(async move {
+        work();
+        YieldOnce(false).await;
+    }));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    while fut.as_mut().poll(&mut cx).is_pending() {}
 }
 
 /// One case, in this process: prints `rss_per_func heap_per_func shards`.
@@ -42,12 +79,7 @@ fn child(funcs: usize, threads: usize, calls: usize) {
                 for c in 0..calls {
                     for (i, f) in fs.iter().enumerate() {
                         // Durations from tens of nanoseconds to a few microseconds.
-                        let spin = (i + c + t) % 7;
-                        f.task(|| {
-                            for k in 0..(1u32 << spin) {
-                                black_box(k);
-                            }
-                        });
+                        call(f, (i + c + t) % 7);
                     }
                 }
                 done.wait();
@@ -73,7 +105,21 @@ fn child(funcs: usize, threads: usize, calls: usize) {
 }
 
 fn run(shards: usize, funcs: usize, threads: usize, calls: usize) -> (u64, u64, u64) {
-    let out = Command::new(std::env::current_exe().unwrap())
+    run_as(shards, funcs, threads, calls, false)
+}
+
+fn run_as(
+    shards: usize,
+    funcs: usize,
+    threads: usize,
+    calls: usize,
+    polled_twice: bool,
+) -> (u64, u64, u64) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    if polled_twice {
+        cmd.env("SCALE_ASYNC", "1");
+    }
+    let out = cmd
         .args([
             "--case",
             &funcs.to_string(),
@@ -128,4 +174,12 @@ fn main() {
     }
     row("sixty_four_threads", 64, 2_000, 64, 20);
     row("ten_thousand", 64, 10_000, 64, 3);
+    // Async calls polled twice keep their durations and busy times apart as well.
+    if wanted("async_polled_twice_hot") {
+        let (rss, heap, total) = run_as(64, 200, 64, 2_000, true);
+        println!(
+            "| async_polled_twice_hot | 64 | 200 | 64 | 2000 | {rss} B | {heap} B | {:.1} MiB |",
+            total as f64 / 1048576.0
+        );
+    }
 }

@@ -158,11 +158,25 @@ impl Bucketed for i64 {
 /// Two halves of histogram cells, one for each of the two epochs taking turns.
 trait Halves {
     fn epoch(&self, half: usize) -> &AtomicU64;
+
+    /// Every (bucket, counter) of one half.
+    fn each(&self, half: usize, f: impl FnMut(Slot, &AtomicU32));
+
     /// Moves one half's counts into `into` as its epoch moves on, emptying it. Each counter
     /// is swapped out, so a value added meanwhile stays either in what moved or in the half
     /// (then counted in the new epoch): in the cumulative counts exactly once.
-    fn fold_into(&self, half: usize, into: &Cumulative);
-    fn merge_into(&self, half: usize, out: &mut Counts);
+    #[cold]
+    fn fold_into(&self, half: usize, into: &Cumulative) {
+        self.each(half, |slot, b| {
+            into.add_n(slot, u64::from(b.swap(0, Ordering::Relaxed)))
+        });
+    }
+
+    fn merge_into(&self, half: usize, out: &mut Counts) {
+        self.each(half, |slot, b| {
+            out.add(&slot, u64::from(b.load(Ordering::Relaxed)))
+        });
+    }
 }
 
 /// A distribution's shared histogram cells: for each half, 64 counters per octave (an
@@ -210,23 +224,6 @@ impl Cells {
         add32(counter, 1, lane);
     }
 
-    /// Every (key, counter) of one half.
-    fn each(&self, half: usize, mut f: impl FnMut(Slot, &AtomicU32)) {
-        f(Slot::Zero, &self.zero[half]);
-        for (o, c) in chunks(&self.pos) {
-            for (s, b) in c[half].iter().enumerate() {
-                f(Slot::Pos(key_at(o, s)), b);
-            }
-        }
-        if let Some(t) = self.neg.get() {
-            for (o, c) in chunks(t) {
-                for (s, b) in c[half].iter().enumerate() {
-                    f(Slot::Neg(key_at(o, s)), b);
-                }
-            }
-        }
-    }
-
     fn heap_bytes(&self) -> usize {
         let mut n = chunks(&self.pos).count() * std::mem::size_of::<Chunk>();
         if let Some(t) = self.neg.get() {
@@ -241,17 +238,20 @@ impl Halves for Cells {
         &self.epochs[half]
     }
 
-    #[cold]
-    fn fold_into(&self, half: usize, into: &Cumulative) {
-        self.each(half, |slot, b| {
-            into.add_n(slot, u64::from(b.swap(0, Ordering::Relaxed)))
-        });
-    }
-
-    fn merge_into(&self, half: usize, out: &mut Counts) {
-        self.each(half, |slot, b| {
-            out.add(&slot, u64::from(b.load(Ordering::Relaxed)))
-        });
+    fn each(&self, half: usize, mut f: impl FnMut(Slot, &AtomicU32)) {
+        f(Slot::Zero, &self.zero[half]);
+        for (o, c) in chunks(&self.pos) {
+            for (s, b) in c[half].iter().enumerate() {
+                f(Slot::Pos(key_at(o, s)), b);
+            }
+        }
+        if let Some(t) = self.neg.get() {
+            for (o, c) in chunks(t) {
+                for (s, b) in c[half].iter().enumerate() {
+                    f(Slot::Neg(key_at(o, s)), b);
+                }
+            }
+        }
     }
 }
 
@@ -277,12 +277,6 @@ impl HotCells {
             counts: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU32::new(0))),
         }
     }
-
-    fn each(&self, half: usize, mut f: impl FnMut(Slot, &AtomicU32)) {
-        for (i, b) in self.counts[half].iter().enumerate() {
-            f(Slot::Pos(self.lo + i as i32), b);
-        }
-    }
 }
 
 impl Halves for HotCells {
@@ -290,17 +284,10 @@ impl Halves for HotCells {
         &self.epochs[half]
     }
 
-    #[cold]
-    fn fold_into(&self, half: usize, into: &Cumulative) {
-        self.each(half, |slot, b| {
-            into.add_n(slot, u64::from(b.swap(0, Ordering::Relaxed)))
-        });
-    }
-
-    fn merge_into(&self, half: usize, out: &mut Counts) {
-        self.each(half, |slot, b| {
-            out.add(&slot, u64::from(b.load(Ordering::Relaxed)))
-        });
+    fn each(&self, half: usize, mut f: impl FnMut(Slot, &AtomicU32)) {
+        for (i, b) in self.counts[half].iter().enumerate() {
+            f(Slot::Pos(self.lo + i as i32), b);
+        }
     }
 }
 
