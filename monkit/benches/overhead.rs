@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 mod common;
 use common::{
-    bare, bare_async3, ft_node, mk_args, mk_async, mk_async3, mk_err, mk_node, mk_sync, mk_tagged,
-    per_span, poll_once, poll_thrice, true_floor,
+    bare, bare_async3, ft_node, mk_args, mk_async, mk_async3, mk_err, mk_events, mk_node, mk_sync,
+    mk_tagged, per_span, poll_once, poll_thrice, true_floor,
 };
 
 // ---- the measured functions -------------------------------------------------------------
@@ -211,6 +211,9 @@ fn sync_calls(c: &mut Criterion) {
     g.bench_function("true_floor", |b| b.iter(|| true_floor(black_box(1))));
     g.bench_function("monkit", |b| b.iter(|| mk_sync(black_box(1))));
     g.bench_function("monkit_tagged", |b| b.iter(|| mk_tagged(black_box(1))));
+    // Two span events a call, unrecorded: what a call that notes events pays when nobody
+    // keeps them.
+    g.bench_function("monkit_events", |b| b.iter(|| mk_events(black_box(1))));
     // The flight recorder on (off by default), and 32 conditional watchers waiting on the
     // function (the most the pages allow): what looking costs the program.
     g.bench_function("monkit_flight_recorder", |b| {
