@@ -25,6 +25,8 @@ rows = [
     ("run-time tagged, handle kept", "sync_call", "monkit_func_with_kept", "sync_call", "monkit"),
     ("run-time tagged, looked up per call", "sync_call", "monkit_func_with_lookup", "sync_call", "monkit"),
     ("args recorded", "sync_call", "monkit_args", "sync_call", "monkit"),
+    ("two span events a call, unrecorded", "sync_call", "monkit_events", "sync_call", "monkit"),
+    ("the flight recorder on", "sync_call", "monkit_flight_recorder", "sync_call", "monkit"),
     ("`metrics` (counter+gauge+histogram) vs monkit", "sync_call", "metrics", "sync_call", "monkit"),
     ("`tracing` + Registry + timing layer vs monkit", "sync_call", "tracing", "sync_call", "monkit"),
     ("fastrace span vs monkit", "sync_call", "fastrace", "sync_call", "monkit"),
