@@ -223,7 +223,7 @@ struct Padded<T>(T);
 
 /// Slots allocated together: one allocation for four shards wastes less than four aligned
 /// ones (an allocator pads each 128-byte-aligned block by about its size again), and threads
-/// take shards in turn, so many threads fill the groups they make.
+/// take the lowest free shards, so the groups they make fill up.
 const GROUP: usize = 4;
 
 type Group<T> = [Padded<T>; GROUP];
