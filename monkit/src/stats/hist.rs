@@ -506,8 +506,9 @@ impl Counts {
     }
 }
 
-/// Counts moved out of the windows as they turn, never cleared: with the windows' own, what a
-/// cumulative (Prometheus, OTLP) histogram reports. 64-bit counters, as a process may run long.
+/// Counts moved out of the cells' halves as their epochs turn, never cleared: with the halves'
+/// own, what a cumulative (Prometheus, OTLP) histogram reports. 64-bit counters, as a process
+/// may run long.
 pub(crate) struct Cumulative {
     zero: AtomicU64,
     pos: [OnceBox<[AtomicU64; SUB]>; OCTAVES],
