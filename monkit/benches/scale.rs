@@ -104,11 +104,8 @@ fn child(funcs: usize, threads: usize, calls: usize) {
     });
 }
 
-fn run(shards: usize, funcs: usize, threads: usize, calls: usize) -> (u64, u64, u64) {
-    run_as(shards, funcs, threads, calls, false)
-}
-
-fn run_as(
+/// Runs one case in a child; `polled_twice`: its calls are async calls polled twice.
+fn run(
     shards: usize,
     funcs: usize,
     threads: usize,
@@ -160,7 +157,8 @@ fn main() {
         if !wanted(name) {
             return;
         }
-        let (rss, heap, total) = run(shards, funcs, threads, calls);
+        let polled_twice = name.starts_with("async");
+        let (rss, heap, total) = run(shards, funcs, threads, calls, polled_twice);
         println!(
             "| {name} | {shards} | {funcs} | {threads} | {calls} | {rss} B | {heap} B | {:.1} MiB |",
             total as f64 / 1048576.0
@@ -175,11 +173,5 @@ fn main() {
     row("sixty_four_threads", 64, 2_000, 64, 20);
     row("ten_thousand", 64, 10_000, 64, 3);
     // Async calls polled twice keep their durations and busy times apart as well.
-    if wanted("async_polled_twice_hot") {
-        let (rss, heap, total) = run_as(64, 200, 64, 2_000, true);
-        println!(
-            "| async_polled_twice_hot | 64 | 200 | 64 | 2000 | {rss} B | {heap} B | {:.1} MiB |",
-            total as f64 / 1048576.0
-        );
-    }
+    row("async_polled_twice_hot", 64, 200, 64, 2_000);
 }

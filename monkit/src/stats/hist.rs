@@ -293,7 +293,7 @@ impl Halves for HotCells {
 
 /// Cells a distribution hands to hot shards, at most: what bounds its memory whatever the
 /// number of shards (see [`Recent`]).
-pub(crate) const HOT_CELLS: usize = 4;
+const HOT_CELLS: usize = 4;
 /// A shard is hot once it has recorded this many values (a power of two).
 pub(crate) const HOT_VALUES: u64 = 256;
 
